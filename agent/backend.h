@@ -1,0 +1,74 @@
+/*
+ * The key backends behind one vtable: a TPM 2.0 (backend-tpm.c) and a
+ * PKCS#11 token (backend-pkcs11.c). A backend creates each bot's key
+ * inside the device, non-exportable, finds it again on later starts, and
+ * signs digests with it. No private key ever passes through this API.
+ */
+#ifndef BOTID_AGENT_BACKEND_H
+#define BOTID_AGENT_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/config.h"
+
+struct botid_backend;	/* one TPM, or one PKCS#11 token */
+struct botid_key;	/* one bot's key in that backend */
+
+struct botid_sign_params {
+	uint32_t	hash;	/* enum botid_hash */
+	uint32_t	scheme;	/* enum botid_scheme, never AUTO here */
+};
+
+struct botid_backend_ops {
+	const char *name;	/* "tpm" or "pkcs11" */
+	/*
+	 * Finds the bot's key, creating it in the device when absent, checks
+	 * that it is non-exportable and of the configured type, and returns
+	 * its handle and its public key as DER SubjectPublicKeyInfo (caller
+	 * frees *spki). Errors: BOTID_ERR_EXPORTABLE (key refused),
+	 * BOTID_ERR_TPM / _PKCS11 / _UNAVAILABLE, _IO, _ALLOC.
+	 */
+	int	(*key_open)(struct botid_backend *be,
+		    const struct botid_bot_config *bot, struct botid_key **keyp,
+		    uint8_t **spki, size_t *spki_len);
+	/*
+	 * Signs a digest of wire_hash_len(p->hash) bytes. ECDSA signatures
+	 * come back raw (r || s, each the curve's byte size), RSA ones as the
+	 * modulus-sized octet string. Caller frees *sig. Safe to call from
+	 * several threads at once on the same backend (the backend
+	 * serialises what its device needs serialised).
+	 * Errors: _UNSUPPORTED (scheme/hash not for this key), _TPM, _PKCS11,
+	 * _UNAVAILABLE (device gone; later calls may succeed), _INVALID.
+	 */
+	int	(*sign)(struct botid_backend *be, struct botid_key *key,
+		    const struct botid_sign_params *p, const uint8_t *digest,
+		    size_t digest_len, uint8_t **sig, size_t *sig_len);
+	/* Releases a key handle (not the key itself); accepts NULL. */
+	void	(*key_close)(struct botid_backend *be, struct botid_key *key);
+	/* Closes the device; all keys must have been closed. Accepts NULL. */
+	void	(*close)(struct botid_backend *be);
+};
+
+struct botid_backend {
+	const struct botid_backend_ops	*ops;
+};
+
+/*
+ * Opens the TPM at tcti (NULL: tpm2-tss default) keeping wrapped key blobs
+ * in state_dir/tpm/ (created 0700), at most loaded_keys bot keys loaded at
+ * once (LRU). Errors: BOTID_ERR_TPM, _UNAVAILABLE, _IO, _ALLOC.
+ */
+int	backend_tpm_open(const char *tcti, const char *state_dir,
+	    unsigned loaded_keys, struct botid_backend **bep);
+
+/*
+ * Opens the token labelled token_label in the PKCS#11 module at module and
+ * logs in with the PIN read from pin_file (wiped after use), keeping up to
+ * sessions sessions for concurrent signing. Errors: BOTID_ERR_PKCS11,
+ * _NOT_FOUND (no such token), _DENIED (bad PIN), _IO, _ALLOC.
+ */
+int	backend_pkcs11_open(const char *module, const char *token_label,
+	    const char *pin_file, unsigned sessions, struct botid_backend **bep);
+
+#endif /* BOTID_AGENT_BACKEND_H */

@@ -1,0 +1,96 @@
+/*
+ * botid-agent configuration: /etc/botid/agent.conf, INI with an [agent]
+ * section and one [bot NAME] section per bot (botid-agent.conf(5)).
+ */
+#ifndef BOTID_AGENT_CONFIG_H
+#define BOTID_AGENT_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define BOTID_MAX_ALLOW_TERMS	16u	/* terms in one allow line */
+
+enum botid_key_type {
+	BOTID_KEY_ECDSA_P256 = 1,
+	BOTID_KEY_ECDSA_P384 = 2,
+	BOTID_KEY_RSA_2048 = 3,
+	BOTID_KEY_RSA_3072 = 4,
+};
+
+enum botid_backend_kind {
+	BOTID_BACKEND_TPM = 1,
+	BOTID_BACKEND_PKCS11 = 2,
+};
+
+/* One condition of an allow line. */
+enum botid_allow_kind {
+	BOTID_ALLOW_UID = 1,
+	BOTID_ALLOW_GID = 2,
+	BOTID_ALLOW_EXE = 3,
+	BOTID_ALLOW_UNIT = 4,
+};
+
+struct botid_allow_term {
+	enum botid_allow_kind	 kind;
+	unsigned long		 id;	/* uid or gid */
+	char			*text;	/* exe path or unit name */
+};
+
+/* An allow line: a caller matches when it satisfies every term. */
+struct botid_allow_rule {
+	struct botid_allow_term	*terms;
+	size_t			 nterms;
+	int			 line;
+};
+
+struct botid_bot_config {
+	char			*name;
+	enum botid_backend_kind	 backend;
+	enum botid_key_type	 key_type;
+	char			*module;	/* pkcs11: module path */
+	char			*token_label;	/* pkcs11 */
+	char			*pin_file;	/* pkcs11: file holding the user PIN */
+	char			*pin_credential; /* pkcs11: systemd credential name */
+	struct botid_allow_rule	*allow;		/* lines are alternatives */
+	size_t			 nallow;
+	int			 line;		/* of the [bot NAME] header */
+};
+
+struct botid_agent_config {
+	char			*path;		/* file it was read from */
+	char			*socket_path;
+	mode_t			 socket_mode;
+	char			*socket_group;	/* NULL: agent's own group */
+	gid_t			 socket_gid;	/* socket_group resolved at load */
+	char			*state_dir;
+	char			*tcti;		/* NULL: tpm2-tss default */
+	char			*audit_log;	/* NULL: no audit file */
+	unsigned		 max_connections;
+	unsigned		 idle_timeout;	/* seconds */
+	unsigned		 tpm_loaded_keys; /* bot keys kept in TPM slots */
+	unsigned		 pkcs11_sessions; /* sessions (workers) per token */
+	struct botid_bot_config	*bots;
+	size_t			 nbots;
+};
+
+/*
+ * Reads and validates the file at path. On failure returns BOTID_ERR_CONFIG
+ * (or _IO, _ALLOC) with "PATH:LINE: message" (or "PATH: message") in err.
+ * On success *cfgp is owned by the caller (config_free()).
+ */
+int	config_load(const char *path, struct botid_agent_config **cfgp,
+	    char *err, size_t errlen);
+
+/* Frees a configuration; accepts NULL. */
+void	config_free(struct botid_agent_config *cfg);
+
+/* Finds a bot by name, or NULL. */
+const struct botid_bot_config *config_find_bot(
+	    const struct botid_agent_config *cfg, const char *name);
+
+/* Names used in the config file and on the wire, or NULL if out of range. */
+const char *config_key_type_name(enum botid_key_type t);
+const char *config_backend_name(enum botid_backend_kind k);
+int	config_key_type_parse(const char *s, enum botid_key_type *t);
+
+#endif /* BOTID_AGENT_CONFIG_H */

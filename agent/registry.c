@@ -1,0 +1,336 @@
+/*
+ * Registry of served bots. Backends and keys are reference counted so a
+ * reload reuses an open TPM or token (a bare swtpm accepts one connection
+ * at a time, and a PKCS#11 module is initialised once per process) and
+ * keeps in-flight jobs valid while the old registry drains.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/registry.h"
+#include "lib/error.h"
+#include "lib/log.h"
+
+struct botid_backend_ref {
+	int				 refs;
+	char				*ident;	/* what makes two backends the same */
+	struct botid_backend		*be;
+	struct botid_pool		*pool;
+	struct botid_backend_ref	*next;	/* list of all open backends */
+};
+
+struct botid_key_ref {
+	int				 refs;
+	char				*bot_name;
+	enum botid_key_type		 key_type;
+	struct botid_backend_ref	*backend;
+	struct botid_key		*key;
+	uint8_t				*spki;
+	size_t				 spki_len;
+};
+
+/* Every backend open in the process; touched only by the loop thread. */
+static struct botid_backend_ref *open_backends;
+
+static char *
+backend_ident(const struct botid_agent_config *cfg,
+    const struct botid_bot_config *bot)
+{
+	char *s = NULL;
+
+	if (bot->backend == BOTID_BACKEND_TPM) {
+		if (asprintf(&s, "tpm\n%s\n%s", cfg->tcti ? cfg->tcti : "",
+		    cfg->state_dir) == -1)
+			return NULL;
+	} else {
+		if (asprintf(&s, "pkcs11\n%s\n%s\n%s\n%s", bot->module,
+		    bot->token_label, bot->pin_file ? bot->pin_file : "",
+		    bot->pin_credential ? bot->pin_credential : "") == -1)
+			return NULL;
+	}
+	return s;
+}
+
+static void
+backend_unref(struct botid_backend_ref *b)
+{
+	struct botid_backend_ref **pp;
+
+	if (b == NULL || --b->refs > 0)
+		return;
+	for (pp = &open_backends; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == b) {
+			*pp = b->next;
+			break;
+		}
+	}
+	pool_destroy(b->pool);
+	b->be->ops->close(b->be);
+	free(b->ident);
+	free(b);
+}
+
+/* Resolves a systemd credential or a PIN file path for the backend. */
+static int
+pin_path(const struct botid_bot_config *bot, char *path, size_t len)
+{
+	const char *dir;
+
+	if (bot->pin_file != NULL) {
+		if ((size_t)snprintf(path, len, "%s", bot->pin_file) >= len)
+			return BOTID_ERR_TOO_LARGE;
+		return 0;
+	}
+	if ((dir = getenv("CREDENTIALS_DIRECTORY")) == NULL) {
+		log_err("bot %s: pin_credential %s set but CREDENTIALS_DIRECTORY "
+		    "is not (start the agent from systemd with LoadCredential=)",
+		    bot->name, bot->pin_credential);
+		return BOTID_ERR_CONFIG;
+	}
+	if ((size_t)snprintf(path, len, "%s/%s", dir, bot->pin_credential) >=
+	    len)
+		return BOTID_ERR_TOO_LARGE;
+	return 0;
+}
+
+static int
+backend_get(const struct botid_agent_config *cfg,
+    const struct botid_bot_config *bot, struct botid_done *done,
+    struct botid_backend_ref **bp)
+{
+	struct botid_backend_ref *b = NULL;
+	struct botid_backend *be = NULL;
+	char pin[BOTID_MAX_PATH];
+	unsigned threads;
+	char *ident;
+	int r;
+
+	*bp = NULL;
+	if ((ident = backend_ident(cfg, bot)) == NULL)
+		return BOTID_ERR_ALLOC;
+	for (b = open_backends; b != NULL; b = b->next) {
+		if (strcmp(b->ident, ident) == 0) {
+			free(ident);
+			b->refs++;
+			*bp = b;
+			return 0;
+		}
+	}
+	if (bot->backend == BOTID_BACKEND_TPM) {
+		threads = 1;
+		r = backend_tpm_open(cfg->tcti, cfg->state_dir,
+		    cfg->tpm_loaded_keys, &be);
+	} else {
+		threads = cfg->pkcs11_sessions;
+		if ((r = pin_path(bot, pin, sizeof(pin))) == 0)
+			r = backend_pkcs11_open(bot->module, bot->token_label,
+			    pin, cfg->pkcs11_sessions, &be);
+	}
+	if (r != 0) {
+		free(ident);
+		return r;
+	}
+	if ((b = calloc(1, sizeof(*b))) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto fail;
+	}
+	if ((r = pool_create(be, threads, done, &b->pool)) != 0)
+		goto fail;
+	b->refs = 1;
+	b->ident = ident;
+	b->be = be;
+	b->next = open_backends;
+	open_backends = b;
+	*bp = b;
+	return 0;
+ fail:
+	free(b);
+	be->ops->close(be);
+	free(ident);
+	return r;
+}
+
+static void
+key_unref(struct botid_key_ref *k)
+{
+	if (k == NULL || --k->refs > 0)
+		return;
+	k->backend->be->ops->key_close(k->backend->be, k->key);
+	backend_unref(k->backend);
+	free(k->spki);
+	free(k->bot_name);
+	free(k);
+}
+
+/* A key of prev that this bot may keep using, or NULL. */
+static struct botid_key_ref *
+key_reusable(const struct botid_registry *prev, const struct botid_bot_config *bot,
+    const char *ident)
+{
+	size_t i;
+
+	if (prev == NULL)
+		return NULL;
+	for (i = 0; i < prev->nbots; i++) {
+		struct botid_key_ref *k = prev->bots[i].key;
+
+		if (k != NULL && strcmp(k->bot_name, bot->name) == 0 &&
+		    k->key_type == bot->key_type &&
+		    strcmp(k->backend->ident, ident) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+static int
+key_get(const struct botid_agent_config *cfg, const struct botid_bot_config *bot,
+    const struct botid_registry *prev, struct botid_done *done,
+    struct botid_key_ref **kp)
+{
+	struct botid_key_ref *k = NULL;
+	char *ident;
+	int r;
+
+	*kp = NULL;
+	if ((ident = backend_ident(cfg, bot)) == NULL)
+		return BOTID_ERR_ALLOC;
+	k = key_reusable(prev, bot, ident);
+	free(ident);
+	if (k != NULL) {
+		k->refs++;
+		*kp = k;
+		return 0;
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL ||
+	    (k->bot_name = strdup(bot->name)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	k->key_type = bot->key_type;
+	if ((r = backend_get(cfg, bot, done, &k->backend)) != 0)
+		goto out;
+	if ((r = k->backend->be->ops->key_open(k->backend->be, bot, &k->key,
+	    &k->spki, &k->spki_len)) != 0) {
+		backend_unref(k->backend);
+		goto out;
+	}
+	k->refs = 1;
+	*kp = k;
+	k = NULL;
+	r = 0;
+ out:
+	if (k != NULL) {
+		free(k->bot_name);
+		free(k);
+	}
+	return r;
+}
+
+int
+registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev,
+    struct botid_done *done, struct botid_registry **regp)
+{
+	struct botid_registry *reg;
+	size_t i, served = 0;
+	int r;
+
+	*regp = NULL;
+	if ((reg = calloc(1, sizeof(*reg))) == NULL)
+		return BOTID_ERR_ALLOC;
+	if (cfg->nbots > 0 &&
+	    (reg->bots = calloc(cfg->nbots, sizeof(*reg->bots))) == NULL) {
+		free(reg);
+		return BOTID_ERR_ALLOC;
+	}
+	reg->refs = 1;
+	reg->cfg = cfg;
+	reg->nbots = cfg->nbots;
+	for (i = 0; i < cfg->nbots; i++) {
+		const struct botid_bot_config *bc = &cfg->bots[i];
+
+		reg->bots[i].cfg = bc;
+		if ((r = key_get(cfg, bc, prev, done, &reg->bots[i].key)) != 0) {
+			log_err("bot %s: not served: %s", bc->name,
+			    botid_strerror(r));
+			if (r == BOTID_ERR_ALLOC) {
+				registry_unref(reg);
+				return r;
+			}
+			continue;
+		}
+		served++;
+	}
+	log_info("serving %zu of %zu configured bots", served, cfg->nbots);
+	*regp = reg;
+	return 0;
+}
+
+struct botid_bot *
+registry_find(struct botid_registry *reg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < reg->nbots; i++)
+		if (reg->bots[i].key != NULL &&
+		    strcmp(reg->bots[i].cfg->name, name) == 0)
+			return &reg->bots[i];
+	return NULL;
+}
+
+const uint8_t *
+registry_spki(const struct botid_bot *bot, size_t *len)
+{
+	*len = bot->key->spki_len;
+	return bot->key->spki;
+}
+
+struct botid_key *
+registry_key(const struct botid_bot *bot)
+{
+	return bot->key->key;
+}
+
+struct botid_pool *
+registry_pool(const struct botid_bot *bot)
+{
+	return bot->key->backend->pool;
+}
+
+int
+registry_key_is_ec(const struct botid_bot *bot)
+{
+	return bot->key->key_type == BOTID_KEY_ECDSA_P256 ||
+	    bot->key->key_type == BOTID_KEY_ECDSA_P384;
+}
+
+void
+registry_ref(struct botid_registry *reg)
+{
+	reg->refs++;
+}
+
+void
+registry_unref(struct botid_registry *reg)
+{
+	size_t i;
+
+	if (reg == NULL || --reg->refs > 0)
+		return;
+	for (i = 0; i < reg->nbots; i++)
+		key_unref(reg->bots[i].key);
+	free(reg->bots);
+	config_free(reg->cfg);
+	free(reg);
+}
+
+size_t
+registry_pending(void)
+{
+	struct botid_backend_ref *b;
+	size_t n = 0;
+
+	for (b = open_backends; b != NULL; b = b->next)
+		n += pool_pending(b->pool);
+	return n;
+}

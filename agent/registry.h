@@ -1,0 +1,64 @@
+/*
+ * The set of bots the agent serves: for each configured bot its key handle,
+ * public key and the pool that signs with it. A registry is immutable once
+ * built; a reload builds a new one that reuses open backends and keys, and
+ * requests in flight keep the old one alive through its reference count.
+ * Used only from the event loop thread.
+ */
+#ifndef BOTID_AGENT_REGISTRY_H
+#define BOTID_AGENT_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/backend.h"
+#include "agent/config.h"
+#include "agent/pool.h"
+
+struct botid_backend_ref;
+struct botid_key_ref;
+
+struct botid_bot {
+	const struct botid_bot_config	*cfg;	/* points into registry->cfg */
+	struct botid_key_ref		*key;	/* NULL: key unusable, bot not served */
+	struct botid_fairq		 fairq;
+	/* Counters since start, for status and inventory. */
+	uint64_t			 ops;
+	uint64_t			 denials;
+};
+
+struct botid_registry {
+	int				 refs;
+	struct botid_agent_config	*cfg;	/* owned */
+	struct botid_bot		*bots;
+	size_t				 nbots;
+};
+
+/*
+ * Builds a registry for cfg (taking ownership of it), reusing backends and
+ * keys of prev (may be NULL) and opening what is new. A bot whose key
+ * cannot be opened is logged and left unserved; a backend that cannot be
+ * opened leaves its bots unserved. Errors only for BOTID_ERR_ALLOC.
+ */
+int	registry_build(struct botid_agent_config *cfg,
+	    const struct botid_registry *prev, struct botid_done *done,
+	    struct botid_registry **regp);
+
+/* Finds a served bot by name, or NULL. */
+struct botid_bot *registry_find(struct botid_registry *reg, const char *name);
+
+/* Accessors for a served bot. */
+const uint8_t *registry_spki(const struct botid_bot *bot, size_t *len);
+struct botid_key *registry_key(const struct botid_bot *bot);
+struct botid_pool *registry_pool(const struct botid_bot *bot);
+/* 1 if the bot's key is an EC key, 0 for RSA. */
+int	registry_key_is_ec(const struct botid_bot *bot);
+
+void	registry_ref(struct botid_registry *reg);
+/* Drops a reference; the last one closes keys and backends no longer used. */
+void	registry_unref(struct botid_registry *reg);
+
+/* Pending jobs across every open backend (for draining on shutdown). */
+size_t	registry_pending(void);
+
+#endif /* BOTID_AGENT_REGISTRY_H */

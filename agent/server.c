@@ -1,0 +1,928 @@
+/*
+ * Event loop. Every step of a request is one call: frame (wire), peer
+ * identity (taken at accept), policy, pool (backend), reply, audit. The
+ * loop never waits on a device: a slow TPM only delays its own queue, and
+ * a slow or hostile client only its own connection.
+ */
+#include "botid-config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "agent/audit.h"
+#include "agent/peer.h"
+#include "agent/policy.h"
+#include "agent/registry.h"
+#include "agent/server.h"
+#include "lib/buf.h"
+#include "lib/error.h"
+#include "lib/log.h"
+#include "lib/sig.h"
+#include "lib/wire.h"
+
+#define READ_CHUNK	16384
+#define MAX_EVENTS	64
+#define DRAIN_SECONDS	10
+
+struct conn {
+	struct conn		*prev, *next;
+	int			 fd;		/* -1 once closed */
+	int			 closing;	/* close when output is flushed */
+	int			 hello;
+	unsigned		 inflight;
+	uint32_t		 events;	/* current epoll interest */
+	struct botid_peer	 peer;
+	struct botid_buf	 in;
+	struct botid_buf	 out;
+	time_t			 last_active;
+	time_t			 frame_started;	/* 0: no partial frame */
+};
+
+/* A signing request in a pool; the job comes first so we can cast back. */
+struct request {
+	struct botid_job	 job;
+	struct conn		*conn;
+	struct botid_registry	*reg;
+	struct botid_bot	*bot;
+	uint8_t			 op;
+	uint32_t		 id;
+	uint32_t		 format;
+	uint32_t		 hash;
+	int			 has_data_sha;
+	uint8_t			 data_sha256[SHA256_DIGEST_LENGTH];
+	struct timespec		 t0;
+};
+
+struct server {
+	const char		*config_path;
+	struct botid_registry	*reg;
+	struct botid_done	 done;
+	int			 epfd;
+	int			 listen_fd;
+	int			 sig_fd;
+	struct conn		*conns;
+	struct conn		*graveyard;	/* freed after each event batch */
+	unsigned		 nconns;
+	int			 stopping;
+};
+
+static const char *
+op_name(uint8_t op)
+{
+	switch (op) {
+	case BOTID_OP_HELLO:		return "hello";
+	case BOTID_OP_LIST:		return "list";
+	case BOTID_OP_PUBKEY:		return "pubkey";
+	case BOTID_OP_CERT_CHAIN:	return "cert-chain";
+	case BOTID_OP_SIGN_DIGEST:	return "sign-digest";
+	case BOTID_OP_SIGN_DATA:	return "sign-data";
+	}
+	return "unknown";
+}
+
+static const char *
+hash_name(uint32_t hash)
+{
+	switch (hash) {
+	case BOTID_HASH_SHA256:	return "sha256";
+	case BOTID_HASH_SHA384:	return "sha384";
+	case BOTID_HASH_SHA512:	return "sha512";
+	}
+	return NULL;
+}
+
+static uint64_t
+micros_since(const struct timespec *t0)
+{
+	struct timespec now;
+	int64_t us;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	us = (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 +
+	    (now.tv_nsec - t0->tv_nsec) / 1000;
+	return us < 0 ? 0 : (uint64_t)us;
+}
+
+static void
+audit_simple(const struct conn *c, const char *op, const char *bot,
+    const char *result, const char *detail, const struct timespec *t0)
+{
+	struct botid_audit_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.op = op;
+	ev.bot = bot;
+	ev.peer = &c->peer;
+	ev.result = result;
+	ev.detail = detail;
+	ev.micros = micros_since(t0);
+	audit_write(&ev);
+}
+
+static void
+conn_set_events(struct server *s, struct conn *c, uint32_t events)
+{
+	struct epoll_event ev;
+
+	if (c->fd == -1 || events == c->events)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.ptr = c;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) == -1)
+		log_err("epoll_ctl: %s", strerror(errno));
+	c->events = events;
+}
+
+/* What the connection should wait for, given its state. */
+static void
+conn_update_events(struct server *s, struct conn *c)
+{
+	uint32_t ev = 0;
+
+	/* Stop reading while replies back up, so memory stays bounded. */
+	if (!c->closing && !s->stopping && buf_len(&c->out) < BOTID_MAX_OUTBUF / 2)
+		ev |= EPOLLIN;
+	if (buf_len(&c->out) > 0)
+		ev |= EPOLLOUT;
+	conn_set_events(s, c, ev);
+}
+
+/*
+ * Unlinks a closed connection. It is freed only after the current batch
+ * of epoll events, which may still name it.
+ */
+static void
+conn_free(struct server *s, struct conn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	buf_reset(&c->in);
+	buf_reset(&c->out);
+	c->prev = NULL;
+	c->next = s->graveyard;
+	s->graveyard = c;
+	s->nconns--;
+}
+
+static void
+graveyard_empty(struct server *s)
+{
+	struct conn *c;
+
+	while ((c = s->graveyard) != NULL) {
+		s->graveyard = c->next;
+		free(c);
+	}
+}
+
+/* Closes the socket; the struct lives until its last job comes back. */
+static void
+conn_close(struct server *s, struct conn *c)
+{
+	if (c->fd != -1) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->inflight == 0)
+		conn_free(s, c);
+}
+
+/* Writes what it can; returns -1 if the connection was closed. */
+static int
+conn_flush(struct server *s, struct conn *c)
+{
+	ssize_t n;
+
+	while (buf_len(&c->out) > 0) {
+		n = send(c->fd, buf_ptr(&c->out), buf_len(&c->out),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			(void)buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		/* Peer vanished mid-reply: nothing more to say to it. */
+		conn_close(s, c);
+		return -1;
+	}
+	if (buf_len(&c->out) == 0) {
+		buf_compact(&c->out);
+		if (c->closing) {
+			conn_close(s, c);
+			return -1;
+		}
+	}
+	conn_update_events(s, c);
+	return 0;
+}
+
+static void
+reply_error(struct conn *c, uint8_t op, uint32_t id, uint32_t status,
+    const char *msg)
+{
+	if (wire_put_error(&c->out, op, id, status, msg) != 0)
+		c->closing = 1;	/* cannot even say why: hang up */
+}
+
+static int
+policy_ok(const struct botid_bot *bot, const struct conn *c)
+{
+	return bot != NULL && policy_allows(bot->cfg, &c->peer);
+}
+
+static void
+handle_hello(struct conn *c, const struct botid_request *req)
+{
+	uint32_t status = BOTID_STATUS_OK;
+	size_t mark;
+
+	if (req->version != BOTID_PROTOCOL_VERSION) {
+		status = BOTID_STATUS_VERSION;
+		if (wire_frame_begin(&c->out, req->op, req->id, &status,
+		    &mark) != 0)
+			goto fail;
+		if (wire_put_u32(&c->out, BOTID_TAG_VERSION,
+		    BOTID_PROTOCOL_VERSION) != 0 ||
+		    wire_put_string(&c->out, BOTID_TAG_MESSAGE,
+		    "unsupported protocol version") != 0 ||
+		    wire_frame_end(&c->out, mark) != 0) {
+			wire_frame_abort(&c->out, mark);
+			goto fail;
+		}
+		return;
+	}
+	if (wire_frame_begin(&c->out, req->op, req->id, &status, &mark) != 0)
+		goto fail;
+	if (wire_put_u32(&c->out, BOTID_TAG_VERSION, BOTID_PROTOCOL_VERSION) != 0 ||
+	    wire_put_string(&c->out, BOTID_TAG_AGENT,
+	    PACKAGE_NAME "-agent " PACKAGE_VERSION) != 0 ||
+	    wire_frame_end(&c->out, mark) != 0) {
+		wire_frame_abort(&c->out, mark);
+		goto fail;
+	}
+	c->hello = 1;
+	return;
+ fail:
+	c->closing = 1;
+}
+
+static void
+handle_list(struct server *s, struct conn *c, const struct botid_request *req,
+    const struct timespec *t0)
+{
+	uint32_t status = BOTID_STATUS_OK;
+	size_t i, mark, shown = 0;
+	char detail[64];
+
+	if (wire_frame_begin(&c->out, req->op, req->id, &status, &mark) != 0)
+		goto fail;
+	for (i = 0; i < s->reg->nbots; i++) {
+		struct botid_bot *bot = &s->reg->bots[i];
+
+		if (bot->key == NULL || !policy_ok(bot, c))
+			continue;
+		if (wire_put_string(&c->out, BOTID_TAG_BOT, bot->cfg->name) != 0 ||
+		    wire_put_string(&c->out, BOTID_TAG_KEY_TYPE,
+		    config_key_type_name(bot->cfg->key_type)) != 0 ||
+		    wire_put_string(&c->out, BOTID_TAG_BACKEND,
+		    config_backend_name(bot->cfg->backend)) != 0)
+			goto too_large;
+		shown++;
+	}
+	/* The fields fit the output buffer but may still exceed one frame. */
+	if (wire_frame_end(&c->out, mark) != 0)
+		goto too_large;
+	snprintf(detail, sizeof(detail), "%zu bots", shown);
+	audit_simple(c, "list", NULL, "ok", detail, t0);
+	return;
+ too_large:
+	wire_frame_abort(&c->out, mark);
+	reply_error(c, req->op, req->id, BOTID_STATUS_TOO_LARGE,
+	    "too many bots for one reply");
+	audit_simple(c, "list", NULL, "error", "reply too large", t0);
+	return;
+ fail:
+	c->closing = 1;
+}
+
+static void
+handle_pubkey(struct server *s, struct conn *c, const struct botid_request *req,
+    struct botid_bot *bot, const struct timespec *t0)
+{
+	uint32_t status = BOTID_STATUS_OK;
+	const uint8_t *spki;
+	size_t len, mark;
+
+	spki = registry_spki(bot, &len);
+	if (wire_frame_begin(&c->out, req->op, req->id, &status, &mark) != 0)
+		goto fail;
+	if (wire_put_bytes(&c->out, BOTID_TAG_PUBKEY, spki, len) != 0 ||
+	    wire_frame_end(&c->out, mark) != 0) {
+		wire_frame_abort(&c->out, mark);
+		goto fail;
+	}
+	bot->ops++;
+	audit_simple(c, op_name(req->op), bot->cfg->name, "ok", NULL, t0);
+	return;
+ fail:
+	c->closing = 1;
+}
+
+static void
+handle_cert_chain(struct conn *c, const struct botid_request *req,
+    struct botid_bot *bot, const struct timespec *t0)
+{
+	uint32_t status = BOTID_STATUS_OK;
+	size_t mark;
+
+	/* No CA yet: an empty chain (doc/protocol.md says so). */
+	if (wire_frame_begin(&c->out, req->op, req->id, &status, &mark) != 0 ||
+	    wire_frame_end(&c->out, mark) != 0) {
+		c->closing = 1;
+		return;
+	}
+	bot->ops++;
+	audit_simple(c, op_name(req->op), bot->cfg->name, "ok", NULL, t0);
+}
+
+/* Picks the scheme for AUTO and refuses ones the key cannot do. */
+static int
+resolve_scheme(const struct botid_bot *bot, uint32_t scheme, uint32_t *out)
+{
+	int ec = registry_key_is_ec(bot);
+
+	if (scheme == BOTID_SCHEME_AUTO)
+		scheme = ec ? BOTID_SCHEME_ECDSA : BOTID_SCHEME_PKCS1;
+	if (ec != (scheme == BOTID_SCHEME_ECDSA))
+		return BOTID_ERR_UNSUPPORTED;
+	*out = scheme;
+	return 0;
+}
+
+static void
+handle_sign(struct server *s, struct conn *c, const struct botid_request *req,
+    struct botid_bot *bot, const struct timespec *t0)
+{
+	struct request *rq = NULL;
+	uint32_t hash = req->hash;
+
+	if (c->inflight >= BOTID_MAX_INFLIGHT) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_BUSY,
+		    "too many requests in flight on this connection");
+		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
+		    "busy", t0);
+		return;
+	}
+	if ((rq = calloc(1, sizeof(*rq))) == NULL) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	if (req->op == BOTID_OP_SIGN_DATA) {
+		if (hash == 0)
+			hash = BOTID_HASH_SHA256;
+		if (sig_digest(hash, req->data, req->data_len, rq->job.digest,
+		    &rq->job.digest_len) != 0 ||
+		    sig_digest(BOTID_HASH_SHA256, req->data, req->data_len,
+		    rq->data_sha256, &(size_t){ 0 }) != 0) {
+			reply_error(c, req->op, req->id, BOTID_STATUS_INTERNAL,
+			    "cannot hash data");
+			free(rq);
+			return;
+		}
+		rq->has_data_sha = 1;
+	} else {
+		if (req->digest_len != wire_hash_len(hash)) {
+			reply_error(c, req->op, req->id, BOTID_STATUS_MALFORMED,
+			    "digest length does not match hash");
+			audit_simple(c, op_name(req->op), bot->cfg->name,
+			    "error", "bad digest length", t0);
+			free(rq);
+			return;
+		}
+		memcpy(rq->job.digest, req->digest, req->digest_len);
+		rq->job.digest_len = req->digest_len;
+	}
+	/* r || s only exists for ECDSA; an RSA signature has one form. */
+	if (req->format == BOTID_FORMAT_RAW && !registry_key_is_ec(bot)) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_UNSUPPORTED,
+		    "format raw applies to ECDSA keys only");
+		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
+		    "format not supported", t0);
+		free(rq);
+		return;
+	}
+	if (resolve_scheme(bot, req->scheme, &rq->job.params.scheme) != 0) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_UNSUPPORTED,
+		    "scheme not supported by this bot's key");
+		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
+		    "scheme not supported", t0);
+		free(rq);
+		return;
+	}
+	rq->job.params.hash = hash;
+	rq->job.key = registry_key(bot);
+	rq->job.fairq = &bot->fairq;
+	rq->job.owner = rq;
+	rq->conn = c;
+	rq->reg = s->reg;
+	registry_ref(s->reg);
+	rq->bot = bot;
+	rq->op = req->op;
+	rq->id = req->id;
+	rq->hash = hash;
+	rq->format = req->format;
+	rq->t0 = *t0;
+	c->inflight++;
+	pool_submit(registry_pool(bot), &rq->job);
+}
+
+/* One complete frame body from c. */
+static void
+handle_frame(struct server *s, struct conn *c, const uint8_t *body, size_t len)
+{
+	struct botid_request req;
+	struct botid_bot *bot = NULL;
+	struct timespec t0;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = wire_decode_request(body, len, &req);
+	if (r == BOTID_ERR_UNSUPPORTED) {
+		reply_error(c, req.op, req.id, BOTID_STATUS_UNKNOWN_OP,
+		    "unknown operation");
+		return;
+	}
+	if (r != 0) {
+		reply_error(c, req.op, req.id, wire_err_to_status(r),
+		    "malformed request");
+		return;
+	}
+	if (req.op == BOTID_OP_HELLO) {
+		handle_hello(c, &req);
+		return;
+	}
+	if (!c->hello) {
+		reply_error(c, req.op, req.id, BOTID_STATUS_VERSION,
+		    "hello required");
+		return;
+	}
+	if (req.op == BOTID_OP_LIST) {
+		handle_list(s, c, &req, &t0);
+		return;
+	}
+	/* Every other op names a bot: unknown and not allowed look the same. */
+	bot = registry_find(s->reg, req.bot);
+	if (!policy_ok(bot, c)) {
+		if (bot != NULL)
+			bot->denials++;
+		reply_error(c, req.op, req.id, BOTID_STATUS_DENIED, "denied");
+		audit_simple(c, op_name(req.op), req.bot, "denied", NULL, &t0);
+		return;
+	}
+	switch (req.op) {
+	case BOTID_OP_PUBKEY:
+		handle_pubkey(s, c, &req, bot, &t0);
+		break;
+	case BOTID_OP_CERT_CHAIN:
+		handle_cert_chain(c, &req, bot, &t0);
+		break;
+	case BOTID_OP_SIGN_DIGEST:
+	case BOTID_OP_SIGN_DATA:
+		handle_sign(s, c, &req, bot, &t0);
+		break;
+	default:
+		reply_error(c, req.op, req.id, BOTID_STATUS_UNKNOWN_OP,
+		    "unknown operation");
+		break;
+	}
+}
+
+/* Decodes every complete frame in c's input. */
+static void
+conn_process_input(struct server *s, struct conn *c)
+{
+	size_t body_len;
+	int r;
+
+	while (!c->closing && c->fd != -1) {
+		r = wire_frame_peek(&c->in, BOTID_MAX_FRAME, &body_len);
+		if (r == BOTID_ERR_INCOMPLETE)
+			break;
+		if (r != 0) {
+			/* A bad length loses framing: say why, then hang up. */
+			reply_error(c, 0, 0, r == BOTID_ERR_TOO_LARGE ?
+			    BOTID_STATUS_TOO_LARGE : BOTID_STATUS_MALFORMED,
+			    r == BOTID_ERR_TOO_LARGE ? "frame too large" :
+			    "malformed frame");
+			c->closing = 1;
+			break;
+		}
+		(void)buf_consume(&c->in, 4);
+		handle_frame(s, c, buf_ptr(&c->in), body_len);
+		(void)buf_consume(&c->in, body_len);
+		/* The clock runs per frame, from its first byte. */
+		c->frame_started = 0;
+	}
+	if (buf_len(&c->in) == 0)
+		buf_reset(&c->in);	/* idle connections hold no buffer */
+	else if (c->frame_started == 0)
+		c->frame_started = time(NULL);
+}
+
+static void
+conn_readable(struct server *s, struct conn *c)
+{
+	uint8_t *p;
+	size_t want;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		buf_compact(&c->in);
+		want = c->in.max - buf_len(&c->in);
+		if (want > READ_CHUNK)
+			want = READ_CHUNK;
+		if (want == 0)
+			break;
+		if ((r = buf_reserve(&c->in, want, &p)) != 0) {
+			conn_close(s, c);
+			return;
+		}
+		n = recv(c->fd, p, want, MSG_DONTWAIT);
+		(void)buf_unreserve(&c->in, n > 0 ? want - (size_t)n : want);
+		if (n > 0) {
+			c->last_active = time(NULL);
+			if ((size_t)n < want)
+				break;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		conn_close(s, c);	/* EOF or error */
+		return;
+	}
+	conn_process_input(s, c);
+	if (c->fd != -1)
+		(void)conn_flush(s, c);
+}
+
+static void
+accept_all(struct server *s, unsigned max_connections)
+{
+	struct epoll_event ev;
+	struct conn *c;
+	int fd;
+
+	for (;;) {
+		fd = accept4(s->listen_fd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (s->nconns >= max_connections) {
+			log_warn("connection refused: limit of %u reached",
+			    max_connections);
+			close(fd);
+			continue;
+		}
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			close(fd);
+			continue;
+		}
+		if (peer_identify(fd, &c->peer) != 0) {
+			log_warn("connection refused: no peer credentials");
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		buf_init(&c->in, 4 + BOTID_MAX_FRAME);
+		buf_init(&c->out, BOTID_MAX_OUTBUF + 4 + BOTID_MAX_FRAME);
+		c->last_active = time(NULL);
+		c->events = EPOLLIN;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			log_err("epoll_ctl: %s", strerror(errno));
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = s->conns;
+		if (s->conns != NULL)
+			s->conns->prev = c;
+		s->conns = c;
+		s->nconns++;
+	}
+}
+
+/* Turns finished jobs into replies and audit entries. */
+static void
+finish_jobs(struct server *s)
+{
+	struct botid_job *job, *next;
+
+	for (job = done_take_all(&s->done); job != NULL; job = next) {
+		struct request *rq = job->owner;
+		struct conn *c = rq->conn;
+		struct botid_audit_event ev;
+		uint32_t status = BOTID_STATUS_OK;
+		uint8_t *der = NULL;
+		const uint8_t *sig = job->sig;
+		size_t sig_len = job->sig_len, mark;
+		int r = job->result;
+
+		next = job->next;
+		if (r == 0 && rq->job.params.scheme == BOTID_SCHEME_ECDSA &&
+		    rq->format == BOTID_FORMAT_DER) {
+			if ((r = sig_ecdsa_raw_to_der(job->sig, job->sig_len,
+			    &der, &sig_len)) == 0)
+				sig = der;
+		}
+		if (c->fd != -1) {
+			if (r == 0) {
+				if (wire_frame_begin(&c->out, rq->op, rq->id,
+				    &status, &mark) != 0 ||
+				    wire_put_bytes(&c->out, BOTID_TAG_SIGNATURE,
+				    sig, sig_len) != 0 ||
+				    wire_frame_end(&c->out, mark) != 0) {
+					wire_frame_abort(&c->out, mark);
+					c->closing = 1;
+				}
+			} else
+				reply_error(c, rq->op, rq->id,
+				    wire_err_to_status(r), botid_strerror(r));
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.op = op_name(rq->op);
+		ev.bot = rq->bot->cfg->name;
+		ev.peer = &c->peer;
+		ev.hash = hash_name(rq->hash);
+		ev.digest = job->digest;
+		ev.digest_len = job->digest_len;
+		ev.data_sha256 = rq->has_data_sha ? rq->data_sha256 : NULL;
+		ev.result = r == 0 ? "ok" : "error";
+		ev.detail = r == 0 ? NULL : botid_strerror(r);
+		ev.micros = micros_since(&rq->t0);
+		audit_write(&ev);
+		if (r == 0)
+			rq->bot->ops++;
+		else
+			log_warn("bot %s: %s failed: %s", rq->bot->cfg->name,
+			    ev.op, botid_strerror(r));
+		OPENSSL_free(der);
+		free(job->sig);
+		registry_unref(rq->reg);
+		free(rq);
+		c->inflight--;
+		if (c->fd == -1) {
+			if (c->inflight == 0)
+				conn_free(s, c);
+		} else
+			(void)conn_flush(s, c);
+	}
+}
+
+/* Drops idle connections and ones that stall half-way through a frame. */
+static void
+sweep(struct server *s, unsigned idle_timeout)
+{
+	struct conn *c, *next;
+	time_t now = time(NULL);
+
+	for (c = s->conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->fd == -1)
+			continue;
+		if (c->frame_started != 0 &&
+		    now - c->frame_started > (time_t)BOTID_FRAME_TIMEOUT_S) {
+			log_info("dropping a connection: frame not completed in "
+			    "%u s", BOTID_FRAME_TIMEOUT_S);
+			conn_close(s, c);
+		} else if (c->inflight == 0 && buf_len(&c->out) == 0 &&
+		    now - c->last_active > (time_t)idle_timeout)
+			conn_close(s, c);
+	}
+}
+
+static void
+reload(struct server *s)
+{
+	struct botid_agent_config *cfg = NULL;
+	struct botid_registry *reg = NULL;
+	char err[512];
+	int r;
+
+	log_info("reloading %s", s->config_path);
+	if ((r = config_load(s->config_path, &cfg, err, sizeof(err))) != 0) {
+		log_err("reload refused, keeping the running configuration: %s",
+		    err);
+		return;
+	}
+	if (strcmp(cfg->socket_path, s->reg->cfg->socket_path) != 0)
+		log_warn("socket path changes take effect at restart");
+	if ((r = registry_build(cfg, s->reg, &s->done, &reg)) != 0) {
+		log_err("reload failed: %s", botid_strerror(r));
+		return;	/* registry_build freed nothing it did not own */
+	}
+	if (audit_reopen(reg->cfg->audit_log) != 0)
+		log_err("reload: audit log not reopened");
+	registry_unref(s->reg);
+	s->reg = reg;
+}
+
+static int
+signals_setup(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void
+handle_signals(struct server *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			reload(s);
+		else if (!s->stopping) {
+			log_info("signal %u: draining and exiting", si.ssi_signo);
+			s->stopping = 1;
+		}
+	}
+}
+
+static int
+epoll_add(int epfd, int fd, void *tag)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = tag;
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Stops accepting and reading; the loop ends once replies are out. */
+static void
+begin_drain(struct server *s)
+{
+	struct conn *c;
+
+	if (s->listen_fd != -1) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
+	for (c = s->conns; c != NULL; c = c->next)
+		if (c->fd != -1)
+			conn_update_events(s, c);
+}
+
+static int
+drained(struct server *s)
+{
+	struct conn *c;
+
+	for (c = s->conns; c != NULL; c = c->next)
+		if (c->inflight > 0 || (c->fd != -1 && buf_len(&c->out) > 0))
+			return 0;
+	return 1;
+}
+
+int
+server_run(const char *config_path, struct botid_agent_config *cfg,
+    int listen_fd)
+{
+	static char listen_tag, signal_tag, done_tag;
+	struct epoll_event events[MAX_EVENTS];
+	struct server s;
+	time_t last_sweep = time(NULL), drain_deadline = 0;
+	int i, n, r = BOTID_ERR_IO;
+
+	memset(&s, 0, sizeof(s));
+	s.config_path = config_path;
+	s.listen_fd = listen_fd;
+	s.epfd = s.sig_fd = -1;
+	if ((r = done_init(&s.done)) != 0) {
+		config_free(cfg);
+		return r;
+	}
+	r = BOTID_ERR_IO;
+	if ((s.epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (s.sig_fd = signals_setup()) == -1 ||
+	    epoll_add(s.epfd, listen_fd, &listen_tag) == -1 ||
+	    epoll_add(s.epfd, s.sig_fd, &signal_tag) == -1 ||
+	    epoll_add(s.epfd, s.done.efd, &done_tag) == -1) {
+		log_err("event loop setup: %s", strerror(errno));
+		config_free(cfg);
+		goto out;
+	}
+	if ((r = registry_build(cfg, NULL, &s.done, &s.reg)) != 0)
+		goto out;
+	log_info("ready: %u connections max", s.reg->cfg->max_connections);
+	for (;;) {
+		if (s.stopping) {
+			if (drain_deadline == 0) {
+				begin_drain(&s);
+				drain_deadline = time(NULL) + DRAIN_SECONDS;
+			}
+			if (drained(&s) || time(NULL) > drain_deadline)
+				break;
+		}
+		n = epoll_wait(s.epfd, events, MAX_EVENTS, 1000);
+		if (n == -1 && errno != EINTR) {
+			log_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			void *tag = events[i].data.ptr;
+			struct conn *c = tag;
+
+			if (tag == &listen_tag) {
+				if (!s.stopping)
+					accept_all(&s, s.reg->cfg->max_connections);
+			} else if (tag == &signal_tag)
+				handle_signals(&s);
+			else if (tag == &done_tag)
+				finish_jobs(&s);
+			else if (c->fd == -1)
+				continue;
+			else if (events[i].events & (EPOLLERR | EPOLLHUP) &&
+			    !(events[i].events & EPOLLIN))
+				conn_close(&s, c);
+			else {
+				if (events[i].events & EPOLLOUT &&
+				    conn_flush(&s, c) == -1)
+					continue;
+				if (events[i].events & EPOLLIN)
+					conn_readable(&s, c);
+			}
+		}
+		graveyard_empty(&s);
+		if (time(NULL) != last_sweep) {
+			last_sweep = time(NULL);
+			sweep(&s, s.reg->cfg->idle_timeout);
+		}
+	}
+	r = 0;
+ out:
+	/* Workers must be idle before connections and the registry go. */
+	while (s.reg != NULL && registry_pending() > 0)
+		usleep(10000);
+	if (s.done.lock != NULL)
+		finish_jobs(&s);
+	while (s.conns != NULL) {
+		struct conn *c = s.conns;
+
+		c->inflight = 0;
+		conn_close(&s, c);
+	}
+	graveyard_empty(&s);
+	registry_unref(s.reg);
+	if (s.listen_fd != -1)
+		close(s.listen_fd);
+	if (s.sig_fd != -1)
+		close(s.sig_fd);
+	if (s.epfd != -1)
+		close(s.epfd);
+	done_free(&s.done);
+	return r;
+}

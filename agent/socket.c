@@ -1,0 +1,157 @@
+/*
+ * Listening socket setup. The socket is bound under umask 0177 so it is
+ * never briefly wider than its final mode, then given the configured mode
+ * and group before listen(2) lets anyone connect.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent/socket.h"
+#include "lib/error.h"
+#include "lib/log.h"
+
+#define SD_LISTEN_FDS_START 3
+
+/* The first socket systemd passed us, or -1. */
+static int
+socket_from_systemd(void)
+{
+	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+	char *end;
+	long pid, fds;
+	int accepting = 0, type = 0;
+	socklen_t len;
+
+	if (pid_s == NULL || fds_s == NULL)
+		return -1;
+	errno = 0;
+	pid = strtol(pid_s, &end, 10);
+	if (errno != 0 || *end != '\0' || pid != (long)getpid())
+		return -1;
+	fds = strtol(fds_s, &end, 10);
+	if (errno != 0 || *end != '\0' || fds < 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	len = sizeof(type);
+	if (getsockopt(SD_LISTEN_FDS_START, SOL_SOCKET, SO_TYPE, &type,
+	    &len) == -1 || type != SOCK_STREAM)
+		return -1;
+	len = sizeof(accepting);
+	if (getsockopt(SD_LISTEN_FDS_START, SOL_SOCKET, SO_ACCEPTCONN,
+	    &accepting, &len) == -1 || !accepting)
+		return -1;
+	return SD_LISTEN_FDS_START;
+}
+
+/* Removes a stale socket left by a dead agent; refuses a live one. */
+static int
+socket_clear_stale(const char *path, const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? 0 : BOTID_ERR_IO;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_err("socket %s: exists and is not a socket", path);
+		return BOTID_ERR_CONFIG;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return BOTID_ERR_IO;
+	r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	close(fd);
+	if (r == 0) {
+		log_err("socket %s: another agent is listening there", path);
+		return BOTID_ERR_CONFIG;
+	}
+	if (unlink(path) == -1 && errno != ENOENT)
+		return BOTID_ERR_IO;
+	return 0;
+}
+
+int
+socket_listen(const struct botid_agent_config *cfg, int *fdp, int *activated)
+{
+	struct sockaddr_un sun;
+	char dir[PATH_MAX], *slash;
+	mode_t old_mask;
+	int fd = -1, r = BOTID_ERR_IO, flags, rc;
+
+	*fdp = -1;
+	*activated = 0;
+	if ((fd = socket_from_systemd()) != -1) {
+		if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+		    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+		    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+			return BOTID_ERR_IO;
+		log_info("using the socket passed by systemd");
+		*fdp = fd;
+		*activated = 1;
+		return 0;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
+		log_err("socket %s: path too long", cfg->socket_path);
+		return BOTID_ERR_TOO_LARGE;
+	}
+	memcpy(sun.sun_path, cfg->socket_path, strlen(cfg->socket_path));
+	/* Create the runtime directory (but not its parents) if missing. */
+	snprintf(dir, sizeof(dir), "%s", cfg->socket_path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+			log_err("socket directory %s: %s", dir, strerror(errno));
+			return BOTID_ERR_IO;
+		}
+	}
+	if ((r = socket_clear_stale(cfg->socket_path, &sun)) != 0)
+		return r;
+	r = BOTID_ERR_IO;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		goto out;
+	/* Never a moment when the socket exists with a wider mode. */
+	old_mask = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_mask);
+	if (rc == -1) {
+		log_err("socket %s: bind: %s", cfg->socket_path, strerror(errno));
+		goto out;
+	}
+	/* config_load() resolved the group name, so a typo fails there. */
+	if (cfg->socket_group != NULL) {
+		if (chown(cfg->socket_path, (uid_t)-1, cfg->socket_gid) == -1) {
+			log_err("socket %s: chown: %s", cfg->socket_path,
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if (chmod(cfg->socket_path, cfg->socket_mode) == -1) {
+		log_err("socket %s: chmod: %s", cfg->socket_path, strerror(errno));
+		goto out;
+	}
+	if (listen(fd, SOMAXCONN) == -1) {
+		log_err("socket %s: listen: %s", cfg->socket_path, strerror(errno));
+		goto out;
+	}
+	*fdp = fd;
+	fd = -1;
+	r = 0;
+ out:
+	if (fd != -1) {
+		close(fd);
+		unlink(cfg->socket_path);
+	}
+	return r;
+}

@@ -1,0 +1,475 @@
+/*
+ * libbotid: a blocking client for the agent's wire protocol, one request
+ * at a time. Every reply is read through the bounded buffer API and checked
+ * against the request it answers.
+ */
+#include "botid-config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/botid.h"
+#include "lib/buf.h"
+#include "lib/limits.h"
+#include "lib/wire.h"
+
+#define CLIENT_TIMEOUT_S	60
+
+struct botid_client {
+	int		 fd;
+	uint32_t	 next_id;
+	char		 message[256];
+	char		 agent[128];
+	struct botid_buf body;		/* the last reply's body */
+};
+
+void
+botid_free(void *p)
+{
+	free(p);
+}
+
+const char *
+botid_message(const struct botid_client *c)
+{
+	return c == NULL ? "" : c->message;
+}
+
+const char *
+botid_agent_version(const struct botid_client *c)
+{
+	return c == NULL ? "" : c->agent;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return errno == EAGAIN ? BOTID_ERR_TIMEOUT : BOTID_ERR_IO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+read_all(int fd, uint8_t *p, size_t n)
+{
+	ssize_t got;
+
+	while (n > 0) {
+		got = recv(fd, p, n, 0);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1)
+			return errno == EAGAIN ? BOTID_ERR_TIMEOUT : BOTID_ERR_IO;
+		if (got == 0)
+			return BOTID_ERR_CLOSED;
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+/*
+ * Sends the request frame in req and reads the reply into c->body,
+ * positioned after the header. Non-OK statuses become error codes with the
+ * agent's message kept in c->message.
+ */
+static int
+transact(struct botid_client *c, struct botid_buf *req, uint8_t op,
+    uint32_t id)
+{
+	uint8_t lenb[4], rop, *p;
+	uint32_t rid, status, len;
+	struct botid_buf hdr;
+	const uint8_t *v;
+	uint16_t tag;
+	size_t vlen;
+	int r;
+
+	c->message[0] = '\0';
+	buf_reset(&c->body);
+	if ((r = write_all(c->fd, buf_ptr(req), buf_len(req))) != 0)
+		return r;
+	if ((r = read_all(c->fd, lenb, sizeof(lenb))) != 0)
+		return r;
+	buf_init_view(&hdr, lenb, sizeof(lenb));
+	if ((r = buf_get_u32(&hdr, &len)) != 0)
+		return r;
+	if (len == 0 || len > BOTID_MAX_FRAME)
+		return BOTID_ERR_PROTOCOL;
+	buf_init(&c->body, len);
+	if ((r = buf_reserve(&c->body, len, &p)) != 0)
+		return r;
+	if ((r = read_all(c->fd, p, len)) != 0)
+		return r;
+	if ((r = wire_get_reply_header(&c->body, &rop, &rid, &status)) != 0)
+		return BOTID_ERR_PROTOCOL;
+	if (rid != id || rop != (op | BOTID_OP_REPLY))
+		return BOTID_ERR_PROTOCOL;
+	if (status == BOTID_STATUS_OK)
+		return 0;
+	/* Keep the agent's reason; it is one line by protocol. */
+	while (wire_get_field(&c->body, &tag, &v, &vlen) == 0) {
+		if (tag == BOTID_TAG_MESSAGE) {
+			if (vlen >= sizeof(c->message))
+				vlen = sizeof(c->message) - 1;
+			memcpy(c->message, v, vlen);
+			c->message[vlen] = '\0';
+			for (size_t i = 0; i < vlen; i++)
+				if ((unsigned char)c->message[i] < 0x20)
+					c->message[i] = '?';
+		}
+	}
+	return wire_status_to_err(status);
+}
+
+/* Builds a request with the given fields already appended by fill(). */
+static int
+request_begin(struct botid_client *c, struct botid_buf *req, uint8_t op,
+    uint32_t *id, size_t *mark)
+{
+	*id = c->next_id++;
+	buf_init(req, 4 + BOTID_MAX_FRAME);
+	return wire_frame_begin(req, op, *id, NULL, mark);
+}
+
+static int
+hello(struct botid_client *c)
+{
+	struct botid_buf req;
+	const uint8_t *v;
+	uint16_t tag;
+	size_t mark, vlen;
+	uint32_t id;
+	int r, have_version = 0;
+
+	if ((r = request_begin(c, &req, BOTID_OP_HELLO, &id, &mark)) != 0 ||
+	    (r = wire_put_u32(&req, BOTID_TAG_VERSION,
+	    BOTID_PROTOCOL_VERSION)) != 0 ||
+	    (r = wire_frame_end(&req, mark)) != 0)
+		goto out;
+	if ((r = transact(c, &req, BOTID_OP_HELLO, id)) != 0)
+		goto out;
+	while ((r = wire_get_field(&c->body, &tag, &v, &vlen)) == 0) {
+		if (tag == BOTID_TAG_VERSION && vlen == 4)
+			have_version = 1;
+		else if (tag == BOTID_TAG_AGENT && vlen < sizeof(c->agent)) {
+			memcpy(c->agent, v, vlen);
+			c->agent[vlen] = '\0';
+		}
+	}
+	r = (r == BOTID_ERR_INCOMPLETE && have_version) ? 0 : BOTID_ERR_PROTOCOL;
+ out:
+	buf_reset(&req);
+	return r;
+}
+
+int
+botid_connect(const char *path, struct botid_client **cp)
+{
+	struct botid_client *c = NULL;
+	struct sockaddr_un sun;
+	struct timeval tv = { CLIENT_TIMEOUT_S, 0 };
+	int r = BOTID_ERR_IO;
+
+	*cp = NULL;
+	if (path == NULL && (path = getenv("BOTID_SOCKET")) == NULL)
+		path = BOTID_DEFAULT_SOCKET;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return BOTID_ERR_TOO_LARGE;
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return BOTID_ERR_ALLOC;
+	c->next_id = 1;
+	buf_init(&c->body, 0);
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		goto out;
+	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+		goto out;
+	if (connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		goto out;
+	if ((r = hello(c)) != 0)
+		goto out;
+	*cp = c;
+	c = NULL;
+	r = 0;
+ out:
+	botid_close(c);
+	return r;
+}
+
+void
+botid_close(struct botid_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd != -1)
+		close(c->fd);
+	buf_reset(&c->body);
+	free(c);
+}
+
+static char *
+strndup_field(const uint8_t *v, size_t len)
+{
+	char *s;
+
+	if (memchr(v, '\0', len) != NULL || (s = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(s, v, len);
+	s[len] = '\0';
+	return s;
+}
+
+void
+botid_bot_info_free(struct botid_bot_info *bots, size_t nbots)
+{
+	size_t i;
+
+	if (bots == NULL)
+		return;
+	for (i = 0; i < nbots; i++) {
+		free(bots[i].name);
+		free(bots[i].key_type);
+		free(bots[i].backend);
+	}
+	free(bots);
+}
+
+int
+botid_list(struct botid_client *c, struct botid_bot_info **botsp,
+    size_t *nbotsp)
+{
+	struct botid_bot_info *bots = NULL, *nb;
+	struct botid_buf req;
+	const uint8_t *v;
+	uint16_t tag;
+	size_t mark, vlen, n = 0;
+	uint32_t id;
+	char **slot;
+	int r;
+
+	*botsp = NULL;
+	*nbotsp = 0;
+	if ((r = request_begin(c, &req, BOTID_OP_LIST, &id, &mark)) != 0 ||
+	    (r = wire_frame_end(&req, mark)) != 0 ||
+	    (r = transact(c, &req, BOTID_OP_LIST, id)) != 0)
+		goto out;
+	while ((r = wire_get_field(&c->body, &tag, &v, &vlen)) == 0) {
+		if (tag == BOTID_TAG_BOT) {
+			if ((nb = reallocarray(bots, n + 1, sizeof(*bots))) == NULL) {
+				r = BOTID_ERR_ALLOC;
+				goto out;
+			}
+			bots = nb;
+			memset(&bots[n++], 0, sizeof(*bots));
+			slot = &bots[n - 1].name;
+		} else if (tag == BOTID_TAG_KEY_TYPE && n > 0)
+			slot = &bots[n - 1].key_type;
+		else if (tag == BOTID_TAG_BACKEND && n > 0)
+			slot = &bots[n - 1].backend;
+		else
+			continue;	/* unknown tags are skipped by design */
+		free(*slot);
+		if ((*slot = strndup_field(v, vlen)) == NULL) {
+			r = BOTID_ERR_PROTOCOL;
+			goto out;
+		}
+	}
+	if (r != BOTID_ERR_INCOMPLETE) {
+		r = BOTID_ERR_PROTOCOL;
+		goto out;
+	}
+	*botsp = bots;
+	*nbotsp = n;
+	bots = NULL;
+	r = 0;
+ out:
+	botid_bot_info_free(bots, n);
+	buf_reset(&req);
+	return r;
+}
+
+/* Sends a request naming bot and returns the first field with want_tag. */
+static int
+bot_request(struct botid_client *c, uint8_t op, const char *bot,
+    uint16_t want_tag, uint8_t **out, size_t *out_len)
+{
+	struct botid_buf req;
+	const uint8_t *v;
+	uint16_t tag;
+	size_t mark, vlen;
+	uint32_t id;
+	int r;
+
+	*out = NULL;
+	*out_len = 0;
+	if ((r = request_begin(c, &req, op, &id, &mark)) != 0 ||
+	    (r = wire_put_string(&req, BOTID_TAG_BOT, bot)) != 0 ||
+	    (r = wire_frame_end(&req, mark)) != 0 ||
+	    (r = transact(c, &req, op, id)) != 0)
+		goto out;
+	r = BOTID_ERR_PROTOCOL;
+	while (wire_get_field(&c->body, &tag, &v, &vlen) == 0) {
+		if (tag != want_tag)
+			continue;
+		if (vlen == 0 || (*out = malloc(vlen)) == NULL)
+			goto out;
+		memcpy(*out, v, vlen);
+		*out_len = vlen;
+		r = 0;
+		break;
+	}
+ out:
+	buf_reset(&req);
+	return r;
+}
+
+int
+botid_pubkey(struct botid_client *c, const char *bot, uint8_t **der,
+    size_t *der_len)
+{
+	if (!wire_bot_name_valid(bot, strlen(bot)))
+		return BOTID_ERR_INVALID;
+	return bot_request(c, BOTID_OP_PUBKEY, bot, BOTID_TAG_PUBKEY, der,
+	    der_len);
+}
+
+void
+botid_blobs_free(struct botid_blob *blobs, size_t n)
+{
+	size_t i;
+
+	if (blobs == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(blobs[i].data);
+	free(blobs);
+}
+
+int
+botid_cert_chain(struct botid_client *c, const char *bot,
+    struct botid_blob **certsp, size_t *ncertsp)
+{
+	struct botid_blob *certs = NULL, *nc;
+	struct botid_buf req;
+	const uint8_t *v;
+	uint16_t tag;
+	size_t mark, vlen, n = 0;
+	uint32_t id;
+	int r;
+
+	*certsp = NULL;
+	*ncertsp = 0;
+	if (!wire_bot_name_valid(bot, strlen(bot)))
+		return BOTID_ERR_INVALID;
+	if ((r = request_begin(c, &req, BOTID_OP_CERT_CHAIN, &id, &mark)) != 0 ||
+	    (r = wire_put_string(&req, BOTID_TAG_BOT, bot)) != 0 ||
+	    (r = wire_frame_end(&req, mark)) != 0 ||
+	    (r = transact(c, &req, BOTID_OP_CERT_CHAIN, id)) != 0)
+		goto out;
+	while ((r = wire_get_field(&c->body, &tag, &v, &vlen)) == 0) {
+		if (tag != BOTID_TAG_CERT || vlen == 0)
+			continue;
+		if ((nc = reallocarray(certs, n + 1, sizeof(*certs))) == NULL) {
+			r = BOTID_ERR_ALLOC;
+			goto out;
+		}
+		certs = nc;
+		if ((certs[n].data = malloc(vlen)) == NULL) {
+			r = BOTID_ERR_ALLOC;
+			goto out;
+		}
+		memcpy(certs[n].data, v, vlen);
+		certs[n++].len = vlen;
+	}
+	if (r != BOTID_ERR_INCOMPLETE) {
+		r = BOTID_ERR_PROTOCOL;
+		goto out;
+	}
+	*certsp = certs;
+	*ncertsp = n;
+	certs = NULL;
+	r = 0;
+ out:
+	botid_blobs_free(certs, n);
+	buf_reset(&req);
+	return r;
+}
+
+static int
+sign_request(struct botid_client *c, uint8_t op, const char *bot,
+    enum botid_hash hash, enum botid_scheme scheme,
+    enum botid_sig_format format, uint16_t payload_tag, const void *payload,
+    size_t payload_len, uint8_t **sig, size_t *sig_len)
+{
+	struct botid_buf req;
+	const uint8_t *v;
+	uint16_t tag;
+	size_t mark, vlen;
+	uint32_t id;
+	int r;
+
+	*sig = NULL;
+	*sig_len = 0;
+	if (!wire_bot_name_valid(bot, strlen(bot)))
+		return BOTID_ERR_INVALID;
+	if ((r = request_begin(c, &req, op, &id, &mark)) != 0 ||
+	    (r = wire_put_string(&req, BOTID_TAG_BOT, bot)) != 0 ||
+	    (r = wire_put_u32(&req, BOTID_TAG_HASH, hash)) != 0 ||
+	    (r = wire_put_bytes(&req, payload_tag, payload, payload_len)) != 0 ||
+	    (r = wire_put_u32(&req, BOTID_TAG_SCHEME, scheme)) != 0 ||
+	    (r = wire_put_u32(&req, BOTID_TAG_FORMAT, format)) != 0 ||
+	    (r = wire_frame_end(&req, mark)) != 0 ||
+	    (r = transact(c, &req, op, id)) != 0)
+		goto out;
+	r = BOTID_ERR_PROTOCOL;
+	while (wire_get_field(&c->body, &tag, &v, &vlen) == 0) {
+		if (tag != BOTID_TAG_SIGNATURE)
+			continue;
+		if (vlen == 0 || vlen > BOTID_MAX_SIGNATURE ||
+		    (*sig = malloc(vlen)) == NULL)
+			goto out;
+		memcpy(*sig, v, vlen);
+		*sig_len = vlen;
+		r = 0;
+		break;
+	}
+ out:
+	buf_reset(&req);
+	return r;
+}
+
+int
+botid_sign_digest(struct botid_client *c, const char *bot, enum botid_hash hash,
+    enum botid_scheme scheme, enum botid_sig_format format,
+    const uint8_t *digest, size_t digest_len, uint8_t **sig, size_t *sig_len)
+{
+	return sign_request(c, BOTID_OP_SIGN_DIGEST, bot, hash, scheme, format,
+	    BOTID_TAG_DIGEST, digest, digest_len, sig, sig_len);
+}
+
+int
+botid_sign_data(struct botid_client *c, const char *bot, enum botid_hash hash,
+    enum botid_scheme scheme, enum botid_sig_format format, const void *data,
+    size_t data_len, uint8_t **sig, size_t *sig_len)
+{
+	return sign_request(c, BOTID_OP_SIGN_DATA, bot, hash, scheme, format,
+	    BOTID_TAG_DATA, data, data_len, sig, sig_len);
+}

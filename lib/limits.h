@@ -1,0 +1,26 @@
+/*
+ * Every limit botid enforces on untrusted input, in one place.
+ */
+#ifndef BOTID_LIMITS_H
+#define BOTID_LIMITS_H
+
+#define BOTID_PROTOCOL_VERSION	1u
+#define BOTID_MAX_FRAME		(64u * 1024u)	/* body bytes after the length */
+#define BOTID_MAX_FIELDS	64u		/* fields in one frame */
+#define BOTID_MAX_BOT_NAME	64u		/* bytes in a bot name */
+#define BOTID_MAX_BOTS		4096u		/* bots in one configuration */
+#define BOTID_MAX_ALLOW		64u		/* allow lines per bot */
+#define BOTID_MAX_CONNECTIONS	65536u		/* highest max_connections allowed */
+#define BOTID_DEFAULT_CONNECTIONS 1024u		/* max_connections by default */
+#define BOTID_MAX_INFLIGHT	32u		/* requests queued per connection */
+#define BOTID_MAX_OUTBUF	(256u * 1024u)	/* unsent reply bytes per connection */
+#define BOTID_MAX_SIGNATURE	512u		/* RSA-4096 fits */
+#define BOTID_MAX_DIGEST	64u		/* SHA-512 */
+#define BOTID_MAX_PUBKEY	1024u		/* DER SubjectPublicKeyInfo */
+#define BOTID_MAX_PATH		4096u
+#define BOTID_MAX_PIN		256u
+#define BOTID_MAX_CONFIG_FILE	(1024u * 1024u)
+#define BOTID_IDLE_TIMEOUT_S	300u		/* default idle connection timeout */
+#define BOTID_FRAME_TIMEOUT_S	10u		/* a started frame must finish by then */
+
+#endif /* BOTID_LIMITS_H */

@@ -1,0 +1,74 @@
+# Helpers for integration tests that run botid-agent; sourced after
+# common.sh. They write a configuration under $T, start the agent on its own
+# socket and stop it, so each test is independent of every other.
+
+AGENT="$top_builddir/agent/botid-agent"
+BOTID="$top_builddir/tools/botid"
+PYCLIENT="$top_srcdir/tests/integration/pyclient.py"
+AGENT_SOCK="$T/agent.sock"
+AGENT_CONF="$T/agent.conf"
+AGENT_LOG="$T/agent.log"
+AUDIT_LOG="$T/audit.log"
+AGENT_PID=
+
+# agent_conf_begin [EXTRA AGENT LINES...]: a fresh [agent] section.
+agent_conf_begin() {
+	{
+		echo "[agent]"
+		echo "socket = $AGENT_SOCK"
+		echo "state_dir = $T/state"
+		echo "audit_log = $AUDIT_LOG"
+		if [ -n "${BOTID_TCTI:-}" ]; then echo "tcti = $BOTID_TCTI"; fi
+		for line in "$@"; do echo "$line"; done
+		echo
+	} >"$AGENT_CONF"
+}
+
+# agent_add_bot NAME BACKEND KEY_TYPE ALLOW-LINE...
+agent_add_bot() {
+	local name=$1 backend=$2 type=$3
+	shift 3
+	{
+		echo "[bot $name]"
+		echo "backend = $backend"
+		echo "key_type = $type"
+		if [ "$backend" = pkcs11 ]; then
+			echo "module = $BOTID_PKCS11_MODULE"
+			echo "token = $BOTID_TOKEN_LABEL"
+			echo "pin_file = $BOTID_PIN_FILE"
+		fi
+		for a in "$@"; do echo "allow = $a"; done
+		echo
+	} >>"$AGENT_CONF"
+}
+
+# start_agent: starts the agent and waits until it answers.
+start_agent() {
+	"$AGENT" --check-config -c "$AGENT_CONF" >/dev/null ||
+	    fail "configuration rejected: $("$AGENT" --check-config -c "$AGENT_CONF" 2>&1)"
+	"$AGENT" -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
+	AGENT_PID=$!
+	register_pid "$AGENT_PID"
+	for _ in $(seq 1 600); do
+		if [ -S "$AGENT_SOCK" ] &&
+		    "$BOTID" --socket "$AGENT_SOCK" version >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$AGENT_PID" 2>/dev/null ||
+		    fail "agent died at start: $(tail -5 "$AGENT_LOG")"
+		sleep 0.1
+	done
+	fail "agent did not answer within 60 s"
+}
+
+# stop_agent: SIGTERM, and the agent must exit 0.
+stop_agent() {
+	[ -n "$AGENT_PID" ] || return 0
+	kill -TERM "$AGENT_PID"
+	wait "$AGENT_PID" || fail "agent exited with status $? (log: $(tail -3 "$AGENT_LOG"))"
+	AGENT_PID=
+}
+
+botid_cli() {
+	"$BOTID" --socket "$AGENT_SOCK" "$@"
+}

@@ -1,0 +1,135 @@
+# shellcheck shell=bash
+# Helpers sourced by every integration test: a private temporary directory
+# $T, swtpm and SoftHSM2 fixtures inside it that are stopped on any exit, and
+# assertions that end the test with one "FAIL:" line.
+#
+#   . "$top_srcdir/tests/integration/common.sh"
+#   botid_setup
+#   start_swtpm tpm              # sets BOTID_TCTI, BOTID_EK_CA, ... here
+#   start_softhsm hsm mylabel    # sets SOFTHSM2_CONF, BOTID_PIN_FILE, ...
+#   check openssl ...            # must succeed
+#   expect_fail openssl ...      # must fail
+#
+# BOTID_KEEP_TMP=1 keeps $T (logs, fixture state) for a post-mortem.
+
+# automake exports both; run by hand, the tree holding this file is both.
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+export top_srcdir top_builddir
+BOTID_FIXTURES="$top_srcdir/swtpm-fixtures"
+
+_botid_swtpm_dirs=()
+_botid_pids=()
+
+# fail MSG: ends the test (or the subshell it runs in) with status 1.
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# check CMD...: runs CMD and fails the test if it does not succeed.
+check() {
+	local rc=0
+	"$@" || rc=$?
+	[ "$rc" -eq 0 ] || fail "exit status $rc from: $*"
+}
+
+# expect_fail CMD...: runs CMD, output discarded, and fails the test if it
+# succeeds.
+expect_fail() {
+	if "$@" >/dev/null 2>&1; then
+		fail "succeeded but must fail: $*"
+	fi
+}
+
+# register_pid PID: a background process to end when the test exits.
+register_pid() {
+	_botid_pids+=("$1")
+}
+
+# botid_setup: creates $T and arranges the cleanup of everything started
+# through these helpers, whatever way the test ends.
+botid_setup() {
+	T=$(mktemp -d "${TMPDIR:-/tmp}/botid-test.XXXXXX") ||
+	    fail "mktemp -d failed"
+	trap _botid_cleanup EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+_botid_cleanup() {
+	local rc=$? pid dir i
+	set +e
+	trap - EXIT HUP INT TERM
+	for pid in "${_botid_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${_botid_pids[@]}"; do
+		for i in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			[ "$i" -lt 50 ] || kill -KILL "$pid" 2>/dev/null
+			sleep 0.1
+		done
+		wait "$pid" 2>/dev/null
+	done
+	for dir in "${_botid_swtpm_dirs[@]}"; do
+		"$BOTID_FIXTURES/swtpm-stop" "$dir"
+	done
+	if [ "${BOTID_KEEP_TMP:-0}" = 1 ]; then
+		echo "kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
+	exit "$rc"
+}
+
+# start_swtpm NAME...: a TPM fixture in $T/NAME for each NAME, started in
+# parallel. With one NAME the variables swtpm-start prints (BOTID_TCTI,
+# BOTID_EK_CA, BOTID_EK_CA_CHAIN, SWTPM_PID) are set here; with several,
+# read them with fixture_var. Run again on a stopped NAME, it restarts that
+# TPM with the same EKs. Stopped when the test exits.
+start_swtpm() {
+	local names=("$@") i out pids=() bad=()
+	for i in "${!names[@]}"; do
+		_botid_swtpm_dirs+=("$T/${names[i]}")
+		"$BOTID_FIXTURES/swtpm-start" "$T/${names[i]}" \
+		    >"$T/.swtpm-start.out.$i" &
+		pids+=($!)
+	done
+	for i in "${!names[@]}"; do
+		wait "${pids[i]}" || bad+=("${names[i]}")
+	done
+	[ ${#bad[@]} -eq 0 ] || fail "swtpm-start failed for: ${bad[*]}"
+	if [ ${#names[@]} -eq 1 ]; then
+		out=$(cat "$T/.swtpm-start.out.0")
+		eval "$out"
+	fi
+	rm -f "$T"/.swtpm-start.out.*
+}
+
+# stop_swtpm NAME: stops the TPM fixture in $T/NAME, keeping its state.
+stop_swtpm() {
+	"$BOTID_FIXTURES/swtpm-stop" "$T/$1" || fail "swtpm-stop $1 failed"
+}
+
+# start_softhsm NAME [LABEL]: a SoftHSM2 token in $T/NAME; sets
+# SOFTHSM2_CONF (not exported), BOTID_PKCS11_MODULE, BOTID_TOKEN_LABEL and
+# BOTID_PIN_FILE here.
+start_softhsm() {
+	local out
+	out=$("$BOTID_FIXTURES/softhsm-init" "$T/$1" ${2+"$2"}) ||
+	    fail "softhsm-init $1 failed"
+	eval "$out"
+}
+
+# fixture_var NAME VAR: prints VAR from the fixture in $T/NAME (its env file).
+fixture_var() {
+	[ -f "$T/$1/env" ] || fail "no fixture $1"
+	(
+		# shellcheck source=/dev/null
+		. "$T/$1/env"
+		[ -n "${!2+set}" ] || fail "fixture $1 has no $2"
+		printf '%s\n' "${!2}"
+	)
+}
