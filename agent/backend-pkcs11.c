@@ -55,6 +55,7 @@
 #include "lib/error.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/wire.h"
 
 /*
  * Last: p11-kit's pkcs11.h defines compatibility macros for common words
@@ -263,21 +264,6 @@ pkcs11_rv_err(CK_RV rv)
 		return BOTID_ERR_UNAVAILABLE;
 	}
 	return BOTID_ERR_PKCS11;
-}
-
-/* Our own table: lib/wire.c owns wire_hash_len() and is not linked here. */
-static size_t
-pkcs11_hash_len(uint32_t hash)
-{
-	switch (hash) {
-	case BOTID_HASH_SHA256:
-		return 32;
-	case BOTID_HASH_SHA384:
-		return 48;
-	case BOTID_HASH_SHA512:
-		return 64;
-	}
-	return 0;
 }
 
 static const struct pkcs11_key_kind *
@@ -1136,7 +1122,7 @@ pkcs11_sign(struct botid_backend *be, struct botid_key *key,
 	*sig_lenp = 0;
 	if (pb == NULL || key == NULL || p == NULL || digest == NULL)
 		return BOTID_ERR_INVALID;
-	if ((hlen = pkcs11_hash_len(p->hash)) == 0)
+	if ((hlen = wire_hash_len(p->hash)) == 0)
 		return BOTID_ERR_UNSUPPORTED;
 	if (digest_len != hlen)
 		return BOTID_ERR_INVALID;

@@ -205,17 +205,19 @@ config_is_number(const char *s)
 }
 
 /*
- * Resolves a user name with getpwnam_r(), growing its scratch buffer on
- * ERANGE. Returns 0, BOTID_ERR_NOT_FOUND, BOTID_ERR_ALLOC, or
- * BOTID_ERR_IO with the lookup's error in *errp.
+ * Resolves a user (group == 0) or group name with getpwnam_r() or
+ * getgrnam_r(), growing the scratch buffer on ERANGE. Returns 0,
+ * BOTID_ERR_NOT_FOUND, BOTID_ERR_ALLOC, or BOTID_ERR_IO with the lookup's
+ * error in *errp.
  */
 static int
-config_lookup_user(const char *name, unsigned long *id, int *errp)
+config_lookup_id(const char *name, int group, unsigned long *id, int *errp)
 {
-	struct passwd pw, *res = NULL;
+	struct passwd pw, *pwres = NULL;
+	struct group gr, *grres = NULL;
 	char *buf = NULL, *nbuf;
 	size_t len = 1024;
-	int e, r = BOTID_ERR_INTERNAL;
+	int e, found, r = BOTID_ERR_INTERNAL;
 
 	*id = 0;
 	*errp = 0;
@@ -225,7 +227,9 @@ config_lookup_user(const char *name, unsigned long *id, int *errp)
 			goto out;
 		}
 		buf = nbuf;
-		if ((e = getpwnam_r(name, &pw, buf, len, &res)) != ERANGE)
+		e = group ? getgrnam_r(name, &gr, buf, len, &grres) :
+		    getpwnam_r(name, &pw, buf, len, &pwres);
+		if (e != ERANGE)
 			break;
 		if (len >= CONFIG_MAX_NSS_BUF) {
 			*errp = e;
@@ -234,59 +238,18 @@ config_lookup_user(const char *name, unsigned long *id, int *errp)
 		}
 		len *= 2;
 	}
+	found = group ? grres != NULL : pwres != NULL;
 	/* POSIX lets "no such user" come back as any of these. */
-	if (res == NULL && (e == 0 || e == ENOENT || e == ESRCH)) {
+	if (!found && (e == 0 || e == ENOENT || e == ESRCH)) {
 		r = BOTID_ERR_NOT_FOUND;
 		goto out;
 	}
-	if (e != 0 || res == NULL) {
+	if (e != 0 || !found) {
 		*errp = e != 0 ? e : EIO;
 		r = BOTID_ERR_IO;
 		goto out;
 	}
-	*id = (unsigned long)pw.pw_uid;
-	r = 0;
-out:
-	free(buf);
-	return r;
-}
-
-/* getgrnam_r() counterpart of config_lookup_user(), same returns. */
-static int
-config_lookup_group(const char *name, unsigned long *id, int *errp)
-{
-	struct group gr, *res = NULL;
-	char *buf = NULL, *nbuf;
-	size_t len = 1024;
-	int e, r = BOTID_ERR_INTERNAL;
-
-	*id = 0;
-	*errp = 0;
-	for (;;) {
-		if ((nbuf = realloc(buf, len)) == NULL) {
-			r = BOTID_ERR_ALLOC;
-			goto out;
-		}
-		buf = nbuf;
-		if ((e = getgrnam_r(name, &gr, buf, len, &res)) != ERANGE)
-			break;
-		if (len >= CONFIG_MAX_NSS_BUF) {
-			*errp = e;
-			r = BOTID_ERR_IO;
-			goto out;
-		}
-		len *= 2;
-	}
-	if (res == NULL && (e == 0 || e == ENOENT || e == ESRCH)) {
-		r = BOTID_ERR_NOT_FOUND;
-		goto out;
-	}
-	if (e != 0 || res == NULL) {
-		*errp = e != 0 ? e : EIO;
-		r = BOTID_ERR_IO;
-		goto out;
-	}
-	*id = (unsigned long)gr.gr_gid;
+	*id = group ? (unsigned long)gr.gr_gid : (unsigned long)pw.pw_uid;
 	r = 0;
 out:
 	free(buf);
@@ -313,8 +276,7 @@ config_resolve_id(struct config_parse *p, const char *key, const char *s,
 			    "%s: %s id '%s' out of range", key, what, s);
 		return 0;
 	}
-	r = group ? config_lookup_group(s, id, &e) :
-	    config_lookup_user(s, id, &e);
+	r = config_lookup_id(s, group, id, &e);
 	switch (r) {
 	case 0:
 		return 0;
