@@ -1,6 +1,7 @@
 #!/bin/bash
 # SIGHUP reloads the configuration without dropping connections: a removed
-# bot stops being served, a new one is served, kept bots keep their keys, a
+# bot stops being served, a new one is served (its PIN from a systemd
+# credential), kept bots keep their keys, a
 # broken file is refused and the running configuration kept; SIGTERM exits
 # cleanly and removes the socket.
 set -euo pipefail
@@ -11,6 +12,10 @@ export SOFTHSM2_CONF
 . "$top_srcdir/tests/integration/agent-common.sh"
 
 me="uid:$(id -u)"
+# systemd's LoadCredential= hands the agent a directory of secrets.
+mkdir -m 0700 "$T/creds"
+install -m 0400 "$BOTID_PIN_FILE" "$T/creds/botid.hsm-pin"
+export CREDENTIALS_DIRECTORY="$T/creds"
 agent_conf_begin
 agent_add_bot a pkcs11 ecdsa-p256 "$me"
 agent_add_bot b pkcs11 ecdsa-p256 "$me"
@@ -43,7 +48,13 @@ for _ in $(seq 1 100); do [ -e "$T/ready" ] && break; sleep 0.05; done
 
 agent_conf_begin
 agent_add_bot a pkcs11 ecdsa-p256 "$me"
-agent_add_bot c pkcs11 ecdsa-p256 "$me"
+# c reads its PIN from a systemd credential, d from one that is missing.
+for bot in c:botid.hsm-pin d:no-such-credential; do
+	printf '[bot %s]\nbackend = pkcs11\nkey_type = ecdsa-p256\nmodule = %s\n' \
+	    "${bot%%:*}" "$BOTID_PKCS11_MODULE"
+	printf 'token = %s\npin_credential = %s\nallow = %s\n\n' \
+	    "$BOTID_TOKEN_LABEL" "${bot#*:}" "$me"
+done >>"$AGENT_CONF"
 kill -HUP "$AGENT_PID"
 for _ in $(seq 1 100); do
 	botid_cli pubkey c --out "$T/c.pem" 2>/dev/null && break
@@ -56,6 +67,11 @@ rc=$?
 set -e
 [ "$rc" -eq 3 ] || fail "removed bot b still answered (exit $rc)"
 check botid_cli pubkey a --out "$T/a2.pem"
+expect_fail botid_cli pubkey d --out /dev/null
+grep -q 'bot d: not served' "$AGENT_LOG" || fail "no log line says why d is not served"
+if grep -q -F "$(cat "$BOTID_PIN_FILE")" "$AGENT_LOG" "$AUDIT_LOG"; then
+	fail "the PIN appears in a log"
+fi
 cmp -s "$T/a1.pem" "$T/a2.pem" || fail "bot a's key changed across reload"
 touch "$T/go"
 wait "$held" || fail "the connection held across the reload failed"
