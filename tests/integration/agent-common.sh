@@ -25,6 +25,8 @@ agent_conf_begin() {
 }
 
 # agent_add_bot NAME BACKEND KEY_TYPE ALLOW-LINE...
+# A pkcs11 bot reads the fixture's PIN file, or the systemd credential
+# named by BOT_PIN_CREDENTIAL when the caller sets it for this call.
 agent_add_bot() {
 	local name=$1 backend=$2 type=$3
 	shift 3
@@ -35,7 +37,11 @@ agent_add_bot() {
 		if [ "$backend" = pkcs11 ]; then
 			echo "module = $BOTID_PKCS11_MODULE"
 			echo "token = $BOTID_TOKEN_LABEL"
-			echo "pin_file = $BOTID_PIN_FILE"
+			if [ -n "${BOT_PIN_CREDENTIAL:-}" ]; then
+				echo "pin_credential = $BOT_PIN_CREDENTIAL"
+			else
+				echo "pin_file = $BOTID_PIN_FILE"
+			fi
 		fi
 		for a in "$@"; do echo "allow = $a"; done
 		echo

@@ -1,9 +1,8 @@
 #!/bin/bash
 # SIGHUP reloads the configuration without dropping connections: a removed
 # bot stops being served, a new one is served (its PIN from a systemd
-# credential), kept bots keep their keys, a
-# broken file is refused and the running configuration kept; SIGTERM exits
-# cleanly and removes the socket.
+# credential), kept bots keep their keys, a broken file is refused and the
+# running configuration kept; SIGTERM exits cleanly and removes the socket.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -49,12 +48,8 @@ for _ in $(seq 1 100); do [ -e "$T/ready" ] && break; sleep 0.05; done
 agent_conf_begin
 agent_add_bot a pkcs11 ecdsa-p256 "$me"
 # c reads its PIN from a systemd credential, d from one that is missing.
-for bot in c:botid.hsm-pin d:no-such-credential; do
-	printf '[bot %s]\nbackend = pkcs11\nkey_type = ecdsa-p256\nmodule = %s\n' \
-	    "${bot%%:*}" "$BOTID_PKCS11_MODULE"
-	printf 'token = %s\npin_credential = %s\nallow = %s\n\n' \
-	    "$BOTID_TOKEN_LABEL" "${bot#*:}" "$me"
-done >>"$AGENT_CONF"
+BOT_PIN_CREDENTIAL=botid.hsm-pin agent_add_bot c pkcs11 ecdsa-p256 "$me"
+BOT_PIN_CREDENTIAL=no-such-credential agent_add_bot d pkcs11 ecdsa-p256 "$me"
 kill -HUP "$AGENT_PID"
 for _ in $(seq 1 100); do
 	botid_cli pubkey c --out "$T/c.pem" 2>/dev/null && break
