@@ -63,6 +63,9 @@
 
 #include "agent/backend.h"
 #include "agent/config.h"
+#include "attest/evidence.h"
+#include "attest/host-state.h"
+#include "attest/tpm-templates.h"
 #include "lib/error.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -131,6 +134,9 @@ struct tpm_backend {
 	unsigned		 nloaded;
 	uint64_t		 clock;
 	unsigned		 tmp_seq;	/* temporary file names */
+	struct botid_key	*ak;		/* attestation key, or NULL */
+	struct botid_key	*hostkey;	/* host key, or NULL */
+	int			 hostkey_ecc;
 };
 
 /*
@@ -158,54 +164,6 @@ ASN1_SEQUENCE(TPM_KEY_BLOB) = {
 
 IMPLEMENT_STATIC_ASN1_ALLOC_FUNCTIONS(TPM_KEY_BLOB)
 IMPLEMENT_STATIC_ASN1_ENCODE_FUNCTIONS(TPM_KEY_BLOB)
-
-/*
- * tpm2-openssl's storage primary for parent TPM2_RH_OWNER (its
- * primaryEccTemplate and primaryRsaTemplate, 1.1.1 to 1.3.x): an SRK with
- * NULL scheme and empty unique, AES-128-CFB, noDA, SHA-256 name. Any other
- * field value gives another primary, and our blobs would not load there.
- */
-static const TPM2B_PUBLIC tpm_primary_ecc = {
-	.publicArea = {
-		.type = TPM2_ALG_ECC,
-		.nameAlg = TPM2_ALG_SHA256,
-		.objectAttributes = TPMA_OBJECT_USERWITHAUTH |
-		    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
-		    TPMA_OBJECT_NODA | TPMA_OBJECT_FIXEDTPM |
-		    TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN,
-		.parameters.eccDetail = {
-			.symmetric = {
-				.algorithm = TPM2_ALG_AES,
-				.keyBits.aes = 128,
-				.mode.aes = TPM2_ALG_CFB,
-			},
-			.scheme = { .scheme = TPM2_ALG_NULL },
-			.curveID = TPM2_ECC_NIST_P256,
-			.kdf = { .scheme = TPM2_ALG_NULL },
-		},
-	},
-};
-
-static const TPM2B_PUBLIC tpm_primary_rsa = {
-	.publicArea = {
-		.type = TPM2_ALG_RSA,
-		.nameAlg = TPM2_ALG_SHA256,
-		.objectAttributes = TPMA_OBJECT_USERWITHAUTH |
-		    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
-		    TPMA_OBJECT_NODA | TPMA_OBJECT_FIXEDTPM |
-		    TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN,
-		.parameters.rsaDetail = {
-			.symmetric = {
-				.algorithm = TPM2_ALG_AES,
-				.keyBits.aes = 128,
-				.mode.aes = TPM2_ALG_CFB,
-			},
-			.scheme = { .scheme = TPM2_ALG_NULL },
-			.keyBits = 2048,
-			.exponent = 0,
-		},
-	},
-};
 
 /* Keys are unrestricted: Sign takes any digest with a NULL ticket. */
 static const TPMT_TK_HASHCHECK tpm_null_ticket = {
@@ -444,23 +402,14 @@ tpm_disconnect(struct tpm_backend *be, int flush)
 static int
 tpm_primary_template(struct tpm_backend *be, const TPM2B_PUBLIC **tmpl)
 {
-	TPMS_CAPABILITY_DATA *cap = NULL;
-	TPMI_YES_NO more = TPM2_NO;
 	TSS2_RC rc;
-	uint32_t i;
-	int r;
+	int ecc, r;
 
 	*tmpl = NULL;
-	rc = Esys_GetCapability(be->esys, ESYS_TR_NONE, ESYS_TR_NONE,
-	    ESYS_TR_NONE, TPM2_CAP_ALGS, TPM2_ALG_ECC, 1, &more, &cap);
+	rc = tpm_templates_have_ecc(be->esys, &ecc);
 	if ((r = tpm_rc_check(rc, NULL, "cannot read the TPM's algorithms")) != 0)
 		return r;
-	*tmpl = &tpm_primary_rsa;
-	for (i = 0; i < cap->data.algorithms.count &&
-	    i < TPM2_MAX_CAP_ALGS; i++)
-		if (cap->data.algorithms.algProperties[i].alg == TPM2_ALG_ECC)
-			*tmpl = &tpm_primary_ecc;
-	Esys_Free(cap);
+	*tmpl = ecc ? &tpm_template_srk_ecc : &tpm_template_srk_rsa;
 	return 0;
 }
 
@@ -527,7 +476,7 @@ tpm_connect(struct tpm_backend *be)
 	if ((r = tpm_rc_check(rc, NULL, "cannot create the storage primary")) != 0)
 		goto out;
 	log_debug("tpm: connected, %s storage primary ready",
-	    tmpl == &tpm_primary_ecc ? "ECC P-256" : "RSA-2048");
+	    tmpl == &tpm_template_srk_ecc ? "ECC P-256" : "RSA-2048");
 	r = 0;
  out:
 	if (r != 0) {
@@ -1396,6 +1345,8 @@ tpm_close(struct botid_backend *bep)
 		return;
 	if (be->loaded != NULL)
 		tpm_disconnect(be, 1);
+	free(be->ak);
+	free(be->hostkey);
 	(void)pthread_mutex_destroy(&be->lock);
 	if (be->dir_fd != -1)
 		close(be->dir_fd);
@@ -1508,4 +1459,175 @@ backend_tpm_open(const char *tcti, const char *state_dir,
  out:
 	tpm_close(be != NULL ? &be->base : NULL);
 	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Attestation: the AK certifies bot keys, the host key vouches for others */
+
+int
+backend_tpm_attest_keys(struct botid_backend *bep, const struct host_state *hs)
+{
+	struct tpm_backend *be = (struct tpm_backend *)bep;
+	struct botid_key *ak = NULL, *hk = NULL;
+	int r = BOTID_ERR_ALLOC;
+
+	if ((ak = calloc(1, sizeof(*ak))) == NULL ||
+	    (hk = calloc(1, sizeof(*hk))) == NULL)
+		goto out;
+	ak->handle = hk->handle = ESYS_TR_NONE;
+	snprintf(ak->name, sizeof(ak->name), "(attestation key)");
+	snprintf(hk->name, sizeof(hk->name), "(host key)");
+	ak->pub = hs->ak_pub;
+	ak->priv = hs->ak_priv;
+	hk->pub = hs->hk_pub;
+	hk->priv = hs->hk_priv;
+	if ((errno = pthread_mutex_lock(&be->lock)) != 0) {
+		r = BOTID_ERR_INTERNAL;
+		goto out;
+	}
+	if (be->ak != NULL || be->hostkey != NULL) {
+		(void)pthread_mutex_unlock(&be->lock);
+		r = BOTID_ERR_INTERNAL;	/* set once per backend */
+		goto out;
+	}
+	/* Certify needs the AK and a bot key loaded at once. */
+	if (be->max_loaded < 2) {
+		struct botid_key **l = realloc(be->loaded, 2 * sizeof(*l));
+
+		if (l == NULL) {
+			(void)pthread_mutex_unlock(&be->lock);
+			goto out;
+		}
+		l[1] = NULL;
+		be->loaded = l;
+		be->max_loaded = 2;
+		log_info("tpm: keeping 2 keys loaded: attestation needs both "
+		    "the attestation key and a bot key");
+	}
+	be->ak = ak;
+	be->hostkey = hk;
+	be->hostkey_ecc = hs->hk_pub.publicArea.type == TPM2_ALG_ECC;
+	ak = hk = NULL;
+	(void)pthread_mutex_unlock(&be->lock);
+	r = 0;
+ out:
+	free(ak);
+	free(hk);
+	return r;
+}
+
+int
+backend_tpm_key_public(struct botid_key *key, uint8_t **pub, size_t *len)
+{
+	uint8_t buf[sizeof(TPM2B_PUBLIC)];
+	size_t off = 0;
+
+	*pub = NULL;
+	*len = 0;
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(&key->pub, buf, sizeof(buf),
+	    &off) != 0)
+		return BOTID_ERR_INTERNAL;
+	if ((*pub = malloc(off)) == NULL)
+		return BOTID_ERR_ALLOC;
+	memcpy(*pub, buf, off);
+	*len = off;
+	return 0;
+}
+
+struct tpm_certify_args {
+	const uint8_t	*nonce;
+	size_t		 nonce_len;
+	uint8_t		*attest;
+	size_t		 attest_len;
+	uint8_t		*sig;
+	size_t		 sig_len;
+};
+
+static int
+tpm_op_certify(struct tpm_backend *be, struct botid_key *key, void *arg)
+{
+	struct tpm_certify_args *a = arg;
+	int r;
+
+	if ((r = tpm_key_load(be, key, "cannot load the key")) != 0 ||
+	    (r = tpm_key_load(be, be->ak, "the TPM refuses the attestation "
+	    "key (made by another TPM or owner seed: run botid provision "
+	    "again)")) != 0)
+		return r;
+	/* Loading the AK may not evict key: it was the most recent. */
+	if (key->handle == ESYS_TR_NONE)
+		return BOTID_ERR_INTERNAL;
+	return evidence_certify(be->esys, be->ak->handle, key->handle,
+	    a->nonce, a->nonce_len, &a->attest, &a->attest_len, &a->sig,
+	    &a->sig_len);
+}
+
+int
+backend_tpm_certify(struct botid_backend *bep, struct botid_key *key,
+    const uint8_t *nonce, size_t nonce_len, uint8_t **attest,
+    size_t *attest_len, uint8_t **sig, size_t *sig_len)
+{
+	struct tpm_backend *be = (struct tpm_backend *)bep;
+	struct tpm_certify_args a;
+	int r;
+
+	*attest = *sig = NULL;
+	*attest_len = *sig_len = 0;
+	if (be->ak == NULL)
+		return BOTID_ERR_NOT_FOUND;
+	memset(&a, 0, sizeof(a));
+	a.nonce = nonce;
+	a.nonce_len = nonce_len;
+	if ((r = tpm_call(be, key, tpm_op_certify, &a)) != 0) {
+		free(a.attest);
+		free(a.sig);
+		return r;
+	}
+	*attest = a.attest;
+	*attest_len = a.attest_len;
+	*sig = a.sig;
+	*sig_len = a.sig_len;
+	return 0;
+}
+
+struct tpm_host_sign_args {
+	const uint8_t	*digest;
+	uint8_t		*sig;
+	size_t		 sig_len;
+};
+
+static int
+tpm_op_host_sign(struct tpm_backend *be, struct botid_key *key, void *arg)
+{
+	struct tpm_host_sign_args *a = arg;
+	int r;
+
+	if ((r = tpm_key_load(be, key, "the TPM refuses the host key (made "
+	    "by another TPM or owner seed: run botid provision again)")) != 0)
+		return r;
+	return evidence_sign(be->esys, key->handle, be->hostkey_ecc,
+	    a->digest, &a->sig, &a->sig_len);
+}
+
+int
+backend_tpm_host_sign(struct botid_backend *bep, const uint8_t digest[32],
+    uint8_t **sig, size_t *sig_len)
+{
+	struct tpm_backend *be = (struct tpm_backend *)bep;
+	struct tpm_host_sign_args a;
+	int r;
+
+	*sig = NULL;
+	*sig_len = 0;
+	if (be->hostkey == NULL)
+		return BOTID_ERR_NOT_FOUND;
+	memset(&a, 0, sizeof(a));
+	a.digest = digest;
+	if ((r = tpm_call(be, be->hostkey, tpm_op_host_sign, &a)) != 0) {
+		free(a.sig);
+		return r;
+	}
+	*sig = a.sig;
+	*sig_len = a.sig_len;
+	return 0;
 }

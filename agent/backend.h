@@ -71,4 +71,36 @@ int	backend_tpm_open(const char *tcti, const char *state_dir,
 int	backend_pkcs11_open(const char *module, const char *token_label,
 	    const char *pin_file, unsigned sessions, struct botid_backend **bep);
 
+struct host_state;
+
+/*
+ * TPM backend only: hands it the host's attestation key and host key (from
+ * botid provision, see attest/host-state.h), loaded on demand under the
+ * same storage primary as the bot keys. Keeps at least 2 keys loadable.
+ * Errors: BOTID_ERR_ALLOC, _INTERNAL (already set).
+ */
+int	backend_tpm_attest_keys(struct botid_backend *be,
+	    const struct host_state *hs);
+
+/* A TPM key's public area as a marshalled TPM2B_PUBLIC (caller frees). */
+int	backend_tpm_key_public(struct botid_key *key, uint8_t **pub,
+	    size_t *len);
+
+/*
+ * TPM2_Certify of key by the AK with qualifyingData nonce: *attest is a
+ * marshalled TPM2B_ATTEST, *sig a marshalled TPMT_SIGNATURE, both for the
+ * caller to free. Errors: BOTID_ERR_NOT_FOUND (no AK), _TPM, _UNAVAILABLE.
+ */
+int	backend_tpm_certify(struct botid_backend *be, struct botid_key *key,
+	    const uint8_t *nonce, size_t nonce_len, uint8_t **attest,
+	    size_t *attest_len, uint8_t **sig, size_t *sig_len);
+
+/*
+ * Signs a SHA-256 digest with the host key; *sig is a marshalled
+ * TPMT_SIGNATURE for the caller to free. Errors: BOTID_ERR_NOT_FOUND (no
+ * host key), _TPM, _UNAVAILABLE.
+ */
+int	backend_tpm_host_sign(struct botid_backend *be,
+	    const uint8_t digest[32], uint8_t **sig, size_t *sig_len);
+
 #endif /* BOTID_AGENT_BACKEND_H */

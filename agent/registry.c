@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/registry.h"
+#include "attest/host-state.h"
 #include "lib/error.h"
 #include "lib/log.h"
 
@@ -17,6 +18,7 @@ struct botid_backend_ref {
 	char				*ident;	/* what makes two backends the same */
 	struct botid_backend		*be;
 	struct botid_pool		*pool;
+	int				 attest_keys; /* AK, host key handed over */
 	struct botid_backend_ref	*next;	/* list of all open backends */
 };
 
@@ -227,6 +229,58 @@ key_get(const struct botid_agent_config *cfg, const struct botid_bot_config *bot
 	return r;
 }
 
+/*
+ * When the host is provisioned, the TPM backend (shared with TPM bots: one
+ * TPM, one connection) with the attestation key and host key handed over.
+ */
+static int
+attest_get(const struct botid_agent_config *cfg, struct botid_done *done,
+    struct botid_backend_ref **bp)
+{
+	struct botid_bot_config tpm_bot;
+	struct botid_backend_ref *b = NULL;
+	struct host_state hs;
+	char err[1024];
+	int r;
+
+	*bp = NULL;
+	if ((r = host_state_load(cfg->state_dir, &hs, err, sizeof(err))) != 0) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (!hs.enrolled) {
+		log_info("host not provisioned: bots get no certificates "
+		    "(run botid provision, then restart the agent)");
+		r = 0;
+		goto out;
+	}
+	memset(&tpm_bot, 0, sizeof(tpm_bot));
+	tpm_bot.backend = BOTID_BACKEND_TPM;
+	if ((r = backend_get(cfg, &tpm_bot, done, &b)) != 0) {
+		log_err("attestation: the TPM is unavailable: %s",
+		    botid_strerror(r));
+		goto out;
+	}
+	if (!b->attest_keys) {
+		if ((r = backend_tpm_attest_keys(b->be, &hs)) != 0) {
+			backend_unref(b);
+			goto out;
+		}
+		b->attest_keys = 1;
+	}
+	*bp = b;
+	r = 0;
+ out:
+	host_state_free(&hs);
+	return r;
+}
+
+struct botid_backend *
+registry_attest_backend(const struct botid_registry *reg)
+{
+	return reg->attest != NULL ? reg->attest->be : NULL;
+}
+
 int
 registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev,
     struct botid_done *done, struct botid_registry **regp)
@@ -260,6 +314,10 @@ registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev
 			continue;
 		}
 		served++;
+	}
+	if ((r = attest_get(cfg, done, &reg->attest)) == BOTID_ERR_ALLOC) {
+		registry_unref(reg);
+		return r;
 	}
 	log_info("serving %zu of %zu configured bots", served, cfg->nbots);
 	*regp = reg;
@@ -319,6 +377,7 @@ registry_unref(struct botid_registry *reg)
 		return;
 	for (i = 0; i < reg->nbots; i++)
 		key_unref(reg->bots[i].key);
+	backend_unref(reg->attest);
 	free(reg->bots);
 	config_free(reg->cfg);
 	free(reg);

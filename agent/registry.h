@@ -32,6 +32,7 @@ struct botid_registry {
 	struct botid_agent_config	*cfg;	/* owned */
 	struct botid_bot		*bots;
 	size_t				 nbots;
+	struct botid_backend_ref	*attest; /* TPM with AK, host key */
 };
 
 /*
@@ -43,6 +44,12 @@ struct botid_registry {
 int	registry_build(struct botid_agent_config *cfg,
 	    const struct botid_registry *prev, struct botid_done *done,
 	    struct botid_registry **regp);
+
+/*
+ * The TPM backend holding the host's attestation key and host key, or NULL
+ * when the host is not provisioned (botid provision) or the TPM is down.
+ */
+struct botid_backend *registry_attest_backend(const struct botid_registry *reg);
 
 /* Finds a served bot by name, or NULL. */
 struct botid_bot *registry_find(struct botid_registry *reg, const char *name);

@@ -24,6 +24,7 @@
 #include "agent/peer.h"
 #include "agent/policy.h"
 #include "agent/registry.h"
+#include "agent/renew.h"
 #include "agent/server.h"
 #include "lib/buf.h"
 #include "lib/error.h"
@@ -67,6 +68,7 @@ struct request {
 struct server {
 	const char		*config_path;
 	struct botid_registry	*reg;
+	struct botid_renewer	*renew;		/* NULL: not provisioned */
 	struct botid_done	 done;
 	int			 epfd;
 	int			 listen_fd;
@@ -349,15 +351,31 @@ handle_pubkey(struct server *s, struct conn *c, const struct botid_request *req,
 }
 
 static void
-handle_cert_chain(struct conn *c, const struct botid_request *req,
-    struct botid_bot *bot, const struct timespec *t0)
+handle_cert_chain(struct server *s, struct conn *c,
+    const struct botid_request *req, struct botid_bot *bot,
+    const struct timespec *t0)
 {
+	const struct botid_blob *certs;
+	const uint8_t *spki;
 	uint32_t status = BOTID_STATUS_OK;
-	size_t mark;
+	size_t mark, n, i, spki_len;
 
-	/* No CA yet: an empty chain (doc/protocol.md says so). */
-	if (wire_frame_begin(&c->out, req->op, req->id, &status, &mark) != 0 ||
-	    wire_frame_end(&c->out, mark) != 0) {
+	/* Empty until the CA issued one (doc/protocol.md says so). */
+	spki = registry_spki(bot, &spki_len);
+	renew_chain(s->renew, bot->cfg->name, spki, spki_len, &certs, &n);
+	if (wire_frame_begin(&c->out, req->op, req->id, &status, &mark) != 0) {
+		c->closing = 1;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (wire_put_bytes(&c->out, BOTID_TAG_CERT, certs[i].data,
+		    certs[i].len) != 0) {
+			wire_frame_abort(&c->out, mark);
+			c->closing = 1;
+			return;
+		}
+	}
+	if (wire_frame_end(&c->out, mark) != 0) {
 		c->closing = 1;
 		return;
 	}
@@ -505,7 +523,7 @@ handle_frame(struct server *s, struct conn *c, const uint8_t *body, size_t len)
 		handle_pubkey(s, c, &req, bot, &t0);
 		break;
 	case BOTID_OP_CERT_CHAIN:
-		handle_cert_chain(c, &req, bot, &t0);
+		handle_cert_chain(s, c, &req, bot, &t0);
 		break;
 	case BOTID_OP_SIGN_DIGEST:
 	case BOTID_OP_SIGN_DATA:
@@ -757,6 +775,7 @@ reload(struct server *s)
 		log_err("reload: audit log not reopened");
 	registry_unref(s->reg);
 	s->reg = reg;
+	renew_tick(s->renew, s->reg);
 }
 
 static int
@@ -831,7 +850,7 @@ int
 server_run(const char *config_path, struct botid_agent_config *cfg,
     int listen_fd)
 {
-	static char listen_tag, signal_tag, done_tag;
+	static char listen_tag, signal_tag, done_tag, renew_tag;
 	struct epoll_event events[MAX_EVENTS];
 	struct server s;
 	time_t last_sweep = time(NULL), drain_deadline = 0;
@@ -855,8 +874,19 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		config_free(cfg);
 		goto out;
 	}
+	/* Before any thread: libcurl's global setup is not thread-safe. */
+	if ((r = renew_open(cfg, &s.renew)) != 0 && r != BOTID_ERR_NOT_FOUND)
+		log_err("certificates disabled: %s", botid_strerror(r));
+	if (s.renew != NULL &&
+	    epoll_add(s.epfd, renew_fd(s.renew), &renew_tag) == -1) {
+		log_err("event loop setup: %s", strerror(errno));
+		config_free(cfg);
+		r = BOTID_ERR_IO;
+		goto out;
+	}
 	if ((r = registry_build(cfg, NULL, &s.done, &s.reg)) != 0)
 		goto out;
+	renew_tick(s.renew, s.reg);
 	log_info("ready: %u connections max", s.reg->cfg->max_connections);
 	for (;;) {
 		if (s.stopping) {
@@ -883,6 +913,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 				handle_signals(&s);
 			else if (tag == &done_tag)
 				finish_jobs(&s);
+			else if (tag == &renew_tag)
+				renew_finish(s.renew);
 			else if (c->fd == -1)
 				continue;
 			else if (events[i].events & (EPOLLERR | EPOLLHUP) &&
@@ -900,6 +932,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		if (time(NULL) != last_sweep) {
 			last_sweep = time(NULL);
 			sweep(&s, s.reg->cfg->idle_timeout);
+			if (!s.stopping)
+				renew_tick(s.renew, s.reg);
 		}
 	}
 	r = 0;
@@ -916,6 +950,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		conn_close(&s, c);
 	}
 	graveyard_empty(&s);
+	/* Drops the registry references its jobs hold. */
+	renew_close(s.renew);
 	registry_unref(s.reg);
 	if (s.listen_fd != -1)
 		close(s.listen_fd);

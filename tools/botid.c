@@ -42,6 +42,7 @@ usage(FILE *f)
 	    "       [--format der|raw] [--pss]   sign a file (or a digest) with BOT\n"
 	    "  cert BOT [--out FILE]             a bot's certificate chain (PEM)\n"
 	    "  version                           client and agent versions\n"
+	    "  provision ARGS                    enrol this host (botid-provision(8))\n"
 	    "The socket is --socket, else $BOTID_SOCKET, else %s.\n"
 	    "Exit status: 0 ok, 1 failure, 2 usage, 3 denied, 4 agent unreachable.\n"
 	    "See botid(1).\n", BOTID_DEFAULT_SOCKET);
@@ -447,6 +448,23 @@ cmd_sign(int argc, char **argv)
 	return r;
 }
 
+/*
+ * Provisioning talks to the TPM and the CA, not the agent: it is its own
+ * program, found in sbindir, else on PATH (a build tree, tests).
+ */
+static int
+cmd_provision(char **argv)
+{
+	static const char installed[] = BOTID_SBINDIR "/botid-provision";
+
+	argv[0] = (char *)"botid-provision";
+	if (access(installed, X_OK) == 0)
+		execv(installed, argv);
+	execvp("botid-provision", argv);
+	return fail(EXIT_FAIL, "cannot run botid-provision: %s",
+	    strerror(errno));
+}
+
 static int
 cmd_version(void)
 {
@@ -501,6 +519,8 @@ main(int argc, char **argv)
 		return cmd_cert(argc, argv);
 	if (strcmp(argv[0], "version") == 0)
 		return cmd_version();
+	if (strcmp(argv[0], "provision") == 0)
+		return cmd_provision(argv);
 	if (strcmp(argv[0], "help") == 0) {
 		usage(stdout);
 		return EXIT_OK;

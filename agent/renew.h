@@ -1,0 +1,51 @@
+/*
+ * Bot certificates: obtains one from botid-ca for every served bot at
+ * start, renews it at half of its lifetime, retries with backoff while the
+ * CA is down (the current certificate keeps being served until it expires)
+ * and caches chains in STATE_DIR/certs/BOT.pem (public data). CA traffic
+ * and TPM certification run on one worker thread; everything else, like
+ * the registry, belongs to the event loop thread.
+ */
+#ifndef BOTID_AGENT_RENEW_H
+#define BOTID_AGENT_RENEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "agent/config.h"
+#include "agent/registry.h"
+#include "lib/botid.h"
+
+struct botid_renewer;
+
+/*
+ * Starts the renewer if the host is provisioned (STATE_DIR/attest).
+ * Errors: BOTID_ERR_NOT_FOUND (not provisioned: no certificates),
+ * _CONFIG (damaged provisioning state, logged), _ALLOC, _INTERNAL.
+ */
+int	renew_open(const struct botid_agent_config *cfg,
+	    struct botid_renewer **rp);
+
+/* The eventfd that becomes readable when results wait for renew_finish. */
+int	renew_fd(const struct botid_renewer *rn);
+
+/* Starts renewals that are due for the bots reg serves. Loop thread. */
+void	renew_tick(struct botid_renewer *rn, struct botid_registry *reg);
+
+/* Installs finished renewals and drops their registry references. */
+void	renew_finish(struct botid_renewer *rn);
+
+/*
+ * The chain (DER, leaf first) currently held for bot, if its leaf is for
+ * the key spki and has not expired; otherwise *n = 0. The blobs stay valid
+ * until the next renew_finish() or renew_tick(). Loop thread.
+ */
+void	renew_chain(struct botid_renewer *rn, const char *bot,
+	    const uint8_t *spki, size_t spki_len,
+	    const struct botid_blob **certs, size_t *n);
+
+/* Stops the worker (waiting for a request in progress) and frees rn. */
+void	renew_close(struct botid_renewer *rn);
+
+#endif /* BOTID_AGENT_RENEW_H */

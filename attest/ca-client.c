@@ -1,0 +1,261 @@
+/*
+ * HTTPS to botid-ca through libcurl. The CA is trusted through its bundle
+ * alone (never the system store), redirects are not followed, answers are
+ * capped before they are parsed, and every failure becomes one line that
+ * names the CA and the cause.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "attest/ca-client.h"
+#include "lib/base64.h"
+#include "lib/botid.h"
+
+#define CA_BODY_MAX		(1024u * 1024u)
+#define CA_CONNECT_TIMEOUT	5L	/* seconds */
+#define CA_TIMEOUT		30L
+
+struct ca_client {
+	char	*url;
+	char	*bundle;
+};
+
+struct body {
+	char	*data;
+	size_t	 len;
+	int	 too_large;
+};
+
+int
+ca_client_new(const char *url, const char *bundle_path, struct ca_client **cp)
+{
+	static int curl_ready;
+	struct ca_client *c = NULL;
+	size_t n;
+
+	*cp = NULL;
+	if (strncmp(url, "https://", 8) != 0)
+		return BOTID_ERR_INVALID;
+	/* Called before any thread is started (curl_global_init is not safe). */
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+			return BOTID_ERR_INTERNAL;
+		curl_ready = 1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->url = strdup(url)) == NULL ||
+	    (c->bundle = strdup(bundle_path)) == NULL) {
+		ca_client_free(c);
+		return BOTID_ERR_ALLOC;
+	}
+	n = strlen(c->url);
+	while (n > 8 && c->url[n - 1] == '/')
+		c->url[--n] = '\0';
+	*cp = c;
+	return 0;
+}
+
+void
+ca_client_free(struct ca_client *c)
+{
+	if (c == NULL)
+		return;
+	free(c->url);
+	free(c->bundle);
+	free(c);
+}
+
+static size_t
+body_write(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct body *b = arg;
+	size_t n = size * nmemb;
+	char *d;
+
+	if (n > CA_BODY_MAX - b->len) {
+		b->too_large = 1;
+		return 0;	/* makes curl fail the transfer */
+	}
+	if ((d = realloc(b->data, b->len + n + 1)) == NULL)
+		return 0;
+	memcpy(d + b->len, p, n);
+	b->data = d;
+	b->len += n;
+	d[b->len] = '\0';
+	return n;
+}
+
+static int
+status_error(long status)
+{
+	switch (status) {
+	case 400:
+	case 413:
+		return BOTID_ERR_INVALID;
+	case 403:
+	case 409:
+	case 410:
+		return BOTID_ERR_DENIED;
+	case 404:
+		return BOTID_ERR_NOT_FOUND;
+	}
+	return BOTID_ERR_UNAVAILABLE;
+}
+
+/* One request; body_in NULL makes it a GET. */
+static int
+ca_request(struct ca_client *c, const char *path, const char *body_in,
+    struct body *out, char *err, size_t errlen)
+{
+	char curl_err[CURL_ERROR_SIZE], *url = NULL;
+	struct curl_slist *hdrs = NULL;
+	CURL *h = NULL;
+	CURLcode cc;
+	long status = 0;
+	json_t *j = NULL;
+	const char *msg;
+	int r = BOTID_ERR_INTERNAL;
+
+	memset(out, 0, sizeof(*out));
+	curl_err[0] = '\0';
+	if (asprintf(&url, "%s%s", c->url, path) == -1) {
+		url = NULL;
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	if ((h = curl_easy_init()) == NULL ||
+	    (hdrs = curl_slist_append(NULL,
+	    "Content-Type: application/json")) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	if (curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_CAINFO, c->bundle) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_CAPATH, NULL) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
+	    CA_CONNECT_TIMEOUT) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_TIMEOUT, CA_TIMEOUT) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_WRITEDATA, out) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK ||
+	    (body_in != NULL &&
+	    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body_in) != CURLE_OK)) {
+		snprintf(err, errlen, "libcurl refused an option");
+		goto out;
+	}
+	if ((cc = curl_easy_perform(h)) != CURLE_OK) {
+		snprintf(err, errlen, "cannot reach the CA at %s: %s", c->url,
+		    out->too_large ? "answer larger than 1 MiB" :
+		    curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
+		r = BOTID_ERR_UNAVAILABLE;
+		goto out;
+	}
+	(void)curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		r = status_error(status);
+		msg = NULL;
+		if (out->data != NULL &&
+		    (j = json_loadb(out->data, out->len, 0, NULL)) != NULL &&
+		    json_is_string(json_object_get(j, "error")))
+			msg = json_string_value(json_object_get(j, "error"));
+		snprintf(err, errlen, "the CA refused (HTTP %ld): %s", status,
+		    msg != NULL ? msg : "no reason given");
+		goto out;
+	}
+	r = 0;
+ out:
+	json_decref(j);
+	curl_slist_free_all(hdrs);
+	if (h != NULL)
+		curl_easy_cleanup(h);
+	free(url);
+	if (r != 0) {
+		free(out->data);
+		memset(out, 0, sizeof(*out));
+	}
+	return r;
+}
+
+int
+ca_client_post(struct ca_client *c, const char *path, json_t *req,
+    json_t **resp, char *err, size_t errlen)
+{
+	struct body b;
+	json_error_t je;
+	char *in = NULL;
+	int r;
+
+	*resp = NULL;
+	if ((in = json_dumps(req, JSON_COMPACT)) == NULL)
+		return BOTID_ERR_ALLOC;
+	r = ca_request(c, path, in, &b, err, errlen);
+	free(in);
+	if (r != 0)
+		return r;
+	if ((*resp = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES,
+	    &je)) == NULL || !json_is_object(*resp)) {
+		json_decref(*resp);
+		*resp = NULL;
+		snprintf(err, errlen, "the CA's answer to %s is not a JSON "
+		    "object", path);
+		r = BOTID_ERR_PROTOCOL;
+	}
+	free(b.data);
+	return r;
+}
+
+int
+ca_client_get(struct ca_client *c, const char *path, char **body,
+    size_t *len, char *err, size_t errlen)
+{
+	struct body b;
+	int r;
+
+	*body = NULL;
+	*len = 0;
+	if ((r = ca_request(c, path, NULL, &b, err, errlen)) != 0)
+		return r;
+	if (b.data == NULL && (b.data = strdup("")) == NULL)
+		return BOTID_ERR_ALLOC;
+	*body = b.data;
+	*len = b.len;
+	return 0;
+}
+
+int
+ca_json_set_b64(json_t *o, const char *key, const uint8_t *data, size_t len)
+{
+	char *s = NULL;
+	int r;
+
+	if ((r = base64_encode(data, len, &s)) != 0)
+		return r;
+	r = json_object_set_new(o, key, json_string(s)) == 0 ? 0 :
+	    BOTID_ERR_ALLOC;
+	free(s);
+	return r;
+}
+
+int
+ca_json_get_b64(json_t *o, const char *key, size_t max, uint8_t **data,
+    size_t *len)
+{
+	json_t *v = json_object_get(o, key);
+
+	*data = NULL;
+	*len = 0;
+	if (!json_is_string(v))
+		return BOTID_ERR_PROTOCOL;
+	return base64_decode(json_string_value(v), max, data, len) == 0 ? 0 :
+	    BOTID_ERR_PROTOCOL;
+}

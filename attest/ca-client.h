@@ -1,0 +1,52 @@
+/*
+ * The agent's HTTPS client for botid-ca (doc/ca-api.md): JSON in, JSON
+ * out, the CA authenticated by the bundle given at provisioning only.
+ */
+#ifndef BOTID_ATTEST_CA_CLIENT_H
+#define BOTID_ATTEST_CA_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct ca_client;
+
+/*
+ * A client for the CA at url (https://host:port) trusting only the PEM
+ * certificates in bundle_path. Errors: BOTID_ERR_INVALID (not https),
+ * _ALLOC.
+ */
+int	ca_client_new(const char *url, const char *bundle_path,
+	    struct ca_client **cp);
+void	ca_client_free(struct ca_client *c);
+
+/*
+ * POSTs the JSON object req to path (e.g. "/v1/nonce") and parses the
+ * answer into *resp (caller json_decref()s). On failure err holds one
+ * line: the CA's own "error" text for a refusal, or why the CA could not
+ * be reached. Errors: BOTID_ERR_UNAVAILABLE (unreachable, TLS failure,
+ * 5xx: worth retrying), _DENIED (403, 409, 410: refused), _NOT_FOUND (404),
+ * _INVALID (400, 413), _PROTOCOL (an answer that is not JSON), _ALLOC.
+ */
+int	ca_client_post(struct ca_client *c, const char *path, json_t *req,
+	    json_t **resp, char *err, size_t errlen);
+
+/*
+ * GETs path; the body (at most 1 MiB, NUL-terminated) comes back in
+ * *body. Errors as ca_client_post.
+ */
+int	ca_client_get(struct ca_client *c, const char *path, char **body,
+	    size_t *len, char *err, size_t errlen);
+
+/*
+ * Helpers for the API's base64 members: sets key to base64(data), or
+ * decodes key (at most max bytes, *data malloc'd). Errors: BOTID_ERR_ALLOC;
+ * _PROTOCOL for a missing or malformed member.
+ */
+int	ca_json_set_b64(json_t *o, const char *key, const uint8_t *data,
+	    size_t len);
+int	ca_json_get_b64(json_t *o, const char *key, size_t max,
+	    uint8_t **data, size_t *len);
+
+#endif /* BOTID_ATTEST_CA_CLIENT_H */
