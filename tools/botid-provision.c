@@ -403,6 +403,9 @@ main(int argc, char **argv)
 	}
 	log_init("botid-provision", verbose ? BOTID_LOG_DEBUG : BOTID_LOG_WARN,
 	    0);
+	/* Our one-line messages say it; tpm2-tss's own log is for -v. */
+	if (!verbose && setenv("TSS2_LOG", "all+NONE", 0) == -1)
+		return fail(EXIT_FAIL, "setenv: %s", strerror(errno));
 	if (config_load(conf, &p.cfg, err, sizeof(err)) != 0)
 		return fail(EXIT_FAIL, "%s", err);
 	if ((r = host_state_load(p.cfg->state_dir, &p.hs, err,
