@@ -67,6 +67,7 @@
 #include "attest/host-state.h"
 #include "attest/tpm-templates.h"
 #include "lib/error.h"
+#include "lib/file.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 
@@ -783,23 +784,6 @@ tpm_blob_read(struct tpm_backend *be, struct botid_key *key,
 	return r;
 }
 
-static int
-tpm_write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Writes the blob atomically and never over an existing one: a temporary
  * file (0600) is written and synced, then renamed into place without
@@ -841,7 +825,7 @@ tpm_blob_write(struct tpm_backend *be, const struct botid_key *key,
 		goto out;
 	}
 	made = 1;
-	if (tpm_write_all(fd, pem, len) == -1 || fsync(fd) == -1) {
+	if (file_write_all(fd, pem, len) == -1 || fsync(fd) == -1) {
 		log_err("tpm: bot '%s': %s/%s: write: %s", key->name,
 		    be->dir_path, tmp, strerror(errno));
 		goto out;

@@ -69,6 +69,23 @@ read_tpm(struct host_state *hs, const char *name, enum blob_kind kind,
 	return r;
 }
 
+/* Replaces the enrolment fields of hs with copies of these. */
+static int
+set_identity(struct host_state *hs, const char *id, const char *spiffe,
+    const char *url)
+{
+	free(hs->host_id);
+	free(hs->spiffe_id);
+	free(hs->ca_url);
+	hs->host_id = strdup(id);
+	hs->spiffe_id = strdup(spiffe);
+	hs->ca_url = strdup(url);
+	if (hs->host_id == NULL || hs->spiffe_id == NULL || hs->ca_url == NULL)
+		return BOTID_ERR_ALLOC;
+	hs->enrolled = 1;
+	return 0;
+}
+
 static int
 load_host_json(struct host_state *hs, char *err, size_t errlen)
 {
@@ -99,14 +116,7 @@ load_host_json(struct host_state *hs, char *err, size_t errlen)
 		r = BOTID_ERR_CONFIG;
 		goto out;
 	}
-	if ((hs->host_id = strdup(id)) == NULL ||
-	    (hs->spiffe_id = strdup(spiffe)) == NULL ||
-	    (hs->ca_url = strdup(url)) == NULL) {
-		r = BOTID_ERR_ALLOC;
-		goto out;
-	}
-	hs->enrolled = 1;
-	r = 0;
+	r = set_identity(hs, id, spiffe, url);
  out:
 	json_decref(j);
 	free(data);
@@ -262,18 +272,7 @@ host_state_save_enrolment(struct host_state *hs, const char *host_id,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
-	free(hs->host_id);
-	free(hs->spiffe_id);
-	free(hs->ca_url);
-	hs->host_id = strdup(host_id);
-	hs->spiffe_id = strdup(spiffe_id);
-	hs->ca_url = strdup(ca_url);
-	if (hs->host_id == NULL || hs->spiffe_id == NULL || hs->ca_url == NULL) {
-		r = BOTID_ERR_ALLOC;
-		goto out;
-	}
-	hs->enrolled = 1;
-	r = 0;
+	r = set_identity(hs, host_id, spiffe_id, ca_url);
  out:
 	json_decref(j);
 	free(text);

@@ -70,9 +70,10 @@ file_read(const char *path, size_t max, uint8_t **data, size_t *len)
 	return r;
 }
 
-static int
-write_all(int fd, const uint8_t *p, size_t len)
+int
+file_write_all(int fd, const void *buf, size_t len)
 {
+	const uint8_t *p = buf;
 	ssize_t n;
 
 	while (len > 0) {
@@ -107,7 +108,7 @@ file_write_atomic(const char *path, const void *data, size_t len,
 		goto out;
 	}
 	made = 1;
-	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+	if (file_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
 		log_err("%s: write: %s", tmp, strerror(errno));
 		goto out;
 	}

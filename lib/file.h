@@ -26,4 +26,7 @@ int	file_read(const char *path, size_t max, uint8_t **data, size_t *len);
 int	file_write_atomic(const char *path, const void *data, size_t len,
 	    mode_t mode);
 
+/* Writes all len bytes to fd, retrying on EINTR; -1 with errno on error. */
+int	file_write_all(int fd, const void *p, size_t len);
+
 #endif /* BOTID_FILE_H */
