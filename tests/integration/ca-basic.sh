@@ -8,7 +8,8 @@
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
-start_swtpm tpm
+start_swtpm tpm other
+BOTID_TCTI=$(fixture_var tpm BOTID_TCTI)
 start_softhsm hsm ca-token
 export SOFTHSM2_CONF
 . "$top_srcdir/tests/integration/agent-common.sh"
@@ -68,6 +69,41 @@ for reason in "nonce already used" "signature does not verify" \
 	grep -q "$reason" "$BOTID_CA_LOG" || fail "the CA log does not say '$reason'"
 done
 
+# The first TPM's EK with the second TPM's AK: the second TPM cannot open
+# the challenge, and a guessed secret is refused, once (the session is gone).
+export TPM2TOOLS_TCTI="$BOTID_TCTI"
+(cd "$T" && tpm2_createek -c ek.ctx -G rsa -u ek1.pub >/dev/null &&
+    tpm2_flushcontext -t >/dev/null) || fail "tpm2_createek failed"
+TCTI2=$(fixture_var other BOTID_TCTI)
+(cd "$T" && export TPM2TOOLS_TCTI="$TCTI2" &&
+    tpm2_createprimary -C o -G ecc -c srk2.ctx >/dev/null &&
+    tpm2_create -C srk2.ctx -G ecc:ecdsa-sha256:null -u ak2.pub -r ak2.priv \
+    -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' >/dev/null &&
+    tpm2_flushcontext -t >/dev/null &&
+    tpm2_create -C srk2.ctx -G ecc -u hk2.pub -r hk2.priv \
+    -a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign' >/dev/null &&
+    tpm2_flushcontext -t >/dev/null) || fail "cannot make the second TPM's keys"
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 10m >"$T/token-mix"
+"$PYTHON3" - "$T" <<'PY' || fail "cannot build the mixed enrolment"
+import base64, json, sys
+t = sys.argv[1]
+b = lambda f: base64.b64encode(open(f"{t}/{f}", "rb").read()).decode()
+json.dump({"join_token": open(f"{t}/token-mix").read().strip(),
+           "ek_cert": b("tpm/certs/ek-rsa2048.crt"), "ek_public": b("ek1.pub"),
+           "ak_public": b("ak2.pub"), "host_key_public": b("hk2.pub")},
+          open(f"{t}/mix.json", "w"))
+PY
+expect_status 200 POST /v1/enrol "$T/mix.json"
+session=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["session"])' "$T/body")
+printf '{"session":"%s","secret":"%s","host_key_attest":"AAA=","host_key_signature":"AAA="}' \
+    "$session" "$(head -c 32 /dev/urandom | base64 -w0)" >"$T/mix-activate.json"
+expect_status 403 POST /v1/activate "$T/mix-activate.json"
+grep -q 'credential activation failed' "$T/body" ||
+    fail "wrong secret: unclear reason: $(cat "$T/body")"
+expect_status 409 POST /v1/activate "$T/mix-activate.json"
+grep -q 'credential activation failed' "$BOTID_CA_LOG" ||
+    fail "the CA log does not say the activation failed"
+
 # Revocation of a bot: its certificates are on a CRL signed by the CA.
 host_id=$(sed -n 's/.*"host_id": *"\([0-9a-f]*\)".*/\1/p' "$T/state/attest/host.json")
 spiffe="spiffe://test.botid/host/$host_id/bot/probe"
@@ -118,4 +154,16 @@ sed "s|^state_dir *=.*|state_dir = $T/state2|" "$AGENT_CONF" >"$T/agent2.conf"
 check "$PROVISION" -c "$T/agent2.conf" --ca "https://127.0.0.1:$(cat "$T/ca2/port")" \
     --ca-bundle "$T/ca2/ca.pem" --join-token-file "$T/token2"
 check openssl verify -CAfile "$T/ca2/ca.pem" "$T/state2/attest/host-cert.pem"
+# Enrolment by EK allowlist, without a join token: the listed TPM is
+# enrolled, another is refused.
+fpr=$(sha256sum "$T/tpm/certs/ek-rsa2048.crt" | cut -d' ' -f1)
+start_ca ca3 "$(fixture_var other BOTID_EK_CA_CHAIN)" "allow_ek = sha256:$fpr"
+sed "s|^state_dir *=.*|state_dir = $T/state3|" "$AGENT_CONF" >"$T/agent3.conf"
+check "$PROVISION" -c "$T/agent3.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE"
+sed "s|^state_dir *=.*|state_dir = $T/state4|; s|^tcti *=.*|tcti = $TCTI2|" \
+    "$AGENT_CONF" >"$T/agent4.conf"
+out=$("$PROVISION" -c "$T/agent4.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" 2>&1) && fail "an unlisted EK enrolled without a token"
+case $out in *"not on the allowlist"*) ;; *) fail "unlisted EK: unclear message: $out";; esac
 echo "PASS: the CA API refuses bad requests and bad evidence, revokes, and signs from a token"
