@@ -57,6 +57,7 @@ struct bench_opts {
 	unsigned	  idle;		/* idle connections held meanwhile */
 	unsigned	  raw_clients;
 	int		  json;
+	int		  hello;	/* HELLO instead of SIGN_DIGEST */
 	const char	 *agent_cmd;
 	struct {
 		const struct bench_signer *signer;
@@ -131,6 +132,8 @@ usage(FILE *f)
 	    "      --raw-clients K   threads for baselines and peers (1)\n"
 	    "      --agent-cmd CMD   run baselines, then start CMD (the agent)"
 	    " and stop it at the end\n"
+	    "      --hello           send HELLO, not SIGN_DIGEST: the "
+	    "transport alone\n"
 	    "      --json            one JSON object instead of the table\n");
 }
 
@@ -331,19 +334,31 @@ agent_transact(int fd, struct botid_buf *in, struct botid_buf *req,
 	return BOTID_ERR_PROTOCOL;
 }
 
+/* A HELLO frame with id 1. */
+static int
+agent_hello_frame(struct botid_buf *req)
+{
+	size_t mark;
+	int r;
+
+	buf_init(req, 64);
+	if ((r = wire_frame_begin(req, BOTID_OP_HELLO, 1, NULL, &mark)) != 0 ||
+	    (r = wire_put_u32(req, BOTID_TAG_VERSION,
+	    BOTID_PROTOCOL_VERSION)) != 0 ||
+	    (r = wire_frame_end(req, mark)) != 0)
+		buf_reset(req);
+	return r;
+}
+
 static int
 agent_hello(int fd, struct botid_buf *in)
 {
 	struct botid_buf req;
 	uint8_t *v = NULL;
-	size_t mark, vlen;
+	size_t vlen;
 	int r;
 
-	buf_init(&req, 64);
-	if ((r = wire_frame_begin(&req, BOTID_OP_HELLO, 1, NULL, &mark)) == 0 &&
-	    (r = wire_put_u32(&req, BOTID_TAG_VERSION,
-	    BOTID_PROTOCOL_VERSION)) == 0 &&
-	    (r = wire_frame_end(&req, mark)) == 0)
+	if ((r = agent_hello_frame(&req)) == 0)
 		r = agent_transact(fd, in, &req, BOTID_OP_HELLO, 1,
 		    BOTID_TAG_VERSION, &v, &vlen);
 	free(v);
@@ -473,7 +488,8 @@ agent_client(struct bench_thread *t)
 		goto ready;
 	}
 	for (nframes = 0; nframes < o->nbots; nframes++)
-		if ((r = agent_sign_frame(&frames[nframes], o->bots[nframes],
+		if ((r = o->hello ? agent_hello_frame(&frames[nframes]) :
+		    agent_sign_frame(&frames[nframes], o->bots[nframes],
 		    digest)) != 0)
 			goto ready;
 	if ((r = agent_connect(o->socket, &fd)) != 0)
@@ -507,7 +523,8 @@ agent_client(struct bench_thread *t)
 			goto out;
 		now = bench_now_ns();
 		if (wire_get_reply_header(&body, &rop, &rid, &status) != 0 ||
-		    rop != (BOTID_OP_SIGN_DIGEST | BOTID_OP_REPLY) ||
+		    rop != ((o->hello ? BOTID_OP_HELLO : BOTID_OP_SIGN_DIGEST) |
+		    BOTID_OP_REPLY) ||
 		    rid == 0 || rid > sent || sent_at[rid - 1] == 0) {
 			r = BOTID_ERR_PROTOCOL;
 			goto out;
@@ -681,27 +698,30 @@ cmp_result_rate(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* o->runs runs; *res is the median one by rate, with every rate kept. */
+/* One run of a phase, with a line on failure. */
 static int
-phase(const struct bench_opts *o, const char *name,
+phase_once(const struct bench_opts *o, const char *name,
     const struct bench_signer *signer, const char *spec, unsigned nthreads,
-    unsigned depth, struct bench_result *res)
+    struct bench_result *run)
+{
+	int r;
+
+	if ((r = phase_run(o, signer, spec, nthreads, run)) != 0)
+		fprintf(stderr, "botid-bench: %s: %lu of %lu requests failed, "
+		    "first: %s\n", name, run->failed, run->failed + run->ops,
+		    botid_strerror(r));
+	return r;
+}
+
+/* *res is the run with the median rate of o->runs, every rate kept. */
+static void
+phase_summary(const struct bench_opts *o, struct bench_result *runs,
+    const char *name, unsigned depth, int baseline, struct bench_result *res)
 {
 	double rates[BENCH_MAX_RUNS];
-	struct bench_result *runs;
 	unsigned i;
-	int r = 0;
 
-	if ((runs = calloc(o->runs, sizeof(*runs))) == NULL)
-		return BOTID_ERR_ALLOC;
-	for (i = 0; i < o->runs; i++) {
-		if ((r = phase_run(o, signer, spec, nthreads, &runs[i])) != 0) {
-			fprintf(stderr, "botid-bench: %s: %lu of %lu requests "
-			    "failed, first: %s\n", name, runs[i].failed,
-			    runs[i].failed + runs[i].ops, botid_strerror(r));
-			goto out;
-		}
-	}
+	memset(rates, 0, sizeof(rates));
 	for (i = 0; i < o->runs; i++)
 		rates[i] = runs[i].rate;
 	qsort(runs, o->runs, sizeof(*runs), cmp_result_rate);
@@ -709,10 +729,8 @@ phase(const struct bench_opts *o, const char *name,
 	memcpy(res->rates, rates, sizeof(rates));
 	res->nrates = o->runs;
 	res->depth = depth;
+	res->baseline = baseline;
 	snprintf(res->name, sizeof(res->name), "%s", name);
- out:
-	free(runs);
-	return r;
 }
 
 /* The agent's pid from the socket, and its resident set from /proc. */
@@ -899,7 +917,7 @@ int
 main(int argc, char **argv)
 {
 	enum { OPT_BOTS = 256, OPT_JSON, OPT_BASELINE, OPT_PEER, OPT_RUNS,
-	    OPT_IDLE, OPT_RAW_CLIENTS, OPT_AGENT_CMD };
+	    OPT_IDLE, OPT_RAW_CLIENTS, OPT_AGENT_CMD, OPT_HELLO };
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "bot", required_argument, NULL, 'b' },
@@ -914,6 +932,7 @@ main(int argc, char **argv)
 		{ "peer", required_argument, NULL, OPT_PEER },
 		{ "raw-clients", required_argument, NULL, OPT_RAW_CLIENTS },
 		{ "agent-cmd", required_argument, NULL, OPT_AGENT_CMD },
+		{ "hello", no_argument, NULL, OPT_HELLO },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -921,10 +940,10 @@ main(int argc, char **argv)
 		.clients = 1, .requests = 1000, .depth = 1, .runs = 1,
 		.raw_clients = 1,
 	};
-	struct bench_result res[1 + BENCH_MAX_SIGNERS];
+	struct bench_result res[1 + BENCH_MAX_SIGNERS], *runs = NULL;
 	struct botid_buf in;
 	unsigned long v;
-	unsigned threads;
+	unsigned k;
 	long rss = -1, hwm = -1;
 	int ch, *idle = NULL, rc = EXIT_FAIL, r;
 	pid_t agent_pid = -1;
@@ -983,6 +1002,9 @@ main(int argc, char **argv)
 		case OPT_AGENT_CMD:
 			o.agent_cmd = optarg;
 			break;
+		case OPT_HELLO:
+			o.hello = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			rc = EXIT_OK;
@@ -1007,20 +1029,21 @@ main(int argc, char **argv)
 	raise_nofile(o.clients + o.idle + 64);
 	(void)signal(SIGPIPE, SIG_IGN);
 
-	/* In-process signers first: a TPM serves one connection at a time. */
-	nres = 1;
+	if ((runs = calloc((1 + o.nsigners) * o.runs, sizeof(*runs))) == NULL)
+		goto out;
+	/* A TPM serves one connection at a time: its runs come first. */
 	for (i = 0; i < o.nsigners; i++) {
-		threads = o.signer[i].signer->serial ? 1 : o.raw_clients;
-		if (o.signer[i].signer->serial) {
-			(void)signal(SIGALRM, on_alarm);
-			alarm(60 + (unsigned)(o.requests * o.runs / 100));
+		if (!o.signer[i].signer->serial)
+			continue;
+		(void)signal(SIGALRM, on_alarm);
+		for (k = 0; k < o.runs; k++) {
+			alarm(60 + (unsigned)(o.requests / 100));
+			r = phase_once(&o, o.signer[i].name, o.signer[i].signer,
+			    o.signer[i].spec, 1, &runs[(1 + i) * o.runs + k]);
+			alarm(0);
+			if (r != 0)
+				goto out;
 		}
-		r = phase(&o, o.signer[i].name, o.signer[i].signer,
-		    o.signer[i].spec, threads, 1, &res[nres]);
-		alarm(0);
-		if (r != 0)
-			goto out;
-		res[nres++].baseline = o.signer[i].baseline;
 	}
 	if (o.agent_cmd != NULL &&
 	    agent_start(o.agent_cmd, o.socket, &agent_pid) != 0)
@@ -1042,8 +1065,29 @@ main(int argc, char **argv)
 			}
 		}
 	}
-	if (phase(&o, "agent", NULL, NULL, o.clients, o.depth, &res[0]) != 0)
-		goto out;
+	/*
+	 * The others take turns with the agent, run by run, so that a load
+	 * that comes and goes on the machine weighs on both sides of a ratio.
+	 */
+	for (k = 0; k < o.runs; k++) {
+		for (i = 0; i < o.nsigners; i++) {
+			if (o.signer[i].signer->serial)
+				continue;
+			if (phase_once(&o, o.signer[i].name,
+			    o.signer[i].signer, o.signer[i].spec,
+			    o.raw_clients, &runs[(1 + i) * o.runs + k]) != 0)
+				goto out;
+		}
+		if (phase_once(&o, o.hello ? "agent-hello" : "agent", NULL,
+		    NULL, o.clients, &runs[k]) != 0)
+			goto out;
+	}
+	phase_summary(&o, runs, o.hello ? "agent-hello" : "agent", o.depth, 0,
+	    &res[0]);
+	for (i = 0; i < o.nsigners; i++)
+		phase_summary(&o, &runs[(1 + i) * o.runs], o.signer[i].name, 1,
+		    o.signer[i].baseline, &res[1 + i]);
+	nres = 1 + o.nsigners;
 	if (nidle > 0)
 		(void)agent_rss(idle[0], &rss, &hwm);
 	else {
@@ -1060,6 +1104,7 @@ main(int argc, char **argv)
 	for (i = 0; i < nidle; i++)
 		close(idle[i]);
 	free(idle);
+	free(runs);
 	if (agent_stop(agent_pid) != 0) {
 		fprintf(stderr, "botid-bench: the agent did not exit cleanly\n");
 		rc = EXIT_FAIL;

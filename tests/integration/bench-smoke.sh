@@ -22,14 +22,14 @@ import json, sys
 doc = json.load(open(sys.argv[1]))
 names = sys.argv[2:]
 got = {r["name"]: r for r in doc["results"]}
-assert doc["results"][0]["name"] == "agent", "agent is not first"
+assert doc["results"][0]["kind"] == "agent", "agent is not first"
 for n in names:
     r = got[n]
     assert r["ops"] > 0 and r["failed"] == 0, (n, r)
     assert r["ops_per_sec"] > 0 and r["seconds"] > 0, (n, r)
     l = r["latency_us"]
     assert 0 < l["p50"] <= l["p99"] <= l["max"], (n, l)
-    if n != "agent":
+    if r["kind"] != "agent":
         assert doc["ratios"]["agent/" + n] > 0, (n, doc["ratios"])
 assert doc["agent_rss_kib"] > 0, doc
 EOF
@@ -61,6 +61,17 @@ check_json "$T/p11.json" agent raw-pkcs11
     --baseline "pkcs11:$BOTID_PKCS11_MODULE,$BOTID_TOKEN_LABEL,$BOTID_PIN_FILE,botid:hsm1" \
     >"$T/p11.txt" || fail "table run failed"
 grep -q '^agent/raw-pkcs11 = ' "$T/p11.txt" || fail "no ratio in: $(cat "$T/p11.txt")"
+# The transport alone, and several runs taking turns with the baseline.
+check "$BENCH" -s "$AGENT_SOCK" -b hsm1 -n 50 --hello --json >"$T/hello.json"
+check_json "$T/hello.json" agent-hello
+check "$BENCH" -s "$AGENT_SOCK" -b hsm1 -n 50 --runs 3 --json \
+    --baseline "pkcs11:$BOTID_PKCS11_MODULE,$BOTID_TOKEN_LABEL,$BOTID_PIN_FILE,botid:hsm1" \
+    >"$T/runs.json"
+check_json "$T/runs.json" agent raw-pkcs11
+"${PYTHON3:-python3}" -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+assert all(len(r["runs_ops_per_sec"]) == 3 for r in d["results"])' "$T/runs.json" ||
+    fail "--runs 3 did not report 3 runs: $(cat "$T/runs.json")"
 
 # TPM: swtpm serves one connection at a time, so the agent is stopped, the
 # bench measures raw ESYS first, then starts the agent itself; two bots in
