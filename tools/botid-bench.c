@@ -901,6 +901,39 @@ agent_stop(pid_t pid)
 	    BOTID_ERR_INTERNAL;
 }
 
+/* Opens o->idle connections, each after a HELLO, into idle. */
+static int
+idle_open(const struct bench_opts *o, int *idle, size_t *nidle)
+{
+	struct botid_buf in;
+	int r = 0;
+
+	buf_init(&in, 4 + BOTID_MAX_FRAME + BENCH_READ_CHUNK);
+	for (*nidle = 0; *nidle < o->idle; (*nidle)++) {
+		buf_reset(&in);
+		if ((r = agent_connect(o->socket, &idle[*nidle])) != 0 ||
+		    (r = agent_hello(idle[*nidle], &in)) != 0) {
+			fprintf(stderr, "botid-bench: idle connection %zu: %s\n",
+			    *nidle + 1, botid_strerror(r));
+			if (idle[*nidle] != -1)
+				close(idle[*nidle]);
+			break;
+		}
+	}
+	buf_reset(&in);
+	return r;
+}
+
+static void
+idle_close(int *idle, size_t *nidle)
+{
+	size_t i;
+
+	for (i = 0; i < *nidle; i++)
+		close(idle[i]);
+	*nidle = 0;
+}
+
 /* Enough descriptors for every client and idle connection. */
 static void
 raise_nofile(unsigned need)
@@ -941,16 +974,14 @@ main(int argc, char **argv)
 		.raw_clients = 1,
 	};
 	struct bench_result res[1 + BENCH_MAX_SIGNERS], *runs = NULL;
-	struct botid_buf in;
 	unsigned long v;
-	unsigned k;
+	unsigned k, round, rounds = 1, per;
 	long rss = -1, hwm = -1;
 	int ch, *idle = NULL, rc = EXIT_FAIL, r;
 	pid_t agent_pid = -1;
 	size_t i, nidle = 0, nres = 0;
 
 	memset(res, 0, sizeof(res));
-	buf_init(&in, 4 + BOTID_MAX_FRAME + BENCH_READ_CHUNK);
 	while ((ch = getopt_long(argc, argv, "s:b:c:n:p:h", longopts,
 	    NULL)) != -1) {
 		r = 0;
@@ -1029,58 +1060,64 @@ main(int argc, char **argv)
 	raise_nofile(o.clients + o.idle + 64);
 	(void)signal(SIGPIPE, SIG_IGN);
 
-	if ((runs = calloc((1 + o.nsigners) * o.runs, sizeof(*runs))) == NULL)
+	if ((runs = calloc((1 + o.nsigners) * o.runs, sizeof(*runs))) == NULL ||
+	    (o.idle > 0 && (idle = calloc(o.idle, sizeof(*idle))) == NULL))
 		goto out;
-	/* A TPM serves one connection at a time: its runs come first. */
-	for (i = 0; i < o.nsigners; i++) {
-		if (!o.signer[i].signer->serial)
-			continue;
-		(void)signal(SIGALRM, on_alarm);
-		for (k = 0; k < o.runs; k++) {
-			alarm(60 + (unsigned)(o.requests / 100));
-			r = phase_once(&o, o.signer[i].name, o.signer[i].signer,
-			    o.signer[i].spec, 1, &runs[(1 + i) * o.runs + k]);
-			alarm(0);
-			if (r != 0)
+	/*
+	 * A TPM serves one connection at a time. With --agent-cmd the agent
+	 * is stopped between rounds, so that a TPM baseline, too, takes
+	 * turns with it; without, the TPM's runs all come first. The others
+	 * take turns with the agent run by run, so that a load that comes and
+	 * goes on the machine weighs on both sides of a ratio.
+	 */
+	for (i = 0; i < o.nsigners; i++)
+		if (o.signer[i].signer->serial && o.agent_cmd != NULL)
+			rounds = o.runs;
+	per = o.runs / rounds;
+	for (round = 0; round < rounds; round++) {
+		for (i = 0; i < o.nsigners; i++) {
+			if (!o.signer[i].signer->serial)
+				continue;
+			(void)signal(SIGALRM, on_alarm);
+			for (k = round * per; k < (round + 1) * per; k++) {
+				alarm(60 + (unsigned)(o.requests / 100));
+				r = phase_once(&o, o.signer[i].name,
+				    o.signer[i].signer, o.signer[i].spec, 1,
+				    &runs[(1 + i) * o.runs + k]);
+				alarm(0);
+				if (r != 0)
+					goto out;
+			}
+		}
+		if (o.agent_cmd != NULL &&
+		    agent_start(o.agent_cmd, o.socket, &agent_pid) != 0)
+			goto out;
+		if (agent_check(&o) != 0 || idle_open(&o, idle, &nidle) != 0)
+			goto out;
+		for (k = round * per; k < (round + 1) * per; k++) {
+			for (i = 0; i < o.nsigners; i++) {
+				if (o.signer[i].signer->serial)
+					continue;
+				if (phase_once(&o, o.signer[i].name,
+				    o.signer[i].signer, o.signer[i].spec,
+				    o.raw_clients,
+				    &runs[(1 + i) * o.runs + k]) != 0)
+					goto out;
+			}
+			if (phase_once(&o, o.hello ? "agent-hello" : "agent",
+			    NULL, NULL, o.clients, &runs[k]) != 0)
 				goto out;
 		}
-	}
-	if (o.agent_cmd != NULL &&
-	    agent_start(o.agent_cmd, o.socket, &agent_pid) != 0)
-		goto out;
-	if (agent_check(&o) != 0)
-		goto out;
-	if (o.idle > 0) {
-		if ((idle = calloc(o.idle, sizeof(*idle))) == NULL)
-			goto out;
-		for (nidle = 0; nidle < o.idle; nidle++) {
-			buf_reset(&in);
-			if ((r = agent_connect(o.socket, &idle[nidle])) != 0 ||
-			    (r = agent_hello(idle[nidle], &in)) != 0) {
-				fprintf(stderr, "botid-bench: idle connection "
-				    "%zu: %s\n", nidle + 1, botid_strerror(r));
-				if (idle[nidle] != -1)
-					close(idle[nidle]);
+		if (round + 1 < rounds) {
+			idle_close(idle, &nidle);
+			r = agent_stop(agent_pid);
+			agent_pid = -1;
+			if (r != 0) {
+				fprintf(stderr, "botid-bench: the agent did "
+				    "not exit cleanly\n");
 				goto out;
 			}
 		}
-	}
-	/*
-	 * The others take turns with the agent, run by run, so that a load
-	 * that comes and goes on the machine weighs on both sides of a ratio.
-	 */
-	for (k = 0; k < o.runs; k++) {
-		for (i = 0; i < o.nsigners; i++) {
-			if (o.signer[i].signer->serial)
-				continue;
-			if (phase_once(&o, o.signer[i].name,
-			    o.signer[i].signer, o.signer[i].spec,
-			    o.raw_clients, &runs[(1 + i) * o.runs + k]) != 0)
-				goto out;
-		}
-		if (phase_once(&o, o.hello ? "agent-hello" : "agent", NULL,
-		    NULL, o.clients, &runs[k]) != 0)
-			goto out;
 	}
 	phase_summary(&o, runs, o.hello ? "agent-hello" : "agent", o.depth, 0,
 	    &res[0]);
@@ -1101,8 +1138,7 @@ main(int argc, char **argv)
 	report(&o, res, nres, rss, hwm);
 	rc = EXIT_OK;
  out:
-	for (i = 0; i < nidle; i++)
-		close(idle[i]);
+	idle_close(idle, &nidle);
 	free(idle);
 	free(runs);
 	if (agent_stop(agent_pid) != 0) {
@@ -1112,6 +1148,5 @@ main(int argc, char **argv)
 	for (i = 0; i < o.nbots; i++)
 		free(o.bots[i]);
 	free(o.bots);
-	buf_reset(&in);
 	return rc;
 }

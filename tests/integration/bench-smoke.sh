@@ -75,11 +75,14 @@ assert all(len(r["runs_ops_per_sec"]) == 3 for r in d["results"])' "$T/runs.json
 
 # TPM: swtpm serves one connection at a time, so the agent is stopped, the
 # bench measures raw ESYS first, then starts the agent itself; two bots in
-# random order; the agent must exit cleanly at the end.
+# random order; two runs, the agent stopped between them so that the TPM
+# baseline takes turns with it; the agent must exit cleanly each time.
 stop_agent
-check "$BENCH" -s "$AGENT_SOCK" --bots tpm1,tpm2 -c 2 -n 100 --json \
+check "$BENCH" -s "$AGENT_SOCK" --bots tpm1,tpm2 -c 2 -n 100 --runs 2 --json \
     --baseline "tpm:$BOTID_TCTI,$T/state/tpm/tpm1.tss2.pem" \
     --agent-cmd "exec '$AGENT' -c '$AGENT_CONF' 2>>'$AGENT_LOG'" \
     >"$T/tpm.json"
 check_json "$T/tpm.json" agent raw-tpm
+[ "$(grep -c 'signal 15: draining' "$AGENT_LOG")" -ge 3 ] ||
+    fail "the agent was not restarted between TPM runs: $(tail -3 "$AGENT_LOG")"
 echo "PASS: botid-bench measured the agent against raw PKCS#11 and TPM signing"
