@@ -21,6 +21,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "lib/error.h"
+#include "attest/tpm-templates.h"
 #include "tools/bench.h"
 
 #define TPM_BLOB_PEM_NAME	"TSS2 PRIVATE KEY"
@@ -51,28 +52,6 @@ ASN1_SEQUENCE(BENCH_TPM_KEY) = {
 	ASN1_SIMPLE(BENCH_TPM_KEY, privkey, ASN1_OCTET_STRING),
 } static_ASN1_SEQUENCE_END(BENCH_TPM_KEY)
 
-
-/* Must equal the agent's, or its blobs do not load under this primary. */
-static const TPM2B_PUBLIC tpm_primary_ecc = {
-	.publicArea = {
-		.type = TPM2_ALG_ECC,
-		.nameAlg = TPM2_ALG_SHA256,
-		.objectAttributes = TPMA_OBJECT_USERWITHAUTH |
-		    TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
-		    TPMA_OBJECT_NODA | TPMA_OBJECT_FIXEDTPM |
-		    TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN,
-		.parameters.eccDetail = {
-			.symmetric = {
-				.algorithm = TPM2_ALG_AES,
-				.keyBits.aes = 128,
-				.mode.aes = TPM2_ALG_CFB,
-			},
-			.scheme = { .scheme = TPM2_ALG_NULL },
-			.curveID = TPM2_ECC_NIST_P256,
-			.kdf = { .scheme = TPM2_ALG_NULL },
-		},
-	},
-};
 
 static const TPMT_TK_HASHCHECK tpm_null_ticket = {
 	.tag = TPM2_ST_HASHCHECK,
@@ -188,7 +167,7 @@ tpm_open(const char *spec, void **ctxp)
 	what = "Esys_CreatePrimary";
 	if ((rc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER,
 	    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &tpm_empty_sensitive,
-	    &tpm_primary_ecc, &tpm_empty_outside_info, &tpm_empty_pcrs,
+	    &tpm_template_srk_ecc, &tpm_empty_outside_info, &tpm_empty_pcrs,
 	    &c->primary, NULL, NULL, NULL, NULL)) != 0) {
 		c->primary = ESYS_TR_NONE;
 		goto out;
