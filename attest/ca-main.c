@@ -5,6 +5,10 @@
  */
 #include "botid-config.h"
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -291,7 +295,13 @@ main(int argc, char **argv)
 	};
 	const char *conf = DEFAULT_CONFIG, *port_file = NULL, *ttl = NULL;
 	const char *bots = NULL, *cmd;
+	struct rlimit no_core = { 0, 0 };
 	int ch, verbose = 0;
+
+	/* The CA key may be in memory: no core dumps, no ptrace by peers. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1 ||
+	    setrlimit(RLIMIT_CORE, &no_core) == -1)
+		return fail("cannot disable core dumps: %s", strerror(errno));
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {

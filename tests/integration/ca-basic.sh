@@ -20,9 +20,11 @@ EK_CHAIN=$(fixture_var tpm BOTID_EK_CA_CHAIN)
 start_ca ca "$EK_CHAIN"
 
 # http METHOD PATH [BODY-FILE]: prints the status; the body goes to $T/body.
+# With Expect: 100-continue the CA can refuse an oversize body before it is
+# sent, instead of resetting a connection that is still uploading.
 http() {
 	local data=()
-	[ $# -ge 3 ] && data=(--data-binary "@$3")
+	[ $# -ge 3 ] && data=(-H 'Expect: 100-continue' --data-binary "@$3")
 	curl -sS -o "$T/body" -w '%{http_code}' --cacert "$BOTID_CA_BUNDLE" \
 	    -X "$1" -H 'Content-Type: application/json' "${data[@]}" \
 	    "$BOTID_CA_URL$2"
