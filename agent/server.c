@@ -532,7 +532,8 @@ handle_jwt(struct server *s, struct conn *c, const struct botid_request *req,
 	    BOTID_MAX_SCOPES * (BOTID_MAX_SCOPE + 1))) == NULL) {
 		if (r == 0)
 			r = BOTID_ERR_ALLOC;
-		reply_error(c, req->op, req->id, BOTID_STATUS_INTERNAL,
+		reply_error(c, req->op, req->id, wire_err_to_status(r),
+		    r == BOTID_ERR_TOO_LARGE ? "token would be too large" :
 		    "cannot build token");
 		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
 		    botid_strerror(r), t0);

@@ -14,6 +14,7 @@
 #include "agent/token.h"
 #include "lib/certid.h"
 #include "lib/error.h"
+#include "lib/limits.h"
 
 int
 token_check(const struct botid_bot_config *bot,
@@ -136,6 +137,13 @@ token_build(const struct botid_bot_config *bot, enum jws_alg alg,
 	    (r = jws_signing_input(header, (const uint8_t *)claims,
 	    strlen(claims), input)) != 0)
 		goto out;
+	/* Room for the largest signature (RSA-4096: 683 characters). */
+	if (strlen(*input) > BOTID_MAX_TOKEN - 1 - 700) {
+		free(*input);
+		*input = NULL;
+		r = BOTID_ERR_TOO_LARGE;
+		goto out;
+	}
 	*jti = id;
 	id = NULL;
 	r = 0;

@@ -35,7 +35,8 @@ int	token_alg(const struct botid_bot_config *bot, uint32_t scheme,
  * Builds "b64url(header).b64url(claims)" for the bot whose chain (leaf
  * first) is given: iss and sub from the leaf's SPIFFE ID, aud, iat, nbf,
  * exp = now + ttl, a random jti, scope. *input and *jti are malloc'd.
- * Errors: BOTID_ERR_NOT_FOUND (the leaf has no SPIFFE ID), _CRYPTO,
+ * Errors: BOTID_ERR_NOT_FOUND (the leaf has no SPIFFE ID), _TOO_LARGE
+ * (the token would exceed BOTID_MAX_TOKEN: a very long chain), _CRYPTO,
  * _ALLOC.
  */
 int	token_build(const struct botid_bot_config *bot, enum jws_alg alg,
