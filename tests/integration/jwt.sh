@@ -36,15 +36,17 @@ agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
 echo "scopes = inventory:read" >>"$AGENT_CONF"
 agent_add_bot rbot pkcs11 rsa-2048 "$me"
 echo "scopes = inventory:read" >>"$AGENT_CONF"
+agent_add_bot sbot pkcs11 ecdsa-p384 "$me"
+echo "scopes = inventory:read" >>"$AGENT_CONF"
 agent_add_bot nocert pkcs11 ecdsa-p256 "$me"
 echo "scopes = inventory:read" >>"$AGENT_CONF"
 
-"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --bots tbot,pbot,rbot \
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --bots tbot,pbot,rbot,sbot \
     >"$T/join.token"
 check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
     --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/join.token"
 start_agent
-for bot in tbot pbot rbot; do
+for bot in tbot pbot rbot sbot; do
 	ok=
 	for _ in $(seq 1 150); do
 		if botid_cli cert "$bot" --out "$T/$bot.chain" 2>/dev/null; then
@@ -90,7 +92,7 @@ want=$(openssl x509 -in "$T/tbot.chain" -outform DER | openssl dgst -sha256 -bin
 # From stdin too.
 verify --aud inventory - <"$T/t.jwt" >/dev/null || fail "verify-jwt from stdin"
 
-# RS256 from an RSA SoftHSM2 bot, and ES256 from a SoftHSM2 bot.
+# RS256 from an RSA SoftHSM2 bot, ES384 and ES256 from SoftHSM2 bots.
 botid_cli jwt rbot --aud inventory --scope inventory:read >"$T/r.jwt" ||
     fail "botid jwt rbot failed"
 out=$("${CHECK[@]}" verify "$T/r.jwt" "$T/rbot.pub" inventory) ||
@@ -98,6 +100,13 @@ out=$("${CHECK[@]}" verify "$T/r.jwt" "$T/rbot.pub" inventory) ||
 out=$(verify --aud inventory "$(cat "$T/r.jwt")") || fail "RS256: $out"
 case $out in *'"alg":"RS256"'*'"attestation":"pkcs11"'*|*'"attestation":"pkcs11"'*'"alg":"RS256"'*) ;;
 *) fail "RS256 verify-jwt output: $out";; esac
+# ES384 from a P-384 key.
+botid_cli jwt sbot --aud inventory --scope inventory:read >"$T/s.jwt" ||
+    fail "botid jwt sbot failed"
+out=$("${CHECK[@]}" verify "$T/s.jwt" "$T/sbot.pub" inventory) ||
+    fail "PyJWT rejected an ES384 token: $out"
+out=$(verify --aud inventory "$(cat "$T/s.jwt")") || fail "ES384: $out"
+case $out in *'"alg":"ES384"'*) ;; *) fail "ES384 verify-jwt output: $out";; esac
 botid_cli jwt pbot --aud inventory --scope inventory:read >"$T/p.jwt" ||
     fail "botid jwt pbot failed"
 out=$("${CHECK[@]}" verify "$T/p.jwt" "$T/pbot.pub" inventory) ||
