@@ -145,6 +145,15 @@ int	botid_jwt(struct botid_client *c, const char *bot, const char *aud,
 	    char **jwt);
 
 /*
+ * botid_jwt() with a signature scheme: BOTID_SCHEME_PSS asks for PS256
+ * from an RSA bot; AUTO gives ES256/ES384/RS256 by key type. Errors: as
+ * botid_jwt(), and BOTID_ERR_UNSUPPORTED (PSS with an ECDSA key).
+ */
+int	botid_jwt_scheme(struct botid_client *c, const char *bot,
+	    const char *aud, const char *const *scopes, size_t nscopes,
+	    uint32_t ttl, enum botid_scheme scheme, char **jwt);
+
+/*
  * Signs len bytes of data as a JWS with detached payload (RFC 7515
  * appendix F: "HEADER..SIGNATURE"), the header carrying alg, kid and the
  * bot's chain in x5c. *jws is the caller's (botid_free()). Errors: as

@@ -478,6 +478,15 @@ int
 botid_jwt(struct botid_client *c, const char *bot, const char *aud,
     const char *const *scopes, size_t nscopes, uint32_t ttl, char **jwtp)
 {
+	return botid_jwt_scheme(c, bot, aud, scopes, nscopes, ttl,
+	    BOTID_SCHEME_AUTO, jwtp);
+}
+
+int
+botid_jwt_scheme(struct botid_client *c, const char *bot, const char *aud,
+    const char *const *scopes, size_t nscopes, uint32_t ttl,
+    enum botid_scheme scheme, char **jwtp)
+{
 	struct botid_buf req;
 	const uint8_t *v;
 	char *jwt = NULL;
@@ -504,6 +513,8 @@ botid_jwt(struct botid_client *c, const char *bot, const char *aud,
 		    scopes[i])) != 0)
 			goto out;
 	if ((ttl != 0 && (r = wire_put_u32(&req, BOTID_TAG_TTL, ttl)) != 0) ||
+	    (scheme != BOTID_SCHEME_AUTO &&
+	    (r = wire_put_u32(&req, BOTID_TAG_SCHEME, scheme)) != 0) ||
 	    (r = wire_frame_end(&req, mark)) != 0 ||
 	    (r = transact(c, &req, BOTID_OP_JWT, id)) != 0)
 		goto out;

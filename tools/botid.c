@@ -42,7 +42,7 @@ usage(FILE *f)
 	    "  sign BOT --in FILE [--out SIG] [--digest] [--hash sha256|sha384|sha512]\n"
 	    "       [--format der|raw] [--pss]   sign a file (or a digest) with BOT\n"
 	    "  cert BOT [--out FILE]             a bot's certificate chain (PEM)\n"
-	    "  jwt BOT --aud AUD [--scope S]... [--ttl SECONDS]\n"
+	    "  jwt BOT --aud AUD [--scope S]... [--ttl SECONDS] [--pss]\n"
 	    "                                    a JWT naming BOT, for AUD\n"
 	    "  sign-msg BOT --in FILE [--out FILE]\n"
 	    "                                    sign FILE (JWS, detached payload)\n"
@@ -516,8 +516,10 @@ cmd_jwt(int argc, char **argv)
 		{ "aud", required_argument, NULL, 'a' },
 		{ "scope", required_argument, NULL, 's' },
 		{ "ttl", required_argument, NULL, 't' },
+		{ "pss", no_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
+	enum botid_scheme scheme = BOTID_SCHEME_AUTO;
 	const char *scopes[BOTID_JWT_MAX_SCOPES], *aud = NULL;
 	struct botid_client *c = NULL;
 	unsigned long ttl = 0;
@@ -534,7 +536,9 @@ cmd_jwt(int argc, char **argv)
 				return fail(EXIT_USAGE, "jwt: more than %u "
 				    "--scope", BOTID_JWT_MAX_SCOPES);
 			scopes[nscopes++] = optarg;
-		} else if (ch == 't') {
+		} else if (ch == 'P')
+			scheme = BOTID_SCHEME_PSS;
+		else if (ch == 't') {
 			if (parse_seconds(optarg, 1, UINT32_MAX, &ttl) != 0)
 				return fail(EXIT_USAGE, "jwt: --ttl must be a "
 				    "positive number of seconds");
@@ -547,8 +551,8 @@ cmd_jwt(int argc, char **argv)
 	}
 	if ((r = connect_agent(&c)) != 0)
 		return r;
-	if ((r = botid_jwt(c, argv[optind], aud, scopes, nscopes,
-	    (uint32_t)ttl, &jwt)) != 0) {
+	if ((r = botid_jwt_scheme(c, argv[optind], aud, scopes, nscopes,
+	    (uint32_t)ttl, scheme, &jwt)) != 0) {
 		/* The agent says why a grant was refused; the caller may know. */
 		if (r == BOTID_ERR_DENIED && *botid_message(c) != '\0' &&
 		    strcmp(botid_message(c), "denied") != 0)

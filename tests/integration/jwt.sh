@@ -100,6 +100,13 @@ out=$("${CHECK[@]}" verify "$T/r.jwt" "$T/rbot.pub" inventory) ||
 out=$(verify --aud inventory "$(cat "$T/r.jwt")") || fail "RS256: $out"
 case $out in *'"alg":"RS256"'*'"attestation":"pkcs11"'*|*'"attestation":"pkcs11"'*'"alg":"RS256"'*) ;;
 *) fail "RS256 verify-jwt output: $out";; esac
+# PS256 from the same key on request; PSS with an EC key is refused.
+botid_cli jwt rbot --aud inventory --pss >"$T/ps.jwt" || fail "botid jwt --pss"
+out=$("${CHECK[@]}" verify "$T/ps.jwt" "$T/rbot.pub" inventory) ||
+    fail "PyJWT rejected a PS256 token: $out"
+out=$(verify --aud inventory "$(cat "$T/ps.jwt")") || fail "PS256: $out"
+case $out in *'"alg":"PS256"'*) ;; *) fail "PS256 verify-jwt output: $out";; esac
+expect_fail botid_cli jwt pbot --aud inventory --pss
 # ES384 from a P-384 key.
 botid_cli jwt sbot --aud inventory --scope inventory:read >"$T/s.jwt" ||
     fail "botid jwt sbot failed"
