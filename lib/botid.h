@@ -187,8 +187,9 @@ struct botid_verified {
 /*
  * Verify a JWT, a detached-payload JWS over data, or a certificate chain
  * (DER, leaf first) against opts: the chain (x5c) to the bundle, with the
- * CRL when given, validity within leeway, alg matching the leaf's key
- * (never "none" or HS*), the signature, and for a JWT aud, exp, nbf, iat,
+ * CRL when given, validity within leeway, kid (when present) the leaf's
+ * thumbprint, alg matching the leaf's key (never "none" or HS*), the
+ * signature, and for a JWT aud, exp, nbf, iat,
  * iss == sub == the leaf's SPIFFE ID, and the required scopes. On
  * success *v is the caller's. On failure err holds a one-line reason.
  * Errors: BOTID_ERR_INVALID (malformed), _TOO_LARGE (over

@@ -417,9 +417,10 @@ jws_parse(const char *token, size_t len, struct jws_parsed *out, char *err,
 	/* Parameters change meaning (crit, b64 false, jku): refuse unknown. */
 	json_object_foreach(out->header, key, value) {
 		if (strcmp(key, "alg") == 0 || strcmp(key, "kid") == 0 ||
-		    strcmp(key, "x5c") == 0 || strcmp(key, "cty") == 0)
+		    strcmp(key, "x5c") == 0)
 			continue;
-		if (strcmp(key, "typ") == 0 && json_is_string(value))
+		if ((strcmp(key, "typ") == 0 || strcmp(key, "cty") == 0) &&
+		    json_is_string(value))
 			continue;
 		if (strcmp(key, "b64") == 0 && json_is_true(value))
 			continue;

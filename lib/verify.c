@@ -432,6 +432,24 @@ verify_claims(json_t *claims, const struct botid_verify_opts *o,
 	return verify_scopes(claims, o, err, errlen);
 }
 
+/* A kid that is not the leaf's thumbprint names another certificate. */
+static int
+verify_kid(const struct jws_parsed *p, char *err, size_t errlen)
+{
+	const char *kid = json_string_value(json_object_get(p->header, "kid"));
+	char *want = NULL;
+	int r;
+
+	if (kid == NULL || p->nx5c == 0)
+		return 0;
+	if ((r = certid_thumbprint(p->x5c[0].data, p->x5c[0].len, &want)) != 0)
+		return r;
+	r = strcmp(kid, want) == 0 ? 0 : verify_fail(BOTID_ERR_DENIED, err,
+	    errlen, "kid is not the thumbprint of the x5c leaf");
+	free(want);
+	return r;
+}
+
 static int
 verify_result(struct botid_verified **vp, struct botid_verified *v,
     enum jws_alg alg)
@@ -471,6 +489,7 @@ botid_verify_jwt(const struct botid_verify_opts *o, const char *token,
 		goto out;
 	}
 	if ((r = verify_chain(o, p.x5c, p.nx5c, &key, v, err, errlen)) != 0 ||
+	    (r = verify_kid(&p, err, errlen)) != 0 ||
 	    (r = verify_signature(p.alg, key, p.signing_input,
 	    p.signing_input_len, p.sig, p.sig_len, err, errlen)) != 0)
 		goto out;
@@ -536,6 +555,7 @@ botid_verify_msg(const struct botid_verify_opts *o, const void *data,
 		goto out;
 	}
 	if ((r = verify_chain(o, p.x5c, p.nx5c, &key, v, err, errlen)) != 0 ||
+	    (r = verify_kid(&p, err, errlen)) != 0 ||
 	    (r = verify_signature(p.alg, key, input, strlen(input), p.sig,
 	    p.sig_len, err, errlen)) != 0 ||
 	    (r = verify_result(vp, v, p.alg)) != 0)

@@ -809,9 +809,12 @@ cmd_verify(int argc, char **argv, enum verify_kind kind)
 		}
 		r = botid_verify_cert(&o, chain, nchain, &v, err, sizeof(err));
 	} else {
-		/* TOKEN is the token itself, or '-' (or a file) to read it. */
+		/*
+		 * TOKEN is '-' (standard input), a file that exists, or else
+		 * the token itself.
+		 */
 		if (kind == VERIFY_JWT && strcmp(argv[optind], "-") != 0 &&
-		    strchr(argv[optind], '.') != NULL) {
+		    access(argv[optind], F_OK) != 0) {
 			if ((text = strdup(argv[optind])) == NULL) {
 				r = fail(EXIT_FAIL, "%s: out of memory", name);
 				goto out;

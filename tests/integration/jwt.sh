@@ -89,8 +89,9 @@ s=sys.stdin.read().strip(); print(json.loads(base64.urlsafe_b64decode(s+"="*(-le
 want=$(openssl x509 -in "$T/tbot.chain" -outform DER | openssl dgst -sha256 -binary |
     basenc --base64url | tr -d '=\n')
 [ "$kid" = "$want" ] || fail "kid $kid is not the leaf thumbprint $want"
-# From stdin too.
+# From stdin and from a file too.
 verify --aud inventory - <"$T/t.jwt" >/dev/null || fail "verify-jwt from stdin"
+verify --aud inventory "$T/t.jwt" >/dev/null || fail "verify-jwt from a file"
 
 # RS256 from an RSA SoftHSM2 bot, ES384 and ES256 from SoftHSM2 bots.
 botid_cli jwt rbot --aud inventory --scope inventory:read >"$T/r.jwt" ||

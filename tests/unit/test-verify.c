@@ -499,6 +499,25 @@ test_algorithms(void **state)
 	free(input);
 	free(header);
 	free(claims);
+	/* A kid naming another certificate. */
+	assert_int_equal(jws_header_build(JWS_ALG_ES256, "JWT", bot_a.chain, 2,
+	    &header), 0);
+	{
+		char *k = strstr(header, "\"kid\":\"") + 7;
+
+		*k = *k == 'A' ? 'B' : 'A';
+	}
+	claims = fill_claims(good_claims, &bot_a, 300);
+	assert_int_equal(jws_signing_input(header, (const uint8_t *)claims,
+	    strlen(claims), &input), 0);
+	sign_jose(&bot_a, JWS_ALG_ES256, input, &sig, &sig_len);
+	assert_int_equal(jws_finish(input, 0, sig, sig_len, &t), 0);
+	expect(&o, t, BOTID_ERR_DENIED, "kid is not the thumbprint");
+	free(t);
+	free(sig);
+	free(input);
+	free(header);
+	free(claims);
 	/* No x5c: nothing to trust. */
 	expect(&o, "eyJhbGciOiJFUzI1NiJ9.e30.AAAA", BOTID_ERR_INVALID,
 	    "no certificate chain");
