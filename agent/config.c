@@ -26,6 +26,7 @@
 #include "lib/error.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/wire.h"
 
 #define CONFIG_DEFAULT_SOCKET		"/run/botid/agent.sock"
 #define CONFIG_DEFAULT_SOCKET_MODE	0660
@@ -77,12 +78,14 @@ enum bot_key {
 	BOT_PIN_FILE,
 	BOT_PIN_CREDENTIAL,
 	BOT_ALLOW,
+	BOT_SCOPES,
+	BOT_MAX_TOKEN_TTL,
 	BOT_NKEYS,
 };
 
 static const char *const bot_keys[BOT_NKEYS] = {
 	"backend", "key_type", "module", "token", "pin_file",
-	"pin_credential", "allow",
+	"pin_credential", "allow", "scopes", "max_token_ttl",
 };
 
 /*
@@ -644,6 +647,49 @@ out:
 	return r;
 }
 
+/*
+ * scopes: space-separated, each 1..BOTID_MAX_SCOPE bytes of the JWT scope
+ * charset (wire_scope_valid), no duplicates. They end up in tokens, so a
+ * character that would need escaping in JSON or HTTP is refused here.
+ */
+static int
+config_parse_scopes(struct config_parse *p, struct botid_bot_config *bot,
+    const char *value)
+{
+	const char *s = value, *end;
+	size_t len, i;
+
+	while (*(s = config_skip_space(s)) != '\0') {
+		for (end = s; *end != '\0' && !config_is_space(*end); end++)
+			;
+		len = (size_t)(end - s);
+		if (!wire_scope_valid(s, len))
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "scopes: invalid scope '%.*s': use 1 to %u of "
+			    "A-Z a-z 0-9 : . _ / -", (int)(len > 80 ? 80 : len),
+			    s, BOTID_MAX_SCOPE);
+		for (i = 0; i < bot->nscopes; i++)
+			if (strlen(bot->scopes[i]) == len &&
+			    memcmp(bot->scopes[i], s, len) == 0)
+				return config_error(p, BOTID_ERR_CONFIG,
+				    p->lineno, "scopes: duplicate scope '%.*s'",
+				    (int)len, s);
+		if (bot->nscopes >= BOTID_MAX_SCOPES)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "scopes: more than %u scopes", BOTID_MAX_SCOPES);
+		if (bot->scopes == NULL && (bot->scopes = calloc(
+		    BOTID_MAX_SCOPES, sizeof(*bot->scopes))) == NULL)
+			return config_error(p, BOTID_ERR_ALLOC, p->lineno,
+			    "out of memory");
+		if ((bot->scopes[bot->nscopes] = strndup(s, len)) == NULL)
+			return config_error(p, BOTID_ERR_ALLOC, p->lineno,
+			    "out of memory");
+		bot->nscopes++;
+		s = end;
+	}
+	return 0;
+}
+
 static int
 config_bot_set(struct config_parse *p, const char *name, const char *value)
 {
@@ -701,6 +747,11 @@ config_bot_set(struct config_parse *p, const char *name, const char *value)
 		return config_set_string(p, &bot->pin_credential, value);
 	case BOT_ALLOW:
 		return config_parse_allow(p, bot, value);
+	case BOT_SCOPES:
+		return config_parse_scopes(p, bot, value);
+	case BOT_MAX_TOKEN_TTL:
+		return config_set_number(p, name, &bot->max_token_ttl, value,
+		    1, BOTID_MAX_TOKEN_TTL);
 	case BOT_NKEYS:
 		break;
 	}
@@ -807,6 +858,7 @@ config_bot_begin(struct config_parse *p, const char *name)
 		return config_error(p, BOTID_ERR_ALLOC, p->lineno,
 		    "out of memory");
 	cfg->bots[cfg->nbots].key_type = BOTID_KEY_ECDSA_P256;
+	cfg->bots[cfg->nbots].max_token_ttl = BOTID_DEFAULT_TOKEN_TTL;
 	cfg->bots[cfg->nbots].line = p->lineno;
 	cfg->nbots++;
 	p->section = SECTION_BOT;
@@ -1180,6 +1232,9 @@ config_free(struct botid_agent_config *cfg)
 			free(bot->allow[j].terms);
 		}
 		free(bot->allow);
+		for (j = 0; j < bot->nscopes; j++)
+			free(bot->scopes[j]);
+		free(bot->scopes);
 	}
 	free(cfg->bots);
 	free(cfg->path);

@@ -53,6 +53,9 @@ struct botid_bot_config {
 	char			*pin_credential; /* pkcs11: systemd credential name */
 	struct botid_allow_rule	*allow;		/* lines are alternatives */
 	size_t			 nallow;
+	char			**scopes;	/* JWT scopes the bot may ask for */
+	size_t			 nscopes;
+	unsigned		 max_token_ttl;	/* seconds */
 	int			 line;		/* of the [bot NAME] header */
 };
 

@@ -26,6 +26,7 @@
 #include "agent/registry.h"
 #include "agent/renew.h"
 #include "agent/server.h"
+#include "agent/token.h"
 #include "lib/buf.h"
 #include "lib/error.h"
 #include "lib/log.h"
@@ -62,6 +63,8 @@ struct request {
 	uint32_t		 hash;
 	int			 has_data_sha;
 	uint8_t			 data_sha256[SHA256_DIGEST_LENGTH];
+	char			*jwt_input;	/* JWT: header.claims */
+	char			*jwt_detail;	/* JWT: audit detail */
 	struct timespec		 t0;
 };
 
@@ -89,6 +92,7 @@ op_name(uint8_t op)
 	case BOTID_OP_CERT_CHAIN:	return "cert-chain";
 	case BOTID_OP_SIGN_DIGEST:	return "sign-digest";
 	case BOTID_OP_SIGN_DATA:	return "sign-data";
+	case BOTID_OP_JWT:		return "jwt";
 	}
 	return "unknown";
 }
@@ -475,6 +479,132 @@ handle_sign(struct server *s, struct conn *c, const struct botid_request *req,
 	pool_submit(registry_pool(bot), &rq->job);
 }
 
+/*
+ * A JWT: the request is checked against the bot's grant, the agent
+ * builds header and claims, and the signing input's digest joins the
+ * bot's queue like any signature; finish_jobs() assembles the token.
+ */
+static void
+handle_jwt(struct server *s, struct conn *c, const struct botid_request *req,
+    struct botid_bot *bot, const struct timespec *t0)
+{
+	const struct botid_blob *certs;
+	const uint8_t *spki;
+	struct request *rq = NULL;
+	enum jws_alg alg;
+	char why[128], *input = NULL, *jti = NULL;
+	size_t n, spki_len, o, i;
+	int r;
+
+	if ((r = token_check(bot->cfg, req, why, sizeof(why))) != 0) {
+		bot->denials++;
+		reply_error(c, req->op, req->id, BOTID_STATUS_DENIED, why);
+		audit_simple(c, op_name(req->op), bot->cfg->name, "denied",
+		    why, t0);
+		return;
+	}
+	if (token_alg(bot->cfg, req->scheme, &alg) != 0) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_UNSUPPORTED,
+		    "scheme not supported by this bot's key");
+		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
+		    "scheme not supported", t0);
+		return;
+	}
+	spki = registry_spki(bot, &spki_len);
+	renew_chain(s->renew, bot->cfg->name, spki, spki_len, &certs, &n);
+	if (n == 0) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_NO_CERT,
+		    "bot has no certificate yet");
+		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
+		    "no certificate", t0);
+		return;
+	}
+	if (c->inflight >= BOTID_MAX_INFLIGHT) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_BUSY,
+		    "too many requests in flight on this connection");
+		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
+		    "busy", t0);
+		return;
+	}
+	if ((r = token_build(bot->cfg, alg, certs, n, req, time(NULL), &input,
+	    &jti)) != 0 || (rq = calloc(1, sizeof(*rq))) == NULL ||
+	    (rq->jwt_detail = malloc(BOTID_MAX_AUDIENCE + 64 +
+	    BOTID_MAX_SCOPES * (BOTID_MAX_SCOPE + 1))) == NULL) {
+		if (r == 0)
+			r = BOTID_ERR_ALLOC;
+		reply_error(c, req->op, req->id, wire_err_to_status(r),
+		    r == BOTID_ERR_TOO_LARGE ? "token would be too large" :
+		    "cannot build token");
+		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
+		    botid_strerror(r), t0);
+		if (rq != NULL)
+			free(rq->jwt_detail);
+		free(rq);
+		free(input);
+		free(jti);
+		return;
+	}
+	o = (size_t)snprintf(rq->jwt_detail, BOTID_MAX_AUDIENCE + 64,
+	    "jti=%s aud=%s scope=", jti, req->audience);
+	for (i = 0; i < req->nscopes; i++)
+		o += (size_t)sprintf(rq->jwt_detail + o, "%s%s",
+		    i > 0 ? "," : "", req->scopes[i]);
+	free(jti);
+	rq->jwt_input = input;
+	rq->job.params.hash = jws_alg_hash(alg);
+	rq->job.params.scheme = jws_alg_scheme(alg);
+	if (sig_digest(rq->job.params.hash, input, strlen(input),
+	    rq->job.digest, &rq->job.digest_len) != 0) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_INTERNAL,
+		    "cannot hash token");
+		free(rq->jwt_detail);
+		free(rq->jwt_input);
+		free(rq);
+		return;
+	}
+	rq->job.key = registry_key(bot);
+	rq->job.fairq = &bot->fairq;
+	rq->job.owner = rq;
+	rq->conn = c;
+	rq->reg = s->reg;
+	registry_ref(s->reg);
+	rq->bot = bot;
+	rq->op = req->op;
+	rq->id = req->id;
+	rq->hash = rq->job.params.hash;
+	rq->format = BOTID_FORMAT_RAW;	/* JOSE wants r || s */
+	rq->t0 = *t0;
+	c->inflight++;
+	pool_submit(registry_pool(bot), &rq->job);
+}
+
+/* Encodes the reply to a finished job: a signature, or a whole JWT. */
+static int
+reply_signature(struct conn *c, const struct request *rq, const uint8_t *sig,
+    size_t sig_len)
+{
+	uint32_t status = BOTID_STATUS_OK;
+	char *token = NULL;
+	size_t mark;
+	int r;
+
+	if (rq->op == BOTID_OP_JWT &&
+	    (r = jws_finish(rq->jwt_input, 0, sig, sig_len, &token)) != 0)
+		return r;
+	if (wire_frame_begin(&c->out, rq->op, rq->id, &status, &mark) != 0)
+		r = BOTID_ERR_ALLOC;
+	else if ((token != NULL ?
+	    wire_put_string(&c->out, BOTID_TAG_JWT, token) :
+	    wire_put_bytes(&c->out, BOTID_TAG_SIGNATURE, sig, sig_len)) != 0 ||
+	    wire_frame_end(&c->out, mark) != 0) {
+		wire_frame_abort(&c->out, mark);
+		r = BOTID_ERR_ALLOC;
+	} else
+		r = 0;
+	free(token);
+	return r;
+}
+
 /* One complete frame body from c. */
 static void
 handle_frame(struct server *s, struct conn *c, const uint8_t *body, size_t len)
@@ -528,6 +658,9 @@ handle_frame(struct server *s, struct conn *c, const uint8_t *body, size_t len)
 	case BOTID_OP_SIGN_DIGEST:
 	case BOTID_OP_SIGN_DATA:
 		handle_sign(s, c, &req, bot, &t0);
+		break;
+	case BOTID_OP_JWT:
+		handle_jwt(s, c, &req, bot, &t0);
 		break;
 	default:
 		reply_error(c, req.op, req.id, BOTID_STATUS_UNKNOWN_OP,
@@ -672,10 +805,9 @@ finish_jobs(struct server *s)
 		struct request *rq = job->owner;
 		struct conn *c = rq->conn;
 		struct botid_audit_event ev;
-		uint32_t status = BOTID_STATUS_OK;
 		uint8_t *der = NULL;
 		const uint8_t *sig = job->sig;
-		size_t sig_len = job->sig_len, mark;
+		size_t sig_len = job->sig_len;
 		int r = job->result;
 
 		next = job->next;
@@ -687,14 +819,8 @@ finish_jobs(struct server *s)
 		}
 		if (c->fd != -1) {
 			if (r == 0) {
-				if (wire_frame_begin(&c->out, rq->op, rq->id,
-				    &status, &mark) != 0 ||
-				    wire_put_bytes(&c->out, BOTID_TAG_SIGNATURE,
-				    sig, sig_len) != 0 ||
-				    wire_frame_end(&c->out, mark) != 0) {
-					wire_frame_abort(&c->out, mark);
+				if (reply_signature(c, rq, sig, sig_len) != 0)
 					c->closing = 1;
-				}
 			} else
 				reply_error(c, rq->op, rq->id,
 				    wire_err_to_status(r), botid_strerror(r));
@@ -708,7 +834,7 @@ finish_jobs(struct server *s)
 		ev.digest_len = job->digest_len;
 		ev.data_sha256 = rq->has_data_sha ? rq->data_sha256 : NULL;
 		ev.result = r == 0 ? "ok" : "error";
-		ev.detail = r == 0 ? NULL : botid_strerror(r);
+		ev.detail = r == 0 ? rq->jwt_detail : botid_strerror(r);
 		ev.micros = micros_since(&rq->t0);
 		audit_write(&ev);
 		if (r == 0)
@@ -717,6 +843,8 @@ finish_jobs(struct server *s)
 			log_warn("bot %s: %s failed: %s", rq->bot->cfg->name,
 			    ev.op, botid_strerror(r));
 		OPENSSL_free(der);
+		free(rq->jwt_input);
+		free(rq->jwt_detail);
 		free(job->sig);
 		registry_unref(rq->reg);
 		free(rq);

@@ -131,6 +131,83 @@ int	botid_sign_data(struct botid_client *c, const char *bot,
 	    enum botid_sig_format format, const void *data, size_t data_len,
 	    uint8_t **sig, size_t *sig_len);
 
+/*
+ * Asks the agent for a JWT (compact JWS) naming the bot: iss and sub are
+ * its SPIFFE ID, aud is aud, scope the nscopes scopes (each one the bot
+ * was granted), exp is ttl seconds away (0: the bot's max_token_ttl).
+ * *jwt is the caller's (botid_free()). Errors: BOTID_ERR_DENIED (not
+ * allowed, a scope not granted, ttl above the maximum; botid_message()
+ * says which), _NOT_FOUND (the bot has no certificate yet), _INVALID
+ * (bad name, audience or scope), transport errors.
+ */
+int	botid_jwt(struct botid_client *c, const char *bot, const char *aud,
+	    const char *const *scopes, size_t nscopes, uint32_t ttl,
+	    char **jwt);
+
+/*
+ * botid_jwt() with a signature scheme: BOTID_SCHEME_PSS asks for PS256
+ * from an RSA bot; AUTO gives ES256/ES384/RS256 by key type. Errors: as
+ * botid_jwt(), and BOTID_ERR_UNSUPPORTED (PSS with an ECDSA key).
+ */
+int	botid_jwt_scheme(struct botid_client *c, const char *bot,
+	    const char *aud, const char *const *scopes, size_t nscopes,
+	    uint32_t ttl, enum botid_scheme scheme, char **jwt);
+
+/*
+ * Signs len bytes of data as a JWS with detached payload (RFC 7515
+ * appendix F: "HEADER..SIGNATURE"), the header carrying alg, kid and the
+ * bot's chain in x5c. *jws is the caller's (botid_free()). Errors: as
+ * botid_sign_data(), and BOTID_ERR_NOT_FOUND (no certificate yet).
+ */
+int	botid_sign_msg(struct botid_client *c, const char *bot,
+	    const void *data, size_t len, char **jws);
+
+/* What a verifier requires; zero what does not apply. */
+struct botid_verify_opts {
+	const char	 *bundle;	/* PEM file of trusted CA certificates */
+	const char	 *crl;		/* PEM file of CRLs, or NULL */
+	const char	 *audience;	/* JWT: aud must contain it */
+	const char *const *scopes;	/* JWT: each must be in scope */
+	size_t		  nscopes;
+	const char	 *spiffe_id;	/* NULL: any bot of the trust domain */
+	int		  require_tpm;	/* attestation extension must be "tpm" */
+	long		  leeway;	/* seconds of clock skew tolerated */
+	int64_t		  now;		/* 0: the current time */
+};
+#define BOTID_DEFAULT_LEEWAY	60
+
+/* What a verification established; botid_verified_free() frees it. */
+struct botid_verified {
+	char	*spiffe_id;	/* the leaf's SPIFFE ID */
+	char	*attestation;	/* "tpm", "pkcs11", or NULL if absent */
+	char	*alg;		/* "ES256"...; NULL for a bare chain */
+	char	*claims;	/* JWT: the claims as JSON; otherwise NULL */
+};
+
+/*
+ * Verify a JWT, a detached-payload JWS over data, or a certificate chain
+ * (DER, leaf first) against opts: the chain (x5c) to the bundle, with the
+ * CRL when given, validity within leeway, kid (when present) the leaf's
+ * thumbprint, alg matching the leaf's key (never "none" or HS*), the
+ * signature, and for a JWT aud, exp, nbf, iat,
+ * iss == sub == the leaf's SPIFFE ID, and the required scopes. On
+ * success *v is the caller's. On failure err holds a one-line reason.
+ * Errors: BOTID_ERR_INVALID (malformed), _TOO_LARGE (over
+ * BOTID_MAX_TOKEN), _UNSUPPORTED (alg), _DENIED (well-formed but not
+ * acceptable: signature, chain, time, audience, scope, identity), _IO
+ * (bundle or CRL unreadable), _ALLOC.
+ */
+int	botid_verify_jwt(const struct botid_verify_opts *opts,
+	    const char *token, struct botid_verified **v, char *err,
+	    size_t errlen);
+int	botid_verify_msg(const struct botid_verify_opts *opts,
+	    const void *data, size_t len, const char *jws,
+	    struct botid_verified **v, char *err, size_t errlen);
+int	botid_verify_cert(const struct botid_verify_opts *opts,
+	    const struct botid_blob *chain, size_t n,
+	    struct botid_verified **v, char *err, size_t errlen);
+void	botid_verified_free(struct botid_verified *v);
+
 /* Frees memory returned by this library; accepts NULL. */
 void	botid_free(void *p);
 

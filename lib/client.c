@@ -473,3 +473,73 @@ botid_sign_data(struct botid_client *c, const char *bot, enum botid_hash hash,
 	return sign_request(c, BOTID_OP_SIGN_DATA, bot, hash, scheme, format,
 	    BOTID_TAG_DATA, data, data_len, sig, sig_len);
 }
+
+int
+botid_jwt(struct botid_client *c, const char *bot, const char *aud,
+    const char *const *scopes, size_t nscopes, uint32_t ttl, char **jwtp)
+{
+	return botid_jwt_scheme(c, bot, aud, scopes, nscopes, ttl,
+	    BOTID_SCHEME_AUTO, jwtp);
+}
+
+int
+botid_jwt_scheme(struct botid_client *c, const char *bot, const char *aud,
+    const char *const *scopes, size_t nscopes, uint32_t ttl,
+    enum botid_scheme scheme, char **jwtp)
+{
+	struct botid_buf req;
+	const uint8_t *v;
+	char *jwt = NULL;
+	uint16_t tag;
+	size_t mark, vlen, i;
+	uint32_t id;
+	int r;
+
+	*jwtp = NULL;
+	buf_init(&req, 0);
+	if (!wire_bot_name_valid(bot, strlen(bot)) || aud == NULL ||
+	    !wire_audience_valid(aud, strlen(aud)) ||
+	    nscopes > BOTID_MAX_SCOPES || (nscopes > 0 && scopes == NULL))
+		return BOTID_ERR_INVALID;
+	for (i = 0; i < nscopes; i++)
+		if (!wire_scope_valid(scopes[i], strlen(scopes[i])))
+			return BOTID_ERR_INVALID;
+	if ((r = request_begin(c, &req, BOTID_OP_JWT, &id, &mark)) != 0 ||
+	    (r = wire_put_string(&req, BOTID_TAG_BOT, bot)) != 0 ||
+	    (r = wire_put_string(&req, BOTID_TAG_AUDIENCE, aud)) != 0)
+		goto out;
+	for (i = 0; i < nscopes; i++)
+		if ((r = wire_put_string(&req, BOTID_TAG_SCOPE,
+		    scopes[i])) != 0)
+			goto out;
+	if ((ttl != 0 && (r = wire_put_u32(&req, BOTID_TAG_TTL, ttl)) != 0) ||
+	    (scheme != BOTID_SCHEME_AUTO &&
+	    (r = wire_put_u32(&req, BOTID_TAG_SCHEME, scheme)) != 0) ||
+	    (r = wire_frame_end(&req, mark)) != 0 ||
+	    (r = transact(c, &req, BOTID_OP_JWT, id)) != 0)
+		goto out;
+	while ((r = wire_get_field(&c->body, &tag, &v, &vlen)) == 0) {
+		if (tag != BOTID_TAG_JWT)
+			continue;
+		if (jwt != NULL || vlen == 0 || vlen > BOTID_MAX_TOKEN ||
+		    memchr(v, '\0', vlen) != NULL) {
+			r = BOTID_ERR_PROTOCOL;
+			goto out;
+		}
+		if ((jwt = strndup_field(v, vlen)) == NULL) {
+			r = BOTID_ERR_ALLOC;
+			goto out;
+		}
+	}
+	if (r != BOTID_ERR_INCOMPLETE || jwt == NULL) {
+		r = BOTID_ERR_PROTOCOL;
+		goto out;
+	}
+	*jwtp = jwt;
+	jwt = NULL;
+	r = 0;
+ out:
+	free(jwt);
+	buf_reset(&req);
+	return r;
+}

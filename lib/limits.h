@@ -22,5 +22,12 @@
 #define BOTID_MAX_CONFIG_FILE	(1024u * 1024u)
 #define BOTID_IDLE_TIMEOUT_S	300u		/* default idle connection timeout */
 #define BOTID_FRAME_TIMEOUT_S	10u		/* a started frame must finish by then */
+#define BOTID_MAX_SCOPES	32u		/* scopes per bot and per token */
+#define BOTID_MAX_SCOPE		64u		/* bytes in one scope */
+#define BOTID_MAX_AUDIENCE	256u		/* bytes in a JWT audience */
+#define BOTID_MAX_TOKEN		(16u * 1024u)	/* bytes in a JWT or JWS */
+#define BOTID_MAX_TOKEN_TTL	86400u		/* highest max_token_ttl */
+#define BOTID_DEFAULT_TOKEN_TTL	300u		/* max_token_ttl by default */
+#define BOTID_MAX_CHAIN		8u		/* certificates in an x5c chain */
 
 #endif /* BOTID_LIMITS_H */

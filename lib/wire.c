@@ -43,6 +43,11 @@ static const struct op_fields op_fields[] = {
 	    FIELD_BIT(BOTID_TAG_HASH) | FIELD_BIT(BOTID_TAG_SCHEME) |
 	    FIELD_BIT(BOTID_TAG_FORMAT),
 	    FIELD_BIT(BOTID_TAG_BOT) | FIELD_BIT(BOTID_TAG_DATA) },
+	{ BOTID_OP_JWT,
+	    FIELD_BIT(BOTID_TAG_BOT) | FIELD_BIT(BOTID_TAG_AUDIENCE) |
+	    FIELD_BIT(BOTID_TAG_SCOPE) | FIELD_BIT(BOTID_TAG_TTL) |
+	    FIELD_BIT(BOTID_TAG_SCHEME),
+	    FIELD_BIT(BOTID_TAG_BOT) | FIELD_BIT(BOTID_TAG_AUDIENCE) },
 };
 
 int
@@ -79,6 +84,38 @@ wire_bot_name_valid(const char *name, size_t len)
 		/* Spelled out: isalnum() would follow the locale. */
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+wire_audience_valid(const char *aud, size_t len)
+{
+	size_t i;
+
+	if (aud == NULL || len == 0 || len > BOTID_MAX_AUDIENCE)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (aud[i] <= ' ' || aud[i] > '~' || aud[i] == '"' ||
+		    aud[i] == '\\')
+			return 0;
+	return 1;
+}
+
+int
+wire_scope_valid(const char *scope, size_t len)
+{
+	size_t i;
+	char c;
+
+	if (scope == NULL || len == 0 || len > BOTID_MAX_SCOPE)
+		return 0;
+	for (i = 0; i < len; i++) {
+		c = scope[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == ':' || c == '.' ||
+		    c == '_' || c == '/' || c == '-'))
 			return 0;
 	}
 	return 1;
@@ -148,6 +185,24 @@ decode_field(struct botid_request *req, uint16_t tag, const uint8_t *v,
 		req->data = v;
 		req->data_len = len;
 		return 0;
+	case BOTID_TAG_AUDIENCE:
+		if (!wire_audience_valid((const char *)v, len))
+			return BOTID_ERR_INVALID;
+		memcpy(req->audience, v, len);
+		req->audience[len] = '\0';
+		return 0;
+	case BOTID_TAG_SCOPE:
+		if (req->nscopes >= BOTID_MAX_SCOPES ||
+		    !wire_scope_valid((const char *)v, len))
+			return BOTID_ERR_INVALID;
+		memcpy(req->scopes[req->nscopes], v, len);
+		req->scopes[req->nscopes][len] = '\0';
+		req->nscopes++;
+		return 0;
+	case BOTID_TAG_TTL:
+		if ((r = field_u32(v, len, &req->ttl)) != 0)
+			return r;
+		return req->ttl != 0 ? 0 : BOTID_ERR_INVALID;
 	}
 	/* The op's allowed mask let through a tag this switch forgot. */
 	return BOTID_ERR_INTERNAL;
@@ -204,7 +259,8 @@ wire_decode_request(const uint8_t *p, size_t len, struct botid_request *req)
 		}
 		/* Unknown, misplaced and repeated fields are all refused. */
 		bit = tag < 32 ? FIELD_BIT(tag) : 0;
-		if ((of->allowed & bit) == 0 || (req->present & bit) != 0) {
+		if ((of->allowed & bit) == 0 || ((req->present & bit) != 0 &&
+		    tag != BOTID_TAG_SCOPE)) {
 			r = BOTID_ERR_INVALID;
 			goto out;
 		}
@@ -411,6 +467,8 @@ wire_status_to_err(uint32_t status)
 		return BOTID_ERR_TOO_LARGE;
 	case BOTID_STATUS_INTERNAL:
 		return BOTID_ERR_INTERNAL;
+	case BOTID_STATUS_NO_CERT:
+		return BOTID_ERR_NOT_FOUND;
 	}
 	/* A status this client does not know means the peer speaks past us. */
 	return BOTID_ERR_PROTOCOL;

@@ -22,6 +22,7 @@ enum botid_op {
 	BOTID_OP_CERT_CHAIN = 0x04,
 	BOTID_OP_SIGN_DIGEST = 0x05,
 	BOTID_OP_SIGN_DATA = 0x06,
+	BOTID_OP_JWT = 0x07,
 };
 #define BOTID_OP_REPLY		0x80u
 
@@ -41,6 +42,10 @@ enum botid_tag {
 	BOTID_TAG_FORMAT = 12,		/* u32: enum botid_sig_format */
 	BOTID_TAG_SIGNATURE = 13,	/* bytes */
 	BOTID_TAG_MESSAGE = 14,		/* string: one-line error text */
+	BOTID_TAG_AUDIENCE = 15,	/* string: JWT aud */
+	BOTID_TAG_SCOPE = 16,		/* string: one JWT scope, repeatable */
+	BOTID_TAG_TTL = 17,		/* u32: JWT lifetime in seconds */
+	BOTID_TAG_JWT = 18,		/* string: compact JWS */
 };
 
 /* Reply status codes (u32 on the wire; 0 is success). */
@@ -55,6 +60,7 @@ enum botid_status {
 	BOTID_STATUS_BUSY = 7,		/* too much in flight; retry */
 	BOTID_STATUS_TOO_LARGE = 8,
 	BOTID_STATUS_INTERNAL = 9,
+	BOTID_STATUS_NO_CERT = 10,	/* the bot has no certificate yet */
 };
 
 /* A decoded request. Pointers point into the frame body given to decode. */
@@ -70,6 +76,10 @@ struct botid_request {
 	size_t		 digest_len;
 	const uint8_t	*data;
 	size_t		 data_len;
+	char		 audience[BOTID_MAX_AUDIENCE + 1];	/* JWT */
+	char		 scopes[BOTID_MAX_SCOPES][BOTID_MAX_SCOPE + 1];
+	size_t		 nscopes;
+	uint32_t	 ttl;			/* 0 if absent */
 	uint32_t	 present;		/* bit (1 << tag) per field seen */
 };
 
@@ -88,7 +98,10 @@ int	wire_frame_peek(const struct botid_buf *b, size_t max, size_t *body_len);
  * bot names, trailing bytes and missing required fields give
  * BOTID_ERR_INVALID; req->id is filled whenever the header was readable.
  * Also BOTID_ERR_INVALID: a u32 field not 4 bytes long, a HASH, SCHEME or
- * FORMAT out of range, a DIGEST whose length is not its HASH's; a body
+ * FORMAT out of range, a DIGEST whose length is not its HASH's, an
+ * AUDIENCE not 1..BOTID_MAX_AUDIENCE printable ASCII bytes, an invalid
+ * SCOPE or more than BOTID_MAX_SCOPES of them (SCOPE alone may repeat),
+ * a TTL of 0; a body
  * over BOTID_MAX_FRAME gives BOTID_ERR_TOO_LARGE. On error only op and
  * id are set; on success req's pointers point into p.
  */
@@ -100,6 +113,18 @@ int	wire_decode_request(const uint8_t *p, size_t len,
  * Returns 1 if valid, 0 if not.
  */
 int	wire_bot_name_valid(const char *name, size_t len);
+
+/*
+ * Checks a JWT audience: 1..BOTID_MAX_AUDIENCE bytes of printable ASCII
+ * without space, '"' or '\\'. Returns 1 if valid, 0 if not.
+ */
+int	wire_audience_valid(const char *aud, size_t len);
+
+/*
+ * Checks a JWT scope: 1..BOTID_MAX_SCOPE bytes of [A-Za-z0-9:._/-].
+ * Returns 1 if valid, 0 if not.
+ */
+int	wire_scope_valid(const char *scope, size_t len);
 
 /*
  * Starts a frame (reply when status is not NULL, request otherwise) in

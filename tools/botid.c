@@ -27,6 +27,7 @@
 
 #define INPUT_MAX_BYTES	(64u * 1024u * 1024u)
 #define DATA_INLINE	(32u * 1024u)	/* larger inputs are hashed here */
+#define BOTID_JWT_MAX_SCOPES	32u	/* --scope / --require-scope */
 
 static const char *socket_path;
 
@@ -41,6 +42,17 @@ usage(FILE *f)
 	    "  sign BOT --in FILE [--out SIG] [--digest] [--hash sha256|sha384|sha512]\n"
 	    "       [--format der|raw] [--pss]   sign a file (or a digest) with BOT\n"
 	    "  cert BOT [--out FILE]             a bot's certificate chain (PEM)\n"
+	    "  jwt BOT --aud AUD [--scope S]... [--ttl SECONDS] [--pss]\n"
+	    "                                    a JWT naming BOT, for AUD\n"
+	    "  sign-msg BOT --in FILE [--out FILE]\n"
+	    "                                    sign FILE (JWS, detached payload)\n"
+	    "  verify-jwt --bundle CA.pem --aud AUD [--require-scope S]...\n"
+	    "       [--require-tpm] [--crl FILE] [--leeway SECONDS]\n"
+	    "       [--expect-spiffe ID] TOKEN|-\n"
+	    "  verify-msg --bundle CA.pem --in FILE [--require-tpm] [--crl FILE]\n"
+	    "       [--leeway SECONDS] [--expect-spiffe ID] SIGFILE\n"
+	    "  verify-cert --bundle CA.pem [--crl FILE] [--require-tpm]\n"
+	    "       [--leeway SECONDS] [--expect-spiffe ID] CHAIN.pem\n"
 	    "  version                           client and agent versions\n"
 	    "  provision ARGS                    enrol this host (botid-provision(8))\n"
 	    "The socket is --socket, else $BOTID_SOCKET, else %s.\n"
@@ -479,6 +491,368 @@ cmd_version(void)
 	return EXIT_OK;
 }
 
+/* Parses a whole number of seconds within [min, max]. */
+static int
+parse_seconds(const char *s, unsigned long min, unsigned long max,
+    unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+cmd_jwt(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "aud", required_argument, NULL, 'a' },
+		{ "scope", required_argument, NULL, 's' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ "pss", no_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum botid_scheme scheme = BOTID_SCHEME_AUTO;
+	const char *scopes[BOTID_JWT_MAX_SCOPES], *aud = NULL;
+	struct botid_client *c = NULL;
+	unsigned long ttl = 0;
+	size_t nscopes = 0;
+	char *jwt = NULL;
+	int ch, r;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'a')
+			aud = optarg;
+		else if (ch == 's') {
+			if (nscopes == BOTID_JWT_MAX_SCOPES)
+				return fail(EXIT_USAGE, "jwt: more than %u "
+				    "--scope", BOTID_JWT_MAX_SCOPES);
+			scopes[nscopes++] = optarg;
+		} else if (ch == 'P')
+			scheme = BOTID_SCHEME_PSS;
+		else if (ch == 't') {
+			if (parse_seconds(optarg, 1, UINT32_MAX, &ttl) != 0)
+				return fail(EXIT_USAGE, "jwt: --ttl must be a "
+				    "positive number of seconds");
+		} else
+			return EXIT_USAGE;
+	}
+	if (optind != argc - 1 || aud == NULL) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((r = connect_agent(&c)) != 0)
+		return r;
+	if ((r = botid_jwt_scheme(c, argv[optind], aud, scopes, nscopes,
+	    (uint32_t)ttl, scheme, &jwt)) != 0) {
+		/* The agent says why a grant was refused; the caller may know. */
+		if (r == BOTID_ERR_DENIED && *botid_message(c) != '\0' &&
+		    strcmp(botid_message(c), "denied") != 0)
+			r = fail(EXIT_DENIED, "jwt: denied: %s",
+			    botid_message(c));
+		else
+			r = fail_op(c, "jwt", r);
+		goto out;
+	}
+	printf("%s\n", jwt);
+	r = fflush(stdout) == 0 ? EXIT_OK : fail(EXIT_FAIL, "stdout: %s",
+	    strerror(errno));
+ out:
+	botid_free(jwt);
+	botid_close(c);
+	return r;
+}
+
+static int
+cmd_sign_msg(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "in", required_argument, NULL, 'i' },
+		{ "out", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct botid_client *c = NULL;
+	const char *in = NULL, *out = NULL;
+	uint8_t *data = NULL;
+	char *jws = NULL, *line = NULL;
+	size_t len = 0;
+	int ch, r;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'i')
+			in = optarg;
+		else if (ch == 'o')
+			out = optarg;
+		else
+			return EXIT_USAGE;
+	}
+	if (optind != argc - 1 || in == NULL) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (read_input(in, &data, &len) != 0)
+		return fail(EXIT_FAIL, "%s: %s", in, strerror(errno));
+	if ((r = connect_agent(&c)) != 0)
+		goto out;
+	if ((r = botid_sign_msg(c, argv[optind], data, len, &jws)) != 0) {
+		if (r == BOTID_ERR_NOT_FOUND)
+			r = fail(EXIT_FAIL, "sign-msg: the bot has no "
+			    "certificate yet");
+		else
+			r = fail_op(c, "sign-msg", r);
+		goto out;
+	}
+	if (asprintf(&line, "%s\n", jws) == -1) {
+		line = NULL;
+		r = fail(EXIT_FAIL, "sign-msg: out of memory");
+		goto out;
+	}
+	r = write_output(out, line, strlen(line), 0);
+ out:
+	free(line);
+	botid_free(jws);
+	free(data);
+	botid_close(c);
+	return r;
+}
+
+enum verify_kind { VERIFY_JWT, VERIFY_MSG, VERIFY_CERT };
+
+/* Reads a token or signature: the text of a file (or stdin), trimmed. */
+static int
+read_token(const char *path, char **out)
+{
+	uint8_t *p = NULL;
+	size_t len = 0;
+
+	*out = NULL;
+	if (read_input(path, &p, &len) != 0)
+		return -1;
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r' ||
+	    p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	if (memchr(p, '\0', len) != NULL) {
+		free(p);
+		errno = EINVAL;
+		return -1;
+	}
+	if (len == 0) {
+		/* read_input may leave p NULL for empty input. */
+		free(p);
+		p = calloc(1, 1);
+		if (p == NULL)
+			return -1;
+	} else {
+		uint8_t *np = realloc(p, len + 1);
+
+		if (np == NULL) {
+			free(p);
+			return -1;
+		}
+		p = np;
+	}
+	p[len] = '\0';
+	*out = (char *)p;
+	return 0;
+}
+
+/* A PEM file of certificates, leaf first, as DER blobs. */
+static int
+read_chain(const char *path, struct botid_blob **out, size_t *n)
+{
+	struct botid_blob *chain = NULL, *nc;
+	unsigned char *der;
+	X509 *x;
+	FILE *f;
+	int len;
+
+	*out = NULL;
+	*n = 0;
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+		der = NULL;
+		if (*n == 8 || (len = i2d_X509(x, &der)) <= 0 ||
+		    (nc = reallocarray(chain, *n + 1, sizeof(*chain))) ==
+		    NULL) {
+			OPENSSL_free(der);
+			X509_free(x);
+			break;
+		}
+		chain = nc;
+		chain[*n].len = (size_t)len;
+		if ((chain[*n].data = malloc((size_t)len)) == NULL) {
+			OPENSSL_free(der);
+			X509_free(x);
+			break;
+		}
+		memcpy(chain[*n].data, der, (size_t)len);
+		(*n)++;
+		OPENSSL_free(der);
+		X509_free(x);
+	}
+	fclose(f);
+	*out = chain;
+	return 0;
+}
+
+static void
+verified_print(const struct botid_verified *v)
+{
+	printf("{\"spiffe_id\":");
+	json_string_out(v->spiffe_id);
+	printf(",\"attestation\":");
+	if (v->attestation != NULL)
+		json_string_out(v->attestation);
+	else
+		printf("null");
+	if (v->alg != NULL) {
+		printf(",\"alg\":");
+		json_string_out(v->alg);
+	}
+	/* The claims are JSON the verifier itself re-encoded. */
+	if (v->claims != NULL)
+		printf(",\"claims\":%s", v->claims);
+	printf("}\n");
+}
+
+static int
+cmd_verify(int argc, char **argv, enum verify_kind kind)
+{
+	static const struct option opts[] = {
+		{ "bundle", required_argument, NULL, 'b' },
+		{ "aud", required_argument, NULL, 'a' },
+		{ "require-scope", required_argument, NULL, 's' },
+		{ "require-tpm", no_argument, NULL, 'T' },
+		{ "crl", required_argument, NULL, 'c' },
+		{ "leeway", required_argument, NULL, 'l' },
+		{ "expect-spiffe", required_argument, NULL, 'e' },
+		{ "in", required_argument, NULL, 'i' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const names[] = {
+		"verify-jwt", "verify-msg", "verify-cert"
+	};
+	const char *name = names[kind], *scopes[BOTID_JWT_MAX_SCOPES];
+	const char *in = NULL;
+	struct botid_verify_opts o;
+	struct botid_verified *v = NULL;
+	struct botid_blob *chain = NULL;
+	unsigned long leeway = BOTID_DEFAULT_LEEWAY;
+	uint8_t *data = NULL;
+	size_t nscopes = 0, nchain = 0, len = 0, i;
+	char *text = NULL, err[256];
+	int ch, r;
+
+	memset(&o, 0, sizeof(o));
+	err[0] = '\0';
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+			o.bundle = optarg;
+			break;
+		case 'a':
+			o.audience = optarg;
+			break;
+		case 's':
+			if (nscopes == BOTID_JWT_MAX_SCOPES)
+				return fail(EXIT_USAGE, "%s: too many "
+				    "--require-scope", name);
+			scopes[nscopes++] = optarg;
+			break;
+		case 'T':
+			o.require_tpm = 1;
+			break;
+		case 'c':
+			o.crl = optarg;
+			break;
+		case 'l':
+			if (parse_seconds(optarg, 0, 86400, &leeway) != 0)
+				return fail(EXIT_USAGE, "%s: --leeway must be "
+				    "0 to 86400 seconds", name);
+			break;
+		case 'e':
+			o.spiffe_id = optarg;
+			break;
+		case 'i':
+			in = optarg;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	o.scopes = scopes;
+	o.nscopes = nscopes;
+	o.leeway = (long)leeway;
+	if (optind != argc - 1 || o.bundle == NULL ||
+	    (kind == VERIFY_JWT) != (o.audience != NULL) ||
+	    (kind != VERIFY_JWT && nscopes > 0) ||
+	    (kind == VERIFY_MSG) != (in != NULL)) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (kind == VERIFY_CERT) {
+		if (read_chain(argv[optind], &chain, &nchain) != 0) {
+			r = fail(EXIT_FAIL, "%s: %s: %s", name, argv[optind],
+			    strerror(errno));
+			goto out;
+		}
+		r = botid_verify_cert(&o, chain, nchain, &v, err, sizeof(err));
+	} else {
+		/*
+		 * TOKEN is '-' (standard input), a file that exists, or else
+		 * the token itself.
+		 */
+		if (kind == VERIFY_JWT && strcmp(argv[optind], "-") != 0 &&
+		    access(argv[optind], F_OK) != 0) {
+			if ((text = strdup(argv[optind])) == NULL) {
+				r = fail(EXIT_FAIL, "%s: out of memory", name);
+				goto out;
+			}
+		} else if (read_token(argv[optind], &text) != 0) {
+			r = fail(EXIT_FAIL, "%s: %s: %s", name, argv[optind],
+			    strerror(errno));
+			goto out;
+		}
+		if (kind == VERIFY_JWT)
+			r = botid_verify_jwt(&o, text, &v, err, sizeof(err));
+		else {
+			if (read_input(in, &data, &len) != 0) {
+				r = fail(EXIT_FAIL, "%s: %s: %s", name, in,
+				    strerror(errno));
+				goto out;
+			}
+			r = botid_verify_msg(&o, data, len, text, &v, err,
+			    sizeof(err));
+		}
+	}
+	if (r != 0) {
+		r = fail(EXIT_FAIL, "%s: rejected: %s", name,
+		    err[0] != '\0' ? err : botid_strerror(r));
+		goto out;
+	}
+	verified_print(v);
+	r = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+ out:
+	botid_verified_free(v);
+	for (i = 0; i < nchain; i++)
+		free(chain[i].data);
+	free(chain);
+	free(data);
+	free(text);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -517,6 +891,16 @@ main(int argc, char **argv)
 		return cmd_sign(argc, argv);
 	if (strcmp(argv[0], "cert") == 0)
 		return cmd_cert(argc, argv);
+	if (strcmp(argv[0], "jwt") == 0)
+		return cmd_jwt(argc, argv);
+	if (strcmp(argv[0], "sign-msg") == 0)
+		return cmd_sign_msg(argc, argv);
+	if (strcmp(argv[0], "verify-jwt") == 0)
+		return cmd_verify(argc, argv, VERIFY_JWT);
+	if (strcmp(argv[0], "verify-msg") == 0)
+		return cmd_verify(argc, argv, VERIFY_MSG);
+	if (strcmp(argv[0], "verify-cert") == 0)
+		return cmd_verify(argc, argv, VERIFY_CERT);
 	if (strcmp(argv[0], "version") == 0)
 		return cmd_version();
 	if (strcmp(argv[0], "provision") == 0)

@@ -29,7 +29,9 @@ check_request(const uint8_t *body, size_t len, const struct botid_request *r)
 {
 	size_t bot_len = strlen(r->bot);
 
-	FUZZ_CHECK(r->op >= BOTID_OP_HELLO && r->op <= BOTID_OP_SIGN_DATA);
+	size_t i;
+
+	FUZZ_CHECK(r->op >= BOTID_OP_HELLO && r->op <= BOTID_OP_JWT);
 	FUZZ_CHECK(bot_len == 0 || wire_bot_name_valid(r->bot, bot_len));
 	if (r->op >= BOTID_OP_PUBKEY)
 		FUZZ_CHECK(bot_len > 0);
@@ -46,6 +48,13 @@ check_request(const uint8_t *body, size_t len, const struct botid_request *r)
 	if (r->op == BOTID_OP_SIGN_DIGEST)
 		FUZZ_CHECK(r->digest_len == wire_hash_len(r->hash) &&
 		    r->digest_len <= BOTID_MAX_DIGEST);
+	if (r->op == BOTID_OP_JWT)
+		FUZZ_CHECK(wire_audience_valid(r->audience,
+		    strlen(r->audience)));
+	FUZZ_CHECK(r->nscopes <= BOTID_MAX_SCOPES);
+	for (i = 0; i < r->nscopes; i++)
+		FUZZ_CHECK(wire_scope_valid(r->scopes[i],
+		    strlen(r->scopes[i])));
 }
 
 /*
@@ -57,7 +66,7 @@ check_reencode(const struct botid_request *r)
 {
 	struct botid_request again;
 	struct botid_buf out;
-	size_t mark, body_len;
+	size_t mark, body_len, i;
 	int ok;
 
 	buf_init(&out, 4 + BOTID_MAX_FRAME);
@@ -77,7 +86,13 @@ check_reencode(const struct botid_request *r)
 	    wire_put_u32(&out, BOTID_TAG_SCHEME, r->scheme) == 0) &&
 	    ((r->present & (1u << BOTID_TAG_FORMAT)) == 0 ||
 	    wire_put_u32(&out, BOTID_TAG_FORMAT, r->format) == 0) &&
-	    wire_frame_end(&out, mark) == 0;
+	    ((r->present & (1u << BOTID_TAG_AUDIENCE)) == 0 ||
+	    wire_put_string(&out, BOTID_TAG_AUDIENCE, r->audience) == 0) &&
+	    ((r->present & (1u << BOTID_TAG_TTL)) == 0 ||
+	    wire_put_u32(&out, BOTID_TAG_TTL, r->ttl) == 0);
+	for (i = 0; ok && i < r->nscopes; i++)
+		ok = wire_put_string(&out, BOTID_TAG_SCOPE, r->scopes[i]) == 0;
+	ok = ok && wire_frame_end(&out, mark) == 0;
 	FUZZ_CHECK(ok);
 	FUZZ_CHECK(wire_frame_peek(&out, BOTID_MAX_FRAME, &body_len) == 0);
 	FUZZ_CHECK(body_len + 4 == buf_len(&out));
@@ -88,7 +103,11 @@ check_reencode(const struct botid_request *r)
 	    again.hash == r->hash && again.scheme == r->scheme &&
 	    again.format == r->format && strcmp(again.bot, r->bot) == 0 &&
 	    again.digest_len == r->digest_len &&
-	    again.data_len == r->data_len);
+	    again.data_len == r->data_len && again.ttl == r->ttl &&
+	    again.nscopes == r->nscopes &&
+	    strcmp(again.audience, r->audience) == 0);
+	for (i = 0; i < r->nscopes; i++)
+		FUZZ_CHECK(strcmp(again.scopes[i], r->scopes[i]) == 0);
 	FUZZ_CHECK(r->digest_len == 0 ||
 	    memcmp(again.digest, r->digest, r->digest_len) == 0);
 	FUZZ_CHECK(r->data_len == 0 ||

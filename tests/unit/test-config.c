@@ -639,6 +639,67 @@ test_bot_values(void **state)
 }
 
 static void
+test_scopes(void **state)
+{
+	struct botid_agent_config *cfg;
+	const struct botid_bot_config *b;
+	char text[4096];
+	size_t i, o;
+
+	cfg = check_ok("[bot a]\nbackend = tpm\n"
+	    "scopes = inventory:read inventory:write  x/y.z-_\n"
+	    "max_token_ttl = 86400\n"
+	    "[bot b]\nbackend = tpm\n");
+	b = config_find_bot(cfg, "a");
+	assert_non_null(b);
+	assert_int_equal(b->nscopes, 3);
+	assert_string_equal(b->scopes[0], "inventory:read");
+	assert_string_equal(b->scopes[1], "inventory:write");
+	assert_string_equal(b->scopes[2], "x/y.z-_");
+	assert_int_equal(b->max_token_ttl, 86400);
+	/* No scopes: tokens carry none. The default lifetime is 300 s. */
+	b = config_find_bot(cfg, "b");
+	assert_int_equal(b->nscopes, 0);
+	assert_int_equal(b->max_token_ttl, BOTID_DEFAULT_TOKEN_TTL);
+	assert_int_equal(BOTID_DEFAULT_TOKEN_TTL, 300);
+	config_free(cfg);
+
+	check_error("[bot a]\nbackend = tpm\nscopes =\n", 3,
+	    "missing value for 'scopes'");
+
+	check_error("[bot a]\nbackend = tpm\nscopes = a b a\n", 3,
+	    "scopes: duplicate scope 'a'");
+	check_error("[bot a]\nbackend = tpm\nscopes = ok \"quoted\"\n", 3,
+	    "scopes: invalid scope '\"quoted\"': use 1 to 64 of "
+	    "A-Z a-z 0-9 : . _ / -");
+	check_error("[bot a]\nbackend = tpm\nscopes = admin:*\n", 3,
+	    "scopes: invalid scope 'admin:*': use 1 to 64 of "
+	    "A-Z a-z 0-9 : . _ / -");
+	check_error("[bot a]\nbackend = tpm\nscopes = a\nscopes = b\n", 4,
+	    "duplicate key 'scopes' (first set at line 3)");
+	o = (size_t)snprintf(text, sizeof(text),
+	    "[bot a]\nbackend = tpm\nscopes =");
+	for (i = 0; i <= BOTID_MAX_SCOPES; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, " s%zu", i);
+	snprintf(text + o, sizeof(text) - o, "\n");
+	check_error(text, 3, "scopes: more than 32 scopes");
+	memset(text, 0, sizeof(text));
+	o = (size_t)snprintf(text, sizeof(text),
+	    "[bot a]\nbackend = tpm\nscopes = ");
+	memset(text + o, 'x', BOTID_MAX_SCOPE + 1);
+	text[o + BOTID_MAX_SCOPE + 1] = '\n';
+	check_error(text, 3, "scopes: invalid scope 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'"
+	    ": use 1 to 64 of A-Z a-z 0-9 : . _ / -");
+
+	check_error("[bot a]\nbackend = tpm\nmax_token_ttl = 0\n", 3,
+	    "max_token_ttl must be a whole number from 1 to 86400");
+	check_error("[bot a]\nbackend = tpm\nmax_token_ttl = 86401\n", 3,
+	    "max_token_ttl must be a whole number from 1 to 86400");
+	check_error("[bot a]\nbackend = tpm\nmax_token_ttl = 1h\n", 3,
+	    "max_token_ttl must be a whole number from 1 to 86400");
+}
+
+static void
 test_allow(void **state)
 {
 	struct botid_agent_config *cfg;
@@ -930,6 +991,7 @@ main(void)
 		cmocka_unit_test_setup(test_control_characters, test_setup),
 		cmocka_unit_test_setup(test_agent_values, test_setup),
 		cmocka_unit_test_setup(test_bot_values, test_setup),
+		cmocka_unit_test_setup(test_scopes, test_setup),
 		cmocka_unit_test_setup(test_allow, test_setup),
 		cmocka_unit_test_setup(test_exe_symlink_warns, test_setup),
 		cmocka_unit_test_setup(test_too_many_bots, test_setup),

@@ -936,8 +936,8 @@ test_sign_digest_flips_rejected(void **state)
 static void
 test_unknown_op(void **state)
 {
-	static const uint8_t ops[] = { 0x00, 0x07, 0x7f, 0x80, 0x81, 0x85,
-	    0x86, 0xff };
+	static const uint8_t ops[] = { 0x00, 0x08, 0x7f, 0x80, 0x81, 0x85,
+	    0x86, 0x87, 0xff };
 	struct botid_request req;
 	size_t i;
 
@@ -1287,6 +1287,92 @@ test_u32_fields(void **state)
 	}
 }
 
+/* JWT: SCOPE alone may repeat; audience, scope and ttl are checked. */
+static void
+test_jwt_fields(void **state)
+{
+	static const uint8_t ttl0[4] = { 0, 0, 0, 0 }, ttl60[4] = { 0, 0, 0, 60 };
+	struct botid_request req;
+	struct field many[2 + BOTID_MAX_SCOPES + 1];
+	size_t i;
+
+	(void)state;
+	{
+		struct field f[] = {
+			{ BOTID_TAG_BOT, 1, "a" },
+			{ BOTID_TAG_AUDIENCE, 9, "inventory" },
+			{ BOTID_TAG_SCOPE, 14, "inventory:read" },
+			{ BOTID_TAG_SCOPE, 15, "inventory:write" },
+			{ BOTID_TAG_TTL, 4, ttl60 },
+		};
+		assert_int_equal(decode_fields(BOTID_OP_JWT, f, 5, &req), 0);
+		assert_string_equal(req.audience, "inventory");
+		assert_int_equal(req.nscopes, 2);
+		assert_string_equal(req.scopes[1], "inventory:write");
+		assert_int_equal(req.ttl, 60);
+	}
+	{
+		struct field f[] = {
+			{ BOTID_TAG_BOT, 1, "a" },
+			{ BOTID_TAG_AUDIENCE, 1, "x" },
+			{ BOTID_TAG_AUDIENCE, 1, "y" },
+		};
+		assert_int_equal(decode_fields(BOTID_OP_JWT, f, 3, &req),
+		    BOTID_ERR_INVALID);
+	}
+	{
+		struct field f[] = { { BOTID_TAG_BOT, 1, "a" } };
+		assert_int_equal(decode_fields(BOTID_OP_JWT, f, 1, &req),
+		    BOTID_ERR_INVALID);	/* no audience */
+	}
+	{
+		static const char *const bad_aud[] = { "", "a b", "a\"b",
+		    "a\\b", "\x7f", "\xc3\xa9" };
+		for (i = 0; i < NELEM(bad_aud); i++) {
+			struct field f[] = {
+				{ BOTID_TAG_BOT, 1, "a" },
+				{ BOTID_TAG_AUDIENCE, strlen(bad_aud[i]),
+				    bad_aud[i] },
+			};
+			assert_int_equal(decode_fields(BOTID_OP_JWT, f, 2,
+			    &req), BOTID_ERR_INVALID);
+		}
+	}
+	{
+		static const char *const bad_scope[] = { "", "a b", "a\"",
+		    "a,b", "a*" };
+		for (i = 0; i < NELEM(bad_scope); i++) {
+			struct field f[] = {
+				{ BOTID_TAG_BOT, 1, "a" },
+				{ BOTID_TAG_AUDIENCE, 1, "x" },
+				{ BOTID_TAG_SCOPE, strlen(bad_scope[i]),
+				    bad_scope[i] },
+			};
+			assert_int_equal(decode_fields(BOTID_OP_JWT, f, 3,
+			    &req), BOTID_ERR_INVALID);
+		}
+	}
+	{
+		struct field f[] = {
+			{ BOTID_TAG_BOT, 1, "a" },
+			{ BOTID_TAG_AUDIENCE, 1, "x" },
+			{ BOTID_TAG_TTL, 4, ttl0 },
+		};
+		assert_int_equal(decode_fields(BOTID_OP_JWT, f, 3, &req),
+		    BOTID_ERR_INVALID);
+	}
+	many[0] = (struct field){ BOTID_TAG_BOT, 1, "a" };
+	many[1] = (struct field){ BOTID_TAG_AUDIENCE, 1, "x" };
+	for (i = 0; i <= BOTID_MAX_SCOPES; i++)
+		many[2 + i] = (struct field){ BOTID_TAG_SCOPE, 1, "s" };
+	assert_int_equal(decode_fields(BOTID_OP_JWT, many,
+	    2 + BOTID_MAX_SCOPES, &req), 0);
+	assert_int_equal(decode_fields(BOTID_OP_JWT, many,
+	    3 + BOTID_MAX_SCOPES, &req), BOTID_ERR_INVALID);
+	assert_int_equal(wire_scope_valid("x", 1), 1);
+	assert_int_equal(wire_scope_valid(NULL, 0), 0);
+}
+
 static void
 test_digest_lengths(void **state)
 {
@@ -1563,7 +1649,8 @@ test_status_mapping(void **state)
 		{ BOTID_STATUS_BUSY, BOTID_ERR_BUSY },
 		{ BOTID_STATUS_TOO_LARGE, BOTID_ERR_TOO_LARGE },
 		{ BOTID_STATUS_INTERNAL, BOTID_ERR_INTERNAL },
-		{ 10, BOTID_ERR_PROTOCOL },
+		{ BOTID_STATUS_NO_CERT, BOTID_ERR_NOT_FOUND },
+		{ 11, BOTID_ERR_PROTOCOL },
 		{ 0x80000000u, BOTID_ERR_PROTOCOL },
 		{ UINT32_MAX, BOTID_ERR_PROTOCOL },
 	};
@@ -1620,6 +1707,7 @@ main(void)
 		cmocka_unit_test(test_bot_names),
 		cmocka_unit_test(test_trailing_bytes),
 		cmocka_unit_test(test_u32_fields),
+		cmocka_unit_test(test_jwt_fields),
 		cmocka_unit_test(test_digest_lengths),
 		cmocka_unit_test(test_field_length_past_end),
 		cmocka_unit_test(test_many_fields),
