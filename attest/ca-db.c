@@ -219,6 +219,22 @@ column_blob(sqlite3_stmt *st, int i, uint8_t **out, size_t *len)
 	return 0;
 }
 
+/* The AK, host key and allowed bots, in three columns from col on. */
+static int
+column_host_keys(sqlite3_stmt *st, int col, uint8_t **ak, size_t *ak_len,
+    uint8_t **hk, size_t *hk_len, char **bots)
+{
+	int r;
+
+	if ((r = column_blob(st, col, ak, ak_len)) != 0 ||
+	    (r = column_blob(st, col + 1, hk, hk_len)) != 0)
+		return r;
+	if (sqlite3_column_type(st, col + 2) != SQLITE_NULL &&
+	    (*bots = column_strdup(st, col + 2)) == NULL)
+		return BOTID_ERR_ALLOC;
+	return 0;
+}
+
 int
 ca_db_token_add(struct ca_db *db, const uint8_t hash[32], time_t expires,
     const char *bots)
@@ -340,11 +356,8 @@ ca_db_session_get(struct ca_db *db, const char *id, struct ca_session *s)
 		    (const char *)sqlite3_column_text(st, 3));
 		s->expires = (time_t)sqlite3_column_int64(st, 7);
 		s->used = sqlite3_column_int(st, 8);
-		if ((r = column_blob(st, 4, &s->ak_pub, &s->ak_len)) == 0 &&
-		    (r = column_blob(st, 5, &s->hk_pub, &s->hk_len)) == 0 &&
-		    sqlite3_column_type(st, 6) != SQLITE_NULL &&
-		    (s->bots = column_strdup(st, 6)) == NULL)
-			r = BOTID_ERR_ALLOC;
+		r = column_host_keys(st, 4, &s->ak_pub, &s->ak_len,
+		    &s->hk_pub, &s->hk_len, &s->bots);
 	}
 	sqlite3_finalize(st);
 	if (r != 0)
@@ -415,11 +428,8 @@ ca_db_host_get(struct ca_db *db, const char *id, struct ca_host *h)
 	else {
 		snprintf(h->id, sizeof(h->id), "%s", id);
 		h->revoked = sqlite3_column_type(st, 3) != SQLITE_NULL;
-		if ((r = column_blob(st, 0, &h->ak_pub, &h->ak_len)) == 0 &&
-		    (r = column_blob(st, 1, &h->hk_pub, &h->hk_len)) == 0 &&
-		    sqlite3_column_type(st, 2) != SQLITE_NULL &&
-		    (h->bots = column_strdup(st, 2)) == NULL)
-			r = BOTID_ERR_ALLOC;
+		r = column_host_keys(st, 0, &h->ak_pub, &h->ak_len,
+		    &h->hk_pub, &h->hk_len, &h->bots);
 	}
 	sqlite3_finalize(st);
 	if (r != 0)
