@@ -384,9 +384,9 @@ evidence_activate(ESYS_CONTEXT *esys, ESYS_TR ek, ESYS_TR ak,
 		r = tpm_failed(rc, "PolicySecret(endorsement)");
 		goto out;
 	}
+	/* ESYS starts sessions with continueSession: flushed at out. */
 	rc = Esys_ActivateCredential(esys, ak, ek, ESYS_TR_PASSWORD, session,
 	    ESYS_TR_NONE, &id, &es, &cert_info);
-	session = ESYS_TR_NONE;	/* not continued: the TPM flushed it */
 	if (rc != 0) {
 		cert_info = NULL;
 		log_err("tpm: TPM2_ActivateCredential refused the CA's "

@@ -69,7 +69,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: botid-provision [-c CONFIG] --ca URL --ca-bundle FILE\n"
-	    "           (--join-token TOKEN | --join-token-file FILE)\n"
+	    "           [--join-token TOKEN | --join-token-file FILE]\n"
 	    "       botid-provision [-c CONFIG] --status\n"
 	    "Enrols this host with botid-ca by TPM credential activation.\n"
 	    "CONFIG is the agent's configuration (default %s);\n"
@@ -244,8 +244,9 @@ enrol(struct provision *p)
 		code = fail(EXIT_NOTPM, "%s", why);
 		goto out;
 	}
-	if ((req = json_object()) == NULL ||
-	    json_object_set_new(req, "join_token", json_string(p->token)) ||
+	/* Without a token the CA's EK allowlist decides. */
+	if ((req = json_object()) == NULL || (p->token[0] != '\0' &&
+	    json_object_set_new(req, "join_token", json_string(p->token))) ||
 	    ca_json_set_b64(req, "ek_cert", p->ek.cert, p->ek.cert_len) ||
 	    set_public(req, "ek_public", &p->ek.pub) ||
 	    set_public(req, "ak_public", &p->hs.ak_pub) ||
@@ -424,10 +425,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (!p.hs.enrolled) {
-		if (p.ca_url == NULL || p.bundle == NULL ||
-		    (p.token[0] == '\0' && token_file == NULL)) {
-			code = fail(EXIT_USAGE, "--ca, --ca-bundle and a join "
-			    "token are needed to enrol");
+		if (p.ca_url == NULL || p.bundle == NULL) {
+			code = fail(EXIT_USAGE, "--ca and --ca-bundle are "
+			    "needed to enrol");
 			goto out;
 		}
 		if (token_file != NULL && (code = token_read(&p,

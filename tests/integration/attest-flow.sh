@@ -20,7 +20,7 @@ PROVISION="$top_builddir/tools/botid-provision"
 ATTEST_OID=2.25.270483204527800964550038576487470208458
 
 # The CA trusts the first TPM's EK root only; bot certificates live 60 s.
-start_ca ca "$BOTID_EK_CA" "bot_lifetime = 60"
+start_ca ca "$(fixture_var tpm BOTID_EK_CA_CHAIN)" "bot_lifetime = 60"
 TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
 
 agent_conf_begin

@@ -133,3 +133,43 @@ fixture_var() {
 		printf '%s\n' "${!2}"
 	)
 }
+
+# start_ca NAME EK_ROOTS [CONFIG_LINE...]: a botid-ca in $T/NAME trusting
+# the EK roots in the PEM file EK_ROOTS (an EK CA chain), on a free port of
+# 127.0.0.1, with a PEM key made by `botid-ca init`. Sets CA (the program),
+# BOTID_CA_CONF, BOTID_CA_URL, BOTID_CA_BUNDLE and BOTID_CA_LOG here.
+# Stopped when the test exits.
+start_ca() {
+	local dir="$T/$1" roots=$2 pid
+	shift 2
+	CA="$top_builddir/attest/botid-ca"
+	mkdir -p "$dir"
+	BOTID_CA_CONF="$dir/ca.conf"
+	BOTID_CA_BUNDLE="$dir/ca.pem"
+	BOTID_CA_LOG="$dir/ca.log"
+	{
+		echo "[ca]"
+		echo "trust_domain = test.botid"
+		echo "listen = 127.0.0.1:0"
+		echo "database = $dir/ca.db"
+		echo "ca_cert = $BOTID_CA_BUNDLE"
+		echo "ca_key = file:$dir/ca.key"
+		echo "ek_root = $roots"
+		for line in "$@"; do echo "$line"; done
+	} >"$BOTID_CA_CONF"
+	"$CA" init -c "$BOTID_CA_CONF" >"$dir/init.out" ||
+	    fail "botid-ca init failed: $(cat "$dir/init.out")"
+	"$CA" serve -c "$BOTID_CA_CONF" --port-file "$dir/port" \
+	    2>>"$BOTID_CA_LOG" &
+	pid=$!
+	register_pid "$pid"
+	for _ in $(seq 1 100); do
+		[ -s "$dir/port" ] && break
+		kill -0 "$pid" 2>/dev/null ||
+		    fail "botid-ca died at start: $(tail -3 "$BOTID_CA_LOG")"
+		sleep 0.1
+	done
+	[ -s "$dir/port" ] || fail "botid-ca did not start within 10 s"
+	BOTID_CA_URL="https://127.0.0.1:$(cat "$dir/port")"
+	BOTID_CA_PID=$pid
+}

@@ -27,4 +27,19 @@ grep -q -- '--check-config' "$T/agent.help" || fail "botid-agent --help is incom
 for cmd in list pubkey sign; do
 	grep -q "$cmd" "$T/botid.help" || fail "botid --help does not mention $cmd"
 done
+"$top_builddir/attest/botid-ca" --help >"$T/ca.help" 2>&1 || fail "botid-ca --help failed"
+for cmd in init serve "token create" revoke inventory; do
+	grep -q "$cmd" "$T/ca.help" || fail "botid-ca --help does not mention $cmd"
+done
+# Every key botid-ca's parser accepts is in botid-ca(8).
+ca_keys=$(grep -o 'strcmp(name, "[a-z_0-9]*")' "$top_srcdir/attest/ca-config.c" |
+    sed 's/.*"\(.*\)".*/\1/')
+[ "$(wc -w <<<"$ca_keys")" -ge 10 ] || fail "could not read botid-ca's keys: $ca_keys"
+for k in $ca_keys; do
+	grep -q "^\.It Ic $k No" "$top_srcdir/doc/man/botid-ca.8" ||
+	    fail "botid-ca key $k is not documented in botid-ca.8"
+done
+"$top_builddir/tools/botid-provision" --help >"$T/prov.help" 2>&1 ||
+    fail "botid-provision --help failed"
+grep -q -- '--join-token-file' "$T/prov.help" || fail "botid-provision --help is incomplete"
 echo "PASS: man pages lint clean and cover every configuration key"

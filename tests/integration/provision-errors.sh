@@ -29,6 +29,7 @@ run() {
 
 run 1 "not provisioned" -c "$AGENT_CONF" --status
 run 2 "needed" -c "$AGENT_CONF" --ca https://127.0.0.1:1
+run 2 "needed" -c "$AGENT_CONF" --ca-bundle "$T/bundle.pem"
 run 2 "not an https" -c "$AGENT_CONF" --ca http://127.0.0.1:1 \
     --ca-bundle "$T/bundle.pem" --join-token-file "$T/token"
 run 2 "No such file" -c "$AGENT_CONF" --ca https://127.0.0.1:1 \

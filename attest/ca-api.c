@@ -1,0 +1,789 @@
+/*
+ * botid-ca's request handlers (ca-api.h, doc/ca-api.md). Why it is built
+ * this way:
+ *  - Each body is parsed once, strictly (jansson with duplicate keys
+ *    refused, every member required and no other allowed), then every
+ *    binary member is decoded with a size cap and every TPM structure
+ *    parsed with no trailing bytes, before anything is checked.
+ *  - Checks run cheapest first, and every refusal is one log line with the
+ *    client and the reason, and the same reason in the answer: operators
+ *    and agents see why, never a bare 403.
+ *  - Single-use items (join tokens, sessions, nonces) are consumed by one
+ *    conditional UPDATE, and a session is consumed even when activation
+ *    fails, so a wrong secret cannot be retried.
+ *  - The challenge secret is never stored: only its SHA-256.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "attest/ca-api.h"
+#include "attest/makecred.h"
+#include "attest/tpm-verify.h"
+#include "lib/base64.h"
+#include "lib/botid.h"
+#include "lib/limits.h"
+#include "lib/log.h"
+
+#define BLOB_MAX	4096		/* any TPM structure we take */
+#define CERT_MAX	8192
+#define SECRET_LEN	32
+#define NONCE_LEN	32
+#define PKCS11_TBS_LABEL "botid-pkcs11-certify-v1"
+
+struct reply {
+	int		 status;
+	char		*body;
+	const char	*ctype;
+};
+
+static void
+hex_encode(const uint8_t *p, size_t n, char *out)
+{
+	static const char d[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = d[p[i] >> 4];
+		out[2 * i + 1] = d[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void
+reply_json(struct reply *rp, int status, json_t *j)
+{
+	rp->status = status;
+	rp->ctype = "application/json";
+	rp->body = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (rp->body == NULL) {
+		rp->status = 500;
+		rp->body = strdup("{\"error\":\"out of memory\"}");
+	}
+}
+
+/* A refusal: logged with the client, and sent as {"error": ...}. */
+static void
+refuse(struct reply *rp, const char *peer, const char *what, int status,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+refuse(struct reply *rp, const char *peer, const char *what, int status,
+    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (status >= 500)
+		log_err("ca: %s from %s failed: %s", what, peer, msg);
+	else
+		log_warn("ca: %s from %s refused (%d): %s", what, peer, status,
+		    msg);
+	reply_json(rp, status, json_pack("{s:s}", "error", msg));
+}
+
+/* Decodes a base64 member already known to be a string. */
+static int
+b64(const char *s, size_t max, uint8_t **out, size_t *len)
+{
+	return base64_decode(s, max, out, len);
+}
+
+static int
+bot_name_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
+		    s[i] != '_' && s[i] != '.')
+			return 0;
+	return i > 0 && i <= BOTID_MAX_BOT_NAME && s[0] != '.';
+}
+
+static int
+host_id_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+			return 0;
+	return i == 16;
+}
+
+/* Whether bot is in the comma-separated list (NULL: any bot). */
+static int
+bot_allowed(const char *list, const char *bot)
+{
+	size_t n = strlen(bot);
+	const char *p = list;
+
+	if (list == NULL)
+		return 1;
+	while (*p != '\0') {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && strncmp(p, bot, n) == 0)
+			return 1;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int
+sha256(const void *p, size_t n, uint8_t out[32])
+{
+	return EVP_Digest(p, n, out, NULL, EVP_sha256(), NULL) == 1 ? 0 :
+	    BOTID_ERR_CRYPTO;
+}
+
+int
+ca_api_init(struct ca_api *api, const struct ca_config *cfg,
+    struct ca_db *db, struct ca_signer *signer, char *err, size_t errlen)
+{
+	size_t i;
+
+	memset(api, 0, sizeof(*api));
+	api->cfg = cfg;
+	api->db = db;
+	api->signer = signer;
+	if ((api->ek_roots = X509_STORE_new()) == NULL)
+		return BOTID_ERR_ALLOC;
+	for (i = 0; i < cfg->nek_roots; i++) {
+		if (X509_STORE_load_file(api->ek_roots, cfg->ek_roots[i]) != 1) {
+			snprintf(err, errlen, "ek_root %s: not a readable PEM "
+			    "certificate file", cfg->ek_roots[i]);
+			ERR_clear_error();
+			return BOTID_ERR_CONFIG;
+		}
+	}
+	return 0;
+}
+
+void
+ca_api_free(struct ca_api *api)
+{
+	X509_STORE_free(api->ek_roots);
+	api->ek_roots = NULL;
+}
+
+/* Chain check of an EK certificate against the configured EK roots. */
+static const char *
+ek_cert_check(struct ca_api *api, X509 *ek)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	const char *why = NULL;
+
+	if (ctx == NULL || X509_STORE_CTX_init(ctx, api->ek_roots, ek,
+	    NULL) != 1)
+		why = "out of memory";
+	else {
+		/* EK certificates carry TCG-specific usages: any purpose. */
+		X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
+		if (X509_verify_cert(ctx) != 1)
+			why = X509_verify_cert_error_string(
+			    X509_STORE_CTX_get_error(ctx));
+	}
+	X509_STORE_CTX_free(ctx);
+	ERR_clear_error();
+	return why;
+}
+
+static int
+ek_allowlisted(struct ca_api *api, const char *fpr)
+{
+	size_t i;
+
+	for (i = 0; i < api->cfg->nallow_ek; i++)
+		if (strcmp(api->cfg->allow_ek[i], fpr) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+handle_enrol(struct ca_api *api, json_t *j, const char *peer,
+    struct reply *rp)
+{
+	const char *tok = NULL, *ekc, *ekp, *akp, *hkp, *why = NULL;
+	uint8_t *ek_der = NULL, *ek_pub = NULL, *blob = NULL, *enc = NULL;
+	uint8_t secret[SECRET_LEN], name[sizeof(TPMU_NAME) + 2], fp[32];
+	size_t ek_der_len = 0, ek_pub_len = 0, blob_len = 0, enc_len = 0;
+	size_t name_len = 0;
+	struct ca_session s;
+	TPM2B_PUBLIC ek, ak, hk;
+	const uint8_t *p;
+	EVP_PKEY *ek_key = NULL;
+	json_error_t je;
+	X509 *cert = NULL;
+	char *bots = NULL, *eb64 = NULL, *bb64 = NULL, *nb64 = NULL;
+	time_t now = time(NULL);
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	if (json_unpack_ex(j, &je, JSON_STRICT, "{s?s, s:s, s:s, s:s, s:s}",
+	    "join_token", &tok, "ek_cert", &ekc, "ek_public", &ekp,
+	    "ak_public", &akp, "host_key_public", &hkp) != 0) {
+		refuse(rp, peer, "enrol", 400, "bad request: %s", je.text);
+		goto out;
+	}
+	if (b64(ekc, CERT_MAX, &ek_der, &ek_der_len) != 0 ||
+	    b64(ekp, BLOB_MAX, &ek_pub, &ek_pub_len) != 0 ||
+	    b64(akp, BLOB_MAX, &s.ak_pub, &s.ak_len) != 0 ||
+	    b64(hkp, BLOB_MAX, &s.hk_pub, &s.hk_len) != 0) {
+		refuse(rp, peer, "enrol", 400, "bad request: a member is not "
+		    "base64 or is too large");
+		goto out;
+	}
+	p = ek_der;
+	if ((cert = d2i_X509(NULL, &p, (long)ek_der_len)) == NULL ||
+	    p != ek_der + ek_der_len) {
+		refuse(rp, peer, "enrol", 400, "ek_cert is not one DER "
+		    "certificate");
+		goto out;
+	}
+	if (tpm_public_parse(ek_pub, ek_pub_len, &ek) != 0 ||
+	    tpm_public_parse(s.ak_pub, s.ak_len, &ak) != 0 ||
+	    tpm_public_parse(s.hk_pub, s.hk_len, &hk) != 0) {
+		refuse(rp, peer, "enrol", 400, "a public area is not a valid "
+		    "TPM2B_PUBLIC");
+		goto out;
+	}
+	if (sha256(ek_der, ek_der_len, fp) != 0)
+		goto fail;
+	hex_encode(fp, 32, s.ek_fpr);
+	if ((why = ek_cert_check(api, cert)) != NULL &&
+	    !ek_allowlisted(api, s.ek_fpr)) {
+		refuse(rp, peer, "enrol", 403, "untrusted EK certificate "
+		    "(sha256:%s): %s", s.ek_fpr, why);
+		goto out;
+	}
+	if (tpm_public_to_pkey(&ek, &ek_key) != 0 ||
+	    !tpm_pkey_equal(ek_key, X509_get0_pubkey(cert))) {
+		refuse(rp, peer, "enrol", 403, "ek_public is not the key of "
+		    "the EK certificate");
+		goto out;
+	}
+	if (tpm_public_check(&ak, TPM_PROFILE_AK, &why) != 0) {
+		refuse(rp, peer, "enrol", 403, "attestation key refused: %s",
+		    why);
+		goto out;
+	}
+	if (tpm_public_check(&hk, TPM_PROFILE_KEY, &why) != 0) {
+		refuse(rp, peer, "enrol", 403, "host key refused: %s", why);
+		goto out;
+	}
+	if (tok == NULL) {
+		if (!ek_allowlisted(api, s.ek_fpr)) {
+			refuse(rp, peer, "enrol", 403, "no join token, and the "
+			    "EK is not on the allowlist");
+			goto out;
+		}
+	} else {
+		if (sha256(tok, strlen(tok), s.token_hash) != 0)
+			goto fail;
+		s.has_token = 1;
+		r = ca_db_token_check(api->db, s.token_hash, now, &bots);
+		if (r == BOTID_ERR_NOT_FOUND) {
+			refuse(rp, peer, "enrol", 403, "join token refused: "
+			    "unknown token");
+			goto out;
+		} else if (r == BOTID_ERR_DENIED) {
+			refuse(rp, peer, "enrol", 409, "join token refused: "
+			    "already used");
+			goto out;
+		} else if (r == BOTID_ERR_TIMEOUT) {
+			refuse(rp, peer, "enrol", 410, "join token refused: "
+			    "expired");
+			goto out;
+		} else if (r != 0)
+			goto fail;
+	}
+	s.bots = bots;
+	bots = NULL;
+	if (tpm_public_name(&ak, name, &name_len) != 0 ||
+	    RAND_bytes(secret, sizeof(secret)) != 1 ||
+	    RAND_bytes(s.nonce, sizeof(s.nonce)) != 1 ||
+	    RAND_bytes(fp, 16) != 1)
+		goto fail;
+	hex_encode(fp, 16, s.id);
+	if ((r = tpm_make_credential(&ek, name, name_len, secret,
+	    sizeof(secret), &blob, &blob_len, &enc, &enc_len)) != 0) {
+		refuse(rp, peer, "enrol", r == BOTID_ERR_UNSUPPORTED ? 403 :
+		    500, "cannot make a credential for this EK: %s",
+		    botid_strerror(r));
+		goto out;
+	}
+	if (sha256(secret, sizeof(secret), s.secret_hash) != 0)
+		goto fail;
+	s.expires = now + api->cfg->session_lifetime;
+	if (ca_db_session_add(api->db, &s) != 0)
+		goto fail;
+	if (base64_encode(blob, blob_len, &bb64) != 0 ||
+	    base64_encode(enc, enc_len, &eb64) != 0 ||
+	    base64_encode(s.nonce, sizeof(s.nonce), &nb64) != 0)
+		goto fail;
+	log_info("ca: enrolment session %s for EK sha256:%s from %s", s.id,
+	    s.ek_fpr, peer);
+	reply_json(rp, 200, json_pack("{s:s, s:s, s:s, s:s, s:I}", "session",
+	    s.id, "nonce", nb64, "credential_blob", bb64, "encrypted_secret",
+	    eb64, "expires", (json_int_t)s.expires));
+	goto out;
+ fail:
+	refuse(rp, peer, "enrol", 500, "internal error");
+ out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	ca_session_clear(&s);
+	EVP_PKEY_free(ek_key);
+	X509_free(cert);
+	free(ek_der);
+	free(ek_pub);
+	free(blob);
+	free(enc);
+	free(bots);
+	free(eb64);
+	free(bb64);
+	free(nb64);
+}
+
+static int
+random_host_id(char id[17])
+{
+	uint8_t b[8];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return BOTID_ERR_CRYPTO;
+	hex_encode(b, sizeof(b), id);
+	return 0;
+}
+
+/* Issues a certificate and records it. */
+static int
+issue(struct ca_api *api, const char *host_id, const char *bot,
+    const char *spiffe, EVP_PKEY *pub, long lifetime, const char *kind,
+    char **chain, char serial[33], time_t *not_after)
+{
+	struct ca_issue_req req;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.common_name = bot != NULL ? bot : host_id;
+	req.spiffe_id = spiffe;
+	req.pubkey = pub;
+	req.lifetime = lifetime;
+	req.attestation = kind;
+	if ((r = ca_issue(api->signer, &req, chain, serial, not_after)) != 0)
+		return r;
+	if ((r = ca_db_cert_add(api->db, serial, host_id, bot, spiffe,
+	    *not_after, kind, time(NULL))) != 0) {
+		free(*chain);
+		*chain = NULL;
+	}
+	return r;
+}
+
+static void
+handle_activate(struct ca_api *api, json_t *j, const char *peer,
+    struct reply *rp)
+{
+	const char *sid, *sec, *att, *sig, *why = NULL;
+	uint8_t *secret = NULL, *attest = NULL, *sigb = NULL, h[32];
+	size_t secret_len = 0, attest_len = 0, sig_len = 0;
+	struct ca_session s;
+	TPM2B_PUBLIC ak, hk;
+	EVP_PKEY *hk_key = NULL;
+	json_error_t je;
+	char host_id[17], spiffe[512], serial[33], *chain = NULL;
+	time_t now = time(NULL), not_after;
+	int r, in_tx = 0;
+
+	memset(&s, 0, sizeof(s));
+	if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s, s:s, s:s, s:s}",
+	    "session", &sid, "secret", &sec, "host_key_attest", &att,
+	    "host_key_signature", &sig) != 0) {
+		refuse(rp, peer, "activate", 400, "bad request: %s", je.text);
+		goto out;
+	}
+	if (b64(sec, 64, &secret, &secret_len) != 0 ||
+	    b64(att, BLOB_MAX, &attest, &attest_len) != 0 ||
+	    b64(sig, BLOB_MAX, &sigb, &sig_len) != 0) {
+		refuse(rp, peer, "activate", 400, "bad request: a member is not "
+		    "base64 or is too large");
+		goto out;
+	}
+	if (strlen(sid) != 32 ||
+	    (r = ca_db_session_get(api->db, sid, &s)) == BOTID_ERR_NOT_FOUND) {
+		refuse(rp, peer, "activate", 404, "unknown enrolment session");
+		goto out;
+	} else if (r != 0)
+		goto fail;
+	if (s.used) {
+		refuse(rp, peer, "activate", 409, "enrolment session already "
+		    "used");
+		goto out;
+	}
+	if (s.expires < now) {
+		refuse(rp, peer, "activate", 410, "enrolment session expired");
+		goto out;
+	}
+	/* One attempt per session, right or wrong. */
+	if ((r = ca_db_session_use(api->db, sid)) == BOTID_ERR_DENIED) {
+		refuse(rp, peer, "activate", 409, "enrolment session already "
+		    "used");
+		goto out;
+	} else if (r != 0)
+		goto fail;
+	if (sha256(secret, secret_len, h) != 0)
+		goto fail;
+	if (CRYPTO_memcmp(h, s.secret_hash, 32) != 0) {
+		refuse(rp, peer, "activate", 403, "credential activation "
+		    "failed: the attestation key is not in the TPM of the EK");
+		goto out;
+	}
+	if (tpm_public_parse(s.ak_pub, s.ak_len, &ak) != 0 ||
+	    tpm_public_parse(s.hk_pub, s.hk_len, &hk) != 0)
+		goto fail;
+	if (tpm_certify_verify(&ak, &hk, s.nonce, sizeof(s.nonce), attest,
+	    attest_len, sigb, sig_len, &why) != 0) {
+		refuse(rp, peer, "activate", 403, "host key certification "
+		    "refused: %s", why != NULL ? why : "malformed");
+		goto out;
+	}
+	if (tpm_public_to_pkey(&hk, &hk_key) != 0 ||
+	    random_host_id(host_id) != 0)
+		goto fail;
+	snprintf(spiffe, sizeof(spiffe), "spiffe://%s/host/%s",
+	    api->cfg->trust_domain, host_id);
+	if (ca_db_begin(api->db) != 0)
+		goto fail;
+	in_tx = 1;
+	if (s.has_token &&
+	    (r = ca_db_token_use(api->db, s.token_hash, now, host_id)) != 0) {
+		ca_db_rollback(api->db);
+		in_tx = 0;
+		if (r != BOTID_ERR_DENIED)
+			goto fail;
+		refuse(rp, peer, "activate", 409, "join token refused: "
+		    "already used (or expired meanwhile)");
+		goto out;
+	}
+	if (ca_db_host_add(api->db, host_id, s.ek_fpr, &s, now) != 0 ||
+	    issue(api, host_id, NULL, spiffe, hk_key, api->cfg->host_lifetime,
+	    "tpm", &chain, serial, &not_after) != 0 ||
+	    ca_db_commit(api->db) != 0)
+		goto fail;
+	in_tx = 0;
+	log_info("ca: host %s enrolled (EK sha256:%s, bots %s) from %s",
+	    host_id, s.ek_fpr, s.bots != NULL ? s.bots : "any", peer);
+	reply_json(rp, 200, json_pack("{s:s, s:s, s:s, s:s}", "host_id",
+	    host_id, "spiffe_id", spiffe, "host_cert", chain, "bundle",
+	    ca_signer_bundle(api->signer)));
+	goto out;
+ fail:
+	if (in_tx)
+		ca_db_rollback(api->db);
+	refuse(rp, peer, "activate", 500, "internal error");
+ out:
+	if (secret != NULL)
+		OPENSSL_cleanse(secret, secret_len);
+	free(secret);
+	free(attest);
+	free(sigb);
+	free(chain);
+	EVP_PKEY_free(hk_key);
+	ca_session_clear(&s);
+}
+
+/* The host named in a request, refused if unknown or revoked. */
+static int
+host_load(struct ca_api *api, const char *id, const char *what,
+    const char *peer, struct ca_host *h, struct reply *rp)
+{
+	int r;
+
+	if (!host_id_valid(id) ||
+	    (r = ca_db_host_get(api->db, id, h)) == BOTID_ERR_NOT_FOUND) {
+		refuse(rp, peer, what, 403, "unknown host");
+		return -1;
+	}
+	if (r != 0) {
+		refuse(rp, peer, what, 500, "internal error");
+		return -1;
+	}
+	if (h->revoked) {
+		refuse(rp, peer, what, 403, "host %s is revoked", id);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+handle_nonce(struct ca_api *api, json_t *j, const char *peer,
+    struct reply *rp)
+{
+	const char *id;
+	struct ca_host h;
+	json_error_t je;
+	uint8_t nonce[NONCE_LEN];
+	char *nb64 = NULL;
+	time_t exp = time(NULL) + api->cfg->nonce_lifetime;
+
+	memset(&h, 0, sizeof(h));
+	if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s}", "host_id", &id) != 0) {
+		refuse(rp, peer, "nonce", 400, "bad request: %s", je.text);
+		return;
+	}
+	if (host_load(api, id, "nonce", peer, &h, rp) != 0)
+		goto out;
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
+	    ca_db_nonce_add(api->db, nonce, sizeof(nonce), id, exp) != 0 ||
+	    base64_encode(nonce, sizeof(nonce), &nb64) != 0) {
+		refuse(rp, peer, "nonce", 500, "internal error");
+		goto out;
+	}
+	reply_json(rp, 200, json_pack("{s:s, s:I}", "nonce", nb64, "expires",
+	    (json_int_t)exp));
+ out:
+	free(nb64);
+	ca_host_clear(&h);
+}
+
+/* SHA-256 is applied by the verifier: this builds the signed bytes. */
+static uint8_t *
+pkcs11_tbs(const uint8_t *nonce, size_t nonce_len, const char *bot,
+    const uint8_t *spki, size_t spki_len, size_t *len)
+{
+	size_t blen = strlen(bot), n = sizeof(PKCS11_TBS_LABEL) + nonce_len +
+	    4 + blen + 4 + spki_len, off = 0;
+	uint8_t *t;
+
+	if ((t = malloc(n)) == NULL)
+		return NULL;
+	memcpy(t, PKCS11_TBS_LABEL, sizeof(PKCS11_TBS_LABEL));
+	off += sizeof(PKCS11_TBS_LABEL);
+	memcpy(t + off, nonce, nonce_len);
+	off += nonce_len;
+	t[off++] = (uint8_t)(blen >> 24);
+	t[off++] = (uint8_t)(blen >> 16);
+	t[off++] = (uint8_t)(blen >> 8);
+	t[off++] = (uint8_t)blen;
+	memcpy(t + off, bot, blen);
+	off += blen;
+	t[off++] = (uint8_t)(spki_len >> 24);
+	t[off++] = (uint8_t)(spki_len >> 16);
+	t[off++] = (uint8_t)(spki_len >> 8);
+	t[off++] = (uint8_t)spki_len;
+	memcpy(t + off, spki, spki_len);
+	*len = n;
+	return t;
+}
+
+static void
+handle_certify(struct ca_api *api, json_t *j, const char *peer,
+    struct reply *rp)
+{
+	const char *id, *nb, *bot, *kind, *pub = NULL, *att = NULL, *spk = NULL;
+	const char *sig, *why = NULL;
+	uint8_t *nonce = NULL, *pubb = NULL, *attb = NULL, *spki = NULL;
+	uint8_t *sigb = NULL, *tbs = NULL;
+	size_t nonce_len = 0, pub_len = 0, att_len = 0, spki_len = 0;
+	size_t sig_len = 0, tbs_len = 0;
+	struct ca_host h;
+	TPM2B_PUBLIC ak, hk, key;
+	EVP_PKEY *pk = NULL;
+	json_error_t je;
+	const uint8_t *p;
+	char spiffe[512], serial[33], *chain = NULL;
+	time_t now = time(NULL), not_after;
+	int r, tpm;
+
+	memset(&h, 0, sizeof(h));
+	if (json_unpack_ex(j, &je, JSON_STRICT,
+	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s:s}", "host_id", &id,
+	    "nonce", &nb, "bot", &bot, "attestation", &kind, "public", &pub,
+	    "attest", &att, "spki", &spk, "signature", &sig) != 0) {
+		refuse(rp, peer, "certify", 400, "bad request: %s", je.text);
+		goto out;
+	}
+	tpm = strcmp(kind, "tpm") == 0;
+	if ((!tpm && strcmp(kind, "pkcs11") != 0) ||
+	    (tpm && (pub == NULL || att == NULL || spk != NULL)) ||
+	    (!tpm && (spk == NULL || pub != NULL || att != NULL))) {
+		refuse(rp, peer, "certify", 400, "bad request: attestation "
+		    "'tpm' needs public and attest, 'pkcs11' needs spki");
+		goto out;
+	}
+	if (!bot_name_valid(bot)) {
+		refuse(rp, peer, "certify", 400, "bad request: invalid bot "
+		    "name");
+		goto out;
+	}
+	if (b64(nb, 64, &nonce, &nonce_len) != 0 ||
+	    b64(sig, BLOB_MAX, &sigb, &sig_len) != 0 ||
+	    (tpm && (b64(pub, BLOB_MAX, &pubb, &pub_len) != 0 ||
+	    b64(att, BLOB_MAX, &attb, &att_len) != 0)) ||
+	    (!tpm && b64(spk, BLOB_MAX, &spki, &spki_len) != 0)) {
+		refuse(rp, peer, "certify", 400, "bad request: a member is not "
+		    "base64 or is too large");
+		goto out;
+	}
+	if (host_load(api, id, "certify", peer, &h, rp) != 0)
+		goto out;
+	r = ca_db_nonce_use(api->db, nonce, nonce_len, id, now);
+	if (r == BOTID_ERR_DENIED) {
+		refuse(rp, peer, "certify", 409, "nonce already used (replay)");
+		goto out;
+	} else if (r == BOTID_ERR_TIMEOUT) {
+		refuse(rp, peer, "certify", 410, "nonce expired");
+		goto out;
+	} else if (r == BOTID_ERR_NOT_FOUND) {
+		refuse(rp, peer, "certify", 403, "unknown nonce");
+		goto out;
+	} else if (r != 0)
+		goto fail;
+	if (!bot_allowed(h.bots, bot)) {
+		refuse(rp, peer, "certify", 403, "bot %s is not allowed for "
+		    "host %s", bot, id);
+		goto out;
+	}
+	if (tpm_public_parse(h.ak_pub, h.ak_len, &ak) != 0 ||
+	    tpm_public_parse(h.hk_pub, h.hk_len, &hk) != 0)
+		goto fail;
+	if (tpm) {
+		if (tpm_public_parse(pubb, pub_len, &key) != 0) {
+			refuse(rp, peer, "certify", 400, "public is not a valid "
+			    "TPM2B_PUBLIC");
+			goto out;
+		}
+		if (tpm_public_check(&key, TPM_PROFILE_KEY, &why) != 0 ||
+		    tpm_certify_verify(&ak, &key, nonce, nonce_len, attb,
+		    att_len, sigb, sig_len, &why) != 0) {
+			refuse(rp, peer, "certify", 403, "bot %s: key refused: "
+			    "%s", bot, why != NULL ? why : "malformed evidence");
+			goto out;
+		}
+		if (tpm_public_to_pkey(&key, &pk) != 0)
+			goto fail;
+	} else {
+		p = spki;
+		if ((pk = d2i_PUBKEY(NULL, &p, (long)spki_len)) == NULL ||
+		    p != spki + spki_len) {
+			ERR_clear_error();
+			refuse(rp, peer, "certify", 400, "spki is not a DER "
+			    "SubjectPublicKeyInfo");
+			goto out;
+		}
+		if ((tbs = pkcs11_tbs(nonce, nonce_len, bot, spki, spki_len,
+		    &tbs_len)) == NULL)
+			goto fail;
+		if (tpm_signature_verify(&hk, tbs, tbs_len, sigb, sig_len,
+		    &why) != 0) {
+			refuse(rp, peer, "certify", 403, "bot %s: the host key's "
+			    "signature is refused: %s", bot, why != NULL ? why :
+			    "malformed");
+			goto out;
+		}
+	}
+	snprintf(spiffe, sizeof(spiffe), "spiffe://%s/host/%s/bot/%s",
+	    api->cfg->trust_domain, id, bot);
+	if (issue(api, id, bot, spiffe, pk, api->cfg->bot_lifetime,
+	    tpm ? "tpm" : "pkcs11", &chain, serial, &not_after) != 0)
+		goto fail;
+	log_info("ca: issued %s to %s (%s, serial %s, until %lld)", spiffe,
+	    peer, kind, serial, (long long)not_after);
+	reply_json(rp, 200, json_pack("{s:s, s:s, s:s, s:I}", "chain", chain,
+	    "serial", serial, "spiffe_id", spiffe, "not_after",
+	    (json_int_t)not_after));
+	goto out;
+ fail:
+	refuse(rp, peer, "certify", 500, "internal error");
+ out:
+	free(nonce);
+	free(pubb);
+	free(attb);
+	free(spki);
+	free(sigb);
+	free(tbs);
+	free(chain);
+	EVP_PKEY_free(pk);
+	ca_host_clear(&h);
+}
+
+int
+ca_api_handle(struct ca_api *api, const char *method, const char *path,
+    const char *body, size_t len, const char *peer, char **out,
+    const char **ctype)
+{
+	static const struct {
+		const char	*path;
+		void		(*fn)(struct ca_api *, json_t *, const char *,
+				    struct reply *);
+	} posts[] = {
+		{ "/v1/enrol", handle_enrol },
+		{ "/v1/activate", handle_activate },
+		{ "/v1/nonce", handle_nonce },
+		{ "/v1/certify", handle_certify },
+	};
+	struct reply rp;
+	json_error_t je;
+	json_t *j = NULL;
+	size_t i;
+
+	memset(&rp, 0, sizeof(rp));
+	if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/bundle") == 0) {
+		rp.status = 200;
+		rp.ctype = "application/x-pem-file";
+		rp.body = strdup(ca_signer_bundle(api->signer));
+	} else if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/crl") == 0) {
+		rp.status = 200;
+		rp.ctype = "application/x-pem-file";
+		if (ca_crl(api->signer, api->db, &rp.body) != 0)
+			refuse(&rp, peer, "crl", 500, "cannot make the CRL");
+	} else {
+		for (i = 0; i < sizeof(posts) / sizeof(posts[0]); i++)
+			if (strcmp(path, posts[i].path) == 0)
+				break;
+		if (i == sizeof(posts) / sizeof(posts[0]))
+			refuse(&rp, peer, path, 404, "no such endpoint");
+		else if (strcmp(method, "POST") != 0)
+			refuse(&rp, peer, path, 405, "use POST");
+		else if (len > CA_BODY_MAX)
+			refuse(&rp, peer, path, 413, "body larger than %u "
+			    "bytes", CA_BODY_MAX);
+		else if ((j = json_loadb(body, len, JSON_REJECT_DUPLICATES,
+		    &je)) == NULL || !json_is_object(j))
+			refuse(&rp, peer, path, 400, "bad request: not a JSON "
+			    "object%s%s", j == NULL ? ": " : "",
+			    j == NULL ? je.text : "");
+		else
+			posts[i].fn(api, j, peer, &rp);
+	}
+	json_decref(j);
+	if (rp.body == NULL) {
+		rp.status = 500;
+		rp.ctype = "application/json";
+		rp.body = strdup("{\"error\":\"out of memory\"}");
+	}
+	*out = rp.body;
+	*ctype = rp.ctype;
+	return rp.status;
+}

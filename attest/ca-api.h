@@ -1,0 +1,40 @@
+/*
+ * botid-ca's HTTP API (doc/ca-api.md), independent of the HTTP server:
+ * one call per request, from method, path and body to status and answer.
+ */
+#ifndef BOTID_ATTEST_CA_API_H
+#define BOTID_ATTEST_CA_API_H
+
+#include <stddef.h>
+
+#include <openssl/x509.h>
+
+#include "attest/ca-config.h"
+#include "attest/ca-db.h"
+#include "attest/ca-issue.h"
+
+#define CA_BODY_MAX	(64u * 1024u)
+
+struct ca_api {
+	const struct ca_config	*cfg;
+	struct ca_db		*db;
+	struct ca_signer	*signer;
+	X509_STORE		*ek_roots;
+};
+
+/* Loads the EK roots. Errors: BOTID_ERR_CONFIG (err says which file). */
+int	ca_api_init(struct ca_api *api, const struct ca_config *cfg,
+	    struct ca_db *db, struct ca_signer *signer, char *err,
+	    size_t errlen);
+void	ca_api_free(struct ca_api *api);
+
+/*
+ * Answers one request. Returns the HTTP status; *out (malloc'd,
+ * NUL-terminated) is the body and *ctype its media type. peer names the
+ * client in log lines.
+ */
+int	ca_api_handle(struct ca_api *api, const char *method, const char *path,
+	    const char *body, size_t len, const char *peer, char **out,
+	    const char **ctype);
+
+#endif /* BOTID_ATTEST_CA_API_H */

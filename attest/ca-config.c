@@ -1,0 +1,334 @@
+/*
+ * botid-ca configuration parser. Unknown keys and sections, repeated
+ * single-valued keys and out-of-range numbers are errors with the line
+ * number: a CA that silently ignores a typo in its policy is worse than
+ * one that refuses to start.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "attest/ca-config.h"
+#include "lib/botid.h"
+
+#define DEFAULT_BOT_LIFETIME	3600
+#define DEFAULT_HOST_LIFETIME	(30L * 86400)
+#define DEFAULT_SESSION		300
+#define DEFAULT_NONCE		60
+#define MAX_LIFETIME		(366L * 86400)
+
+struct parse {
+	struct ca_config	*c;
+	FILE			*f;
+	int			 line;		/* the line inih has */
+	char			*err;
+	size_t			 errlen;
+	int			 failed;
+};
+
+static int
+set_string(struct parse *p, int line, const char *name, char **dst,
+    const char *value)
+{
+	if (*dst != NULL) {
+		snprintf(p->err, p->errlen, "%s:%d: %s is set twice",
+		    p->c->path, line, name);
+		return 0;
+	}
+	if (*value == '\0') {
+		snprintf(p->err, p->errlen, "%s:%d: %s is empty", p->c->path,
+		    line, name);
+		return 0;
+	}
+	if ((*dst = strdup(value)) == NULL) {
+		snprintf(p->err, p->errlen, "out of memory");
+		return 0;
+	}
+	return 1;
+}
+
+/* Seconds, with an optional s/m/h/d suffix. */
+static int
+set_seconds(struct parse *p, int line, const char *name, long *dst,
+    const char *value, long min, long max)
+{
+	char *end;
+	long v, mult = 1;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (*end == 's' || *end == 'm' || *end == 'h' || *end == 'd') {
+		mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ?
+		    3600 : 86400;
+		end++;
+	}
+	if (errno != 0 || end == value || *end != '\0' || v < 0 ||
+	    v > max / mult || v * mult < min) {
+		snprintf(p->err, p->errlen, "%s:%d: %s must be a duration "
+		    "from %ld to %ld seconds (e.g. 3600, 60m, 1h)", p->c->path,
+		    line, name, min, max);
+		return 0;
+	}
+	*dst = v * mult;
+	return 1;
+}
+
+static int
+set_listen(struct parse *p, int line, const char *value)
+{
+	const char *colon = strrchr(value, ':');
+	char *end;
+	long port;
+
+	if (p->c->listen_host != NULL) {
+		snprintf(p->err, p->errlen, "%s:%d: listen is set twice",
+		    p->c->path, line);
+		return 0;
+	}
+	if (colon == NULL || colon == value) {
+		snprintf(p->err, p->errlen, "%s:%d: listen must be HOST:PORT",
+		    p->c->path, line);
+		return 0;
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || end == colon + 1 || port < 0 || port > 65535) {
+		snprintf(p->err, p->errlen, "%s:%d: bad port in listen",
+		    p->c->path, line);
+		return 0;
+	}
+	if ((p->c->listen_host = strndup(value,
+	    (size_t)(colon - value))) == NULL)
+		return 0;
+	p->c->listen_port = (unsigned)port;
+	return 1;
+}
+
+static int
+add_list(struct parse *p, int line, const char *name, char **list,
+    size_t *n, const char *value, int fingerprint)
+{
+	size_t i, len = strlen(value);
+	char *v;
+
+	if (*n == CA_MAX_LIST) {
+		snprintf(p->err, p->errlen, "%s:%d: more than %d %s lines",
+		    p->c->path, line, CA_MAX_LIST, name);
+		return 0;
+	}
+	if (fingerprint) {
+		if (strncmp(value, "sha256:", 7) == 0) {
+			value += 7;
+			len -= 7;
+		}
+		for (i = 0; i < len; i++)
+			if (!isxdigit((unsigned char)value[i]) &&
+			    value[i] != ':')
+				break;
+		if (i != len || len < 64) {
+			snprintf(p->err, p->errlen, "%s:%d: %s must be a "
+			    "SHA-256 fingerprint in hex", p->c->path, line,
+			    name);
+			return 0;
+		}
+	}
+	if ((v = malloc(len + 1)) == NULL)
+		return 0;
+	/* Fingerprints are kept as 64 lowercase hex digits. */
+	for (i = 0, len = 0; value[i] != '\0'; i++) {
+		if (fingerprint && value[i] == ':')
+			continue;
+		v[len++] = fingerprint ? (char)tolower((unsigned char)value[i]) :
+		    value[i];
+	}
+	v[len] = '\0';
+	if (fingerprint && len != 64) {
+		snprintf(p->err, p->errlen, "%s:%d: %s must be 64 hex digits",
+		    p->c->path, line, name);
+		free(v);
+		return 0;
+	}
+	list[(*n)++] = v;
+	return 1;
+}
+
+/* Feeds inih line by line, counting lines for error messages. */
+static char *
+reader(char *str, int num, void *arg)
+{
+	struct parse *p = arg;
+
+	p->line++;
+	return fgets(str, num, p->f);
+}
+
+static int
+handler(void *arg, const char *section, const char *name, const char *value)
+{
+	struct parse *p = arg;
+	struct ca_config *c = p->c;
+	int ok, line = p->line;
+
+	if (p->failed)
+		return 0;
+	if (strcmp(section, "ca") != 0) {
+		snprintf(p->err, p->errlen, "%s:%d: unknown section [%s]",
+		    c->path, line, section);
+		p->failed = 1;
+		return 0;
+	}
+	if (strcmp(name, "trust_domain") == 0)
+		ok = set_string(p, line, name, &c->trust_domain, value);
+	else if (strcmp(name, "listen") == 0)
+		ok = set_listen(p, line, value);
+	else if (strcmp(name, "database") == 0)
+		ok = set_string(p, line, name, &c->database, value);
+	else if (strcmp(name, "ca_cert") == 0)
+		ok = set_string(p, line, name, &c->ca_cert, value);
+	else if (strcmp(name, "ca_key") == 0)
+		ok = set_string(p, line, name, &c->ca_key, value);
+	else if (strcmp(name, "pkcs11_module") == 0)
+		ok = set_string(p, line, name, &c->pkcs11_module, value);
+	else if (strcmp(name, "pkcs11_token") == 0)
+		ok = set_string(p, line, name, &c->pkcs11_token, value);
+	else if (strcmp(name, "pkcs11_key_label") == 0)
+		ok = set_string(p, line, name, &c->pkcs11_key_label, value);
+	else if (strcmp(name, "pkcs11_pin_file") == 0)
+		ok = set_string(p, line, name, &c->pkcs11_pin_file, value);
+	else if (strcmp(name, "ek_root") == 0)
+		ok = add_list(p, line, name, c->ek_roots, &c->nek_roots, value,
+		    0);
+	else if (strcmp(name, "allow_ek") == 0)
+		ok = add_list(p, line, name, c->allow_ek, &c->nallow_ek, value,
+		    1);
+	else if (strcmp(name, "bot_lifetime") == 0)
+		ok = set_seconds(p, line, name, &c->bot_lifetime, value, 30,
+		    MAX_LIFETIME);
+	else if (strcmp(name, "host_lifetime") == 0)
+		ok = set_seconds(p, line, name, &c->host_lifetime, value, 60,
+		    MAX_LIFETIME);
+	else if (strcmp(name, "session_lifetime") == 0)
+		ok = set_seconds(p, line, name, &c->session_lifetime, value, 5,
+		    3600);
+	else if (strcmp(name, "nonce_lifetime") == 0)
+		ok = set_seconds(p, line, name, &c->nonce_lifetime, value, 5,
+		    3600);
+	else {
+		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s'", c->path,
+		    line, name);
+		ok = 0;
+	}
+	if (!ok)
+		p->failed = 1;
+	return ok;
+}
+
+static int
+trust_domain_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!islower((unsigned char)s[i]) &&
+		    !isdigit((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '-' && s[i] != '_')
+			return 0;
+	return i > 0 && i <= 255;
+}
+
+int
+ca_config_load(const char *path, struct ca_config **cp, char *err,
+    size_t errlen)
+{
+	struct ca_config *c = NULL;
+	struct parse p;
+	FILE *f = NULL;
+	int ir, r = BOTID_ERR_CONFIG;
+
+	*cp = NULL;
+	err[0] = '\0';
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->path = strdup(path)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	c->bot_lifetime = DEFAULT_BOT_LIFETIME;
+	c->host_lifetime = DEFAULT_HOST_LIFETIME;
+	c->session_lifetime = DEFAULT_SESSION;
+	c->nonce_lifetime = DEFAULT_NONCE;
+	if ((f = fopen(path, "re")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		r = BOTID_ERR_IO;
+		goto out;
+	}
+	memset(&p, 0, sizeof(p));
+	p.c = c;
+	p.err = err;
+	p.errlen = errlen;
+	p.f = f;
+	ir = ini_parse_stream(reader, &p, handler, &p);
+	if (p.failed)
+		goto out;
+	if (ir != 0) {
+		snprintf(err, errlen, "%s:%d: syntax error", path, ir);
+		goto out;
+	}
+	if (c->trust_domain == NULL || !trust_domain_valid(c->trust_domain))
+		snprintf(err, errlen, "%s: trust_domain is missing or not a "
+		    "lowercase domain name", path);
+	else if (c->listen_host == NULL)
+		snprintf(err, errlen, "%s: listen is missing", path);
+	else if (c->database == NULL || c->ca_cert == NULL || c->ca_key == NULL)
+		snprintf(err, errlen, "%s: database, ca_cert and ca_key are "
+		    "required", path);
+	else if (strncmp(c->ca_key, "file:", 5) != 0 &&
+	    strcmp(c->ca_key, "pkcs11") != 0)
+		snprintf(err, errlen, "%s: ca_key must be file:PATH or pkcs11",
+		    path);
+	else if (strcmp(c->ca_key, "pkcs11") == 0 &&
+	    (c->pkcs11_module == NULL || c->pkcs11_token == NULL ||
+	    c->pkcs11_key_label == NULL || c->pkcs11_pin_file == NULL))
+		snprintf(err, errlen, "%s: ca_key = pkcs11 needs pkcs11_module, "
+		    "pkcs11_token, pkcs11_key_label and pkcs11_pin_file", path);
+	else if (c->nek_roots == 0 && c->nallow_ek == 0)
+		snprintf(err, errlen, "%s: no ek_root: no EK certificate could "
+		    "ever be trusted", path);
+	else {
+		*cp = c;
+		c = NULL;
+		r = 0;
+	}
+ out:
+	if (f != NULL)
+		fclose(f);
+	ca_config_free(c);
+	return r;
+}
+
+void
+ca_config_free(struct ca_config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->trust_domain);
+	free(c->listen_host);
+	free(c->database);
+	free(c->ca_cert);
+	free(c->ca_key);
+	free(c->pkcs11_module);
+	free(c->pkcs11_token);
+	free(c->pkcs11_key_label);
+	free(c->pkcs11_pin_file);
+	for (i = 0; i < c->nek_roots; i++)
+		free(c->ek_roots[i]);
+	for (i = 0; i < c->nallow_ek; i++)
+		free(c->allow_ek[i]);
+	free(c);
+}

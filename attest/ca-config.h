@@ -1,0 +1,42 @@
+/*
+ * botid-ca configuration: /etc/botid/ca.conf, INI with one [ca] section
+ * (botid-ca(8) lists every key).
+ */
+#ifndef BOTID_ATTEST_CA_CONFIG_H
+#define BOTID_ATTEST_CA_CONFIG_H
+
+#include <stddef.h>
+
+#define CA_MAX_LIST	32	/* ek_root and allow_ek lines */
+
+struct ca_config {
+	char		*path;
+	char		*trust_domain;
+	char		*listen_host;
+	unsigned	 listen_port;	/* 0: any free port (see --port-file) */
+	char		*database;
+	char		*ca_cert;	/* PEM */
+	char		*ca_key;	/* file:PATH or pkcs11 */
+	char		*pkcs11_module;	/* ca_key = pkcs11 */
+	char		*pkcs11_token;
+	char		*pkcs11_key_label;
+	char		*pkcs11_pin_file;
+	char		*ek_roots[CA_MAX_LIST];
+	size_t		 nek_roots;
+	char		*allow_ek[CA_MAX_LIST];	/* lowercase hex SHA-256 */
+	size_t		 nallow_ek;
+	long		 bot_lifetime;		/* seconds */
+	long		 host_lifetime;
+	long		 session_lifetime;
+	long		 nonce_lifetime;
+};
+
+/*
+ * Reads and validates path. On failure returns BOTID_ERR_CONFIG (or _IO,
+ * _ALLOC) with "PATH:LINE: message" in err; *cp is owned by the caller.
+ */
+int	ca_config_load(const char *path, struct ca_config **cp, char *err,
+	    size_t errlen);
+void	ca_config_free(struct ca_config *c);
+
+#endif /* BOTID_ATTEST_CA_CONFIG_H */

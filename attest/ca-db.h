@@ -1,0 +1,104 @@
+/*
+ * botid-ca's state in SQLite: join tokens (only their SHA-256), enrolment
+ * sessions (only the SHA-256 of the challenge secret), hosts, nonces and
+ * issued certificates. The schema is versioned (PRAGMA user_version) and
+ * migrated on open. Single-use items are consumed with one conditional
+ * UPDATE, so two requests can never both use the same one.
+ */
+#ifndef BOTID_ATTEST_CA_DB_H
+#define BOTID_ATTEST_CA_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+struct ca_db;
+
+/* Opens (creating 0600) and migrates. Errors: BOTID_ERR_IO (err says why). */
+int	ca_db_open(const char *path, struct ca_db **dbp, char *err,
+	    size_t errlen);
+void	ca_db_close(struct ca_db *db);
+
+/* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). Errors: _IO. */
+int	ca_db_begin(struct ca_db *db);
+int	ca_db_commit(struct ca_db *db);
+void	ca_db_rollback(struct ca_db *db);
+
+/* Join tokens. bots: comma-separated names, or NULL for any bot. */
+int	ca_db_token_add(struct ca_db *db, const uint8_t hash[32],
+	    time_t expires, const char *bots);
+/*
+ * Checks a token: 0 and *bots (malloc'd or NULL) when usable;
+ * BOTID_ERR_NOT_FOUND unknown, _DENIED already used, _TIMEOUT expired.
+ */
+int	ca_db_token_check(struct ca_db *db, const uint8_t hash[32], time_t now,
+	    char **bots);
+/* Marks a token used by host_id; _DENIED if it was used meanwhile. */
+int	ca_db_token_use(struct ca_db *db, const uint8_t hash[32], time_t now,
+	    const char *host_id);
+
+struct ca_session {
+	char		 id[33];		/* 32 hex digits */
+	uint8_t		 secret_hash[32];
+	uint8_t		 nonce[32];
+	int		 has_token;
+	uint8_t		 token_hash[32];
+	char		 ek_fpr[65];
+	uint8_t		*ak_pub;		/* marshalled TPM2B_PUBLIC */
+	size_t		 ak_len;
+	uint8_t		*hk_pub;
+	size_t		 hk_len;
+	char		*bots;			/* NULL: any */
+	time_t		 expires;
+	int		 used;
+};
+
+int	ca_db_session_add(struct ca_db *db, const struct ca_session *s);
+/* Errors: BOTID_ERR_NOT_FOUND. */
+int	ca_db_session_get(struct ca_db *db, const char *id,
+	    struct ca_session *s);
+/* Consumes the session; _DENIED if already consumed. */
+int	ca_db_session_use(struct ca_db *db, const char *id);
+void	ca_session_clear(struct ca_session *s);
+
+struct ca_host {
+	char		 id[17];
+	uint8_t		*ak_pub;
+	size_t		 ak_len;
+	uint8_t		*hk_pub;
+	size_t		 hk_len;
+	char		*bots;
+	int		 revoked;
+};
+
+int	ca_db_host_add(struct ca_db *db, const char *id, const char *ek_fpr,
+	    const struct ca_session *s, time_t now);
+/* Errors: BOTID_ERR_NOT_FOUND. */
+int	ca_db_host_get(struct ca_db *db, const char *id, struct ca_host *h);
+/* Revokes the host and every certificate issued to it. _NOT_FOUND. */
+int	ca_db_host_revoke(struct ca_db *db, const char *id, time_t now);
+void	ca_host_clear(struct ca_host *h);
+
+int	ca_db_nonce_add(struct ca_db *db, const uint8_t *nonce, size_t len,
+	    const char *host_id, time_t expires);
+/*
+ * Consumes a nonce issued to host_id: 0, or BOTID_ERR_NOT_FOUND (never
+ * issued to that host), _DENIED (already used), _TIMEOUT (expired).
+ */
+int	ca_db_nonce_use(struct ca_db *db, const uint8_t *nonce, size_t len,
+	    const char *host_id, time_t now);
+
+int	ca_db_cert_add(struct ca_db *db, const char *serial, const char *host_id,
+	    const char *bot, const char *spiffe_id, time_t not_after,
+	    const char *attestation, time_t now);
+/* Revokes every certificate for spiffe_id; *n how many. */
+int	ca_db_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id,
+	    time_t now, int *n);
+/* Calls fn for every revoked certificate not yet expired. */
+int	ca_db_revoked(struct ca_db *db, time_t now,
+	    int (*fn)(const char *serial, time_t revoked, void *arg), void *arg);
+/* Writes hosts and their issuance history as text to f. */
+int	ca_db_inventory(struct ca_db *db, FILE *f);
+
+#endif /* BOTID_ATTEST_CA_DB_H */

@@ -1,0 +1,65 @@
+/*
+ * botid-ca's signing side: its key (a PEM file for tests, or a PKCS#11
+ * token through libp11) and certificate, issuing host and bot
+ * certificates, the CRL, and the TLS server certificate it serves with.
+ */
+#ifndef BOTID_ATTEST_CA_ISSUE_H
+#define BOTID_ATTEST_CA_ISSUE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include "attest/ca-config.h"
+#include "attest/ca-db.h"
+
+/* The attestation extension (doc/ca-api.md). */
+#define CA_ATTEST_OID	"2.25.270483204527800964550038576487470208458"
+
+struct ca_signer;
+
+/*
+ * Creates what `botid-ca init` makes: for ca_key = file:PATH a P-256 key
+ * (0600) if absent, and a self-signed CA certificate at ca_cert if absent.
+ * *made says what was created. Errors: _IO, _CRYPTO, _PKCS11 (err set).
+ */
+int	ca_signer_init(const struct ca_config *c, int *made, char *err,
+	    size_t errlen);
+
+/* Loads the CA key and certificate and checks they match. */
+int	ca_signer_open(const struct ca_config *c, struct ca_signer **sp,
+	    char *err, size_t errlen);
+void	ca_signer_close(struct ca_signer *s);
+
+/* The CA certificate as PEM (owned by s). */
+const char *ca_signer_bundle(const struct ca_signer *s);
+
+struct ca_issue_req {
+	const char	*common_name;
+	const char	*spiffe_id;	/* the only URI SAN */
+	EVP_PKEY	*pubkey;
+	long		 lifetime;	/* seconds */
+	const char	*attestation;	/* "tpm" or "pkcs11" */
+};
+
+/*
+ * Issues a certificate; *chain is PEM (leaf then the CA certificate,
+ * malloc'd), serial 32 uppercase hex digits, *not_after its end.
+ * Errors: _CRYPTO, _ALLOC.
+ */
+int	ca_issue(struct ca_signer *s, const struct ca_issue_req *req,
+	    char **chain, char serial[33], time_t *not_after);
+
+/* A fresh CRL of every revoked, unexpired certificate, PEM (malloc'd). */
+int	ca_crl(struct ca_signer *s, struct ca_db *db, char **pem);
+
+/*
+ * A TLS server context with a new key and a certificate for host (an IP
+ * address or a DNS name) issued by the CA, so the CA bundle authenticates
+ * the server too. Errors: _CRYPTO.
+ */
+int	ca_tls_context(struct ca_signer *s, const char *host, SSL_CTX **ctxp);
+
+#endif /* BOTID_ATTEST_CA_ISSUE_H */
