@@ -3,9 +3,11 @@
 # pkcs11-tool lists exactly the caller's bots (none for another uid) and
 # signs with every mechanism family, OpenSSL verifies each signature with
 # the key from `botid pubkey`; ssh-keygen -D prints the same keys; libp11's
-# OpenSSL engine signs and completes a TLS 1.3 client-authenticated
-# handshake; p11tool lists the objects; the module's refusals are the
-# documented CKR_ codes.
+# OpenSSL engine signs and, with the certificates botid-ca issued, completes
+# a TLS 1.3 client-authenticated handshake with s_server checking the CA
+# bundle and seeing the bot's SPIFFE ID (and refusing a revoked bot);
+# p11tool lists the objects; the module's refusals are the documented CKR_
+# codes.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -26,8 +28,24 @@ agent_add_bot tpm-rsa tpm rsa-2048 "uid:$me"
 agent_add_bot p11-ec pkcs11 ecdsa-p384 "uid:$me"
 agent_add_bot p11-rsa pkcs11 rsa-2048 "uid:$me"
 agent_add_bot nobodys tpm ecdsa-p256 "uid:nobody"
-start_agent
 BOTS="tpm-ec tpm-rsa p11-ec p11-rsa"
+
+# The host is enrolled with botid-ca, so every bot gets a certificate.
+start_ca ca "$BOTID_EK_CA_CHAIN"
+TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h \
+    --bots tpm-ec,tpm-rsa,p11-ec,p11-rsa,nobodys >"$T/join.token"
+check "$top_builddir/tools/botid-provision" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/join.token" >/dev/null
+start_agent
+for b in $BOTS; do
+	for _ in $(seq 1 150); do
+		botid_cli cert "$b" --out "$T/$b.chain" 2>/dev/null && break
+		sleep 0.2
+	done
+	[ -s "$T/$b.chain" ] || fail "no certificate for $b: $(tail -3 "$AGENT_LOG")"
+	openssl x509 -in "$T/$b.chain" -outform DER -out "$T/$b.leaf.der"
+done
 
 as_user() {	# as_user UID COMMAND...: run with that uid and group nogroup
 	local uid=$1
@@ -50,6 +68,8 @@ got=$(privkey_labels <"$T/objects")
 [ "$got" = "$want" ] || fail "pkcs11-tool -O shows '$got', want '$want'"
 [ "$(grep -c '^Public Key Object' "$T/objects")" -eq 4 ] ||
     fail "pkcs11-tool -O: not one public key per bot"
+[ "$(grep -c '^Certificate Object' "$T/objects")" -eq 4 ] ||
+    fail "pkcs11-tool -O: not one certificate per bot"
 acc=$(awk '/^Private Key Object/ { p = 1; next } /^[^ ]/ { p = 0 }
     p && /Access:/' "$T/objects")
 [ "$(grep -c 'sensitive, always sensitive, never extractable' <<<"$acc")" -eq 4 ] ||
@@ -85,6 +105,13 @@ done
 # DigestInfo for SHA-256 (RFC 8017 9.2 note 1) followed by the digest.
 { printf '\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20'
   cat "$T/msg.sha256"; } >"$T/msg.di256"
+
+# Each certificate object holds the leaf the agent got from botid-ca.
+for b in $BOTS; do
+	check p11 --read-object --type cert --id "$(key_id "$b")" -o "$T/$b.p11cert"
+	cmp -s "$T/$b.p11cert" "$T/$b.leaf.der" ||
+	    fail "$b: the certificate object is not the bot's certificate"
+done
 
 for b in tpm-ec p11-ec; do
 	pub="$T/$b.pem"
@@ -161,42 +188,35 @@ done
 p11tool --provider "$MODULE" --list-all 'pkcs11:token=botid' >"$T/p11tool" 2>&1 ||
     fail "p11tool failed: $(head -3 "$T/p11tool")"
 for b in $BOTS; do
-	[ "$(grep -c "object=$b;" "$T/p11tool")" -eq 2 ] ||
-	    fail "p11tool does not list $b's two keys: $(cat "$T/p11tool")"
+	for type in private public cert; do
+		grep -q "object=$b;type=$type\$" "$T/p11tool" ||
+		    fail "p11tool does not list $b's $type object: $(cat "$T/p11tool")"
+	done
 done
+[ "$(grep -c 'URL: pkcs11:' "$T/p11tool")" -eq 12 ] ||
+    fail "p11tool lists other objects: $(grep 'URL:' "$T/p11tool")"
 
 # ---- TLS 1.3 with client authentication
-# A throwaway CA issues each bot a certificate for the key the agent
-# serves, with a SPIFFE ID. (botid-ca is not on this branch yet.)
+# s_server trusts the botid-ca bundle only; its own certificate is
+# self-signed and the client trusts exactly that.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj /CN=test-ca -keyout "$T/ca.key" -out "$T/ca.pem" 2>/dev/null ||
-    fail "test CA"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj /CN=localhost -keyout "$T/dummy.key" -out /dev/null 2>/dev/null
-openssl req -new -key "$T/dummy.key" -subj /CN=csr -out "$T/dummy.csr"
-for b in tpm-ec p11-ec tpm-rsa; do
-	printf 'subjectAltName = URI:spiffe://test.example/bot/%s\n' "$b" >"$T/$b.ext"
-	openssl x509 -req -in "$T/dummy.csr" -force_pubkey "$T/$b.pem" \
-	    -subj "/CN=$b" -CA "$T/ca.pem" -CAkey "$T/ca.key" -days 1 \
-	    -extfile "$T/$b.ext" -out "$T/$b.crt" 2>/dev/null || fail "$b: test certificate"
-done
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-    -subj /CN=localhost -keyout "$T/server.key" -out "$T/server.csr" 2>/dev/null
-openssl x509 -req -in "$T/server.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
-    -days 1 -out "$T/server.pem" 2>/dev/null || fail "server certificate"
-
+    -subj /CN=localhost -keyout "$T/server.key" -out "$T/server.pem" 2>/dev/null ||
+    fail "server certificate"
 free_port() {
 	"${PYTHON3:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-# tls_handshake BOT: s_server requires a client certificate; s_client
-# takes the key from the module and the certificate from a file.
+# tls_handshake BOT CERT [S_SERVER OPTION...]: s_server requires a client
+# certificate from the CA; s_client takes the key from the module and the
+# certificate chain from CERT. Fails like the handshake.
 tls_handshake() {
-	local b=$1 port srv pid
+	local b=$1 cert=$2 port srv pid rc=0
+	shift 2
 	port=$(free_port)
 	srv="$T/server.$b.out"
 	openssl s_server -accept "127.0.0.1:$port" -cert "$T/server.pem" \
-	    -key "$T/server.key" -Verify 1 -verify_return_error -CAfile "$T/ca.pem" \
-	    -tls1_3 -naccept 1 <"$T/server.in" >"$srv" 2>&1 &
+	    -key "$T/server.key" -Verify 1 -verify_return_error \
+	    -CAfile "$BOTID_CA_BUNDLE" -tls1_3 -naccept 1 "$@" \
+	    <"$T/server.in" >"$srv" 2>&1 &
 	pid=$!
 	register_pid "$pid"
 	for _ in $(seq 1 100); do
@@ -205,23 +225,47 @@ tls_handshake() {
 	done
 	echo hello | openssl s_client -connect "127.0.0.1:$port" -tls1_3 \
 	    -engine pkcs11 -keyform engine -key "pkcs11:object=$b" \
-	    -cert "$T/$b.crt" -CAfile "$T/ca.pem" -verify_return_error \
-	    >"$T/client.$b.out" 2>&1 ||
-	    fail "$b: s_client failed: $(grep -i error "$T/client.$b.out" | head -3)"
-	wait "$pid" || true
-	grep -q 'Protocol *: TLSv1.3\|Protocol version: TLSv1.3\|TLSv1.3' "$T/client.$b.out" ||
-	    fail "$b: not TLS 1.3"
-	sed -n '/^-----BEGIN CERTIFICATE-----/,/^-----END CERTIFICATE-----/p' "$srv" \
-	    >"$T/seen.$b.pem"
-	[ -s "$T/seen.$b.pem" ] || fail "$b: the server saw no client certificate: $(tail -5 "$srv")"
-	openssl x509 -in "$T/seen.$b.pem" -noout -ext subjectAltName |
-	    grep -q "URI:spiffe://test.example/bot/$b" ||
-	    fail "$b: the server did not see the bot's SPIFFE ID"
+	    -cert "$cert" -CAfile "$T/server.pem" -verify_return_error \
+	    >"$T/client.$b.out" 2>&1 || rc=$?
+	wait "$pid" || rc=1
+	[ "$rc" -eq 0 ] || return 1
+	# The handshake finished only if the server read the client's data.
+	grep -q '^hello' "$srv" || return 1
+	grep -q 'TLSv1.3' "$T/client.$b.out" || fail "$b: not TLS 1.3"
 }
 # s_server quits at the end of its input: give it one that stays open.
 mkfifo "$T/server.in"
 exec 3<>"$T/server.in"
-for b in tpm-ec p11-ec tpm-rsa; do tls_handshake "$b"; done
+for b in $BOTS; do
+	tls_handshake "$b" "$T/$b.chain" ||
+	    fail "$b: TLS handshake failed: $(grep -i error "$T/client.$b.out" "$T/server.$b.out" | head -3)"
+	# What the server saw: the bot's certificate with its SPIFFE ID.
+	sed -n '/^-----BEGIN CERTIFICATE-----/,/^-----END CERTIFICATE-----/p' \
+	    "$T/server.$b.out" >"$T/seen.$b.pem"
+	[ -s "$T/seen.$b.pem" ] || fail "$b: the server saw no client certificate"
+	openssl x509 -in "$T/seen.$b.pem" -noout -ext subjectAltName |
+	    grep -q "URI:spiffe://$TD/host/.*/bot/$b" ||
+	    fail "$b: the server did not see the bot's SPIFFE ID"
+done
+
+# The server checks: a certificate from another CA for the same key fails,
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=rogue-ca -keyout "$T/rogue.key" -out "$T/rogue.pem" 2>/dev/null
+openssl req -new -key "$T/rogue.key" -subj /CN=csr -out "$T/rogue.csr"
+openssl x509 -req -in "$T/rogue.csr" -force_pubkey "$T/tpm-ec.pem" \
+    -subj /CN=tpm-ec -CA "$T/rogue.pem" -CAkey "$T/rogue.key" -days 1 \
+    -out "$T/rogue-tpm-ec.crt" 2>/dev/null || fail "rogue certificate"
+! tls_handshake tpm-ec "$T/rogue-tpm-ec.crt" ||
+    fail "a certificate from another CA was accepted"
+# and so does a bot revoked at botid-ca, once its CRL is checked.
+spiffe=$(openssl x509 -in "$T/p11-ec.chain" -noout -ext subjectAltName |
+    grep -o 'URI:spiffe://[^, ]*' | sed 's/^URI://')
+check "$CA" revoke -c "$BOTID_CA_CONF" bot "$spiffe"
+curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/v1/crl" -o "$T/crl.pem" ||
+    fail "cannot fetch the CRL"
+check tls_handshake tpm-ec "$T/tpm-ec.chain" -crl_check -CRLform PEM -CRL "$T/crl.pem"
+! tls_handshake p11-ec "$T/p11-ec.chain" -crl_check -CRLform PEM -CRL "$T/crl.pem" ||
+    fail "a revoked bot's certificate was accepted"
 exec 3>&-
 
 # ---- PKCS#11 calls the tools above do not make, against the running agent
@@ -262,11 +306,11 @@ try:
     raise SystemExit("CKM_RSA_PKCS signed a bare digest")
 except PyKCS11.PyKCS11Error as e:
     assert e.value == PyKCS11.CKR_DATA_INVALID, e
-# A template matching nothing, and one on CKA_ID matching a key pair.
+# A template matching nothing, and one on CKA_ID matching a bot's objects.
 assert s.findObjects([(PyKCS11.CKA_LABEL, "no-such-bot")]) == []
 kid = s.getAttributeValue(key[0], [PyKCS11.CKA_ID])[0]
 pair = s.findObjects([(PyKCS11.CKA_ID, kid)])
-assert len(pair) == 2, pair
+assert len(pair) == 3, pair  # the key pair and the certificate
 s.closeSession()
 PY
 
