@@ -2,12 +2,13 @@
 # botid-pkcs11.so as existing tools use it, with bots on swtpm and SoftHSM2:
 # pkcs11-tool lists exactly the caller's bots (none for another uid) and
 # signs with every mechanism family, OpenSSL verifies each signature with
-# the key from `botid pubkey`; ssh-keygen -D prints the same keys; libp11's
-# OpenSSL engine signs and, with the certificates botid-ca issued, completes
-# a TLS 1.3 client-authenticated handshake with s_server checking the CA
-# bundle and seeing the bot's SPIFFE ID (and refusing a revoked bot);
-# p11tool lists the objects; the module's refusals are the documented CKR_
-# codes.
+# the key from `botid pubkey`; ssh-keygen -D prints the same keys and
+# ssh-agent (ssh-add -s) signs through the module, checked by ssh-keygen -Y
+# verify; libp11's OpenSSL engine signs and, with the certificates botid-ca
+# issued, completes a TLS 1.3 client-authenticated handshake with s_server
+# checking the CA bundle and seeing the bot's SPIFFE ID (and refusing a
+# foreign CA and a revoked bot); p11tool lists the objects; the module's
+# refusals are the documented CKR_ codes.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -171,6 +172,31 @@ for b in $BOTS; do
 	k=$(ssh-keygen -i -m PKCS8 -f "$T/$b.pem" | cut -d' ' -f1,2)
 	grep -qF "$k" "$T/ssh.pub" || fail "ssh-keygen -D lacks $b's key $k"
 done
+
+# ---- OpenSSH: ssh-agent loads the module (as ssh -I does, through
+# ssh-pkcs11-helper) and signs; ssh-keygen verifies with the bots' keys.
+eval "$(ssh-agent -s -a "$T/ssh-agent.sock" \
+    -P "$(readlink -f "$top_builddir")/pkcs11/.libs/*")" >/dev/null
+register_pid "$SSH_AGENT_PID"
+# No PIN: the passphrase prompt gets an empty answer.
+SSH_ASKPASS=/bin/true SSH_ASKPASS_REQUIRE=force ssh-add -s "$(readlink -f "$MODULE")" \
+    </dev/null >"$T/ssh-add.out" 2>&1 || fail "ssh-add -s failed: $(cat "$T/ssh-add.out")"
+[ "$(ssh-add -L | wc -l)" -eq 4 ] || fail "ssh-agent holds: $(ssh-add -L)"
+for b in $BOTS; do
+	ssh-keygen -i -m PKCS8 -f "$T/$b.pem" >"$T/$b.ssh.pub"
+	cp "$T/msg" "$T/$b.sshmsg"
+	ssh-keygen -Y sign -f "$T/$b.ssh.pub" -n botid-test "$T/$b.sshmsg" \
+	    >"$T/ssh-sign.out" 2>&1 || fail "$b: ssh-keygen -Y sign: $(cat "$T/ssh-sign.out")"
+	printf 'bot %s\n' "$(cat "$T/$b.ssh.pub")" >"$T/$b.allowed"
+	ssh-keygen -Y verify -f "$T/$b.allowed" -I bot -n botid-test \
+	    -s "$T/$b.sshmsg.sig" <"$T/$b.sshmsg" >/dev/null ||
+	    fail "$b: the SSH signature does not verify"
+	! ssh-keygen -Y verify -f "$T/$b.allowed" -I bot -n botid-test \
+	    -s "$T/$b.sshmsg.sig" <"$T/msg2" >/dev/null 2>&1 ||
+	    fail "$b: the SSH signature verifies another message"
+done
+kill "$SSH_AGENT_PID"
+unset SSH_AUTH_SOCK SSH_AGENT_PID
 
 # ---- OpenSSL through libp11's engine
 export PKCS11_MODULE_PATH="$MODULE"
