@@ -340,5 +340,46 @@ assert len(pair) == 3, pair  # the key pair and the certificate
 s.closeSession()
 PY
 
-stop_agent
+# Agent answers as CKR_ codes, in a session opened before they change: a
+# bot removed by a reload is CKR_KEY_FUNCTION_NOT_PERMITTED, a stopped
+# agent CKR_DEVICE_ERROR (botid-pkcs11(8)).
+awk '/^\[bot tpm-ec\]$/ { skip = 1; next } /^\[/ { skip = 0 } !skip' \
+    "$AGENT_CONF" >"$T/reloaded.conf"
+"${PYTHON3:-python3}" - "$MODULE" "$AGENT_CONF" "$T/reloaded.conf" "$AGENT_PID" \
+    "$BOTID" "$AGENT_SOCK" <<'PY' || fail "agent error mapping checks"
+import os, signal, subprocess, sys, time, PyKCS11
+module, conf, newconf, pid, botid, sock = sys.argv[1:]
+lib = PyKCS11.PyKCS11Lib()
+lib.load(module)
+s = lib.openSession(lib.getSlotList()[0])
+def key(label):
+    return s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY),
+                          (PyKCS11.CKA_LABEL, label)])[0]
+def refused(k, want):
+    try:
+        s.sign(k, b"d" * 32, PyKCS11.Mechanism(PyKCS11.CKM_ECDSA))
+    except PyKCS11.PyKCS11Error as e:
+        assert e.value == want, (e, want)
+        return
+    raise SystemExit("signed, but %s was expected" % want)
+tpm, hsm = key("tpm-ec"), key("p11-ec")
+assert len(s.sign(tpm, b"d" * 32, PyKCS11.Mechanism(PyKCS11.CKM_ECDSA))) == 64
+os.replace(newconf, conf)
+os.kill(int(pid), signal.SIGHUP)
+for _ in range(100):
+    if subprocess.run([botid, "--socket", sock, "pubkey", "tpm-ec"],
+                      capture_output=True).returncode != 0:
+        break
+    time.sleep(0.1)
+refused(tpm, PyKCS11.CKR_KEY_FUNCTION_NOT_PERMITTED)
+assert len(s.sign(hsm, b"d" * 48, PyKCS11.Mechanism(PyKCS11.CKM_ECDSA))) == 96
+os.kill(int(pid), signal.SIGTERM)
+for _ in range(100):
+    if not os.path.exists(sock):
+        break
+    time.sleep(0.1)
+refused(hsm, PyKCS11.CKR_DEVICE_ERROR)
+s.closeSession()
+PY
+AGENT_PID=
 echo "PASS: botid-pkcs11 works with pkcs11-tool, OpenSSH, OpenSSL/libp11 and GnuTLS"
