@@ -119,6 +119,9 @@ struct botid_key {
 	TPM2B_PRIVATE		 priv;
 	ESYS_TR			 handle;	/* ESYS_TR_NONE: not loaded */
 	uint64_t		 used;		/* LRU clock at last use */
+	uint8_t			*saved;		/* marshalled TPMS_CONTEXT */
+	size_t			 saved_len;
+	unsigned		 saved_gen;	/* be->generation it is for */
 };
 
 struct tpm_backend {
@@ -134,6 +137,7 @@ struct tpm_backend {
 	unsigned		 max_loaded;
 	unsigned		 nloaded;
 	uint64_t		 clock;
+	unsigned		 generation;	/* connections made so far */
 	unsigned		 tmp_seq;	/* temporary file names */
 	struct botid_key	*ak;		/* attestation key, or NULL */
 	struct botid_key	*hostkey;	/* host key, or NULL */
@@ -347,6 +351,40 @@ tpm_key_unload(struct tpm_backend *be, struct botid_key *key)
 	tpm_slot_forget(be, key);
 }
 
+/* Drops key's saved context. */
+static void
+tpm_context_drop(struct botid_key *key)
+{
+	free(key->saved);
+	key->saved = NULL;
+	key->saved_len = 0;
+}
+
+/*
+ * Saves a loaded key's context, marshalled: the TPMS_CONTEXT ESYS hands
+ * out is 5 KiB whatever it holds, a P-256 key's is a tenth of that.
+ * Failure only means the next load reads the blob.
+ */
+static void
+tpm_context_save(struct tpm_backend *be, struct botid_key *key)
+{
+	TPMS_CONTEXT *ctx = NULL;
+	uint8_t buf[sizeof(TPMS_CONTEXT)];
+	size_t off = 0;
+
+	tpm_context_drop(key);
+	if (Esys_ContextSave(be->esys, key->handle, &ctx) != 0 ||
+	    Tss2_MU_TPMS_CONTEXT_Marshal(ctx, buf, sizeof(buf), &off) != 0 ||
+	    (key->saved = malloc(off)) == NULL) {
+		Esys_Free(ctx);
+		return;
+	}
+	memcpy(key->saved, buf, off);
+	key->saved_len = off;
+	key->saved_gen = be->generation;
+	Esys_Free(ctx);
+}
+
 /* Makes room by flushing the least recently used key other than keep. */
 static int
 tpm_evict_lru(struct tpm_backend *be, const struct botid_key *keep)
@@ -364,6 +402,14 @@ tpm_evict_lru(struct tpm_backend *be, const struct botid_key *keep)
 	if (victim == NULL)
 		return BOTID_ERR_BUSY;
 	log_debug("tpm: evicting bot '%s'", victim->name);
+	/*
+	 * Its context, saved once per connection, comes back with
+	 * ContextLoad, which costs the TPM a decryption and an HMAC where
+	 * Load of the blob also checks the key pair. The context dies with
+	 * a TPM reset; tpm_key_load then falls back to the blob.
+	 */
+	if (victim->saved == NULL || victim->saved_gen != be->generation)
+		tpm_context_save(be, victim);
 	tpm_key_unload(be, victim);
 	return 0;
 }
@@ -476,6 +522,7 @@ tpm_connect(struct tpm_backend *be)
 	}
 	if ((r = tpm_rc_check(rc, NULL, "cannot create the storage primary")) != 0)
 		goto out;
+	be->generation++;
 	log_debug("tpm: connected, %s storage primary ready",
 	    tmpl == &tpm_template_srk_ecc ? "ECC P-256" : "RSA-2048");
 	r = 0;
@@ -494,6 +541,8 @@ tpm_connect(struct tpm_backend *be)
 static int
 tpm_key_load(struct tpm_backend *be, struct botid_key *key, const char *what)
 {
+	TPMS_CONTEXT ctx;
+	size_t off;
 	TSS2_RC rc;
 	unsigned i;
 	int r, tries;
@@ -505,10 +554,28 @@ tpm_key_load(struct tpm_backend *be, struct botid_key *key, const char *what)
 	while (be->nloaded >= be->max_loaded)
 		if ((r = tpm_evict_lru(be, key)) != 0)
 			return r;
+	/* A context saved before the TPM was last reconnected is void. */
+	if (key->saved != NULL && key->saved_gen != be->generation)
+		tpm_context_drop(key);
 	for (tries = 0; ; tries++) {
-		rc = Esys_Load(be->esys, be->primary, ESYS_TR_PASSWORD,
-		    ESYS_TR_NONE, ESYS_TR_NONE, &key->priv, &key->pub,
-		    &key->handle);
+		if (key->saved != NULL) {
+			off = 0;
+			rc = Tss2_MU_TPMS_CONTEXT_Unmarshal(key->saved,
+			    key->saved_len, &off, &ctx);
+			if (rc == 0)
+				rc = Esys_ContextLoad(be->esys, &ctx,
+				    &key->handle);
+			if (rc != 0 && !tpm_rc_is_object_memory(rc)) {
+				/* Refused (a reset): the blob still loads. */
+				log_debug("tpm: bot '%s': ContextLoad: 0x%x %s",
+				    key->name, rc, Tss2_RC_Decode(rc));
+				tpm_context_drop(key);
+			}
+		}
+		if (key->saved == NULL)
+			rc = Esys_Load(be->esys, be->primary, ESYS_TR_PASSWORD,
+			    ESYS_TR_NONE, ESYS_TR_NONE, &key->priv, &key->pub,
+			    &key->handle);
 		if (!tpm_rc_is_object_memory(rc) ||
 		    tries >= TPM_MAX_MEMORY_RETRY ||
 		    tpm_evict_lru(be, key) != 0)
@@ -1317,6 +1384,7 @@ tpm_key_close(struct botid_backend *bep, struct botid_key *key)
 		tpm_key_unload(be, key);
 		(void)pthread_mutex_unlock(&be->lock);
 	}
+	tpm_context_drop(key);
 	free(key);
 }
 
