@@ -33,9 +33,8 @@ name_md(TPMI_ALG_HASH alg)
 	switch (alg) {
 	case TPM2_ALG_SHA256:	return EVP_sha256();
 	case TPM2_ALG_SHA384:	return EVP_sha384();
-	case TPM2_ALG_SHA512:	return EVP_sha512();
 	}
-	return NULL;
+	return NULL;	/* EK templates use SHA-256 or SHA-384 */
 }
 
 static void
@@ -259,17 +258,34 @@ tpm_make_credential(const TPM2B_PUBLIC *ek, const uint8_t *name,
 	*blob_len = *enc_len = 0;
 	memset(&es, 0, sizeof(es));
 	memset(&id, 0, sizeof(id));
-	if (secret_len == 0 || secret_len > sizeof(cred.buffer) ||
-	    secret_len > 64 || name_len == 0 || name_len > sizeof(TPMU_NAME)) {
+	/* A name is nameAlg || digest; the TPM takes no secret longer. */
+	if ((md = name_md(p->nameAlg)) == NULL)
+		goto out;
+	if (secret == NULL || name == NULL || secret_len == 0 ||
+	    secret_len > (size_t)EVP_MD_get_size(md) || name_len < 2 + 20 ||
+	    name_len > sizeof(TPMU_NAME)) {
 		r = BOTID_ERR_INVALID;
 		goto out;
 	}
-	if ((md = name_md(p->nameAlg)) == NULL)
+	/* Only a storage key (restricted decrypt) can activate. */
+	if ((p->objectAttributes & (TPMA_OBJECT_RESTRICTED |
+	    TPMA_OBJECT_DECRYPT)) != (TPMA_OBJECT_RESTRICTED |
+	    TPMA_OBJECT_DECRYPT) || (p->objectAttributes &
+	    TPMA_OBJECT_SIGN_ENCRYPT) != 0) {
+		r = BOTID_ERR_INVALID;
 		goto out;
+	}
 	sym = p->type == TPM2_ALG_RSA ? &p->parameters.rsaDetail.symmetric :
 	    p->type == TPM2_ALG_ECC ? &p->parameters.eccDetail.symmetric : NULL;
 	if (sym == NULL || sym->algorithm != TPM2_ALG_AES ||
 	    sym->mode.aes != TPM2_ALG_CFB)
+		goto out;
+	/* The EK templates of the TCG profile we recreate and accept. */
+	if ((p->type == TPM2_ALG_RSA &&
+	    p->parameters.rsaDetail.keyBits != 2048) ||
+	    (p->type == TPM2_ALG_ECC &&
+	    p->parameters.eccDetail.curveID != TPM2_ECC_NIST_P256 &&
+	    p->parameters.eccDetail.curveID != TPM2_ECC_NIST_P384))
 		goto out;
 	cipher = sym->keyBits.aes == 128 ? EVP_aes_128_cfb128() :
 	    sym->keyBits.aes == 256 ? EVP_aes_256_cfb128() : NULL;
