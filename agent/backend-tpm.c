@@ -1397,6 +1397,11 @@ tpm_close(struct botid_backend *bep)
 		return;
 	if (be->loaded != NULL)
 		tpm_disconnect(be, 1);
+	/* Like tpm_key_close(): their saved contexts go too. */
+	if (be->ak != NULL)
+		tpm_context_drop(be->ak);
+	if (be->hostkey != NULL)
+		tpm_context_drop(be->hostkey);
 	free(be->ak);
 	free(be->hostkey);
 	(void)pthread_mutex_destroy(&be->lock);

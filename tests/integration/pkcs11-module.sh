@@ -48,6 +48,14 @@ for b in $BOTS; do
 	openssl x509 -in "$T/$b.chain" -outform DER -out "$T/$b.leaf.der"
 done
 
+# In a sanitizer build the module is ASan-instrumented, and the tools below
+# are not: they can load it only with the ASan runtime preloaded. The agent,
+# started above, keeps its own leak checking; the tools' leaks are theirs.
+if [ -n "${BOTID_SANITIZER_PRELOAD:-}" ]; then
+	export LD_PRELOAD="$BOTID_SANITIZER_PRELOAD"
+	export ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0"
+fi
+
 as_user() {	# as_user UID COMMAND...: run with that uid and group nogroup
 	local uid=$1
 	shift
