@@ -295,7 +295,8 @@ openssl x509 -req -in "$T/rogue.csr" -force_pubkey "$T/tpm-ec.pem" \
 spiffe=$(openssl x509 -in "$T/p11-ec.chain" -noout -ext subjectAltName |
     grep -o 'URI:spiffe://[^, ]*' | sed 's/^URI://')
 check "$CA" revoke -c "$BOTID_CA_CONF" bot "$spiffe"
-curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/v1/crl" -o "$T/crl.pem" ||
+# curl hangs with the ASan runtime preloaded; it loads no module.
+env -u LD_PRELOAD curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/v1/crl" -o "$T/crl.pem" ||
     fail "cannot fetch the CRL"
 check tls_handshake tpm-ec "$T/tpm-ec.chain" -crl_check -CRLform PEM -CRL "$T/crl.pem"
 ! tls_handshake p11-ec "$T/p11-ec.chain" -crl_check -CRLform PEM -CRL "$T/crl.pem" ||
