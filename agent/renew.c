@@ -36,6 +36,7 @@
 #include "agent/renew.h"
 #include "attest/ca-client.h"
 #include "attest/host-state.h"
+#include "lib/certify-tbs.h"
 #include "lib/file.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -45,7 +46,6 @@
 #define RENEW_CHAIN_CERTS	8
 #define NONCE_MAX		64
 #define CERTS_SUBDIR		"certs"
-#define PKCS11_TBS_LABEL	"botid-pkcs11-certify-v1"
 
 struct cert_entry {
 	char			 name[BOTID_MAX_BOT_NAME + 1];
@@ -213,40 +213,21 @@ json_str(json_t *o, const char *key, const char **s)
 	return *s != NULL ? 0 : BOTID_ERR_PROTOCOL;
 }
 
-/* What the host key signs for a PKCS#11 bot (doc/ca-api.md). */
+/* What the host key signs for a PKCS#11 bot, hashed for TPM2_Sign. */
 static int
 pkcs11_tbs_digest(const uint8_t *nonce, size_t nonce_len, const char *bot,
     const uint8_t *spki, size_t spki_len, uint8_t digest[32])
 {
-	uint8_t be[4];
-	EVP_MD_CTX *md = NULL;
-	size_t blen = strlen(bot);
-	int r = BOTID_ERR_CRYPTO;
+	uint8_t *tbs = NULL;
+	size_t len = 0;
+	int r;
 
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(md, PKCS11_TBS_LABEL,
-	    sizeof(PKCS11_TBS_LABEL)) != 1 ||	/* with its NUL */
-	    EVP_DigestUpdate(md, nonce, nonce_len) != 1)
-		goto out;
-	be[0] = (uint8_t)(blen >> 24);
-	be[1] = (uint8_t)(blen >> 16);
-	be[2] = (uint8_t)(blen >> 8);
-	be[3] = (uint8_t)blen;
-	if (EVP_DigestUpdate(md, be, 4) != 1 ||
-	    EVP_DigestUpdate(md, bot, blen) != 1)
-		goto out;
-	be[0] = (uint8_t)(spki_len >> 24);
-	be[1] = (uint8_t)(spki_len >> 16);
-	be[2] = (uint8_t)(spki_len >> 8);
-	be[3] = (uint8_t)spki_len;
-	if (EVP_DigestUpdate(md, be, 4) != 1 ||
-	    EVP_DigestUpdate(md, spki, spki_len) != 1 ||
-	    EVP_DigestFinal_ex(md, digest, NULL) != 1)
-		goto out;
-	r = 0;
- out:
-	EVP_MD_CTX_free(md);
+	if ((r = certify_pkcs11_tbs(nonce, nonce_len, bot, spki, spki_len,
+	    &tbs, &len)) != 0)
+		return r;
+	r = EVP_Digest(tbs, len, digest, NULL, EVP_sha256(), NULL) == 1 ? 0 :
+	    BOTID_ERR_CRYPTO;
+	free(tbs);
 	return r;
 }
 

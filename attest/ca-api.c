@@ -35,6 +35,7 @@
 #include "attest/tpm-verify.h"
 #include "lib/base64.h"
 #include "lib/botid.h"
+#include "lib/certify-tbs.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 
@@ -42,7 +43,6 @@
 #define CERT_MAX	8192
 #define SECRET_LEN	32
 #define NONCE_LEN	32
-#define PKCS11_TBS_LABEL "botid-pkcs11-certify-v1"
 
 struct reply {
 	int		 status;
@@ -567,36 +567,6 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
 	ca_host_clear(&h);
 }
 
-/* SHA-256 is applied by the verifier: this builds the signed bytes. */
-static uint8_t *
-pkcs11_tbs(const uint8_t *nonce, size_t nonce_len, const char *bot,
-    const uint8_t *spki, size_t spki_len, size_t *len)
-{
-	size_t blen = strlen(bot), n = sizeof(PKCS11_TBS_LABEL) + nonce_len +
-	    4 + blen + 4 + spki_len, off = 0;
-	uint8_t *t;
-
-	if ((t = malloc(n)) == NULL)
-		return NULL;
-	memcpy(t, PKCS11_TBS_LABEL, sizeof(PKCS11_TBS_LABEL));
-	off += sizeof(PKCS11_TBS_LABEL);
-	memcpy(t + off, nonce, nonce_len);
-	off += nonce_len;
-	t[off++] = (uint8_t)(blen >> 24);
-	t[off++] = (uint8_t)(blen >> 16);
-	t[off++] = (uint8_t)(blen >> 8);
-	t[off++] = (uint8_t)blen;
-	memcpy(t + off, bot, blen);
-	off += blen;
-	t[off++] = (uint8_t)(spki_len >> 24);
-	t[off++] = (uint8_t)(spki_len >> 16);
-	t[off++] = (uint8_t)(spki_len >> 8);
-	t[off++] = (uint8_t)spki_len;
-	memcpy(t + off, spki, spki_len);
-	*len = n;
-	return t;
-}
-
 static void
 handle_certify(struct ca_api *api, json_t *j, const char *peer,
     struct reply *rp)
@@ -692,8 +662,9 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 			    "SubjectPublicKeyInfo");
 			goto out;
 		}
-		if ((tbs = pkcs11_tbs(nonce, nonce_len, bot, spki, spki_len,
-		    &tbs_len)) == NULL)
+		/* SHA-256 is applied by the verifier. */
+		if (certify_pkcs11_tbs(nonce, nonce_len, bot, spki, spki_len,
+		    &tbs, &tbs_len) != 0)
 			goto fail;
 		if (tpm_signature_verify(&hk, tbs, tbs_len, sigb, sig_len,
 		    &why) != 0) {
