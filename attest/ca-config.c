@@ -52,29 +52,36 @@ set_string(struct parse *p, int line, const char *name, char **dst,
 	return 1;
 }
 
-/* Seconds, with an optional s/m/h/d suffix. */
-static int
-set_seconds(struct parse *p, int line, const char *name, long *dst,
-    const char *value, long min, long max)
+int
+ca_duration_parse(const char *s, long min, long max, long *out)
 {
 	char *end;
 	long v, mult = 1;
 
 	errno = 0;
-	v = strtol(value, &end, 10);
+	v = strtol(s, &end, 10);
 	if (*end == 's' || *end == 'm' || *end == 'h' || *end == 'd') {
 		mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ?
 		    3600 : 86400;
 		end++;
 	}
-	if (errno != 0 || end == value || *end != '\0' || v < 0 ||
-	    v > max / mult || v * mult < min) {
+	if (errno != 0 || end == s || *end != '\0' || v < 0 ||
+	    v > max / mult || v * mult < min)
+		return BOTID_ERR_INVALID;
+	*out = v * mult;
+	return 0;
+}
+
+static int
+set_seconds(struct parse *p, int line, const char *name, long *dst,
+    const char *value, long min, long max)
+{
+	if (ca_duration_parse(value, min, max, dst) != 0) {
 		snprintf(p->err, p->errlen, "%s:%d: %s must be a duration "
 		    "from %ld to %ld seconds (e.g. 3600, 60m, 1h)", p->c->path,
 		    line, name, min, max);
 		return 0;
 	}
-	*dst = v * mult;
 	return 1;
 }
 

@@ -39,4 +39,10 @@ int	ca_config_load(const char *path, struct ca_config **cp, char *err,
 	    size_t errlen);
 void	ca_config_free(struct ca_config *c);
 
+/*
+ * Parses a duration in seconds, with an optional s, m, h or d suffix,
+ * from min to max seconds. Errors: BOTID_ERR_INVALID.
+ */
+int	ca_duration_parse(const char *s, long min, long max, long *out);
+
 #endif /* BOTID_ATTEST_CA_CONFIG_H */

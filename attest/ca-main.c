@@ -138,26 +138,6 @@ cmd_serve(const char *conf, const char *port_file)
 }
 
 static int
-parse_duration(const char *s, long *out)
-{
-	char *end;
-	long v, mult = 1;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (*end == 's' || *end == 'm' || *end == 'h' || *end == 'd') {
-		mult = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ?
-		    3600 : 86400;
-		end++;
-	}
-	if (errno != 0 || end == s || *end != '\0' || v <= 0 ||
-	    v > 366L * 86400 / mult)
-		return -1;
-	*out = v * mult;
-	return 0;
-}
-
-static int
 bots_valid(const char *list)
 {
 	size_t i, n = 0;
@@ -190,7 +170,8 @@ cmd_token(const char *conf, const char *ttl, const char *bots)
 	size_t i;
 	int r = 1;
 
-	if (ttl == NULL || parse_duration(ttl, &secs) != 0)
+	if (ttl == NULL ||
+	    ca_duration_parse(ttl, 1, 366L * 86400, &secs) != 0)
 		return fail("token create: --ttl DURATION is required "
 		    "(e.g. 3600, 30m, 1h, 7d; at most a year)");
 	if (bots != NULL && !bots_valid(bots))
