@@ -7,8 +7,10 @@
 # verify; libp11's OpenSSL engine signs and, with the certificates botid-ca
 # issued, completes a TLS 1.3 client-authenticated handshake with s_server
 # checking the CA bundle and seeing the bot's SPIFFE ID (and refusing a
-# foreign CA and a revoked bot); p11tool lists the objects; the module's
-# refusals are the documented CKR_ codes.
+# foreign CA, a revoked and an expired certificate); curl makes an HTTPS
+# request with a bot key through the module; `ssh -I` logs in to an sshd
+# with one; p11tool lists the objects; the module's refusals are the
+# documented CKR_ codes.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -206,6 +208,53 @@ done
 kill "$SSH_AGENT_PID"
 unset SSH_AUTH_SOCK SSH_AGENT_PID
 
+# ---- OpenSSH: `ssh -I botid-pkcs11.so` logs in to an sshd (run here as
+# root on a loopback port, with its own host key) that authorizes only the
+# tpm-ec bot's key; with no agent behind the module the same login fails.
+free_port() {
+	"${PYTHON3:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+[ "$(id -u)" -eq 0 ] || fail "the ssh -I check runs sshd and needs root"
+ssh-keygen -q -t ed25519 -N '' -f "$T/sshd_host" || fail "sshd host key"
+cp "$T/tpm-ec.ssh.pub" "$T/authorized_keys"
+sshd_port=$(free_port)
+cat >"$T/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$sshd_port
+HostKey $T/sshd_host
+PidFile $T/sshd.pid
+AuthorizedKeysFile $T/authorized_keys
+AuthenticationMethods publickey
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+EOF
+printf '[127.0.0.1]:%s %s\n' "$sshd_port" "$(cut -d' ' -f1,2 "$T/sshd_host.pub")" \
+    >"$T/known_hosts"
+mkdir -p /run/sshd
+env -u LD_PRELOAD "${SSHD:-/usr/sbin/sshd}" -D -e -f "$T/sshd_config" 2>"$T/sshd.log" &
+register_pid $!
+for _ in $(seq 1 100); do
+	grep -q 'Server listening' "$T/sshd.log" && break
+	sleep 0.1
+done
+grep -q 'Server listening' "$T/sshd.log" || fail "sshd did not start: $(cat "$T/sshd.log")"
+ssh_bot() {
+	SSH_ASKPASS=/bin/true SSH_ASKPASS_REQUIRE=force ssh -F none \
+	    -I "$(readlink -f "$MODULE")" -o IdentityFile=none \
+	    -o BatchMode=yes -o StrictHostKeyChecking=yes \
+	    -o UserKnownHostsFile="$T/known_hosts" -o ConnectTimeout=10 \
+	    -p "$sshd_port" root@127.0.0.1 "$@" </dev/null
+}
+out=$(ssh_bot echo logged-in-with-bot-key 2>"$T/ssh-I.err") ||
+    fail "ssh -I botid-pkcs11.so failed: $(tail -3 "$T/ssh-I.err"; tail -3 "$T/sshd.log")"
+[ "$out" = logged-in-with-bot-key ] || fail "ssh -I ran: $out"
+grep -q 'Accepted publickey for root' "$T/sshd.log" ||
+    fail "sshd did not log a public key login: $(tail -3 "$T/sshd.log")"
+! BOTID_SOCKET="$T/no-such.sock" ssh_bot true 2>/dev/null ||
+    fail "ssh -I logged in with no agent behind the module"
+
 # ---- OpenSSL through libp11's engine
 export PKCS11_MODULE_PATH="$MODULE"
 for b in $BOTS; do
@@ -234,11 +283,9 @@ done
 # s_server trusts the botid-ca bundle only; its own certificate is
 # self-signed and the client trusts exactly that.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj /CN=localhost -keyout "$T/server.key" -out "$T/server.pem" 2>/dev/null ||
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -keyout "$T/server.key" -out "$T/server.pem" 2>/dev/null ||
     fail "server certificate"
-free_port() {
-	"${PYTHON3:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # tls_handshake BOT CERT [S_SERVER OPTION...]: s_server requires a client
 # certificate from the CA; s_client takes the key from the module and the
 # certificate chain from CERT. Fails like the handshake.
@@ -301,6 +348,36 @@ env -u LD_PRELOAD curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/v1/crl" -o
 check tls_handshake tpm-ec "$T/tpm-ec.chain" -crl_check -CRLform PEM -CRL "$T/crl.pem"
 ! tls_handshake p11-ec "$T/p11-ec.chain" -crl_check -CRLform PEM -CRL "$T/crl.pem" ||
     fail "a revoked bot's certificate was accepted"
+grep -q 'certificate revoked' "$T/server.p11-ec.out" ||
+    fail "the revoked bot failed for another reason: $(grep -i error "$T/server.p11-ec.out")"
+# An expired certificate fails: the server checks the chain as of one
+# minute after the bot certificate's notAfter.
+end=$(date -d "$(openssl x509 -in "$T/tpm-ec.chain" -noout -enddate | cut -d= -f2)" +%s)
+! tls_handshake tpm-ec "$T/tpm-ec.chain" -attime $((end + 60)) ||
+    fail "an expired certificate was accepted"
+grep -q 'certificate has expired' "$T/server.tpm-ec.out" ||
+    fail "the expired certificate failed for another reason: $(grep -i error "$T/server.tpm-ec.out")"
+
+# ---- curl: an HTTPS request with the bot's key through libp11's engine
+# and the module; s_server -www answers with the client certificate it saw.
+curl_port=$(free_port)
+openssl s_server -accept "127.0.0.1:$curl_port" -cert "$T/server.pem" \
+    -key "$T/server.key" -Verify 1 -verify_return_error \
+    -CAfile "$BOTID_CA_BUNDLE" -naccept 1 -www <&3 >"$T/curl-server.out" 2>&1 &
+register_pid $!
+for _ in $(seq 1 100); do
+	grep -q '^ACCEPT' "$T/curl-server.out" && break
+	sleep 0.1
+done
+curl -sS --max-time 30 --engine pkcs11 --key-type ENG --key "pkcs11:object=tpm-rsa" \
+    --cert "$T/tpm-rsa.chain" --cacert "$T/server.pem" \
+    --resolve "localhost:$curl_port:127.0.0.1" "https://localhost:$curl_port/" \
+    >"$T/curl.out" 2>"$T/curl.err" ||
+    fail "curl with the module failed: $(tail -3 "$T/curl.err")"
+sed -n '/^-----BEGIN CERTIFICATE-----/,/^-----END CERTIFICATE-----/p' \
+    "$T/curl.out" | openssl x509 -noout -ext subjectAltName 2>/dev/null |
+    grep -q "URI:spiffe://$TD/host/.*/bot/tpm-rsa" ||
+    fail "the server did not see tpm-rsa's certificate from curl: $(head -5 "$T/curl.out")"
 exec 3>&-
 
 # ---- PKCS#11 calls the tools above do not make, against the running agent
