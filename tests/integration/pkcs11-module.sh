@@ -360,24 +360,31 @@ grep -q 'certificate has expired' "$T/server.tpm-ec.out" ||
 
 # ---- curl: an HTTPS request with the bot's key through libp11's engine
 # and the module; s_server -www answers with the client certificate it saw.
-curl_port=$(free_port)
-openssl s_server -accept "127.0.0.1:$curl_port" -cert "$T/server.pem" \
-    -key "$T/server.key" -Verify 1 -verify_return_error \
-    -CAfile "$BOTID_CA_BUNDLE" -naccept 1 -www <&3 >"$T/curl-server.out" 2>&1 &
-register_pid $!
-for _ in $(seq 1 100); do
-	grep -q '^ACCEPT' "$T/curl-server.out" && break
-	sleep 0.1
-done
-curl -sS --max-time 30 --engine pkcs11 --key-type ENG --key "pkcs11:object=tpm-rsa" \
-    --cert "$T/tpm-rsa.chain" --cacert "$T/server.pem" \
-    --resolve "localhost:$curl_port:127.0.0.1" "https://localhost:$curl_port/" \
-    >"$T/curl.out" 2>"$T/curl.err" ||
-    fail "curl with the module failed: $(tail -3 "$T/curl.err")"
-sed -n '/^-----BEGIN CERTIFICATE-----/,/^-----END CERTIFICATE-----/p' \
-    "$T/curl.out" | openssl x509 -noout -ext subjectAltName 2>/dev/null |
-    grep -q "URI:spiffe://$TD/host/.*/bot/tpm-rsa" ||
-    fail "the server did not see tpm-rsa's certificate from curl: $(head -5 "$T/curl.out")"
+# curl cannot start with a sanitizer runtime preloaded (it deadlocks in
+# setlocale before loading anything), so in a sanitizer build, where the
+# module needs that runtime, this check is left to the normal build.
+if [ -n "${BOTID_SANITIZER_PRELOAD:-}" ]; then
+	echo "note: curl check not run in a sanitizer build (see above)"
+else
+	curl_port=$(free_port)
+	openssl s_server -accept "127.0.0.1:$curl_port" -cert "$T/server.pem" \
+	    -key "$T/server.key" -Verify 1 -verify_return_error \
+	    -CAfile "$BOTID_CA_BUNDLE" -naccept 1 -www <&3 >"$T/curl-server.out" 2>&1 &
+	register_pid $!
+	for _ in $(seq 1 100); do
+		grep -q '^ACCEPT' "$T/curl-server.out" && break
+		sleep 0.1
+	done
+	curl -sS --max-time 30 --engine pkcs11 --key-type ENG --key "pkcs11:object=tpm-rsa" \
+	    --cert "$T/tpm-rsa.chain" --cacert "$T/server.pem" \
+	    --resolve "localhost:$curl_port:127.0.0.1" "https://localhost:$curl_port/" \
+	    >"$T/curl.out" 2>"$T/curl.err" ||
+	    fail "curl with the module failed: $(tail -3 "$T/curl.err")"
+	sed -n '/^-----BEGIN CERTIFICATE-----/,/^-----END CERTIFICATE-----/p' \
+	    "$T/curl.out" | openssl x509 -noout -ext subjectAltName 2>/dev/null |
+	    grep -q "URI:spiffe://$TD/host/.*/bot/tpm-rsa" ||
+	    fail "the server did not see tpm-rsa's certificate from curl: $(head -5 "$T/curl.out")"
+fi
 exec 3>&-
 
 # ---- PKCS#11 calls the tools above do not make, against the running agent
