@@ -8,7 +8,8 @@
  * One mutex guards the whole module and one agent connection serves it:
  * requests go out one at a time, as the wire client is for one thread. A
  * child after fork() sees an uninitialised module: the parent's connection
- * carries the parent's identity and must not be shared.
+ * carries the parent's identity and must not be shared; the lock is held
+ * across fork() (pthread_atfork) so that the child's copy is free.
  */
 #include "botid-config.h"
 
@@ -56,6 +57,8 @@ struct session {
 };
 
 static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t module_atfork_once = PTHREAD_ONCE_INIT;
+static int module_atfork_rv;
 
 static struct {
 	int			 initialized;
@@ -117,6 +120,29 @@ module_reset(void)
 		free(module.names[i]);
 	free(module.names);
 	memset(&module, 0, sizeof(module));
+}
+
+/*
+ * fork() in one thread while another holds the lock would leave the child's
+ * copy locked for ever: hold it across fork, and release both copies.
+ */
+static void
+module_atfork_prepare(void)
+{
+	(void)pthread_mutex_lock(&module_lock);
+}
+
+static void
+module_atfork_release(void)
+{
+	(void)pthread_mutex_unlock(&module_lock);
+}
+
+static void
+module_atfork_register(void)
+{
+	module_atfork_rv = pthread_atfork(module_atfork_prepare,
+	    module_atfork_release, module_atfork_release);
 }
 
 /*
@@ -342,6 +368,9 @@ pkcs11_initialize(CK_VOID_PTR init_args)
 		if (given == 4 && !(args->flags & CKF_OS_LOCKING_OK))
 			return CKR_CANT_LOCK;
 	}
+	if (pthread_once(&module_atfork_once, module_atfork_register) != 0 ||
+	    module_atfork_rv != 0)
+		return CKR_GENERAL_ERROR;
 	if (pthread_mutex_lock(&module_lock) != 0)
 		return CKR_GENERAL_ERROR;
 	if (module.initialized && module.pid != getpid())

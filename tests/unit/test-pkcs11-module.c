@@ -4,6 +4,7 @@
  * the object builder fed with keys and certificates made here and with
  * damaged DER, and the mechanism checks (PSS parameters, DigestInfo).
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -274,6 +275,59 @@ test_fork_child_uninitialised(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(f->C_GetInfo(&info), CKR_OK);
+}
+
+static volatile int busy_stop;
+
+static void *
+busy_thread(void *arg)
+{
+	CK_SLOT_ID slots[1];
+	CK_ULONG n;
+	CK_INFO info;
+
+	(void)arg;
+	while (!busy_stop) {
+		n = 1;
+		(void)f->C_GetInfo(&info);
+		(void)f->C_GetSlotList(CK_FALSE, slots, &n);
+	}
+	return NULL;
+}
+
+/*
+ * fork() while another thread is inside the module: without the atfork
+ * handlers the child inherits a held lock about once in a few forks and
+ * hangs (the alarm turns that into a failure).
+ */
+static void
+test_fork_while_busy(void **state)
+{
+	pthread_t t;
+	CK_INFO info;
+	pid_t pid;
+	int i, status;
+
+	busy_stop = 0;
+	assert_int_equal(pthread_create(&t, NULL, busy_thread, NULL), 0);
+	for (i = 0; i < 200; i++) {
+		if ((pid = fork()) == 0) {
+			alarm(5);
+			if (f->C_GetInfo(&info) != CKR_CRYPTOKI_NOT_INITIALIZED ||
+			    f->C_Initialize(NULL) != CKR_OK ||
+			    f->C_GetInfo(&info) != CKR_OK)
+				_exit(1);
+			_exit(0);
+		}
+		assert_true(pid > 0);
+		status = 0;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	busy_stop = 1;
+	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(f->C_GetInfo(&info), CKR_OK);
 }
 
@@ -581,6 +635,7 @@ main(void)
 		cmocka_unit_test(test_mechanisms),
 		cmocka_unit_test(test_session_with_no_agent),
 		cmocka_unit_test(test_fork_child_uninitialised),
+		cmocka_unit_test(test_fork_while_busy),
 	};
 	const struct CMUnitTest parts[] = {
 		cmocka_unit_test(test_objects_ec),
