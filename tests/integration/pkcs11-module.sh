@@ -91,6 +91,24 @@ out=$(as_user 1 pkcs11-tool --module "$MODULE" -O 2>&1) || fail "pkcs11-tool as 
 ! grep -q 'Object' <<<"$out" || fail "uid 1 sees objects: $out"
 out=$(as_user nobody pkcs11-tool --module "$MODULE" -O 2>&1 | privkey_labels)
 [ "$out" = nobodys ] || fail "nobody sees '$out', want nobodys"
+# Registered with p11-kit (the shipped doc/p11-kit/botid.module, pointing
+# at this build), the bots appear through p11-kit-proxy.so. p11-kit reads
+# per-user module configs for users other than root only, so this runs as
+# nobody, who sees nobody's bot.
+P11KIT_PROXY=$(pkg-config --variable=proxy_module p11-kit-1)
+[ -f "$P11KIT_PROXY" ] || fail "no p11-kit-proxy.so"
+mkdir -p "$T/p11home/.config/pkcs11/modules"
+sed "s|^module: .*|module: $(readlink -f "$MODULE")|" \
+    "$top_srcdir/doc/p11-kit/botid.module" \
+    >"$T/p11home/.config/pkcs11/modules/botid.module"
+chmod -R a+rX "$T/p11home"
+out=$(as_user nobody env HOME="$T/p11home" p11-kit list-modules 2>&1) ||
+    fail "p11-kit list-modules: $out"
+grep -A3 '^botid: ' <<<"$out" | grep -q 'library-description: botid agent PKCS#11 module' ||
+    fail "p11-kit does not list the botid module: $out"
+out=$(as_user nobody env HOME="$T/p11home" pkcs11-tool --module "$P11KIT_PROXY" \
+    --token-label botid -O 2>&1 | privkey_labels)
+[ "$out" = nobodys ] || fail "through p11-kit-proxy nobody sees '$out', want nobodys"
 # An unreachable agent leaves the token empty rather than failing.
 out=$(BOTID_SOCKET="$T/no-such.sock" pkcs11-tool --module "$MODULE" -O 2>&1) ||
     fail "pkcs11-tool with no agent: $out"
