@@ -60,13 +60,14 @@ enum agent_key {
 	AGENT_IDLE_TIMEOUT,
 	AGENT_TPM_LOADED_KEYS,
 	AGENT_PKCS11_SESSIONS,
+	AGENT_USER,
 	AGENT_NKEYS,
 };
 
 static const char *const agent_keys[AGENT_NKEYS] = {
 	"socket", "socket_mode", "socket_group", "state_dir", "tcti",
 	"audit_log", "max_connections", "idle_timeout", "tpm_loaded_keys",
-	"pkcs11_sessions",
+	"pkcs11_sessions", "user",
 };
 
 /* Keys of [bot NAME]; the order matches bot_keys[]. */
@@ -484,6 +485,15 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 		return config_set_string(p, &cfg->socket_group, value);
 	case AGENT_STATE_DIR:
 		return config_set_path(p, name, &cfg->state_dir, value);
+	case AGENT_USER:
+		if (config_resolve_id(p, "user", value, 0, &id) != 0)
+			return p->r;
+		if (id == 0)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "user: '%s' is root; name an unprivileged user",
+			    value);
+		cfg->user_uid = (uid_t)id;
+		return config_set_string(p, &cfg->user, value);
 	case AGENT_TCTI:
 		return config_set_string(p, &cfg->tcti, value);
 	case AGENT_AUDIT_LOG:
@@ -1240,6 +1250,7 @@ config_free(struct botid_agent_config *cfg)
 	free(cfg->path);
 	free(cfg->socket_path);
 	free(cfg->socket_group);
+	free(cfg->user);
 	free(cfg->state_dir);
 	free(cfg->tcti);
 	free(cfg->audit_log);

@@ -66,6 +66,8 @@ struct botid_agent_config {
 	char			*socket_group;	/* NULL: agent's own group */
 	gid_t			 socket_gid;	/* socket_group resolved at load */
 	char			*state_dir;
+	char			*user;		/* NULL: keep the starting user */
+	uid_t			 user_uid;	/* user resolved at load */
 	char			*tcti;		/* NULL: tpm2-tss default */
 	char			*audit_log;	/* NULL: no audit file */
 	unsigned		 max_connections;

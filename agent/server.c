@@ -23,6 +23,7 @@
 #include "agent/audit.h"
 #include "agent/peer.h"
 #include "agent/policy.h"
+#include "agent/privdrop.h"
 #include "agent/registry.h"
 #include "agent/renew.h"
 #include "agent/server.h"
@@ -895,6 +896,14 @@ reload(struct server *s)
 	}
 	if (strcmp(cfg->socket_path, s->reg->cfg->socket_path) != 0)
 		log_warn("socket path changes take effect at restart");
+	if ((cfg->user == NULL) != (s->reg->cfg->user == NULL) ||
+	    (cfg->user != NULL && cfg->user_uid != s->reg->cfg->user_uid))
+		log_warn("user changes take effect at restart");
+	else if (cfg->user != NULL && privdrop_needs_ptrace(cfg) &&
+	    !privdrop_needs_ptrace(s->reg->cfg))
+		log_warn("exe: rules need CAP_SYS_PTRACE, kept only from a "
+		    "start with such a rule: restart for them to match "
+		    "other users' processes");
 	if ((r = registry_build(cfg, s->reg, &s->done, &reg)) != 0) {
 		log_err("reload failed: %s", botid_strerror(r));
 		return;	/* registry_build freed nothing it did not own */
@@ -999,6 +1008,16 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	    epoll_add(s.epfd, s.sig_fd, &signal_tag) == -1 ||
 	    epoll_add(s.epfd, s.done.efd, &done_tag) == -1) {
 		log_err("event loop setup: %s", strerror(errno));
+		config_free(cfg);
+		goto out;
+	}
+	/*
+	 * The socket is bound and the audit log open: root is not needed for
+	 * anything else. Dropping it before any thread starts and any key is
+	 * made means every file the TPM and token libraries create is the
+	 * agent user's, as it is under systemd's User=.
+	 */
+	if ((r = privdrop_apply(cfg)) != 0) {
 		config_free(cfg);
 		goto out;
 	}

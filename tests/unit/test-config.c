@@ -582,6 +582,22 @@ test_agent_values(void **state)
 	assert_int_equal(cfg->socket_gid, getgrnam("nogroup")->gr_gid);
 	config_free(cfg);
 
+	check_error("[agent]\nuser = root\n", 2,
+	    "user: 'root' is root; name an unprivileged user");
+	check_error("[agent]\nuser = 0\n", 2,
+	    "user: '0' is root; name an unprivileged user");
+	check_error("[agent]\nuser = botid-no-such-user\n", 2,
+	    "user: unknown user 'botid-no-such-user'");
+	check_error("[agent]\nuser = 4294967295\n", 2,
+	    "user: user id '4294967295' out of range");
+	cfg = check_ok("[agent]\nuser = nobody\n");
+	assert_string_equal(cfg->user, "nobody");
+	assert_int_equal(cfg->user_uid, getpwnam("nobody")->pw_uid);
+	config_free(cfg);
+	cfg = check_ok("[agent]\n");
+	assert_null(cfg->user);
+	config_free(cfg);
+
 	check_error("[agent]\nsocket = /a\nsocket = /b\n", 3,
 	    "duplicate key 'socket' (first set at line 2)");
 	check_error("[agent]\naudit_log = none\naudit_log = none\n", 3,

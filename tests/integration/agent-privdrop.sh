@@ -1,0 +1,115 @@
+#!/bin/bash
+# botid-agent started as root with `user = botid`: after opening the TPM,
+# the token and the socket it runs as botid (uid, gid and groups), with no
+# capability left when the caller rules are uid:/gid: only, and only
+# CAP_SYS_PTRACE (to read other users' /proc/PID/exe) when an exe: rule
+# needs it; it is not dumpable, has no core limit and
+# no_new_privs; its state and audit log are botid's; it still signs with
+# TPM and SoftHSM2 keys and creates a new key on reload. swtpm and SoftHSM2.
+set -euo pipefail
+. "$top_srcdir/tests/integration/common.sh"
+botid_setup
+[ "$(id -u)" -eq 0 ] || fail "this test starts the agent as root"
+id botid >/dev/null 2>&1 || fail "no user botid: run scripts/install-deps"
+start_swtpm tpm
+BOTID_TCTI=$(fixture_var tpm BOTID_TCTI)
+start_softhsm hsm privdrop
+export SOFTHSM2_CONF
+. "$top_srcdir/tests/integration/agent-common.sh"
+buid=$(id -u botid)
+bgid=$(id -g botid)
+# The agent's user must reach its files and the token's: the test's own
+# directory is private, the token is handed to botid as an operator would.
+chmod 0755 "$T"
+chown -R botid: "$T/hsm"
+
+# A configuration naming root or an unknown user is refused.
+agent_conf_begin "user = root"
+! "$AGENT" --check-config -c "$AGENT_CONF" >"$T/check.out" 2>&1 ||
+    fail "user = root accepted"
+grep -q "user: 'root' is root" "$T/check.out" || fail "user = root: $(cat "$T/check.out")"
+agent_conf_begin "user = no-such-user-$$"
+! "$AGENT" --check-config -c "$AGENT_CONF" >"$T/check.out" 2>&1 ||
+    fail "an unknown user accepted"
+grep -q "unknown user" "$T/check.out" || fail "unknown user: $(cat "$T/check.out")"
+
+# status_field PID FIELD: a line of /proc/PID/status, after the colon.
+status_field() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status"; }
+# sign_ok BOT: a signature from the agent verifies with the bot's key.
+sign_ok() {
+	printf 'order %s\n' "$1" >"$T/msg.$1"
+	botid_cli pubkey "$1" --out "$T/$1.pem" &&
+	    botid_cli sign "$1" --in "$T/msg.$1" --out "$T/$1.sig" &&
+	    openssl dgst -sha256 -verify "$T/$1.pem" -signature "$T/$1.sig" \
+	    "$T/msg.$1" >/dev/null
+}
+check_dropped() {
+	local pid=$1 tid caps
+	[ "$(status_field "$pid" Uid)" = "$(printf '%s\t%s\t%s\t%s' "$buid" "$buid" "$buid" "$buid")" ] ||
+	    fail "agent uids: $(status_field "$pid" Uid)"
+	[ "$(status_field "$pid" Gid)" = "$(printf '%s\t%s\t%s\t%s' "$bgid" "$bgid" "$bgid" "$bgid")" ] ||
+	    fail "agent gids: $(status_field "$pid" Gid)"
+	for g in $(status_field "$pid" Groups); do
+		id -G botid | tr ' ' '\n' | grep -qx "$g" ||
+		    fail "agent keeps group $g, which botid is not in"
+	done
+	[ "$(status_field "$pid" NoNewPrivs)" = 1 ] || fail "no_new_privs not set"
+	grep -q '^Max core file size *0 *0 ' "/proc/$pid/limits" ||
+	    fail "core dumps allowed: $(grep core "/proc/$pid/limits")"
+	# The kernel gives a non-dumpable process's /proc files to root.
+	[ "$(stat -c %u "/proc/$pid/environ")" = 0 ] ||
+	    fail "the agent is dumpable (its /proc files are uid $(stat -c %u "/proc/$pid/environ"))"
+	# Every thread holds what the main one holds (checked by the caller).
+	for tid in $(ls "/proc/$pid/task"); do
+		caps=$(sed -n 's/^CapPrm:[[:space:]]*//p' "/proc/$pid/task/$tid/status")
+		[ "$caps" = "$(status_field "$pid" CapPrm)" ] ||
+		    fail "thread $tid holds capabilities $caps"
+	done
+	[ "$(find "$T/state" ! -user botid | wc -l)" -eq 0 ] ||
+	    fail "state not botid's: $(find "$T/state" ! -user botid)"
+	[ "$(stat -c %U "$AUDIT_LOG")" = botid ] || fail "audit log not botid's"
+}
+
+# ---- uid rules only: nothing is kept.
+agent_conf_begin "user = botid" "socket_group = nogroup" "socket_mode = 0660"
+agent_add_bot tbot tpm ecdsa-p256 "uid:0"
+agent_add_bot pbot pkcs11 ecdsa-p256 "uid:0"
+start_agent
+grep -q 'running as botid' "$AGENT_LOG" || fail "no drop logged: $(tail -3 "$AGENT_LOG")"
+check_dropped "$AGENT_PID"
+caps=$(status_field "$AGENT_PID" CapPrm)
+[ "$caps" = 0000000000000000 ] || fail "the agent keeps capabilities $caps with uid rules only"
+sign_ok tbot || fail "TPM signing after the drop failed: $(tail -3 "$AGENT_LOG")"
+sign_ok pbot || fail "SoftHSM2 signing after the drop failed: $(tail -3 "$AGENT_LOG")"
+# A reload creates a new TPM key and writes its blob as botid.
+agent_add_bot tnew tpm ecdsa-p256 "uid:0"
+kill -HUP "$AGENT_PID"
+ok=
+for _ in $(seq 1 100); do
+	botid_cli pubkey tnew >/dev/null 2>&1 && { ok=1; break; }
+	sleep 0.1
+done
+[ -n "$ok" ] || fail "reload under botid failed: $(tail -3 "$AGENT_LOG")"
+sign_ok tnew || fail "signing with a key made after the drop failed"
+check_dropped "$AGENT_PID"
+stop_agent
+
+# ---- an exe: rule: the main thread keeps CAP_SYS_PTRACE, nothing else,
+# and the rule matches a root process (another uid than the agent's).
+me=$(readlink -f "$BOTID")
+agent_conf_begin "user = botid" "socket_group = nogroup" "socket_mode = 0660"
+agent_add_bot tbot tpm ecdsa-p256 "uid:0 exe:$me"
+start_agent
+check_dropped "$AGENT_PID"
+caps=$(status_field "$AGENT_PID" CapPrm)
+[ "$caps" = 0000000000080000 ] || fail "with an exe: rule the agent keeps $caps, want CAP_SYS_PTRACE only"
+[ "$(status_field "$AGENT_PID" CapEff)" = 0000000000080000 ] ||
+    fail "CAP_SYS_PTRACE not effective"
+sign_ok tbot || fail "the exe: rule did not match the botid CLI: $(tail -3 "$AGENT_LOG")"
+# Another executable of the same uid is refused.
+rc=0
+out=$("${PYTHON3:-python3}" "$PYCLIENT" --socket "$AGENT_SOCK" pubkey tbot "$T/py.der" 2>&1) || rc=$?
+[ "$rc" -eq 3 ] ||
+    fail "an exe: rule matched python: $out"
+stop_agent
+echo "PASS: the agent drops root for botid and keeps only what its rules need"
