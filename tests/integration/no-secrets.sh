@@ -1,0 +1,72 @@
+#!/bin/bash
+# No secret left behind: the whole flow (a CA, provisioning with a join
+# token, TPM and SoftHSM2 bots with certificates, signing, a JWT, a signed
+# message, a denied request, the agent and the CA stopped), then every file
+# it left is scanned (no-secrets.py) for private keys in PEM or DER, and
+# for the SoftHSM2 PINs, the join token and the CA's private scalar in raw,
+# hex and base64 forms. Only the stores meant to hold secrets are left
+# out: the PIN files and the token file the test wrote, the CA's key file,
+# the TPM simulator's own state (the chip) and its EK CA.
+set -euo pipefail
+. "$top_srcdir/tests/integration/common.sh"
+botid_setup
+start_swtpm tpm
+BOTID_TCTI=$(fixture_var tpm BOTID_TCTI)
+start_softhsm hsm nosecrets
+export SOFTHSM2_CONF
+. "$top_srcdir/tests/integration/agent-common.sh"
+PY=${PYTHON3:-/usr/bin/python3}
+
+start_ca ca "$(fixture_var tpm BOTID_EK_CA_CHAIN)"
+me="uid:$(id -u)"
+agent_conf_begin
+agent_add_bot tbot tpm ecdsa-p256 "$me"
+echo "scopes = orders:read" >>"$AGENT_CONF"
+agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
+agent_add_bot rbot pkcs11 rsa-2048 "$me"
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --bots tbot,pbot,rbot \
+    >"$T/join.token"
+check "$top_builddir/tools/botid-provision" -c "$AGENT_CONF" \
+    --ca "$BOTID_CA_URL" --ca-bundle "$BOTID_CA_BUNDLE" \
+    --join-token-file "$T/join.token" >/dev/null
+start_agent
+for b in tbot pbot rbot; do
+	for _ in $(seq 1 150); do
+		botid_cli cert "$b" --out "$T/$b.chain" 2>/dev/null && break
+		sleep 0.2
+	done
+	[ -s "$T/$b.chain" ] || fail "no certificate for $b: $(tail -3 "$AGENT_LOG")"
+	printf 'order for %s\n' "$b" >"$T/$b.msg"
+	check botid_cli sign "$b" --in "$T/$b.msg" --out "$T/$b.sig"
+done
+check botid_cli jwt tbot --aud orders --scope orders:read >"$T/tbot.jwt"
+check botid_cli sign-msg pbot --in "$T/pbot.msg" --out "$T/pbot.jws"
+! botid_cli jwt tbot --aud orders --scope orders:write >/dev/null 2>&1 ||
+    fail "a scope outside the grant was issued"
+stop_agent
+kill "$BOTID_CA_PID"
+wait "$BOTID_CA_PID" 2>/dev/null || true
+
+# What the test knows: the PINs, the join token, the CA key's scalar.
+ca_scalar=$(openssl pkey -in "$T/ca/ca.key" -noout -text |
+    awk '/^priv:/ { p = 1; next } /^pub:/ { p = 0 } p' | tr -d ' :\n')
+[ ${#ca_scalar} -ge 64 ] || fail "cannot read the CA key's scalar"
+hsm_dir=$(dirname "$BOTID_PIN_FILE")
+tpm_state="$T/tpm/state"
+[ -d "$tpm_state" ] || fail "no TPM state directory $tpm_state"
+check "$PY" "$top_srcdir/tests/integration/no-secrets.py" \
+    --text "user PIN=$(cat "$hsm_dir/user.pin")" \
+    --text "SO PIN=$(cat "$hsm_dir/so.pin")" \
+    --text "join token=$(tr -d '\n' <"$T/join.token")" \
+    --secret "CA private scalar=$ca_scalar" \
+    --exclude "$hsm_dir/user.pin" --exclude "$hsm_dir/so.pin" \
+    --exclude "$T/join.token" --exclude "$T/ca/ca.key" \
+    --exclude "$tpm_state" --exclude "$T/tpm/ca" \
+    "$T"
+# The scan covered what matters: the state, the audit log, the logs, the
+# CA's database and the token's files.
+for f in "$T/state" "$AUDIT_LOG" "$AGENT_LOG" "$BOTID_CA_LOG" "$T/ca/ca.db" \
+    "$hsm_dir"; do
+	[ -e "$f" ] || fail "expected $f to exist and be scanned"
+done
+echo "PASS: no private key, PIN or join token left in any file"
