@@ -1,7 +1,9 @@
 #!/bin/bash
-# Malformed frames, oversized and zero lengths, truncated messages, unknown
-# ops, random bytes, pipelining, vanishing clients and idle floods against
-# a running agent, while a well-behaved client is served throughout.
+# Malformed frames, lengths 0, max+1 and 0xFFFFFFFF, truncated messages,
+# unknown ops, random bytes, a frame sent a byte a second, 1000 connections
+# at once, pipelined floods and clients vanishing with replies pending,
+# against a running agent, while a well-behaved client is served
+# throughout with a bounded p99 and the agent's memory stays bounded.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -12,7 +14,8 @@ export SOFTHSM2_CONF
 agent_conf_begin
 agent_add_bot worker pkcs11 ecdsa-p256 "uid:$(id -u)"
 start_agent
-check python3 "$top_srcdir/tests/integration/agent-hostile.py" "$AGENT_SOCK" worker
+check "${PYTHON3:-python3}" "$top_srcdir/tests/integration/agent-hostile.py" \
+    "$AGENT_SOCK" worker "$AGENT_PID"
 kill -0 "$AGENT_PID" || fail "agent died"
 # Still serving a fresh client afterwards.
 printf 'after\n' >"$T/msg"
