@@ -379,10 +379,20 @@ entry_clear_chain(struct cert_entry *e)
 	e->not_before = e->not_after = 0;
 }
 
+/*
+ * Half way through what was left of the certificate's life when it came.
+ * botid-ca dates notBefore a minute back for clock skew: counting from it,
+ * a certificate living a minute or less would be renewed at once, for
+ * ever.
+ */
 static time_t
-renew_at(time_t not_before, time_t not_after)
+renew_at(time_t not_before, time_t not_after, time_t now)
 {
-	return not_before + (not_after - not_before) / 2;
+	time_t start = not_before > now ? not_before : now;
+
+	if (not_after <= start)
+		return now;
+	return start + (not_after - start) / 2;
 }
 
 /* A cached chain from an earlier run, if it is for this key and alive. */
@@ -414,7 +424,7 @@ entry_load_cache(struct botid_renewer *rn, struct cert_entry *e)
 	}
 	e->not_before = nb;
 	e->not_after = na;
-	e->next = renew_at(nb, na);
+	e->next = renew_at(nb, na, time(NULL));
 	log_info("bot %s: using the cached certificate %s, valid until %ld",
 	    e->name, serial, (long)na);
  out:
@@ -569,7 +579,8 @@ renew_finish(struct botid_renewer *rn)
 			e->not_before = job->not_before;
 			e->not_after = job->not_after;
 			e->failures = 0;
-			e->next = renew_at(job->not_before, job->not_after);
+			e->next = renew_at(job->not_before, job->not_after,
+			    now);
 			log_info("bot %s: new certificate %s, valid until %ld; "
 			    "renewal at %ld", job->name, job->serial,
 			    (long)job->not_after, (long)e->next);

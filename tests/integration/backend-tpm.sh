@@ -269,40 +269,9 @@ echo "ecdsa-p256 $(cat "$LOG/bench-ec.out")"
 echo "rsa-2048 $(cat "$LOG/bench-rsa.out")"
 
 # ---- 5. the TPM restarts between signatures
-# swtpm-start would pick a new port; a real TPM keeps its TCTI, so swtpm
-# comes back by hand on the same port and state.
-start_by_hand() {
-	local flags=$1 i pid
-	rm -f "$T/tpm/swtpm.pid"
-	for i in $(seq 1 50); do
-		if swtpm socket --tpm2 --tpmstate "dir=$T/tpm/state" \
-		    --server "type=tcp,port=$PORT,bindaddr=127.0.0.1" \
-		    --ctrl "type=tcp,port=$((PORT + 1)),bindaddr=127.0.0.1" \
-		    --flags "$flags" --pid "file=$T/tpm/swtpm.pid" \
-		    --log "file=$T/tpm/swtpm-by-hand.log" --daemon \
-		    </dev/null >/dev/null 2>>"$LOG/swtpm-by-hand.err"; then
-			break
-		fi
-		[ "$i" -lt 50 ] || fail "swtpm cannot listen on port $PORT again"
-		sleep 0.1
-	done
-	for i in $(seq 1 250); do
-		pid=$(cat "$T/tpm/swtpm.pid" 2>/dev/null) && [ -n "$pid" ] && break
-		sleep 0.02
-	done
-	[ -n "$pid" ] || fail "swtpm wrote no pid file"
-	register_pid "$pid"
-	HAND_PID=$pid
-}
-stop_by_hand() {
-	local i
-	kill -TERM "$HAND_PID" 2>/dev/null
-	for i in $(seq 1 250); do
-		kill -0 "$HAND_PID" 2>/dev/null || return 0
-		sleep 0.02
-	done
-	fail "swtpm (pid $HAND_PID) does not stop"
-}
+# A real TPM keeps its TCTI, so swtpm comes back on the same port and state.
+start_by_hand() { swtpm_by_hand tpm "$1"; }
+stop_by_hand() { swtpm_by_hand_stop; }
 
 S=$T/restart.sig
 probe --bot k-ecdsa-p256 --verbose sign --hash sha256 --scheme ecdsa \

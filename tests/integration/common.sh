@@ -20,6 +20,7 @@ BOTID_FIXTURES="$top_srcdir/swtpm-fixtures"
 
 _botid_swtpm_dirs=()
 _botid_pids=()
+_botid_mounts=()
 
 # fail MSG: ends the test (or the subshell it runs in) with status 1.
 fail() {
@@ -45,6 +46,53 @@ expect_fail() {
 # register_pid PID: a background process to end when the test exits.
 register_pid() {
 	_botid_pids+=("$1")
+}
+
+# register_mount DIR: a file system mounted on DIR, unmounted when the
+# test exits (before $T is removed).
+register_mount() {
+	_botid_mounts+=("$1")
+}
+
+# swtpm_by_hand NAME FLAGS: starts the TPM of fixture $T/NAME again, on the
+# port of its TCTI and with its state, as a real TPM keeps its device
+# (swtpm-start would pick a new port). FLAGS are swtpm's --flags, e.g.
+# not-need-init,startup-clear for a reboot. Sets SWTPM_HAND_PID.
+swtpm_by_hand() {
+	local dir="$T/$1" flags=$2 port i pid=
+	port=$(fixture_var "$1" BOTID_TCTI)
+	port=${port##*port=}
+	rm -f "$dir/swtpm.pid"
+	for i in $(seq 1 50); do
+		if swtpm socket --tpm2 --tpmstate "dir=$dir/state" \
+		    --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+		    --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+		    --flags "$flags" --pid "file=$dir/swtpm.pid" \
+		    --log "file=$dir/swtpm-by-hand.log" --daemon \
+		    </dev/null >/dev/null 2>>"$dir/swtpm-by-hand.err"; then
+			break
+		fi
+		[ "$i" -lt 50 ] || fail "swtpm cannot listen on port $port again"
+		sleep 0.1
+	done
+	for i in $(seq 1 250); do
+		pid=$(cat "$dir/swtpm.pid" 2>/dev/null) && [ -n "$pid" ] && break
+		sleep 0.02
+	done
+	[ -n "$pid" ] || fail "swtpm wrote no pid file"
+	register_pid "$pid"
+	SWTPM_HAND_PID=$pid
+}
+
+# swtpm_by_hand_stop [SIGNAL]: stops the TPM swtpm_by_hand started.
+swtpm_by_hand_stop() {
+	local i
+	kill "-${1:-TERM}" "$SWTPM_HAND_PID" 2>/dev/null
+	for i in $(seq 1 250); do
+		kill -0 "$SWTPM_HAND_PID" 2>/dev/null || return 0
+		sleep 0.02
+	done
+	fail "swtpm (pid $SWTPM_HAND_PID) does not stop"
 }
 
 # botid_setup: creates $T and arranges the cleanup of everything started
@@ -75,6 +123,9 @@ _botid_cleanup() {
 	done
 	for dir in "${_botid_swtpm_dirs[@]}"; do
 		"$BOTID_FIXTURES/swtpm-stop" "$dir"
+	done
+	for dir in "${_botid_mounts[@]}"; do
+		umount "$dir"
 	done
 	if [ "${BOTID_KEEP_TMP:-0}" = 1 ]; then
 		echo "kept $T" >&2
