@@ -6,6 +6,7 @@
 #  - swtpm killed under a signing load: requests fail with a clear error
 #    meanwhile (the SoftHSM2 bot keeps signing), and once the TPM is back
 #    the agent reconnects, reloads the keys and signs again;
+#  - the token's storage gone: a clear error for its bot, none for others;
 #  - the disk full while a new key's blob is written: the reload fails for
 #    that bot only, no partial file is left, the old blobs are untouched,
 #    and with space again a reload makes the key.
@@ -115,6 +116,17 @@ grep -q '^fail' "$T/load.out" || fail "the load never saw the TPM gone"
 tail -1 "$T/load.out" | grep -q '^ok' || fail "the load ends failing: $(tail -1 "$T/load.out")"
 ! grep '^fail' "$T/load.out" | grep -vqi 'unavailable' ||
     fail "unclear errors: $(grep '^fail' "$T/load.out" | sort | uniq -c)"
+# ---- the token's storage gone: its bot fails with a clear error, the
+# TPM bot is not held up. (SoftHSM2 marks a token whose directory vanished
+# invalid for the rest of the process: it does not come back without a
+# restart, so this is the last use of pbot here.)
+mv "$T/hsm/tokens" "$T/hsm/tokens.away"
+rc=0
+botid_cli sign pbot --in "$T/msg.ca-down" --out "$T/away.sig" 2>"$T/away.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "signed with the token gone"
+grep -q 'backend unavailable' "$T/away.err" || fail "unclear error with the token gone: $(cat "$T/away.err")"
+sign_ok tbot token-away || fail "the TPM bot failed while the token was gone: $(cat "$T/err.token-away")"
+mv "$T/hsm/tokens.away" "$T/hsm/tokens"
 stop_agent
 
 # ---- the disk full while a key blob is written
