@@ -25,6 +25,7 @@
  * Both views share one library instance: we dlopen the path libp11 loaded
  * with RTLD_NOLOAD, and C_Initialize answers CKR_CRYPTOKI_ALREADY_INITIALIZED.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -1528,11 +1529,15 @@ static int
 pkcs11_login(struct pkcs11_backend *pb, CK_SESSION_HANDLE s,
     const char *pin_file)
 {
-	char pin[BOTID_MAX_PIN + 3];
+	char pin[BOTID_MAX_PIN + 3] = { 0 };
 	size_t pinlen;
 	CK_RV rv;
-	int r = BOTID_ERR_INTERNAL;
+	int locked, r = BOTID_ERR_INTERNAL;
 
+	/* Kept out of swap while it lives; it is wiped before it dies. */
+	if (!(locked = mlock(pin, sizeof(pin)) == 0))
+		log_warn("token '%s': cannot lock the PIN buffer in memory: %s",
+		    pb->token, strerror(errno));
 	if ((r = pkcs11_pin_read(pin_file, pin, sizeof(pin), &pinlen)) != 0)
 		goto out;
 	rv = pb->fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, pinlen);
@@ -1563,6 +1568,8 @@ pkcs11_login(struct pkcs11_backend *pb, CK_SESSION_HANDLE s,
 	r = 0;
  out:
 	OPENSSL_cleanse(pin, sizeof(pin));
+	if (locked)
+		(void)munlock(pin, sizeof(pin));
 	return r;
 }
 
