@@ -20,14 +20,7 @@
 #include "attest/ca-db.h"
 #include "attest/ca-issue.h"
 #include "lib/log.h"
-
-#define FUZZ_CHECK(cond) do {						\
-	if (!(cond))							\
-		abort();						\
-} while (0)
-
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static struct ca_config *cfg;
 static struct ca_db *db;

@@ -22,15 +22,9 @@
 #include "lib/limits.h"
 #include "pkcs11/mechanisms.h"
 #include "pkcs11/objects.h"
+#include "tests/fuzz/fuzz.h"
 
-#define FUZZ_CHECK(cond) do {						\
-	if (!(cond))							\
-		abort();						\
-} while (0)
 #define FUZZ_MAX_ATTRS	16
-
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct cursor {
 	const uint8_t	*p;

@@ -22,14 +22,7 @@
 #include "attest/tpm-verify.h"
 #include "lib/error.h"
 #include "tests/unit/tpm-vectors.h"
-
-#define FUZZ_CHECK(cond) do {						\
-	if (!(cond))							\
-		abort();						\
-} while (0)
-
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
