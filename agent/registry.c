@@ -366,12 +366,6 @@ registry_key(const struct botid_bot *bot)
 	return bot->key->key;
 }
 
-struct botid_backend *
-registry_backend(const struct botid_bot *bot)
-{
-	return bot->key->backend->be;
-}
-
 struct botid_pool *
 registry_pool(const struct botid_bot *bot)
 {

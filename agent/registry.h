@@ -62,7 +62,6 @@ struct botid_bot *registry_find(struct botid_registry *reg, const char *name);
 /* Accessors for a served bot. */
 const uint8_t *registry_spki(const struct botid_bot *bot, size_t *len);
 struct botid_key *registry_key(const struct botid_bot *bot);
-struct botid_backend *registry_backend(const struct botid_bot *bot);
 struct botid_pool *registry_pool(const struct botid_bot *bot);
 /* 1 if the bot's key is an EC key, 0 for RSA. */
 int	registry_key_is_ec(const struct botid_bot *bot);

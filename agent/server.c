@@ -70,6 +70,20 @@ struct request {
 	struct timespec		 t0;
 };
 
+/*
+ * An INVENTORY in progress: one attribute job per served bot, through the
+ * bots' queues like signatures; the reply is built when the last is back.
+ */
+struct inventory {
+	struct conn		*conn;
+	struct botid_registry	*reg;		/* reference held */
+	uint8_t			 op;
+	uint32_t		 id;
+	size_t			 pending;
+	struct botid_job	*jobs;		/* one per bot; unused: no key */
+	struct timespec		 t0;
+};
+
 struct server {
 	const char		*config_path;
 	struct botid_registry	*reg;
@@ -370,17 +384,16 @@ allow_line_format(const struct botid_allow_rule *rule, char *out, size_t len)
  * from the device now: a TPM or token that changed under the agent shows.
  */
 static int
-inventory_put_bot(struct server *s, struct conn *c, struct botid_bot *bot)
+inventory_put_bot(struct server *s, struct conn *c, struct botid_bot *bot,
+    const struct botid_job *job)
 {
-	struct botid_key_attribute attrs[BOTID_MAX_KEY_ATTRIBUTES];
-	struct botid_backend *be;
 	struct renew_status st;
 	const struct botid_blob *certs = NULL;
 	const uint8_t *spki;
 	uint8_t fp[SHA256_DIGEST_LENGTH];
 	char line[BOTID_MAX_PATH + 64], *spiffe = NULL, *kind = NULL;
 	const char *error = NULL;
-	size_t i, n = 0, spki_len, nattrs = 0;
+	size_t i, n = 0, spki_len;
 	int r;
 
 	if ((r = wire_put_string(&c->out, BOTID_TAG_BOT, bot->cfg->name)) != 0 ||
@@ -401,15 +414,11 @@ inventory_put_bot(struct server *s, struct conn *c, struct botid_bot *bot)
 		if ((r = wire_put_bytes(&c->out, BOTID_TAG_FINGERPRINT, fp,
 		    sizeof(fp))) != 0)
 			goto out;
-		be = registry_backend(bot);
-		if (be->ops->key_attributes(be, registry_key(bot), attrs,
-		    &nattrs) != 0) {
+		if (job->result != 0)
 			error = "cannot read the key's attributes";
-			nattrs = 0;
-		}
-		for (i = 0; i < nattrs; i++) {
-			snprintf(line, sizeof(line), "%s=%d", attrs[i].name,
-			    attrs[i].set);
+		for (i = 0; job->result == 0 && i < job->nattrs; i++) {
+			snprintf(line, sizeof(line), "%s=%d", job->attrs[i].name,
+			    job->attrs[i].set);
 			if ((r = wire_put_string(&c->out,
 			    BOTID_TAG_KEY_ATTRIBUTE, line)) != 0)
 				goto out;
@@ -464,45 +473,118 @@ inventory_put_bot(struct server *s, struct conn *c, struct botid_bot *bot)
 	return r;
 }
 
+static void
+inventory_free(struct inventory *inv)
+{
+	registry_unref(inv->reg);
+	free(inv->jobs);
+	free(inv);
+}
+
+/* Every attribute read is back: the reply, from the registry asked. */
+static void
+inventory_reply(struct server *s, struct conn *c, struct inventory *inv)
+{
+	uint32_t status = BOTID_STATUS_OK;
+	size_t i, mark;
+	char detail[64];
+	int r;
+
+	if (wire_frame_begin(&c->out, inv->op, inv->id, &status, &mark) != 0) {
+		c->closing = 1;
+		return;
+	}
+	for (i = 0, r = 0; i < inv->reg->nbots && r == 0; i++)
+		r = inventory_put_bot(s, c, &inv->reg->bots[i], &inv->jobs[i]);
+	if (r != 0 || (r = wire_frame_end(&c->out, mark)) != 0) {
+		wire_frame_abort(&c->out, mark);
+		reply_error(c, inv->op, inv->id, wire_err_to_status(r),
+		    r == BOTID_ERR_TOO_LARGE ? "too many bots for one reply" :
+		    botid_strerror(r));
+		audit_simple(c, op_name(inv->op), NULL, "error",
+		    botid_strerror(r), &inv->t0);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%zu bots", inv->reg->nbots);
+	audit_simple(c, op_name(inv->op), NULL, "ok", detail, &inv->t0);
+}
+
+/* One attribute job is back; the last one answers the request. */
+static void
+inventory_job_done(struct server *s, struct inventory *inv)
+{
+	struct conn *c = inv->conn;
+
+	if (--inv->pending > 0)
+		return;
+	if (c->fd != -1)
+		inventory_reply(s, c, inv);
+	inventory_free(inv);
+	c->inflight--;
+	if (c->fd == -1) {
+		if (c->inflight == 0)
+			conn_free(s, c);
+	} else
+		(void)conn_flush(s, c);
+}
+
 /*
  * Every bot, for an administrator: what botid inventory and botid status
- * print. Anyone else is refused and audited like any other denial.
- * Unlike every other request this one waits on the devices, in the loop:
- * one attribute read per bot, each behind at most one signature of that
- * device. It is rare and for root; a job per bot through the pools would
- * keep the loop free of it.
+ * print. Anyone else is refused and audited like any other denial. The
+ * key attributes are read from the devices for this request, each read
+ * queued behind its bot's signatures, never in the loop.
  */
 static void
 handle_inventory(struct server *s, struct conn *c,
     const struct botid_request *req, const struct timespec *t0)
 {
-	uint32_t status = BOTID_STATUS_OK;
-	size_t i, mark;
-	char detail[64];
-	int r = 0;
+	struct inventory *inv = NULL;
+	struct botid_bot *bot;
+	size_t i;
 
 	if (!policy_admin(s->reg->cfg, &c->peer)) {
 		reply_error(c, req->op, req->id, BOTID_STATUS_DENIED, "denied");
 		audit_simple(c, op_name(req->op), NULL, "denied", NULL, t0);
 		return;
 	}
-	if (wire_frame_begin(&c->out, req->op, req->id, &status, &mark) != 0) {
-		c->closing = 1;
+	if (c->inflight >= BOTID_MAX_INFLIGHT) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_BUSY,
+		    "too many requests in flight on this connection");
+		audit_simple(c, op_name(req->op), NULL, "error", "busy", t0);
 		return;
 	}
-	for (i = 0; i < s->reg->nbots && r == 0; i++)
-		r = inventory_put_bot(s, c, &s->reg->bots[i]);
-	if (r != 0 || (r = wire_frame_end(&c->out, mark)) != 0) {
-		wire_frame_abort(&c->out, mark);
-		reply_error(c, req->op, req->id, wire_err_to_status(r),
-		    r == BOTID_ERR_TOO_LARGE ? "too many bots for one reply" :
-		    botid_strerror(r));
-		audit_simple(c, op_name(req->op), NULL, "error",
-		    botid_strerror(r), t0);
+	/* One more job than bots, so that no bots is no special case. */
+	if ((inv = calloc(1, sizeof(*inv))) == NULL ||
+	    (inv->jobs = calloc(s->reg->nbots + 1, sizeof(*inv->jobs))) == NULL) {
+		free(inv);
+		reply_error(c, req->op, req->id, BOTID_STATUS_INTERNAL,
+		    "out of memory");
 		return;
 	}
-	snprintf(detail, sizeof(detail), "%zu bots", s->reg->nbots);
-	audit_simple(c, op_name(req->op), NULL, "ok", detail, t0);
+	inv->conn = c;
+	inv->reg = s->reg;
+	registry_ref(s->reg);
+	inv->op = req->op;
+	inv->id = req->id;
+	inv->t0 = *t0;
+	c->inflight++;
+	/* Counted before any is queued: none can come back in the meantime. */
+	inv->pending = 1;
+	for (i = 0; i < s->reg->nbots; i++)
+		if (s->reg->bots[i].key != NULL)
+			inv->pending++;
+	for (i = 0; i < s->reg->nbots; i++) {
+		bot = &s->reg->bots[i];
+		if (bot->key == NULL)
+			continue;
+		inv->jobs[i].kind = BOTID_JOB_ATTRIBUTES;
+		inv->jobs[i].key = registry_key(bot);
+		inv->jobs[i].fairq = &bot->fairq;
+		inv->jobs[i].owner = inv;
+		pool_submit(registry_pool(bot), &inv->jobs[i]);
+	}
+	/* The extra count: answers at once when no bot has a key. */
+	inventory_job_done(s, inv);
 }
 
 /* A request a bot answered: counted for the inventory. */
@@ -988,8 +1070,8 @@ finish_jobs(struct server *s)
 	struct botid_job *job, *next;
 
 	for (job = done_take_all(&s->done); job != NULL; job = next) {
-		struct request *rq = job->owner;
-		struct conn *c = rq->conn;
+		struct request *rq;
+		struct conn *c;
 		struct botid_audit_event ev;
 		uint8_t *der = NULL;
 		const uint8_t *sig = job->sig;
@@ -997,6 +1079,13 @@ finish_jobs(struct server *s)
 		int r = job->result;
 
 		next = job->next;
+		/* The owner is an inventory or a request, by the job's kind. */
+		if (job->kind == BOTID_JOB_ATTRIBUTES) {
+			inventory_job_done(s, job->owner);
+			continue;
+		}
+		rq = job->owner;
+		c = rq->conn;
 		if (r == 0 && rq->job.params.scheme == BOTID_SCHEME_ECDSA &&
 		    rq->format == BOTID_FORMAT_DER) {
 			if ((r = sig_ecdsa_raw_to_der(job->sig, job->sig_len,
