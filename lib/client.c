@@ -455,9 +455,9 @@ inventory_field(struct botid_inventory_entry *b, uint16_t tag,
 	free(*slot);
 	if ((*slot = strndup_field(v, vlen)) == NULL)
 		return BOTID_ERR_PROTOCOL;
-	/* An error may quote the CA: keep it one printable line. */
+	/* An error may quote the CA: keep it one line of printable ASCII. */
 	for (v = (const uint8_t *)*slot; *v != '\0'; v++)
-		if (*v < 0x20 || *v == 0x7f)
+		if (*v < 0x20 || *v >= 0x7f)
 			(*slot)[v - (const uint8_t *)*slot] = '?';
 	return 0;
 }
