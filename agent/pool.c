@@ -27,6 +27,7 @@ struct botid_pool {
 	struct botid_fairq	*ring_tail;
 	size_t			 pending;
 	int			 stopping;
+	int			 inline_ok;	/* pool_run_inline() may run jobs */
 	pthread_t		*threads;
 	unsigned		 nthreads;
 };
@@ -133,6 +134,23 @@ pool_next_locked(struct botid_pool *p)
 	return job;
 }
 
+/* Calls the backend for job, timing it. */
+static void
+pool_run_job(struct botid_pool *p, struct botid_job *job)
+{
+	clock_gettime(CLOCK_MONOTONIC, &job->started);
+	job->sig = NULL;
+	job->sig_len = 0;
+	job->nattrs = 0;
+	if (job->kind == BOTID_JOB_ATTRIBUTES)
+		job->result = p->be->ops->key_attributes(p->be, job->key,
+		    job->attrs, &job->nattrs);
+	else
+		job->result = p->be->ops->sign(p->be, job->key, &job->params,
+		    job->digest, job->digest_len, &job->sig, &job->sig_len);
+	clock_gettime(CLOCK_MONOTONIC, &job->finished);
+}
+
 static void *
 pool_worker(void *arg)
 {
@@ -171,18 +189,7 @@ pool_worker(void *arg)
 		spin = 1;
 		if (job == NULL)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &job->started);
-		job->sig = NULL;
-		job->sig_len = 0;
-		job->nattrs = 0;
-		if (job->kind == BOTID_JOB_ATTRIBUTES)
-			job->result = p->be->ops->key_attributes(p->be,
-			    job->key, job->attrs, &job->nattrs);
-		else
-			job->result = p->be->ops->sign(p->be, job->key,
-			    &job->params, job->digest, job->digest_len,
-			    &job->sig, &job->sig_len);
-		clock_gettime(CLOCK_MONOTONIC, &job->finished);
+		pool_run_job(p, job);
 		pthread_mutex_lock(&p->mu);
 		p->pending--;
 		pthread_mutex_unlock(&p->mu);
@@ -260,6 +267,33 @@ pool_submit(struct botid_pool *p, struct botid_job *job)
 	p->pending++;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+}
+
+void
+pool_allow_inline(struct botid_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->inline_ok = 1;
+	pthread_mutex_unlock(&p->mu);
+}
+
+int
+pool_run_inline(struct botid_pool *p, struct botid_job *job)
+{
+	int run;
+
+	pthread_mutex_lock(&p->mu);
+	/* Counted while it runs, as a worker's job is (pool_pending). */
+	if ((run = p->inline_ok && p->pending == 0 && !p->stopping))
+		p->pending++;
+	pthread_mutex_unlock(&p->mu);
+	if (!run)
+		return 0;
+	pool_run_job(p, job);
+	pthread_mutex_lock(&p->mu);
+	p->pending--;
+	pthread_mutex_unlock(&p->mu);
+	return 1;
 }
 
 size_t

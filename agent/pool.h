@@ -75,6 +75,19 @@ int	pool_create(struct botid_backend *be, unsigned nthreads,
 /* Queues a job behind others of its bot. Never blocks on the device. */
 void	pool_submit(struct botid_pool *p, struct botid_job *job);
 
+/* Lets pool_run_inline() run jobs: for devices that answer in microseconds. */
+void	pool_allow_inline(struct botid_pool *p);
+
+/*
+ * Runs job in the calling thread, as a worker would, if the pool allows
+ * it and has nothing queued or running: then the caller answers at once
+ * instead of handing the job to a worker and the result back (two thread
+ * wake-ups, which cost more than a SoftHSM2 signature on a virtual
+ * machine). Returns 1 if it ran the job (its result is set and nothing is
+ * posted to done), 0 if the caller must pool_submit() it.
+ */
+int	pool_run_inline(struct botid_pool *p, struct botid_job *job);
+
 /* Jobs queued and not yet finished. */
 size_t	pool_pending(struct botid_pool *p);
 

@@ -139,6 +139,9 @@ backend_get(const struct botid_agent_config *cfg,
 	}
 	if ((r = pool_create(be, threads, done, &b->pool)) != 0)
 		goto fail;
+	/* A token answers in microseconds; a TPM may take a second. */
+	if (bot->backend == BOTID_BACKEND_PKCS11)
+		pool_allow_inline(b->pool);
 	b->refs = 1;
 	b->ident = ident;
 	b->be = be;

@@ -96,6 +96,7 @@ struct server {
 	struct conn		*graveyard;	/* freed after each event batch */
 	unsigned		 nconns;
 	int			 stopping;
+	int			 inline_budget;	/* jobs to sign in the loop */
 };
 
 static const char *
@@ -651,6 +652,23 @@ handle_cert_chain(struct server *s, struct conn *c,
 	audit_simple(c, op_name(req->op), bot->cfg->name, "ok", NULL, t0);
 }
 
+static void	finish_job(struct server *, struct botid_job *, int);
+
+/*
+ * Hands a signing job to its bot's pool, or, when the loop woke for this
+ * connection alone and the pool is idle and quick, signs it here and
+ * answers at once (pool_run_inline).
+ */
+static void
+submit_job(struct server *s, struct botid_pool *pool, struct botid_job *job)
+{
+	if (s->inline_budget > 0 && pool_run_inline(pool, job)) {
+		s->inline_budget--;
+		finish_job(s, job, 0);
+	} else
+		pool_submit(pool, job);
+}
+
 /* Picks the scheme for AUTO and refuses ones the key cannot do. */
 static int
 resolve_scheme(const struct botid_bot *bot, uint32_t scheme, uint32_t *out)
@@ -740,7 +758,7 @@ handle_sign(struct server *s, struct conn *c, const struct botid_request *req,
 	rq->format = req->format;
 	rq->t0 = *t0;
 	c->inflight++;
-	pool_submit(registry_pool(bot), &rq->job);
+	submit_job(s, registry_pool(bot), &rq->job);
 }
 
 /*
@@ -839,7 +857,7 @@ handle_jwt(struct server *s, struct conn *c, const struct botid_request *req,
 	rq->format = BOTID_FORMAT_RAW;	/* JOSE wants r || s */
 	rq->t0 = *t0;
 	c->inflight++;
-	pool_submit(registry_pool(bot), &rq->job);
+	submit_job(s, registry_pool(bot), &rq->job);
 }
 
 /* Encodes the reply to a finished job: a signature, or a whole JWT. */
@@ -1063,6 +1081,68 @@ accept_all(struct server *s, unsigned max_connections)
 	}
 }
 
+/*
+ * Turns a finished signing job into its reply and audit entry. flush: send
+ * the reply now (from the loop; the read handler sends its own at the end).
+ */
+static void
+finish_job(struct server *s, struct botid_job *job, int flush)
+{
+	struct request *rq;
+	struct conn *c;
+	struct botid_audit_event ev;
+	uint8_t *der = NULL;
+	const uint8_t *sig = job->sig;
+	size_t sig_len = job->sig_len;
+	int r = job->result;
+
+	rq = job->owner;
+	c = rq->conn;
+	if (r == 0 && rq->job.params.scheme == BOTID_SCHEME_ECDSA &&
+	    rq->format == BOTID_FORMAT_DER) {
+		if ((r = sig_ecdsa_raw_to_der(job->sig, job->sig_len,
+		    &der, &sig_len)) == 0)
+			sig = der;
+	}
+	if (c->fd != -1) {
+		if (r == 0) {
+			if (reply_signature(c, rq, sig, sig_len) != 0)
+				c->closing = 1;
+		} else
+			reply_error(c, rq->op, rq->id,
+			    wire_err_to_status(r), botid_strerror(r));
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.op = op_name(rq->op);
+	ev.bot = rq->bot->cfg->name;
+	ev.peer = &c->peer;
+	ev.hash = hash_name(rq->hash);
+	ev.digest = job->digest;
+	ev.digest_len = job->digest_len;
+	ev.data_sha256 = rq->has_data_sha ? rq->data_sha256 : NULL;
+	ev.result = r == 0 ? "ok" : "error";
+	ev.detail = r == 0 ? rq->jwt_detail : botid_strerror(r);
+	ev.micros = micros_since(&rq->t0);
+	audit_write(&ev);
+	if (r == 0)
+		bot_used(rq->bot);
+	else
+		log_warn("bot %s: %s failed: %s", rq->bot->cfg->name,
+		    ev.op, botid_strerror(r));
+	OPENSSL_free(der);
+	free(rq->jwt_input);
+	free(rq->jwt_detail);
+	free(job->sig);
+	registry_unref(rq->reg);
+	free(rq);
+	c->inflight--;
+	if (c->fd == -1) {
+		if (c->inflight == 0)
+			conn_free(s, c);
+	} else if (flush)
+		(void)conn_flush(s, c);
+}
+
 /* Turns finished jobs into replies and audit entries. */
 static void
 finish_jobs(struct server *s)
@@ -1070,65 +1150,12 @@ finish_jobs(struct server *s)
 	struct botid_job *job, *next;
 
 	for (job = done_take_all(&s->done); job != NULL; job = next) {
-		struct request *rq;
-		struct conn *c;
-		struct botid_audit_event ev;
-		uint8_t *der = NULL;
-		const uint8_t *sig = job->sig;
-		size_t sig_len = job->sig_len;
-		int r = job->result;
-
 		next = job->next;
 		/* The owner is an inventory or a request, by the job's kind. */
-		if (job->kind == BOTID_JOB_ATTRIBUTES) {
+		if (job->kind == BOTID_JOB_ATTRIBUTES)
 			inventory_job_done(s, job->owner);
-			continue;
-		}
-		rq = job->owner;
-		c = rq->conn;
-		if (r == 0 && rq->job.params.scheme == BOTID_SCHEME_ECDSA &&
-		    rq->format == BOTID_FORMAT_DER) {
-			if ((r = sig_ecdsa_raw_to_der(job->sig, job->sig_len,
-			    &der, &sig_len)) == 0)
-				sig = der;
-		}
-		if (c->fd != -1) {
-			if (r == 0) {
-				if (reply_signature(c, rq, sig, sig_len) != 0)
-					c->closing = 1;
-			} else
-				reply_error(c, rq->op, rq->id,
-				    wire_err_to_status(r), botid_strerror(r));
-		}
-		memset(&ev, 0, sizeof(ev));
-		ev.op = op_name(rq->op);
-		ev.bot = rq->bot->cfg->name;
-		ev.peer = &c->peer;
-		ev.hash = hash_name(rq->hash);
-		ev.digest = job->digest;
-		ev.digest_len = job->digest_len;
-		ev.data_sha256 = rq->has_data_sha ? rq->data_sha256 : NULL;
-		ev.result = r == 0 ? "ok" : "error";
-		ev.detail = r == 0 ? rq->jwt_detail : botid_strerror(r);
-		ev.micros = micros_since(&rq->t0);
-		audit_write(&ev);
-		if (r == 0)
-			bot_used(rq->bot);
 		else
-			log_warn("bot %s: %s failed: %s", rq->bot->cfg->name,
-			    ev.op, botid_strerror(r));
-		OPENSSL_free(der);
-		free(rq->jwt_input);
-		free(rq->jwt_detail);
-		free(job->sig);
-		registry_unref(rq->reg);
-		free(rq);
-		c->inflight--;
-		if (c->fd == -1) {
-			if (c->inflight == 0)
-				conn_free(s, c);
-		} else
-			(void)conn_flush(s, c);
+			finish_job(s, job, 1);
 	}
 }
 
@@ -1319,6 +1346,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 				break;
 		}
 		n = epoll_wait(s.epfd, events, MAX_EVENTS, 1000);
+		/* One ready connection: its request may be signed right here. */
+		s.inline_budget = n == 1;
 		if (n == -1 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
 			break;

@@ -170,6 +170,58 @@ test_errors_and_threads(void **state)
 	pool_destroy(NULL);
 }
 
+/*
+ * pool_run_inline: refused until allowed, then runs an idle pool's job in
+ * the caller (nothing posted to done), and refuses while a worker's job is
+ * queued or running.
+ */
+static void
+test_run_inline(void **state)
+{
+	struct botid_backend be = { .ops = &fake_ops };
+	struct pollfd pfd;
+	struct botid_fairq q;
+	struct botid_job blocker, job, *got[1];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char k = 'A';
+
+	memset(&q, 0, sizeof(q));
+	memset(&blocker, 0, sizeof(blocker));
+	memset(&job, 0, sizeof(job));
+	norder = 0;
+	assert_int_equal(done_init(&done), 0);
+	assert_int_equal(pool_create(&be, 1, &done, &pool), 0);
+	job.key = (struct botid_key *)&k;
+	job.fairq = &q;
+	job.digest[0] = 7;
+	job.digest_len = 32;
+	assert_int_equal(pool_run_inline(pool, &job), 0);
+	pool_allow_inline(pool);
+	assert_int_equal(pool_run_inline(pool, &job), 1);
+	assert_int_equal(job.result, 0);
+	assert_int_equal(job.sig_len, 1);
+	assert_int_equal(job.sig[0], 7);
+	free(job.sig);
+	job.sig = NULL;
+	pfd.fd = done.efd;
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 0), 0);	/* nothing posted */
+	/* A job held in the worker: the next one must be queued instead. */
+	blocker.key = (struct botid_key *)&k;
+	blocker.fairq = &q;
+	pthread_mutex_lock(&gate_mu);
+	pool_submit(pool, &blocker);
+	assert_int_equal(pool_run_inline(pool, &job), 0);
+	pthread_mutex_unlock(&gate_mu);
+	assert_int_equal(collect(&done, 1, got), 1);
+	assert_ptr_equal(got[0], &blocker);
+	free(blocker.sig);
+	assert_int_equal(pool_pending(pool), 0);
+	pool_destroy(pool);
+	done_free(&done);
+}
+
 static void
 test_create_rejects_zero_threads(void **state)
 {
@@ -237,6 +289,7 @@ main(void)
 		cmocka_unit_test(test_round_robin_across_bots),
 		cmocka_unit_test(test_attribute_jobs),
 		cmocka_unit_test(test_errors_and_threads),
+		cmocka_unit_test(test_run_inline),
 		cmocka_unit_test(test_create_rejects_zero_threads),
 	};
 
