@@ -650,8 +650,12 @@ phase_run(const struct bench_opts *o, const struct bench_signer *signer,
 		    nthreads);
 		abort();
 	}
-	pthread_barrier_wait(&start);
+	/*
+	 * Before the barrier: taken after it, the clock could start after a
+	 * short run had ended, if this thread was preempted there.
+	 */
 	t0 = bench_now_ns();
+	pthread_barrier_wait(&start);
 	for (i = 0; i < nthreads; i++)
 		pthread_join(t[i].tid, NULL);
 	t1 = bench_now_ns();
