@@ -35,6 +35,7 @@
 #define CONFIG_DEFAULT_CONNECTIONS	BOTID_DEFAULT_CONNECTIONS
 #define CONFIG_DEFAULT_TPM_KEYS		2
 #define CONFIG_DEFAULT_SESSIONS		4
+#define CONFIG_DEFAULT_RENEW_PERCENT	50u
 
 #define CONFIG_MAX_TOKEN_LABEL	32	/* CK_TOKEN_INFO.label is 32 bytes */
 #define CONFIG_MAX_UNIT		255	/* systemd's UNIT_NAME_MAX less NUL */
@@ -62,13 +63,14 @@ enum agent_key {
 	AGENT_PKCS11_SESSIONS,
 	AGENT_USER,
 	AGENT_ADMIN,
+	AGENT_RENEW_AT,
 	AGENT_NKEYS,
 };
 
 static const char *const agent_keys[AGENT_NKEYS] = {
 	"socket", "socket_mode", "socket_group", "state_dir", "tcti",
 	"audit_log", "max_connections", "idle_timeout", "tpm_loaded_keys",
-	"pkcs11_sessions", "user", "admin",
+	"pkcs11_sessions", "user", "admin", "renew_at",
 };
 
 /* Keys of [bot NAME]; the order matches bot_keys[]. */
@@ -502,6 +504,22 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 			    value);
 		cfg->user_uid = (uid_t)id;
 		return config_set_string(p, &cfg->user, value);
+	case AGENT_RENEW_AT: {
+		/* "N%": of what is left of a certificate's life on arrival. */
+		char num[8];
+		size_t len = strlen(value);
+
+		if (len < 2 || len > sizeof(num) || value[len - 1] != '%')
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "renew_at must be a percentage from 10%% to 90%%");
+		memcpy(num, value, len - 1);
+		num[len - 1] = '\0';
+		if (config_parse_number(num, 10, 90, &id) != 0)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "renew_at must be a percentage from 10%% to 90%%");
+		cfg->renew_percent = (unsigned)id;
+		return 0;
+	}
 	case AGENT_TCTI:
 		return config_set_string(p, &cfg->tcti, value);
 	case AGENT_AUDIT_LOG:
@@ -1099,6 +1117,7 @@ config_defaults(struct config_parse *p)
 	cfg->idle_timeout = BOTID_IDLE_TIMEOUT_S;
 	cfg->tpm_loaded_keys = CONFIG_DEFAULT_TPM_KEYS;
 	cfg->pkcs11_sessions = CONFIG_DEFAULT_SESSIONS;
+	cfg->renew_percent = CONFIG_DEFAULT_RENEW_PERCENT;
 	if ((cfg->path = strdup(p->path)) == NULL ||
 	    (cfg->socket_path = strdup(CONFIG_DEFAULT_SOCKET)) == NULL ||
 	    (cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL ||

@@ -9,9 +9,10 @@
  *  - A chain is installed only if its leaf certifies the bot's current
  *    key: a CA answering for the wrong key, or a key rotated meanwhile,
  *    never gets a mismatched certificate served.
- *  - Renewal starts at half of the certificate's lifetime; failures back
- *    off exponentially up to RENEW_BACKOFF_MAX, and the old certificate is
- *    served until it expires, with an error logged at every failure.
+ *  - Renewal starts at renew_at (half by default) of the certificate's
+ *    life left on arrival; failures back off exponentially up to
+ *    RENEW_BACKOFF_MAX, and the old certificate is served until it
+ *    expires, with an error logged at every failure.
  */
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -95,6 +96,7 @@ struct botid_renewer {
 	int			 thread_started;
 	pthread_mutex_t		 lock;		/* queue, done, stop */
 	pthread_cond_t		 cond;
+	unsigned		 renew_percent;	/* config renew_at */
 	struct renew_job	*queue;
 	struct renew_job	*done;
 	int			 stop;
@@ -386,19 +388,20 @@ entry_clear_chain(struct cert_entry *e)
 }
 
 /*
- * Half way through what was left of the certificate's life when it came.
- * botid-ca dates notBefore a minute back for clock skew: counting from it,
- * a certificate living a minute or less would be renewed at once, for
- * ever.
+ * renew_at (50% by default) of the way through what was left of the
+ * certificate's life when it came. botid-ca dates notBefore a minute back
+ * for clock skew: counting from it, a certificate living a minute or less
+ * would be renewed at once, for ever.
  */
 static time_t
-renew_at(time_t not_before, time_t not_after, time_t now)
+renew_at(const struct botid_renewer *rn, time_t not_before,
+    time_t not_after, time_t now)
 {
 	time_t start = not_before > now ? not_before : now;
 
 	if (not_after <= start)
 		return now;
-	return start + (not_after - start) / 2;
+	return start + (not_after - start) * (time_t)rn->renew_percent / 100;
 }
 
 /* A cached chain from an earlier run, if it is for this key and alive. */
@@ -431,7 +434,7 @@ entry_load_cache(struct botid_renewer *rn, struct cert_entry *e)
 	e->not_before = nb;
 	e->not_after = na;
 	snprintf(e->serial, sizeof(e->serial), "%s", serial);
-	e->next = renew_at(nb, na, time(NULL));
+	e->next = renew_at(rn, nb, na, time(NULL));
 	log_info("bot %s: using the cached certificate %s, valid until %ld",
 	    e->name, serial, (long)na);
  out:
@@ -513,6 +516,7 @@ renew_tick(struct botid_renewer *rn, struct botid_registry *reg)
 
 	if (rn == NULL)
 		return;
+	rn->renew_percent = reg->cfg->renew_percent;	/* a reload may change it */
 	for (i = 0; i < rn->nentries; i++)
 		rn->entries[i].seen = 0;
 	for (i = 0; i < reg->nbots; i++) {
@@ -593,8 +597,8 @@ renew_finish(struct botid_renewer *rn)
 			snprintf(e->serial, sizeof(e->serial), "%s",
 			    job->serial);
 			e->failures = 0;
-			e->next = renew_at(job->not_before, job->not_after,
-			    now);
+			e->next = renew_at(rn, job->not_before,
+			    job->not_after, now);
 			log_info("bot %s: new certificate %s, valid until %ld; "
 			    "renewal at %ld", job->name, job->serial,
 			    (long)job->not_after, (long)e->next);
@@ -674,6 +678,7 @@ renew_open(const struct botid_agent_config *cfg, struct botid_renewer **rp)
 	if ((rn = calloc(1, sizeof(*rn))) == NULL)
 		return BOTID_ERR_ALLOC;
 	rn->efd = -1;
+	rn->renew_percent = cfg->renew_percent;
 	if ((r = host_state_load(cfg->state_dir, &rn->hs, err,
 	    sizeof(err))) != 0) {
 		log_err("%s", err);

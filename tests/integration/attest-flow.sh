@@ -23,7 +23,7 @@ ATTEST_OID=2.25.270483204527800964550038576487470208458
 start_ca ca "$(fixture_var tpm BOTID_EK_CA_CHAIN)" "bot_lifetime = 60"
 TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
 
-agent_conf_begin
+agent_conf_begin "renew_at = 25%"
 agent_add_bot tbot tpm ecdsa-p256 "uid:$(id -u)"
 agent_add_bot pbot pkcs11 ecdsa-p256 "uid:$(id -u)"
 agent_add_bot extra tpm ecdsa-p256 "uid:$(id -u)"
@@ -116,9 +116,18 @@ grep 'bot extra: no certificate' "$AGENT_LOG" | grep -q 'not allowed' ||
     fail "no log line says bot 'extra' is not allowed: $(grep extra "$AGENT_LOG" | tail -3)"
 expect_fail botid_cli cert extra
 
-# --- Renewal: 60 s certificates are replaced at half of their life -------
+# --- Renewal: 60 s certificates are replaced at renew_at = 25% ----------
 serial1=$(openssl x509 -in "$T/tbot.chain" -noout -serial)
 end1=$(openssl x509 -in "$T/tbot.chain" -noout -enddate | sed 's/notAfter=//')
+# The agent planned it a quarter of the way through the life left on
+# arrival: "new certificate S, valid until A; renewal at R" at time L.
+line=$(grep "bot tbot: new certificate" "$AGENT_LOG" | head -1)
+logged=$(date -d "$(cut -d' ' -f1 <<<"$line")" +%s)
+until=$(sed -n 's/.*valid until \([0-9]*\);.*/\1/p' <<<"$line")
+at=$(sed -n 's/.*renewal at \([0-9]*\)$/\1/p' <<<"$line")
+want=$((logged + (until - logged) / 4))
+[ "$at" -ge $((want - 2)) ] && [ "$at" -le $((want + 2)) ] ||
+    fail "renewal planned at $at, want about $want: $line"
 renewed=
 for _ in $(seq 1 45); do
 	sleep 1

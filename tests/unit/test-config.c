@@ -582,6 +582,23 @@ test_agent_values(void **state)
 	assert_int_equal(cfg->socket_gid, getgrnam("nogroup")->gr_gid);
 	config_free(cfg);
 
+	cfg = check_ok("[agent]\n");
+	assert_int_equal(cfg->renew_percent, 50);
+	config_free(cfg);
+	cfg = check_ok("[agent]\nrenew_at = 25%\n");
+	assert_int_equal(cfg->renew_percent, 25);
+	config_free(cfg);
+	check_error("[agent]\nrenew_at = 25\n", 2,
+	    "renew_at must be a percentage from 10% to 90%");
+	check_error("[agent]\nrenew_at = 95%\n", 2,
+	    "renew_at must be a percentage from 10% to 90%");
+	check_error("[agent]\nrenew_at = 5%\n", 2,
+	    "renew_at must be a percentage from 10% to 90%");
+	check_error("[agent]\nrenew_at = %\n", 2,
+	    "renew_at must be a percentage from 10% to 90%");
+	check_error("[agent]\nrenew_at = 1000000%\n", 2,
+	    "renew_at must be a percentage from 10% to 90%");
+
 	check_error("[agent]\nuser = root\n", 2,
 	    "user: 'root' is root; name an unprivileged user");
 	check_error("[agent]\nuser = 0\n", 2,
