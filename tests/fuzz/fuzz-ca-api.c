@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -22,6 +23,7 @@
 #include "lib/log.h"
 #include "tests/fuzz/fuzz.h"
 
+static char ca_dir[64];
 static struct ca_config *cfg;
 static struct ca_db *db;
 static struct ca_signer *signer;
@@ -41,10 +43,27 @@ static const struct {
 	{ "PUT", "/v1/enrol/../certify" },
 };
 
+/* The CA's files are the run's own: they go when it ends. */
+static void
+ca_dir_remove(void)
+{
+	static const char *const names[] = {
+		"ca.conf", "ca.db", "ca.db-wal", "ca.db-shm", "ca.pem", "ca.key"
+	};
+	char path[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", ca_dir, names[i]);
+		(void)unlink(path);
+	}
+	(void)rmdir(ca_dir);
+}
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char dir[] = "/tmp/botid-fuzz-ca.XXXXXX", path[4096], err[1024];
+	char dir[] = "/dev/shm/botid-fuzz-ca.XXXXXX", path[4096], err[1024];
 	uint8_t hash[SHA256_DIGEST_LENGTH];
 	FILE *f;
 	int made = 0;
@@ -53,8 +72,15 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	log_init("fuzz-ca-api", BOTID_LOG_ERR, 0);
 	setenv("TSS2_LOG", "all+NONE", 1);
-	if (mkdtemp(dir) == NULL)
-		abort();
+	/* In memory: SQLite's fsync per commit would set the pace on disk. */
+	if (mkdtemp(dir) == NULL) {
+		memcpy(dir, "/tmp/botid-fuzz-ca.XXXXXX",
+		    sizeof("/tmp/botid-fuzz-ca.XXXXXX"));
+		if (mkdtemp(dir) == NULL)
+			abort();
+	}
+	snprintf(ca_dir, sizeof(ca_dir), "%s", dir);
+	atexit(ca_dir_remove);
 	snprintf(path, sizeof(path), "%s/ca.conf", dir);
 	if ((f = fopen(path, "w")) == NULL)
 		abort();

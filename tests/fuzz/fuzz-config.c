@@ -16,7 +16,16 @@
 #include "lib/log.h"
 #include "tests/fuzz/fuzz.h"
 
+static char conf_dir[64];
 static char conf_path[4096];
+
+/* The file and its directory are the run's own: they go when it ends. */
+static void
+conf_remove(void)
+{
+	(void)unlink(conf_path);
+	(void)rmdir(conf_dir);
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -29,7 +38,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	log_init("fuzz-config", BOTID_LOG_ERR, 0);
 	if (mkdtemp(dir) == NULL)
 		abort();
+	snprintf(conf_dir, sizeof(conf_dir), "%s", dir);
 	snprintf(conf_path, sizeof(conf_path), "%s/agent.conf", dir);
+	atexit(conf_remove);
 	return 0;
 }
 
