@@ -35,6 +35,8 @@
 #define CONFIG_DEFAULT_CONNECTIONS	BOTID_DEFAULT_CONNECTIONS
 #define CONFIG_DEFAULT_TPM_KEYS		2
 #define CONFIG_DEFAULT_SESSIONS		4
+#define CONFIG_DEFAULT_CHECKPOINT_ENTRIES	100
+#define CONFIG_DEFAULT_CHECKPOINT_INTERVAL	60	/* seconds */
 
 #define CONFIG_MAX_TOKEN_LABEL	32	/* CK_TOKEN_INFO.label is 32 bytes */
 #define CONFIG_MAX_UNIT		255	/* systemd's UNIT_NAME_MAX less NUL */
@@ -61,13 +63,17 @@ enum agent_key {
 	AGENT_TPM_LOADED_KEYS,
 	AGENT_PKCS11_SESSIONS,
 	AGENT_USER,
+	AGENT_AUDIT_CHECKPOINT_ENTRIES,
+	AGENT_AUDIT_CHECKPOINT_INTERVAL,
+	AGENT_AUDIT_SYSLOG,
 	AGENT_NKEYS,
 };
 
 static const char *const agent_keys[AGENT_NKEYS] = {
 	"socket", "socket_mode", "socket_group", "state_dir", "tcti",
 	"audit_log", "max_connections", "idle_timeout", "tpm_loaded_keys",
-	"pkcs11_sessions", "user",
+	"pkcs11_sessions", "user", "audit_checkpoint_entries",
+	"audit_checkpoint_interval", "audit_syslog",
 };
 
 /* Keys of [bot NAME]; the order matches bot_keys[]. */
@@ -515,6 +521,18 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 	case AGENT_PKCS11_SESSIONS:
 		return config_set_number(p, name, &cfg->pkcs11_sessions,
 		    value, 1, 64);
+	case AGENT_AUDIT_CHECKPOINT_ENTRIES:
+		return config_set_number(p, name,
+		    &cfg->audit_checkpoint_entries, value, 1, 1000000);
+	case AGENT_AUDIT_CHECKPOINT_INTERVAL:
+		return config_set_number(p, name,
+		    &cfg->audit_checkpoint_interval, value, 1, 86400);
+	case AGENT_AUDIT_SYSLOG:
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "audit_syslog: '%s' is not yes or no", value);
+		cfg->audit_syslog = strcmp(value, "yes") == 0;
+		return 0;
 	case AGENT_NKEYS:
 		break;
 	}
@@ -1085,6 +1103,8 @@ config_defaults(struct config_parse *p)
 	cfg->idle_timeout = BOTID_IDLE_TIMEOUT_S;
 	cfg->tpm_loaded_keys = CONFIG_DEFAULT_TPM_KEYS;
 	cfg->pkcs11_sessions = CONFIG_DEFAULT_SESSIONS;
+	cfg->audit_checkpoint_entries = CONFIG_DEFAULT_CHECKPOINT_ENTRIES;
+	cfg->audit_checkpoint_interval = CONFIG_DEFAULT_CHECKPOINT_INTERVAL;
 	if ((cfg->path = strdup(p->path)) == NULL ||
 	    (cfg->socket_path = strdup(CONFIG_DEFAULT_SOCKET)) == NULL ||
 	    (cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL ||
