@@ -43,6 +43,7 @@
 
 #define DEFAULT_CHECKPOINT_ENTRIES	100
 #define DEFAULT_CHECKPOINT_INTERVAL	60
+#define NO_HOST_KEY	"host not provisioned, or its TPM unavailable"
 
 struct checkpoint_job {
 	struct botid_registry	*reg;		/* reference held */
@@ -560,7 +561,7 @@ audit_tick(struct botid_registry *reg)
 	if (registry_attest_backend(reg) == NULL) {
 		/* Nothing to wait for: say at once that nobody signed. */
 		if ((job = job_new(NULL, reason)) != NULL)
-			checkpoint_write(job, "host not provisioned");
+			checkpoint_write(job, NO_HOST_KEY);
 		job_free(job);
 		return;
 	}
@@ -606,12 +607,13 @@ audit_seal(struct botid_registry *reg, const char *reason)
 	int r;
 
 	why[0] = '\0';
-	if (audit_fd == -1 || next_seq == 0 ||
+	/* No registry: the agent failed at start and wrote nothing. */
+	if (audit_fd == -1 || next_seq == 0 || reg == NULL ||
 	    (job = job_new(NULL, reason)) == NULL)
 		return;
-	be = reg != NULL ? registry_attest_backend(reg) : NULL;
+	be = registry_attest_backend(reg);
 	if (be == NULL)
-		snprintf(why, sizeof(why), "host not provisioned");
+		snprintf(why, sizeof(why), "%s", NO_HOST_KEY);
 	else if ((r = checkpoint_sign(be, job)) != 0) {
 		log_err("audit: the host key cannot sign the %s checkpoint: %s",
 		    reason, botid_strerror(r));
