@@ -40,6 +40,7 @@ struct pending {
 struct auditlog_verifier {
 	EVP_PKEY	*key;
 	int		 failed;	/* first error, 0 if none */
+	char		 msg[768];	/* and what it was */
 	int		 started;
 	uint64_t	 next_seq;
 	uint8_t		 last_hash[AUDITLOG_HASH_LEN];
@@ -279,10 +280,11 @@ verify_fail(struct auditlog_verifier *v, int r, const char *where,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (e != NULL)
-		snprintf(err, errlen, "%s (seq %" PRIu64 "): %s", where, e->seq,
-		    msg);
+		snprintf(v->msg, sizeof(v->msg), "%s (seq %" PRIu64 "): %s",
+		    where, e->seq, msg);
 	else
-		snprintf(err, errlen, "%s: %s", where, msg);
+		snprintf(v->msg, sizeof(v->msg), "%s: %s", where, msg);
+	snprintf(err, errlen, "%s", v->msg);
 	v->failed = r;
 	return r;
 }
@@ -464,8 +466,10 @@ auditlog_verify_data(struct auditlog_verifier *v, const char *name,
 	struct botid_buf b;
 	uint64_t lineno = 0;
 
-	if (v->failed != 0)
+	if (v->failed != 0) {
+		snprintf(err, errlen, "%s", v->msg);
 		return v->failed;
+	}
 	buf_init_view(&b, data, len);
 	return verify_lines(v, name, &b, 1, &lineno, err, errlen);
 }
@@ -481,8 +485,10 @@ auditlog_verify_file(struct auditlog_verifier *v, const char *path,
 	ssize_t n;
 	int fd = -1, r;
 
-	if (v->failed != 0)
+	if (v->failed != 0) {
+		snprintf(err, errlen, "%s", v->msg);
 		return v->failed;
+	}
 	buf_init(&b, BOTID_MAX_AUDIT_LINE + READ_CHUNK);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		r = verify_fail(v, BOTID_ERR_IO, path, NULL, err, errlen, "%s",
@@ -527,8 +533,7 @@ auditlog_verify_end(struct auditlog_verifier *v, int require_sealed,
 
 	memset(s, 0, sizeof(*s));
 	if (v->failed != 0) {
-		if (err[0] == '\0')
-			snprintf(err, errlen, "verification failed");
+		snprintf(err, errlen, "%s", v->msg);
 		return v->failed;
 	}
 	v->sum.unsealed = 0;

@@ -75,8 +75,9 @@ int	auditlog_verify_data(struct auditlog_verifier *v, const char *name,
  * Ends the chain and fills *s. With require_sealed, fails unless the last
  * entry is a shutdown or rotation checkpoint that seals every entry
  * before it (with a host key: signed and verified), which a log cut after
- * its last checkpoint is not. Errors: BOTID_ERR_DENIED (unsealed, or an
- * earlier failure), _INVALID (nothing was read).
+ * its last checkpoint is not. After a failed call, returns that code
+ * again with its message in err. Errors: BOTID_ERR_DENIED (unsealed),
+ * _INVALID (nothing was read).
  */
 int	auditlog_verify_end(struct auditlog_verifier *v, int require_sealed,
 	    struct auditlog_summary *s, char *err, size_t errlen);

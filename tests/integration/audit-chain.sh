@@ -1,6 +1,8 @@
 #!/bin/bash
 # The tamper-evident audit log (doc/audit.md). Before provisioning the agent
-# writes unsigned checkpoints that say so, and --host-cert refuses them.
+# writes unsigned checkpoints that say so (after 4 entries, or a second
+# after the last entry), and --host-cert refuses them; every entry also
+# reaches syslog (audit_syslog).
 # Then the host is provisioned against a real botid-ca; the agent signs
 # (allowed and denied) with a checkpoint every 4 entries, the log is
 # rotated (mv + SIGHUP) and the agent restarted; `botid audit verify`
@@ -18,10 +20,10 @@ PROVISION="$top_builddir/tools/botid-provision"
 python=${PYTHON3:-python3}
 printf 'audit me\n' >"$T/msg"
 
-conf() {	# conf AUDIT_LOG: the agent's configuration for this test
+conf() {	# conf AUDIT_LOG SYSLOG INTERVAL: the agent's configuration
 	AUDIT_LOG=$1
 	agent_conf_begin "audit_checkpoint_entries = 4" \
-	    "audit_checkpoint_interval = 3600" "audit_syslog = no"
+	    "audit_checkpoint_interval = $3" "audit_syslog = $2"
 	agent_add_bot tbot tpm ecdsa-p256 "uid:$(id -u)"
 	agent_add_bot locked tpm ecdsa-p256 "uid:1"
 }
@@ -60,11 +62,62 @@ expect_reject() {
 	case $out in *"$want"*) ;; *) fail "verify: want '$want', got: $out";; esac
 }
 
-# --- Not provisioned: checkpoints unsigned, and saying so ------------------
-conf "$T/unprovisioned.log"
-start_agent
+# start_agent_syslog: start_agent in a mount namespace whose /dev/log is
+# a datagram socket of ours, collecting what the agent sends to syslog in
+# $T/syslog (the host has no syslog daemon; nothing outside sees the mount).
+start_agent_syslog() {
+	mkdir "$T/dev"
+	"$python" - "$T/dev/log" "$T/syslog" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        out.write(s.recv(65536) + b"\n")
+PY
+	register_pid $!
+	for _ in $(seq 1 50); do [ -S "$T/dev/log" ] && break; sleep 0.1; done
+	"$AGENT" --check-config -c "$AGENT_CONF" >/dev/null ||
+	    fail "configuration rejected"
+	DEV="$T/dev" unshare -m --propagation private bash -c '
+		for f in null zero random urandom; do
+			touch "$DEV/$f" && mount --bind "/dev/$f" "$DEV/$f"
+		done
+		mount --bind "$DEV" /dev && exec "$0" -c "$1"' \
+	    "$AGENT" "$AGENT_CONF" 2>>"$AGENT_LOG" &
+	AGENT_PID=$!
+	register_pid "$AGENT_PID"
+	for _ in $(seq 1 600); do
+		"$BOTID" --socket "$AGENT_SOCK" version >/dev/null 2>&1 && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null ||
+		    fail "agent died at start: $(tail -5 "$AGENT_LOG")"
+		sleep 0.1
+	done
+	fail "agent did not answer within 60 s"
+}
+
+# --- Not provisioned: checkpoints unsigned, and saying so; syslog copy -----
+conf "$T/unprovisioned.log" yes 1
+start_agent_syslog
 operations 3
+# Once a checkpoint is the last line, one entry and a second without
+# another: an interval checkpoint (4 entries are far).
+for _ in $(seq 1 50); do
+	tail -1 "$AUDIT_LOG" | grep -q '"op":"checkpoint"' && break
+	sleep 0.1
+done
+check botid_cli sign tbot --in "$T/msg" --out "$T/sig"
+for _ in $(seq 1 50); do
+	tail -1 "$AUDIT_LOG" | grep -q '"reason":"interval"' && break
+	sleep 0.1
+done
+tail -1 "$AUDIT_LOG" | grep -q '"reason":"interval"' ||
+    fail "no checkpoint a second after the last entry: $(tail -1 "$AUDIT_LOG")"
 stop_agent
+# Every entry went to syslog too, byte for byte.
+sed -n 's/^<[0-9]*>.*audit: //p' "$T/syslog" >"$T/syslog.entries"
+cmp -s "$T/syslog.entries" "$AUDIT_LOG" ||
+    fail "syslog did not get every entry: $(diff "$AUDIT_LOG" "$T/syslog.entries" | head -3)"
 grep '"op":"checkpoint"' "$AUDIT_LOG" | grep '"result":"unsigned"' |
     grep -q '"detail":"host not provisioned' ||
     fail "no unsigned checkpoint says why: $(tail -2 "$AUDIT_LOG")"
@@ -76,7 +129,7 @@ case $out in *"signatures not checked"*) ;; *) fail "verify output: $out";; esac
 # --- Provisioned: signed checkpoints, rotation, restart ---------------------
 start_ca ca "$BOTID_EK_CA_CHAIN"
 "$CA" token create -c "$BOTID_CA_CONF" --ttl 1h >"$T/token"
-conf "$T/audit.log"
+conf "$T/audit.log" no 3600
 check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
     --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/token"
 HOST_CERT="$T/state/attest/host-cert.pem"
@@ -199,9 +252,18 @@ expect_reject "unsealed" --host-cert "$HOST_CERT" --require-sealed "$OLD" "$T/cu
 out=$(verify --host-cert "$HOST_CERT" "$OLD" "$T/cut.log") ||
     fail "without --require-sealed a cut log still verifies its chain: $out"
 case $out in *"unsealed"*) ;; *) fail "verify does not report unsealed entries: $out";; esac
-# Cut right after a periodic checkpoint that sealed everything before it.
-last_periodic=$(grep -n '"reason":"entries"' "$NEW" | tail -1 | cut -d: -f1)
-head -n "$last_periodic" "$NEW" >"$T/cut.log"
+# Cut right after a periodic checkpoint that sealed everything before it
+# (one that raced an entry, written while the TPM signed, would not).
+periodic=$("$python" - "$NEW" <<'PY'
+import json, sys
+for n, raw in enumerate(open(sys.argv[1], "rb"), 1):
+    e = json.loads(raw)
+    if e.get("reason") == "entries" and e["sealed_seq"] == e["seq"] - 1:
+        print(n)
+PY
+)
+[ -n "$periodic" ] || fail "no periodic checkpoint sealing all before it"
+head -n "$(echo "$periodic" | tail -1)" "$NEW" >"$T/cut.log"
 expect_reject "does not end with a shutdown or rotation checkpoint" \
     --host-cert "$HOST_CERT" --require-sealed "$OLD" "$T/cut.log"
 # A cut line.
