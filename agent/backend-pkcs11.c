@@ -25,6 +25,7 @@
  * Both views share one library instance: we dlopen the path libp11 loaded
  * with RTLD_NOLOAD, and C_Initialize answers CKR_CRYPTOKI_ALREADY_INITIALIZED.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -1219,6 +1220,69 @@ pkcs11_sign(struct botid_backend *be, struct botid_key *key,
 }
 
 /*
+ * The private key object's protection attributes, read now through a
+ * pool session like a signature. An attribute the token will not show is
+ * left out rather than guessed.
+ */
+static int
+pkcs11_key_attributes(struct botid_backend *be, struct botid_key *key,
+    struct botid_key_attribute *attrs, size_t *n)
+{
+	static const struct {
+		CK_ATTRIBUTE_TYPE	 type;
+		const char		*name;
+	} wanted[] = {
+		{ CKA_TOKEN, "CKA_TOKEN" },
+		{ CKA_PRIVATE, "CKA_PRIVATE" },
+		{ CKA_SENSITIVE, "CKA_SENSITIVE" },
+		{ CKA_ALWAYS_SENSITIVE, "CKA_ALWAYS_SENSITIVE" },
+		{ CKA_EXTRACTABLE, "CKA_EXTRACTABLE" },
+		{ CKA_NEVER_EXTRACTABLE, "CKA_NEVER_EXTRACTABLE" },
+		{ CKA_LOCAL, "CKA_LOCAL" },
+		{ CKA_SIGN, "CKA_SIGN" },
+	};
+	struct pkcs11_backend *pb = (struct pkcs11_backend *)be;
+	CK_BBOOL v[sizeof(wanted) / sizeof(wanted[0])];
+	CK_ATTRIBUTE a[sizeof(wanted) / sizeof(wanted[0])];
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	size_t i, k = 0;
+	CK_RV rv;
+	int r = BOTID_ERR_INTERNAL;
+
+	*n = 0;
+	if (pb == NULL || key == NULL || attrs == NULL)
+		return BOTID_ERR_INVALID;
+	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+		v[i] = CK_FALSE;
+		a[i].type = wanted[i].type;
+		a[i].pValue = &v[i];
+		a[i].ulValueLen = sizeof(v[i]);
+	}
+	if ((r = pkcs11_session_get(pb, &s)) != 0)
+		return r;
+	rv = pb->fl->C_GetAttributeValue(s, key->priv, a,
+	    sizeof(a) / sizeof(a[0]));
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
+	    rv != CKR_ATTRIBUTE_SENSITIVE) {
+		log_err("bot '%s': reading key attributes: %s (0x%lx)",
+		    key->bot, pkcs11_rv_name(rv), (unsigned long)rv);
+		pkcs11_session_discard(pb, s);
+		return pkcs11_rv_err(rv);
+	}
+	pkcs11_session_put(pb, s);
+	for (i = 0; i < sizeof(wanted) / sizeof(wanted[0]) &&
+	    k < BOTID_MAX_KEY_ATTRIBUTES; i++) {
+		if (a[i].ulValueLen != sizeof(CK_BBOOL))
+			continue;
+		attrs[k].name = wanted[i].name;
+		attrs[k].set = v[i] != CK_FALSE;
+		k++;
+	}
+	*n = k;
+	return 0;
+}
+
+/*
  * Signs a fixed digest and checks the result with the public key we are
  * about to hand out: a public key object that does not match its private
  * key (or a mechanism that does not work) shows up at open, not in a
@@ -1528,11 +1592,15 @@ static int
 pkcs11_login(struct pkcs11_backend *pb, CK_SESSION_HANDLE s,
     const char *pin_file)
 {
-	char pin[BOTID_MAX_PIN + 3];
+	char pin[BOTID_MAX_PIN + 3] = { 0 };
 	size_t pinlen;
 	CK_RV rv;
-	int r = BOTID_ERR_INTERNAL;
+	int locked, r = BOTID_ERR_INTERNAL;
 
+	/* Kept out of swap while it lives; it is wiped before it dies. */
+	if (!(locked = mlock(pin, sizeof(pin)) == 0))
+		log_warn("token '%s': cannot lock the PIN buffer in memory: %s",
+		    pb->token, strerror(errno));
 	if ((r = pkcs11_pin_read(pin_file, pin, sizeof(pin), &pinlen)) != 0)
 		goto out;
 	rv = pb->fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, pinlen);
@@ -1563,6 +1631,8 @@ pkcs11_login(struct pkcs11_backend *pb, CK_SESSION_HANDLE s,
 	r = 0;
  out:
 	OPENSSL_cleanse(pin, sizeof(pin));
+	if (locked)
+		(void)munlock(pin, sizeof(pin));
 	return r;
 }
 
@@ -1662,6 +1732,7 @@ static const struct botid_backend_ops pkcs11_ops = {
 	.name = "pkcs11",
 	.key_open = pkcs11_key_open,
 	.sign = pkcs11_sign,
+	.key_attributes = pkcs11_key_attributes,
 	.key_close = pkcs11_key_close,
 	.close = pkcs11_close,
 };

@@ -187,6 +187,8 @@ static int	tpm_key_open(struct botid_backend *,
 static int	tpm_sign(struct botid_backend *, struct botid_key *,
 		    const struct botid_sign_params *, const uint8_t *, size_t,
 		    uint8_t **, size_t *);
+static int	tpm_key_attributes(struct botid_backend *, struct botid_key *,
+		    struct botid_key_attribute *, size_t *);
 static void	tpm_key_close(struct botid_backend *, struct botid_key *);
 static void	tpm_close(struct botid_backend *);
 
@@ -194,6 +196,7 @@ static const struct botid_backend_ops tpm_ops = {
 	.name = "tpm",
 	.key_open = tpm_key_open,
 	.sign = tpm_sign,
+	.key_attributes = tpm_key_attributes,
 	.key_close = tpm_key_close,
 	.close = tpm_close,
 };
@@ -1200,6 +1203,26 @@ tpm_op_sign(struct tpm_backend *be, struct botid_key *key, void *arg)
 	return 0;
 }
 
+/* What the TPM says about a loaded key: its public area, from the chip. */
+static int
+tpm_op_read_public(struct tpm_backend *be, struct botid_key *key, void *arg)
+{
+	TPM2B_PUBLIC **pub = arg;
+	TSS2_RC rc;
+	int r;
+
+	if ((r = tpm_key_load(be, key, "cannot load the key")) != 0)
+		return r;
+	rc = Esys_ReadPublic(be->esys, key->handle, ESYS_TR_NONE,
+	    ESYS_TR_NONE, ESYS_TR_NONE, pub, NULL, NULL);
+	if (rc != 0) {
+		*pub = NULL;
+		return tpm_rc_check(rc, key->name, "cannot read the public "
+		    "area");
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* The vtable */
 
@@ -1369,6 +1392,64 @@ tpm_sign(struct botid_backend *bep, struct botid_key *key,
  out:
 	free(sig);
 	Esys_Free(a.sig);
+	return r;
+}
+
+static int
+tpm_key_attributes(struct botid_backend *bep, struct botid_key *key,
+    struct botid_key_attribute *attrs, size_t *n)
+{
+	/* The TPMA_OBJECT bits that say where a key lives and who may use it. */
+	static const struct {
+		TPMA_OBJECT	 bit;
+		const char	*name;
+	} bits[] = {
+		{ TPMA_OBJECT_FIXEDTPM, "fixedTPM" },
+		{ TPMA_OBJECT_STCLEAR, "stClear" },
+		{ TPMA_OBJECT_FIXEDPARENT, "fixedParent" },
+		{ TPMA_OBJECT_SENSITIVEDATAORIGIN, "sensitiveDataOrigin" },
+		{ TPMA_OBJECT_USERWITHAUTH, "userWithAuth" },
+		{ TPMA_OBJECT_ADMINWITHPOLICY, "adminWithPolicy" },
+		{ TPMA_OBJECT_NODA, "noDA" },
+		{ TPMA_OBJECT_ENCRYPTEDDUPLICATION, "encryptedDuplication" },
+		{ TPMA_OBJECT_RESTRICTED, "restricted" },
+		{ TPMA_OBJECT_DECRYPT, "decrypt" },
+		{ TPMA_OBJECT_SIGN_ENCRYPT, "sign" },
+	};
+	struct tpm_backend *be = (struct tpm_backend *)bep;
+	uint8_t got[sizeof(TPM2B_PUBLIC)], want[sizeof(TPM2B_PUBLIC)];
+	size_t got_len = 0, want_len = 0;
+	TPM2B_PUBLIC *pub = NULL;
+	TPMA_OBJECT a;
+	size_t i;
+	int r = BOTID_ERR_INTERNAL;
+
+	*n = 0;
+	if (be == NULL || key == NULL || attrs == NULL)
+		return BOTID_ERR_INVALID;
+	if ((r = tpm_call(be, key, tpm_op_read_public, &pub)) != 0)
+		goto out;
+	/* A chip that answers for another object must not be believed. */
+	if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, got, sizeof(got),
+	    &got_len) != 0 ||
+	    Tss2_MU_TPM2B_PUBLIC_Marshal(&key->pub, want, sizeof(want),
+	    &want_len) != 0 || got_len != want_len ||
+	    memcmp(got, want, got_len) != 0) {
+		log_err("tpm: bot '%s': ReadPublic shows another key",
+		    key->name);
+		r = BOTID_ERR_TPM;
+		goto out;
+	}
+	a = pub->publicArea.objectAttributes;
+	for (i = 0; i < sizeof(bits) / sizeof(bits[0]) &&
+	    i < BOTID_MAX_KEY_ATTRIBUTES; i++) {
+		attrs[i].name = bits[i].name;
+		attrs[i].set = (a & bits[i].bit) != 0;
+	}
+	*n = i;
+	r = 0;
+ out:
+	Esys_Free(pub);
 	return r;
 }
 

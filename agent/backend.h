@@ -20,6 +20,14 @@ struct botid_sign_params {
 	uint32_t	scheme;	/* enum botid_scheme, never AUTO here */
 };
 
+#define BOTID_MAX_KEY_ATTRIBUTES	16
+
+/* One protection attribute of a key as its device reports it. */
+struct botid_key_attribute {
+	const char	*name;	/* static: "fixedTPM", "CKA_SENSITIVE"... */
+	int		 set;	/* 1 or 0 */
+};
+
 struct botid_backend_ops {
 	const char *name;	/* "tpm" or "pkcs11" */
 	/*
@@ -44,6 +52,16 @@ struct botid_backend_ops {
 	int	(*sign)(struct botid_backend *be, struct botid_key *key,
 		    const struct botid_sign_params *p, const uint8_t *digest,
 		    size_t digest_len, uint8_t **sig, size_t *sig_len);
+	/*
+	 * Reads the key's protection attributes back from the device now
+	 * (TPM2_ReadPublic objectAttributes; the token's CKA_* booleans),
+	 * filling at most BOTID_MAX_KEY_ATTRIBUTES entries of attrs and *n.
+	 * Serialised with signing like sign(). Errors: _TPM, _PKCS11,
+	 * _UNAVAILABLE, _INVALID.
+	 */
+	int	(*key_attributes)(struct botid_backend *be,
+		    struct botid_key *key, struct botid_key_attribute *attrs,
+		    size_t *n);
 	/* Releases a key handle (not the key itself); accepts NULL. */
 	void	(*key_close)(struct botid_backend *be, struct botid_key *key);
 	/* Closes the device; all keys must have been closed. Accepts NULL. */

@@ -63,6 +63,7 @@ enum agent_key {
 	AGENT_TPM_LOADED_KEYS,
 	AGENT_PKCS11_SESSIONS,
 	AGENT_USER,
+	AGENT_ADMIN,
 	AGENT_AUDIT_CHECKPOINT_ENTRIES,
 	AGENT_AUDIT_CHECKPOINT_INTERVAL,
 	AGENT_AUDIT_SYSLOG,
@@ -72,7 +73,7 @@ enum agent_key {
 static const char *const agent_keys[AGENT_NKEYS] = {
 	"socket", "socket_mode", "socket_group", "state_dir", "tcti",
 	"audit_log", "max_connections", "idle_timeout", "tpm_loaded_keys",
-	"pkcs11_sessions", "user", "audit_checkpoint_entries",
+	"pkcs11_sessions", "user", "admin", "audit_checkpoint_entries",
 	"audit_checkpoint_interval", "audit_syslog",
 };
 
@@ -155,6 +156,9 @@ config_error(struct config_parse *p, int r, int line, const char *fmt, ...)
 		snprintf(p->err, p->errlen, "%s: %s", p->path, msg);
 	return r;
 }
+
+static int	config_parse_allow(struct config_parse *, const char *,
+		    struct botid_allow_rule **, size_t *, const char *);
 
 static int
 config_is_ctrl(unsigned char c)
@@ -466,6 +470,10 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 	if (k == AGENT_NKEYS)
 		return config_error(p, BOTID_ERR_CONFIG, p->lineno,
 		    "unknown key '%s' in [agent]", name);
+	/* Like a bot's allow, each admin line is one more alternative. */
+	if (k == AGENT_ADMIN)
+		return config_parse_allow(p, NULL, &cfg->admin,
+		    &cfg->nadmin, value);
 	if (p->agent_lines[k] != 0)
 		return config_error(p, BOTID_ERR_CONFIG, p->lineno,
 		    "duplicate key '%s' (first set at line %d)", name,
@@ -533,6 +541,7 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 			    "audit_syslog: '%s' is not yes or no", value);
 		cfg->audit_syslog = strcmp(value, "yes") == 0;
 		return 0;
+	case AGENT_ADMIN:
 	case AGENT_NKEYS:
 		break;
 	}
@@ -601,8 +610,8 @@ config_parse_term(struct config_parse *p, const char *term,
  * of writing alternatives on one line.
  */
 static int
-config_parse_allow(struct config_parse *p, struct botid_bot_config *bot,
-    const char *value)
+config_parse_allow(struct config_parse *p, const char *bot,
+    struct botid_allow_rule **rulesp, size_t *nrulesp, const char *value)
 {
 	struct botid_allow_term terms[BOTID_MAX_ALLOW_TERMS];
 	struct botid_allow_rule *rules;
@@ -610,10 +619,14 @@ config_parse_allow(struct config_parse *p, struct botid_bot_config *bot,
 	size_t n = 0, i, j;
 	int r = BOTID_ERR_INTERNAL;
 
-	if (bot->nallow >= BOTID_MAX_ALLOW) {
-		r = config_error(p, BOTID_ERR_CONFIG, p->lineno,
-		    "bot '%s': more than %u allow lines", bot->name,
-		    BOTID_MAX_ALLOW);
+	if (*nrulesp >= BOTID_MAX_ALLOW) {
+		if (bot != NULL)
+			r = config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "bot '%s': more than %u allow lines", bot,
+			    BOTID_MAX_ALLOW);
+		else
+			r = config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "more than %u admin lines", BOTID_MAX_ALLOW);
 		goto out;
 	}
 	if ((copy = strdup(value)) == NULL) {
@@ -653,20 +666,20 @@ config_parse_allow(struct config_parse *p, struct botid_bot_config *bot,
 			goto out;
 		}
 	}
-	if ((rules = reallocarray(bot->allow, bot->nallow + 1,
+	if ((rules = reallocarray(*rulesp, *nrulesp + 1,
 	    sizeof(*rules))) == NULL) {
 		r = config_error(p, BOTID_ERR_ALLOC, p->lineno, "out of memory");
 		goto out;
 	}
-	bot->allow = rules;
-	if ((rules[bot->nallow].terms = calloc(n, sizeof(*terms))) == NULL) {
+	*rulesp = rules;
+	if ((rules[*nrulesp].terms = calloc(n, sizeof(*terms))) == NULL) {
 		r = config_error(p, BOTID_ERR_ALLOC, p->lineno, "out of memory");
 		goto out;
 	}
-	memcpy(rules[bot->nallow].terms, terms, n * sizeof(*terms));
-	rules[bot->nallow].nterms = n;
-	rules[bot->nallow].line = p->lineno;
-	bot->nallow++;
+	memcpy(rules[*nrulesp].terms, terms, n * sizeof(*terms));
+	rules[*nrulesp].nterms = n;
+	rules[*nrulesp].line = p->lineno;
+	(*nrulesp)++;
 	n = 0;	/* the rule owns the texts now */
 	r = 0;
 out:
@@ -774,7 +787,8 @@ config_bot_set(struct config_parse *p, const char *name, const char *value)
 			    "path");
 		return config_set_string(p, &bot->pin_credential, value);
 	case BOT_ALLOW:
-		return config_parse_allow(p, bot, value);
+		return config_parse_allow(p, bot->name, &bot->allow,
+		    &bot->nallow, value);
 	case BOT_SCOPES:
 		return config_parse_scopes(p, bot, value);
 	case BOT_MAX_TOKEN_TTL:
@@ -1267,6 +1281,11 @@ config_free(struct botid_agent_config *cfg)
 		free(bot->scopes);
 	}
 	free(cfg->bots);
+	for (j = 0; j < cfg->nadmin; j++) {
+		config_free_terms(cfg->admin[j].terms, cfg->admin[j].nterms);
+		free(cfg->admin[j].terms);
+	}
+	free(cfg->admin);
 	free(cfg->path);
 	free(cfg->socket_path);
 	free(cfg->socket_group);

@@ -77,6 +77,8 @@ struct botid_agent_config {
 	unsigned		 idle_timeout;	/* seconds */
 	unsigned		 tpm_loaded_keys; /* bot keys kept in TPM slots */
 	unsigned		 pkcs11_sessions; /* sessions (workers) per token */
+	struct botid_allow_rule	*admin;		/* who may ask for the inventory; */
+	size_t			 nadmin;	/* none: uid 0 only */
 	struct botid_bot_config	*bots;
 	size_t			 nbots;
 };

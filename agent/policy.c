@@ -48,16 +48,37 @@ policy_rule_matches(const struct botid_allow_rule *rule,
 	return 1;
 }
 
-int
-policy_allows(const struct botid_bot_config *bot,
+static int
+policy_rules_match(const struct botid_allow_rule *rules, size_t nrules,
     const struct botid_peer *peer)
 {
 	size_t i;
 
-	if (bot == NULL || peer == NULL || bot->allow == NULL)
+	if (rules == NULL)
 		return 0;
-	for (i = 0; i < bot->nallow; i++)
-		if (policy_rule_matches(&bot->allow[i], peer))
+	for (i = 0; i < nrules; i++)
+		if (policy_rule_matches(&rules[i], peer))
 			return 1;
 	return 0;
+}
+
+int
+policy_allows(const struct botid_bot_config *bot,
+    const struct botid_peer *peer)
+{
+	if (bot == NULL || peer == NULL)
+		return 0;
+	return policy_rules_match(bot->allow, bot->nallow, peer);
+}
+
+int
+policy_admin(const struct botid_agent_config *cfg,
+    const struct botid_peer *peer)
+{
+	if (cfg == NULL || peer == NULL)
+		return 0;
+	/* The inventory shows every bot's grants: root only by default. */
+	if (cfg->nadmin == 0)
+		return peer->uid == 0;
+	return policy_rules_match(cfg->admin, cfg->nadmin, peer);
 }

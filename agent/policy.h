@@ -17,4 +17,12 @@
 int	policy_allows(const struct botid_bot_config *bot,
 	    const struct botid_peer *peer);
 
+/*
+ * Returns 1 if peer may read the inventory of every bot (INVENTORY op):
+ * it satisfies one of cfg's admin lines or, with none configured, has uid
+ * 0. Else 0 (also for NULL arguments). Pure function.
+ */
+int	policy_admin(const struct botid_agent_config *cfg,
+	    const struct botid_peer *peer);
+
 #endif /* BOTID_AGENT_POLICY_H */

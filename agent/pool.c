@@ -174,8 +174,14 @@ pool_worker(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &job->started);
 		job->sig = NULL;
 		job->sig_len = 0;
-		job->result = p->be->ops->sign(p->be, job->key, &job->params,
-		    job->digest, job->digest_len, &job->sig, &job->sig_len);
+		job->nattrs = 0;
+		if (job->kind == BOTID_JOB_ATTRIBUTES)
+			job->result = p->be->ops->key_attributes(p->be,
+			    job->key, job->attrs, &job->nattrs);
+		else
+			job->result = p->be->ops->sign(p->be, job->key,
+			    &job->params, job->digest, job->digest_len,
+			    &job->sig, &job->sig_len);
 		clock_gettime(CLOCK_MONOTONIC, &job->finished);
 		pthread_mutex_lock(&p->mu);
 		p->pending--;

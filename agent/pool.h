@@ -24,9 +24,16 @@ struct botid_fairq {
 	int			 in_ring;
 };
 
+/* What a job asks of the device. */
+enum botid_job_kind {
+	BOTID_JOB_SIGN = 0,		/* sign digest with key */
+	BOTID_JOB_ATTRIBUTES,		/* read key's attributes back */
+};
+
 struct botid_job {
 	struct botid_job	*next;
 	/* Input, filled by the loop. */
+	enum botid_job_kind	 kind;
 	struct botid_key	*key;
 	struct botid_fairq	*fairq;
 	struct botid_sign_params params;
@@ -37,6 +44,8 @@ struct botid_job {
 	int			 result;
 	uint8_t			*sig;
 	size_t			 sig_len;
+	struct botid_key_attribute attrs[BOTID_MAX_KEY_ATTRIBUTES];
+	size_t			 nattrs;
 	struct timespec		 started;	/* when a worker took it */
 	struct timespec		 finished;
 };
@@ -56,7 +65,8 @@ struct botid_job *done_take_all(struct botid_done *d);
 void	done_free(struct botid_done *d);
 
 /*
- * Starts nthreads workers that call be->ops->sign and post results to done.
+ * Starts nthreads workers that call be->ops->sign (or key_attributes, by
+ * the job's kind) and post results to done.
  * Errors: BOTID_ERR_ALLOC, BOTID_ERR_INTERNAL (thread creation).
  */
 int	pool_create(struct botid_backend *be, unsigned nthreads,

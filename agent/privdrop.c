@@ -40,6 +40,10 @@ privdrop_needs_ptrace(const struct botid_agent_config *cfg)
 				if (cfg->bots[b].allow[a].terms[t].kind ==
 				    BOTID_ALLOW_EXE)
 					return 1;
+	for (a = 0; a < cfg->nadmin; a++)
+		for (t = 0; t < cfg->admin[a].nterms; t++)
+			if (cfg->admin[a].terms[t].kind == BOTID_ALLOW_EXE)
+				return 1;
 	return 0;
 }
 

@@ -281,6 +281,22 @@ registry_attest_backend(const struct botid_registry *reg)
 	return reg->attest != NULL ? reg->attest->be : NULL;
 }
 
+/* A reload keeps a bot's counters: they run since the agent started. */
+static void
+counters_carry(const struct botid_registry *prev, struct botid_bot *bot)
+{
+	size_t i;
+
+	for (i = 0; prev != NULL && i < prev->nbots; i++) {
+		if (strcmp(prev->bots[i].cfg->name, bot->cfg->name) != 0)
+			continue;
+		bot->ops = prev->bots[i].ops;
+		bot->denials = prev->bots[i].denials;
+		bot->last_used = prev->bots[i].last_used;
+		return;
+	}
+}
+
 int
 registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev,
     struct botid_done *done, struct botid_registry **regp)
@@ -304,6 +320,7 @@ registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev
 		const struct botid_bot_config *bc = &cfg->bots[i];
 
 		reg->bots[i].cfg = bc;
+		counters_carry(prev, &reg->bots[i]);
 		if ((r = key_get(cfg, bc, prev, done, &reg->bots[i].key)) != 0) {
 			log_err("bot %s: not served: %s", bc->name,
 			    botid_strerror(r));

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "agent/backend.h"
 #include "agent/config.h"
@@ -22,9 +23,13 @@ struct botid_bot {
 	const struct botid_bot_config	*cfg;	/* points into registry->cfg */
 	struct botid_key_ref		*key;	/* NULL: key unusable, bot not served */
 	struct botid_fairq		 fairq;
-	/* Counters since start, for status and inventory. */
+	/*
+	 * Since the agent started (a reload carries them over), for the
+	 * inventory. Plain counters: only the loop thread touches them.
+	 */
 	uint64_t			 ops;
 	uint64_t			 denials;
+	time_t				 last_used;	/* 0: never */
 };
 
 struct botid_registry {

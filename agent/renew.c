@@ -55,10 +55,15 @@ struct cert_entry {
 	size_t			 nchain;
 	time_t			 not_before;
 	time_t			 not_after;
+	char			 serial[80];	/* of the leaf, hex */
 	time_t			 next;		/* next attempt */
 	unsigned		 failures;
 	int			 inflight;
 	int			 seen;		/* in the current registry */
+	/* The last finished attempt, for renew_status(). */
+	time_t			 attempted;	/* 0: none since start */
+	int			 attempt_ok;
+	char			 error[256];
 };
 
 struct renew_job {
@@ -377,6 +382,7 @@ entry_clear_chain(struct cert_entry *e)
 	e->chain = NULL;
 	e->nchain = 0;
 	e->not_before = e->not_after = 0;
+	e->serial[0] = '\0';
 }
 
 /*
@@ -424,6 +430,7 @@ entry_load_cache(struct botid_renewer *rn, struct cert_entry *e)
 	}
 	e->not_before = nb;
 	e->not_after = na;
+	snprintf(e->serial, sizeof(e->serial), "%s", serial);
 	e->next = renew_at(nb, na, time(NULL));
 	log_info("bot %s: using the cached certificate %s, valid until %ld",
 	    e->name, serial, (long)na);
@@ -566,8 +573,13 @@ renew_finish(struct botid_renewer *rn)
 	for (; job != NULL; job = next) {
 		next = job->next;
 		e = entry_find(rn, job->name);
-		if (e != NULL)
+		if (e != NULL) {
 			e->inflight = 0;
+			e->attempted = now;
+			e->attempt_ok = job->result == 0;
+			snprintf(e->error, sizeof(e->error), "%s",
+			    job->result == 0 ? "" : job->error);
+		}
 		if (e != NULL && (e->spki_len != job->spki_len ||
 		    memcmp(e->spki, job->spki, job->spki_len) != 0)) {
 			e->next = 0;	/* the key changed meanwhile: again */
@@ -578,6 +590,8 @@ renew_finish(struct botid_renewer *rn)
 			job->chain = NULL;
 			e->not_before = job->not_before;
 			e->not_after = job->not_after;
+			snprintf(e->serial, sizeof(e->serial), "%s",
+			    job->serial);
 			e->failures = 0;
 			e->next = renew_at(job->not_before, job->not_after,
 			    now);
@@ -622,6 +636,25 @@ renew_chain(struct botid_renewer *rn, const char *bot, const uint8_t *spki,
 		return;
 	*certs = e->chain;
 	*n = e->nchain;
+}
+
+void
+renew_status(struct botid_renewer *rn, const char *bot,
+    struct renew_status *st)
+{
+	struct cert_entry *e;
+
+	memset(st, 0, sizeof(*st));
+	if (rn == NULL || (e = entry_find(rn, bot)) == NULL)
+		return;
+	/* Entries belong to the loop thread, like this call: a plain copy. */
+	if (e->nchain > 0 && e->not_after > time(NULL)) {
+		snprintf(st->serial, sizeof(st->serial), "%s", e->serial);
+		st->not_after = e->not_after;
+	}
+	st->attempted = e->attempted;
+	st->ok = e->attempt_ok;
+	snprintf(st->error, sizeof(st->error), "%s", e->error);
 }
 
 int

@@ -45,6 +45,23 @@ void	renew_chain(struct botid_renewer *rn, const char *bot,
 	    const uint8_t *spki, size_t spki_len,
 	    const struct botid_blob **certs, size_t *n);
 
+/* A bot's certificate and its last renewal, as renew_status() sees them. */
+struct renew_status {
+	char	serial[80];	/* the served leaf's serial, hex; "" for none */
+	time_t	not_after;	/* 0: no valid certificate */
+	time_t	attempted;	/* the last finished renewal; 0: none yet */
+	int	ok;		/* it succeeded */
+	char	error[256];	/* why it failed; "" when it did not */
+};
+
+/*
+ * Copies bot's certificate and renewal state into *st (all zero for a
+ * bot the renewer does not know, or a NULL rn). Results reach this state
+ * only through renew_finish(), so loop-thread callers see it whole.
+ */
+void	renew_status(struct botid_renewer *rn, const char *bot,
+	    struct renew_status *st);
+
 /* Stops the worker (waiting for a request in progress) and frees rn. */
 void	renew_close(struct botid_renewer *rn);
 

@@ -29,6 +29,7 @@
 #include "agent/server.h"
 #include "agent/token.h"
 #include "lib/buf.h"
+#include "lib/certid.h"
 #include "lib/error.h"
 #include "lib/log.h"
 #include "lib/sig.h"
@@ -69,6 +70,20 @@ struct request {
 	struct timespec		 t0;
 };
 
+/*
+ * An INVENTORY in progress: one attribute job per served bot, through the
+ * bots' queues like signatures; the reply is built when the last is back.
+ */
+struct inventory {
+	struct conn		*conn;
+	struct botid_registry	*reg;		/* reference held */
+	uint8_t			 op;
+	uint32_t		 id;
+	size_t			 pending;
+	struct botid_job	*jobs;		/* one per bot; unused: no key */
+	struct timespec		 t0;
+};
+
 struct server {
 	const char		*config_path;
 	struct botid_registry	*reg;
@@ -94,6 +109,7 @@ op_name(uint8_t op)
 	case BOTID_OP_SIGN_DIGEST:	return "sign-digest";
 	case BOTID_OP_SIGN_DATA:	return "sign-data";
 	case BOTID_OP_JWT:		return "jwt";
+	case BOTID_OP_INVENTORY:	return "inventory";
 	}
 	return "unknown";
 }
@@ -332,6 +348,253 @@ handle_list(struct server *s, struct conn *c, const struct botid_request *req,
 	c->closing = 1;
 }
 
+/* One allow line as it was configured, in the config file's syntax. */
+static void
+allow_line_format(const struct botid_allow_rule *rule, char *out, size_t len)
+{
+	const struct botid_allow_term *t;
+	size_t i, o = 0;
+	int n;
+
+	out[0] = '\0';
+	for (i = 0; i < rule->nterms && o < len; i++) {
+		t = &rule->terms[i];
+		switch (t->kind) {
+		case BOTID_ALLOW_UID:
+		case BOTID_ALLOW_GID:
+			n = snprintf(out + o, len - o, "%s%s:%lu",
+			    i > 0 ? " " : "",
+			    t->kind == BOTID_ALLOW_UID ? "uid" : "gid", t->id);
+			break;
+		default:
+			n = snprintf(out + o, len - o, "%s%s:%s",
+			    i > 0 ? " " : "",
+			    t->kind == BOTID_ALLOW_EXE ? "exe" : "unit",
+			    t->text != NULL ? t->text : "");
+			break;
+		}
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+/*
+ * Appends one bot's inventory fields, BOT first. The key attributes come
+ * from the device now: a TPM or token that changed under the agent shows.
+ */
+static int
+inventory_put_bot(struct server *s, struct conn *c, struct botid_bot *bot,
+    const struct botid_job *job)
+{
+	struct renew_status st;
+	const struct botid_blob *certs = NULL;
+	const uint8_t *spki;
+	uint8_t fp[SHA256_DIGEST_LENGTH];
+	char line[BOTID_MAX_PATH + 64], *spiffe = NULL, *kind = NULL;
+	const char *error = NULL;
+	size_t i, n = 0, spki_len;
+	int r;
+
+	if ((r = wire_put_string(&c->out, BOTID_TAG_BOT, bot->cfg->name)) != 0 ||
+	    (r = wire_put_string(&c->out, BOTID_TAG_BACKEND,
+	    config_backend_name(bot->cfg->backend))) != 0 ||
+	    (r = wire_put_string(&c->out, BOTID_TAG_KEY_TYPE,
+	    config_key_type_name(bot->cfg->key_type))) != 0)
+		goto out;
+	renew_status(s->renew, bot->cfg->name, &st);
+	if (bot->key == NULL)
+		error = "key unusable: bot not served";
+	else {
+		spki = registry_spki(bot, &spki_len);
+		if (SHA256(spki, spki_len, fp) == NULL) {
+			r = BOTID_ERR_CRYPTO;
+			goto out;
+		}
+		if ((r = wire_put_bytes(&c->out, BOTID_TAG_FINGERPRINT, fp,
+		    sizeof(fp))) != 0)
+			goto out;
+		if (job->result != 0)
+			error = "cannot read the key's attributes";
+		for (i = 0; job->result == 0 && i < job->nattrs; i++) {
+			snprintf(line, sizeof(line), "%s=%d", job->attrs[i].name,
+			    job->attrs[i].set);
+			if ((r = wire_put_string(&c->out,
+			    BOTID_TAG_KEY_ATTRIBUTE, line)) != 0)
+				goto out;
+		}
+		renew_chain(s->renew, bot->cfg->name, spki, spki_len, &certs,
+		    &n);
+	}
+	if (n > 0) {
+		/* A leaf without them is still served: leave the field out. */
+		(void)certid_spiffe_id(certs[0].data, certs[0].len, &spiffe);
+		(void)certid_attestation(certs[0].data, certs[0].len, &kind);
+		if ((st.serial[0] != '\0' && (r = wire_put_string(&c->out,
+		    BOTID_TAG_SERIAL, st.serial)) != 0) ||
+		    (spiffe != NULL && (r = wire_put_string(&c->out,
+		    BOTID_TAG_SPIFFE_ID, spiffe)) != 0) ||
+		    (kind != NULL && (r = wire_put_string(&c->out,
+		    BOTID_TAG_ATTESTATION, kind)) != 0) ||
+		    (r = wire_put_u64(&c->out, BOTID_TAG_NOT_AFTER,
+		    (uint64_t)st.not_after)) != 0)
+			goto out;
+	}
+	for (i = 0; i < bot->cfg->nallow; i++) {
+		allow_line_format(&bot->cfg->allow[i], line, sizeof(line));
+		if ((r = wire_put_string(&c->out, BOTID_TAG_ALLOW, line)) != 0)
+			goto out;
+	}
+	for (i = 0; i < bot->cfg->nscopes; i++)
+		if ((r = wire_put_string(&c->out, BOTID_TAG_SCOPE,
+		    bot->cfg->scopes[i])) != 0)
+			goto out;
+	if ((bot->last_used != 0 && (r = wire_put_u64(&c->out,
+	    BOTID_TAG_LAST_USED, (uint64_t)bot->last_used)) != 0) ||
+	    (r = wire_put_u64(&c->out, BOTID_TAG_OPS, bot->ops)) != 0 ||
+	    (r = wire_put_u64(&c->out, BOTID_TAG_DENIALS, bot->denials)) != 0)
+		goto out;
+	if (st.attempted != 0) {
+		if ((r = wire_put_u64(&c->out, BOTID_TAG_RENEWED,
+		    (uint64_t)st.attempted)) != 0 ||
+		    (r = wire_put_u32(&c->out, BOTID_TAG_RENEW_OK,
+		    st.ok ? 1 : 0)) != 0)
+			goto out;
+		if (error == NULL && !st.ok && st.error[0] != '\0')
+			error = st.error;
+	}
+	if (error != NULL &&
+	    (r = wire_put_string(&c->out, BOTID_TAG_ERROR, error)) != 0)
+		goto out;
+	r = 0;
+ out:
+	free(spiffe);
+	free(kind);
+	return r;
+}
+
+static void
+inventory_free(struct inventory *inv)
+{
+	registry_unref(inv->reg);
+	free(inv->jobs);
+	free(inv);
+}
+
+/* Every attribute read is back: the reply, from the registry asked. */
+static void
+inventory_reply(struct server *s, struct conn *c, struct inventory *inv)
+{
+	uint32_t status = BOTID_STATUS_OK;
+	size_t i, mark;
+	char detail[64];
+	int r;
+
+	if (wire_frame_begin(&c->out, inv->op, inv->id, &status, &mark) != 0) {
+		c->closing = 1;
+		return;
+	}
+	for (i = 0, r = 0; i < inv->reg->nbots && r == 0; i++)
+		r = inventory_put_bot(s, c, &inv->reg->bots[i], &inv->jobs[i]);
+	if (r != 0 || (r = wire_frame_end(&c->out, mark)) != 0) {
+		wire_frame_abort(&c->out, mark);
+		reply_error(c, inv->op, inv->id, wire_err_to_status(r),
+		    r == BOTID_ERR_TOO_LARGE ? "too many bots for one reply" :
+		    botid_strerror(r));
+		audit_simple(c, op_name(inv->op), NULL, "error",
+		    botid_strerror(r), &inv->t0);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%zu bots", inv->reg->nbots);
+	audit_simple(c, op_name(inv->op), NULL, "ok", detail, &inv->t0);
+}
+
+/* One attribute job is back; the last one answers the request. */
+static void
+inventory_job_done(struct server *s, struct inventory *inv)
+{
+	struct conn *c = inv->conn;
+
+	if (--inv->pending > 0)
+		return;
+	if (c->fd != -1)
+		inventory_reply(s, c, inv);
+	inventory_free(inv);
+	c->inflight--;
+	if (c->fd == -1) {
+		if (c->inflight == 0)
+			conn_free(s, c);
+	} else
+		(void)conn_flush(s, c);
+}
+
+/*
+ * Every bot, for an administrator: what botid inventory and botid status
+ * print. Anyone else is refused and audited like any other denial. The
+ * key attributes are read from the devices for this request, each read
+ * queued behind its bot's signatures, never in the loop.
+ */
+static void
+handle_inventory(struct server *s, struct conn *c,
+    const struct botid_request *req, const struct timespec *t0)
+{
+	struct inventory *inv = NULL;
+	struct botid_bot *bot;
+	size_t i;
+
+	if (!policy_admin(s->reg->cfg, &c->peer)) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_DENIED, "denied");
+		audit_simple(c, op_name(req->op), NULL, "denied", NULL, t0);
+		return;
+	}
+	if (c->inflight >= BOTID_MAX_INFLIGHT) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_BUSY,
+		    "too many requests in flight on this connection");
+		audit_simple(c, op_name(req->op), NULL, "error", "busy", t0);
+		return;
+	}
+	/* One more job than bots, so that no bots is no special case. */
+	if ((inv = calloc(1, sizeof(*inv))) == NULL ||
+	    (inv->jobs = calloc(s->reg->nbots + 1, sizeof(*inv->jobs))) == NULL) {
+		free(inv);
+		reply_error(c, req->op, req->id, BOTID_STATUS_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	inv->conn = c;
+	inv->reg = s->reg;
+	registry_ref(s->reg);
+	inv->op = req->op;
+	inv->id = req->id;
+	inv->t0 = *t0;
+	c->inflight++;
+	/* Counted before any is queued: none can come back in the meantime. */
+	inv->pending = 1;
+	for (i = 0; i < s->reg->nbots; i++)
+		if (s->reg->bots[i].key != NULL)
+			inv->pending++;
+	for (i = 0; i < s->reg->nbots; i++) {
+		bot = &s->reg->bots[i];
+		if (bot->key == NULL)
+			continue;
+		inv->jobs[i].kind = BOTID_JOB_ATTRIBUTES;
+		inv->jobs[i].key = registry_key(bot);
+		inv->jobs[i].fairq = &bot->fairq;
+		inv->jobs[i].owner = inv;
+		pool_submit(registry_pool(bot), &inv->jobs[i]);
+	}
+	/* The extra count: answers at once when no bot has a key. */
+	inventory_job_done(s, inv);
+}
+
+/* A request a bot answered: counted for the inventory. */
+static void
+bot_used(struct botid_bot *bot)
+{
+	bot->ops++;
+	bot->last_used = time(NULL);
+}
+
 static void
 handle_pubkey(struct server *s, struct conn *c, const struct botid_request *req,
     struct botid_bot *bot, const struct timespec *t0)
@@ -348,7 +611,7 @@ handle_pubkey(struct server *s, struct conn *c, const struct botid_request *req,
 		wire_frame_abort(&c->out, mark);
 		goto fail;
 	}
-	bot->ops++;
+	bot_used(bot);
 	audit_simple(c, op_name(req->op), bot->cfg->name, "ok", NULL, t0);
 	return;
  fail:
@@ -384,7 +647,7 @@ handle_cert_chain(struct server *s, struct conn *c,
 		c->closing = 1;
 		return;
 	}
-	bot->ops++;
+	bot_used(bot);
 	audit_simple(c, op_name(req->op), bot->cfg->name, "ok", NULL, t0);
 }
 
@@ -640,6 +903,10 @@ handle_frame(struct server *s, struct conn *c, const uint8_t *body, size_t len)
 		handle_list(s, c, &req, &t0);
 		return;
 	}
+	if (req.op == BOTID_OP_INVENTORY) {
+		handle_inventory(s, c, &req, &t0);
+		return;
+	}
 	/* Every other op names a bot: unknown and not allowed look the same. */
 	bot = registry_find(s->reg, req.bot);
 	if (!policy_ok(bot, c)) {
@@ -803,8 +1070,8 @@ finish_jobs(struct server *s)
 	struct botid_job *job, *next;
 
 	for (job = done_take_all(&s->done); job != NULL; job = next) {
-		struct request *rq = job->owner;
-		struct conn *c = rq->conn;
+		struct request *rq;
+		struct conn *c;
 		struct botid_audit_event ev;
 		uint8_t *der = NULL;
 		const uint8_t *sig = job->sig;
@@ -812,6 +1079,13 @@ finish_jobs(struct server *s)
 		int r = job->result;
 
 		next = job->next;
+		/* The owner is an inventory or a request, by the job's kind. */
+		if (job->kind == BOTID_JOB_ATTRIBUTES) {
+			inventory_job_done(s, job->owner);
+			continue;
+		}
+		rq = job->owner;
+		c = rq->conn;
 		if (r == 0 && rq->job.params.scheme == BOTID_SCHEME_ECDSA &&
 		    rq->format == BOTID_FORMAT_DER) {
 			if ((r = sig_ecdsa_raw_to_der(job->sig, job->sig_len,
@@ -839,7 +1113,7 @@ finish_jobs(struct server *s)
 		ev.micros = micros_since(&rq->t0);
 		audit_write(&ev);
 		if (r == 0)
-			rq->bot->ops++;
+			bot_used(rq->bot);
 		else
 			log_warn("bot %s: %s failed: %s", rq->bot->cfg->name,
 			    ev.op, botid_strerror(r));

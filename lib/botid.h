@@ -101,6 +101,48 @@ int	botid_list(struct botid_client *c, struct botid_bot_info **bots,
 	    size_t *nbots);
 void	botid_bot_info_free(struct botid_bot_info *bots, size_t nbots);
 
+/* A key protection attribute as the TPM or token reported it. */
+struct botid_key_attr {
+	char	*name;		/* "fixedTPM", "CKA_SENSITIVE", ... */
+	int	 set;
+};
+
+/* One bot as an administrator sees it (botid_inventory()). */
+struct botid_inventory_entry {
+	char			*name;
+	char			*key_type;
+	char			*backend;
+	uint8_t			 fingerprint[32]; /* SHA-256 of the DER SPKI */
+	int			 has_fingerprint; /* 0: the key is unusable */
+	struct botid_key_attr	*attrs;		/* read from the device now */
+	size_t			 nattrs;
+	char			*serial;	/* leaf, hex; NULL: no certificate */
+	char			*spiffe_id;	/* NULL when absent */
+	char			*attestation;	/* "tpm", "pkcs11" or NULL */
+	int64_t			 not_after;	/* 0: no valid certificate */
+	char			**allow;	/* allow lines as configured */
+	size_t			 nallow;
+	char			**scopes;
+	size_t			 nscopes;
+	int64_t			 last_used;	/* 0: not since the agent started */
+	uint64_t		 ops;		/* answered since the agent started */
+	uint64_t		 denials;
+	int64_t			 renewed;	/* last renewal; 0: none yet */
+	int			 renew_ok;
+	char			*error;		/* the bot's last error, or NULL */
+};
+
+/*
+ * Every bot of the agent with its key, certificate, grants and counters;
+ * only for callers the agent's admin lines admit (uid 0 by default).
+ * *bots is an array of *nbots entries (botid_inventory_free()).
+ * Errors: BOTID_ERR_DENIED, _TOO_LARGE (too many bots for one reply),
+ * _PROTOCOL, transport errors.
+ */
+int	botid_inventory(struct botid_client *c,
+	    struct botid_inventory_entry **bots, size_t *nbots);
+void	botid_inventory_free(struct botid_inventory_entry *bots, size_t nbots);
+
 /*
  * The bot's public key as DER SubjectPublicKeyInfo (botid_free()).
  * Errors: BOTID_ERR_DENIED (not allowed, or no such bot), transport errors.

@@ -306,6 +306,217 @@ botid_list(struct botid_client *c, struct botid_bot_info **botsp,
 	return r;
 }
 
+static void
+strings_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+botid_inventory_free(struct botid_inventory_entry *bots, size_t nbots)
+{
+	struct botid_inventory_entry *b;
+	size_t i, j;
+
+	if (bots == NULL)
+		return;
+	for (i = 0; i < nbots; i++) {
+		b = &bots[i];
+		free(b->name);
+		free(b->key_type);
+		free(b->backend);
+		for (j = 0; j < b->nattrs; j++)
+			free(b->attrs[j].name);
+		free(b->attrs);
+		free(b->serial);
+		free(b->spiffe_id);
+		free(b->attestation);
+		strings_free(b->allow, b->nallow);
+		strings_free(b->scopes, b->nscopes);
+		free(b->error);
+	}
+	free(bots);
+}
+
+/* Appends a copy of a string field to a growing array. */
+static int
+strings_add(char ***v, size_t *n, const uint8_t *p, size_t len)
+{
+	char **nv, *s;
+
+	if ((s = strndup_field(p, len)) == NULL)
+		return BOTID_ERR_PROTOCOL;
+	if ((nv = reallocarray(*v, *n + 1, sizeof(*nv))) == NULL) {
+		free(s);
+		return BOTID_ERR_ALLOC;
+	}
+	nv[(*n)++] = s;
+	*v = nv;
+	return 0;
+}
+
+/* "NAME=0" or "NAME=1", as the agent sends a key attribute. */
+static int
+inventory_attr_add(struct botid_inventory_entry *b, const uint8_t *p,
+    size_t len)
+{
+	struct botid_key_attr *na;
+	char *s;
+
+	if (len < 3 || p[len - 2] != '=' || (p[len - 1] != '0' &&
+	    p[len - 1] != '1') || (s = strndup_field(p, len - 2)) == NULL)
+		return BOTID_ERR_PROTOCOL;
+	if ((na = reallocarray(b->attrs, b->nattrs + 1, sizeof(*na))) == NULL) {
+		free(s);
+		return BOTID_ERR_ALLOC;
+	}
+	na[b->nattrs].name = s;
+	na[b->nattrs].set = p[len - 1] == '1';
+	b->attrs = na;
+	b->nattrs++;
+	return 0;
+}
+
+/* Stores one field of the bot b; unknown tags are skipped by design. */
+static int
+inventory_field(struct botid_inventory_entry *b, uint16_t tag,
+    const uint8_t *v, size_t vlen)
+{
+	char **slot = NULL;
+	uint64_t u64;
+	uint32_t u32;
+	int r;
+
+	switch (tag) {
+	case BOTID_TAG_KEY_TYPE:
+		slot = &b->key_type;
+		break;
+	case BOTID_TAG_BACKEND:
+		slot = &b->backend;
+		break;
+	case BOTID_TAG_SERIAL:
+		slot = &b->serial;
+		break;
+	case BOTID_TAG_SPIFFE_ID:
+		slot = &b->spiffe_id;
+		break;
+	case BOTID_TAG_ATTESTATION:
+		slot = &b->attestation;
+		break;
+	case BOTID_TAG_ERROR:
+		slot = &b->error;
+		break;
+	case BOTID_TAG_FINGERPRINT:
+		if (vlen != sizeof(b->fingerprint))
+			return BOTID_ERR_PROTOCOL;
+		memcpy(b->fingerprint, v, vlen);
+		b->has_fingerprint = 1;
+		return 0;
+	case BOTID_TAG_KEY_ATTRIBUTE:
+		return inventory_attr_add(b, v, vlen);
+	case BOTID_TAG_ALLOW:
+		return strings_add(&b->allow, &b->nallow, v, vlen);
+	case BOTID_TAG_SCOPE:
+		return strings_add(&b->scopes, &b->nscopes, v, vlen);
+	case BOTID_TAG_RENEW_OK:
+		if (wire_field_u32(v, vlen, &u32) != 0 || u32 > 1)
+			return BOTID_ERR_PROTOCOL;
+		b->renew_ok = (int)u32;
+		return 0;
+	case BOTID_TAG_NOT_AFTER:
+	case BOTID_TAG_LAST_USED:
+	case BOTID_TAG_OPS:
+	case BOTID_TAG_DENIALS:
+	case BOTID_TAG_RENEWED:
+		if ((r = wire_field_u64(v, vlen, &u64)) != 0)
+			return BOTID_ERR_PROTOCOL;
+		/* Times past 2^63 are not times: refuse rather than wrap. */
+		if (tag != BOTID_TAG_OPS && tag != BOTID_TAG_DENIALS &&
+		    u64 > INT64_MAX)
+			return BOTID_ERR_PROTOCOL;
+		if (tag == BOTID_TAG_NOT_AFTER)
+			b->not_after = (int64_t)u64;
+		else if (tag == BOTID_TAG_LAST_USED)
+			b->last_used = (int64_t)u64;
+		else if (tag == BOTID_TAG_RENEWED)
+			b->renewed = (int64_t)u64;
+		else if (tag == BOTID_TAG_OPS)
+			b->ops = u64;
+		else
+			b->denials = u64;
+		return 0;
+	default:
+		return 0;
+	}
+	free(*slot);
+	if ((*slot = strndup_field(v, vlen)) == NULL)
+		return BOTID_ERR_PROTOCOL;
+	/* An error may quote the CA: keep it one line of printable ASCII. */
+	for (v = (const uint8_t *)*slot; *v != '\0'; v++)
+		if (*v < 0x20 || *v >= 0x7f)
+			(*slot)[v - (const uint8_t *)*slot] = '?';
+	return 0;
+}
+
+int
+botid_inventory(struct botid_client *c, struct botid_inventory_entry **botsp,
+    size_t *nbotsp)
+{
+	struct botid_inventory_entry *bots = NULL, *nb;
+	struct botid_buf req;
+	const uint8_t *v;
+	uint16_t tag;
+	size_t mark, vlen, n = 0;
+	uint32_t id;
+	int r;
+
+	*botsp = NULL;
+	*nbotsp = 0;
+	if ((r = request_begin(c, &req, BOTID_OP_INVENTORY, &id, &mark)) != 0 ||
+	    (r = wire_frame_end(&req, mark)) != 0 ||
+	    (r = transact(c, &req, BOTID_OP_INVENTORY, id)) != 0)
+		goto out;
+	while ((r = wire_get_field(&c->body, &tag, &v, &vlen)) == 0) {
+		if (tag == BOTID_TAG_BOT) {
+			if ((nb = reallocarray(bots, n + 1,
+			    sizeof(*bots))) == NULL) {
+				r = BOTID_ERR_ALLOC;
+				goto out;
+			}
+			bots = nb;
+			memset(&bots[n++], 0, sizeof(*bots));
+			if ((bots[n - 1].name = strndup_field(v, vlen)) == NULL) {
+				r = BOTID_ERR_PROTOCOL;
+				goto out;
+			}
+			continue;
+		}
+		/* Every field belongs to the bot named before it. */
+		if (n == 0) {
+			r = BOTID_ERR_PROTOCOL;
+			goto out;
+		}
+		if ((r = inventory_field(&bots[n - 1], tag, v, vlen)) != 0)
+			goto out;
+	}
+	if (r != BOTID_ERR_INCOMPLETE) {
+		r = BOTID_ERR_PROTOCOL;
+		goto out;
+	}
+	*botsp = bots;
+	*nbotsp = n;
+	bots = NULL;
+	r = 0;
+ out:
+	botid_inventory_free(bots, n);
+	buf_reset(&req);
+	return r;
+}
+
 /* Sends a request naming bot and returns the first field with want_tag. */
 static int
 bot_request(struct botid_client *c, uint8_t op, const char *bot,

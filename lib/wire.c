@@ -48,6 +48,7 @@ static const struct op_fields op_fields[] = {
 	    FIELD_BIT(BOTID_TAG_SCOPE) | FIELD_BIT(BOTID_TAG_TTL) |
 	    FIELD_BIT(BOTID_TAG_SCHEME),
 	    FIELD_BIT(BOTID_TAG_BOT) | FIELD_BIT(BOTID_TAG_AUDIENCE) },
+	{ BOTID_OP_INVENTORY, 0, 0 },
 };
 
 int
@@ -343,6 +344,17 @@ wire_put_u32(struct botid_buf *out, uint16_t tag, uint32_t v)
 }
 
 int
+wire_put_u64(struct botid_buf *out, uint16_t tag, uint64_t v)
+{
+	uint8_t be[8];
+	size_t i;
+
+	for (i = 0; i < sizeof(be); i++)
+		be[i] = (uint8_t)(v >> (56 - 8 * i));
+	return wire_put_bytes(out, tag, be, sizeof(be));
+}
+
+int
 wire_put_string(struct botid_buf *out, uint16_t tag, const char *s)
 {
 	if (s == NULL)
@@ -442,6 +454,25 @@ wire_get_field(struct botid_buf *body, uint16_t *tag, const uint8_t **value,
 	*value = v;
 	*len = n;
 	return 0;
+}
+
+int
+wire_field_u32(const uint8_t *value, size_t len, uint32_t *v)
+{
+	*v = 0;
+	return field_u32(value, len, v);
+}
+
+int
+wire_field_u64(const uint8_t *value, size_t len, uint64_t *v)
+{
+	struct botid_buf view;
+
+	*v = 0;
+	if (value == NULL || len != 8)
+		return BOTID_ERR_INVALID;
+	buf_init_view(&view, value, len);
+	return buf_get_u64(&view, v) == 0 ? 0 : BOTID_ERR_INVALID;
 }
 
 int

@@ -23,6 +23,7 @@ enum botid_op {
 	BOTID_OP_SIGN_DIGEST = 0x05,
 	BOTID_OP_SIGN_DATA = 0x06,
 	BOTID_OP_JWT = 0x07,
+	BOTID_OP_INVENTORY = 0x08,
 };
 #define BOTID_OP_REPLY		0x80u
 
@@ -46,6 +47,20 @@ enum botid_tag {
 	BOTID_TAG_SCOPE = 16,		/* string: one JWT scope, repeatable */
 	BOTID_TAG_TTL = 17,		/* u32: JWT lifetime in seconds */
 	BOTID_TAG_JWT = 18,		/* string: compact JWS */
+	/* INVENTORY reply: BOT opens each bot's group of fields. */
+	BOTID_TAG_FINGERPRINT = 19,	/* bytes: SHA-256 of PUBKEY */
+	BOTID_TAG_KEY_ATTRIBUTE = 20,	/* string: NAME=0|1, repeatable */
+	BOTID_TAG_SERIAL = 21,		/* string: leaf serial, hex */
+	BOTID_TAG_SPIFFE_ID = 22,	/* string */
+	BOTID_TAG_NOT_AFTER = 23,	/* u64: Unix time */
+	BOTID_TAG_ATTESTATION = 24,	/* string: tpm | pkcs11 */
+	BOTID_TAG_ALLOW = 25,		/* string: one allow line, repeatable */
+	BOTID_TAG_LAST_USED = 26,	/* u64: Unix time */
+	BOTID_TAG_OPS = 27,		/* u64 */
+	BOTID_TAG_DENIALS = 28,		/* u64 */
+	BOTID_TAG_RENEWED = 29,		/* u64: Unix time of the last attempt */
+	BOTID_TAG_RENEW_OK = 30,	/* u32: 1 ok, 0 failed */
+	BOTID_TAG_ERROR = 31,		/* string: the bot's last error */
 };
 
 /* Reply status codes (u32 on the wire; 0 is success). */
@@ -139,6 +154,7 @@ int	wire_scope_valid(const char *scope, size_t len);
 int	wire_frame_begin(struct botid_buf *out, uint8_t op, uint32_t id,
 	    const uint32_t *status, size_t *mark);
 int	wire_put_u32(struct botid_buf *out, uint16_t tag, uint32_t v);
+int	wire_put_u64(struct botid_buf *out, uint16_t tag, uint64_t v);
 int	wire_put_bytes(struct botid_buf *out, uint16_t tag, const void *p,
 	    size_t n);
 int	wire_put_string(struct botid_buf *out, uint16_t tag, const char *s);
@@ -166,6 +182,13 @@ int	wire_get_reply_header(struct botid_buf *body, uint8_t *op,
 	    uint32_t *id, uint32_t *status);
 int	wire_get_field(struct botid_buf *body, uint16_t *tag,
 	    const uint8_t **value, size_t *len);
+
+/*
+ * Reads a u32 or u64 field value (exactly 4 or 8 big-endian bytes) for
+ * clients. Errors: BOTID_ERR_INVALID (another length); *v is then 0.
+ */
+int	wire_field_u32(const uint8_t *value, size_t len, uint32_t *v);
+int	wire_field_u64(const uint8_t *value, size_t len, uint64_t *v);
 
 /* Maps a status to a BOTID_ERR_* code, and back. */
 int	wire_status_to_err(uint32_t status);

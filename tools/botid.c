@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -58,6 +59,9 @@ usage(FILE *f)
 	    "  audit verify [--host-cert CERT.pem] [--require-sealed] FILE...\n"
 	    "                                    check an audit log's chain and\n"
 	    "                                    checkpoints (rotated files oldest first)\n"
+	    "  inventory [--json]                every bot, for an administrator\n"
+	    "  status                            every bot's certificate and renewal;\n"
+	    "                                    exit 1 if one has no valid certificate\n"
 	    "  version                           client and agent versions\n"
 	    "  provision ARGS                    enrol this host (botid-provision(8))\n"
 	    "The socket is --socket, else $BOTID_SOCKET, else %s.\n"
@@ -236,6 +240,231 @@ cmd_list(int argc, char **argv)
 	r = EXIT_OK;
  out:
 	botid_bot_info_free(bots, n);
+	botid_close(c);
+	return r;
+}
+
+/* A Unix time as ISO 8601 UTC; "-" for 0 (never, none). */
+static const char *
+time_text(int64_t t, char *out, size_t len)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, len, "-");
+	return out;
+}
+
+static void
+hex_text(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+static void
+json_key_string(const char *key, const char *value)
+{
+	printf(",\"%s\":", key);
+	if (value != NULL)
+		json_string_out(value);
+	else
+		printf("null");
+}
+
+static void
+json_key_time(const char *key, int64_t t)
+{
+	char tb[32];
+
+	json_key_string(key, t > 0 ? time_text(t, tb, sizeof(tb)) : NULL);
+}
+
+static void
+json_strings_out(const char *key, char *const *v, size_t n)
+{
+	size_t i;
+
+	printf(",\"%s\":[", key);
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			putchar(',');
+		json_string_out(v[i]);
+	}
+	putchar(']');
+}
+
+static void
+inventory_json(const struct botid_inventory_entry *b, size_t n)
+{
+	char fp[2 * sizeof(b->fingerprint) + 1];
+	size_t i, j;
+
+	putchar('[');
+	for (i = 0; i < n; i++, b++) {
+		printf("%s{\"name\":", i > 0 ? "," : "");
+		json_string_out(b->name);
+		json_key_string("backend", b->backend);
+		json_key_string("key_type", b->key_type);
+		if (b->has_fingerprint)
+			hex_text(b->fingerprint, sizeof(b->fingerprint), fp);
+		json_key_string("fingerprint", b->has_fingerprint ? fp : NULL);
+		printf(",\"attributes\":{");
+		for (j = 0; j < b->nattrs; j++) {
+			printf("%s", j > 0 ? "," : "");
+			json_string_out(b->attrs[j].name);
+			printf(":%s", b->attrs[j].set ? "true" : "false");
+		}
+		putchar('}');
+		json_key_string("serial", b->serial);
+		json_key_string("spiffe_id", b->spiffe_id);
+		json_key_time("not_after", b->not_after);
+		json_key_string("attestation", b->attestation);
+		json_strings_out("allow", b->allow, b->nallow);
+		json_strings_out("scopes", b->scopes, b->nscopes);
+		json_key_time("last_used", b->last_used);
+		printf(",\"ops\":%llu,\"denials\":%llu",
+		    (unsigned long long)b->ops, (unsigned long long)b->denials);
+		json_key_time("last_renewal", b->renewed);
+		json_key_string("last_renewal_result", b->renewed == 0 ? NULL :
+		    b->renew_ok ? "ok" : "failed");
+		json_key_string("last_error", b->error);
+		putchar('}');
+	}
+	printf("]\n");
+}
+
+/* One line of columns per bot, then its longer fields indented below. */
+static void
+inventory_table(const struct botid_inventory_entry *b, size_t n)
+{
+	char fp[2 * sizeof(b->fingerprint) + 1], na[32], lu[32];
+	size_t i, j;
+
+	printf("%-16s %-7s %-10s %-16s %-20s %-6s %8s %8s %s\n", "BOT",
+	    "BACKEND", "KEY", "FINGERPRINT", "NOT-AFTER", "ATTEST", "OPS",
+	    "DENIALS", "LAST-USED");
+	for (i = 0; i < n; i++, b++) {
+		if (b->has_fingerprint) {
+			hex_text(b->fingerprint, sizeof(b->fingerprint), fp);
+			fp[16] = '\0';
+		} else
+			snprintf(fp, sizeof(fp), "-");
+		printf("%-16s %-7s %-10s %-16s %-20s %-6s %8llu %8llu %s\n",
+		    b->name, b->backend ? b->backend : "-",
+		    b->key_type ? b->key_type : "-", fp,
+		    time_text(b->not_after, na, sizeof(na)),
+		    b->attestation ? b->attestation : "-",
+		    (unsigned long long)b->ops, (unsigned long long)b->denials,
+		    time_text(b->last_used, lu, sizeof(lu)));
+		if (b->spiffe_id != NULL)
+			printf("    spiffe id:  %s\n", b->spiffe_id);
+		if (b->serial != NULL)
+			printf("    serial:     %s\n", b->serial);
+		printf("    attributes:");
+		for (j = 0; j < b->nattrs; j++)
+			printf(" %s%s", b->attrs[j].set ? "" : "!",
+			    b->attrs[j].name);
+		printf("%s\n", b->nattrs == 0 ? " -" : "");
+		for (j = 0; j < b->nallow; j++)
+			printf("    allow:      %s\n", b->allow[j]);
+		if (b->nscopes > 0) {
+			printf("    scopes:    ");
+			for (j = 0; j < b->nscopes; j++)
+				printf(" %s", b->scopes[j]);
+			putchar('\n');
+		}
+		if (b->error != NULL)
+			printf("    last error: %s\n", b->error);
+	}
+}
+
+static int
+cmd_inventory(int argc, char **argv)
+{
+	struct botid_client *c = NULL;
+	struct botid_inventory_entry *bots = NULL;
+	size_t n = 0;
+	int json = 0, r;
+
+	if (argc == 2 && strcmp(argv[1], "--json") == 0)
+		json = 1;
+	else if (argc != 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((r = connect_agent(&c)) != 0)
+		return r;
+	if ((r = botid_inventory(c, &bots, &n)) != 0) {
+		r = fail_op(c, "inventory", r);
+		goto out;
+	}
+	if (json)
+		inventory_json(bots, n);
+	else
+		inventory_table(bots, n);
+	r = EXIT_OK;
+ out:
+	botid_inventory_free(bots, n);
+	botid_close(c);
+	return r;
+}
+
+/*
+ * For monitoring: each bot's key, certificate and last renewal, and an
+ * exit status of 1 when any bot lacks a valid certificate.
+ */
+static int
+cmd_status(int argc, char **argv)
+{
+	struct botid_client *c = NULL;
+	struct botid_inventory_entry *bots = NULL, *b;
+	char fp[2 * sizeof(bots->fingerprint) + 1], na[32], rt[32];
+	size_t n = 0, i, missing = 0;
+	time_t now = time(NULL);
+	int r;
+
+	(void)argv;
+	if (argc != 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((r = connect_agent(&c)) != 0)
+		return r;
+	if ((r = botid_inventory(c, &bots, &n)) != 0) {
+		r = fail_op(c, "status", r);
+		goto out;
+	}
+	printf("%-16s %-64s %-20s %-20s %-6s %s\n", "BOT", "KEY",
+	    "NOT-AFTER", "RENEWED", "RESULT", "LAST-ERROR");
+	for (i = 0; i < n; i++) {
+		b = &bots[i];
+		if (b->has_fingerprint)
+			hex_text(b->fingerprint, sizeof(b->fingerprint), fp);
+		else
+			snprintf(fp, sizeof(fp), "-");
+		if (b->not_after <= (int64_t)now)
+			missing++;
+		printf("%-16s %-64s %-20s %-20s %-6s %s\n", b->name, fp,
+		    time_text(b->not_after, na, sizeof(na)),
+		    time_text(b->renewed, rt, sizeof(rt)),
+		    b->renewed == 0 ? "-" : b->renew_ok ? "ok" : "failed",
+		    b->error != NULL ? b->error : "-");
+	}
+	r = EXIT_OK;
+	if (missing > 0)
+		r = fail(EXIT_FAIL, "%zu of %zu bots without a valid "
+		    "certificate", missing, n);
+ out:
+	botid_inventory_free(bots, n);
 	botid_close(c);
 	return r;
 }
@@ -1005,6 +1234,10 @@ main(int argc, char **argv)
 		return cmd_verify(argc, argv, VERIFY_CERT);
 	if (strcmp(argv[0], "audit") == 0)
 		return cmd_audit(argc, argv);
+	if (strcmp(argv[0], "inventory") == 0)
+		return cmd_inventory(argc, argv);
+	if (strcmp(argv[0], "status") == 0)
+		return cmd_status(argc, argv);
 	if (strcmp(argv[0], "version") == 0)
 		return cmd_version();
 	if (strcmp(argv[0], "provision") == 0)

@@ -15,13 +15,7 @@
 
 #include "lib/auditlog.h"
 #include "lib/error.h"
-
-#define FUZZ_CHECK(cond) do {						\
-	if (!(cond))							\
-		abort();						\
-} while (0)
-
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 static void
 verify_parts(EVP_PKEY *key, const uint8_t *data, size_t size, size_t split)
@@ -50,16 +44,25 @@ verify_parts(EVP_PKEY *key, const uint8_t *data, size_t size, size_t split)
 	auditlog_verifier_free(v);
 }
 
+static EVP_PKEY *key;
+
+/* The key checkpoints are checked against: no input is signed by it. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	FUZZ_CHECK((key = EVP_EC_gen("P-256")) != NULL);
+	return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static EVP_PKEY *key;
 	uint8_t hash[AUDITLOG_HASH_LEN];
 	uint64_t seq;
 	int fd, partial;
 
-	if (key == NULL)
-		FUZZ_CHECK((key = EVP_EC_gen("P-256")) != NULL);
 	verify_parts(NULL, data, size, size);
 	verify_parts(key, data, size, size);
 	if (size > 0)

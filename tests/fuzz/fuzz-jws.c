@@ -10,13 +10,7 @@
 #include "lib/error.h"
 #include "lib/jws.h"
 #include "lib/limits.h"
-
-#define FUZZ_CHECK(cond) do {						\
-	if (!(cond))							\
-		abort();						\
-} while (0)
-
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/fuzz.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

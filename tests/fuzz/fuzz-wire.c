@@ -12,16 +12,10 @@
 #include "lib/error.h"
 #include "lib/limits.h"
 #include "lib/wire.h"
+#include "tests/fuzz/fuzz.h"
 
 /* Smaller than the agent's read size, so frames straddle reads here. */
 #define FUZZ_READ_CHUNK	4093
-
-#define FUZZ_CHECK(cond) do {						\
-	if (!(cond))							\
-		abort();						\
-} while (0)
-
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A decoded request must satisfy what the decoder promises its callers. */
 static void

@@ -52,7 +52,9 @@ agent_add_bot() {
 start_agent() {
 	"$AGENT" --check-config -c "$AGENT_CONF" >/dev/null ||
 	    fail "configuration rejected: $("$AGENT" --check-config -c "$AGENT_CONF" 2>&1)"
-	"$AGENT" -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
+	# make check-valgrind: BOTID_VALGRIND is the memcheck command line.
+	# shellcheck disable=SC2086
+	${BOTID_VALGRIND:-} "$AGENT" -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
 	AGENT_PID=$!
 	register_pid "$AGENT_PID"
 	for _ in $(seq 1 600); do
@@ -72,6 +74,10 @@ stop_agent() {
 	[ -n "$AGENT_PID" ] || return 0
 	kill -TERM "$AGENT_PID"
 	wait "$AGENT_PID" || fail "agent exited with status $? (log: $(tail -3 "$AGENT_LOG"))"
+	# Under memcheck, an error or leak exits 99 (caught above); say so.
+	if [ -n "${BOTID_VALGRIND:-}" ]; then
+		echo "memcheck: agent clean"
+	fi
 	AGENT_PID=
 }
 

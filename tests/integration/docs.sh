@@ -24,7 +24,8 @@ done
     fail "botid-agent --help failed"
 grep -q -- '--check-config' "$T/agent.help" || fail "botid-agent --help is incomplete"
 "$top_builddir/tools/botid" --help >"$T/botid.help" 2>&1 || fail "botid --help failed"
-for cmd in list pubkey sign jwt sign-msg verify-jwt verify-msg verify-cert; do
+for cmd in list pubkey sign jwt sign-msg verify-jwt verify-msg verify-cert \
+    inventory status; do
 	grep -q "$cmd" "$T/botid.help" || fail "botid --help does not mention $cmd"
 done
 "$top_builddir/attest/botid-ca" --help >"$T/ca.help" 2>&1 || fail "botid-ca --help failed"

@@ -811,6 +811,55 @@ test_allow(void **state)
 #undef BOT
 }
 
+/* admin: allow lines in [agent], repeatable, none by default. */
+static void
+test_admin(void **state)
+{
+	struct botid_agent_config *cfg;
+	char text[4096];
+	size_t off;
+	int i;
+
+	cfg = check_ok("");
+	assert_int_equal(cfg->nadmin, 0);
+	assert_null(cfg->admin);
+	config_free(cfg);
+
+	cfg = check_ok("[agent]\nadmin = uid:0\n"
+	    "admin = uid:nobody gid:nogroup exe:/usr/bin/botid\n");
+	assert_int_equal(cfg->nadmin, 2);
+	assert_int_equal(cfg->admin[0].nterms, 1);
+	assert_int_equal(cfg->admin[0].terms[0].kind, BOTID_ALLOW_UID);
+	assert_int_equal(cfg->admin[0].terms[0].id, 0);
+	assert_int_equal(cfg->admin[0].line, 2);
+	assert_int_equal(cfg->admin[1].nterms, 3);
+	assert_int_equal(cfg->admin[1].terms[0].id,
+	    getpwnam("nobody")->pw_uid);
+	assert_string_equal(cfg->admin[1].terms[2].text, "/usr/bin/botid");
+	assert_int_equal(cfg->admin[1].line, 3);
+	config_free(cfg);
+
+	/* The same syntax and the same checks as a bot's allow. */
+	check_error("[agent]\nadmin = pid:1\n", 2,
+	    "allow: term 'pid:1' is not uid:, gid:, exe: or unit:");
+	check_error("[agent]\nadmin =\n", 2, "missing value for 'admin'");
+	check_error("[agent]\nadmin = uid:0 uid:1\n", 2, "allow: two uid "
+	    "terms in one line can never both match; write alternatives as "
+	    "separate allow lines");
+	check_error("[bot a]\nbackend = tpm\nadmin = uid:0\n", 3,
+	    "unknown key 'admin' in [bot a]");
+
+	off = (size_t)snprintf(text, sizeof(text), "[agent]\n");
+	for (i = 0; i < 64; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+		    "admin = uid:%d\n", i);
+	cfg = check_ok(text);
+	assert_int_equal(cfg->nadmin, 64);
+	config_free(cfg);
+	snprintf(text + off, sizeof(text) - off, "admin = uid:64\n");
+	check_error(text, 66, "more than 64 admin lines");
+}
+
 static void
 test_exe_symlink_warns(void **state)
 {
@@ -1009,6 +1058,7 @@ main(void)
 		cmocka_unit_test_setup(test_bot_values, test_setup),
 		cmocka_unit_test_setup(test_scopes, test_setup),
 		cmocka_unit_test_setup(test_allow, test_setup),
+		cmocka_unit_test_setup(test_admin, test_setup),
 		cmocka_unit_test_setup(test_exe_symlink_warns, test_setup),
 		cmocka_unit_test_setup(test_too_many_bots, test_setup),
 		cmocka_unit_test_setup(test_file_errors, test_setup),

@@ -311,7 +311,7 @@ test_fork_while_busy(void **state)
 
 	busy_stop = 0;
 	assert_int_equal(pthread_create(&t, NULL, busy_thread, NULL), 0);
-	for (i = 0; i < 200; i++) {
+	for (i = 0; i < 64; i++) {
 		if ((pid = fork()) == 0) {
 			alarm(5);
 			if (f->C_GetInfo(&info) != CKR_CRYPTOKI_NOT_INITIALIZED ||

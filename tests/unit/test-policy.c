@@ -187,6 +187,41 @@ test_nobody(void **state)
 	assert_int_equal(policy_allows(&bot, NULL), 0);
 }
 
+/* Who may read the inventory: root by default, else the admin lines. */
+static void
+test_admin(void **state)
+{
+	struct botid_allow_term uid_exe[] = { t_uid1000, t_exe };
+	struct botid_allow_rule rules[] = {
+		{ &t_gid60, 1, 1 },
+		{ uid_exe, 2, 2 },
+	};
+	struct botid_agent_config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(policy_admin(&cfg, &peer), 0);
+	peer.uid = 0;
+	assert_int_equal(policy_admin(&cfg, &peer), 1);
+	assert_int_equal(policy_admin(NULL, &peer), 0);
+	assert_int_equal(policy_admin(&cfg, NULL), 0);
+
+	/* With admin lines, root is only an admin if a line says so. */
+	cfg.admin = rules;
+	cfg.nadmin = 1;
+	assert_int_equal(policy_admin(&cfg, &peer), 0);
+	peer.uid = 1000;
+	assert_int_equal(policy_admin(&cfg, &peer), 0);
+	cfg.nadmin = 2;
+	assert_int_equal(policy_admin(&cfg, &peer), 1);
+	peer.have_exe = 0;
+	assert_int_equal(policy_admin(&cfg, &peer), 0);
+	peer.groups[1] = 60;
+	assert_int_equal(policy_admin(&cfg, &peer), 1);
+	/* A line without terms admits nobody. */
+	rules[0].nterms = 0;
+	assert_int_equal(policy_admin(&cfg, &peer), 0);
+}
+
 int
 main(void)
 {
@@ -198,6 +233,7 @@ main(void)
 		cmocka_unit_test_setup(test_conjunction, setup),
 		cmocka_unit_test_setup(test_alternatives, setup),
 		cmocka_unit_test_setup(test_nobody, setup),
+		cmocka_unit_test_setup(test_admin, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

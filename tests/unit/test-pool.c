@@ -46,9 +46,26 @@ fake_sign(struct botid_backend *be, struct botid_key *key,
 	return 0;
 }
 
+/* Reports one attribute named after the key; key 'X' fails. */
+static int
+fake_key_attributes(struct botid_backend *be, struct botid_key *key,
+    struct botid_key_attribute *attrs, size_t *n)
+{
+	char name = *(char *)key;
+
+	*n = 0;
+	if (name == 'X')
+		return BOTID_ERR_PKCS11;
+	attrs[0].name = name == 'A' ? "A" : "other";
+	attrs[0].set = 1;
+	*n = 1;
+	return 0;
+}
+
 static const struct botid_backend_ops fake_ops = {
 	.name = "fake",
 	.sign = fake_sign,
+	.key_attributes = fake_key_attributes,
 };
 
 static size_t
@@ -166,11 +183,59 @@ test_create_rejects_zero_threads(void **state)
 	done_free(&done);
 }
 
+/* Attribute jobs share the bots' queues with signatures. */
+static void
+test_attribute_jobs(void **state)
+{
+	struct botid_backend be = { .ops = &fake_ops };
+	struct botid_fairq qa, qx;
+	struct botid_job jobs[4], *got[4];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char ka = 'A', kx = 'X';
+	size_t i;
+
+	memset(&qa, 0, sizeof(qa));
+	memset(&qx, 0, sizeof(qx));
+	memset(jobs, 0, sizeof(jobs));
+	norder = 0;
+	assert_int_equal(done_init(&done), 0);
+	assert_int_equal(pool_create(&be, 2, &done, &pool), 0);
+	for (i = 0; i < 4; i++) {
+		jobs[i].kind = i % 2 == 0 ? BOTID_JOB_ATTRIBUTES : BOTID_JOB_SIGN;
+		jobs[i].key = (struct botid_key *)(i < 2 ? &ka : &kx);
+		jobs[i].fairq = i < 2 ? &qa : &qx;
+		jobs[i].digest[0] = 7;
+		jobs[i].digest_len = 32;
+		jobs[i].nattrs = 99;
+		pool_submit(pool, &jobs[i]);
+	}
+	assert_int_equal(collect(&done, 4, got), 4);
+	/* A's attributes and signature; X's read failed, as its signature. */
+	assert_int_equal(jobs[0].result, 0);
+	assert_int_equal(jobs[0].nattrs, 1);
+	assert_string_equal(jobs[0].attrs[0].name, "A");
+	assert_null(jobs[0].sig);
+	assert_int_equal(jobs[1].result, 0);
+	assert_int_equal(jobs[1].nattrs, 0);
+	assert_int_equal(jobs[1].sig[0], 7);
+	free(jobs[1].sig);
+	assert_int_equal(jobs[2].result, BOTID_ERR_PKCS11);
+	assert_int_equal(jobs[2].nattrs, 0);
+	assert_int_equal(jobs[3].result, BOTID_ERR_TPM);
+	/* Only the signatures went through sign. */
+	assert_int_equal(norder, 2);
+	pool_destroy(pool);
+	done_free(&done);
+	(void)state;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_robin_across_bots),
+		cmocka_unit_test(test_attribute_jobs),
 		cmocka_unit_test(test_errors_and_threads),
 		cmocka_unit_test(test_create_rejects_zero_threads),
 	};

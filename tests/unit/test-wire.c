@@ -40,6 +40,25 @@ static const uint8_t frame_list[] = {
 	0x02, 0x00, 0x00, 0x00, 0x02,
 };
 
+/* INVENTORY id 3: no fields (tests/fuzz/corpus/wire/inventory). */
+static const uint8_t frame_inventory[] = {
+	0x00, 0x00, 0x00, 0x05,
+	0x08, 0x00, 0x00, 0x00, 0x03,
+};
+
+/* Its reply: bot "alpha", NOT_AFTER 0x69300000, OPS 7 (doc/protocol.md). */
+static const uint8_t frame_inventory_reply[] = {
+	0x00, 0x00, 0x00, 0x30,
+	0x88, 0x00, 0x00, 0x00, 0x03,		/* INVENTORY | 0x80, id 3 */
+	0x00, 0x00, 0x00, 0x00,			/* OK */
+	0x00, 0x03, 0x00, 0x00, 0x00, 0x05,	/* BOT, 5 bytes */
+	'a', 'l', 'p', 'h', 'a',
+	0x00, 0x17, 0x00, 0x00, 0x00, 0x08,	/* NOT_AFTER, 8 bytes */
+	0x00, 0x00, 0x00, 0x00, 0x69, 0x30, 0x00, 0x00,
+	0x00, 0x1b, 0x00, 0x00, 0x00, 0x08,	/* OPS, 8 bytes */
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,
+};
+
 /* PUBKEY id 3, BOT "alpha". */
 static const uint8_t frame_pubkey[] = {
 	0x00, 0x00, 0x00, 0x10,
@@ -936,8 +955,8 @@ test_sign_digest_flips_rejected(void **state)
 static void
 test_unknown_op(void **state)
 {
-	static const uint8_t ops[] = { 0x00, 0x08, 0x7f, 0x80, 0x81, 0x85,
-	    0x86, 0x87, 0xff };
+	static const uint8_t ops[] = { 0x00, 0x09, 0x7f, 0x80, 0x81, 0x85,
+	    0x86, 0x87, 0x88, 0xff };
 	struct botid_request req;
 	size_t i;
 
@@ -950,6 +969,87 @@ test_unknown_op(void **state)
 		assert_int_equal(decode_fields(ops[i], f, 1, &req),
 		    BOTID_ERR_UNSUPPORTED);
 	}
+}
+
+/* INVENTORY: the request carries nothing; the reply's u64 fields. */
+static void
+test_inventory(void **state)
+{
+	static const uint8_t be8[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	struct botid_request req;
+	struct botid_buf out, body;
+	const uint8_t *v;
+	uint32_t id, status = BOTID_STATUS_OK, u32;
+	uint64_t u64;
+	uint16_t tag;
+	size_t mark, len, n;
+	uint8_t op;
+
+	assert_int_equal(wire_decode_request(frame_inventory + 4,
+	    sizeof(frame_inventory) - 4, &req), 0);
+	assert_int_equal(req.op, BOTID_OP_INVENTORY);
+	assert_int_equal(req.id, 3);
+	assert_int_equal(req.present, 0);
+	/* No field at all is accepted, not even a bot name. */
+	for (tag = 0; tag < 40; tag++) {
+		struct field f[] = { { tag, 5, "alpha" } };
+
+		assert_int_equal(decode_fields(BOTID_OP_INVENTORY, f, 1, &req),
+		    BOTID_ERR_INVALID);
+	}
+
+	/* The reply vector, byte for byte. */
+	buf_init(&out, 4 + BOTID_MAX_FRAME);
+	assert_int_equal(wire_frame_begin(&out, BOTID_OP_INVENTORY, 3, &status,
+	    &mark), 0);
+	assert_int_equal(wire_put_string(&out, BOTID_TAG_BOT, "alpha"), 0);
+	assert_int_equal(wire_put_u64(&out, BOTID_TAG_NOT_AFTER, 0x69300000u),
+	    0);
+	assert_int_equal(wire_put_u64(&out, BOTID_TAG_OPS, 7), 0);
+	assert_int_equal(wire_frame_end(&out, mark), 0);
+	assert_int_equal(buf_len(&out), sizeof(frame_inventory_reply));
+	assert_memory_equal(buf_ptr(&out), frame_inventory_reply,
+	    sizeof(frame_inventory_reply));
+	buf_reset(&out);
+
+	buf_init_view(&body, frame_inventory_reply + 4,
+	    sizeof(frame_inventory_reply) - 4);
+	assert_int_equal(wire_get_reply_header(&body, &op, &id, &status), 0);
+	assert_int_equal(op, BOTID_OP_INVENTORY | BOTID_OP_REPLY);
+	assert_int_equal(wire_get_field(&body, &tag, &v, &len), 0);
+	assert_int_equal(tag, BOTID_TAG_BOT);
+	assert_int_equal(wire_get_field(&body, &tag, &v, &len), 0);
+	assert_int_equal(tag, BOTID_TAG_NOT_AFTER);
+	assert_int_equal(wire_field_u64(v, len, &u64), 0);
+	assert_true(u64 == 0x69300000u);
+	assert_int_equal(wire_get_field(&body, &tag, &v, &len), 0);
+	assert_int_equal(tag, BOTID_TAG_OPS);
+	assert_int_equal(wire_field_u64(v, len, &u64), 0);
+	assert_true(u64 == 7);
+	assert_int_equal(wire_get_field(&body, &tag, &v, &len),
+	    BOTID_ERR_INCOMPLETE);
+
+	/* Every other length is refused, and the output is zeroed. */
+	assert_int_equal(wire_field_u64(be8, 8, &u64), 0);
+	assert_true(u64 == 0x0102030405060708ull);
+	for (n = 0; n < 8; n++) {
+		u64 = 99;
+		assert_int_equal(wire_field_u64(be8, n, &u64),
+		    BOTID_ERR_INVALID);
+		assert_true(u64 == 0);
+	}
+	assert_int_equal(wire_field_u64(NULL, 8, &u64), BOTID_ERR_INVALID);
+	assert_int_equal(wire_field_u32(be8, 4, &u32), 0);
+	assert_int_equal(u32, 0x01020304u);
+	for (n = 0; n <= 8; n++) {
+		if (n == 4)
+			continue;
+		u32 = 99;
+		assert_int_equal(wire_field_u32(be8, n, &u32),
+		    BOTID_ERR_INVALID);
+		assert_int_equal(u32, 0);
+	}
+	(void)state;
 }
 
 static void
@@ -1047,6 +1147,7 @@ test_field_not_allowed(void **state)
 	} ops[] = {
 		{ BOTID_OP_HELLO, 1u << BOTID_TAG_VERSION },
 		{ BOTID_OP_LIST, 0 },
+		{ BOTID_OP_INVENTORY, 0 },
 		{ BOTID_OP_PUBKEY, 1u << BOTID_TAG_BOT },
 		{ BOTID_OP_CERT_CHAIN, 1u << BOTID_TAG_BOT },
 		{ BOTID_OP_SIGN_DIGEST, (1u << BOTID_TAG_BOT) |
@@ -1699,6 +1800,7 @@ main(void)
 		cmocka_unit_test(test_byte_flips),
 		cmocka_unit_test(test_sign_digest_flips_rejected),
 		cmocka_unit_test(test_unknown_op),
+		cmocka_unit_test(test_inventory),
 		cmocka_unit_test(test_short_header),
 		cmocka_unit_test(test_unknown_tag),
 		cmocka_unit_test(test_duplicate_field),
