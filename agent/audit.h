@@ -1,7 +1,9 @@
 /*
  * Audit log: one JSON object per line for every operation, allowed or
  * denied, appended to a file created 0600. Never records a secret: what
- * was signed appears only as its SHA-256.
+ * was signed appears only as its SHA-256. Entries form a hash chain, and
+ * checkpoints signed by the host's TPM key seal it (doc/audit.md).
+ * Used only from the event loop thread; signing runs on a worker.
  */
 #ifndef BOTID_AGENT_AUDIT_H
 #define BOTID_AGENT_AUDIT_H
@@ -9,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/config.h"
 #include "agent/peer.h"
+#include "agent/registry.h"
 
 struct botid_audit_event {
 	const char		*op;		/* "sign-digest", "list", ... */
@@ -24,13 +28,37 @@ struct botid_audit_event {
 	uint64_t		 micros;	/* time taken */
 };
 
-/* Opens (creating 0600, appending) path; NULL path disables auditing.
- * Errors: BOTID_ERR_IO. */
+/*
+ * Opens (creating 0600, appending) path and continues the chain from its
+ * last line; NULL path disables auditing. Errors: BOTID_ERR_IO.
+ */
 int	audit_open(const char *path);
+/* Takes the checkpoint period and syslog forwarding from cfg. */
+void	audit_configure(const struct botid_agent_config *cfg);
 /* Writes one event; a failure is logged, never fatal to the request. */
 void	audit_write(const struct botid_audit_event *ev);
-/* Reopens the file (after logrotate) on reload. */
-int	audit_reopen(const char *path);
+
+/*
+ * Starts the thread that has the host key sign checkpoints (after the
+ * privilege drop). Errors: BOTID_ERR_INTERNAL.
+ */
+int	audit_signer_start(void);
+/* The eventfd that becomes readable when a signed checkpoint waits. */
+int	audit_signer_fd(void);
+/* Asks for a checkpoint when one is due (entries or interval). */
+void	audit_tick(struct botid_registry *reg);
+/* Writes the checkpoint the worker signed, if still needed. */
+void	audit_finish(void);
+/*
+ * Writes a checkpoint sealing every entry so far, signed at once (on
+ * rotation and at shutdown: the only times the loop waits for the TPM).
+ */
+void	audit_seal(struct botid_registry *reg, const char *reason);
+/* Stops the signing thread, dropping a checkpoint not yet written. */
+void	audit_signer_stop(void);
+
+/* Seals the current file, then reopens path (after logrotate) on reload. */
+int	audit_reopen(const char *path, struct botid_registry *reg);
 void	audit_close(void);
 
 #endif /* BOTID_AGENT_AUDIT_H */

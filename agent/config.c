@@ -36,6 +36,8 @@
 #define CONFIG_DEFAULT_TPM_KEYS		2
 #define CONFIG_DEFAULT_SESSIONS		4
 #define CONFIG_DEFAULT_RENEW_PERCENT	50u
+#define CONFIG_DEFAULT_CHECKPOINT_ENTRIES	100
+#define CONFIG_DEFAULT_CHECKPOINT_INTERVAL	60	/* seconds */
 
 #define CONFIG_MAX_TOKEN_LABEL	32	/* CK_TOKEN_INFO.label is 32 bytes */
 #define CONFIG_MAX_UNIT		255	/* systemd's UNIT_NAME_MAX less NUL */
@@ -64,6 +66,9 @@ enum agent_key {
 	AGENT_USER,
 	AGENT_ADMIN,
 	AGENT_RENEW_AT,
+	AGENT_AUDIT_CHECKPOINT_ENTRIES,
+	AGENT_AUDIT_CHECKPOINT_INTERVAL,
+	AGENT_AUDIT_SYSLOG,
 	AGENT_NKEYS,
 };
 
@@ -71,6 +76,7 @@ static const char *const agent_keys[AGENT_NKEYS] = {
 	"socket", "socket_mode", "socket_group", "state_dir", "tcti",
 	"audit_log", "max_connections", "idle_timeout", "tpm_loaded_keys",
 	"pkcs11_sessions", "user", "admin", "renew_at",
+	"audit_checkpoint_entries", "audit_checkpoint_interval", "audit_syslog",
 };
 
 /* Keys of [bot NAME]; the order matches bot_keys[]. */
@@ -541,6 +547,18 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 	case AGENT_PKCS11_SESSIONS:
 		return config_set_number(p, name, &cfg->pkcs11_sessions,
 		    value, 1, 64);
+	case AGENT_AUDIT_CHECKPOINT_ENTRIES:
+		return config_set_number(p, name,
+		    &cfg->audit_checkpoint_entries, value, 1, 1000000);
+	case AGENT_AUDIT_CHECKPOINT_INTERVAL:
+		return config_set_number(p, name,
+		    &cfg->audit_checkpoint_interval, value, 1, 86400);
+	case AGENT_AUDIT_SYSLOG:
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "audit_syslog: '%s' is not yes or no", value);
+		cfg->audit_syslog = strcmp(value, "yes") == 0;
+		return 0;
 	case AGENT_ADMIN:
 	case AGENT_NKEYS:
 		break;
@@ -1118,6 +1136,8 @@ config_defaults(struct config_parse *p)
 	cfg->tpm_loaded_keys = CONFIG_DEFAULT_TPM_KEYS;
 	cfg->pkcs11_sessions = CONFIG_DEFAULT_SESSIONS;
 	cfg->renew_percent = CONFIG_DEFAULT_RENEW_PERCENT;
+	cfg->audit_checkpoint_entries = CONFIG_DEFAULT_CHECKPOINT_ENTRIES;
+	cfg->audit_checkpoint_interval = CONFIG_DEFAULT_CHECKPOINT_INTERVAL;
 	if ((cfg->path = strdup(p->path)) == NULL ||
 	    (cfg->socket_path = strdup(CONFIG_DEFAULT_SOCKET)) == NULL ||
 	    (cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL ||

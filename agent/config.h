@@ -70,6 +70,9 @@ struct botid_agent_config {
 	uid_t			 user_uid;	/* user resolved at load */
 	char			*tcti;		/* NULL: tpm2-tss default */
 	char			*audit_log;	/* NULL: no audit file */
+	unsigned		 audit_checkpoint_entries; /* seal every n */
+	unsigned		 audit_checkpoint_interval; /* or s seconds */
+	int			 audit_syslog;	/* copy entries to syslog */
 	unsigned		 max_connections;
 	unsigned		 idle_timeout;	/* seconds */
 	unsigned		 tpm_loaded_keys; /* bot keys kept in TPM slots */

@@ -121,6 +121,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
+	audit_configure(cfg);
 	if (socket_listen(cfg, &listen_fd, &activated) != 0) {
 		config_free(cfg);
 		audit_close();

@@ -1209,7 +1209,8 @@ reload(struct server *s)
 		log_err("reload failed: %s", botid_strerror(r));
 		return;	/* registry_build freed nothing it did not own */
 	}
-	if (audit_reopen(reg->cfg->audit_log) != 0)
+	audit_configure(reg->cfg);
+	if (audit_reopen(reg->cfg->audit_log, reg) != 0)
 		log_err("reload: audit log not reopened");
 	registry_unref(s->reg);
 	s->reg = reg;
@@ -1288,7 +1289,7 @@ int
 server_run(const char *config_path, struct botid_agent_config *cfg,
     int listen_fd)
 {
-	static char listen_tag, signal_tag, done_tag, renew_tag;
+	static char listen_tag, signal_tag, done_tag, renew_tag, audit_tag;
 	struct epoll_event events[MAX_EVENTS];
 	struct server s;
 	time_t last_sweep = time(NULL), drain_deadline = 0;
@@ -1332,6 +1333,13 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		r = BOTID_ERR_IO;
 		goto out;
 	}
+	if (audit_signer_start() != 0 ||
+	    epoll_add(s.epfd, audit_signer_fd(), &audit_tag) == -1) {
+		log_err("event loop setup: audit checkpoints");
+		config_free(cfg);
+		r = BOTID_ERR_INTERNAL;
+		goto out;
+	}
 	if ((r = registry_build(cfg, NULL, &s.done, &s.reg)) != 0)
 		goto out;
 	renew_tick(s.renew, s.reg);
@@ -1365,6 +1373,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 				finish_jobs(&s);
 			else if (tag == &renew_tag)
 				renew_finish(s.renew);
+			else if (tag == &audit_tag)
+				audit_finish();
 			else if (c->fd == -1)
 				continue;
 			else if (events[i].events & (EPOLLERR | EPOLLHUP) &&
@@ -1379,6 +1389,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 			}
 		}
 		graveyard_empty(&s);
+		if (!s.stopping)
+			audit_tick(s.reg);
 		if (time(NULL) != last_sweep) {
 			last_sweep = time(NULL);
 			sweep(&s, s.reg->cfg->idle_timeout);
@@ -1400,6 +1412,9 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		conn_close(&s, c);
 	}
 	graveyard_empty(&s);
+	/* The last entries are in: seal them, with the TPM still open. */
+	audit_signer_stop();
+	audit_seal(s.reg, "shutdown");
 	/* Drops the registry references its jobs hold. */
 	renew_close(s.renew);
 	registry_unref(s.reg);

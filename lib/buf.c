@@ -259,6 +259,20 @@ buf_get_u16(struct botid_buf *b, uint16_t *v)
 }
 
 int
+buf_find_byte(const struct botid_buf *b, uint8_t c, size_t *off)
+{
+	const uint8_t *p;
+
+	if (b->len == b->off)
+		return BOTID_ERR_INCOMPLETE;
+	p = memchr(buf_ptr(b), c, b->len - b->off);
+	if (p == NULL)
+		return BOTID_ERR_INCOMPLETE;
+	*off = (size_t)(p - buf_ptr(b));
+	return 0;
+}
+
+int
 buf_peek_u32(const struct botid_buf *b, uint32_t *v)
 {
 	const uint8_t *p;

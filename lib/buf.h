@@ -81,6 +81,12 @@ int	buf_get_direct(struct botid_buf *b, const uint8_t **p, size_t n);
  */
 int	buf_get_string_direct(struct botid_buf *b, const uint8_t **p,
 	    size_t *n, size_t max);
+/*
+ * Finds the first byte c among the unread bytes, without consuming
+ * anything: *off is its offset from buf_ptr(). BOTID_ERR_INCOMPLETE if
+ * there is none (yet).
+ */
+int	buf_find_byte(const struct botid_buf *b, uint8_t c, size_t *off);
 /* Reads a big-endian u32 without consuming it. */
 int	buf_peek_u32(const struct botid_buf *b, uint32_t *v);
 /* Consumes n bytes. */

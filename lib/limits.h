@@ -29,5 +29,7 @@
 #define BOTID_MAX_TOKEN_TTL	86400u		/* highest max_token_ttl */
 #define BOTID_DEFAULT_TOKEN_TTL	300u		/* max_token_ttl by default */
 #define BOTID_MAX_CHAIN		8u		/* certificates in an x5c chain */
+#define BOTID_MAX_AUDIT_LINE	(64u * 1024u)	/* bytes in one audit log line */
+#define BOTID_MAX_AUDIT_UNSEALED (1024u * 1024u) /* entries between seals */
 
 #endif /* BOTID_LIMITS_H */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "lib/auditlog.h"
 #include "lib/botid.h"
 
 /* Exit codes, documented in botid(1). */
@@ -54,6 +56,9 @@ usage(FILE *f)
 	    "       [--leeway SECONDS] [--expect-spiffe ID] SIGFILE\n"
 	    "  verify-cert --bundle CA.pem [--crl FILE] [--require-tpm]\n"
 	    "       [--leeway SECONDS] [--expect-spiffe ID] CHAIN.pem\n"
+	    "  audit verify [--host-cert CERT.pem] [--require-sealed] FILE...\n"
+	    "                                    check an audit log's chain and\n"
+	    "                                    checkpoints (rotated files oldest first)\n"
 	    "  inventory [--json]                every bot, for an administrator\n"
 	    "  status                            every bot's certificate and renewal;\n"
 	    "                                    exit 1 if one has no valid certificate\n"
@@ -1082,6 +1087,103 @@ cmd_verify(int argc, char **argv, enum verify_kind kind)
 	return r;
 }
 
+/* The public key of the first certificate in a PEM file. */
+static EVP_PKEY *
+read_cert_key(const char *path)
+{
+	EVP_PKEY *pk = NULL;
+	X509 *x = NULL;
+	FILE *f;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return NULL;
+	if ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
+		pk = X509_get_pubkey(x);
+	X509_free(x);
+	fclose(f);
+	return pk;
+}
+
+static int
+cmd_audit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "host-cert", required_argument, NULL, 'c' },
+		{ "require-sealed", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct auditlog_verifier *v = NULL;
+	struct auditlog_summary sum;
+	const char *cert = NULL;
+	EVP_PKEY *key = NULL;
+	char err[768];
+	int ch, i, sealed = 0, r;
+
+	err[0] = '\0';
+	if (argc < 2 || strcmp(argv[1], "verify") != 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	argc--;
+	argv++;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			cert = optarg;
+			break;
+		case 's':
+			sealed = 1;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (sealed && cert == NULL)
+		return fail(EXIT_USAGE, "audit verify: --require-sealed needs "
+		    "--host-cert");
+	if (cert != NULL && (key = read_cert_key(cert)) == NULL)
+		return fail(EXIT_FAIL, "audit verify: %s: no certificate with "
+		    "a usable public key", cert);
+	if ((r = auditlog_verifier_new(key, &v)) != 0) {
+		r = fail(EXIT_FAIL, "audit verify: %s", botid_strerror(r));
+		goto out;
+	}
+	for (i = optind; i < argc; i++)
+		if (auditlog_verify_file(v, argv[i], err, sizeof(err)) != 0)
+			break;
+	if (auditlog_verify_end(v, sealed, &sum, err, sizeof(err)) != 0) {
+		r = fail(EXIT_FAIL, "audit verify: %s", err);
+		goto out;
+	}
+	printf("OK: %" PRIu64 " entries, seq %" PRIu64 " to %" PRIu64 ", %"
+	    PRIu64 " checkpoints", sum.entries, sum.first_seq, sum.last_seq,
+	    sum.checkpoints);
+	if (key != NULL)
+		printf(", %" PRIu64 " signatures verified", sum.signed_checkpoints);
+	else
+		printf(", signatures not checked (no --host-cert)");
+	if (sum.have_seal)
+		printf("; sealed through seq %" PRIu64, sum.sealed_seq);
+	if (sum.unsealed > 0)
+		printf("; %" PRIu64 " entries after it unsealed", sum.unsealed);
+	else if (sum.ends_sealed)
+		printf("; ends with a final checkpoint");
+	if (sum.first_seq != 0)
+		printf("; the chain continues from seq %" PRIu64 " in an "
+		    "earlier file", sum.first_seq - 1);
+	printf("\n");
+	r = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
+ out:
+	auditlog_verifier_free(v);
+	EVP_PKEY_free(key);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1130,6 +1232,8 @@ main(int argc, char **argv)
 		return cmd_verify(argc, argv, VERIFY_MSG);
 	if (strcmp(argv[0], "verify-cert") == 0)
 		return cmd_verify(argc, argv, VERIFY_CERT);
+	if (strcmp(argv[0], "audit") == 0)
+		return cmd_audit(argc, argv);
 	if (strcmp(argv[0], "inventory") == 0)
 		return cmd_inventory(argc, argv);
 	if (strcmp(argv[0], "status") == 0)

@@ -78,7 +78,7 @@ assert len(uid1) == 8, ("uid 1 denials", len(uid1))
 assert {l["bot"] for l in uid1} == {"alpha", "beta", "gamma", "no-such-bot"}
 beta = [l for l in denied if l["uid"] == 0 and l["bot"] == "beta"]
 assert beta and beta[0]["exe"] == sys.argv[2], beta
-ok_beta = [l for l in lines if l["bot"] == "beta" and l["result"] == "ok"]
+ok_beta = [l for l in lines if l.get("bot") == "beta" and l["result"] == "ok"]
 assert ok_beta and ok_beta[-1]["op"] in ("sign-data", "sign-digest")
 PY
 stop_agent

@@ -175,6 +175,25 @@ test_secret_growth(void **state)
 	buf_reset(NULL);
 }
 
+static void
+test_find_byte(void **state)
+{
+	struct botid_buf b;
+	size_t off = 99;
+
+	buf_init_view(&b, "ab\ncd\n", 6);
+	assert_int_equal(buf_find_byte(&b, '\n', &off), 0);
+	assert_int_equal(off, 2);
+	assert_int_equal(buf_consume(&b, 3), 0);
+	off = 99;
+	assert_int_equal(buf_find_byte(&b, '\n', &off), 0);
+	assert_int_equal(off, 2);
+	assert_int_equal(buf_find_byte(&b, 'x', &off), BOTID_ERR_INCOMPLETE);
+	assert_int_equal(buf_consume(&b, 3), 0);
+	assert_int_equal(buf_find_byte(&b, '\n', &off), BOTID_ERR_INCOMPLETE);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -186,6 +205,7 @@ main(void)
 		cmocka_unit_test(test_view_is_read_only),
 		cmocka_unit_test(test_poke_and_unreserve),
 		cmocka_unit_test(test_secret_growth),
+		cmocka_unit_test(test_find_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,627 @@
+/*
+ * Audit log chain and checkpoints (auditlog.h, doc/audit.md). Each line
+ * names its predecessor by the SHA-256 of its exact bytes; a checkpoint
+ * signed by the host key seals an entry, and with it the whole chain up
+ * to there. The verifier reads lines one at a time, so a log of any size
+ * needs memory only for the entries not yet sealed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+
+#include "lib/auditlog.h"
+#include "lib/base64.h"
+#include "lib/buf.h"
+#include "lib/error.h"
+#include "lib/limits.h"
+
+#define READ_CHUNK	65536
+#define SIG_MAX		1024	/* decoded signature bytes */
+#define NAME_MAX_SHOWN	200	/* of a file name in messages */
+
+static const char checkpoint_label[] = "botid-audit-checkpoint-v1\n";
+
+struct pending {
+	uint8_t	hash[AUDITLOG_HASH_LEN];
+	int	checkpoint;
+};
+
+struct auditlog_verifier {
+	EVP_PKEY	*key;
+	int		 failed;	/* first error, 0 if none */
+	char		 msg[768];	/* and what it was */
+	int		 started;
+	uint64_t	 next_seq;
+	uint8_t		 last_hash[AUDITLOG_HASH_LEN];
+	char		 last_where[NAME_MAX_SHOWN + 64];
+	/* Entries from pending_base on, not sealed yet. */
+	uint64_t	 pending_base;
+	struct pending	*pending;
+	size_t		 npending;
+	size_t		 cap;
+	int		 last_final;	/* last entry: a final checkpoint */
+	struct auditlog_summary sum;
+};
+
+/* What a line says, as far as the chain is concerned. */
+struct entry {
+	uint64_t	 seq;
+	uint8_t		 prev[AUDITLOG_HASH_LEN];
+	int		 checkpoint;
+	int		 is_signed;
+	int		 final;		/* at shutdown or rotation */
+	uint64_t	 sealed_seq;
+	uint8_t		 sealed_hash[AUDITLOG_HASH_LEN];
+	const char	*alg;
+	const char	*sig;
+	const char	*detail;
+};
+
+int
+auditlog_checkpoint_digest(uint64_t sealed_seq,
+    const uint8_t hash[AUDITLOG_HASH_LEN], uint8_t digest[AUDITLOG_HASH_LEN])
+{
+	static const char digits[] = "0123456789abcdef";
+	char msg[sizeof(checkpoint_label) + 24 + 2 * AUDITLOG_HASH_LEN + 2];
+	size_t n, i;
+
+	n = (size_t)snprintf(msg, sizeof(msg), "%s%" PRIu64 "\n",
+	    checkpoint_label, sealed_seq);
+	for (i = 0; i < AUDITLOG_HASH_LEN; i++) {
+		msg[n++] = digits[hash[i] >> 4];
+		msg[n++] = digits[hash[i] & 15];
+	}
+	msg[n++] = '\n';
+	return EVP_Digest(msg, n, digest, NULL, EVP_sha256(), NULL) == 1 ? 0 :
+	    BOTID_ERR_CRYPTO;
+}
+
+/* Exactly 64 lowercase hex digits. */
+static int
+hex_decode_hash(const char *s, uint8_t out[AUDITLOG_HASH_LEN])
+{
+	size_t i;
+	int hi, lo;
+
+	if (strlen(s) != 2 * AUDITLOG_HASH_LEN)
+		return BOTID_ERR_INVALID;
+	for (i = 0; i < AUDITLOG_HASH_LEN; i++) {
+		hi = s[2 * i] >= '0' && s[2 * i] <= '9' ? s[2 * i] - '0' :
+		    s[2 * i] >= 'a' && s[2 * i] <= 'f' ? s[2 * i] - 'a' + 10 :
+		    -1;
+		lo = s[2 * i + 1] >= '0' && s[2 * i + 1] <= '9' ?
+		    s[2 * i + 1] - '0' : s[2 * i + 1] >= 'a' &&
+		    s[2 * i + 1] <= 'f' ? s[2 * i + 1] - 'a' + 10 : -1;
+		if (hi < 0 || lo < 0)
+			return BOTID_ERR_INVALID;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+static int
+get_seq(json_t *o, const char *key, uint64_t *v)
+{
+	json_t *j = json_object_get(o, key);
+
+	if (!json_is_integer(j) || json_integer_value(j) < 0)
+		return BOTID_ERR_INVALID;
+	*v = (uint64_t)json_integer_value(j);
+	return 0;
+}
+
+static const char *
+get_str(json_t *o, const char *key)
+{
+	json_t *j = json_object_get(o, key);
+
+	return json_is_string(j) ? json_string_value(j) : NULL;
+}
+
+/*
+ * Parses one line (without its line end) into *e, whose strings point
+ * into *root (the caller's to json_decref). *why says what is wrong.
+ */
+static int
+entry_parse(const uint8_t *line, size_t len, json_t **root, struct entry *e,
+    const char **why)
+{
+	json_error_t jerr;
+	const char *s, *result, *reason;
+	json_t *o;
+
+	*root = NULL;
+	memset(e, 0, sizeof(*e));
+	if ((o = json_loadb((const char *)line, len, JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		*why = "not JSON";
+		return BOTID_ERR_INVALID;
+	}
+	*root = o;
+	if (!json_is_object(o)) {
+		*why = "not a JSON object";
+		return BOTID_ERR_INVALID;
+	}
+	if (get_seq(o, "seq", &e->seq) != 0) {
+		*why = "no valid \"seq\"";
+		return BOTID_ERR_INVALID;
+	}
+	if ((s = get_str(o, "prev")) == NULL ||
+	    hex_decode_hash(s, e->prev) != 0) {
+		*why = "no valid \"prev\"";
+		return BOTID_ERR_INVALID;
+	}
+	if ((s = get_str(o, "op")) == NULL) {
+		*why = "no \"op\"";
+		return BOTID_ERR_INVALID;
+	}
+	if (strcmp(s, "checkpoint") != 0)
+		return 0;
+	e->checkpoint = 1;
+	result = get_str(o, "result");
+	reason = get_str(o, "reason");
+	if (result == NULL || reason == NULL ||
+	    (strcmp(reason, "entries") != 0 && strcmp(reason, "interval") != 0 &&
+	    strcmp(reason, "rotate") != 0 && strcmp(reason, "shutdown") != 0)) {
+		*why = "checkpoint without a valid \"result\" and \"reason\"";
+		return BOTID_ERR_INVALID;
+	}
+	e->final = strcmp(reason, "rotate") == 0 ||
+	    strcmp(reason, "shutdown") == 0;
+	if (get_seq(o, "sealed_seq", &e->sealed_seq) != 0 ||
+	    (s = get_str(o, "sealed_hash")) == NULL ||
+	    hex_decode_hash(s, e->sealed_hash) != 0) {
+		*why = "checkpoint without a valid \"sealed_seq\" and "
+		    "\"sealed_hash\"";
+		return BOTID_ERR_INVALID;
+	}
+	if (e->sealed_seq >= e->seq) {
+		*why = "checkpoint seals an entry that is not before it";
+		return BOTID_ERR_INVALID;
+	}
+	if (strcmp(result, "unsigned") == 0) {
+		e->detail = get_str(o, "detail");
+		return 0;
+	}
+	if (strcmp(result, "signed") != 0) {
+		*why = "checkpoint \"result\" is neither signed nor unsigned";
+		return BOTID_ERR_INVALID;
+	}
+	e->is_signed = 1;
+	e->alg = get_str(o, "alg");
+	e->sig = get_str(o, "sig");
+	if (e->alg == NULL || e->sig == NULL ||
+	    (strcmp(e->alg, "ES256") != 0 && strcmp(e->alg, "RS256") != 0)) {
+		*why = "signed checkpoint without a valid \"alg\" and \"sig\"";
+		return BOTID_ERR_INVALID;
+	}
+	return 0;
+}
+
+/* The checkpoint's signature over its seal, by the host key. */
+static int
+checkpoint_sig_ok(EVP_PKEY *key, const struct entry *e)
+{
+	EVP_PKEY_CTX *ctx = NULL;
+	uint8_t digest[AUDITLOG_HASH_LEN], *sig = NULL;
+	size_t sig_len = 0;
+	int ec, ok = 0;
+
+	ec = EVP_PKEY_is_a(key, "EC");
+	if ((strcmp(e->alg, "ES256") == 0) != ec ||
+	    (!ec && !EVP_PKEY_is_a(key, "RSA")))
+		goto out;
+	if (base64_decode(e->sig, SIG_MAX, &sig, &sig_len) != 0 ||
+	    auditlog_checkpoint_digest(e->sealed_seq, e->sealed_hash,
+	    digest) != 0)
+		goto out;
+	if ((ctx = EVP_PKEY_CTX_new(key, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
+	    (!ec && EVP_PKEY_CTX_set_rsa_padding(ctx,
+	    RSA_PKCS1_PADDING) != 1))
+		goto out;
+	ok = EVP_PKEY_verify(ctx, sig, sig_len, digest, sizeof(digest)) == 1;
+ out:
+	EVP_PKEY_CTX_free(ctx);
+	free(sig);
+	return ok;
+}
+
+int
+auditlog_verifier_new(EVP_PKEY *host_key, struct auditlog_verifier **vp)
+{
+	struct auditlog_verifier *v;
+
+	*vp = NULL;
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return BOTID_ERR_ALLOC;
+	if (host_key != NULL) {
+		if (EVP_PKEY_up_ref(host_key) != 1) {
+			free(v);
+			return BOTID_ERR_CRYPTO;
+		}
+		v->key = host_key;
+	}
+	*vp = v;
+	return 0;
+}
+
+void
+auditlog_verifier_free(struct auditlog_verifier *v)
+{
+	if (v == NULL)
+		return;
+	EVP_PKEY_free(v->key);
+	free(v->pending);
+	free(v);
+}
+
+/* Records the first failure as "NAME:LINE (seq N): message". */
+static int __attribute__((format(printf, 7, 8)))
+verify_fail(struct auditlog_verifier *v, int r, const char *where,
+    const struct entry *e, char *err, size_t errlen, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (e != NULL)
+		snprintf(v->msg, sizeof(v->msg), "%s (seq %" PRIu64 "): %s",
+		    where, e->seq, msg);
+	else
+		snprintf(v->msg, sizeof(v->msg), "%s: %s", where, msg);
+	snprintf(err, errlen, "%s", v->msg);
+	v->failed = r;
+	return r;
+}
+
+static int
+pending_push(struct auditlog_verifier *v, const uint8_t *hash, int checkpoint)
+{
+	struct pending *n;
+	size_t cap;
+
+	if (v->npending == v->cap) {
+		if (v->cap >= BOTID_MAX_AUDIT_UNSEALED)
+			return BOTID_ERR_TOO_LARGE;
+		cap = v->cap == 0 ? 256 : v->cap * 2;
+		if ((n = reallocarray(v->pending, cap, sizeof(*n))) == NULL)
+			return BOTID_ERR_ALLOC;
+		v->pending = n;
+		v->cap = cap;
+	}
+	memcpy(v->pending[v->npending].hash, hash, AUDITLOG_HASH_LEN);
+	v->pending[v->npending].checkpoint = checkpoint;
+	v->npending++;
+	return 0;
+}
+
+/* A checkpoint: its seal must be an entry given, after the last seal. */
+static int
+verify_checkpoint(struct auditlog_verifier *v, const char *where,
+    const struct entry *e, char *err, size_t errlen)
+{
+	uint64_t drop;
+
+	v->sum.checkpoints++;
+	if (v->sum.have_seal && e->sealed_seq <= v->sum.sealed_seq)
+		return verify_fail(v, BOTID_ERR_DENIED, where, e, err, errlen,
+		    "checkpoint seals seq %" PRIu64 ", not after the last "
+		    "sealed seq %" PRIu64, e->sealed_seq, v->sum.sealed_seq);
+	if (e->sealed_seq >= v->pending_base &&
+	    CRYPTO_memcmp(v->pending[e->sealed_seq - v->pending_base].hash,
+	    e->sealed_hash, AUDITLOG_HASH_LEN) != 0)
+		return verify_fail(v, BOTID_ERR_DENIED, where, e, err, errlen,
+		    "checkpoint seals seq %" PRIu64 " with another hash than "
+		    "that entry's: it was edited, or the chain rewritten",
+		    e->sealed_seq);
+	if (v->key != NULL && !e->is_signed)
+		return verify_fail(v, BOTID_ERR_DENIED, where, e, err, errlen,
+		    "checkpoint is unsigned (%s)", e->detail != NULL ?
+		    e->detail : "no reason given");
+	if (v->key != NULL && !checkpoint_sig_ok(v->key, e))
+		return verify_fail(v, BOTID_ERR_DENIED, where, e, err, errlen,
+		    "checkpoint signature does not verify with the host "
+		    "certificate's key");
+	if (v->key != NULL)
+		v->sum.signed_checkpoints++;
+	/* A seal before the first entry given says nothing about them. */
+	if (e->sealed_seq < v->pending_base)
+		return 0;
+	drop = e->sealed_seq - v->pending_base + 1;
+	memmove(v->pending, v->pending + drop,
+	    (v->npending - (size_t)drop) * sizeof(*v->pending));
+	v->npending -= (size_t)drop;
+	v->pending_base = e->sealed_seq + 1;
+	v->sum.have_seal = 1;
+	v->sum.sealed_seq = e->sealed_seq;
+	return 0;
+}
+
+/* One line, with its line end, at where ("NAME:LINE"). */
+static int
+verify_line(struct auditlog_verifier *v, const char *where,
+    const uint8_t *line, size_t len, char *err, size_t errlen)
+{
+	static const uint8_t zero[AUDITLOG_HASH_LEN];
+	uint8_t hash[AUDITLOG_HASH_LEN];
+	struct entry e;
+	json_t *root = NULL;
+	const char *why = NULL;
+	int r;
+
+	if ((r = entry_parse(line, len - 1, &root, &e, &why)) != 0) {
+		r = verify_fail(v, r, where, NULL, err, errlen,
+		    "not an audit entry: %s", why);
+		goto out;
+	}
+	if (EVP_Digest(line, len, hash, NULL, EVP_sha256(), NULL) != 1) {
+		r = verify_fail(v, BOTID_ERR_CRYPTO, where, &e, err, errlen,
+		    "cannot hash the line");
+		goto out;
+	}
+	if (!v->started) {
+		v->started = 1;
+		v->sum.first_seq = e.seq;
+		v->pending_base = e.seq;
+		if (e.seq == 0 && CRYPTO_memcmp(e.prev, zero,
+		    sizeof(zero)) != 0) {
+			r = verify_fail(v, BOTID_ERR_DENIED, where, &e, err,
+			    errlen, "the first entry of a chain links to "
+			    "another entry");
+			goto out;
+		}
+	} else if (e.seq < v->next_seq) {
+		r = verify_fail(v, BOTID_ERR_DENIED, where, &e, err, errlen,
+		    "seq %" PRIu64 " where %" PRIu64 " was expected: entries "
+		    "moved or inserted", e.seq, v->next_seq);
+		goto out;
+	} else if (e.seq > v->next_seq) {
+		r = verify_fail(v, BOTID_ERR_DENIED, where, &e, err, errlen,
+		    "seq %" PRIu64 " where %" PRIu64 " was expected: entries "
+		    "deleted or moved", e.seq, v->next_seq);
+		goto out;
+	} else if (CRYPTO_memcmp(e.prev, v->last_hash, sizeof(hash)) != 0) {
+		r = verify_fail(v, BOTID_ERR_DENIED, where, &e, err, errlen,
+		    "does not link to the entry before it, %s (seq %" PRIu64
+		    "): that entry was edited, or this one inserted",
+		    v->last_where, e.seq - 1);
+		goto out;
+	}
+	if ((r = pending_push(v, hash, e.checkpoint)) != 0) {
+		r = verify_fail(v, r, where, &e, err, errlen, "more than %u "
+		    "entries without a checkpoint", BOTID_MAX_AUDIT_UNSEALED);
+		goto out;
+	}
+	if (e.checkpoint &&
+	    (r = verify_checkpoint(v, where, &e, err, errlen)) != 0)
+		goto out;
+	v->last_final = e.checkpoint && e.final && e.sealed_seq + 1 == e.seq &&
+	    (v->key == NULL || e.is_signed);
+	memcpy(v->last_hash, hash, sizeof(hash));
+	snprintf(v->last_where, sizeof(v->last_where), "%s", where);
+	v->next_seq = e.seq + 1;
+	v->sum.last_seq = e.seq;
+	v->sum.entries++;
+	r = 0;
+ out:
+	json_decref(root);
+	return r;
+}
+
+/* Every complete line in b; at eof, what is left is a cut line. */
+static int
+verify_lines(struct auditlog_verifier *v, const char *name,
+    struct botid_buf *b, int eof, uint64_t *lineno, char *err, size_t errlen)
+{
+	char where[NAME_MAX_SHOWN + 32];
+	const uint8_t *line;
+	size_t off;
+	int r;
+
+	for (;;) {
+		snprintf(where, sizeof(where), "%.*s:%" PRIu64,
+		    NAME_MAX_SHOWN, name, *lineno + 1);
+		if (buf_find_byte(b, '\n', &off) != 0)
+			break;
+		if (off >= BOTID_MAX_AUDIT_LINE)
+			return verify_fail(v, BOTID_ERR_TOO_LARGE, where, NULL,
+			    err, errlen, "line longer than %u bytes",
+			    BOTID_MAX_AUDIT_LINE);
+		if ((r = buf_get_direct(b, &line, off + 1)) != 0)
+			return verify_fail(v, r, where, NULL, err, errlen,
+			    "internal error");
+		(*lineno)++;
+		if ((r = verify_line(v, where, line, off + 1, err,
+		    errlen)) != 0)
+			return r;
+	}
+	if (buf_len(b) >= BOTID_MAX_AUDIT_LINE)
+		return verify_fail(v, BOTID_ERR_TOO_LARGE, where, NULL, err,
+		    errlen, "line longer than %u bytes", BOTID_MAX_AUDIT_LINE);
+	if (eof && buf_len(b) > 0)
+		return verify_fail(v, BOTID_ERR_INVALID, where, NULL, err,
+		    errlen, "the last line is cut short (no line end)");
+	return 0;
+}
+
+int
+auditlog_verify_data(struct auditlog_verifier *v, const char *name,
+    const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	struct botid_buf b;
+	uint64_t lineno = 0;
+
+	if (v->failed != 0) {
+		snprintf(err, errlen, "%s", v->msg);
+		return v->failed;
+	}
+	buf_init_view(&b, data, len);
+	return verify_lines(v, name, &b, 1, &lineno, err, errlen);
+}
+
+int
+auditlog_verify_file(struct auditlog_verifier *v, const char *path,
+    char *err, size_t errlen)
+{
+	struct botid_buf b;
+	uint64_t lineno = 0;
+	uint8_t *p;
+	size_t want;
+	ssize_t n;
+	int fd = -1, r;
+
+	if (v->failed != 0) {
+		snprintf(err, errlen, "%s", v->msg);
+		return v->failed;
+	}
+	buf_init(&b, BOTID_MAX_AUDIT_LINE + READ_CHUNK);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		r = verify_fail(v, BOTID_ERR_IO, path, NULL, err, errlen, "%s",
+		    strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		buf_compact(&b);
+		want = b.max - buf_len(&b);
+		if (want > READ_CHUNK)
+			want = READ_CHUNK;
+		if ((r = buf_reserve(&b, want, &p)) != 0) {
+			r = verify_fail(v, r, path, NULL, err, errlen,
+			    "out of memory");
+			goto out;
+		}
+		n = read(fd, p, want);
+		(void)buf_unreserve(&b, n > 0 ? want - (size_t)n : want);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			r = verify_fail(v, BOTID_ERR_IO, path, NULL, err,
+			    errlen, "%s", strerror(errno));
+			goto out;
+		}
+		if ((r = verify_lines(v, path, &b, n == 0, &lineno, err,
+		    errlen)) != 0 || n == 0)
+			goto out;
+	}
+ out:
+	buf_reset(&b);
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+int
+auditlog_verify_end(struct auditlog_verifier *v, int require_sealed,
+    struct auditlog_summary *s, char *err, size_t errlen)
+{
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	if (v->failed != 0) {
+		snprintf(err, errlen, "%s", v->msg);
+		return v->failed;
+	}
+	v->sum.unsealed = 0;
+	for (i = 0; i < v->npending; i++)
+		if (!v->pending[i].checkpoint)
+			v->sum.unsealed++;
+	v->sum.ends_sealed = v->started && v->last_final;
+	*s = v->sum;
+	if (!v->started)
+		return verify_fail(v, BOTID_ERR_INVALID, "audit log", NULL, err,
+		    errlen, "no entries");
+	if (!require_sealed || v->last_final)
+		return 0;
+	if (s->unsealed > 0 && s->have_seal)
+		return verify_fail(v, BOTID_ERR_DENIED, v->last_where, NULL,
+		    err, errlen, "%" PRIu64 " entries after seq %" PRIu64 ", "
+		    "the last sealed, are unsealed: the log was cut after its "
+		    "last checkpoint, or the agent did not stop cleanly",
+		    s->unsealed, s->sealed_seq);
+	if (s->unsealed > 0)
+		return verify_fail(v, BOTID_ERR_DENIED, v->last_where, NULL,
+		    err, errlen, "no checkpoint seals the %" PRIu64 " entries "
+		    "unsealed: the log was cut after its last checkpoint, or "
+		    "the agent did not stop cleanly", s->unsealed);
+	return verify_fail(v, BOTID_ERR_DENIED, v->last_where, NULL, err,
+	    errlen, "the log does not end with a shutdown or rotation "
+	    "checkpoint (last seq %" PRIu64 "): entries after it may have "
+	    "been cut", s->last_seq);
+}
+
+int
+auditlog_tail(int fd, uint64_t *seq, uint8_t hash[AUDITLOG_HASH_LEN],
+    int *partial)
+{
+	struct botid_buf b;
+	struct entry e;
+	struct stat st;
+	json_t *root = NULL;
+	const char *why;
+	const uint8_t *p;
+	uint8_t *dst;
+	off_t start;
+	size_t n, off, last = 0;
+	int r = BOTID_ERR_IO;
+
+	*seq = 0;
+	*partial = 0;
+	buf_init(&b, BOTID_MAX_AUDIT_LINE + 1);
+	if (fstat(fd, &st) == -1)
+		goto out;
+	if (st.st_size == 0) {
+		r = BOTID_ERR_NOT_FOUND;
+		goto out;
+	}
+	n = st.st_size > (off_t)(BOTID_MAX_AUDIT_LINE + 1) ?
+	    BOTID_MAX_AUDIT_LINE + 1 : (size_t)st.st_size;
+	start = st.st_size - (off_t)n;
+	if ((r = buf_reserve(&b, n, &dst)) != 0)
+		goto out;
+	r = BOTID_ERR_IO;
+	if (pread(fd, dst, n, start) != (ssize_t)n)
+		goto out;
+	/* The last line runs from the line end before it to the end. */
+	r = BOTID_ERR_INVALID;
+	while (buf_find_byte(&b, '\n', &off) == 0) {
+		if (off + 1 == buf_len(&b))
+			break;
+		last += off + 1;
+		(void)buf_consume(&b, off + 1);
+	}
+	if (buf_find_byte(&b, '\n', &off) != 0) {
+		*partial = 1;
+		goto out;
+	}
+	if (last == 0 && start != 0)
+		goto out;	/* a line too long to be an entry */
+	if (buf_get_direct(&b, &p, off + 1) != 0)
+		goto out;
+	if (entry_parse(p, off, &root, &e, &why) != 0)
+		goto out;
+	if (EVP_Digest(p, off + 1, hash, NULL, EVP_sha256(), NULL) != 1) {
+		r = BOTID_ERR_CRYPTO;
+		goto out;
+	}
+	*seq = e.seq;
+	r = 0;
+ out:
+	json_decref(root);
+	buf_reset(&b);
+	return r;
+}
