@@ -312,6 +312,9 @@ tls_handshake() {
 	shift 2
 	port=$(free_port)
 	srv="$T/server.$b.out"
+	# A bot's earlier handshake left an ACCEPT in srv: without this the
+	# loop below can see it and connect before the new server listens.
+	rm -f "$srv"
 	openssl s_server -accept "127.0.0.1:$port" -cert "$T/server.pem" \
 	    -key "$T/server.key" -Verify 1 -verify_return_error \
 	    -CAfile "$BOTID_CA_BUNDLE" -tls1_3 -naccept 1 "$@" \
