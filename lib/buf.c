@@ -120,6 +120,13 @@ buf_reserve(struct botid_buf *b, size_t n, uint8_t **p)
 	*p = NULL;
 	if (b->readonly)
 		return BOTID_ERR_INVALID;
+	/* Nothing to reserve: a buffer that never held data has no storage
+	 * to point into (NULL + 0 is undefined behaviour). */
+	if (n == 0) {
+		if (b->data != NULL)
+			*p = b->data + b->len;
+		return 0;
+	}
 	if (n > b->max || b->len > b->max - n) {
 		/* Reclaim consumed space before declaring the buffer full. */
 		buf_compact(b);

@@ -125,6 +125,30 @@ test_max_size_enforced(void **state)
 	buf_reset(&b);
 }
 
+/*
+ * Found by fuzzing the config parser on an empty buffer: an empty put
+ * into a buffer that never held data computed NULL + 0, undefined
+ * behaviour that UBSan stops on.
+ */
+static void
+test_empty_put_into_empty_buffer(void **state)
+{
+	struct botid_buf b;
+	uint8_t *p;
+
+	(void)state;
+	buf_init(&b, 8);
+	assert_int_equal(buf_put(&b, "", 0), 0);
+	assert_int_equal(buf_reserve(&b, 0, &p), 0);
+	assert_null(p);
+	assert_int_equal(buf_len(&b), 0);
+	assert_int_equal(buf_put(&b, "ab", 2), 0);
+	assert_int_equal(buf_reserve(&b, 0, &p), 0);
+	assert_ptr_equal(p, buf_ptr(&b) + 2);
+	assert_int_equal(buf_len(&b), 2);
+	buf_reset(&b);
+}
+
 static void
 test_view_is_read_only(void **state)
 {
@@ -202,6 +226,7 @@ main(void)
 		cmocka_unit_test(test_getters_at_every_truncation),
 		cmocka_unit_test(test_string_length_checks),
 		cmocka_unit_test(test_max_size_enforced),
+		cmocka_unit_test(test_empty_put_into_empty_buffer),
 		cmocka_unit_test(test_view_is_read_only),
 		cmocka_unit_test(test_poke_and_unreserve),
 		cmocka_unit_test(test_secret_growth),
