@@ -25,10 +25,13 @@ check_request(const uint8_t *body, size_t len, const struct botid_request *r)
 
 	size_t i;
 
-	FUZZ_CHECK(r->op >= BOTID_OP_HELLO && r->op <= BOTID_OP_JWT);
+	FUZZ_CHECK(r->op >= BOTID_OP_HELLO && r->op <= BOTID_OP_INVENTORY);
 	FUZZ_CHECK(bot_len == 0 || wire_bot_name_valid(r->bot, bot_len));
-	if (r->op >= BOTID_OP_PUBKEY)
+	/* Every operation on one bot names it; INVENTORY takes no fields. */
+	if (r->op >= BOTID_OP_PUBKEY && r->op <= BOTID_OP_JWT)
 		FUZZ_CHECK(bot_len > 0);
+	if (r->op == BOTID_OP_INVENTORY)
+		FUZZ_CHECK(bot_len == 0 && r->nscopes == 0);
 	FUZZ_CHECK(r->hash == 0 || wire_hash_len(r->hash) != 0);
 	FUZZ_CHECK(r->scheme <= BOTID_SCHEME_ECDSA);
 	FUZZ_CHECK(r->format <= BOTID_FORMAT_RAW);
