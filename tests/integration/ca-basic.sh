@@ -39,6 +39,10 @@ expect_status() {
 # The bundle is the CA certificate; the server's certificate chains to it.
 expect_status 200 GET /v1/bundle
 cmp -s "$T/body" "$BOTID_CA_BUNDLE" || fail "GET /v1/bundle is not the CA certificate"
+# Health: live, and ready as the database answers.
+expect_status 200 GET /v1/health/live
+expect_status 200 GET /v1/health/ready
+grep -q '"ready"' "$T/body" || fail "ready: unexpected body: $(cat "$T/body")"
 expect_status 404 GET /v1/nothing
 expect_status 405 GET /v1/enrol
 
@@ -56,6 +60,16 @@ printf '{"host_id":"0123456789abcdef"}' >"$T/nohost"
 expect_status 403 POST /v1/nonce "$T/nohost"
 grep -q 'unknown host' "$T/body" || fail "unknown host: unclear reason"
 
+# /metrics counts those refusals by endpoint and reason.
+expect_status 200 GET /metrics
+for m in 'botid_ca_rejections_total{endpoint="nonce",reason="bad_request"} 4' \
+    'botid_ca_rejections_total{endpoint="nonce",reason="forbidden"} 1' \
+    'botid_ca_rejections_total{endpoint="other",reason="not_found"} 1' \
+    'botid_ca_enrolments_total 0' 'botid_ca_database_up 1' \
+    '# TYPE botid_ca_request_duration_seconds histogram'; do
+	grep -qxF "$m" "$T/body" || fail "/metrics lacks '$m': $(cat "$T/body")"
+done
+
 # A host enrolled for any bot, then bad evidence from its TPM.
 agent_conf_begin
 agent_add_bot probe tpm ecdsa-p256 "uid:$(id -u)"
@@ -66,6 +80,12 @@ check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
     fail "evidence cases: $(cat "$T/probe.out")"
 cat "$T/probe.out"
 [ "$(grep -c '^ok ' "$T/probe.out")" -eq 7 ] || fail "not every evidence case ran"
+expect_status 200 GET /metrics
+grep -qx 'botid_ca_enrolments_total 1' "$T/body" || fail "/metrics: not one enrolment"
+grep -qx 'botid_ca_issuances_total{kind="bot"} 1' "$T/body" ||
+    fail "/metrics: not one bot certificate"
+grep -qx 'botid_ca_rejections_total{endpoint="certify",reason="already_used"} 1' \
+    "$T/body" || fail "/metrics: the replayed nonce is not counted"
 for reason in "nonce already used" "signature does not verify" \
     "nonce does not match" "not fixedTPM" "certified name"; do
 	grep -q "$reason" "$BOTID_CA_LOG" || fail "the CA log does not say '$reason'"
