@@ -24,7 +24,7 @@
 #define PG_MIGRATION_LOCK	"62746964636100"
 
 struct pg_db {
-	struct ca_db	 base;		/* first: a struct ca_db * points here */
+	struct ca_db	 base;		/* first: struct ca_db * points here */
 	PGconn		*conn;
 	int		 in_tx;
 };
@@ -331,8 +331,8 @@ migrate(struct ca_db *db, char *err, size_t errlen)
 	}
 	version = (int)col_int(res, 0, 0);
 	if (version > want) {
-		snprintf(err, errlen, "database schema version %d is newer than "
-		    "this botid-ca (%d)", version, want);
+		snprintf(err, errlen, "database schema version %d is newer "
+		    "than this botid-ca (%d)", version, want);
 		goto out;
 	}
 	first = version;
@@ -340,10 +340,10 @@ migrate(struct ca_db *db, char *err, size_t errlen)
 		memset(&p, 0, sizeof(p));
 		pp_int(&p, version + 1);
 		if (pg_query(db, migrations[version], NULL, NULL, NULL) != 0 ||
-		    pg_query(db, "INSERT INTO botid_schema (version) VALUES ($1)",
-		    &p, NULL, NULL) != 0) {
-			snprintf(err, errlen, "database migration to version %d "
-			    "failed", version + 1);
+		    pg_query(db, "INSERT INTO botid_schema (version) "
+		    "VALUES ($1)", &p, NULL, NULL) != 0) {
+			snprintf(err, errlen, "database migration to version "
+			    "%d failed", version + 1);
 			goto out;
 		}
 	}
@@ -385,8 +385,8 @@ pg_open(const char *conninfo, struct ca_db **dbp, char *err, size_t errlen)
 		goto out;
 	}
 	/* Notices (e.g. "relation already exists, skipping") are not news. */
-	if ((pr = PQexec(pg->conn, "SET client_min_messages = warning")) != NULL)
-		PQclear(pr);
+	pr = PQexec(pg->conn, "SET client_min_messages = warning");
+	PQclear(pr);
 	if ((r = migrate(&pg->base, err, errlen)) != 0)
 		goto out;
 	*dbp = &pg->base;

@@ -21,7 +21,7 @@
 #include "lib/log.h"
 
 struct sqlite_db {
-	struct ca_db	 base;		/* first: a struct ca_db * points here */
+	struct ca_db	 base;		/* first: struct ca_db * points here */
 	sqlite3		*h;
 };
 

@@ -109,9 +109,10 @@ ca_metrics_render(const struct ca_metrics *m, int db_up, char **out)
 	for (e = 0; e < CA_METRICS_ENDPOINTS; e++)
 		for (i = 0; i < CA_METRICS_REASONS; i++)
 			if (m->rejections[e][i] != 0)
-				fprintf(f, "botid_ca_rejections_total{endpoint="
-				    "\"%s\",reason=\"%s\"} %llu\n", endpoints[e],
-				    reasons[i].reason, m->rejections[e][i]);
+				fprintf(f, "botid_ca_rejections_total{"
+				    "endpoint=\"%s\",reason=\"%s\"} %llu\n",
+				    endpoints[e], reasons[i].reason,
+				    m->rejections[e][i]);
 	fprintf(f, "# HELP botid_ca_request_duration_seconds Time to answer "
 	    "a request, from its parsed body to its answer.\n"
 	    "# TYPE botid_ca_request_duration_seconds histogram\n");

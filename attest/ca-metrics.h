@@ -18,7 +18,7 @@ struct ca_metrics {
 	unsigned long long	issued_bot;
 	unsigned long long	rejections[CA_METRICS_ENDPOINTS]
 				    [CA_METRICS_REASONS];
-	unsigned long long	latency[CA_METRICS_BUCKETS];	/* not cumulative */
+	unsigned long long	latency[CA_METRICS_BUCKETS]; /* per bucket */
 	unsigned long long	requests;
 	double			latency_sum;
 };

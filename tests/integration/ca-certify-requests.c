@@ -110,7 +110,8 @@ main(int argc, char **argv)
 	}
 	count = strtol(argv[3], NULL, 10);
 	if (count < 1 || count > MAX_COUNT) {
-		fprintf(stderr, "certify-requests: COUNT: 1 to %d\n", MAX_COUNT);
+		fprintf(stderr, "certify-requests: COUNT: 1 to %d\n",
+		    MAX_COUNT);
 		return 2;
 	}
 	memset(&hs, 0, sizeof(hs));

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # A PostgreSQL server of the test's own, sourced after common.sh: Debian's
-# binaries (/usr/lib/postgresql/15/bin), a cluster made by initdb in $T/pg
+# binaries (PG_BIN, default /usr/lib/postgresql/15/bin), a cluster made by initdb in $T/pg
 # owned by the postgres user, on 127.0.0.1 at a free port with its socket
 # in $T/pg, trust authentication (only for the test), stopped at exit. No
 # system cluster is used or touched.
@@ -10,7 +10,7 @@
 #   pg_database NAME        # makes a database for NAME if needed, prints
 #                           # its URI (NAME with $T's name, one per run)
 
-PG_BIN=/usr/lib/postgresql/15/bin
+: "${PG_BIN:=/usr/lib/postgresql/15/bin}"
 
 # as_postgres CMD...: runs CMD as the postgres user (we may be root).
 as_postgres() {

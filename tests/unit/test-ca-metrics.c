@@ -22,7 +22,8 @@ has_line(const char *text, const char *line)
 	const char *p = text;
 
 	while ((p = strstr(p, line)) != NULL) {
-		if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+		if ((p == text || p[-1] == '\n') &&
+		    (p[n] == '\n' || p[n] == '\0'))
 			return 1;
 		p += n;
 	}
