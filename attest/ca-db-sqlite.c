@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "attest/ca-db-backend.h"
@@ -90,38 +89,53 @@ db_prepare(struct ca_db *db, const char *sql, sqlite3_stmt **st)
 	return 0;
 }
 
+/* Under BEGIN IMMEDIATE: processes opening the file together migrate once. */
 static int
 migrate(struct ca_db *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int version = 0, want = (int)(sizeof(migrations) /
-	    sizeof(migrations[0])), r;
+	int version = 0, first, want = (int)(sizeof(migrations) /
+	    sizeof(migrations[0])), r = BOTID_ERR_IO;
 	char sql[64];
 
-	if ((r = db_prepare(db, "PRAGMA user_version", &st)) != 0)
-		return r;
+	if (sqlite_begin(db) != 0) {
+		snprintf(err, errlen, "database: cannot begin the migration");
+		return BOTID_ERR_IO;
+	}
+	if (db_prepare(db, "PRAGMA user_version", &st) != 0) {
+		snprintf(err, errlen, "database: cannot read the schema "
+		    "version");
+		goto out;
+	}
 	if (sqlite3_step(st) == SQLITE_ROW)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (version > want) {
-		snprintf(err, errlen, "database schema version %d is newer than "
-		    "this botid-ca (%d)", version, want);
-		return BOTID_ERR_IO;
+		snprintf(err, errlen, "database schema version %d is newer "
+		    "than this botid-ca (%d)", version, want);
+		goto out;
 	}
-	for (; version < want; version++) {
+	for (first = version; version < want; version++) {
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 		    version + 1);
-		if (sqlite_begin(db) != 0 ||
-		    db_exec(db, migrations[version]) != 0 ||
-		    db_exec(db, sql) != 0 || sqlite_commit(db) != 0) {
-			sqlite_rollback(db);
-			snprintf(err, errlen, "database migration to version %d "
-			    "failed", version + 1);
-			return BOTID_ERR_IO;
+		if (db_exec(db, migrations[version]) != 0 ||
+		    db_exec(db, sql) != 0) {
+			snprintf(err, errlen, "database migration to version "
+			    "%d failed", version + 1);
+			goto out;
 		}
-		log_info("ca: database schema at version %d", version + 1);
 	}
-	return 0;
+	if (sqlite_commit(db) != 0) {
+		snprintf(err, errlen, "database migration failed at commit");
+		goto out;
+	}
+	if (version != first)
+		log_info("ca: database schema at version %d", version);
+	r = 0;
+ out:
+	if (r != 0)
+		sqlite_rollback(db);
+	return r;
 }
 
 static int

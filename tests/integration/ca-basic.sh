@@ -4,7 +4,9 @@
 # refused with its reason (replayed nonce, tampered attestation or
 # signature, wrong nonce, key without fixedTPM, evidence for another key);
 # the CRL lists revoked certificates and verifies; a CA whose key lives on
-# a SoftHSM2 token issues certificates that verify.
+# a SoftHSM2 token issues certificates that verify; health and /metrics
+# answer and count; processes opening a new database at once migrate it
+# once. ca-postgres.sh runs it again against PostgreSQL (BOTID_TEST_PG).
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -188,4 +190,17 @@ sed "s|^state_dir *=.*|state_dir = $T/state4|; s|^tcti *=.*|tcti = $TCTI2|" \
 out=$("$PROVISION" -c "$T/agent4.conf" --ca "$BOTID_CA_URL" \
     --ca-bundle "$BOTID_CA_BUNDLE" 2>&1) && fail "an unlisted EK enrolled without a token"
 case $out in *"not on the allowlist"*) ;; *) fail "unlisted EK: unclear message: $out";; esac
+# Six processes opening a new database at once migrate it once, all fine.
+mkdir -p "$T/mig"
+mdb="$T/mig/ca.db"
+[ -z "${BOTID_TEST_PG:-}" ] || mdb=$(pg_database mig)
+sed "s|^database *=.*|database = $mdb|" "$BOTID_CA_CONF" >"$T/mig/ca.conf"
+pids=()
+for i in 1 2 3 4 5 6; do
+	"$CA" inventory -c "$T/mig/ca.conf" >/dev/null 2>"$T/mig/err$i" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do
+	wait "$p" || fail "concurrent first opens: $(cat "$T"/mig/err*)"
+done
 echo "PASS: the CA API refuses bad requests and bad evidence, revokes, and signs from a token"
