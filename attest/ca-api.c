@@ -715,16 +715,35 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 		{ "/v1/certify", handle_certify },
 	};
 	struct reply rp;
+	struct timespec t0, t1;
 	json_error_t je;
 	json_t *j = NULL;
 	size_t i;
+	int get = strcmp(method, "GET") == 0;
 
 	memset(&rp, 0, sizeof(rp));
-	if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/bundle") == 0) {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (get && strcmp(path, "/v1/health/live") == 0)
+		reply_json(&rp, 200, json_pack("{s:s}", "status", "live"));
+	else if (get && strcmp(path, "/v1/health/ready") == 0) {
+		/* Ready only when the database answers, now. */
+		if (ca_db_ping(api->db) == 0)
+			reply_json(&rp, 200, json_pack("{s:s}", "status",
+			    "ready"));
+		else
+			refuse(&rp, peer, "readiness", 503, "the database does "
+			    "not answer");
+	} else if (get && strcmp(path, "/metrics") == 0) {
+		rp.status = 200;
+		rp.ctype = "text/plain; version=0.0.4";
+		if (ca_metrics_render(&api->metrics, ca_db_ping(api->db) == 0,
+		    &rp.body) != 0)
+			rp.body = NULL;
+	} else if (get && strcmp(path, "/v1/bundle") == 0) {
 		rp.status = 200;
 		rp.ctype = "application/x-pem-file";
 		rp.body = strdup(ca_signer_bundle(api->signer));
-	} else if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/crl") == 0) {
+	} else if (get && strcmp(path, "/v1/crl") == 0) {
 		rp.status = 200;
 		rp.ctype = "application/x-pem-file";
 		if (ca_crl(api->signer, api->db, &rp.body) != 0)
@@ -754,6 +773,10 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 		rp.ctype = "application/json";
 		rp.body = strdup("{\"error\":\"out of memory\"}");
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ca_metrics_request(&api->metrics, path, rp.status,
+	    (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	*out = rp.body;
 	*ctype = rp.ctype;
 	return rp.status;

@@ -12,6 +12,7 @@
 #include "attest/ca-config.h"
 #include "attest/ca-db.h"
 #include "attest/ca-issue.h"
+#include "attest/ca-metrics.h"
 
 #define CA_BODY_MAX	(64u * 1024u)
 
@@ -20,6 +21,7 @@ struct ca_api {
 	struct ca_db		*db;
 	struct ca_signer	*signer;
 	X509_STORE		*ek_roots;
+	struct ca_metrics	 metrics;	/* this replica's, for /metrics */
 };
 
 /* Loads the EK roots. Errors: BOTID_ERR_CONFIG (err says which file). */
@@ -29,9 +31,9 @@ int	ca_api_init(struct ca_api *api, const struct ca_config *cfg,
 void	ca_api_free(struct ca_api *api);
 
 /*
- * Answers one request. Returns the HTTP status; *out (malloc'd,
- * NUL-terminated) is the body and *ctype its media type. peer names the
- * client in log lines.
+ * Answers one request, and counts it in api->metrics. Returns the HTTP
+ * status; *out (malloc'd, NUL-terminated) is the body and *ctype its media
+ * type. peer names the client in log lines.
  */
 int	ca_api_handle(struct ca_api *api, const char *method, const char *path,
 	    const char *body, size_t len, const char *peer, char **out,

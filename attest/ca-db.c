@@ -1,383 +1,102 @@
 /*
- * botid-ca's SQLite store (ca-db.h). Every statement is prepared with
- * bound parameters; WAL mode and a busy timeout let the admin commands
- * (token create, revoke) run while the daemon serves.
+ * botid-ca's storage (ca-db.h): the one place that picks a backend from
+ * the configured database (a postgresql:// URI or a SQLite file path),
+ * then hands every call to it.
  */
-#include <sys/stat.h>
-
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <sqlite3.h>
 
-#include "attest/ca-db.h"
+#include "attest/ca-db-backend.h"
 #include "lib/botid.h"
-#include "lib/log.h"
 
-struct ca_db {
-	sqlite3	*h;
-};
-
-/* Schema versions; each entry migrates from the previous one. */
-static const char *const migrations[] = {
-	/* 1 */
-	"CREATE TABLE tokens ("
-	"  hash BLOB PRIMARY KEY, created INTEGER NOT NULL,"
-	"  expires INTEGER NOT NULL, bots TEXT, used_at INTEGER,"
-	"  host_id TEXT);"
-	"CREATE TABLE sessions ("
-	"  id TEXT PRIMARY KEY, secret_hash BLOB NOT NULL,"
-	"  nonce BLOB NOT NULL, token_hash BLOB, ek_fpr TEXT NOT NULL,"
-	"  ak_public BLOB NOT NULL, hk_public BLOB NOT NULL, bots TEXT,"
-	"  expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE hosts ("
-	"  id TEXT PRIMARY KEY, ek_fpr TEXT NOT NULL,"
-	"  ak_public BLOB NOT NULL, hk_public BLOB NOT NULL, bots TEXT,"
-	"  enrolled INTEGER NOT NULL, revoked_at INTEGER);"
-	"CREATE TABLE nonces ("
-	"  value BLOB PRIMARY KEY, host_id TEXT NOT NULL,"
-	"  expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE certs ("
-	"  serial TEXT PRIMARY KEY, host_id TEXT NOT NULL, bot TEXT,"
-	"  spiffe_id TEXT NOT NULL, attestation TEXT NOT NULL,"
-	"  issued INTEGER NOT NULL, not_after INTEGER NOT NULL,"
-	"  revoked_at INTEGER);"
-	"CREATE INDEX certs_spiffe ON certs(spiffe_id);"
-	"CREATE INDEX certs_host ON certs(host_id);",
-};
-
-static int
-db_fail(struct ca_db *db, const char *what)
+int
+ca_db_is_postgres(const char *database)
 {
-	log_err("ca: database: %s: %s", what, sqlite3_errmsg(db->h));
-	return BOTID_ERR_IO;
-}
-
-static int
-db_exec(struct ca_db *db, const char *sql)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_err("ca: database: %s", msg != NULL ? msg : "?");
-		sqlite3_free(msg);
-		return BOTID_ERR_IO;
-	}
-	return 0;
-}
-
-static int
-db_prepare(struct ca_db *db, const char *sql, sqlite3_stmt **st)
-{
-	if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK) {
-		*st = NULL;
-		return db_fail(db, "prepare");
-	}
-	return 0;
-}
-
-static int
-migrate(struct ca_db *db, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	int version = 0, want = (int)(sizeof(migrations) /
-	    sizeof(migrations[0])), r;
-	char sql[64];
-
-	if ((r = db_prepare(db, "PRAGMA user_version", &st)) != 0)
-		return r;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		version = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (version > want) {
-		snprintf(err, errlen, "database schema version %d is newer than "
-		    "this botid-ca (%d)", version, want);
-		return BOTID_ERR_IO;
-	}
-	for (; version < want; version++) {
-		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-		    version + 1);
-		if (ca_db_begin(db) != 0 ||
-		    db_exec(db, migrations[version]) != 0 ||
-		    db_exec(db, sql) != 0 || ca_db_commit(db) != 0) {
-			ca_db_rollback(db);
-			snprintf(err, errlen, "database migration to version %d "
-			    "failed", version + 1);
-			return BOTID_ERR_IO;
-		}
-		log_info("ca: database schema at version %d", version + 1);
-	}
-	return 0;
+	return strncmp(database, "postgresql://", 13) == 0 ||
+	    strncmp(database, "postgres://", 11) == 0;
 }
 
 int
-ca_db_open(const char *path, struct ca_db **dbp, char *err, size_t errlen)
+ca_db_open(const char *database, struct ca_db **dbp, char *err,
+    size_t errlen)
 {
-	struct ca_db *db = NULL;
-	int fd, r = BOTID_ERR_IO;
-
 	*dbp = NULL;
-	/* Create it 0600 ourselves: SQLite would use the umask. */
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-	    0600)) == -1) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return BOTID_ERR_IO;
-	}
-	close(fd);
-	if ((db = calloc(1, sizeof(*db))) == NULL)
-		return BOTID_ERR_ALLOC;
-	if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, db->h != NULL ?
-		    sqlite3_errmsg(db->h) : "cannot open");
-		goto out;
-	}
-	sqlite3_busy_timeout(db->h, 5000);
-	if (db_exec(db, "PRAGMA journal_mode = WAL") != 0 ||
-	    db_exec(db, "PRAGMA foreign_keys = ON") != 0) {
-		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db->h));
-		goto out;
-	}
-	if ((r = migrate(db, err, errlen)) != 0)
-		goto out;
-	*dbp = db;
-	db = NULL;
-	r = 0;
- out:
-	ca_db_close(db);
-	return r;
+	if (ca_db_is_postgres(database))
+		return ca_db_postgres.open(database, dbp, err, errlen);
+	return ca_db_sqlite.open(database, dbp, err, errlen);
 }
 
 void
 ca_db_close(struct ca_db *db)
 {
-	if (db == NULL)
-		return;
-	sqlite3_close(db->h);
-	free(db);
+	if (db != NULL)
+		db->ops->close(db);
+}
+
+int
+ca_db_ping(struct ca_db *db)
+{
+	return db->ops->ping(db);
 }
 
 int
 ca_db_begin(struct ca_db *db)
 {
-	return db_exec(db, "BEGIN IMMEDIATE");
+	return db->ops->begin(db);
 }
 
 int
 ca_db_commit(struct ca_db *db)
 {
-	return db_exec(db, "COMMIT");
+	return db->ops->commit(db);
 }
 
 void
 ca_db_rollback(struct ca_db *db)
 {
-	(void)sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
-}
-
-/* Runs a statement that returns no rows; *changes if not NULL. */
-static int
-db_step_done(struct ca_db *db, sqlite3_stmt *st, int *changes)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return db_fail(db, "step");
-	if (changes != NULL)
-		*changes = sqlite3_changes(db->h);
-	return 0;
-}
-
-static char *
-column_strdup(sqlite3_stmt *st, int i)
-{
-	const unsigned char *s = sqlite3_column_text(st, i);
-
-	return s != NULL ? strdup((const char *)s) : NULL;
-}
-
-static int
-column_blob(sqlite3_stmt *st, int i, uint8_t **out, size_t *len)
-{
-	const void *p = sqlite3_column_blob(st, i);
-	int n = sqlite3_column_bytes(st, i);
-
-	*out = NULL;
-	*len = 0;
-	if (p == NULL || n <= 0)
-		return 0;
-	if ((*out = malloc((size_t)n)) == NULL)
-		return BOTID_ERR_ALLOC;
-	memcpy(*out, p, (size_t)n);
-	*len = (size_t)n;
-	return 0;
-}
-
-/* The AK, host key and allowed bots, in three columns from col on. */
-static int
-column_host_keys(sqlite3_stmt *st, int col, uint8_t **ak, size_t *ak_len,
-    uint8_t **hk, size_t *hk_len, char **bots)
-{
-	int r;
-
-	if ((r = column_blob(st, col, ak, ak_len)) != 0 ||
-	    (r = column_blob(st, col + 1, hk, hk_len)) != 0)
-		return r;
-	if (sqlite3_column_type(st, col + 2) != SQLITE_NULL &&
-	    (*bots = column_strdup(st, col + 2)) == NULL)
-		return BOTID_ERR_ALLOC;
-	return 0;
+	db->ops->rollback(db);
 }
 
 int
 ca_db_token_add(struct ca_db *db, const uint8_t hash[32], time_t expires,
     const char *bots)
 {
-	sqlite3_stmt *st;
-	int r;
-
-	if ((r = db_prepare(db, "INSERT INTO tokens (hash, created, expires, "
-	    "bots) VALUES (?, ?, ?, ?)", &st)) != 0)
-		return r;
-	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)expires);
-	if (bots != NULL)
-		sqlite3_bind_text(st, 4, bots, -1, SQLITE_STATIC);
-	return db_step_done(db, st, NULL);
+	return db->ops->token_add(db, hash, expires, bots);
 }
 
 int
 ca_db_token_check(struct ca_db *db, const uint8_t hash[32], time_t now,
     char **bots)
 {
-	sqlite3_stmt *st;
-	int rc, r;
-
 	*bots = NULL;
-	if ((r = db_prepare(db, "SELECT expires, used_at, bots FROM tokens "
-	    "WHERE hash = ?", &st)) != 0)
-		return r;
-	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		r = BOTID_ERR_NOT_FOUND;
-	else if (rc != SQLITE_ROW)
-		r = db_fail(db, "token lookup");
-	else if (sqlite3_column_type(st, 1) != SQLITE_NULL)
-		r = BOTID_ERR_DENIED;
-	else if (sqlite3_column_int64(st, 0) < (sqlite3_int64)now)
-		r = BOTID_ERR_TIMEOUT;
-	else if (sqlite3_column_type(st, 2) != SQLITE_NULL &&
-	    (*bots = column_strdup(st, 2)) == NULL)
-		r = BOTID_ERR_ALLOC;
-	sqlite3_finalize(st);
-	return r;
+	return db->ops->token_check(db, hash, now, bots);
 }
 
 int
 ca_db_token_use(struct ca_db *db, const uint8_t hash[32], time_t now,
     const char *host_id)
 {
-	sqlite3_stmt *st;
-	int changes = 0, r;
-
-	if ((r = db_prepare(db, "UPDATE tokens SET used_at = ?, host_id = ? "
-	    "WHERE hash = ? AND used_at IS NULL AND expires >= ?", &st)) != 0)
-		return r;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
-	if ((r = db_step_done(db, st, &changes)) != 0)
-		return r;
-	return changes == 1 ? 0 : BOTID_ERR_DENIED;
+	return db->ops->token_use(db, hash, now, host_id);
 }
 
 int
 ca_db_session_add(struct ca_db *db, const struct ca_session *s)
 {
-	sqlite3_stmt *st;
-	int r;
-
-	if ((r = db_prepare(db, "INSERT INTO sessions (id, secret_hash, nonce, "
-	    "token_hash, ek_fpr, ak_public, hk_public, bots, expires) VALUES "
-	    "(?, ?, ?, ?, ?, ?, ?, ?, ?)", &st)) != 0)
-		return r;
-	sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, s->secret_hash, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, s->nonce, 32, SQLITE_STATIC);
-	if (s->has_token)
-		sqlite3_bind_blob(st, 4, s->token_hash, 32, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, s->ek_fpr, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, s->ak_pub, (int)s->ak_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 7, s->hk_pub, (int)s->hk_len, SQLITE_STATIC);
-	if (s->bots != NULL)
-		sqlite3_bind_text(st, 8, s->bots, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 9, (sqlite3_int64)s->expires);
-	return db_step_done(db, st, NULL);
+	return db->ops->session_add(db, s);
 }
 
 int
 ca_db_session_get(struct ca_db *db, const char *id, struct ca_session *s)
 {
-	sqlite3_stmt *st;
-	int rc, r;
-
-	memset(s, 0, sizeof(*s));
-	if ((r = db_prepare(db, "SELECT secret_hash, nonce, token_hash, ek_fpr, "
-	    "ak_public, hk_public, bots, expires, used FROM sessions WHERE "
-	    "id = ?", &st)) != 0)
-		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		r = BOTID_ERR_NOT_FOUND;
-	else if (rc != SQLITE_ROW)
-		r = db_fail(db, "session lookup");
-	else if (sqlite3_column_bytes(st, 0) != 32 ||
-	    sqlite3_column_bytes(st, 1) != 32)
-		r = BOTID_ERR_INTERNAL;
-	else {
-		snprintf(s->id, sizeof(s->id), "%s", id);
-		memcpy(s->secret_hash, sqlite3_column_blob(st, 0), 32);
-		memcpy(s->nonce, sqlite3_column_blob(st, 1), 32);
-		if (sqlite3_column_bytes(st, 2) == 32) {
-			s->has_token = 1;
-			memcpy(s->token_hash, sqlite3_column_blob(st, 2), 32);
-		}
-		snprintf(s->ek_fpr, sizeof(s->ek_fpr), "%s",
-		    (const char *)sqlite3_column_text(st, 3));
-		s->expires = (time_t)sqlite3_column_int64(st, 7);
-		s->used = sqlite3_column_int(st, 8);
-		r = column_host_keys(st, 4, &s->ak_pub, &s->ak_len,
-		    &s->hk_pub, &s->hk_len, &s->bots);
-	}
-	sqlite3_finalize(st);
-	if (r != 0)
-		ca_session_clear(s);
-	return r;
+	return db->ops->session_get(db, id, s);
 }
 
 int
 ca_db_session_use(struct ca_db *db, const char *id)
 {
-	sqlite3_stmt *st;
-	int changes = 0, r;
-
-	if ((r = db_prepare(db, "UPDATE sessions SET used = 1 WHERE id = ? "
-	    "AND used = 0", &st)) != 0)
-		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if ((r = db_step_done(db, st, &changes)) != 0)
-		return r;
-	return changes == 1 ? 0 : BOTID_ERR_DENIED;
+	return db->ops->session_use(db, id);
 }
 
 void
@@ -393,80 +112,19 @@ int
 ca_db_host_add(struct ca_db *db, const char *id, const char *ek_fpr,
     const struct ca_session *s, time_t now)
 {
-	sqlite3_stmt *st;
-	int r;
-
-	if ((r = db_prepare(db, "INSERT INTO hosts (id, ek_fpr, ak_public, "
-	    "hk_public, bots, enrolled) VALUES (?, ?, ?, ?, ?, ?)", &st)) != 0)
-		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, ek_fpr, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, s->ak_pub, (int)s->ak_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, s->hk_pub, (int)s->hk_len, SQLITE_STATIC);
-	if (s->bots != NULL)
-		sqlite3_bind_text(st, 5, s->bots, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
-	return db_step_done(db, st, NULL);
+	return db->ops->host_add(db, id, ek_fpr, s, now);
 }
 
 int
 ca_db_host_get(struct ca_db *db, const char *id, struct ca_host *h)
 {
-	sqlite3_stmt *st;
-	int rc, r;
-
-	memset(h, 0, sizeof(*h));
-	if ((r = db_prepare(db, "SELECT ak_public, hk_public, bots, revoked_at "
-	    "FROM hosts WHERE id = ?", &st)) != 0)
-		return r;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		r = BOTID_ERR_NOT_FOUND;
-	else if (rc != SQLITE_ROW)
-		r = db_fail(db, "host lookup");
-	else {
-		snprintf(h->id, sizeof(h->id), "%s", id);
-		h->revoked = sqlite3_column_type(st, 3) != SQLITE_NULL;
-		r = column_host_keys(st, 0, &h->ak_pub, &h->ak_len,
-		    &h->hk_pub, &h->hk_len, &h->bots);
-	}
-	sqlite3_finalize(st);
-	if (r != 0)
-		ca_host_clear(h);
-	return r;
+	return db->ops->host_get(db, id, h);
 }
 
 int
 ca_db_host_revoke(struct ca_db *db, const char *id, time_t now)
 {
-	sqlite3_stmt *st;
-	int changes = 0, r;
-
-	if ((r = ca_db_begin(db)) != 0)
-		return r;
-	if ((r = db_prepare(db, "UPDATE hosts SET revoked_at = ? WHERE id = ? "
-	    "AND revoked_at IS NULL", &st)) != 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	if ((r = db_step_done(db, st, &changes)) != 0)
-		goto fail;
-	if (changes != 1) {
-		r = BOTID_ERR_NOT_FOUND;
-		goto fail;
-	}
-	if ((r = db_prepare(db, "UPDATE certs SET revoked_at = ? WHERE "
-	    "host_id = ? AND revoked_at IS NULL", &st)) != 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-	if ((r = db_step_done(db, st, NULL)) != 0)
-		goto fail;
-	return ca_db_commit(db);
- fail:
-	ca_db_rollback(db);
-	return r;
+	return db->ops->host_revoke(db, id, now);
 }
 
 void
@@ -482,47 +140,14 @@ int
 ca_db_nonce_add(struct ca_db *db, const uint8_t *nonce, size_t len,
     const char *host_id, time_t expires)
 {
-	sqlite3_stmt *st;
-	int r;
-
-	if ((r = db_prepare(db, "INSERT INTO nonces (value, host_id, expires) "
-	    "VALUES (?, ?, ?)", &st)) != 0)
-		return r;
-	sqlite3_bind_blob(st, 1, nonce, (int)len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)expires);
-	return db_step_done(db, st, NULL);
+	return db->ops->nonce_add(db, nonce, len, host_id, expires);
 }
 
 int
 ca_db_nonce_use(struct ca_db *db, const uint8_t *nonce, size_t len,
     const char *host_id, time_t now)
 {
-	sqlite3_stmt *st;
-	int changes = 0, rc, r;
-
-	if ((r = db_prepare(db, "UPDATE nonces SET used = 1 WHERE value = ? "
-	    "AND host_id = ? AND used = 0 AND expires >= ?", &st)) != 0)
-		return r;
-	sqlite3_bind_blob(st, 1, nonce, (int)len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
-	if ((r = db_step_done(db, st, &changes)) != 0)
-		return r;
-	if (changes == 1)
-		return 0;
-	/* Say why, for the log and the client. */
-	if ((r = db_prepare(db, "SELECT used, expires FROM nonces WHERE "
-	    "value = ? AND host_id = ?", &st)) != 0)
-		return r;
-	sqlite3_bind_blob(st, 1, nonce, (int)len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	r = rc != SQLITE_ROW ? BOTID_ERR_NOT_FOUND :
-	    sqlite3_column_int(st, 0) != 0 ? BOTID_ERR_DENIED :
-	    BOTID_ERR_TIMEOUT;
-	sqlite3_finalize(st);
-	return r;
+	return db->ops->nonce_use(db, nonce, len, host_id, now);
 }
 
 int
@@ -530,93 +155,27 @@ ca_db_cert_add(struct ca_db *db, const char *serial, const char *host_id,
     const char *bot, const char *spiffe_id, time_t not_after,
     const char *attestation, time_t now)
 {
-	sqlite3_stmt *st;
-	int r;
-
-	if ((r = db_prepare(db, "INSERT INTO certs (serial, host_id, bot, "
-	    "spiffe_id, attestation, issued, not_after) VALUES "
-	    "(?, ?, ?, ?, ?, ?, ?)", &st)) != 0)
-		return r;
-	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
-	if (bot != NULL)
-		sqlite3_bind_text(st, 3, bot, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, spiffe_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, attestation, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)not_after);
-	return db_step_done(db, st, NULL);
+	return db->ops->cert_add(db, serial, host_id, bot, spiffe_id, not_after,
+	    attestation, now);
 }
 
 int
 ca_db_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id, time_t now,
     int *n)
 {
-	sqlite3_stmt *st;
-	int r;
-
 	*n = 0;
-	if ((r = db_prepare(db, "UPDATE certs SET revoked_at = ? WHERE "
-	    "spiffe_id = ? AND revoked_at IS NULL", &st)) != 0)
-		return r;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	sqlite3_bind_text(st, 2, spiffe_id, -1, SQLITE_STATIC);
-	return db_step_done(db, st, n);
+	return db->ops->cert_revoke_spiffe(db, spiffe_id, now, n);
 }
 
 int
 ca_db_revoked(struct ca_db *db, time_t now,
     int (*fn)(const char *, time_t, void *), void *arg)
 {
-	sqlite3_stmt *st;
-	int rc, r;
-
-	if ((r = db_prepare(db, "SELECT serial, revoked_at FROM certs WHERE "
-	    "revoked_at IS NOT NULL AND not_after >= ? ORDER BY revoked_at",
-	    &st)) != 0)
-		return r;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if ((r = fn((const char *)sqlite3_column_text(st, 0),
-		    (time_t)sqlite3_column_int64(st, 1), arg)) != 0)
-			break;
-	if (r == 0 && rc != SQLITE_DONE)
-		r = db_fail(db, "revoked list");
-	sqlite3_finalize(st);
-	return r;
+	return db->ops->revoked(db, now, fn, arg);
 }
 
 int
 ca_db_inventory(struct ca_db *db, FILE *f)
 {
-	sqlite3_stmt *st;
-	int rc, r;
-
-	if ((r = db_prepare(db, "SELECT h.id, h.enrolled, h.revoked_at, "
-	    "COALESCE(h.bots, '*'), c.serial, c.bot, c.spiffe_id, "
-	    "c.attestation, c.issued, c.not_after, c.revoked_at FROM hosts h "
-	    "LEFT JOIN certs c ON c.host_id = h.id ORDER BY h.id, c.issued",
-	    &st)) != 0)
-		return r;
-	fprintf(f, "%-16s %-8s %-20s %-32s %-7s %-10s %-10s %s\n", "HOST",
-	    "STATE", "BOTS", "SERIAL", "ATTEST", "ISSUED", "NOT_AFTER",
-	    "SPIFFE_ID");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *serial = (const char *)sqlite3_column_text(st, 4);
-
-		fprintf(f, "%-16s %-8s %-20s %-32s %-7s %-10lld %-10lld %s%s\n",
-		    sqlite3_column_text(st, 0),
-		    sqlite3_column_type(st, 2) != SQLITE_NULL ? "revoked" :
-		    "enrolled", sqlite3_column_text(st, 3),
-		    serial != NULL ? serial : "-",
-		    serial != NULL ? (const char *)sqlite3_column_text(st, 7) :
-		    "-", (long long)sqlite3_column_int64(st, 8),
-		    (long long)sqlite3_column_int64(st, 9),
-		    serial != NULL ? (const char *)sqlite3_column_text(st, 6) :
-		    "-", sqlite3_column_type(st, 10) != SQLITE_NULL ?
-		    " (revoked)" : "");
-	}
-	r = rc == SQLITE_DONE ? 0 : db_fail(db, "inventory");
-	sqlite3_finalize(st);
-	return r;
+	return db->ops->inventory(db, f);
 }

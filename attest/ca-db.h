@@ -1,9 +1,11 @@
 /*
- * botid-ca's state in SQLite: join tokens (only their SHA-256), enrolment
- * sessions (only the SHA-256 of the challenge secret), hosts, nonces and
- * issued certificates. The schema is versioned (PRAGMA user_version) and
- * migrated on open. Single-use items are consumed with one conditional
- * UPDATE, so two requests can never both use the same one.
+ * botid-ca's state in SQLite (one CA) or PostgreSQL (several replicas on
+ * one database): join tokens (only their SHA-256), enrolment sessions
+ * (only the SHA-256 of the challenge secret), hosts, nonces and issued
+ * certificates. The schema is versioned and migrated on open. Single-use
+ * items are consumed with one conditional UPDATE and serial numbers are a
+ * primary key, so two requests, even at two replicas, can never both use
+ * the same item or serial. Nothing is cached: every read asks the database.
  */
 #ifndef BOTID_ATTEST_CA_DB_H
 #define BOTID_ATTEST_CA_DB_H
@@ -15,12 +17,20 @@
 
 struct ca_db;
 
-/* Opens (creating 0600) and migrates. Errors: BOTID_ERR_IO (err says why). */
-int	ca_db_open(const char *path, struct ca_db **dbp, char *err,
+/*
+ * Opens and migrates database: a postgresql:// (or postgres://) URI for
+ * PostgreSQL, else a SQLite file path (created 0600). Concurrent opens by
+ * several replicas migrate once. Errors: BOTID_ERR_IO (err says why).
+ */
+int	ca_db_open(const char *database, struct ca_db **dbp, char *err,
 	    size_t errlen);
 void	ca_db_close(struct ca_db *db);
+/* Whether database names a PostgreSQL server rather than a file. */
+int	ca_db_is_postgres(const char *database);
+/* One round trip to the database (readiness). Errors: BOTID_ERR_IO. */
+int	ca_db_ping(struct ca_db *db);
 
-/* Transactions (BEGIN IMMEDIATE / COMMIT / ROLLBACK). Errors: _IO. */
+/* Transactions (BEGIN [IMMEDIATE] / COMMIT / ROLLBACK). Errors: _IO. */
 int	ca_db_begin(struct ca_db *db);
 int	ca_db_commit(struct ca_db *db);
 void	ca_db_rollback(struct ca_db *db);

@@ -99,7 +99,11 @@ cmd_init(const char *conf)
 	if (made == 0)
 		printf("CA certificate %s exists; nothing changed\n",
 		    cfg->ca_cert);
-	printf("database %s ready\n", cfg->database);
+	/* A PostgreSQL URI may carry a password: not echoed. */
+	if (ca_db_is_postgres(cfg->database))
+		printf("database (PostgreSQL) ready\n");
+	else
+		printf("database %s ready\n", cfg->database);
 	r = 0;
  out:
 	ca_db_close(db);

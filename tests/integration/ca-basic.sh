@@ -4,7 +4,9 @@
 # refused with its reason (replayed nonce, tampered attestation or
 # signature, wrong nonce, key without fixedTPM, evidence for another key);
 # the CRL lists revoked certificates and verifies; a CA whose key lives on
-# a SoftHSM2 token issues certificates that verify.
+# a SoftHSM2 token issues certificates that verify; health and /metrics
+# answer and count; processes opening a new database at once migrate it
+# once. ca-postgres.sh runs it again against PostgreSQL (BOTID_TEST_PG).
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -39,6 +41,10 @@ expect_status() {
 # The bundle is the CA certificate; the server's certificate chains to it.
 expect_status 200 GET /v1/bundle
 cmp -s "$T/body" "$BOTID_CA_BUNDLE" || fail "GET /v1/bundle is not the CA certificate"
+# Health: live, and ready as the database answers.
+expect_status 200 GET /v1/health/live
+expect_status 200 GET /v1/health/ready
+grep -q '"ready"' "$T/body" || fail "ready: unexpected body: $(cat "$T/body")"
 expect_status 404 GET /v1/nothing
 expect_status 405 GET /v1/enrol
 
@@ -56,6 +62,16 @@ printf '{"host_id":"0123456789abcdef"}' >"$T/nohost"
 expect_status 403 POST /v1/nonce "$T/nohost"
 grep -q 'unknown host' "$T/body" || fail "unknown host: unclear reason"
 
+# /metrics counts those refusals by endpoint and reason.
+expect_status 200 GET /metrics
+for m in 'botid_ca_rejections_total{endpoint="nonce",reason="bad_request"} 4' \
+    'botid_ca_rejections_total{endpoint="nonce",reason="forbidden"} 1' \
+    'botid_ca_rejections_total{endpoint="other",reason="not_found"} 1' \
+    'botid_ca_enrolments_total 0' 'botid_ca_database_up 1' \
+    '# TYPE botid_ca_request_duration_seconds histogram'; do
+	grep -qxF "$m" "$T/body" || fail "/metrics lacks '$m': $(cat "$T/body")"
+done
+
 # A host enrolled for any bot, then bad evidence from its TPM.
 agent_conf_begin
 agent_add_bot probe tpm ecdsa-p256 "uid:$(id -u)"
@@ -66,6 +82,12 @@ check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
     fail "evidence cases: $(cat "$T/probe.out")"
 cat "$T/probe.out"
 [ "$(grep -c '^ok ' "$T/probe.out")" -eq 7 ] || fail "not every evidence case ran"
+expect_status 200 GET /metrics
+grep -qx 'botid_ca_enrolments_total 1' "$T/body" || fail "/metrics: not one enrolment"
+grep -qx 'botid_ca_issuances_total{kind="bot"} 1' "$T/body" ||
+    fail "/metrics: not one bot certificate"
+grep -qx 'botid_ca_rejections_total{endpoint="certify",reason="already_used"} 1' \
+    "$T/body" || fail "/metrics: the replayed nonce is not counted"
 for reason in "nonce already used" "signature does not verify" \
     "nonce does not match" "not fixedTPM" "certified name"; do
 	grep -q "$reason" "$BOTID_CA_LOG" || fail "the CA log does not say '$reason'"
@@ -168,4 +190,17 @@ sed "s|^state_dir *=.*|state_dir = $T/state4|; s|^tcti *=.*|tcti = $TCTI2|" \
 out=$("$PROVISION" -c "$T/agent4.conf" --ca "$BOTID_CA_URL" \
     --ca-bundle "$BOTID_CA_BUNDLE" 2>&1) && fail "an unlisted EK enrolled without a token"
 case $out in *"not on the allowlist"*) ;; *) fail "unlisted EK: unclear message: $out";; esac
+# Six processes opening a new database at once migrate it once, all fine.
+mkdir -p "$T/mig"
+mdb="$T/mig/ca.db"
+[ -z "${BOTID_TEST_PG:-}" ] || mdb=$(pg_database mig)
+sed "s|^database *=.*|database = $mdb|" "$BOTID_CA_CONF" >"$T/mig/ca.conf"
+pids=()
+for i in 1 2 3 4 5 6; do
+	"$CA" inventory -c "$T/mig/ca.conf" >/dev/null 2>"$T/mig/err$i" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do
+	wait "$p" || fail "concurrent first opens: $(cat "$T"/mig/err*)"
+done
 echo "PASS: the CA API refuses bad requests and bad evidence, revokes, and signs from a token"

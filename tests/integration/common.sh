@@ -21,6 +21,7 @@ BOTID_FIXTURES="$top_srcdir/swtpm-fixtures"
 _botid_swtpm_dirs=()
 _botid_pids=()
 _botid_mounts=()
+_botid_cleanups=()
 
 # fail MSG: ends the test (or the subshell it runs in) with status 1.
 fail() {
@@ -95,6 +96,14 @@ swtpm_by_hand_stop() {
 	fail "swtpm (pid $SWTPM_HAND_PID) does not stop"
 }
 
+# register_cleanup CMD...: a command run when the test exits, after the
+# registered processes are stopped and before $T is removed.
+register_cleanup() {
+	local q
+	printf -v q '%q ' "$@"
+	_botid_cleanups+=("$q")
+}
+
 # botid_setup: creates $T and arranges the cleanup of everything started
 # through these helpers, whatever way the test ends.
 botid_setup() {
@@ -123,6 +132,9 @@ _botid_cleanup() {
 	done
 	for dir in "${_botid_swtpm_dirs[@]}"; do
 		"$BOTID_FIXTURES/swtpm-stop" "$dir"
+	done
+	for i in "${_botid_cleanups[@]}"; do
+		eval "$i"
 	done
 	for dir in "${_botid_mounts[@]}"; do
 		umount "$dir"
@@ -187,11 +199,13 @@ fixture_var() {
 
 # start_ca NAME EK_ROOTS [CONFIG_LINE...]: a botid-ca in $T/NAME trusting
 # the EK roots in the PEM file EK_ROOTS (an EK CA chain), on a free port of
-# 127.0.0.1, with a PEM key made by `botid-ca init`. Sets CA (the program),
+# 127.0.0.1, with a PEM key made by `botid-ca init`. Its database is the
+# SQLite file $T/NAME/ca.db, or, when BOTID_TEST_PG is set (pg-common.sh),
+# a PostgreSQL database of that server made for NAME. Sets CA (the program),
 # BOTID_CA_CONF, BOTID_CA_URL, BOTID_CA_BUNDLE and BOTID_CA_LOG here.
 # Stopped when the test exits.
 start_ca() {
-	local dir="$T/$1" roots=$2 pid
+	local name=$1 dir="$T/$1" roots=$2 pid
 	shift 2
 	CA="$top_builddir/attest/botid-ca"
 	mkdir -p "$dir"
@@ -202,7 +216,11 @@ start_ca() {
 		echo "[ca]"
 		echo "trust_domain = test.botid"
 		echo "listen = 127.0.0.1:0"
-		echo "database = $dir/ca.db"
+		if [ -n "${BOTID_TEST_PG:-}" ]; then
+			echo "database = $(pg_database "$name")"
+		else
+			echo "database = $dir/ca.db"
+		fi
 		echo "ca_cert = $BOTID_CA_BUNDLE"
 		echo "ca_key = file:$dir/ca.key"
 		echo "ek_root = $roots"
@@ -224,3 +242,9 @@ start_ca() {
 	BOTID_CA_URL="https://127.0.0.1:$(cat "$dir/port")"
 	BOTID_CA_PID=$pid
 }
+
+# A test run against PostgreSQL (ca-postgres.sh) finds its helpers here.
+if [ -n "${BOTID_TEST_PG:-}" ]; then
+	# shellcheck source=pg-common.sh
+	. "$top_srcdir/tests/integration/pg-common.sh"
+fi

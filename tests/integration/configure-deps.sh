@@ -31,7 +31,8 @@ without() {
 }
 
 for pair in tss2-esys:libtss2-dev libcrypto:libssl-dev libp11:libp11-dev \
-    inih:libinih-dev jansson:libjansson-dev cmocka:libcmocka-dev; do
+    inih:libinih-dev jansson:libjansson-dev cmocka:libcmocka-dev \
+    libpq:libpq-dev; do
 	mod=${pair%%:*} pkg=${pair#*:}
 	dir=$(without "$mod")
 	mkdir "$T/build-$mod"

@@ -1,0 +1,52 @@
+/*
+ * What a botid-ca storage backend provides (ca-db.c dispatches to it):
+ * one function per ca-db.h call, with that call's contract. A backend's
+ * handle starts with a struct ca_db naming its table of functions.
+ */
+#ifndef BOTID_ATTEST_CA_DB_BACKEND_H
+#define BOTID_ATTEST_CA_DB_BACKEND_H
+
+#include "attest/ca-db.h"
+
+struct ca_db_ops {
+	int	(*open)(const char *, struct ca_db **, char *, size_t);
+	void	(*close)(struct ca_db *);
+	int	(*ping)(struct ca_db *);
+	int	(*begin)(struct ca_db *);
+	int	(*commit)(struct ca_db *);
+	void	(*rollback)(struct ca_db *);
+	int	(*token_add)(struct ca_db *, const uint8_t *, time_t,
+		    const char *);
+	int	(*token_check)(struct ca_db *, const uint8_t *, time_t,
+		    char **);
+	int	(*token_use)(struct ca_db *, const uint8_t *, time_t,
+		    const char *);
+	int	(*session_add)(struct ca_db *, const struct ca_session *);
+	int	(*session_get)(struct ca_db *, const char *,
+		    struct ca_session *);
+	int	(*session_use)(struct ca_db *, const char *);
+	int	(*host_add)(struct ca_db *, const char *, const char *,
+		    const struct ca_session *, time_t);
+	int	(*host_get)(struct ca_db *, const char *, struct ca_host *);
+	int	(*host_revoke)(struct ca_db *, const char *, time_t);
+	int	(*nonce_add)(struct ca_db *, const uint8_t *, size_t,
+		    const char *, time_t);
+	int	(*nonce_use)(struct ca_db *, const uint8_t *, size_t,
+		    const char *, time_t);
+	int	(*cert_add)(struct ca_db *, const char *, const char *,
+		    const char *, const char *, time_t, const char *, time_t);
+	int	(*cert_revoke_spiffe)(struct ca_db *, const char *, time_t,
+		    int *);
+	int	(*revoked)(struct ca_db *, time_t,
+		    int (*)(const char *, time_t, void *), void *);
+	int	(*inventory)(struct ca_db *, FILE *);
+};
+
+struct ca_db {
+	const struct ca_db_ops	*ops;
+};
+
+extern const struct ca_db_ops ca_db_sqlite;	/* ca-db-sqlite.c */
+extern const struct ca_db_ops ca_db_postgres;	/* ca-db-postgres.c */
+
+#endif /* BOTID_ATTEST_CA_DB_BACKEND_H */

@@ -1,0 +1,777 @@
+/*
+ * botid-ca's PostgreSQL store (ca-db.h), for several replicas on one
+ * database. Correctness between replicas comes from the database alone:
+ * single-use items are consumed by UPDATE ... WHERE unused RETURNING (a
+ * concurrent UPDATE of the same row waits for the first to commit, then
+ * sees it used), serials are a primary key, and enrolment writes in one
+ * transaction, so a replica that dies mid-way leaves nothing behind.
+ * Migrations run under a transaction-scoped advisory lock, so replicas
+ * starting together migrate once. A lost connection is reset at the next
+ * call outside a transaction.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "attest/ca-db-backend.h"
+#include "lib/botid.h"
+#include "lib/log.h"
+
+#define PG_MAX_PARAMS		10
+/* pg_advisory_xact_lock key for migrations: "botidca" in ASCII. */
+#define PG_MIGRATION_LOCK	"62746964636100"
+
+struct pg_db {
+	struct ca_db	 base;		/* first: struct ca_db * points here */
+	PGconn		*conn;
+	int		 in_tx;
+};
+
+#define PG(db)	((struct pg_db *)(db))
+
+/* Bound parameters of one statement: text, binary (bytea) or integer. */
+struct pg_params {
+	int		 n;
+	const char	*value[PG_MAX_PARAMS];
+	int		 len[PG_MAX_PARAMS];
+	int		 binary[PG_MAX_PARAMS];
+	char		 number[PG_MAX_PARAMS][24];
+};
+
+/* Schema versions; each entry migrates from the previous one. */
+static const char *const migrations[] = {
+	/* 1 */
+	"CREATE TABLE tokens ("
+	"  hash BYTEA PRIMARY KEY, created BIGINT NOT NULL,"
+	"  expires BIGINT NOT NULL, bots TEXT, used_at BIGINT,"
+	"  host_id TEXT);"
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY, secret_hash BYTEA NOT NULL,"
+	"  nonce BYTEA NOT NULL, token_hash BYTEA, ek_fpr TEXT NOT NULL,"
+	"  ak_public BYTEA NOT NULL, hk_public BYTEA NOT NULL, bots TEXT,"
+	"  expires BIGINT NOT NULL, used INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE hosts ("
+	"  id TEXT PRIMARY KEY, ek_fpr TEXT NOT NULL,"
+	"  ak_public BYTEA NOT NULL, hk_public BYTEA NOT NULL, bots TEXT,"
+	"  enrolled BIGINT NOT NULL, revoked_at BIGINT);"
+	"CREATE TABLE nonces ("
+	"  value BYTEA PRIMARY KEY, host_id TEXT NOT NULL,"
+	"  expires BIGINT NOT NULL, used INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE certs ("
+	"  serial TEXT PRIMARY KEY, host_id TEXT NOT NULL, bot TEXT,"
+	"  spiffe_id TEXT NOT NULL, attestation TEXT NOT NULL,"
+	"  issued BIGINT NOT NULL, not_after BIGINT NOT NULL,"
+	"  revoked_at BIGINT);"
+	"CREATE INDEX certs_spiffe ON certs(spiffe_id);"
+	"CREATE INDEX certs_host ON certs(host_id);",
+};
+
+static void	pg_close(struct ca_db *);
+
+/* libpq's messages span lines; ours are one. */
+static void
+pg_log_error(const char *what, const char *msg)
+{
+	char line[512];
+	size_t i;
+
+	snprintf(line, sizeof(line), "%s", msg != NULL ? msg : "?");
+	for (i = 0; line[i] != '\0'; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
+	while (i > 0 && line[i - 1] == ' ')
+		line[--i] = '\0';
+	log_err("ca: database: %s: %s", what, line);
+}
+
+static void
+pp_text(struct pg_params *p, const char *s)
+{
+	if (p->n >= PG_MAX_PARAMS)
+		abort();	/* a statement below has too many parameters */
+	p->value[p->n] = s;
+	p->len[p->n] = 0;
+	p->binary[p->n] = 0;
+	p->n++;
+}
+
+static void
+pp_blob(struct pg_params *p, const void *b, size_t len)
+{
+	pp_text(p, b);
+	p->len[p->n - 1] = (int)len;
+	p->binary[p->n - 1] = 1;
+}
+
+static void
+pp_int(struct pg_params *p, long long v)
+{
+	if (p->n >= PG_MAX_PARAMS)
+		abort();
+	snprintf(p->number[p->n], sizeof(p->number[p->n]), "%lld", v);
+	pp_text(p, p->number[p->n]);
+}
+
+/* A connection lost between transactions is made again here. */
+static int
+pg_connected(struct ca_db *db)
+{
+	PGconn *c = PG(db)->conn;
+
+	if (PQstatus(c) == CONNECTION_OK)
+		return 0;
+	if (PG(db)->in_tx)
+		return BOTID_ERR_IO;
+	PQreset(c);
+	if (PQstatus(c) != CONNECTION_OK) {
+		pg_log_error("reconnect", PQerrorMessage(c));
+		return BOTID_ERR_IO;
+	}
+	log_info("ca: database connection made again");
+	return 0;
+}
+
+/*
+ * Runs sql with parameters p (NULL: none). *res, if res is not NULL,
+ * holds the rows (PQclear them); *changes, if not NULL, the rows changed.
+ */
+static int
+pg_query(struct ca_db *db, const char *sql, const struct pg_params *p,
+    PGresult **res, int *changes)
+{
+	PGresult *pr = NULL;
+	ExecStatusType st;
+	int attempt, r = BOTID_ERR_IO;
+
+	if (res != NULL)
+		*res = NULL;
+	if (changes != NULL)
+		*changes = 0;
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((r = pg_connected(db)) != 0)
+			return r;
+		r = BOTID_ERR_IO;
+		if (p != NULL)
+			pr = PQexecParams(PG(db)->conn, sql, p->n, NULL,
+			    p->value, p->len, p->binary, 0);
+		else
+			pr = PQexec(PG(db)->conn, sql);
+		/*
+		 * A connection found broken (the server restarted while we
+		 * idled) is made again and the statement sent once more,
+		 * outside a transaction only. Should the first have run after
+		 * all, a conditional UPDATE now finds its row used, and an
+		 * INSERT its key taken: a refusal, never a second use.
+		 */
+		if (PQstatus(PG(db)->conn) == CONNECTION_OK ||
+		    PG(db)->in_tx || attempt == 1)
+			break;
+		PQclear(pr);
+		pr = NULL;
+	}
+	if (pr == NULL) {
+		pg_log_error("query", PQerrorMessage(PG(db)->conn));
+		goto out;
+	}
+	st = PQresultStatus(pr);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_log_error("query", PQresultErrorMessage(pr));
+		goto out;
+	}
+	if (changes != NULL)
+		*changes = atoi(PQcmdTuples(pr));
+	if (res != NULL) {
+		*res = pr;
+		pr = NULL;
+	}
+	r = 0;
+ out:
+	PQclear(pr);
+	return r;
+}
+
+static long long
+col_int(const PGresult *res, int row, int col)
+{
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static int
+col_null(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col);
+}
+
+/* A bytea column (text format, hex) into a malloc'd copy; NULL if null. */
+static int
+col_blob(const PGresult *res, int row, int col, uint8_t **out, size_t *len)
+{
+	unsigned char *b;
+	size_t n = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (PQgetisnull(res, row, col))
+		return 0;
+	if ((b = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row,
+	    col), &n)) == NULL)
+		return BOTID_ERR_ALLOC;
+	if (n > 0) {
+		if ((*out = malloc(n)) == NULL) {
+			PQfreemem(b);
+			return BOTID_ERR_ALLOC;
+		}
+		memcpy(*out, b, n);
+		*len = n;
+	}
+	PQfreemem(b);
+	return 0;
+}
+
+/* A bytea column of exactly len bytes into out. */
+static int
+col_fixed(const PGresult *res, int row, int col, uint8_t *out, size_t len)
+{
+	uint8_t *b = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = col_blob(res, row, col, &b, &n)) != 0)
+		return r;
+	if (n == len)
+		memcpy(out, b, len);
+	else
+		r = BOTID_ERR_INTERNAL;
+	free(b);
+	return r;
+}
+
+static char *
+col_strdup(const PGresult *res, int row, int col)
+{
+	return strdup(PQgetvalue(res, row, col));
+}
+
+/* The AK, host key and allowed bots, in three columns from col on. */
+static int
+col_host_keys(const PGresult *res, int col, uint8_t **ak, size_t *ak_len,
+    uint8_t **hk, size_t *hk_len, char **bots)
+{
+	int r;
+
+	if ((r = col_blob(res, 0, col, ak, ak_len)) != 0 ||
+	    (r = col_blob(res, 0, col + 1, hk, hk_len)) != 0)
+		return r;
+	if (!col_null(res, 0, col + 2) &&
+	    (*bots = col_strdup(res, 0, col + 2)) == NULL)
+		return BOTID_ERR_ALLOC;
+	return 0;
+}
+
+static int
+pg_begin(struct ca_db *db)
+{
+	int r;
+
+	if ((r = pg_query(db, "BEGIN", NULL, NULL, NULL)) == 0)
+		PG(db)->in_tx = 1;
+	return r;
+}
+
+static int
+pg_commit(struct ca_db *db)
+{
+	int r = pg_query(db, "COMMIT", NULL, NULL, NULL);
+
+	PG(db)->in_tx = 0;
+	return r;
+}
+
+static void
+pg_rollback(struct ca_db *db)
+{
+	PGresult *pr;
+
+	PG(db)->in_tx = 0;
+	if (PQstatus(PG(db)->conn) == CONNECTION_OK &&
+	    (pr = PQexec(PG(db)->conn, "ROLLBACK")) != NULL)
+		PQclear(pr);
+}
+
+static int
+pg_ping(struct ca_db *db)
+{
+	return pg_query(db, "SELECT 1", NULL, NULL, NULL);
+}
+
+/*
+ * One transaction holding an advisory lock: a second replica starting at
+ * the same time waits, then finds the schema current.
+ */
+static int
+migrate(struct ca_db *db, char *err, size_t errlen)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int version = 0, want = (int)(sizeof(migrations) /
+	    sizeof(migrations[0])), first = 0, r = BOTID_ERR_IO;
+
+	if (pg_begin(db) != 0 ||
+	    pg_query(db, "SELECT pg_advisory_xact_lock(" PG_MIGRATION_LOCK ")",
+	    NULL, NULL, NULL) != 0 ||
+	    pg_query(db, "CREATE TABLE IF NOT EXISTS botid_schema ("
+	    "version INTEGER NOT NULL)", NULL, NULL, NULL) != 0 ||
+	    pg_query(db, "SELECT COALESCE(MAX(version), 0) FROM botid_schema",
+	    NULL, &res, NULL) != 0 || PQntuples(res) != 1) {
+		snprintf(err, errlen, "database: cannot read the schema "
+		    "version");
+		goto out;
+	}
+	version = (int)col_int(res, 0, 0);
+	if (version > want) {
+		snprintf(err, errlen, "database schema version %d is newer "
+		    "than this botid-ca (%d)", version, want);
+		goto out;
+	}
+	first = version;
+	for (; version < want; version++) {
+		memset(&p, 0, sizeof(p));
+		pp_int(&p, version + 1);
+		if (pg_query(db, migrations[version], NULL, NULL, NULL) != 0 ||
+		    pg_query(db, "INSERT INTO botid_schema (version) "
+		    "VALUES ($1)", &p, NULL, NULL) != 0) {
+			snprintf(err, errlen, "database migration to version "
+			    "%d failed", version + 1);
+			goto out;
+		}
+	}
+	if (pg_commit(db) != 0) {
+		snprintf(err, errlen, "database migration failed at commit");
+		goto out;
+	}
+	if (version != first)
+		log_info("ca: database schema at version %d", version);
+	r = 0;
+ out:
+	if (r != 0)
+		pg_rollback(db);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_open(const char *conninfo, struct ca_db **dbp, char *err, size_t errlen)
+{
+	struct pg_db *pg = NULL;
+	PGresult *pr;
+	int r = BOTID_ERR_IO;
+
+	*dbp = NULL;
+	if ((pg = calloc(1, sizeof(*pg))) == NULL)
+		return BOTID_ERR_ALLOC;
+	pg->base.ops = &ca_db_postgres;
+	/* The URI may hold a password: it is never logged. */
+	if ((pg->conn = PQconnectdb(conninfo)) == NULL) {
+		snprintf(err, errlen, "database: out of memory");
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		snprintf(err, errlen, "database: cannot connect: %s",
+		    PQerrorMessage(pg->conn));
+		err[strcspn(err, "\r\n")] = '\0';
+		goto out;
+	}
+	/* Notices (e.g. "relation already exists, skipping") are not news. */
+	pr = PQexec(pg->conn, "SET client_min_messages = warning");
+	PQclear(pr);
+	if ((r = migrate(&pg->base, err, errlen)) != 0)
+		goto out;
+	*dbp = &pg->base;
+	pg = NULL;
+	r = 0;
+ out:
+	pg_close(pg != NULL ? &pg->base : NULL);
+	return r;
+}
+
+static void
+pg_close(struct ca_db *db)
+{
+	if (db == NULL)
+		return;
+	PQfinish(PG(db)->conn);
+	free(db);
+}
+
+static int
+pg_token_add(struct ca_db *db, const uint8_t *hash, time_t expires,
+    const char *bots)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_blob(&p, hash, 32);
+	pp_int(&p, (long long)time(NULL));
+	pp_int(&p, (long long)expires);
+	pp_text(&p, bots);
+	return pg_query(db, "INSERT INTO tokens (hash, created, expires, bots) "
+	    "VALUES ($1, $2, $3, $4)", &p, NULL, NULL);
+}
+
+static int
+pg_token_check(struct ca_db *db, const uint8_t *hash, time_t now, char **bots)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	*bots = NULL;
+	memset(&p, 0, sizeof(p));
+	pp_blob(&p, hash, 32);
+	if ((r = pg_query(db, "SELECT expires, used_at, bots FROM tokens "
+	    "WHERE hash = $1", &p, &res, NULL)) != 0)
+		return r;
+	if (PQntuples(res) != 1)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (!col_null(res, 0, 1))
+		r = BOTID_ERR_DENIED;
+	else if (col_int(res, 0, 0) < (long long)now)
+		r = BOTID_ERR_TIMEOUT;
+	else if (!col_null(res, 0, 2) &&
+	    (*bots = col_strdup(res, 0, 2)) == NULL)
+		r = BOTID_ERR_ALLOC;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_token_use(struct ca_db *db, const uint8_t *hash, time_t now,
+    const char *host_id)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	pp_text(&p, host_id);
+	pp_blob(&p, hash, 32);
+	if ((r = pg_query(db, "UPDATE tokens SET used_at = $1, host_id = $2 "
+	    "WHERE hash = $3 AND used_at IS NULL AND expires >= $1 "
+	    "RETURNING hash", &p, &res, NULL)) != 0)
+		return r;
+	r = PQntuples(res) == 1 ? 0 : BOTID_ERR_DENIED;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_session_add(struct ca_db *db, const struct ca_session *s)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, s->id);
+	pp_blob(&p, s->secret_hash, 32);
+	pp_blob(&p, s->nonce, 32);
+	if (s->has_token)
+		pp_blob(&p, s->token_hash, 32);
+	else
+		pp_text(&p, NULL);
+	pp_text(&p, s->ek_fpr);
+	pp_blob(&p, s->ak_pub, s->ak_len);
+	pp_blob(&p, s->hk_pub, s->hk_len);
+	pp_text(&p, s->bots);
+	pp_int(&p, (long long)s->expires);
+	return pg_query(db, "INSERT INTO sessions (id, secret_hash, nonce, "
+	    "token_hash, ek_fpr, ak_public, hk_public, bots, expires) VALUES "
+	    "($1, $2, $3, $4, $5, $6, $7, $8, $9)", &p, NULL, NULL);
+}
+
+static int
+pg_session_get(struct ca_db *db, const char *id, struct ca_session *s)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, id);
+	if ((r = pg_query(db, "SELECT secret_hash, nonce, token_hash, ek_fpr, "
+	    "ak_public, hk_public, bots, expires, used FROM sessions WHERE "
+	    "id = $1", &p, &res, NULL)) != 0)
+		return r;
+	if (PQntuples(res) != 1)
+		r = BOTID_ERR_NOT_FOUND;
+	else if ((r = col_fixed(res, 0, 0, s->secret_hash, 32)) == 0 &&
+	    (r = col_fixed(res, 0, 1, s->nonce, 32)) == 0) {
+		snprintf(s->id, sizeof(s->id), "%s", id);
+		if (!col_null(res, 0, 2)) {
+			s->has_token = 1;
+			r = col_fixed(res, 0, 2, s->token_hash, 32);
+		}
+		snprintf(s->ek_fpr, sizeof(s->ek_fpr), "%s",
+		    PQgetvalue(res, 0, 3));
+		s->expires = (time_t)col_int(res, 0, 7);
+		s->used = (int)col_int(res, 0, 8);
+		if (r == 0)
+			r = col_host_keys(res, 4, &s->ak_pub, &s->ak_len,
+			    &s->hk_pub, &s->hk_len, &s->bots);
+	}
+	PQclear(res);
+	if (r != 0)
+		ca_session_clear(s);
+	return r;
+}
+
+static int
+pg_session_use(struct ca_db *db, const char *id)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, id);
+	if ((r = pg_query(db, "UPDATE sessions SET used = 1 WHERE id = $1 "
+	    "AND used = 0 RETURNING id", &p, &res, NULL)) != 0)
+		return r;
+	r = PQntuples(res) == 1 ? 0 : BOTID_ERR_DENIED;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_host_add(struct ca_db *db, const char *id, const char *ek_fpr,
+    const struct ca_session *s, time_t now)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, id);
+	pp_text(&p, ek_fpr);
+	pp_blob(&p, s->ak_pub, s->ak_len);
+	pp_blob(&p, s->hk_pub, s->hk_len);
+	pp_text(&p, s->bots);
+	pp_int(&p, (long long)now);
+	return pg_query(db, "INSERT INTO hosts (id, ek_fpr, ak_public, "
+	    "hk_public, bots, enrolled) VALUES ($1, $2, $3, $4, $5, $6)", &p,
+	    NULL, NULL);
+}
+
+static int
+pg_host_get(struct ca_db *db, const char *id, struct ca_host *h)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, id);
+	if ((r = pg_query(db, "SELECT ak_public, hk_public, bots, revoked_at "
+	    "FROM hosts WHERE id = $1", &p, &res, NULL)) != 0)
+		return r;
+	if (PQntuples(res) != 1)
+		r = BOTID_ERR_NOT_FOUND;
+	else {
+		snprintf(h->id, sizeof(h->id), "%s", id);
+		h->revoked = !col_null(res, 0, 3);
+		r = col_host_keys(res, 0, &h->ak_pub, &h->ak_len, &h->hk_pub,
+		    &h->hk_len, &h->bots);
+	}
+	PQclear(res);
+	if (r != 0)
+		ca_host_clear(h);
+	return r;
+}
+
+static int
+pg_host_revoke(struct ca_db *db, const char *id, time_t now)
+{
+	struct pg_params p;
+	int changes = 0, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	pp_text(&p, id);
+	if ((r = pg_begin(db)) != 0)
+		return r;
+	if ((r = pg_query(db, "UPDATE hosts SET revoked_at = $1 WHERE id = $2 "
+	    "AND revoked_at IS NULL", &p, NULL, &changes)) != 0)
+		goto fail;
+	if (changes != 1) {
+		r = BOTID_ERR_NOT_FOUND;
+		goto fail;
+	}
+	if ((r = pg_query(db, "UPDATE certs SET revoked_at = $1 WHERE "
+	    "host_id = $2 AND revoked_at IS NULL", &p, NULL, NULL)) != 0)
+		goto fail;
+	return pg_commit(db);
+ fail:
+	pg_rollback(db);
+	return r;
+}
+
+static int
+pg_nonce_add(struct ca_db *db, const uint8_t *nonce, size_t len,
+    const char *host_id, time_t expires)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_blob(&p, nonce, len);
+	pp_text(&p, host_id);
+	pp_int(&p, (long long)expires);
+	return pg_query(db, "INSERT INTO nonces (value, host_id, expires) "
+	    "VALUES ($1, $2, $3)", &p, NULL, NULL);
+}
+
+static int
+pg_nonce_use(struct ca_db *db, const uint8_t *nonce, size_t len,
+    const char *host_id, time_t now)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	pp_blob(&p, nonce, len);
+	pp_text(&p, host_id);
+	pp_int(&p, (long long)now);
+	if ((r = pg_query(db, "UPDATE nonces SET used = 1 WHERE value = $1 "
+	    "AND host_id = $2 AND used = 0 AND expires >= $3 RETURNING value",
+	    &p, &res, NULL)) != 0)
+		return r;
+	if (PQntuples(res) == 1) {
+		PQclear(res);
+		return 0;
+	}
+	PQclear(res);
+	res = NULL;
+	/* Say why, for the log and the client. */
+	p.n = 2;
+	if ((r = pg_query(db, "SELECT used, expires FROM nonces WHERE "
+	    "value = $1 AND host_id = $2", &p, &res, NULL)) != 0)
+		return r;
+	r = PQntuples(res) != 1 ? BOTID_ERR_NOT_FOUND :
+	    col_int(res, 0, 0) != 0 ? BOTID_ERR_DENIED : BOTID_ERR_TIMEOUT;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_cert_add(struct ca_db *db, const char *serial, const char *host_id,
+    const char *bot, const char *spiffe_id, time_t not_after,
+    const char *attestation, time_t now)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, serial);
+	pp_text(&p, host_id);
+	pp_text(&p, bot);
+	pp_text(&p, spiffe_id);
+	pp_text(&p, attestation);
+	pp_int(&p, (long long)now);
+	pp_int(&p, (long long)not_after);
+	return pg_query(db, "INSERT INTO certs (serial, host_id, bot, "
+	    "spiffe_id, attestation, issued, not_after) VALUES "
+	    "($1, $2, $3, $4, $5, $6, $7)", &p, NULL, NULL);
+}
+
+static int
+pg_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id, time_t now,
+    int *n)
+{
+	struct pg_params p;
+
+	*n = 0;
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	pp_text(&p, spiffe_id);
+	return pg_query(db, "UPDATE certs SET revoked_at = $1 WHERE "
+	    "spiffe_id = $2 AND revoked_at IS NULL", &p, NULL, n);
+}
+
+static int
+pg_revoked(struct ca_db *db, time_t now,
+    int (*fn)(const char *, time_t, void *), void *arg)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int i, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	if ((r = pg_query(db, "SELECT serial, revoked_at FROM certs WHERE "
+	    "revoked_at IS NOT NULL AND not_after >= $1 ORDER BY revoked_at",
+	    &p, &res, NULL)) != 0)
+		return r;
+	for (i = 0; i < PQntuples(res); i++)
+		if ((r = fn(PQgetvalue(res, i, 0), (time_t)col_int(res, i, 1),
+		    arg)) != 0)
+			break;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_inventory(struct ca_db *db, FILE *f)
+{
+	PGresult *res = NULL;
+	int i, r;
+
+	if ((r = pg_query(db, "SELECT h.id, h.enrolled, h.revoked_at, "
+	    "COALESCE(h.bots, '*'), c.serial, c.bot, c.spiffe_id, "
+	    "c.attestation, c.issued, c.not_after, c.revoked_at FROM hosts h "
+	    "LEFT JOIN certs c ON c.host_id = h.id ORDER BY h.id, c.issued",
+	    NULL, &res, NULL)) != 0)
+		return r;
+	fprintf(f, "%-16s %-8s %-20s %-32s %-7s %-10s %-10s %s\n", "HOST",
+	    "STATE", "BOTS", "SERIAL", "ATTEST", "ISSUED", "NOT_AFTER",
+	    "SPIFFE_ID");
+	for (i = 0; i < PQntuples(res); i++) {
+		int cert = !col_null(res, i, 4);
+
+		fprintf(f, "%-16s %-8s %-20s %-32s %-7s %-10lld %-10lld %s%s\n",
+		    PQgetvalue(res, i, 0), !col_null(res, i, 2) ? "revoked" :
+		    "enrolled", PQgetvalue(res, i, 3),
+		    cert ? PQgetvalue(res, i, 4) : "-",
+		    cert ? PQgetvalue(res, i, 7) : "-",
+		    cert ? col_int(res, i, 8) : 0LL,
+		    cert ? col_int(res, i, 9) : 0LL,
+		    cert ? PQgetvalue(res, i, 6) : "-",
+		    !col_null(res, i, 10) ? " (revoked)" : "");
+	}
+	PQclear(res);
+	return 0;
+}
+
+const struct ca_db_ops ca_db_postgres = {
+	.open = pg_open,
+	.close = pg_close,
+	.ping = pg_ping,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.token_add = pg_token_add,
+	.token_check = pg_token_check,
+	.token_use = pg_token_use,
+	.session_add = pg_session_add,
+	.session_get = pg_session_get,
+	.session_use = pg_session_use,
+	.host_add = pg_host_add,
+	.host_get = pg_host_get,
+	.host_revoke = pg_host_revoke,
+	.nonce_add = pg_nonce_add,
+	.nonce_use = pg_nonce_use,
+	.cert_add = pg_cert_add,
+	.cert_revoke_spiffe = pg_cert_revoke_spiffe,
+	.revoked = pg_revoked,
+	.inventory = pg_inventory,
+};

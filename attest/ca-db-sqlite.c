@@ -1,0 +1,662 @@
+/*
+ * botid-ca's SQLite store (ca-db.h, the default backend: a file path).
+ * Every statement is prepared with bound parameters; WAL mode and a busy
+ * timeout let the admin commands (token create, revoke) run while the
+ * daemon serves.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "attest/ca-db-backend.h"
+#include "lib/botid.h"
+#include "lib/log.h"
+
+struct sqlite_db {
+	struct ca_db	 base;		/* first: struct ca_db * points here */
+	sqlite3		*h;
+};
+
+#define H(db)	(((struct sqlite_db *)(db))->h)
+
+static void	sqlite_close(struct ca_db *);
+static int	sqlite_begin(struct ca_db *);
+static int	sqlite_commit(struct ca_db *);
+static void	sqlite_rollback(struct ca_db *);
+
+/* Schema versions; each entry migrates from the previous one. */
+static const char *const migrations[] = {
+	/* 1 */
+	"CREATE TABLE tokens ("
+	"  hash BLOB PRIMARY KEY, created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL, bots TEXT, used_at INTEGER,"
+	"  host_id TEXT);"
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY, secret_hash BLOB NOT NULL,"
+	"  nonce BLOB NOT NULL, token_hash BLOB, ek_fpr TEXT NOT NULL,"
+	"  ak_public BLOB NOT NULL, hk_public BLOB NOT NULL, bots TEXT,"
+	"  expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE hosts ("
+	"  id TEXT PRIMARY KEY, ek_fpr TEXT NOT NULL,"
+	"  ak_public BLOB NOT NULL, hk_public BLOB NOT NULL, bots TEXT,"
+	"  enrolled INTEGER NOT NULL, revoked_at INTEGER);"
+	"CREATE TABLE nonces ("
+	"  value BLOB PRIMARY KEY, host_id TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE certs ("
+	"  serial TEXT PRIMARY KEY, host_id TEXT NOT NULL, bot TEXT,"
+	"  spiffe_id TEXT NOT NULL, attestation TEXT NOT NULL,"
+	"  issued INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+	"  revoked_at INTEGER);"
+	"CREATE INDEX certs_spiffe ON certs(spiffe_id);"
+	"CREATE INDEX certs_host ON certs(host_id);",
+};
+
+static int
+db_fail(struct ca_db *db, const char *what)
+{
+	log_err("ca: database: %s: %s", what, sqlite3_errmsg(H(db)));
+	return BOTID_ERR_IO;
+}
+
+static int
+db_exec(struct ca_db *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(H(db), sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("ca: database: %s", msg != NULL ? msg : "?");
+		sqlite3_free(msg);
+		return BOTID_ERR_IO;
+	}
+	return 0;
+}
+
+static int
+db_prepare(struct ca_db *db, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(H(db), sql, -1, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return db_fail(db, "prepare");
+	}
+	return 0;
+}
+
+/* Under BEGIN IMMEDIATE: processes opening the file together migrate once. */
+static int
+migrate(struct ca_db *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0, first, want = (int)(sizeof(migrations) /
+	    sizeof(migrations[0])), r = BOTID_ERR_IO;
+	char sql[64];
+
+	if (sqlite_begin(db) != 0) {
+		snprintf(err, errlen, "database: cannot begin the migration");
+		return BOTID_ERR_IO;
+	}
+	if (db_prepare(db, "PRAGMA user_version", &st) != 0) {
+		snprintf(err, errlen, "database: cannot read the schema "
+		    "version");
+		goto out;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > want) {
+		snprintf(err, errlen, "database schema version %d is newer "
+		    "than this botid-ca (%d)", version, want);
+		goto out;
+	}
+	for (first = version; version < want; version++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
+		    version + 1);
+		if (db_exec(db, migrations[version]) != 0 ||
+		    db_exec(db, sql) != 0) {
+			snprintf(err, errlen, "database migration to version "
+			    "%d failed", version + 1);
+			goto out;
+		}
+	}
+	if (sqlite_commit(db) != 0) {
+		snprintf(err, errlen, "database migration failed at commit");
+		goto out;
+	}
+	if (version != first)
+		log_info("ca: database schema at version %d", version);
+	r = 0;
+ out:
+	if (r != 0)
+		sqlite_rollback(db);
+	return r;
+}
+
+static int
+sqlite_open(const char *path, struct ca_db **dbp, char *err, size_t errlen)
+{
+	struct sqlite_db *sq = NULL;
+	struct ca_db *db = NULL;
+	int fd, r = BOTID_ERR_IO;
+
+	*dbp = NULL;
+	/* Create it 0600 ourselves: SQLite would use the umask. */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0600)) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return BOTID_ERR_IO;
+	}
+	close(fd);
+	if ((sq = calloc(1, sizeof(*sq))) == NULL)
+		return BOTID_ERR_ALLOC;
+	sq->base.ops = &ca_db_sqlite;
+	db = &sq->base;
+	if (sqlite3_open_v2(path, &H(db), SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, H(db) != NULL ?
+		    sqlite3_errmsg(H(db)) : "cannot open");
+		goto out;
+	}
+	sqlite3_busy_timeout(H(db), 5000);
+	if (db_exec(db, "PRAGMA journal_mode = WAL") != 0 ||
+	    db_exec(db, "PRAGMA foreign_keys = ON") != 0) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(H(db)));
+		goto out;
+	}
+	if ((r = migrate(db, err, errlen)) != 0)
+		goto out;
+	*dbp = db;
+	db = NULL;
+	r = 0;
+ out:
+	sqlite_close(db);
+	return r;
+}
+
+static void
+sqlite_close(struct ca_db *db)
+{
+	if (db == NULL)
+		return;
+	sqlite3_close(H(db));
+	free(db);
+}
+
+static int
+sqlite_ping(struct ca_db *db)
+{
+	return db_exec(db, "SELECT 1");
+}
+
+static int
+sqlite_begin(struct ca_db *db)
+{
+	return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+static int
+sqlite_commit(struct ca_db *db)
+{
+	return db_exec(db, "COMMIT");
+}
+
+static void
+sqlite_rollback(struct ca_db *db)
+{
+	(void)sqlite3_exec(H(db), "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Runs a statement that returns no rows; *changes if not NULL. */
+static int
+db_step_done(struct ca_db *db, sqlite3_stmt *st, int *changes)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(db, "step");
+	if (changes != NULL)
+		*changes = sqlite3_changes(H(db));
+	return 0;
+}
+
+static char *
+column_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+
+	return s != NULL ? strdup((const char *)s) : NULL;
+}
+
+static int
+column_blob(sqlite3_stmt *st, int i, uint8_t **out, size_t *len)
+{
+	const void *p = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i);
+
+	*out = NULL;
+	*len = 0;
+	if (p == NULL || n <= 0)
+		return 0;
+	if ((*out = malloc((size_t)n)) == NULL)
+		return BOTID_ERR_ALLOC;
+	memcpy(*out, p, (size_t)n);
+	*len = (size_t)n;
+	return 0;
+}
+
+/* The AK, host key and allowed bots, in three columns from col on. */
+static int
+column_host_keys(sqlite3_stmt *st, int col, uint8_t **ak, size_t *ak_len,
+    uint8_t **hk, size_t *hk_len, char **bots)
+{
+	int r;
+
+	if ((r = column_blob(st, col, ak, ak_len)) != 0 ||
+	    (r = column_blob(st, col + 1, hk, hk_len)) != 0)
+		return r;
+	if (sqlite3_column_type(st, col + 2) != SQLITE_NULL &&
+	    (*bots = column_strdup(st, col + 2)) == NULL)
+		return BOTID_ERR_ALLOC;
+	return 0;
+}
+
+static int
+sqlite_token_add(struct ca_db *db, const uint8_t hash[32], time_t expires,
+    const char *bots)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "INSERT INTO tokens (hash, created, expires, "
+	    "bots) VALUES (?, ?, ?, ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)time(NULL));
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)expires);
+	if (bots != NULL)
+		sqlite3_bind_text(st, 4, bots, -1, SQLITE_STATIC);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_token_check(struct ca_db *db, const uint8_t hash[32], time_t now,
+    char **bots)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	*bots = NULL;
+	if ((r = db_prepare(db, "SELECT expires, used_at, bots FROM tokens "
+	    "WHERE hash = ?", &st)) != 0)
+		return r;
+	sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (rc != SQLITE_ROW)
+		r = db_fail(db, "token lookup");
+	else if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+		r = BOTID_ERR_DENIED;
+	else if (sqlite3_column_int64(st, 0) < (sqlite3_int64)now)
+		r = BOTID_ERR_TIMEOUT;
+	else if (sqlite3_column_type(st, 2) != SQLITE_NULL &&
+	    (*bots = column_strdup(st, 2)) == NULL)
+		r = BOTID_ERR_ALLOC;
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sqlite_token_use(struct ca_db *db, const uint8_t hash[32], time_t now,
+    const char *host_id)
+{
+	sqlite3_stmt *st;
+	int changes = 0, r;
+
+	if ((r = db_prepare(db, "UPDATE tokens SET used_at = ?, host_id = ? "
+	    "WHERE hash = ? AND used_at IS NULL AND expires >= ?", &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_DENIED;
+}
+
+static int
+sqlite_session_add(struct ca_db *db, const struct ca_session *s)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "INSERT INTO sessions (id, secret_hash, nonce, "
+	    "token_hash, ek_fpr, ak_public, hk_public, bots, expires) VALUES "
+	    "(?, ?, ?, ?, ?, ?, ?, ?, ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, s->id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, s->secret_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, s->nonce, 32, SQLITE_STATIC);
+	if (s->has_token)
+		sqlite3_bind_blob(st, 4, s->token_hash, 32, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, s->ek_fpr, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, s->ak_pub, (int)s->ak_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, s->hk_pub, (int)s->hk_len, SQLITE_STATIC);
+	if (s->bots != NULL)
+		sqlite3_bind_text(st, 8, s->bots, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)s->expires);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_session_get(struct ca_db *db, const char *id, struct ca_session *s)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	memset(s, 0, sizeof(*s));
+	if ((r = db_prepare(db, "SELECT secret_hash, nonce, token_hash, ek_fpr, "
+	    "ak_public, hk_public, bots, expires, used FROM sessions WHERE "
+	    "id = ?", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (rc != SQLITE_ROW)
+		r = db_fail(db, "session lookup");
+	else if (sqlite3_column_bytes(st, 0) != 32 ||
+	    sqlite3_column_bytes(st, 1) != 32)
+		r = BOTID_ERR_INTERNAL;
+	else {
+		snprintf(s->id, sizeof(s->id), "%s", id);
+		memcpy(s->secret_hash, sqlite3_column_blob(st, 0), 32);
+		memcpy(s->nonce, sqlite3_column_blob(st, 1), 32);
+		if (sqlite3_column_bytes(st, 2) == 32) {
+			s->has_token = 1;
+			memcpy(s->token_hash, sqlite3_column_blob(st, 2), 32);
+		}
+		snprintf(s->ek_fpr, sizeof(s->ek_fpr), "%s",
+		    (const char *)sqlite3_column_text(st, 3));
+		s->expires = (time_t)sqlite3_column_int64(st, 7);
+		s->used = sqlite3_column_int(st, 8);
+		r = column_host_keys(st, 4, &s->ak_pub, &s->ak_len,
+		    &s->hk_pub, &s->hk_len, &s->bots);
+	}
+	sqlite3_finalize(st);
+	if (r != 0)
+		ca_session_clear(s);
+	return r;
+}
+
+static int
+sqlite_session_use(struct ca_db *db, const char *id)
+{
+	sqlite3_stmt *st;
+	int changes = 0, r;
+
+	if ((r = db_prepare(db, "UPDATE sessions SET used = 1 WHERE id = ? "
+	    "AND used = 0", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_DENIED;
+}
+
+
+static int
+sqlite_host_add(struct ca_db *db, const char *id, const char *ek_fpr,
+    const struct ca_session *s, time_t now)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "INSERT INTO hosts (id, ek_fpr, ak_public, "
+	    "hk_public, bots, enrolled) VALUES (?, ?, ?, ?, ?, ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ek_fpr, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, s->ak_pub, (int)s->ak_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, s->hk_pub, (int)s->hk_len, SQLITE_STATIC);
+	if (s->bots != NULL)
+		sqlite3_bind_text(st, 5, s->bots, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_host_get(struct ca_db *db, const char *id, struct ca_host *h)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	memset(h, 0, sizeof(*h));
+	if ((r = db_prepare(db, "SELECT ak_public, hk_public, bots, revoked_at "
+	    "FROM hosts WHERE id = ?", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (rc != SQLITE_ROW)
+		r = db_fail(db, "host lookup");
+	else {
+		snprintf(h->id, sizeof(h->id), "%s", id);
+		h->revoked = sqlite3_column_type(st, 3) != SQLITE_NULL;
+		r = column_host_keys(st, 0, &h->ak_pub, &h->ak_len,
+		    &h->hk_pub, &h->hk_len, &h->bots);
+	}
+	sqlite3_finalize(st);
+	if (r != 0)
+		ca_host_clear(h);
+	return r;
+}
+
+static int
+sqlite_host_revoke(struct ca_db *db, const char *id, time_t now)
+{
+	sqlite3_stmt *st;
+	int changes = 0, r;
+
+	if ((r = sqlite_begin(db)) != 0)
+		return r;
+	if ((r = db_prepare(db, "UPDATE hosts SET revoked_at = ? WHERE id = ? "
+	    "AND revoked_at IS NULL", &st)) != 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		goto fail;
+	if (changes != 1) {
+		r = BOTID_ERR_NOT_FOUND;
+		goto fail;
+	}
+	if ((r = db_prepare(db, "UPDATE certs SET revoked_at = ? WHERE "
+	    "host_id = ? AND revoked_at IS NULL", &st)) != 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, NULL)) != 0)
+		goto fail;
+	return sqlite_commit(db);
+ fail:
+	sqlite_rollback(db);
+	return r;
+}
+
+
+static int
+sqlite_nonce_add(struct ca_db *db, const uint8_t *nonce, size_t len,
+    const char *host_id, time_t expires)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "INSERT INTO nonces (value, host_id, expires) "
+	    "VALUES (?, ?, ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_blob(st, 1, nonce, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)expires);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_nonce_use(struct ca_db *db, const uint8_t *nonce, size_t len,
+    const char *host_id, time_t now)
+{
+	sqlite3_stmt *st;
+	int changes = 0, rc, r;
+
+	if ((r = db_prepare(db, "UPDATE nonces SET used = 1 WHERE value = ? "
+	    "AND host_id = ? AND used = 0 AND expires >= ?", &st)) != 0)
+		return r;
+	sqlite3_bind_blob(st, 1, nonce, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)now);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	if (changes == 1)
+		return 0;
+	/* Say why, for the log and the client. */
+	if ((r = db_prepare(db, "SELECT used, expires FROM nonces WHERE "
+	    "value = ? AND host_id = ?", &st)) != 0)
+		return r;
+	sqlite3_bind_blob(st, 1, nonce, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	r = rc != SQLITE_ROW ? BOTID_ERR_NOT_FOUND :
+	    sqlite3_column_int(st, 0) != 0 ? BOTID_ERR_DENIED :
+	    BOTID_ERR_TIMEOUT;
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sqlite_cert_add(struct ca_db *db, const char *serial, const char *host_id,
+    const char *bot, const char *spiffe_id, time_t not_after,
+    const char *attestation, time_t now)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "INSERT INTO certs (serial, host_id, bot, "
+	    "spiffe_id, attestation, issued, not_after) VALUES "
+	    "(?, ?, ?, ?, ?, ?, ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	if (bot != NULL)
+		sqlite3_bind_text(st, 3, bot, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, spiffe_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, attestation, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)not_after);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id, time_t now,
+    int *n)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	*n = 0;
+	if ((r = db_prepare(db, "UPDATE certs SET revoked_at = ? WHERE "
+	    "spiffe_id = ? AND revoked_at IS NULL", &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, spiffe_id, -1, SQLITE_STATIC);
+	return db_step_done(db, st, n);
+}
+
+static int
+sqlite_revoked(struct ca_db *db, time_t now,
+    int (*fn)(const char *, time_t, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, "SELECT serial, revoked_at FROM certs WHERE "
+	    "revoked_at IS NOT NULL AND not_after >= ? ORDER BY revoked_at",
+	    &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn((const char *)sqlite3_column_text(st, 0),
+		    (time_t)sqlite3_column_int64(st, 1), arg)) != 0)
+			break;
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(db, "revoked list");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sqlite_inventory(struct ca_db *db, FILE *f)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, "SELECT h.id, h.enrolled, h.revoked_at, "
+	    "COALESCE(h.bots, '*'), c.serial, c.bot, c.spiffe_id, "
+	    "c.attestation, c.issued, c.not_after, c.revoked_at FROM hosts h "
+	    "LEFT JOIN certs c ON c.host_id = h.id ORDER BY h.id, c.issued",
+	    &st)) != 0)
+		return r;
+	fprintf(f, "%-16s %-8s %-20s %-32s %-7s %-10s %-10s %s\n", "HOST",
+	    "STATE", "BOTS", "SERIAL", "ATTEST", "ISSUED", "NOT_AFTER",
+	    "SPIFFE_ID");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *serial = (const char *)sqlite3_column_text(st, 4);
+
+		fprintf(f, "%-16s %-8s %-20s %-32s %-7s %-10lld %-10lld %s%s\n",
+		    sqlite3_column_text(st, 0),
+		    sqlite3_column_type(st, 2) != SQLITE_NULL ? "revoked" :
+		    "enrolled", sqlite3_column_text(st, 3),
+		    serial != NULL ? serial : "-",
+		    serial != NULL ? (const char *)sqlite3_column_text(st, 7) :
+		    "-", (long long)sqlite3_column_int64(st, 8),
+		    (long long)sqlite3_column_int64(st, 9),
+		    serial != NULL ? (const char *)sqlite3_column_text(st, 6) :
+		    "-", sqlite3_column_type(st, 10) != SQLITE_NULL ?
+		    " (revoked)" : "");
+	}
+	r = rc == SQLITE_DONE ? 0 : db_fail(db, "inventory");
+	sqlite3_finalize(st);
+	return r;
+}
+
+const struct ca_db_ops ca_db_sqlite = {
+	.open = sqlite_open,
+	.close = sqlite_close,
+	.ping = sqlite_ping,
+	.begin = sqlite_begin,
+	.commit = sqlite_commit,
+	.rollback = sqlite_rollback,
+	.token_add = sqlite_token_add,
+	.token_check = sqlite_token_check,
+	.token_use = sqlite_token_use,
+	.session_add = sqlite_session_add,
+	.session_get = sqlite_session_get,
+	.session_use = sqlite_session_use,
+	.host_add = sqlite_host_add,
+	.host_get = sqlite_host_get,
+	.host_revoke = sqlite_host_revoke,
+	.nonce_add = sqlite_nonce_add,
+	.nonce_use = sqlite_nonce_use,
+	.cert_add = sqlite_cert_add,
+	.cert_revoke_spiffe = sqlite_cert_revoke_spiffe,
+	.revoked = sqlite_revoked,
+	.inventory = sqlite_inventory,
+};

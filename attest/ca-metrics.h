@@ -1,0 +1,40 @@
+/*
+ * botid-ca's counters for GET /metrics (Prometheus text format 0.0.4):
+ * enrolments, issuances, rejections by endpoint and reason, and a request
+ * latency histogram. One replica's own counts; kept in memory only.
+ */
+#ifndef BOTID_ATTEST_CA_METRICS_H
+#define BOTID_ATTEST_CA_METRICS_H
+
+#include <stddef.h>
+
+#define CA_METRICS_ENDPOINTS	7	/* enrol ... other */
+#define CA_METRICS_REASONS	10	/* bad_request ... other */
+#define CA_METRICS_BUCKETS	12	/* latency bucket bounds */
+
+struct ca_metrics {
+	unsigned long long	enrolments;
+	unsigned long long	issued_host;
+	unsigned long long	issued_bot;
+	unsigned long long	rejections[CA_METRICS_ENDPOINTS]
+				    [CA_METRICS_REASONS];
+	unsigned long long	latency[CA_METRICS_BUCKETS]; /* per bucket */
+	unsigned long long	requests;
+	double			latency_sum;
+};
+
+/*
+ * Counts one answered request: path and HTTP status, and how long it took.
+ * A 200 from /v1/activate is an enrolment (and a host certificate), from
+ * /v1/certify a bot certificate; 4xx and 5xx are rejections.
+ */
+void	ca_metrics_request(struct ca_metrics *m, const char *path, int status,
+	    double seconds);
+
+/*
+ * The exposition text, with db_up (1 or 0) as botid_ca_database_up.
+ * *out is malloc'd and the caller's. Errors: BOTID_ERR_ALLOC.
+ */
+int	ca_metrics_render(const struct ca_metrics *m, int db_up, char **out);
+
+#endif /* BOTID_ATTEST_CA_METRICS_H */
