@@ -69,7 +69,7 @@
 #define PKCS11_MAX_SESSIONS	256u
 /* "botid:" and a bot name. */
 #define PKCS11_LABEL_PREFIX	"botid:"
-#define PKCS11_MAX_LABEL	(sizeof(PKCS11_LABEL_PREFIX) + BOTID_MAX_BOT_NAME)
+#define PKCS11_MAX_LABEL	(sizeof(PKCS11_LABEL_PREFIX) + BOTID_MAX_KEY_NAME)
 /* Bytes of a fresh CKA_ID; random, so an orphaned public key never matches. */
 #define PKCS11_ID_LEN		16u
 /* Bounds on attributes read from the token, which we do not trust. */
@@ -1385,7 +1385,7 @@ pkcs11_key_open(struct botid_backend *be, const struct botid_bot_config *bot,
 	if (pb == NULL || bot == NULL || bot->name == NULL)
 		return BOTID_ERR_INVALID;
 	namelen = strlen(bot->name);
-	if (namelen == 0 || namelen > BOTID_MAX_BOT_NAME)
+	if (namelen == 0 || namelen > BOTID_MAX_KEY_NAME)
 		return BOTID_ERR_INVALID;
 	if ((kind = pkcs11_kind(bot->key_type)) == NULL) {
 		log_err("bot '%s': key type %d is not one the PKCS#11 backend "
@@ -1459,6 +1459,75 @@ pkcs11_key_open(struct botid_backend *be, const struct botid_bot_config *bot,
 	pkcs11_key_free(key);
 	free(spki);
 	ERR_clear_error();
+	return r;
+}
+
+/*
+ * Destroys every private and public key object labelled botid:<name> on
+ * the token (a key pair, or the leftovers of a crashed generation), in a
+ * read/write session of its own, under the module lock like generation.
+ */
+static int
+pkcs11_key_remove(struct botid_backend *be, const struct botid_bot_config *bot)
+{
+	static const CK_OBJECT_CLASS classes[2] = {
+		CKO_PRIVATE_KEY, CKO_PUBLIC_KEY
+	};
+	struct pkcs11_backend *pb = (struct pkcs11_backend *)be;
+	char label[PKCS11_MAX_LABEL];
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE h;
+	CK_RV rv;
+	size_t i, n, destroyed = 0;
+	int r = BOTID_ERR_INTERNAL, locked = 0;
+
+	if (pb == NULL || bot == NULL || bot->name == NULL ||
+	    strlen(bot->name) == 0 || strlen(bot->name) > BOTID_MAX_KEY_NAME)
+		return BOTID_ERR_INVALID;
+	snprintf(label, sizeof(label), "%s%s", PKCS11_LABEL_PREFIX, bot->name);
+	pthread_mutex_lock(&pkcs11_modules_lock);
+	locked = 1;
+	rv = pb->fl->C_OpenSession(pb->slot, CKF_SERIAL_SESSION |
+	    CKF_RW_SESSION, NULL, NULL, &s);
+	if (rv != CKR_OK) {
+		log_err("key '%s': token '%s': read/write C_OpenSession: "
+		    "%s (0x%lx)", bot->name, pb->token, pkcs11_rv_name(rv),
+		    (unsigned long)rv);
+		s = CK_INVALID_HANDLE;
+		r = pkcs11_rv_err(rv);
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		/* Found two at a time: loop until none is left. */
+		for (;;) {
+			if ((r = pkcs11_find(pb, s, classes[i], label, NULL, 0,
+			    &h, &n)) != 0)
+				goto out;
+			if (n == 0)
+				break;
+			rv = pb->fl->C_DestroyObject(s, h);
+			if (rv != CKR_OK) {
+				log_err("key '%s': token '%s': C_DestroyObject: "
+				    "%s (0x%lx)", bot->name, pb->token,
+				    pkcs11_rv_name(rv), (unsigned long)rv);
+				r = pkcs11_rv_err(rv);
+				goto out;
+			}
+			destroyed++;
+		}
+	}
+	if (destroyed == 0) {
+		r = BOTID_ERR_NOT_FOUND;
+		goto out;
+	}
+	log_info("key '%s' destroyed on token '%s' (%zu objects labelled %s)",
+	    bot->name, pb->token, destroyed, label);
+	r = 0;
+ out:
+	if (s != CK_INVALID_HANDLE)
+		(void)pb->fl->C_CloseSession(s);
+	if (locked)
+		pthread_mutex_unlock(&pkcs11_modules_lock);
 	return r;
 }
 
@@ -1734,5 +1803,6 @@ static const struct botid_backend_ops pkcs11_ops = {
 	.sign = pkcs11_sign,
 	.key_attributes = pkcs11_key_attributes,
 	.key_close = pkcs11_key_close,
+	.key_remove = pkcs11_key_remove,
 	.close = pkcs11_close,
 };

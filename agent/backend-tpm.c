@@ -113,7 +113,7 @@ static const struct tpm_kind tpm_kinds[] = {
 };
 
 struct botid_key {
-	char			 name[BOTID_MAX_BOT_NAME + 1];
+	char			 name[BOTID_MAX_KEY_NAME + 1];
 	const struct tpm_kind	*kind;
 	TPM2B_PUBLIC		 pub;
 	TPM2B_PRIVATE		 priv;
@@ -190,6 +190,8 @@ static int	tpm_sign(struct botid_backend *, struct botid_key *,
 static int	tpm_key_attributes(struct botid_backend *, struct botid_key *,
 		    struct botid_key_attribute *, size_t *);
 static void	tpm_key_close(struct botid_backend *, struct botid_key *);
+static int	tpm_key_remove(struct botid_backend *,
+		    const struct botid_bot_config *);
 static void	tpm_close(struct botid_backend *);
 
 static const struct botid_backend_ops tpm_ops = {
@@ -198,6 +200,7 @@ static const struct botid_backend_ops tpm_ops = {
 	.sign = tpm_sign,
 	.key_attributes = tpm_key_attributes,
 	.key_close = tpm_key_close,
+	.key_remove = tpm_key_remove,
 	.close = tpm_close,
 };
 
@@ -236,14 +239,27 @@ tpm_hash_lookup(uint32_t hash, TPMI_ALG_HASH *alg, size_t *len)
 	return BOTID_ERR_UNSUPPORTED;
 }
 
-/* Bot names become file names: [A-Za-z0-9._-]{1,64}, no leading dot. */
+/*
+ * Key names become file names: a bot name ([A-Za-z0-9._-]{1,64}, no
+ * leading dot), then "~GEN" for a rotated key.
+ */
 static int
 tpm_bot_name_valid(const char *name)
 {
+	const char *tilde;
 	size_t i, len;
 
 	if (name == NULL || (len = strlen(name)) == 0 ||
-	    len > BOTID_MAX_BOT_NAME || name[0] == '.')
+	    len > BOTID_MAX_KEY_NAME || name[0] == '.')
+		return 0;
+	if ((tilde = strchr(name, '~')) != NULL) {
+		if (tilde[1] < '1' || tilde[1] > '9' ||
+		    strspn(tilde + 1, "0123456789") != strlen(tilde + 1) ||
+		    strlen(tilde + 1) > 10)
+			return 0;
+		len = (size_t)(tilde - name);
+	}
+	if (len == 0 || len > BOTID_MAX_BOT_NAME)
 		return 0;
 	for (i = 0; i < len; i++) {
 		char c = name[i];
@@ -468,11 +484,47 @@ tpm_primary_template(struct tpm_backend *be, const TPM2B_PUBLIC **tmpl)
  * creates the storage primary. Returns 0, TPM_LOST, BOTID_ERR_UNAVAILABLE
  * (no TPM there) or BOTID_ERR_TPM; leaves be disconnected on failure.
  */
+/*
+ * Flushes the transient objects this connection can see. Under a resource
+ * manager a new connection sees none of anyone's; without one (a bare
+ * /dev/tpm0, or swtpm, both one connection at a time) the ones it sees
+ * were left by a process that died holding them, such as an agent killed
+ * with SIGKILL. Returns how many were flushed.
+ */
+static unsigned
+tpm_flush_orphans(struct tpm_backend *be)
+{
+	TPMS_CAPABILITY_DATA *cap = NULL;
+	TPMI_YES_NO more = TPM2_NO;
+	ESYS_TR tr;
+	unsigned n = 0;
+	UINT32 i;
+
+	if (Esys_GetCapability(be->esys, ESYS_TR_NONE, ESYS_TR_NONE,
+	    ESYS_TR_NONE, TPM2_CAP_HANDLES, TPM2_TRANSIENT_FIRST,
+	    TPM2_MAX_CAP_HANDLES, &more, &cap) != 0 || cap == NULL)
+		goto out;
+	for (i = 0; i < cap->data.handles.count &&
+	    i < TPM2_MAX_CAP_HANDLES; i++) {
+		if (Esys_TR_FromTPMPublic(be->esys, cap->data.handles.handle[i],
+		    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr) != 0)
+			continue;
+		if (Esys_FlushContext(be->esys, tr) == 0)
+			n++;
+		else
+			(void)Esys_TR_Close(be->esys, &tr);
+	}
+ out:
+	Esys_Free(cap);
+	return n;
+}
+
 static int
 tpm_connect(struct tpm_backend *be)
 {
 	const TPM2B_PUBLIC *tmpl;
 	TSS2_RC rc;
+	unsigned n;
 	int r = BOTID_ERR_INTERNAL;
 
 	if (be->esys != NULL)
@@ -510,6 +562,14 @@ tpm_connect(struct tpm_backend *be)
 	    ESYS_TR_NONE, ESYS_TR_NONE, &tpm_empty_sensitive, tmpl,
 	    &tpm_empty_outside_info, &tpm_empty_pcrs, &be->primary, NULL, NULL,
 	    NULL, NULL);
+	if (tpm_rc_is_object_memory(rc) && (n = tpm_flush_orphans(be)) > 0) {
+		log_warn("tpm: flushed %u transient objects left by a process "
+		    "that died holding them (no resource manager)", n);
+		rc = Esys_CreatePrimary(be->esys, ESYS_TR_RH_OWNER,
+		    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+		    &tpm_empty_sensitive, tmpl, &tpm_empty_outside_info,
+		    &tpm_empty_pcrs, &be->primary, NULL, NULL, NULL, NULL);
+	}
 	if (rc == TPM2_RC_BAD_AUTH + TPM2_RC_S + TPM2_RC_1) {
 		log_err("tpm: the owner hierarchy has a password; botid needs "
 		    "it empty to create its storage key");
@@ -864,7 +924,7 @@ static int
 tpm_blob_write(struct tpm_backend *be, const struct botid_key *key,
     const char *fname, int *raced)
 {
-	char tmp[BOTID_MAX_BOT_NAME + 64];
+	char tmp[BOTID_MAX_KEY_NAME + 64];
 	uint8_t *pem = NULL;
 	size_t len = 0;
 	int fd = -1, made = 0, r = BOTID_ERR_INTERNAL;
@@ -1231,7 +1291,7 @@ tpm_key_open(struct botid_backend *bep, const struct botid_bot_config *bot,
     struct botid_key **keyp, uint8_t **spki, size_t *spki_len)
 {
 	struct tpm_backend *be = (struct tpm_backend *)bep;
-	char fname[BOTID_MAX_BOT_NAME + sizeof(TPM_BLOB_SUFFIX)];
+	char fname[BOTID_MAX_KEY_NAME + sizeof(TPM_BLOB_SUFFIX)];
 	char what[BOTID_MAX_PATH + 128];
 	struct botid_key *key = NULL;
 	int raced = 0, created = 0, r = BOTID_ERR_INTERNAL;
@@ -1467,6 +1527,37 @@ tpm_key_close(struct botid_backend *bep, struct botid_key *key)
 	}
 	tpm_context_drop(key);
 	free(key);
+}
+
+/*
+ * A TPM key exists only as its wrapped blob (the TPM keeps no copy once
+ * it is flushed): removing the blob, durably, destroys the key. Handles
+ * still open on it are flushed by their tpm_key_close().
+ */
+static int
+tpm_key_remove(struct botid_backend *bep, const struct botid_bot_config *bot)
+{
+	struct tpm_backend *be = (struct tpm_backend *)bep;
+	char fname[BOTID_MAX_KEY_NAME + sizeof(TPM_BLOB_SUFFIX)];
+
+	if (be == NULL || bot == NULL || !tpm_bot_name_valid(bot->name))
+		return BOTID_ERR_INVALID;
+	snprintf(fname, sizeof(fname), "%s%s", bot->name, TPM_BLOB_SUFFIX);
+	if (unlinkat(be->dir_fd, fname, 0) == -1) {
+		if (errno == ENOENT)
+			return BOTID_ERR_NOT_FOUND;
+		log_err("tpm: key '%s': cannot remove %s/%s: %s", bot->name,
+		    be->dir_path, fname, strerror(errno));
+		return BOTID_ERR_IO;
+	}
+	if (fsync(be->dir_fd) == -1) {
+		log_err("tpm: key '%s': %s: fsync: %s", bot->name,
+		    be->dir_path, strerror(errno));
+		return BOTID_ERR_IO;
+	}
+	log_info("tpm: key '%s' destroyed (%s/%s removed)", bot->name,
+	    be->dir_path, fname);
+	return 0;
 }
 
 static void

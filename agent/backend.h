@@ -31,7 +31,8 @@ struct botid_key_attribute {
 struct botid_backend_ops {
 	const char *name;	/* "tpm" or "pkcs11" */
 	/*
-	 * Finds the bot's key, creating it in the device when absent, checks
+	 * Finds the key named bot->name (the bot's name, or "NAME~GEN" for a
+	 * key made by a rotation), creating it in the device when absent, checks
 	 * that it is non-exportable and of the configured type, and returns
 	 * its handle and its public key as DER SubjectPublicKeyInfo (caller
 	 * frees *spki). Errors: BOTID_ERR_EXPORTABLE (key refused),
@@ -62,6 +63,16 @@ struct botid_backend_ops {
 	int	(*key_attributes)(struct botid_backend *be,
 		    struct botid_key *key, struct botid_key_attribute *attrs,
 		    size_t *n);
+	/*
+	 * Destroys the key named bot->name (a key name, see key_open) in the
+	 * device, without opening it: the TPM blob is removed (the TPM keeps
+	 * no other copy), the token's objects are destroyed. Handles still
+	 * open on it must not sign again and are released with key_close.
+	 * Errors: BOTID_ERR_NOT_FOUND (no such key), _IO, _TPM, _PKCS11,
+	 * _UNAVAILABLE, _INVALID.
+	 */
+	int	(*key_remove)(struct botid_backend *be,
+		    const struct botid_bot_config *bot);
 	/* Releases a key handle (not the key itself); accepts NULL. */
 	void	(*key_close)(struct botid_backend *be, struct botid_key *key);
 	/* Closes the device; all keys must have been closed. Accepts NULL. */

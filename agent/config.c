@@ -36,6 +36,10 @@
 #define CONFIG_DEFAULT_TPM_KEYS		2
 #define CONFIG_DEFAULT_SESSIONS		4
 #define CONFIG_DEFAULT_RENEW_PERCENT	50u
+#define CONFIG_DEFAULT_ROTATE_GRACE	60u		/* seconds */
+#define CONFIG_MAX_ROTATE_GRACE		86400u
+#define CONFIG_MIN_ROTATE_EVERY		10u
+#define CONFIG_MAX_ROTATE_EVERY		(365u * 86400u)
 #define CONFIG_DEFAULT_CHECKPOINT_ENTRIES	100
 #define CONFIG_DEFAULT_CHECKPOINT_INTERVAL	60	/* seconds */
 
@@ -69,6 +73,7 @@ enum agent_key {
 	AGENT_AUDIT_CHECKPOINT_ENTRIES,
 	AGENT_AUDIT_CHECKPOINT_INTERVAL,
 	AGENT_AUDIT_SYSLOG,
+	AGENT_ROTATE_GRACE,
 	AGENT_NKEYS,
 };
 
@@ -77,6 +82,7 @@ static const char *const agent_keys[AGENT_NKEYS] = {
 	"audit_log", "max_connections", "idle_timeout", "tpm_loaded_keys",
 	"pkcs11_sessions", "user", "admin", "renew_at",
 	"audit_checkpoint_entries", "audit_checkpoint_interval", "audit_syslog",
+	"rotate_grace",
 };
 
 /* Keys of [bot NAME]; the order matches bot_keys[]. */
@@ -90,12 +96,13 @@ enum bot_key {
 	BOT_ALLOW,
 	BOT_SCOPES,
 	BOT_MAX_TOKEN_TTL,
+	BOT_ROTATE_EVERY,
 	BOT_NKEYS,
 };
 
 static const char *const bot_keys[BOT_NKEYS] = {
 	"backend", "key_type", "module", "token", "pin_file",
-	"pin_credential", "allow", "scopes", "max_token_ttl",
+	"pin_credential", "allow", "scopes", "max_token_ttl", "rotate_every",
 };
 
 /*
@@ -203,6 +210,42 @@ config_parse_number(const char *s, unsigned long min, unsigned long max,
 			return BOTID_ERR_INVALID;
 		n = n * 10 + (unsigned long)(*s - '0');
 	}
+	if (n < min || n > max)
+		return BOTID_ERR_INVALID;
+	*v = n;
+	return 0;
+}
+
+/*
+ * A duration: a whole number of seconds, or of minutes, hours or days
+ * with the suffix s, m, h or d ("90s", "30m", "24h", "7d").
+ */
+static int
+config_parse_duration(const char *s, unsigned long min, unsigned long max,
+    unsigned long *v)
+{
+	char num[24];
+	unsigned long unit = 1, n;
+	size_t len = strlen(s);
+
+	*v = 0;
+	if (len == 0 || len >= sizeof(num))
+		return BOTID_ERR_INVALID;
+	memcpy(num, s, len + 1);
+	switch (num[len - 1]) {
+	case 's': unit = 1; break;
+	case 'm': unit = 60; break;
+	case 'h': unit = 3600; break;
+	case 'd': unit = 86400; break;
+	default: unit = 0; break;
+	}
+	if (unit != 0)
+		num[len - 1] = '\0';
+	else
+		unit = 1;
+	if (config_parse_number(num, 0, ULONG_MAX / 86400, &n) != 0)
+		return BOTID_ERR_INVALID;
+	n *= unit;
 	if (n < min || n > max)
 		return BOTID_ERR_INVALID;
 	*v = n;
@@ -526,6 +569,14 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 		cfg->renew_percent = (unsigned)id;
 		return 0;
 	}
+	case AGENT_ROTATE_GRACE:
+		if (config_parse_duration(value, 1, CONFIG_MAX_ROTATE_GRACE,
+		    &id) != 0)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "rotate_grace must be a duration from 1s to 1d "
+			    "(such as 60s or 5m)");
+		cfg->rotate_grace = (unsigned)id;
+		return 0;
 	case AGENT_TCTI:
 		return config_set_string(p, &cfg->tcti, value);
 	case AGENT_AUDIT_LOG:
@@ -812,6 +863,21 @@ config_bot_set(struct config_parse *p, const char *name, const char *value)
 	case BOT_MAX_TOKEN_TTL:
 		return config_set_number(p, name, &bot->max_token_ttl, value,
 		    1, BOTID_MAX_TOKEN_TTL);
+	case BOT_ROTATE_EVERY: {
+		unsigned long secs;
+
+		if (strcmp(value, "none") == 0) {
+			bot->rotate_every = 0;
+			return 0;
+		}
+		if (config_parse_duration(value, CONFIG_MIN_ROTATE_EVERY,
+		    CONFIG_MAX_ROTATE_EVERY, &secs) != 0)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "rotate_every must be none or a duration from 10s "
+			    "to 365d (such as 24h)");
+		bot->rotate_every = (unsigned)secs;
+		return 0;
+	}
 	case BOT_NKEYS:
 		break;
 	}
@@ -1136,6 +1202,8 @@ config_defaults(struct config_parse *p)
 	cfg->tpm_loaded_keys = CONFIG_DEFAULT_TPM_KEYS;
 	cfg->pkcs11_sessions = CONFIG_DEFAULT_SESSIONS;
 	cfg->renew_percent = CONFIG_DEFAULT_RENEW_PERCENT;
+	cfg->rotate_grace = CONFIG_DEFAULT_ROTATE_GRACE;
+	cfg->refs = 1;
 	cfg->audit_checkpoint_entries = CONFIG_DEFAULT_CHECKPOINT_ENTRIES;
 	cfg->audit_checkpoint_interval = CONFIG_DEFAULT_CHECKPOINT_INTERVAL;
 	if ((cfg->path = strdup(p->path)) == NULL ||
@@ -1274,13 +1342,20 @@ out:
 	return r;
 }
 
+struct botid_agent_config *
+config_ref(struct botid_agent_config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
 void
 config_free(struct botid_agent_config *cfg)
 {
 	struct botid_bot_config *bot;
 	size_t i, j;
 
-	if (cfg == NULL)
+	if (cfg == NULL || --cfg->refs > 0)
 		return;
 	for (i = 0; i < cfg->nbots; i++) {
 		bot = &cfg->bots[i];

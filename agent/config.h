@@ -56,10 +56,12 @@ struct botid_bot_config {
 	char			**scopes;	/* JWT scopes the bot may ask for */
 	size_t			 nscopes;
 	unsigned		 max_token_ttl;	/* seconds */
+	unsigned		 rotate_every;	/* seconds; 0: never by itself */
 	int			 line;		/* of the [bot NAME] header */
 };
 
 struct botid_agent_config {
+	int			 refs;		/* config_ref(), config_free() */
 	char			*path;		/* file it was read from */
 	char			*socket_path;
 	mode_t			 socket_mode;
@@ -79,6 +81,8 @@ struct botid_agent_config {
 	unsigned		 pkcs11_sessions; /* sessions (workers) per token */
 	unsigned		 renew_percent;	/* renew after this % of the life
 						   left on arrival (10-90) */
+	unsigned		 rotate_grace;	/* seconds an old key outlives
+						   its rotation */
 	struct botid_allow_rule	*admin;		/* who may ask for the inventory; */
 	size_t			 nadmin;	/* none: uid 0 only */
 	struct botid_bot_config	*bots;
@@ -95,6 +99,8 @@ int	config_load(const char *path, struct botid_agent_config **cfgp,
 
 /* Frees a configuration; accepts NULL. */
 void	config_free(struct botid_agent_config *cfg);
+/* Another owner for cfg: each config_free() drops one; returns cfg. */
+struct botid_agent_config *config_ref(struct botid_agent_config *cfg);
 
 /* Finds a bot by name, or NULL. */
 const struct botid_bot_config *config_find_bot(

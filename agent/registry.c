@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent/registry.h"
+#include "agent/rotation.h"
 #include "attest/host-state.h"
 #include "lib/error.h"
 #include "lib/log.h"
@@ -25,6 +27,8 @@ struct botid_backend_ref {
 struct botid_key_ref {
 	int				 refs;
 	char				*bot_name;
+	char				 key_name[BOTID_MAX_KEY_NAME + 1];
+	uint32_t			 gen;	/* rotations so far */
 	enum botid_key_type		 key_type;
 	struct botid_backend_ref	*backend;
 	struct botid_key		*key;
@@ -171,7 +175,7 @@ key_unref(struct botid_key_ref *k)
 /* A key of prev that this bot may keep using, or NULL. */
 static struct botid_key_ref *
 key_reusable(const struct botid_registry *prev, const struct botid_bot_config *bot,
-    const char *ident)
+    const char *key_name, const char *ident)
 {
 	size_t i;
 
@@ -181,11 +185,78 @@ key_reusable(const struct botid_registry *prev, const struct botid_bot_config *b
 		struct botid_key_ref *k = prev->bots[i].key;
 
 		if (k != NULL && strcmp(k->bot_name, bot->name) == 0 &&
+		    strcmp(k->key_name, key_name) == 0 &&
 		    k->key_type == bot->key_type &&
 		    strcmp(k->backend->ident, ident) == 0)
 			return k;
 	}
 	return NULL;
+}
+
+/*
+ * The bot's rotation state, made at generation 0 the first time the bot
+ * is seen. At start (no prev), a key a crashed rotation was making is
+ * destroyed: it was never certified nor served.
+ */
+static int
+key_state(const struct botid_agent_config *cfg,
+    const struct botid_bot_config *bot, struct botid_backend_ref *b,
+    int starting, struct rotation_state *st)
+{
+	struct botid_bot_config kc;
+	struct rotation_state fresh;
+	char name[BOTID_MAX_KEY_NAME + 1];
+	int r;
+
+	r = rotation_load(cfg->state_dir, bot->name, st);
+	if (r == BOTID_ERR_NOT_FOUND) {
+		if ((r = rotation_init(bot, st)) != 0)
+			return r;
+		st->created = time(NULL);
+		return rotation_save(cfg->state_dir, st);
+	}
+	if (r != 0)
+		return r;
+	if (st->removed) {
+		/* Back after a removal: a new key, the old ones stay dead. */
+		log_info("bot %s: back in the configuration after its removal; "
+		    "it gets a new key", bot->name);
+		if (st->gen == UINT32_MAX)
+			return BOTID_ERR_TOO_LARGE;
+		if ((r = rotation_init(bot, &fresh)) != 0)
+			return r;
+		/* Its old certificates may still wait for revocation. */
+		memcpy(fresh.retired, st->retired, sizeof(fresh.retired));
+		fresh.nretired = st->nretired;
+		fresh.gen = st->gen + 1;
+		fresh.created = time(NULL);
+		rotation_free(st);
+		*st = fresh;
+		return rotation_save(cfg->state_dir, st);
+	}
+	if (st->backend != bot->backend || st->key_type != bot->key_type) {
+		log_err("bot %s: its keys are %s %s keys (%s/keys/%s.json) but "
+		    "the configuration says %s %s: remove the bot, reload, "
+		    "then add it back to make new ones", bot->name,
+		    config_backend_name(st->backend),
+		    config_key_type_name(st->key_type), cfg->state_dir,
+		    bot->name, config_backend_name(bot->backend),
+		    config_key_type_name(bot->key_type));
+		return BOTID_ERR_CONFIG;
+	}
+	if (starting && st->pending != 0) {
+		rotation_key_config(st, st->pending, name, &kc);
+		r = b->be->ops->key_remove(b->be, &kc);
+		if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+			return r;
+		log_warn("bot %s: a rotation was interrupted before its new "
+		    "key %s was in use; %s", bot->name, name, r == 0 ?
+		    "destroyed it" : "it was never made");
+		st->pending = 0;
+		if ((r = rotation_save(cfg->state_dir, st)) != 0)
+			return r;
+	}
+	return 0;
 }
 
 static int
@@ -194,32 +265,48 @@ key_get(const struct botid_agent_config *cfg, const struct botid_bot_config *bot
     struct botid_key_ref **kp)
 {
 	struct botid_key_ref *k = NULL;
+	struct botid_backend_ref *b = NULL;
+	struct botid_bot_config kc;
+	struct rotation_state st;
+	char name[BOTID_MAX_KEY_NAME + 1];
 	char *ident;
 	int r;
 
 	*kp = NULL;
-	if ((ident = backend_ident(cfg, bot)) == NULL)
-		return BOTID_ERR_ALLOC;
-	k = key_reusable(prev, bot, ident);
+	memset(&st, 0, sizeof(st));
+	if ((r = backend_get(cfg, bot, done, &b)) != 0)
+		return r;
+	if ((r = key_state(cfg, bot, b, prev == NULL, &st)) != 0)
+		goto out;
+	rotation_key_name(bot->name, st.gen, name);
+	if ((ident = backend_ident(cfg, bot)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	k = key_reusable(prev, bot, name, ident);
 	free(ident);
 	if (k != NULL) {
 		k->refs++;
 		*kp = k;
-		return 0;
+		k = NULL;
+		r = 0;
+		goto out;
 	}
 	if ((k = calloc(1, sizeof(*k))) == NULL ||
 	    (k->bot_name = strdup(bot->name)) == NULL) {
 		r = BOTID_ERR_ALLOC;
 		goto out;
 	}
+	snprintf(k->key_name, sizeof(k->key_name), "%s", name);
+	k->gen = st.gen;
 	k->key_type = bot->key_type;
-	if ((r = backend_get(cfg, bot, done, &k->backend)) != 0)
+	kc = *bot;
+	kc.name = k->key_name;
+	if ((r = b->be->ops->key_open(b->be, &kc, &k->key, &k->spki,
+	    &k->spki_len)) != 0)
 		goto out;
-	if ((r = k->backend->be->ops->key_open(k->backend->be, bot, &k->key,
-	    &k->spki, &k->spki_len)) != 0) {
-		backend_unref(k->backend);
-		goto out;
-	}
+	k->backend = b;
+	b = NULL;
 	k->refs = 1;
 	*kp = k;
 	k = NULL;
@@ -229,6 +316,8 @@ key_get(const struct botid_agent_config *cfg, const struct botid_bot_config *bot
 		free(k->bot_name);
 		free(k);
 	}
+	backend_unref(b);
+	rotation_free(&st);
 	return r;
 }
 
@@ -301,6 +390,153 @@ counters_carry(const struct botid_registry *prev, struct botid_bot *bot)
 }
 
 int
+registry_rebuild(const struct botid_registry *prev, struct botid_done *done,
+    struct botid_registry **regp)
+{
+	return registry_build(config_ref(prev->cfg), prev, done, regp);
+}
+
+uint32_t
+registry_key_gen(const struct botid_bot *bot)
+{
+	return bot->key->gen;
+}
+
+struct botid_backend *
+registry_backend(const struct botid_bot *bot)
+{
+	return bot->key->backend->be;
+}
+
+/*
+ * One bot with key state that the configuration no longer names: its
+ * keys destroyed now, its state kept while certificates wait for
+ * revocation (then *gone is set), else removed.
+ */
+static int
+forget_bot(const struct botid_agent_config *cfg, const char *name,
+    struct botid_done *done, int *gone)
+{
+	struct rotation_state st;
+	struct botid_backend_ref *b = NULL;
+	struct botid_bot_config kc;
+	char key[BOTID_MAX_KEY_NAME + 1], serial[80];
+	size_t i;
+	int r, waits = 0;
+
+	*gone = 0;
+	if ((r = rotation_load(cfg->state_dir, name, &st)) != 0)
+		return r == BOTID_ERR_ALLOC ? r : 0;	/* logged */
+	if (!st.removed) {
+		rotation_key_config(&st, st.gen, key, &kc);
+		if ((r = backend_get(cfg, &kc, done, &b)) != 0) {
+			log_err("bot %s: gone from the configuration, but its "
+			    "keys cannot be destroyed now (%s): will try again "
+			    "at the next reload or start", name,
+			    botid_strerror(r));
+			goto out;
+		}
+		(void)rotation_cached_serial(cfg->state_dir, name, serial,
+		    sizeof(serial));
+		if ((r = rotation_destroy_all(&st, b->be, serial)) != 0) {
+			log_err("bot %s: gone from the configuration, but its "
+			    "keys cannot be destroyed now (%s): will try again "
+			    "at the next reload or start", name,
+			    botid_strerror(r));
+			goto out;
+		}
+		if ((r = rotation_save(cfg->state_dir, &st)) != 0)
+			goto out;
+		rotation_uncache(cfg->state_dir, name);
+		log_info("bot %s: gone from the configuration: every key it had "
+		    "is destroyed", name);
+	}
+	for (i = 0; i < st.nretired; i++)
+		if (st.retired[i].serial[0] != '\0')
+			waits = 1;
+	if (waits)
+		*gone = 1;
+	else
+		r = rotation_remove(cfg->state_dir, name);
+ out:
+	backend_unref(b);
+	rotation_free(&st);
+	return r == BOTID_ERR_ALLOC ? r : 0;
+}
+
+/* Bots with key state that cfg does not name. */
+static int
+forget_gone(const struct botid_agent_config *cfg, struct botid_registry *reg,
+    struct botid_done *done)
+{
+	char **names = NULL;
+	size_t i, n = 0;
+	int r, gone;
+
+	if ((r = rotation_list(cfg->state_dir, &names, &n)) != 0)
+		return r == BOTID_ERR_ALLOC ? r : 0;
+	if (n > 0 && (reg->gone = calloc(n, sizeof(*reg->gone))) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (config_find_bot(cfg, names[i]) != NULL)
+			continue;
+		if ((r = forget_bot(cfg, names[i], done, &gone)) != 0)
+			goto out;
+		if (gone) {
+			reg->gone[reg->ngone++] = names[i];
+			names[i] = NULL;
+		}
+	}
+	r = 0;
+ out:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
+}
+
+int
+registry_destroy_all(struct botid_registry *reg, struct botid_done *done)
+{
+	const struct botid_agent_config *cfg = reg->cfg;
+	struct rotation_state st;
+	struct botid_backend_ref *b;
+	struct botid_bot_config kc;
+	char key[BOTID_MAX_KEY_NAME + 1], **names = NULL;
+	size_t i, n = 0;
+	int r, first = 0;
+
+	if ((r = rotation_list(cfg->state_dir, &names, &n)) != 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		if (rotation_load(cfg->state_dir, names[i], &st) != 0) {
+			first = first != 0 ? first : BOTID_ERR_INVALID;
+			continue;
+		}
+		rotation_key_config(&st, st.gen, key, &kc);
+		b = NULL;
+		if (!st.removed && (r = backend_get(cfg, &kc, done, &b)) == 0)
+			r = rotation_destroy_all(&st, b->be, "");
+		backend_unref(b);
+		if (r == 0 || st.removed)
+			r = rotation_remove(cfg->state_dir, names[i]);
+		else
+			log_err("bot %s: cannot destroy its keys: %s", names[i],
+			    botid_strerror(r));
+		rotation_uncache(cfg->state_dir, names[i]);
+		rotation_free(&st);
+		if (r != 0 && first == 0)
+			first = r;
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return first;
+}
+
+int
 registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev,
     struct botid_done *done, struct botid_registry **regp)
 {
@@ -335,7 +571,8 @@ registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev
 		}
 		served++;
 	}
-	if ((r = attest_get(cfg, done, &reg->attest)) == BOTID_ERR_ALLOC) {
+	if ((r = attest_get(cfg, done, &reg->attest)) == BOTID_ERR_ALLOC ||
+	    (r = forget_gone(cfg, reg, done)) == BOTID_ERR_ALLOC) {
 		registry_unref(reg);
 		return r;
 	}
@@ -398,6 +635,9 @@ registry_unref(struct botid_registry *reg)
 	for (i = 0; i < reg->nbots; i++)
 		key_unref(reg->bots[i].key);
 	backend_unref(reg->attest);
+	for (i = 0; i < reg->ngone; i++)
+		free(reg->gone[i]);
+	free(reg->gone);
 	free(reg->bots);
 	config_free(reg->cfg);
 	free(reg);

@@ -38,23 +38,54 @@ struct botid_registry {
 	struct botid_bot		*bots;
 	size_t				 nbots;
 	struct botid_backend_ref	*attest; /* TPM with AK, host key */
+	/*
+	 * Bots gone from the configuration whose keys are destroyed but
+	 * whose certificates still wait for revocation (the renewer's job).
+	 */
+	char				**gone;
+	size_t				 ngone;
 };
 
 /*
  * Builds a registry for cfg (taking ownership of it), reusing backends and
  * keys of prev (may be NULL) and opening what is new. A bot whose key
  * cannot be opened is logged and left unserved; a backend that cannot be
- * opened leaves its bots unserved. Errors only for BOTID_ERR_ALLOC.
+ * opened leaves its bots unserved. Bots that have key state but are no
+ * longer configured have every key destroyed here (their certificates
+ * are listed in gone for revocation). Errors only for BOTID_ERR_ALLOC.
  */
 int	registry_build(struct botid_agent_config *cfg,
 	    const struct botid_registry *prev, struct botid_done *done,
 	    struct botid_registry **regp);
 
 /*
+ * A registry like prev, with prev's configuration, for keys that changed
+ * underneath (a rotation): bots whose current key is still the one prev
+ * holds keep it. Errors only for BOTID_ERR_ALLOC.
+ */
+int	registry_rebuild(const struct botid_registry *prev,
+	    struct botid_done *done, struct botid_registry **regp);
+
+/* The served bot's key generation (0 until its first rotation). */
+uint32_t registry_key_gen(const struct botid_bot *bot);
+
+/* The backend holding the served bot's key. */
+struct botid_backend *registry_backend(const struct botid_bot *bot);
+
+/*
  * The TPM backend holding the host's attestation key and host key, or NULL
  * when the host is not provisioned (botid provision) or the TPM is down.
  */
 struct botid_backend *registry_attest_backend(const struct botid_registry *reg);
+
+/*
+ * Deprovisioning: destroys the key of every bot reg serves and of every
+ * bot with key state (all generations), and removes their state files
+ * and cached certificates. Returns 0, or the first error (the rest are
+ * still attempted); the registry's bots must not sign afterwards.
+ */
+int	registry_destroy_all(struct botid_registry *reg,
+	    struct botid_done *done);
 
 /* Finds a served bot by name, or NULL. */
 struct botid_bot *registry_find(struct botid_registry *reg, const char *name);

@@ -35,6 +35,7 @@
 
 #include "agent/backend.h"
 #include "agent/renew.h"
+#include "agent/rotation.h"
 #include "attest/ca-client.h"
 #include "attest/host-state.h"
 #include "lib/certify-tbs.h"
@@ -61,16 +62,42 @@ struct cert_entry {
 	unsigned		 failures;
 	int			 inflight;
 	int			 seen;		/* in the current registry */
+	/* Rotation: scheduled (rotate_every) or asked (botid rotate). */
+	time_t			 rotate_next;	/* 0: not scheduled */
+	unsigned		 rotate_every;	/* the bot's, seconds */
+	time_t			 retire_next;	/* 0: no retired key waits */
+	unsigned		 retire_failures;
+	int			 rotate_asked;	/* due: asked or scheduled */
+	int			 rotation_loaded; /* rotate_next, retire_next */
+	int			 gone;		/* bot removed: revocations only */
+	renew_rotated_fn	 rotated;
+	void			*rotated_cookie;
 	/* The last finished attempt, for renew_status(). */
 	time_t			 attempted;	/* 0: none since start */
 	int			 attempt_ok;
 	char			 error[256];
 };
 
+enum renew_job_kind {
+	JOB_CERTIFY = 0,	/* a certificate for the bot's current key */
+	JOB_ROTATE,		/* a new key, certified, made current */
+	JOB_RETIRE,		/* retired keys past their grace: destroyed */
+	JOB_DEPROVISION,	/* the host revoked at the CA */
+};
+
 struct renew_job {
 	struct renew_job	*next;
+	enum renew_job_kind	 kind;
 	struct botid_registry	*reg;		/* reference held */
 	char			 name[BOTID_MAX_BOT_NAME + 1];
+	struct botid_backend	*be;		/* the bot's key's backend */
+	char			 old_serial[80];	/* rotate: served leaf */
+	unsigned		 grace;		/* rotate: seconds */
+	uint32_t		 new_gen;	/* rotate: result */
+	time_t			 retire_next;	/* rotate, retire: result */
+	int			 gone;		/* retire: the bot was removed */
+	renew_done_fn		 done;		/* deprovision: the answer */
+	void			*cookie;
 	int			 tpm;		/* else pkcs11 */
 	struct botid_key	*key;		/* tpm: the bot's key */
 	struct botid_backend	*attest;	/* the TPM with AK, host key */
@@ -80,6 +107,7 @@ struct renew_job {
 	int			 result;
 	char			 error[256];
 	struct botid_blob	*chain;
+	char			*chain_pem;
 	size_t			 nchain;
 	time_t			 not_before;
 	time_t			 not_after;
@@ -88,6 +116,7 @@ struct renew_job {
 
 struct botid_renewer {
 	struct host_state	 hs;
+	char			*state_dir;
 	struct ca_client	*ca;
 	char			*certs_dir;
 	struct cert_entry	*entries;
@@ -97,6 +126,7 @@ struct botid_renewer {
 	pthread_mutex_t		 lock;		/* queue, done, stop */
 	pthread_cond_t		 cond;
 	unsigned		 renew_percent;	/* config renew_at */
+	int			 rebuild;	/* a rotation switched keys */
 	struct renew_job	*queue;
 	struct renew_job	*done;
 	int			 stop;
@@ -238,6 +268,23 @@ pkcs11_tbs_digest(const uint8_t *nonce, size_t nonce_len, const char *bot,
 	return r;
 }
 
+/* Writes the job's chain to STATE_DIR/certs/BOT.pem; failure only logs. */
+static void
+chain_cache(struct botid_renewer *rn, const struct renew_job *job)
+{
+	char *path = NULL;
+
+	if (job->chain_pem == NULL)
+		return;
+	if (asprintf(&path, "%s/%s.pem", rn->certs_dir, job->name) == -1)
+		return;
+	if (file_write_atomic(path, job->chain_pem, strlen(job->chain_pem),
+	    0644) != 0)
+		log_warn("bot %s: cannot cache its certificate in %s", job->name,
+		    path);
+	free(path);
+}
+
 static int
 job_run(struct botid_renewer *rn, struct renew_job *job)
 {
@@ -246,7 +293,6 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	uint8_t digest[32];
 	size_t nonce_len = 0, pub_len = 0, attest_len = 0, sig_len = 0;
 	const char *chain;
-	char *path = NULL;
 	int r;
 
 	if ((req = json_pack("{s:s}", "host_id", rn->hs.host_id)) == NULL) {
@@ -313,12 +359,16 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	    job->serial, sizeof(job->serial), job->error,
 	    sizeof(job->error))) != 0)
 		goto out;
-	/* The cache is a convenience: failing to write it is not fatal. */
-	if (asprintf(&path, "%s/%s.pem", rn->certs_dir, job->name) == -1)
-		path = NULL;
-	else if (file_write_atomic(path, chain, strlen(chain), 0644) != 0)
-		log_warn("bot %s: cannot cache its certificate in %s", job->name,
-		    path);
+	/*
+	 * The cache is a convenience: failing to write it is not fatal. A
+	 * rotation writes it once the new key is current.
+	 */
+	if ((job->chain_pem = strdup(chain)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	if (job->kind == JOB_CERTIFY)
+		chain_cache(rn, job);
 	r = 0;
  out:
 	if (r != 0 && job->error[0] == '\0')
@@ -330,7 +380,204 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	free(pub);
 	free(attest);
 	free(sig);
-	free(path);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rotation, on the worker */
+
+/* The host key signs revocations, as it vouches for PKCS#11 keys. */
+static int
+host_sign(void *arg, const uint8_t digest[32], uint8_t **sig, size_t *len)
+{
+	return backend_tpm_host_sign(arg, digest, sig, len);
+}
+
+/* The earliest time a retired key of st waits for; 0 for none. */
+static time_t
+retire_due(const struct rotation_state *st)
+{
+	time_t t = 0;
+	size_t i;
+
+	for (i = 0; i < st->nretired; i++)
+		if (t == 0 || st->retired[i].destroy_after < t)
+			t = st->retired[i].destroy_after;
+	return st->nretired > 0 && t == 0 ? 1 : t;	/* 0 means none */
+}
+
+/*
+ * A new key for the bot: its name is recorded as pending first, so that
+ * a crash at any later point leaves a key the next start can find and
+ * destroy; it becomes current only once certified, in one atomic write
+ * that also schedules the old key's destruction.
+ */
+static int
+rotate_run(struct botid_renewer *rn, struct renew_job *job)
+{
+	struct rotation_state st;
+	struct botid_bot_config kc;
+	struct botid_key *key = NULL;
+	struct rotation_retired *rt;
+	char name[BOTID_MAX_KEY_NAME + 1];
+	uint8_t *spki = NULL;
+	size_t spki_len = 0;
+	uint32_t next;
+	int r, made = 0;
+
+	memset(&st, 0, sizeof(st));
+	if ((r = rotation_load(rn->state_dir, job->name, &st)) != 0) {
+		snprintf(job->error, sizeof(job->error), "cannot read the "
+		    "bot's key state: %s", botid_strerror(r));
+		goto out;
+	}
+	if (st.nretired == ROTATION_MAX_RETIRED) {
+		snprintf(job->error, sizeof(job->error), "%u retired keys "
+		    "still wait to be destroyed", ROTATION_MAX_RETIRED);
+		r = BOTID_ERR_BUSY;
+		goto out;
+	}
+	if (st.gen == UINT32_MAX) {
+		r = BOTID_ERR_TOO_LARGE;
+		goto out;
+	}
+	next = st.gen + 1;
+	st.pending = next;
+	if ((r = rotation_save(rn->state_dir, &st)) != 0)
+		goto out;
+	made = 1;
+	rotation_crash_point("rotate-pending");
+	rotation_key_config(&st, next, name, &kc);
+	if ((r = job->be->ops->key_open(job->be, &kc, &key, &spki,
+	    &spki_len)) != 0) {
+		snprintf(job->error, sizeof(job->error), "cannot make the new "
+		    "key %s: %s", name, botid_strerror(r));
+		goto out;
+	}
+	rotation_crash_point("rotate-created");
+	free(job->spki);
+	job->spki = spki;
+	job->spki_len = spki_len;
+	spki = NULL;
+	job->key = key;
+	if ((r = job_run(rn, job)) != 0)
+		goto out;
+	rotation_crash_point("rotate-certified");
+	rt = &st.retired[st.nretired++];
+	memset(rt, 0, sizeof(*rt));
+	rt->gen = st.gen;
+	snprintf(rt->serial, sizeof(rt->serial), "%s", job->old_serial);
+	rt->destroy_after = time(NULL) + (time_t)job->grace;
+	st.gen = next;
+	st.created = time(NULL);
+	st.pending = 0;
+	if ((r = rotation_save(rn->state_dir, &st)) != 0) {
+		st.nretired--;
+		st.gen = next - 1;
+		st.pending = next;
+		goto out;
+	}
+	made = 0;
+	rotation_crash_point("rotate-committed");
+	chain_cache(rn, job);
+	job->new_gen = next;
+	job->retire_next = retire_due(&st);
+	log_info("bot %s: rotated to key %s; the old key is destroyed after "
+	    "%us", job->name, name, job->grace);
+	r = 0;
+ out:
+	/* The loop thread opens the new key from its name, by itself. */
+	job->be->ops->key_close(job->be, key);
+	job->key = NULL;
+	if (made) {
+		/* Never used: destroyed again, and the state says so. */
+		int rr;
+
+		rotation_key_config(&st, next, name, &kc);
+		rr = job->be->ops->key_remove(job->be, &kc);
+		if (rr == 0 || rr == BOTID_ERR_NOT_FOUND) {
+			st.pending = 0;
+			(void)rotation_save(rn->state_dir, &st);
+		}
+	}
+	free(spki);
+	rotation_free(&st);
+	return r;
+}
+
+/*
+ * Retired keys past their grace period: destroyed (and the state says
+ * so before anything else), then their certificates revoked. A CA that
+ * cannot be reached leaves the revocation for the next attempt.
+ */
+static int
+retire_run(struct botid_renewer *rn, struct renew_job *job)
+{
+	struct rotation_state st;
+	struct botid_bot_config kc;
+	struct rotation_retired *rt;
+	char name[BOTID_MAX_KEY_NAME + 1];
+	time_t now = time(NULL);
+	size_t i;
+	int r, failed = 0;
+
+	memset(&st, 0, sizeof(st));
+	if ((r = rotation_load(rn->state_dir, job->name, &st)) != 0) {
+		snprintf(job->error, sizeof(job->error), "cannot read the "
+		    "bot's key state: %s", botid_strerror(r));
+		goto out;
+	}
+	for (i = 0; i < st.nretired; ) {
+		rt = &st.retired[i];
+		if (rt->destroy_after > now) {
+			i++;
+			continue;
+		}
+		if (!rt->destroyed && job->be == NULL) {
+			i++;
+			continue;
+		}
+		if (!rt->destroyed) {
+			rotation_key_config(&st, rt->gen, name, &kc);
+			r = job->be->ops->key_remove(job->be, &kc);
+			if (r != 0 && r != BOTID_ERR_NOT_FOUND) {
+				snprintf(job->error, sizeof(job->error),
+				    "cannot destroy the old key %s: %s", name,
+				    botid_strerror(r));
+				failed = r;
+				i++;
+				continue;
+			}
+			rt->destroyed = 1;
+			if ((r = rotation_save(rn->state_dir, &st)) != 0)
+				goto out;
+			rotation_crash_point("retire-destroyed");
+		}
+		if (rt->serial[0] != '\0' && (r = ca_client_revoke(rn->ca,
+		    rn->hs.host_id, rt->serial, "superseded", host_sign,
+		    job->attest, job->error, sizeof(job->error))) != 0) {
+			log_err("bot %s: the old certificate %s is not revoked "
+			    "yet: %s", job->name, rt->serial, job->error);
+			failed = r;
+			i++;
+			continue;
+		}
+		log_info("bot %s: old key generation %u destroyed%s%s", job->name,
+		    (unsigned)rt->gen, rt->serial[0] != '\0' ?
+		    ", certificate revoked: " : "", rt->serial);
+		st.retired[i] = st.retired[st.nretired - 1];
+		st.nretired--;
+		if ((r = rotation_save(rn->state_dir, &st)) != 0)
+			goto out;
+	}
+	job->retire_next = retire_due(&st);
+	/* A removed bot whose certificates are all revoked: forgotten. */
+	if (failed == 0 && st.removed && st.nretired == 0 &&
+	    (r = rotation_remove(rn->state_dir, job->name)) != 0)
+		goto out;
+	r = failed;
+ out:
+	rotation_free(&st);
 	return r;
 }
 
@@ -351,7 +598,22 @@ renew_worker(void *arg)
 		rn->queue = job->next;
 		job->next = NULL;
 		(void)pthread_mutex_unlock(&rn->lock);
-		job->result = job_run(rn, job);
+		switch (job->kind) {
+		case JOB_CERTIFY:
+			job->result = job_run(rn, job);
+			break;
+		case JOB_ROTATE:
+			job->result = rotate_run(rn, job);
+			break;
+		case JOB_RETIRE:
+			job->result = retire_run(rn, job);
+			break;
+		case JOB_DEPROVISION:
+			job->result = ca_client_revoke(rn->ca, rn->hs.host_id,
+			    NULL, "cessationOfOperation", host_sign,
+			    job->attest, job->error, sizeof(job->error));
+			break;
+		}
 		(void)pthread_mutex_lock(&rn->lock);
 		for (pp = &rn->done; *pp != NULL; pp = &(*pp)->next)
 			;
@@ -468,6 +730,27 @@ entry_add(struct botid_renewer *rn, const struct botid_bot *bot,
 	return 0;
 }
 
+/* An entry for a removed bot: no key, a revocation to make. */
+static int
+entry_add_gone(struct botid_renewer *rn, const char *name,
+    struct cert_entry **ep)
+{
+	struct cert_entry *e, *n;
+
+	if ((n = reallocarray(rn->entries, rn->nentries + 1,
+	    sizeof(*n))) == NULL)
+		return BOTID_ERR_ALLOC;
+	rn->entries = n;
+	e = &rn->entries[rn->nentries++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->gone = 1;
+	e->rotation_loaded = 1;
+	e->retire_next = 1;	/* now */
+	*ep = e;
+	return 0;
+}
+
 static void
 entry_remove(struct botid_renewer *rn, size_t i)
 {
@@ -479,7 +762,7 @@ entry_remove(struct botid_renewer *rn, size_t i)
 
 static int
 job_submit(struct botid_renewer *rn, struct botid_registry *reg,
-    struct botid_bot *bot, struct cert_entry *e)
+    struct botid_bot *bot, struct cert_entry *e, enum renew_job_kind kind)
 {
 	struct renew_job *job, **pp;
 
@@ -488,11 +771,41 @@ job_submit(struct botid_renewer *rn, struct botid_registry *reg,
 		free(job);
 		return BOTID_ERR_ALLOC;
 	}
+	job->kind = kind;
 	snprintf(job->name, sizeof(job->name), "%s", e->name);
 	memcpy(job->spki, e->spki, e->spki_len);
 	job->spki_len = e->spki_len;
 	job->tpm = bot->cfg->backend == BOTID_BACKEND_TPM;
-	job->key = registry_key(bot);
+	job->key = kind == JOB_CERTIFY ? registry_key(bot) : NULL;
+	job->be = registry_backend(bot);
+	job->attest = registry_attest_backend(reg);
+	job->grace = reg->cfg->rotate_grace;
+	if (e->nchain > 0)
+		snprintf(job->old_serial, sizeof(job->old_serial), "%s",
+		    e->serial);
+	job->reg = reg;
+	registry_ref(reg);
+	e->inflight = 1;
+	(void)pthread_mutex_lock(&rn->lock);
+	for (pp = &rn->queue; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = job;
+	(void)pthread_cond_signal(&rn->cond);
+	(void)pthread_mutex_unlock(&rn->lock);
+	return 0;
+}
+
+static int
+job_submit_gone(struct botid_renewer *rn, struct botid_registry *reg,
+    struct cert_entry *e)
+{
+	struct renew_job *job, **pp;
+
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		return BOTID_ERR_ALLOC;
+	job->kind = JOB_RETIRE;
+	job->gone = 1;
+	snprintf(job->name, sizeof(job->name), "%s", e->name);
 	job->attest = registry_attest_backend(reg);
 	job->reg = reg;
 	registry_ref(reg);
@@ -503,6 +816,77 @@ job_submit(struct botid_renewer *rn, struct botid_registry *reg,
 	*pp = job;
 	(void)pthread_cond_signal(&rn->cond);
 	(void)pthread_mutex_unlock(&rn->lock);
+	return 0;
+}
+
+/* When the bot's current key is due for rotate_every, from its state. */
+static void
+entry_load_rotation(struct botid_renewer *rn, struct cert_entry *e,
+    const struct botid_bot *bot)
+{
+	struct rotation_state st;
+
+	if (rotation_load(rn->state_dir, e->name, &st) != 0)
+		return;
+	e->retire_next = retire_due(&st);
+	e->rotate_every = bot->cfg->rotate_every;
+	e->rotate_next = bot->cfg->rotate_every == 0 ? 0 :
+	    st.created + (time_t)bot->cfg->rotate_every;
+	rotation_free(&st);
+}
+
+int
+renew_deprovision(struct botid_renewer *rn, struct botid_registry *reg,
+    renew_done_fn done, void *cookie)
+{
+	struct renew_job *job, **pp;
+
+	if (rn == NULL)
+		return BOTID_ERR_NOT_FOUND;
+	if (registry_attest_backend(reg) == NULL)
+		return BOTID_ERR_UNAVAILABLE;
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		return BOTID_ERR_ALLOC;
+	job->kind = JOB_DEPROVISION;
+	snprintf(job->name, sizeof(job->name), "%s", "(host)");
+	job->attest = registry_attest_backend(reg);
+	job->done = done;
+	job->cookie = cookie;
+	job->reg = reg;
+	registry_ref(reg);
+	(void)pthread_mutex_lock(&rn->lock);
+	for (pp = &rn->queue; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = job;
+	(void)pthread_cond_signal(&rn->cond);
+	(void)pthread_mutex_unlock(&rn->lock);
+	return 0;
+}
+
+int
+renew_rotate(struct botid_renewer *rn, struct botid_registry *reg,
+    struct botid_bot *bot, renew_rotated_fn done, void *cookie)
+{
+	struct cert_entry *e;
+	int r;
+
+	if (rn == NULL)
+		return BOTID_ERR_NOT_FOUND;
+	if (bot->key == NULL || (e = entry_find(rn, bot->cfg->name)) == NULL)
+		return BOTID_ERR_UNAVAILABLE;
+	if (e->rotate_asked)
+		return BOTID_ERR_BUSY;
+	if (bot->cfg->backend == BOTID_BACKEND_TPM &&
+	    registry_attest_backend(reg) == NULL)
+		return BOTID_ERR_UNAVAILABLE;
+	/* After what is in flight for the bot (the worker runs in order). */
+	e->rotate_asked = 1;
+	e->rotated = done;
+	e->rotated_cookie = cookie;
+	if (!e->inflight && (r = job_submit(rn, reg, bot, e, JOB_ROTATE)) != 0) {
+		e->rotate_asked = 0;
+		return r;
+	}
 	return 0;
 }
 
@@ -530,6 +914,17 @@ renew_tick(struct botid_renewer *rn, struct botid_registry *reg)
 			return;
 		}
 		e->seen = 1;
+		if (e->gone) {
+			/* Removed, then configured again: a bot like any. */
+			e->gone = 0;
+			e->rotation_loaded = 0;
+		}
+		if (e->rotate_every != bot->cfg->rotate_every) {
+			/* Set or changed by a reload: counted from now on. */
+			e->rotate_every = bot->cfg->rotate_every;
+			e->rotate_next = e->rotate_every == 0 ? 0 :
+			    now + (time_t)e->rotate_every;
+		}
 		spki = registry_spki(bot, &spki_len);
 		if (spki_len != e->spki_len ||
 		    memcmp(spki, e->spki, spki_len) != 0) {
@@ -544,12 +939,59 @@ renew_tick(struct botid_renewer *rn, struct botid_registry *reg)
 			entry_clear_chain(e);
 			e->next = 0;
 		}
-		if (e->inflight || now < e->next)
+		if (!e->rotation_loaded) {
+			entry_load_rotation(rn, e, bot);
+			e->rotation_loaded = 1;
+		}
+		if (e->inflight)
 			continue;
 		if (bot->cfg->backend == BOTID_BACKEND_TPM &&
 		    registry_attest_backend(reg) == NULL)
 			continue;
-		if (job_submit(rn, reg, bot, e) != 0)
+		if (e->rotate_asked || (e->rotate_next != 0 &&
+		    now >= e->rotate_next && bot->cfg->rotate_every != 0)) {
+			e->rotate_asked = 1;
+			if (job_submit(rn, reg, bot, e, JOB_ROTATE) != 0)
+				log_err("renew: out of memory");
+			continue;
+		}
+		if (e->retire_next != 0 && now >= e->retire_next) {
+			if (job_submit(rn, reg, bot, e, JOB_RETIRE) != 0)
+				log_err("renew: out of memory");
+			continue;
+		}
+		if (now < e->next)
+			continue;
+		if (job_submit(rn, reg, bot, e, JOB_CERTIFY) != 0)
+			log_err("renew: out of memory");
+	}
+	/* Removed bots whose certificates wait for revocation. */
+	for (i = 0; i < reg->ngone; i++) {
+		if ((e = entry_find(rn, reg->gone[i])) == NULL) {
+			if (entry_add_gone(rn, reg->gone[i], &e) != 0) {
+				log_err("renew: out of memory");
+				return;
+			}
+		}
+		e->seen = 1;
+		if (!e->gone && !e->inflight) {
+			/* Served until this reload: now only revocations. */
+			entry_clear_chain(e);
+			e->gone = 1;
+			e->rotation_loaded = 1;
+			e->retire_next = 1;
+			if (e->rotate_asked && e->rotated != NULL)
+				e->rotated(e->rotated_cookie, BOTID_ERR_NOT_FOUND,
+				    "the bot was removed from the configuration",
+				    0);
+			e->rotate_asked = 0;
+			e->rotated = NULL;
+			e->rotated_cookie = NULL;
+		}
+		if (!e->gone || e->inflight || e->retire_next == 0 ||
+		    registry_attest_backend(reg) == NULL || now < e->retire_next)
+			continue;
+		if (job_submit_gone(rn, reg, e) != 0)
 			log_err("renew: out of memory");
 	}
 	/* Bots gone from the configuration: forget them (not in flight). */
@@ -558,16 +1000,148 @@ renew_tick(struct botid_renewer *rn, struct botid_registry *reg)
 			entry_remove(rn, i - 1);
 }
 
-void
+
+static void
+job_free(struct renew_job *job)
+{
+	registry_unref(job->reg);
+	blobs_free(job->chain, job->nchain);
+	free(job->chain_pem);
+	free(job->spki);
+	free(job);
+}
+
+/* The job's chain becomes the entry's; renewal scheduled from it. */
+static void
+entry_install(struct botid_renewer *rn, struct cert_entry *e,
+    struct renew_job *job, time_t now)
+{
+	entry_clear_chain(e);
+	e->chain = job->chain;
+	e->nchain = job->nchain;
+	job->chain = NULL;
+	job->nchain = 0;
+	e->not_before = job->not_before;
+	e->not_after = job->not_after;
+	snprintf(e->serial, sizeof(e->serial), "%s", job->serial);
+	e->failures = 0;
+	e->next = renew_at(rn, job->not_before, job->not_after, now);
+	log_info("bot %s: new certificate %s, valid until %ld; "
+	    "renewal at %ld", job->name, job->serial,
+	    (long)job->not_after, (long)e->next);
+}
+
+static void
+certify_finish(struct botid_renewer *rn, struct cert_entry *e,
+    struct renew_job *job, time_t now)
+{
+	time_t wait;
+
+	e->attempted = now;
+	e->attempt_ok = job->result == 0;
+	snprintf(e->error, sizeof(e->error), "%s",
+	    job->result == 0 ? "" : job->error);
+	if (e->spki_len != job->spki_len ||
+	    memcmp(e->spki, job->spki, job->spki_len) != 0) {
+		e->next = 0;	/* the key changed meanwhile: again */
+	} else if (job->result == 0) {
+		entry_install(rn, e, job, now);
+	} else {
+		if (e->failures < 16)
+			e->failures++;
+		wait = (time_t)1 << (e->failures < 9 ? e->failures : 9);
+		if (wait > RENEW_BACKOFF_MAX)
+			wait = RENEW_BACKOFF_MAX;
+		e->next = now + wait;
+		if (e->nchain > 0 && e->not_after > now)
+			log_err("bot %s: certificate renewal failed "
+			    "(attempt %u): %s; still serving the "
+			    "current one until %ld; retry in %lds",
+			    job->name, e->failures, job->error,
+			    (long)e->not_after, (long)wait);
+		else
+			log_err("bot %s: no certificate: %s; retry in "
+			    "%lds", job->name, job->error, (long)wait);
+	}
+}
+
+/*
+ * A rotation is back. Success: the new key and its chain are the
+ * entry's, and the caller rebuilds the registry, which opens the new key
+ * (requests in flight finish on the old one through the old registry).
+ */
+static void
+rotate_finish(struct botid_renewer *rn, struct cert_entry *e,
+    struct renew_job *job, time_t now)
+{
+	renew_rotated_fn done = e->rotated;
+	void *cookie = e->rotated_cookie;
+	time_t wait;
+
+	e->rotate_asked = 0;
+	e->rotated = NULL;
+	e->rotated_cookie = NULL;
+	if (job->result == 0) {
+		free(e->spki);
+		e->spki = job->spki;
+		e->spki_len = job->spki_len;
+		job->spki = NULL;
+		entry_install(rn, e, job, now);
+		e->attempted = now;
+		e->attempt_ok = 1;
+		e->error[0] = '\0';
+		e->retire_next = job->retire_next;
+		e->rotate_next = e->rotate_every == 0 ? 0 :
+		    now + (time_t)e->rotate_every;
+		rn->rebuild = 1;
+	} else {
+		log_err("bot %s: key rotation failed: %s%s", job->name,
+		    job->error, done == NULL ? "; retry in 60s" : "");
+		snprintf(e->error, sizeof(e->error), "rotation: %.200s",
+		    job->error);
+		e->attempted = now;
+		e->attempt_ok = 0;
+		/* A scheduled rotation retries; an asked one was answered. */
+		wait = 60;
+		if (e->rotate_next != 0)
+			e->rotate_next = now + wait;
+	}
+	if (done != NULL)
+		done(cookie, job->result, job->result == 0 ? "" : job->error,
+		    job->new_gen);
+}
+
+static void
+retire_finish(struct cert_entry *e, struct renew_job *job, time_t now)
+{
+	time_t wait;
+
+	if (job->result == 0) {
+		e->retire_failures = 0;
+		e->retire_next = job->retire_next;
+		return;
+	}
+	if (e->retire_failures < 16)
+		e->retire_failures++;
+	wait = (time_t)1 << (e->retire_failures < 9 ? e->retire_failures : 9);
+	if (wait > RENEW_BACKOFF_MAX)
+		wait = RENEW_BACKOFF_MAX;
+	e->retire_next = now + wait;
+	log_err("bot %s: retiring its old key: %s; retry in %lds", job->name,
+	    job->error, (long)wait);
+}
+
+int
 renew_finish(struct botid_renewer *rn)
 {
 	struct renew_job *job, *next;
 	struct cert_entry *e;
 	uint64_t v;
-	time_t now = time(NULL), wait;
+	time_t now = time(NULL);
+	int rebuild;
 
 	if (rn == NULL)
-		return;
+		return 0;
 	if (read(rn->efd, &v, sizeof(v)) == -1 && errno != EAGAIN)
 		log_err("renew: eventfd: %s", strerror(errno));
 	(void)pthread_mutex_lock(&rn->lock);
@@ -576,54 +1150,25 @@ renew_finish(struct botid_renewer *rn)
 	(void)pthread_mutex_unlock(&rn->lock);
 	for (; job != NULL; job = next) {
 		next = job->next;
+		if (job->kind == JOB_DEPROVISION) {
+			job->done(job->cookie, job->result, job->error);
+			job_free(job);
+			continue;
+		}
 		e = entry_find(rn, job->name);
-		if (e != NULL) {
+		if (e != NULL)
 			e->inflight = 0;
-			e->attempted = now;
-			e->attempt_ok = job->result == 0;
-			snprintf(e->error, sizeof(e->error), "%s",
-			    job->result == 0 ? "" : job->error);
-		}
-		if (e != NULL && (e->spki_len != job->spki_len ||
-		    memcmp(e->spki, job->spki, job->spki_len) != 0)) {
-			e->next = 0;	/* the key changed meanwhile: again */
-		} else if (e != NULL && job->result == 0) {
-			entry_clear_chain(e);
-			e->chain = job->chain;
-			e->nchain = job->nchain;
-			job->chain = NULL;
-			e->not_before = job->not_before;
-			e->not_after = job->not_after;
-			snprintf(e->serial, sizeof(e->serial), "%s",
-			    job->serial);
-			e->failures = 0;
-			e->next = renew_at(rn, job->not_before,
-			    job->not_after, now);
-			log_info("bot %s: new certificate %s, valid until %ld; "
-			    "renewal at %ld", job->name, job->serial,
-			    (long)job->not_after, (long)e->next);
-		} else if (e != NULL) {
-			if (e->failures < 16)
-				e->failures++;
-			wait = (time_t)1 << (e->failures < 9 ? e->failures : 9);
-			if (wait > RENEW_BACKOFF_MAX)
-				wait = RENEW_BACKOFF_MAX;
-			e->next = now + wait;
-			if (e->nchain > 0 && e->not_after > now)
-				log_err("bot %s: certificate renewal failed "
-				    "(attempt %u): %s; still serving the "
-				    "current one until %ld; retry in %lds",
-				    job->name, e->failures, job->error,
-				    (long)e->not_after, (long)wait);
-			else
-				log_err("bot %s: no certificate: %s; retry in "
-				    "%lds", job->name, job->error, (long)wait);
-		}
-		registry_unref(job->reg);
-		blobs_free(job->chain, job->nchain);
-		free(job->spki);
-		free(job);
+		if (e != NULL && job->kind == JOB_ROTATE)
+			rotate_finish(rn, e, job, now);
+		else if (e != NULL && job->kind == JOB_RETIRE)
+			retire_finish(e, job, now);
+		else if (e != NULL)
+			certify_finish(rn, e, job, now);
+		job_free(job);
 	}
+	rebuild = rn->rebuild;
+	rn->rebuild = 0;
+	return rebuild;
 }
 
 void
@@ -679,6 +1224,8 @@ renew_open(const struct botid_agent_config *cfg, struct botid_renewer **rp)
 		return BOTID_ERR_ALLOC;
 	rn->efd = -1;
 	rn->renew_percent = cfg->renew_percent;
+	if ((rn->state_dir = strdup(cfg->state_dir)) == NULL)
+		goto out;
 	if ((r = host_state_load(cfg->state_dir, &rn->hs, err,
 	    sizeof(err))) != 0) {
 		log_err("%s", err);
@@ -752,16 +1299,13 @@ renew_close(struct botid_renewer *rn)
 		/* Jobs never started, and results never installed. */
 		for (job = rn->queue; job != NULL; job = next) {
 			next = job->next;
-			registry_unref(job->reg);
-			free(job->spki);
-			free(job);
+			free(job->cookie);	/* never answered */
+			job_free(job);
 		}
 		for (job = rn->done; job != NULL; job = next) {
 			next = job->next;
-			registry_unref(job->reg);
-			blobs_free(job->chain, job->nchain);
-			free(job->spki);
-			free(job);
+			free(job->cookie);
+			job_free(job);
 		}
 		(void)pthread_cond_destroy(&rn->cond);
 		(void)pthread_mutex_destroy(&rn->lock);
@@ -769,6 +1313,8 @@ renew_close(struct botid_renewer *rn)
 	for (i = 0; i < rn->nentries; i++) {
 		entry_clear_chain(&rn->entries[i]);
 		free(rn->entries[i].spki);
+		/* Rotations never answered: their connections are gone. */
+		free(rn->entries[i].rotated_cookie);
 	}
 	free(rn->entries);
 	if (rn->efd != -1)
@@ -776,5 +1322,6 @@ renew_close(struct botid_renewer *rn)
 	ca_client_free(rn->ca);
 	host_state_free(&rn->hs);
 	free(rn->certs_dir);
+	free(rn->state_dir);
 	free(rn);
 }

@@ -2,7 +2,9 @@
  * Bot certificates: obtains one from botid-ca for every served bot at
  * start, renews it at half of its lifetime, retries with backoff while the
  * CA is down (the current certificate keeps being served until it expires)
- * and caches chains in STATE_DIR/certs/BOT.pem (public data). CA traffic
+ * and caches chains in STATE_DIR/certs/BOT.pem (public data). Key
+ * rotation (rotate_every, botid rotate) runs here too, since a new key
+ * needs a certificate before it is served (rotation.h). CA traffic
  * and TPM certification run on one worker thread; everything else, like
  * the registry, belongs to the event loop thread.
  */
@@ -33,8 +35,43 @@ int	renew_fd(const struct botid_renewer *rn);
 /* Starts renewals that are due for the bots reg serves. Loop thread. */
 void	renew_tick(struct botid_renewer *rn, struct botid_registry *reg);
 
-/* Installs finished renewals and drops their registry references. */
-void	renew_finish(struct botid_renewer *rn);
+/*
+ * Installs finished renewals and rotations and drops their registry
+ * references. Returns 1 when a rotation made a new key current: the
+ * caller then rebuilds the registry (registry_rebuild) to serve it.
+ */
+int	renew_finish(struct botid_renewer *rn);
+
+/* A deprovisioning asked with renew_deprovision() is over. */
+typedef void (*renew_done_fn)(void *cookie, int result, const char *error);
+
+/*
+ * Revokes the host at the CA (botid deprovision), which revokes every
+ * certificate issued to it, after what the worker is doing. done(cookie,
+ * ...) is called from renew_finish(); if the renewer closes first, cookie
+ * is passed to free(). Errors: BOTID_ERR_NOT_FOUND (not provisioned),
+ * _UNAVAILABLE (the TPM with the host key is down), _ALLOC.
+ */
+int	renew_deprovision(struct botid_renewer *rn, struct botid_registry *reg,
+	    renew_done_fn done, void *cookie);
+
+/* A rotation asked with renew_rotate() is over: result 0 or BOTID_ERR_*. */
+typedef void (*renew_rotated_fn)(void *cookie, int result, const char *error,
+	    uint32_t gen);
+
+/*
+ * Rotates bot's key now (botid rotate), after whatever the worker is
+ * doing for the bot: a new key is made in the same backend, certified,
+ * then made current; the old one is destroyed and its certificate
+ * revoked rotate_grace later. done(cookie, ...) is called from
+ * renew_finish() once the new key is current, or the rotation failed,
+ * and before the registry is rebuilt; if the renewer closes first, cookie
+ * is passed to free() instead. Errors: BOTID_ERR_NOT_FOUND (no
+ * renewer: the host is not provisioned), _BUSY (a rotation is already
+ * due), _UNAVAILABLE (key or TPM unusable now), _ALLOC.
+ */
+int	renew_rotate(struct botid_renewer *rn, struct botid_registry *reg,
+	    struct botid_bot *bot, renew_rotated_fn done, void *cookie);
 
 /*
  * The chain (DER, leaf first) currently held for bot, if its leaf is for

@@ -28,6 +28,7 @@
 #include "agent/renew.h"
 #include "agent/server.h"
 #include "agent/token.h"
+#include "attest/host-state.h"
 #include "lib/buf.h"
 #include "lib/certid.h"
 #include "lib/error.h"
@@ -84,6 +85,16 @@ struct inventory {
 	struct timespec		 t0;
 };
 
+/* A ROTATE waiting for the renewer's worker. */
+struct rotation {
+	struct server		*server;
+	struct conn		*conn;
+	uint8_t			 op;
+	uint32_t		 id;
+	char			 bot[BOTID_MAX_BOT_NAME + 1];
+	struct timespec		 t0;
+};
+
 struct server {
 	const char		*config_path;
 	struct botid_registry	*reg;
@@ -111,6 +122,8 @@ op_name(uint8_t op)
 	case BOTID_OP_SIGN_DATA:	return "sign-data";
 	case BOTID_OP_JWT:		return "jwt";
 	case BOTID_OP_INVENTORY:	return "inventory";
+	case BOTID_OP_ROTATE:		return "rotate";
+	case BOTID_OP_DEPROVISION:	return "deprovision";
 	}
 	return "unknown";
 }
@@ -450,6 +463,9 @@ inventory_put_bot(struct server *s, struct conn *c, struct botid_bot *bot,
 		if ((r = wire_put_string(&c->out, BOTID_TAG_SCOPE,
 		    bot->cfg->scopes[i])) != 0)
 			goto out;
+	if (bot->key != NULL && (r = wire_put_u32(&c->out,
+	    BOTID_TAG_GENERATION, registry_key_gen(bot))) != 0)
+		goto out;
 	if ((bot->last_used != 0 && (r = wire_put_u64(&c->out,
 	    BOTID_TAG_LAST_USED, (uint64_t)bot->last_used)) != 0) ||
 	    (r = wire_put_u64(&c->out, BOTID_TAG_OPS, bot->ops)) != 0 ||
@@ -586,6 +602,209 @@ handle_inventory(struct server *s, struct conn *c,
 	}
 	/* The extra count: answers at once when no bot has a key. */
 	inventory_job_done(s, inv);
+}
+
+/* The rotation is over: the answer, on a connection that may be gone. */
+static void
+rotate_done(void *cookie, int result, const char *error, uint32_t gen)
+{
+	struct rotation *rot = cookie;
+	struct server *s = rot->server;
+	struct conn *c = rot->conn;
+	uint32_t status = BOTID_STATUS_OK;
+	char detail[64];
+	size_t mark;
+
+	if (c->fd != -1 && result == 0) {
+		if (wire_frame_begin(&c->out, rot->op, rot->id, &status,
+		    &mark) != 0 || wire_put_u32(&c->out, BOTID_TAG_GENERATION,
+		    gen) != 0 || wire_frame_end(&c->out, mark) != 0) {
+			wire_frame_abort(&c->out, mark);
+			c->closing = 1;
+		}
+	} else if (c->fd != -1)
+		reply_error(c, rot->op, rot->id, result == BOTID_ERR_BUSY ?
+		    BOTID_STATUS_BUSY : BOTID_STATUS_BACKEND, error);
+	snprintf(detail, sizeof(detail), "generation %u", (unsigned)gen);
+	audit_simple(c, op_name(rot->op), rot->bot, result == 0 ? "ok" :
+	    "error", result == 0 ? detail : error, &rot->t0);
+	free(rot);
+	c->inflight--;
+	if (c->fd == -1) {
+		if (c->inflight == 0)
+			conn_free(s, c);
+	} else
+		(void)conn_flush(s, c);
+}
+
+/*
+ * A new key for the bot now (botid rotate), for an administrator only:
+ * the answer comes once the new key is certified and current.
+ */
+static void
+handle_rotate(struct server *s, struct conn *c, const struct botid_request *req,
+    const struct timespec *t0)
+{
+	struct rotation *rot = NULL;
+	struct botid_bot *bot;
+	const char *why = NULL;
+	uint32_t status = BOTID_STATUS_BACKEND;
+	int r;
+
+	if (!policy_admin(s->reg->cfg, &c->peer)) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_DENIED, "denied");
+		audit_simple(c, op_name(req->op), req->bot, "denied", NULL, t0);
+		return;
+	}
+	if ((bot = registry_find(s->reg, req->bot)) == NULL) {
+		why = "no such bot, or its key is unusable";
+		status = BOTID_STATUS_DENIED;
+		goto fail;
+	}
+	if (c->inflight >= BOTID_MAX_INFLIGHT) {
+		why = "too many requests in flight on this connection";
+		status = BOTID_STATUS_BUSY;
+		goto fail;
+	}
+	if ((rot = calloc(1, sizeof(*rot))) == NULL) {
+		why = "out of memory";
+		status = BOTID_STATUS_INTERNAL;
+		goto fail;
+	}
+	rot->server = s;
+	rot->conn = c;
+	rot->op = req->op;
+	rot->id = req->id;
+	rot->t0 = *t0;
+	snprintf(rot->bot, sizeof(rot->bot), "%s", req->bot);
+	if ((r = renew_rotate(s->renew, s->reg, bot, rotate_done, rot)) != 0) {
+		free(rot);
+		if (r == BOTID_ERR_NOT_FOUND)
+			why = "the host is not provisioned: a new key needs a "
+			    "certificate from the CA (botid provision)";
+		else if (r == BOTID_ERR_BUSY) {
+			why = "a rotation of this bot is already under way";
+			status = BOTID_STATUS_BUSY;
+		} else if (r == BOTID_ERR_UNAVAILABLE)
+			why = "the bot's key or the TPM is unavailable now";
+		else
+			why = botid_strerror(r);
+		goto fail;
+	}
+	c->inflight++;
+	return;
+ fail:
+	reply_error(c, req->op, req->id, status, why);
+	audit_simple(c, op_name(req->op), req->bot, status ==
+	    BOTID_STATUS_DENIED ? "denied" : "error", why, t0);
+}
+
+/*
+ * The host is revoked (or was never enrolled): every key goes, then the
+ * host's own keys and enrolment, and the agent stops. The answer says
+ * what could not be destroyed, if anything.
+ */
+static void
+deprovision_destroy(struct server *s, struct rotation *rot)
+{
+	struct conn *c = rot->conn;
+	char err[BOTID_MAX_PATH + 64];
+	const char *why = NULL;
+	uint32_t status = BOTID_STATUS_OK;
+	size_t mark;
+	int r;
+
+	err[0] = '\0';
+	if ((r = registry_destroy_all(s->reg, &s->done)) != 0)
+		why = "some bot keys could not be destroyed (see the agent's log)";
+	else if ((r = host_state_remove(s->reg->cfg->state_dir, err,
+	    sizeof(err))) != 0)
+		why = err[0] != '\0' ? err : botid_strerror(r);
+	if (c->fd != -1) {
+		if (why != NULL)
+			reply_error(c, rot->op, rot->id, BOTID_STATUS_BACKEND, why);
+		else if (wire_frame_begin(&c->out, rot->op, rot->id, &status,
+		    &mark) != 0 || wire_frame_end(&c->out, mark) != 0) {
+			wire_frame_abort(&c->out, mark);
+			c->closing = 1;
+		}
+	}
+	audit_simple(c, op_name(rot->op), NULL, why == NULL ? "ok" : "error",
+	    why == NULL ? "host revoked, every key destroyed" : why, &rot->t0);
+	log_warn("deprovisioned%s%s: stopping", why != NULL ? " with errors: " :
+	    "", why != NULL ? why : "");
+	s->stopping = 1;
+}
+
+static void
+deprovision_done(void *cookie, int result, const char *error)
+{
+	struct rotation *rot = cookie;
+	struct server *s = rot->server;
+	struct conn *c = rot->conn;
+	char why[512];
+
+	if (result == 0)
+		deprovision_destroy(s, rot);
+	else {
+		snprintf(why, sizeof(why), "the CA did not revoke the host, "
+		    "nothing was destroyed: %.400s", error);
+		if (c->fd != -1)
+			reply_error(c, rot->op, rot->id, BOTID_STATUS_BACKEND, why);
+		audit_simple(c, op_name(rot->op), NULL, "error", why, &rot->t0);
+	}
+	free(rot);
+	c->inflight--;
+	if (c->fd == -1) {
+		if (c->inflight == 0)
+			conn_free(s, c);
+	} else
+		(void)conn_flush(s, c);
+}
+
+/*
+ * botid deprovision, for an administrator: the host revoked at the CA,
+ * then every key the agent made destroyed, then the agent stops.
+ */
+static void
+handle_deprovision(struct server *s, struct conn *c,
+    const struct botid_request *req, const struct timespec *t0)
+{
+	struct rotation *rot = NULL;
+	const char *why = NULL;
+	int r;
+
+	if (!policy_admin(s->reg->cfg, &c->peer)) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_DENIED, "denied");
+		audit_simple(c, op_name(req->op), NULL, "denied", NULL, t0);
+		return;
+	}
+	if ((rot = calloc(1, sizeof(*rot))) == NULL) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	rot->server = s;
+	rot->conn = c;
+	rot->op = req->op;
+	rot->id = req->id;
+	rot->t0 = *t0;
+	c->inflight++;
+	r = renew_deprovision(s->renew, s->reg, deprovision_done, rot);
+	if (r == BOTID_ERR_NOT_FOUND) {
+		/* Never enrolled: nothing to revoke, keys to destroy. */
+		deprovision_done(rot, 0, "");
+		return;
+	}
+	if (r != 0) {
+		c->inflight--;
+		free(rot);
+		why = r == BOTID_ERR_UNAVAILABLE ? "the TPM holding the host "
+		    "key is unavailable: the host cannot be revoked now" :
+		    botid_strerror(r);
+		reply_error(c, req->op, req->id, BOTID_STATUS_BACKEND, why);
+		audit_simple(c, op_name(req->op), NULL, "error", why, t0);
+	}
 }
 
 /* A request a bot answered: counted for the inventory. */
@@ -925,6 +1144,14 @@ handle_frame(struct server *s, struct conn *c, const uint8_t *body, size_t len)
 		handle_inventory(s, c, &req, &t0);
 		return;
 	}
+	if (req.op == BOTID_OP_ROTATE) {
+		handle_rotate(s, c, &req, &t0);
+		return;
+	}
+	if (req.op == BOTID_OP_DEPROVISION) {
+		handle_deprovision(s, c, &req, &t0);
+		return;
+	}
 	/* Every other op names a bot: unknown and not allowed look the same. */
 	bot = registry_find(s->reg, req.bot);
 	if (!policy_ok(bot, c)) {
@@ -1217,6 +1444,26 @@ reload(struct server *s)
 	renew_tick(s->renew, s->reg);
 }
 
+/*
+ * A rotation made a new key current: a registry that serves it. Requests
+ * in flight keep the old registry, and the old key, until they finish.
+ */
+static void
+rotation_switch(struct server *s)
+{
+	struct botid_registry *reg;
+	int r;
+
+	if ((r = registry_rebuild(s->reg, &s->done, &reg)) != 0) {
+		log_err("rotation: cannot serve the new key: %s",
+		    botid_strerror(r));
+		return;
+	}
+	registry_unref(s->reg);
+	s->reg = reg;
+	renew_tick(s->renew, s->reg);
+}
+
 static int
 signals_setup(void)
 {
@@ -1371,8 +1618,10 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 				handle_signals(&s);
 			else if (tag == &done_tag)
 				finish_jobs(&s);
-			else if (tag == &renew_tag)
-				renew_finish(s.renew);
+			else if (tag == &renew_tag) {
+				if (renew_finish(s.renew))
+					rotation_switch(&s);
+			}
 			else if (tag == &audit_tag)
 				audit_finish();
 			else if (c->fd == -1)

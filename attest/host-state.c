@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,50 @@ host_state_save_enrolment(struct host_state *hs, const char *host_id,
 	json_decref(j);
 	free(text);
 	free(path);
+	return r;
+}
+
+int
+host_state_remove(const char *state_dir, char *err, size_t errlen)
+{
+	static const char *const files[] = { "host.json", "ak.priv",
+	    "hostkey.priv", "ak.pub", "hostkey.pub", "host-cert.pem",
+	    "ca-bundle.pem", NULL };
+	char *dir = NULL, *path = NULL;
+	size_t i;
+	int fd, r = BOTID_ERR_ALLOC;
+
+	if (asprintf(&dir, "%s/%s", state_dir, HOST_STATE_SUBDIR) == -1) {
+		dir = NULL;
+		goto out;
+	}
+	for (i = 0; files[i] != NULL; i++) {
+		if (asprintf(&path, "%s/%s", dir, files[i]) == -1) {
+			path = NULL;
+			goto out;
+		}
+		if (unlink(path) == -1 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			r = BOTID_ERR_IO;
+			goto out;
+		}
+		free(path);
+		path = NULL;
+	}
+	/* The unlinks are durable before anyone is told they happened. */
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	if (rmdir(dir) == -1 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		r = BOTID_ERR_IO;
+		goto out;
+	}
+	r = 0;
+ out:
+	free(path);
+	free(dir);
 	return r;
 }
 

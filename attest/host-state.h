@@ -49,4 +49,13 @@ int	host_state_save_enrolment(struct host_state *hs, const char *host_id,
 
 void	host_state_free(struct host_state *hs);
 
+/*
+ * Deprovisioning: removes everything state_dir/attest holds, host.json
+ * first (the host is no longer enrolled), then the key blobs (which
+ * destroys the AK and the host key: the TPM keeps no other copy), then
+ * the directory. Missing files are fine. Errors: BOTID_ERR_IO (logged
+ * into err), _ALLOC.
+ */
+int	host_state_remove(const char *state_dir, char *err, size_t errlen);
+
 #endif /* BOTID_ATTEST_HOST_STATE_H */

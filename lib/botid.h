@@ -130,6 +130,7 @@ struct botid_inventory_entry {
 	int64_t			 renewed;	/* last renewal; 0: none yet */
 	int			 renew_ok;
 	char			*error;		/* the bot's last error, or NULL */
+	uint32_t		 key_generation; /* rotations of its key so far */
 };
 
 /*
@@ -142,6 +143,26 @@ struct botid_inventory_entry {
 int	botid_inventory(struct botid_client *c,
 	    struct botid_inventory_entry **bots, size_t *nbots);
 void	botid_inventory_free(struct botid_inventory_entry *bots, size_t nbots);
+
+/*
+ * Rotates the bot's key now, for an administrator of the agent: returns
+ * once a new key, certified by the CA, is the one the bot signs with;
+ * *generation is its number. The old key is destroyed and its certificate
+ * revoked after the agent's rotate_grace. Errors: BOTID_ERR_DENIED (not
+ * an administrator, or no such bot), _BACKEND... as the agent says
+ * (botid_message()), transport errors.
+ */
+int	botid_rotate(struct botid_client *c, const char *bot,
+	    uint32_t *generation);
+
+/*
+ * Deprovisions the host, for an administrator of the agent: the agent
+ * has the CA revoke the host (and so every certificate issued to it),
+ * destroys every key it made (all bots, all generations, the host's
+ * attestation and host keys) and stops. Errors: BOTID_ERR_DENIED, or what
+ * the agent says (botid_message()), transport errors.
+ */
+int	botid_deprovision(struct botid_client *c);
 
 /*
  * The bot's public key as DER SubjectPublicKeyInfo (botid_free()).

@@ -427,6 +427,11 @@ inventory_field(struct botid_inventory_entry *b, uint16_t tag,
 			return BOTID_ERR_PROTOCOL;
 		b->renew_ok = (int)u32;
 		return 0;
+	case BOTID_TAG_GENERATION:
+		if (wire_field_u32(v, vlen, &u32) != 0)
+			return BOTID_ERR_PROTOCOL;
+		b->key_generation = u32;
+		return 0;
 	case BOTID_TAG_NOT_AFTER:
 	case BOTID_TAG_LAST_USED:
 	case BOTID_TAG_OPS:
@@ -546,6 +551,52 @@ bot_request(struct botid_client *c, uint8_t op, const char *bot,
 		*out_len = vlen;
 		r = 0;
 		break;
+	}
+ out:
+	buf_reset(&req);
+	return r;
+}
+
+int
+botid_deprovision(struct botid_client *c)
+{
+	struct botid_buf req;
+	size_t mark;
+	uint32_t id;
+	int r;
+
+	if ((r = request_begin(c, &req, BOTID_OP_DEPROVISION, &id,
+	    &mark)) == 0 && (r = wire_frame_end(&req, mark)) == 0)
+		r = transact(c, &req, BOTID_OP_DEPROVISION, id);
+	buf_reset(&req);
+	return r;
+}
+
+int
+botid_rotate(struct botid_client *c, const char *bot, uint32_t *generation)
+{
+	struct botid_buf req;
+	const uint8_t *v;
+	uint16_t tag;
+	size_t mark, vlen;
+	uint32_t id;
+	int r;
+
+	*generation = 0;
+	if (!wire_bot_name_valid(bot, strlen(bot)))
+		return BOTID_ERR_INVALID;
+	if ((r = request_begin(c, &req, BOTID_OP_ROTATE, &id, &mark)) != 0 ||
+	    (r = wire_put_string(&req, BOTID_TAG_BOT, bot)) != 0 ||
+	    (r = wire_frame_end(&req, mark)) != 0 ||
+	    (r = transact(c, &req, BOTID_OP_ROTATE, id)) != 0)
+		goto out;
+	r = BOTID_ERR_PROTOCOL;
+	while (wire_get_field(&c->body, &tag, &v, &vlen) == 0) {
+		if (tag == BOTID_TAG_GENERATION &&
+		    wire_field_u32(v, vlen, generation) == 0) {
+			r = 0;
+			break;
+		}
 	}
  out:
 	buf_reset(&req);

@@ -8,6 +8,8 @@
 #define BOTID_MAX_FRAME		(64u * 1024u)	/* body bytes after the length */
 #define BOTID_MAX_FIELDS	64u		/* fields in one frame */
 #define BOTID_MAX_BOT_NAME	64u		/* bytes in a bot name */
+/* A key's name: its bot's, with "~GEN" after a rotation (GEN < 2^32). */
+#define BOTID_MAX_KEY_NAME	(BOTID_MAX_BOT_NAME + 11u)
 #define BOTID_MAX_BOTS		4096u		/* bots in one configuration */
 #define BOTID_MAX_ALLOW		64u		/* allow lines per bot */
 #define BOTID_MAX_CONNECTIONS	65536u		/* highest max_connections allowed */

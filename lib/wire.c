@@ -49,6 +49,10 @@ static const struct op_fields op_fields[] = {
 	    FIELD_BIT(BOTID_TAG_SCHEME),
 	    FIELD_BIT(BOTID_TAG_BOT) | FIELD_BIT(BOTID_TAG_AUDIENCE) },
 	{ BOTID_OP_INVENTORY, 0, 0 },
+	{ BOTID_OP_ROTATE,
+	    FIELD_BIT(BOTID_TAG_BOT),
+	    FIELD_BIT(BOTID_TAG_BOT) },
+	{ BOTID_OP_DEPROVISION, 0, 0 },
 };
 
 int

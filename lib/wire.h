@@ -24,6 +24,8 @@ enum botid_op {
 	BOTID_OP_SIGN_DATA = 0x06,
 	BOTID_OP_JWT = 0x07,
 	BOTID_OP_INVENTORY = 0x08,
+	BOTID_OP_ROTATE = 0x09,
+	BOTID_OP_DEPROVISION = 0x0a,
 };
 #define BOTID_OP_REPLY		0x80u
 
@@ -61,6 +63,7 @@ enum botid_tag {
 	BOTID_TAG_RENEWED = 29,		/* u64: Unix time of the last attempt */
 	BOTID_TAG_RENEW_OK = 30,	/* u32: 1 ok, 0 failed */
 	BOTID_TAG_ERROR = 31,		/* string: the bot's last error */
+	BOTID_TAG_GENERATION = 32,	/* u32: key generation (rotations) */
 };
 
 /* Reply status codes (u32 on the wire; 0 is success). */

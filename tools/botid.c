@@ -60,6 +60,10 @@ usage(FILE *f)
 	    "                                    check an audit log's chain and\n"
 	    "                                    checkpoints (rotated files oldest first)\n"
 	    "  inventory [--json]                every bot, for an administrator\n"
+	    "  rotate BOT                        a new key for BOT now, certified;\n"
+	    "                                    the old one is destroyed later\n"
+	    "  deprovision --yes                 revoke this host at the CA, destroy\n"
+	    "                                    every key the agent made, stop it\n"
 	    "  status                            every bot's certificate and renewal;\n"
 	    "                                    exit 1 if one has no valid certificate\n"
 	    "  version                           client and agent versions\n"
@@ -317,6 +321,7 @@ inventory_json(const struct botid_inventory_entry *b, size_t n)
 		if (b->has_fingerprint)
 			hex_text(b->fingerprint, sizeof(b->fingerprint), fp);
 		json_key_string("fingerprint", b->has_fingerprint ? fp : NULL);
+		printf(",\"key_generation\":%u", (unsigned)b->key_generation);
 		printf(",\"attributes\":{");
 		for (j = 0; j < b->nattrs; j++) {
 			printf("%s", j > 0 ? "," : "");
@@ -369,6 +374,8 @@ inventory_table(const struct botid_inventory_entry *b, size_t n)
 			printf("    spiffe id:  %s\n", b->spiffe_id);
 		if (b->serial != NULL)
 			printf("    serial:     %s\n", b->serial);
+		printf("    key:        generation %u\n",
+		    (unsigned)b->key_generation);
 		printf("    attributes:");
 		for (j = 0; j < b->nattrs; j++)
 			printf(" %s%s", b->attrs[j].set ? "" : "!",
@@ -414,6 +421,70 @@ cmd_inventory(int argc, char **argv)
 	r = EXIT_OK;
  out:
 	botid_inventory_free(bots, n);
+	botid_close(c);
+	return r;
+}
+
+/* The end of this host: revoked, every key destroyed, agent stopped. */
+static int
+cmd_deprovision(int argc, char **argv)
+{
+	struct botid_client *c = NULL;
+	int r;
+
+	if (argc != 2 || strcmp(argv[1], "--yes") != 0) {
+		fprintf(stderr, "botid: deprovision revokes this host at the CA, "
+		    "destroys every key the agent made and stops the agent; "
+		    "nothing can be undone: say 'botid deprovision --yes'\n");
+		return EXIT_USAGE;
+	}
+	if ((r = connect_agent(&c)) != 0)
+		return r;
+	if ((r = botid_deprovision(c)) != 0) {
+		r = fail_op(c, "deprovision", r);
+		goto out;
+	}
+	printf("deprovisioned: host revoked, every key destroyed, agent "
+	    "stopping\n");
+	r = EXIT_OK;
+ out:
+	botid_close(c);
+	return r;
+}
+
+/* A new key for the bot now; the agent answers once it is current. */
+static int
+cmd_rotate(int argc, char **argv)
+{
+	struct botid_client *c = NULL;
+	uint8_t *der = NULL;
+	uint8_t fp[32];
+	char hex[2 * sizeof(fp) + 1];
+	size_t len = 0;
+	uint32_t gen = 0;
+	int r;
+
+	if (argc != 2 || argv[1][0] == '-') {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if ((r = connect_agent(&c)) != 0)
+		return r;
+	if ((r = botid_rotate(c, argv[1], &gen)) != 0) {
+		r = fail_op(c, "rotate", r);
+		goto out;
+	}
+	/* The key now served, as a bot would see it. */
+	if (botid_pubkey(c, argv[1], &der, &len) == 0 &&
+	    EVP_Digest(der, len, fp, NULL, EVP_sha256(), NULL) == 1) {
+		hex_text(fp, sizeof(fp), hex);
+		printf("%s: key generation %u, fingerprint %s\n", argv[1],
+		    (unsigned)gen, hex);
+	} else
+		printf("%s: key generation %u\n", argv[1], (unsigned)gen);
+	r = EXIT_OK;
+ out:
+	botid_free(der);
 	botid_close(c);
 	return r;
 }
@@ -1238,6 +1309,10 @@ main(int argc, char **argv)
 		return cmd_inventory(argc, argv);
 	if (strcmp(argv[0], "status") == 0)
 		return cmd_status(argc, argv);
+	if (strcmp(argv[0], "rotate") == 0)
+		return cmd_rotate(argc, argv);
+	if (strcmp(argv[0], "deprovision") == 0)
+		return cmd_deprovision(argc, argv);
 	if (strcmp(argv[0], "version") == 0)
 		return cmd_version();
 	if (strcmp(argv[0], "provision") == 0)

@@ -25,12 +25,13 @@ check_request(const uint8_t *body, size_t len, const struct botid_request *r)
 
 	size_t i;
 
-	FUZZ_CHECK(r->op >= BOTID_OP_HELLO && r->op <= BOTID_OP_INVENTORY);
+	FUZZ_CHECK(r->op >= BOTID_OP_HELLO && r->op <= BOTID_OP_DEPROVISION);
 	FUZZ_CHECK(bot_len == 0 || wire_bot_name_valid(r->bot, bot_len));
 	/* Every operation on one bot names it; INVENTORY takes no fields. */
-	if (r->op >= BOTID_OP_PUBKEY && r->op <= BOTID_OP_JWT)
+	if ((r->op >= BOTID_OP_PUBKEY && r->op <= BOTID_OP_JWT) ||
+	    r->op == BOTID_OP_ROTATE)
 		FUZZ_CHECK(bot_len > 0);
-	if (r->op == BOTID_OP_INVENTORY)
+	if (r->op == BOTID_OP_INVENTORY || r->op == BOTID_OP_DEPROVISION)
 		FUZZ_CHECK(bot_len == 0 && r->nscopes == 0);
 	FUZZ_CHECK(r->hash == 0 || wire_hash_len(r->hash) != 0);
 	FUZZ_CHECK(r->scheme <= BOTID_SCHEME_ECDSA);

@@ -599,6 +599,42 @@ test_agent_values(void **state)
 	check_error("[agent]\nrenew_at = 1000000%\n", 2,
 	    "renew_at must be a percentage from 10% to 90%");
 
+	/* Rotation: durations with units, and their bounds. */
+	cfg = check_ok("[agent]\n[bot t]\nbackend = tpm\nallow = uid:0\n");
+	assert_int_equal(cfg->rotate_grace, 60);
+	assert_int_equal(cfg->bots[0].rotate_every, 0);
+	config_free(cfg);
+	cfg = check_ok("[agent]\nrotate_grace = 5m\n[bot t]\nbackend = tpm\n"
+	    "allow = uid:0\nrotate_every = 24h\n");
+	assert_int_equal(cfg->rotate_grace, 300);
+	assert_int_equal(cfg->bots[0].rotate_every, 86400);
+	config_free(cfg);
+	cfg = check_ok("[agent]\nrotate_grace = 90\n[bot t]\nbackend = tpm\n"
+	    "allow = uid:0\nrotate_every = 7d\n");
+	assert_int_equal(cfg->rotate_grace, 90);
+	assert_int_equal(cfg->bots[0].rotate_every, 7 * 86400);
+	config_free(cfg);
+	cfg = check_ok("[agent]\n[bot t]\nbackend = tpm\nallow = uid:0\n"
+	    "rotate_every = none\n");
+	assert_int_equal(cfg->bots[0].rotate_every, 0);
+	config_free(cfg);
+	check_error("[agent]\nrotate_grace = 0s\n", 2,
+	    "rotate_grace must be a duration from 1s to 1d (such as 60s or 5m)");
+	check_error("[agent]\nrotate_grace = 2d\n", 2,
+	    "rotate_grace must be a duration from 1s to 1d (such as 60s or 5m)");
+	check_error("[agent]\nrotate_grace = 5x\n", 2,
+	    "rotate_grace must be a duration from 1s to 1d (such as 60s or 5m)");
+	check_error("[agent]\nrotate_grace = s\n", 2,
+	    "rotate_grace must be a duration from 1s to 1d (such as 60s or 5m)");
+	check_error("[agent]\nrotate_grace = 99999999999999999999d\n", 2,
+	    "rotate_grace must be a duration from 1s to 1d (such as 60s or 5m)");
+	check_error("[agent]\n[bot t]\nbackend = tpm\nallow = uid:0\n"
+	    "rotate_every = 9s\n", 5, "rotate_every must be none or a duration "
+	    "from 10s to 365d (such as 24h)");
+	check_error("[agent]\n[bot t]\nbackend = tpm\nallow = uid:0\n"
+	    "rotate_every = 366d\n", 5, "rotate_every must be none or a "
+	    "duration from 10s to 365d (such as 24h)");
+
 	check_error("[agent]\nuser = root\n", 2,
 	    "user: 'root' is root; name an unprivileged user");
 	check_error("[agent]\nuser = 0\n", 2,

@@ -955,8 +955,8 @@ test_sign_digest_flips_rejected(void **state)
 static void
 test_unknown_op(void **state)
 {
-	static const uint8_t ops[] = { 0x00, 0x09, 0x7f, 0x80, 0x81, 0x85,
-	    0x86, 0x87, 0x88, 0xff };
+	static const uint8_t ops[] = { 0x00, 0x0b, 0x7f, 0x80, 0x81, 0x85,
+	    0x86, 0x87, 0x88, 0x89, 0x8a, 0xff };
 	struct botid_request req;
 	size_t i;
 
@@ -969,6 +969,31 @@ test_unknown_op(void **state)
 		assert_int_equal(decode_fields(ops[i], f, 1, &req),
 		    BOTID_ERR_UNSUPPORTED);
 	}
+}
+
+/* ROTATE names one bot; DEPROVISION carries nothing. */
+static void
+test_rotate_deprovision(void **state)
+{
+	struct field bot[] = { { BOTID_TAG_BOT, 4, "tbot" } };
+	struct field bad_name[] = { { BOTID_TAG_BOT, 5, "t/bot" } };
+	struct field extra[] = { { BOTID_TAG_BOT, 4, "tbot" },
+	    { BOTID_TAG_AUDIENCE, 1, "a" } };
+	struct botid_request req;
+
+	(void)state;
+	assert_int_equal(decode_fields(BOTID_OP_ROTATE, bot, 1, &req), 0);
+	assert_string_equal(req.bot, "tbot");
+	assert_int_equal(decode_fields(BOTID_OP_ROTATE, NULL, 0, &req),
+	    BOTID_ERR_INVALID);
+	assert_int_not_equal(decode_fields(BOTID_OP_ROTATE, bad_name, 1,
+	    &req), 0);
+	assert_int_not_equal(decode_fields(BOTID_OP_ROTATE, extra, 2, &req),
+	    0);
+	assert_int_equal(decode_fields(BOTID_OP_DEPROVISION, NULL, 0, &req), 0);
+	assert_string_equal(req.bot, "");
+	assert_int_not_equal(decode_fields(BOTID_OP_DEPROVISION, bot, 1,
+	    &req), 0);
 }
 
 /* INVENTORY: the request carries nothing; the reply's u64 fields. */
@@ -1800,6 +1825,7 @@ main(void)
 		cmocka_unit_test(test_byte_flips),
 		cmocka_unit_test(test_sign_digest_flips_rejected),
 		cmocka_unit_test(test_unknown_op),
+		cmocka_unit_test(test_rotate_deprovision),
 		cmocka_unit_test(test_inventory),
 		cmocka_unit_test(test_short_header),
 		cmocka_unit_test(test_unknown_tag),

@@ -1,0 +1,257 @@
+#!/bin/bash
+# Key lifecycle: `botid rotate` under a signing load (no request fails,
+# signatures before verify with the old key, after with the new one, the
+# new certificate is for the new key), the old key destroyed after
+# rotate_grace (TPM blob gone, token objects gone) and its certificate on
+# the CA's CRL; rotate_every rotates by itself; SIGKILL at every step of a
+# rotation leaves every bot able to sign; a bot removed from the
+# configuration has its keys destroyed and its certificate revoked; `botid
+# deprovision` revokes the host and leaves no key behind.
+set -euo pipefail
+. "$top_srcdir/tests/integration/common.sh"
+botid_setup
+start_swtpm tpm
+start_softhsm hsm lifecycle
+export SOFTHSM2_CONF
+. "$top_srcdir/tests/integration/agent-common.sh"
+
+PROVISION="$top_builddir/tools/botid-provision"
+LOAD="$top_srcdir/tests/integration/sign-load.py"
+me="uid:$(id -u)"
+GRACE=4
+
+start_ca ca "$BOTID_EK_CA_CHAIN" "bot_lifetime = 60"
+write_conf() {
+	agent_conf_begin "rotate_grace = ${GRACE}s"
+	agent_add_bot tbot tpm ecdsa-p256 "$me"
+	agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
+	agent_add_bot rbot tpm ecdsa-p256 "$me"
+	echo "rotate_every = 12s" >>"$AGENT_CONF"
+	for extra in "$@"; do
+		agent_add_bot "$extra" pkcs11 ecdsa-p256 "$me"
+	done
+}
+write_conf gone
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h >"$T/token"
+check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/token"
+start_agent
+
+wait_cert() {
+	for _ in $(seq 1 150); do
+		botid_cli cert "$1" --out "$T/$1.chain" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	fail "no certificate for $1 after 30 s: $(tail -5 "$AGENT_LOG")"
+}
+crl_text() {
+	curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/v1/crl" |
+	    openssl crl -noout -text
+}
+serial_of() {
+	openssl x509 -in "$1" -noout -serial | sed 's/serial=//'
+}
+# token_labels: the labels of the token's private key objects.
+token_labels() {
+	pkcs11-tool --module "$BOTID_PKCS11_MODULE" --token-label lifecycle \
+	    --login --pin "$(cat "$BOTID_PIN_FILE")" --list-objects \
+	    --type privkey 2>/dev/null | sed -n 's/^ *label: *//p'
+}
+# on_crl SERIAL: the CRL lists it (serials compare as uppercase hex).
+on_crl() {
+	crl_text | tr -d ' ' | grep -qi "SerialNumber:0*${1##0}$"
+}
+for bot in tbot pbot rbot gone; do wait_cert "$bot"; done
+printf 'lifecycle test message\n' >"$T/msg"
+
+# --- Rotation on demand under load --------------------------------------
+# rotate_under_load BOT KEYFILE-CHECK: rotates BOT while a client signs.
+rotate_under_load() {
+	local bot=$1 out="$T/load-$1" t_start t_end gen
+	mkdir -p "$out"
+	rm -f "$T/stop"
+	check botid_cli pubkey "$bot" --out "$T/$bot.old.pem"
+	# "Verify with the old certificate": its key is the old key.
+	openssl x509 -in "$T/$bot.chain" -noout -pubkey >"$T/$bot.oldcert.pem"
+	cmp -s "$T/$bot.oldcert.pem" "$T/$bot.old.pem" ||
+	    fail "$bot: the certificate before the rotation is not for its key"
+	python3 "$LOAD" "$AGENT_SOCK" "$bot" "$T/msg" "$out" "$T/stop" \
+	    >"$out/summary" 2>"$out/errors" &
+	local loader=$!
+	sleep 1
+	t_start=$(date +%s.%N)
+	botid_cli rotate "$bot" >"$T/$bot.rotate.out" ||
+	    fail "botid rotate $bot failed: $(cat "$T/$bot.rotate.out") $(tail -3 "$AGENT_LOG")"
+	t_end=$(date +%s.%N)
+	# Right after: both keys exist; the old one waits for rotate_grace.
+	old_key_present "$bot" || fail "$bot's old key went before its grace period"
+	new_key_present "$bot" || fail "no key in the device for $bot's new key"
+	sleep 1
+	touch "$T/stop"
+	wait "$loader" || fail "$bot: signing failed during the rotation: $(head -3 "$out/errors")"
+	gen=$(sed -n 's/.*key generation \([0-9]*\).*/\1/p' "$T/$bot.rotate.out")
+	[ "$gen" = 1 ] || fail "$bot: rotate says generation '$gen': $(cat "$T/$bot.rotate.out")"
+	check botid_cli pubkey "$bot" --out "$T/$bot.new.pem"
+	cmp -s "$T/$bot.old.pem" "$T/$bot.new.pem" && fail "$bot: the key did not change"
+	# The chain served now is for the new key, from the same CA.
+	check botid_cli cert "$bot" --out "$T/$bot.chain"
+	check openssl verify -CAfile "$BOTID_CA_BUNDLE" "$T/$bot.chain"
+	openssl x509 -in "$T/$bot.chain" -noout -pubkey >"$T/$bot.certpub"
+	cmp -s "$T/$bot.certpub" "$T/$bot.new.pem" ||
+	    fail "$bot: the certificate served is not for the new key"
+	# Every signature verifies with the old or the new key, as timed.
+	local n t0 t1 st old new before=0 after=0 total=0
+	while read -r n t0 t1 st; do
+		total=$((total + 1))
+		old=0 new=0
+		openssl dgst -sha256 -verify "$T/$bot.old.pem" \
+		    -signature "$out/$n.sig" "$T/msg" >/dev/null 2>&1 && old=1
+		openssl dgst -sha256 -verify "$T/$bot.new.pem" \
+		    -signature "$out/$n.sig" "$T/msg" >/dev/null 2>&1 && new=1
+		[ $((old + new)) -eq 1 ] || fail "$bot: signature $n verifies with neither key"
+		if [ "$(echo "$t1 < $t_start" | bc)" = 1 ]; then
+			[ $old = 1 ] || fail "$bot: signature $n, made before the rotation, is not the old key's"
+			before=$((before + 1))
+		fi
+		if [ "$(echo "$t0 > $t_end" | bc)" = 1 ]; then
+			[ $new = 1 ] || fail "$bot: signature $n, asked after the rotation, is not the new key's"
+			after=$((after + 1))
+		fi
+	done <"$out/log"
+	[ "$before" -gt 5 ] && [ "$after" -gt 5 ] ||
+	    fail "$bot: too few signatures around the rotation ($before before, $after after)"
+	echo "$bot: $total signatures during the rotation, none failed ($before before, $after after)"
+}
+
+# The old and new keys of tbot (TPM blobs) and pbot (token objects).
+old_key_present() {
+	case $1 in
+	tbot) [ -f "$T/state/tpm/tbot.tss2.pem" ];;
+	pbot) token_labels | grep -qx 'botid:pbot';;
+	esac
+}
+new_key_present() {
+	case $1 in
+	tbot) [ -f "$T/state/tpm/tbot~1.tss2.pem" ];;
+	pbot) token_labels | grep -qx 'botid:pbot~1';;
+	esac
+}
+old_tbot_serial=$(serial_of "$T/tbot.chain")
+rotate_under_load tbot
+
+old_pbot_serial=$(serial_of "$T/pbot.chain")
+rotate_under_load pbot
+
+# After rotate_grace: old keys destroyed, old certificates revoked.
+for _ in $(seq 1 $((GRACE * 10 + 100))); do
+	[ ! -e "$T/state/tpm/tbot.tss2.pem" ] && ! token_labels | grep -qx 'botid:pbot' &&
+	    on_crl "$old_tbot_serial" && on_crl "$old_pbot_serial" && break
+	sleep 0.1
+done
+[ ! -e "$T/state/tpm/tbot.tss2.pem" ] || fail "tbot's old blob is still there"
+token_labels | grep -qx 'botid:pbot' && fail "pbot's old key is still on the token"
+on_crl "$old_tbot_serial" || fail "tbot's old certificate $old_tbot_serial is not on the CRL"
+on_crl "$old_pbot_serial" || fail "pbot's old certificate $old_pbot_serial is not on the CRL"
+crl_text | grep -A2 -i "${old_tbot_serial}" | grep -qi superseded ||
+    fail "the CRL does not say tbot's old certificate was superseded"
+for bot in tbot pbot; do
+	check botid_cli sign "$bot" --in "$T/msg" --out "$T/$bot.sig"
+done
+
+# Only an administrator may rotate (uid 0 here); others are refused.
+set +e
+setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    "$BOTID" --socket "$AGENT_SOCK" rotate tbot >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 3 ] || [ "$rc" -eq 4 ] || fail "nobody's rotate: exit $rc, want denied"
+expect_fail botid_cli rotate no-such-bot
+
+# --- rotate_every: rbot rotates by itself --------------------------------
+for _ in $(seq 1 300); do
+	gen=$(botid_cli inventory --json | python3 -c '
+import json, sys
+print([b for b in json.load(sys.stdin) if b["name"] == "rbot"][0]["key_generation"])')
+	[ "$gen" -ge 1 ] && break
+	sleep 0.1
+done
+[ "$gen" -ge 1 ] || fail "rbot was not rotated by rotate_every within 30 s"
+echo "rbot: rotated by itself to generation $gen"
+
+# --- SIGKILL at every step of a rotation ---------------------------------
+# blobs BOT: how many key blobs the bot has.
+blobs() {
+	find "$T/state/tpm" -maxdepth 1 \( -name "$1.tss2.pem" -o -name "$1~*.tss2.pem" \) | wc -l
+}
+for step in rotate-pending rotate-created rotate-certified rotate-committed \
+    retire-destroyed; do
+	for bot in tbot pbot; do
+		stop_agent
+		BOTID_TEST_CRASH_AT=$step start_agent
+		# retire-destroyed: the kill comes when an old key is destroyed.
+		botid_cli rotate "$bot" >/dev/null 2>&1 || true
+		for _ in $(seq 1 $((GRACE * 10 + 100))); do
+			kill -0 "$AGENT_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$AGENT_PID" 2>/dev/null &&
+		    fail "$step/$bot: the agent was not killed at $step"
+		wait "$AGENT_PID" 2>/dev/null || true
+		AGENT_PID=
+		start_agent
+		for b in tbot pbot rbot; do
+			botid_cli sign "$b" --in "$T/msg" --out "$T/$b.sig" ||
+			    fail "after a SIGKILL at $step of $bot's rotation, $b cannot sign: $(tail -3 "$AGENT_LOG")"
+			botid_cli pubkey "$b" --out "$T/$b.pub"
+			openssl dgst -sha256 -verify "$T/$b.pub" \
+			    -signature "$T/$b.sig" "$T/msg" >/dev/null ||
+			    fail "$step/$bot: $b's signature does not verify"
+		done
+		# An interrupted new key is cleaned up at start: at most the
+		# current key and old ones waiting for their grace remain.
+		sleep $((GRACE + 2))
+		[ "$(blobs tbot)" -eq 1 ] ||
+		    fail "$step/$bot: tbot has $(blobs tbot) key blobs: $(ls "$T/state/tpm")"
+		n=$(token_labels | grep -c '^botid:pbot' || true)
+		[ "$n" -eq 1 ] || fail "$step/$bot: pbot has $n token keys: $(token_labels)"
+	done
+	echo "SIGKILL at $step: every bot signs after a restart"
+done
+
+# --- A bot removed from the configuration --------------------------------
+check botid_cli cert gone --out "$T/gone.chain"
+gone_serial=$(serial_of "$T/gone.chain")
+write_conf
+kill -HUP "$AGENT_PID"
+for _ in $(seq 1 100); do
+	! token_labels | grep -q '^botid:gone' && on_crl "$gone_serial" &&
+	    [ ! -e "$T/state/keys/gone.json" ] && break
+	sleep 0.1
+done
+token_labels | grep -q '^botid:gone' && fail "the removed bot's key is still on the token"
+on_crl "$gone_serial" || fail "the removed bot's certificate is not on the CRL"
+[ ! -e "$T/state/keys/gone.json" ] || fail "the removed bot's state is left behind"
+expect_fail botid_cli pubkey gone --out /dev/null
+
+# --- Deprovisioning ------------------------------------------------------
+host_id=$(sed -n 's/.*"host_id": *"\([0-9a-f]*\)".*/\1/p' "$T/state/attest/host.json")
+set +e
+botid_cli deprovision >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "deprovision without --yes: exit $rc, want 2"
+check botid_cli cert tbot --out "$T/tbot.last"
+last_serial=$(serial_of "$T/tbot.last")
+check botid_cli deprovision --yes
+wait "$AGENT_PID" || fail "the agent exited with status $? after deprovisioning"
+AGENT_PID=
+left=$(find "$T/state/tpm" -name '*.tss2.pem' | wc -l)
+[ "$left" -eq 0 ] || fail "$left key blobs left: $(ls "$T/state/tpm")"
+n=$(token_labels | grep -c '^botid:' || true)
+[ "$n" -eq 0 ] || fail "$n token objects left: $(token_labels)"
+[ ! -e "$T/state/attest" ] || fail "attestation state left: $(ls "$T/state/attest")"
+on_crl "$last_serial" || fail "tbot's last certificate is not on the CRL"
+"$CA" inventory -c "$BOTID_CA_CONF" | grep "$host_id" | grep -qi revoked ||
+    fail "the CA does not list host $host_id as revoked: $("$CA" inventory -c "$BOTID_CA_CONF")"
+grep -q 'deprovision.*ok' "$AUDIT_LOG" || fail "no audit entry for the deprovisioning"
+echo "PASS: rotation, removal and deprovisioning"
