@@ -75,7 +75,9 @@ serve ra
 serve rb
 wait_serving ra
 wait_serving rb
-[ "$(pg_sql "${DB##*/}" 'SELECT count(*) FROM botid_schema')" = 1 ] ||
+# One row per schema version, each once: 1, 2, ... with no gap.
+[ "$(pg_sql "${DB##*/}" 'SELECT count(*) = count(DISTINCT version) AND
+    count(*) = max(version) AND count(*) >= 2 FROM botid_schema')" = t ] ||
     fail "two replicas starting together did not migrate exactly once"
 
 # http URL METHOD PATH [BODY-FILE]: prints the status, the body in $T/body.
