@@ -12,6 +12,8 @@
  *    conditional UPDATE, and a session is consumed even when activation
  *    fails, so a wrong secret cannot be retried.
  *  - The challenge secret is never stored: only its SHA-256.
+ *  - A revocation consumes its nonce and changes the certificates in one
+ *    transaction; a refused one still consumes the nonce.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -31,6 +33,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest/ca-api.h"
+#include "attest/ca-revoke.h"
 #include "attest/makecred.h"
 #include "attest/tpm-verify.h"
 #include "lib/base64.h"
@@ -699,6 +702,167 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	ca_host_clear(&h);
 }
 
+/* Normalises a serial to the CA's upper-case hex; 0 if not hex. */
+static int
+serial_normalise(const char *in, char out[CA_REVOKE_SERIAL_MAX + 1])
+{
+	size_t i;
+
+	for (i = 0; in[i] != '\0'; i++) {
+		if (i == CA_REVOKE_SERIAL_MAX || !isxdigit((unsigned char)in[i]))
+			return 0;
+		out[i] = (char)toupper((unsigned char)in[i]);
+	}
+	out[i] = '\0';
+	return i > 0;
+}
+
+static int
+revoked_append(const char *serial, void *arg)
+{
+	return json_array_append_new(arg, json_string(serial)) == 0 ? 0 :
+	    BOTID_ERR_ALLOC;
+}
+
+static void
+handle_revoke(struct ca_api *api, json_t *j, const char *peer,
+    struct reply *rp)
+{
+	const char *id, *nb, *target = NULL, *reason, *sig, *why = NULL;
+	uint8_t *nonce = NULL, *sigb = NULL, *tbs = NULL;
+	size_t nonce_len = 0, sig_len = 0, tbs_len = 0;
+	char serial[CA_REVOKE_SERIAL_MAX + 1];
+	struct ca_host h;
+	TPM2B_PUBLIC hk;
+	json_error_t je;
+	json_t *hostv = NULL, *list = NULL;
+	time_t now = time(NULL);
+	int code, r, host, status = 0, in_tx = 0, already = 0;
+
+	memset(&h, 0, sizeof(h));
+	serial[0] = '\0';
+	if (json_unpack_ex(j, &je, JSON_STRICT,
+	    "{s:s, s:s, s?s, s?o, s:s, s:s}", "host_id", &id, "nonce", &nb,
+	    "serial", &target, "host", &hostv, "reason", &reason,
+	    "signature", &sig) != 0) {
+		refuse(rp, peer, "revoke", 400, "bad request: %s", je.text);
+		goto out;
+	}
+	host = hostv != NULL;
+	if ((target == NULL) == (hostv == NULL) ||
+	    (host && !json_is_true(hostv))) {
+		refuse(rp, peer, "revoke", 400, "bad request: give either "
+		    "serial or \"host\": true");
+		goto out;
+	}
+	if (host)
+		target = CA_REVOKE_HOST;
+	else if (!serial_normalise(target, serial)) {
+		refuse(rp, peer, "revoke", 400, "bad request: serial is not "
+		    "1 to %d hex digits", CA_REVOKE_SERIAL_MAX);
+		goto out;
+	}
+	if ((code = ca_revoke_reason_code(reason)) < 0) {
+		refuse(rp, peer, "revoke", 400, "bad request: reason is not "
+		    "unspecified, keyCompromise, superseded or "
+		    "cessationOfOperation");
+		goto out;
+	}
+	if (b64(nb, 64, &nonce, &nonce_len) != 0 ||
+	    b64(sig, BLOB_MAX, &sigb, &sig_len) != 0) {
+		refuse(rp, peer, "revoke", 400, "bad request: a member is not "
+		    "base64 or is too large");
+		goto out;
+	}
+	if (host_load(api, id, "revoke", peer, &h, rp) != 0)
+		goto out;
+	if (tpm_public_parse(h.hk_pub, h.hk_len, &hk) != 0 ||
+	    (list = json_array()) == NULL)
+		goto fail;
+	/* The serial as the host signed it, before normalisation. */
+	if (ca_revoke_tbs(nonce, nonce_len, id, target, reason, &tbs,
+	    &tbs_len) != 0)
+		goto fail;
+	if (ca_db_begin(api->db) != 0)
+		goto fail;
+	in_tx = 1;
+	r = ca_db_nonce_use(api->db, nonce, nonce_len, id, now);
+	if (r == BOTID_ERR_DENIED || r == BOTID_ERR_TIMEOUT ||
+	    r == BOTID_ERR_NOT_FOUND) {
+		ca_db_rollback(api->db);
+		in_tx = 0;
+		if (r == BOTID_ERR_DENIED)
+			refuse(rp, peer, "revoke", 409, "nonce already used "
+			    "(replay)");
+		else if (r == BOTID_ERR_TIMEOUT)
+			refuse(rp, peer, "revoke", 410, "nonce expired");
+		else
+			refuse(rp, peer, "revoke", 403, "unknown nonce");
+		goto out;
+	} else if (r != 0)
+		goto fail;
+	/* From here a refusal commits: the nonce stays consumed. */
+	if (tpm_signature_verify(&hk, tbs, tbs_len, sigb, sig_len,
+	    &why) != 0) {
+		status = 403;
+		why = why != NULL ? why : "malformed";
+	} else if (host) {
+		r = ca_db_host_revoke_certs(api->db, id, code, now,
+		    revoked_append, list);
+		if (r == BOTID_ERR_NOT_FOUND) {
+			status = 403;
+			why = "the host is revoked";
+		} else if (r != 0)
+			goto fail;
+	} else {
+		r = ca_db_cert_revoke_serial(api->db, serial, id, code, now,
+		    &already);
+		if (r == BOTID_ERR_NOT_FOUND) {
+			status = 404;
+			why = "no certificate with this serial";
+		} else if (r == BOTID_ERR_DENIED) {
+			status = 403;
+			why = "the certificate was not issued to this host";
+		} else if (r != 0 || revoked_append(serial, list) != 0)
+			goto fail;
+	}
+	if (ca_db_commit(api->db) != 0)
+		goto fail;
+	in_tx = 0;
+	if (status != 0) {
+		refuse(rp, peer, "revoke", status, "host %s: revocation of %s "
+		    "refused: %s", id, host ? "the host" : serial, why);
+		goto out;
+	}
+	if (!already)
+		ca_metrics_revocation(&api->metrics, host);
+	if (host)
+		log_info("ca: host %s revoked with its %zu certificate(s) at "
+		    "its own request (%s) from %s", id, json_array_size(list),
+		    reason, peer);
+	else
+		log_info("ca: certificate %s of host %s revoked at its "
+		    "request (%s%s) from %s", serial, id, reason,
+		    already ? ", already revoked" : "", peer);
+	reply_json(rp, 200, json_pack("{s:O, s:b}", "revoked", list,
+	    "already", already));
+	goto out;
+ fail:
+	if (in_tx)
+		ca_db_rollback(api->db);
+	refuse(rp, peer, "revoke", 500, "internal error");
+ out:
+	if (nonce != NULL)
+		OPENSSL_cleanse(nonce, nonce_len);
+	if (tbs != NULL)
+		OPENSSL_cleanse(tbs, tbs_len);
+	free(nonce);
+	free(sigb);
+	free(tbs);
+	json_decref(list);
+	ca_host_clear(&h);
+}
+
 int
 ca_api_handle(struct ca_api *api, const char *method, const char *path,
     const char *body, size_t len, const char *peer, char **out,
@@ -713,6 +877,7 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 		{ "/v1/activate", handle_activate },
 		{ "/v1/nonce", handle_nonce },
 		{ "/v1/certify", handle_certify },
+		{ "/v1/revoke", handle_revoke },
 	};
 	struct reply rp;
 	struct timespec t0, t1;

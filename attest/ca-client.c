@@ -10,8 +10,10 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "attest/ca-client.h"
+#include "attest/ca-revoke.h"
 #include "lib/base64.h"
 #include "lib/botid.h"
 
@@ -258,4 +260,85 @@ ca_json_get_b64(json_t *o, const char *key, size_t max, uint8_t **data,
 		return BOTID_ERR_PROTOCOL;
 	return base64_decode(json_string_value(v), max, data, len) == 0 ? 0 :
 	    BOTID_ERR_PROTOCOL;
+}
+
+int
+ca_client_revoke(struct ca_client *c, const char *host_id, const char *serial,
+    const char *reason, ca_host_sign_fn sign, void *arg, char *why,
+    size_t whylen)
+{
+	uint8_t *nonce = NULL, *sig = NULL, digest[32];
+	size_t nonce_len = 0, sig_len = 0;
+	json_t *req = NULL, *resp = NULL;
+	const char *what = serial != NULL ? serial : CA_REVOKE_HOST;
+	int r = BOTID_ERR_INTERNAL;
+
+	if (whylen > 0)
+		why[0] = '\0';
+	if (host_id == NULL || reason == NULL || sign == NULL ||
+	    ca_revoke_reason_code(reason) < 0 ||
+	    (serial != NULL && (serial[0] == '\0' ||
+	    strlen(serial) > CA_REVOKE_SERIAL_MAX))) {
+		snprintf(why, whylen, "revoke: invalid host id, serial or "
+		    "reason");
+		r = BOTID_ERR_INVALID;
+		goto out;
+	}
+	if ((req = json_pack("{s:s}", "host_id", host_id)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	if ((r = ca_client_post(c, "/v1/nonce", req, &resp, why,
+	    whylen)) != 0)
+		goto out;
+	if ((r = ca_json_get_b64(resp, "nonce", 64, &nonce,
+	    &nonce_len)) != 0) {
+		snprintf(why, whylen, "revoke: the CA's nonce is malformed");
+		goto out;
+	}
+	json_decref(req);
+	json_decref(resp);
+	req = resp = NULL;
+	if ((r = ca_revoke_digest(nonce, nonce_len, host_id, what, reason,
+	    digest)) != 0) {
+		snprintf(why, whylen, "revoke: cannot build the message: %s",
+		    botid_strerror(r));
+		goto out;
+	}
+	if ((r = sign(arg, digest, &sig, &sig_len)) != 0) {
+		snprintf(why, whylen, "revoke: the host key cannot sign: %s",
+		    botid_strerror(r));
+		goto out;
+	}
+	if ((req = json_pack("{s:s, s:s}", "host_id", host_id, "reason",
+	    reason)) == NULL ||
+	    json_object_set_new(req, serial != NULL ? "serial" : "host",
+	    serial != NULL ? json_string(serial) : json_true()) != 0) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	if ((r = ca_json_set_b64(req, "nonce", nonce, nonce_len)) != 0 ||
+	    (r = ca_json_set_b64(req, "signature", sig, sig_len)) != 0)
+		goto out;
+	if ((r = ca_client_post(c, "/v1/revoke", req, &resp, why,
+	    whylen)) != 0)
+		goto out;
+	if (!json_is_array(json_object_get(resp, "revoked"))) {
+		snprintf(why, whylen, "revoke: the CA's answer has no "
+		    "\"revoked\" list");
+		r = BOTID_ERR_PROTOCOL;
+		goto out;
+	}
+	r = 0;
+ out:
+	if (r == BOTID_ERR_ALLOC && whylen > 0 && why[0] == '\0')
+		snprintf(why, whylen, "revoke: out of memory");
+	OPENSSL_cleanse(digest, sizeof(digest));
+	if (nonce != NULL)
+		OPENSSL_cleanse(nonce, nonce_len);
+	free(nonce);
+	free(sig);
+	json_decref(req);
+	json_decref(resp);
+	return r;
 }

@@ -49,4 +49,28 @@ int	ca_json_set_b64(json_t *o, const char *key, const uint8_t *data,
 int	ca_json_get_b64(json_t *o, const char *key, size_t max,
 	    uint8_t **data, size_t *len);
 
+/*
+ * Signs digest (SHA-256, 32 bytes) with the host key; *sig is a marshalled
+ * TPMT_SIGNATURE the caller frees. Returns 0 or a BOTID_ERR_* code.
+ */
+typedef int (*ca_host_sign_fn)(void *arg, const uint8_t digest[32],
+    uint8_t **sig, size_t *sig_len);
+
+/*
+ * Revokes, at the CA, the certificate with serial (hex) issued to host_id,
+ * or the host itself when serial is NULL, with reason ("superseded",
+ * "cessationOfOperation", "keyCompromise" or "unspecified"). Gets a nonce
+ * from /v1/nonce, signs the revocation digest (ca-revoke.h) through
+ * sign(arg), posts /v1/revoke. An already revoked certificate counts as
+ * success. On failure writes one line into why. Returns 0,
+ * BOTID_ERR_DENIED (403: not this host's certificate, revoked or unknown
+ * host, refused signature; also 409/410), BOTID_ERR_NOT_FOUND (404: no such
+ * serial), BOTID_ERR_UNAVAILABLE (CA unreachable / 5xx), or another
+ * BOTID_ERR_* (_INVALID for a bad argument or a 400, _PROTOCOL, _ALLOC, or
+ * what sign returned).
+ */
+int	ca_client_revoke(struct ca_client *c, const char *host_id,
+	    const char *serial, const char *reason, ca_host_sign_fn sign,
+	    void *arg, char *why, size_t whylen);
+
 #endif /* BOTID_ATTEST_CA_CLIENT_H */

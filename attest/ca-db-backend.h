@@ -37,8 +37,12 @@ struct ca_db_ops {
 		    const char *, const char *, time_t, const char *, time_t);
 	int	(*cert_revoke_spiffe)(struct ca_db *, const char *, time_t,
 		    int *);
+	int	(*cert_revoke_serial)(struct ca_db *, const char *,
+		    const char *, int, time_t, int *);
+	int	(*host_revoke_certs)(struct ca_db *, const char *, int, time_t,
+		    int (*)(const char *, void *), void *);
 	int	(*revoked)(struct ca_db *, time_t,
-		    int (*)(const char *, time_t, void *), void *);
+		    int (*)(const char *, time_t, int, void *), void *);
 	int	(*inventory)(struct ca_db *, FILE *);
 };
 

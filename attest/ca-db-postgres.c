@@ -66,6 +66,9 @@ static const char *const migrations[] = {
 	"  revoked_at BIGINT);"
 	"CREATE INDEX certs_spiffe ON certs(spiffe_id);"
 	"CREATE INDEX certs_host ON certs(host_id);",
+	/* 2: the CRLReason of a revocation (NULL: none recorded) */
+	"ALTER TABLE certs ADD COLUMN revoke_reason INTEGER"
+	"  CHECK (revoke_reason BETWEEN 0 AND 10);",
 };
 
 static void	pg_close(struct ca_db *);
@@ -698,9 +701,77 @@ pg_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id, time_t now,
 	    "spiffe_id = $2 AND revoked_at IS NULL", &p, NULL, n);
 }
 
+/*
+ * The row is locked (FOR UPDATE) until the caller's transaction ends: a
+ * second replica revoking the same serial waits, then finds it revoked.
+ */
+static int
+pg_cert_revoke_serial(struct ca_db *db, const char *serial,
+    const char *host_id, int reason, time_t now, int *already)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int changes = 0, r;
+
+	*already = 0;
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, serial);
+	if ((r = pg_query(db, "SELECT host_id, revoked_at FROM certs WHERE "
+	    "serial = $1 FOR UPDATE", &p, &res, NULL)) != 0)
+		return r;
+	if (PQntuples(res) != 1)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (strcmp(PQgetvalue(res, 0, 0), host_id) != 0)
+		r = BOTID_ERR_DENIED;
+	else if (!col_null(res, 0, 1))
+		*already = 1;
+	PQclear(res);
+	if (r != 0 || *already)
+		return r;
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	pp_int(&p, reason);
+	pp_text(&p, serial);
+	pp_text(&p, host_id);
+	if ((r = pg_query(db, "UPDATE certs SET revoked_at = $1, "
+	    "revoke_reason = $2 WHERE serial = $3 AND host_id = $4 AND "
+	    "revoked_at IS NULL", &p, NULL, &changes)) != 0)
+		return r;
+	*already = changes == 0;
+	return 0;
+}
+
+static int
+pg_host_revoke_certs(struct ca_db *db, const char *host_id, int reason,
+    time_t now, int (*fn)(const char *, void *), void *arg)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int changes = 0, i, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	pp_text(&p, host_id);
+	if ((r = pg_query(db, "UPDATE hosts SET revoked_at = $1 WHERE id = $2 "
+	    "AND revoked_at IS NULL", &p, NULL, &changes)) != 0)
+		return r;
+	if (changes != 1)
+		return BOTID_ERR_NOT_FOUND;
+	pp_int(&p, reason);
+	if ((r = pg_query(db, "UPDATE certs SET revoked_at = $1, "
+	    "revoke_reason = $3 WHERE host_id = $2 AND revoked_at IS NULL "
+	    "RETURNING serial", &p, &res, NULL)) != 0)
+		return r;
+	for (i = 0; i < PQntuples(res); i++)
+		if ((r = fn(PQgetvalue(res, i, 0), arg)) != 0)
+			break;
+	PQclear(res);
+	return r;
+}
+
 static int
 pg_revoked(struct ca_db *db, time_t now,
-    int (*fn)(const char *, time_t, void *), void *arg)
+    int (*fn)(const char *, time_t, int, void *), void *arg)
 {
 	struct pg_params p;
 	PGresult *res = NULL;
@@ -708,12 +779,13 @@ pg_revoked(struct ca_db *db, time_t now,
 
 	memset(&p, 0, sizeof(p));
 	pp_int(&p, (long long)now);
-	if ((r = pg_query(db, "SELECT serial, revoked_at FROM certs WHERE "
-	    "revoked_at IS NOT NULL AND not_after >= $1 ORDER BY revoked_at",
-	    &p, &res, NULL)) != 0)
+	if ((r = pg_query(db, "SELECT serial, revoked_at, revoke_reason FROM "
+	    "certs WHERE revoked_at IS NOT NULL AND not_after >= $1 ORDER BY "
+	    "revoked_at", &p, &res, NULL)) != 0)
 		return r;
 	for (i = 0; i < PQntuples(res); i++)
 		if ((r = fn(PQgetvalue(res, i, 0), (time_t)col_int(res, i, 1),
+		    col_null(res, i, 2) ? -1 : (int)col_int(res, i, 2),
 		    arg)) != 0)
 			break;
 	PQclear(res);
@@ -772,6 +844,8 @@ const struct ca_db_ops ca_db_postgres = {
 	.nonce_use = pg_nonce_use,
 	.cert_add = pg_cert_add,
 	.cert_revoke_spiffe = pg_cert_revoke_spiffe,
+	.cert_revoke_serial = pg_cert_revoke_serial,
+	.host_revoke_certs = pg_host_revoke_certs,
 	.revoked = pg_revoked,
 	.inventory = pg_inventory,
 };

@@ -57,6 +57,9 @@ static const char *const migrations[] = {
 	"  revoked_at INTEGER);"
 	"CREATE INDEX certs_spiffe ON certs(spiffe_id);"
 	"CREATE INDEX certs_host ON certs(host_id);",
+	/* 2: the CRLReason of a revocation (NULL: none recorded) */
+	"ALTER TABLE certs ADD COLUMN revoke_reason INTEGER"
+	"  CHECK (revoke_reason BETWEEN 0 AND 10);",
 };
 
 static int
@@ -580,21 +583,99 @@ sqlite_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id, time_t now,
 	return db_step_done(db, st, n);
 }
 
+/*
+ * The owner is checked before the conditional UPDATE; should another
+ * request revoke it in between, the UPDATE changes nothing: "already".
+ */
+static int
+sqlite_cert_revoke_serial(struct ca_db *db, const char *serial,
+    const char *host_id, int reason, time_t now, int *already)
+{
+	sqlite3_stmt *st;
+	int changes = 0, rc, r;
+
+	*already = 0;
+	if ((r = db_prepare(db, "SELECT host_id, revoked_at FROM certs WHERE "
+	    "serial = ?", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (rc != SQLITE_ROW)
+		r = db_fail(db, "certificate lookup");
+	else if (strcmp((const char *)sqlite3_column_text(st, 0),
+	    host_id) != 0)
+		r = BOTID_ERR_DENIED;
+	else if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+		*already = 1;
+	sqlite3_finalize(st);
+	if (r != 0 || *already)
+		return r;
+	if ((r = db_prepare(db, "UPDATE certs SET revoked_at = ?, "
+	    "revoke_reason = ? WHERE serial = ? AND host_id = ? AND "
+	    "revoked_at IS NULL", &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_int(st, 2, reason);
+	sqlite3_bind_text(st, 3, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, host_id, -1, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	*already = changes == 0;
+	return 0;
+}
+
+static int
+sqlite_host_revoke_certs(struct ca_db *db, const char *host_id, int reason,
+    time_t now, int (*fn)(const char *, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	int changes = 0, rc, r;
+
+	if ((r = db_prepare(db, "UPDATE hosts SET revoked_at = ? WHERE id = ? "
+	    "AND revoked_at IS NULL", &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	if (changes != 1)
+		return BOTID_ERR_NOT_FOUND;
+	if ((r = db_prepare(db, "UPDATE certs SET revoked_at = ?, "
+	    "revoke_reason = ? WHERE host_id = ? AND revoked_at IS NULL "
+	    "RETURNING serial", &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_int(st, 2, reason);
+	sqlite3_bind_text(st, 3, host_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn((const char *)sqlite3_column_text(st, 0),
+		    arg)) != 0)
+			break;
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(db, "host certificates revocation");
+	sqlite3_finalize(st);
+	return r;
+}
+
 static int
 sqlite_revoked(struct ca_db *db, time_t now,
-    int (*fn)(const char *, time_t, void *), void *arg)
+    int (*fn)(const char *, time_t, int, void *), void *arg)
 {
 	sqlite3_stmt *st;
 	int rc, r;
 
-	if ((r = db_prepare(db, "SELECT serial, revoked_at FROM certs WHERE "
-	    "revoked_at IS NOT NULL AND not_after >= ? ORDER BY revoked_at",
-	    &st)) != 0)
+	if ((r = db_prepare(db, "SELECT serial, revoked_at, revoke_reason "
+	    "FROM certs WHERE revoked_at IS NOT NULL AND not_after >= ? "
+	    "ORDER BY revoked_at", &st)) != 0)
 		return r;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((r = fn((const char *)sqlite3_column_text(st, 0),
-		    (time_t)sqlite3_column_int64(st, 1), arg)) != 0)
+		    (time_t)sqlite3_column_int64(st, 1),
+		    sqlite3_column_type(st, 2) == SQLITE_NULL ? -1 :
+		    sqlite3_column_int(st, 2), arg)) != 0)
 			break;
 	if (r == 0 && rc != SQLITE_DONE)
 		r = db_fail(db, "revoked list");
@@ -657,6 +738,8 @@ const struct ca_db_ops ca_db_sqlite = {
 	.nonce_use = sqlite_nonce_use,
 	.cert_add = sqlite_cert_add,
 	.cert_revoke_spiffe = sqlite_cert_revoke_spiffe,
+	.cert_revoke_serial = sqlite_cert_revoke_serial,
+	.host_revoke_certs = sqlite_host_revoke_certs,
 	.revoked = sqlite_revoked,
 	.inventory = sqlite_inventory,
 };

@@ -168,8 +168,24 @@ ca_db_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id, time_t now,
 }
 
 int
+ca_db_cert_revoke_serial(struct ca_db *db, const char *serial,
+    const char *host_id, int reason, time_t now, int *already)
+{
+	*already = 0;
+	return db->ops->cert_revoke_serial(db, serial, host_id, reason, now,
+	    already);
+}
+
+int
+ca_db_host_revoke_certs(struct ca_db *db, const char *host_id, int reason,
+    time_t now, int (*fn)(const char *, void *), void *arg)
+{
+	return db->ops->host_revoke_certs(db, host_id, reason, now, fn, arg);
+}
+
+int
 ca_db_revoked(struct ca_db *db, time_t now,
-    int (*fn)(const char *, time_t, void *), void *arg)
+    int (*fn)(const char *, time_t, int, void *), void *arg)
 {
 	return db->ops->revoked(db, now, fn, arg);
 }

@@ -105,9 +105,31 @@ int	ca_db_cert_add(struct ca_db *db, const char *serial, const char *host_id,
 /* Revokes every certificate for spiffe_id; *n how many. */
 int	ca_db_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id,
 	    time_t now, int *n);
-/* Calls fn for every revoked certificate not yet expired. */
+/*
+ * Inside the caller's transaction (ca_db_begin): revokes the certificate
+ * serial (upper-case hex) if it was issued to host_id, recording reason (an
+ * RFC 5280 CRLReason code). *already is 1 when it was revoked before (then
+ * nothing changes). Errors: BOTID_ERR_NOT_FOUND (no such serial), _DENIED
+ * (issued to another host), _IO.
+ */
+int	ca_db_cert_revoke_serial(struct ca_db *db, const char *serial,
+	    const char *host_id, int reason, time_t now, int *already);
+/*
+ * Inside the caller's transaction: revokes host_id and every certificate
+ * issued to it and not yet revoked, with reason; fn is called with each
+ * serial revoked (a non-zero return stops and is returned). Errors:
+ * BOTID_ERR_NOT_FOUND (no such host, or already revoked), _IO.
+ */
+int	ca_db_host_revoke_certs(struct ca_db *db, const char *host_id,
+	    int reason, time_t now,
+	    int (*fn)(const char *serial, void *arg), void *arg);
+/*
+ * Calls fn for every revoked certificate not yet expired, with its
+ * CRLReason code, or -1 when none was recorded (operator revocations).
+ */
 int	ca_db_revoked(struct ca_db *db, time_t now,
-	    int (*fn)(const char *serial, time_t revoked, void *arg), void *arg);
+	    int (*fn)(const char *serial, time_t revoked, int reason,
+	    void *arg), void *arg);
 /* Writes hosts and their issuance history as text to f. */
 int	ca_db_inventory(struct ca_db *db, FILE *f);
 

@@ -452,12 +452,17 @@ struct crl_fill {
 	int		 failed;
 };
 
+/*
+ * One CRL entry. RFC 5280 5.3.1: the reasonCode "unspecified" (0) SHOULD
+ * be absent, so an entry carries one only for a named reason.
+ */
 static int
-crl_add(const char *serial, time_t revoked, void *arg)
+crl_add(const char *serial, time_t revoked, int reason, void *arg)
 {
 	struct crl_fill *f = arg;
 	X509_REVOKED *rv = NULL;
 	ASN1_INTEGER *sn = NULL;
+	ASN1_ENUMERATED *code = NULL;
 	ASN1_TIME *t = NULL;
 	BIGNUM *bn = NULL;
 
@@ -467,10 +472,14 @@ crl_add(const char *serial, time_t revoked, void *arg)
 	    (t = ASN1_TIME_set(NULL, revoked)) == NULL ||
 	    X509_REVOKED_set_serialNumber(rv, sn) != 1 ||
 	    X509_REVOKED_set_revocationDate(rv, t) != 1 ||
+	    (reason > 0 && ((code = ASN1_ENUMERATED_new()) == NULL ||
+	    ASN1_ENUMERATED_set(code, reason) != 1 ||
+	    X509_REVOKED_add1_ext_i2d(rv, NID_crl_reason, code, 0, 0) != 1)) ||
 	    X509_CRL_add0_revoked(f->crl, rv) != 1) {
 		X509_REVOKED_free(rv);
 		f->failed = 1;
 	}
+	ASN1_ENUMERATED_free(code);
 	ASN1_TIME_free(t);
 	ASN1_INTEGER_free(sn);
 	BN_free(bn);

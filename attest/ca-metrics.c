@@ -11,7 +11,8 @@
 #include "lib/botid.h"
 
 static const char *const endpoints[CA_METRICS_ENDPOINTS] = {
-	"enrol", "activate", "nonce", "certify", "crl", "health", "other",
+	"enrol", "activate", "nonce", "certify", "revoke", "crl", "health",
+	"other",
 };
 
 static const struct {
@@ -40,7 +41,7 @@ endpoint_index(const char *path)
 {
 	static const char *const paths[CA_METRICS_ENDPOINTS - 1] = {
 		"/v1/enrol", "/v1/activate", "/v1/nonce", "/v1/certify",
-		"/v1/crl", "/v1/health/ready",
+		"/v1/revoke", "/v1/crl", "/v1/health/ready",
 	};
 	size_t i;
 
@@ -82,6 +83,15 @@ ca_metrics_request(struct ca_metrics *m, const char *path, int status,
 	m->latency_sum += seconds;
 }
 
+void
+ca_metrics_revocation(struct ca_metrics *m, int host)
+{
+	if (host)
+		m->revoked_host++;
+	else
+		m->revoked_bot++;
+}
+
 int
 ca_metrics_render(const struct ca_metrics *m, int db_up, char **out)
 {
@@ -103,6 +113,12 @@ ca_metrics_render(const struct ca_metrics *m, int db_up, char **out)
 	    "botid_ca_issuances_total{kind=\"host\"} %llu\n"
 	    "botid_ca_issuances_total{kind=\"bot\"} %llu\n", m->issued_host,
 	    m->issued_bot);
+	fprintf(f, "# HELP botid_ca_revocations_total Revocations a host "
+	    "asked for with its host key (POST /v1/revoke).\n"
+	    "# TYPE botid_ca_revocations_total counter\n"
+	    "botid_ca_revocations_total{kind=\"host\"} %llu\n"
+	    "botid_ca_revocations_total{kind=\"bot\"} %llu\n",
+	    m->revoked_host, m->revoked_bot);
 	fprintf(f, "# HELP botid_ca_rejections_total Requests refused, by "
 	    "endpoint and reason.\n"
 	    "# TYPE botid_ca_rejections_total counter\n");

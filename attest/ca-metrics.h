@@ -1,14 +1,14 @@
 /*
  * botid-ca's counters for GET /metrics (Prometheus text format 0.0.4):
- * enrolments, issuances, rejections by endpoint and reason, and a request
- * latency histogram. One replica's own counts; kept in memory only.
+ * enrolments, issuances, revocations, rejections by endpoint and reason,
+ * and a request latency histogram. One replica's own counts; kept in memory only.
  */
 #ifndef BOTID_ATTEST_CA_METRICS_H
 #define BOTID_ATTEST_CA_METRICS_H
 
 #include <stddef.h>
 
-#define CA_METRICS_ENDPOINTS	7	/* enrol ... other */
+#define CA_METRICS_ENDPOINTS	8	/* enrol ... other */
 #define CA_METRICS_REASONS	10	/* bad_request ... other */
 #define CA_METRICS_BUCKETS	12	/* latency bucket bounds */
 
@@ -16,6 +16,8 @@ struct ca_metrics {
 	unsigned long long	enrolments;
 	unsigned long long	issued_host;
 	unsigned long long	issued_bot;
+	unsigned long long	revoked_host;
+	unsigned long long	revoked_bot;
 	unsigned long long	rejections[CA_METRICS_ENDPOINTS]
 				    [CA_METRICS_REASONS];
 	unsigned long long	latency[CA_METRICS_BUCKETS]; /* per bucket */
@@ -30,6 +32,13 @@ struct ca_metrics {
  */
 void	ca_metrics_request(struct ca_metrics *m, const char *path, int status,
 	    double seconds);
+
+/*
+ * Counts one revocation a host asked for (POST /v1/revoke): of the host
+ * itself (with its certificates) when host is set, else of one
+ * certificate by serial. Idempotent repeats are not counted.
+ */
+void	ca_metrics_revocation(struct ca_metrics *m, int host);
 
 /*
  * The exposition text, with db_up (1 or 0) as botid_ca_database_up.

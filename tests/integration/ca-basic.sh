@@ -3,7 +3,9 @@
 # requests with the documented status; bad evidence made by a real TPM is
 # refused with its reason (replayed nonce, tampered attestation or
 # signature, wrong nonce, key without fixedTPM, evidence for another key);
-# the CRL lists revoked certificates and verifies; a CA whose key lives on
+# the CRL lists revoked certificates and verifies; a host revokes its own
+# certificates and itself with its host key (POST /v1/revoke), never another
+# host's, never twice with one nonce or with a bad signature; a CA whose key lives on
 # a SoftHSM2 token issues certificates that verify; health and /metrics
 # answer and count; processes opening a new database at once migrate it
 # once. ca-postgres.sh runs it again against PostgreSQL (BOTID_TEST_PG).
@@ -142,6 +144,128 @@ openssl crl -in "$T/crl.pem" -noout -text | grep -qi "$serial" ||
     fail "the CRL does not list $serial"
 "$CA" inventory -c "$BOTID_CA_CONF" | grep "$spiffe" | grep -q revoked ||
     fail "the inventory does not show the revoked certificate"
+
+# Revocation by the host itself (POST /v1/revoke), signed by its host key
+# in the TPM: its own certificate by serial, idempotently; never another
+# host's; never with a replayed nonce or a signature over another message
+# or by another key; and finally the host itself with all its certificates.
+REQUESTS="$top_builddir/tests/integration/ca-certify-requests"
+# new_cert STATE: a new TPM key certified as bot "probe" for the host in
+# STATE; its serial goes to $SERIAL.
+new_cert() {
+	rm -rf "$T/nc" && mkdir -p "$T/nc"
+	"$REQUESTS" "$1" "$BOTID_TCTI" 1 "$T/nc" probe >"$T/nc/out" 2>&1 ||
+	    fail "ca-certify-requests: $(cat "$T/nc/out")"
+	expect_status 200 POST /v1/certify "$T/nc/certify-0.json"
+	SERIAL=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["serial"])' "$T/body")
+	[ -n "$SERIAL" ] || fail "no serial in the certify answer"
+}
+# revoke STATE WANT-EXIT TARGET REASON: ca_client_revoke through the test
+# client; fails unless it exits WANT-EXIT (0 done, 3 refused, 4 unknown).
+revoke() {
+	local rc=0
+	"$REQUESTS" "$1" "$BOTID_TCTI" revoke "$3" "$4" >"$T/revoke.out" 2>&1 || rc=$?
+	[ "$rc" -eq "$2" ] ||
+	    fail "revoke $3 as $1: exit $rc, not $2: $(cat "$T/revoke.out")"
+}
+# revoke_body STATE TARGET REASON SIGNED KEY FILE: a body to post with curl.
+revoke_body() {
+	"$REQUESTS" "$1" "$BOTID_TCTI" revoke-body "$2" "$3" "$4" "$5" "$6" \
+	    >"$T/rb.out" 2>&1 || fail "ca-certify-requests revoke-body: $(cat "$T/rb.out")"
+}
+# crl_entry SERIAL: the CRL's text for SERIAL (empty if not listed).
+crl_entry() {
+	expect_status 200 GET /v1/crl
+	openssl crl -in "$T/body" -CAfile "$BOTID_CA_BUNDLE" -noout -text \
+	    2>/dev/null | grep -i -A4 "Serial Number: *$1\$" || true
+}
+# A second host, on the same TPM with keys of its own, with a bot.
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 10m >"$T/token-b"
+sed "s|^state_dir *=.*|state_dir = $T/state-b|" "$AGENT_CONF" >"$T/agent-b.conf"
+check "$PROVISION" -c "$T/agent-b.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/token-b"
+host_b=$(sed -n 's/.*"host_id": *"\([0-9a-f]*\)".*/\1/p' "$T/state-b/attest/host.json")
+[ -n "$host_b" ] && [ "$host_b" != "$host_id" ] || fail "no second host"
+new_cert "$T/state-b"
+serial_b=$SERIAL
+# Malformed revocations are refused before anything is looked at.
+for body in '{"host_id":"%s","nonce":"AAA=","reason":"superseded","signature":"AAA="}' \
+    '{"host_id":"%s","nonce":"AAA=","serial":"AB","host":true,"reason":"superseded","signature":"AAA="}' \
+    '{"host_id":"%s","nonce":"AAA=","host":false,"reason":"superseded","signature":"AAA="}' \
+    '{"host_id":"%s","nonce":"AAA=","serial":"XYZ","reason":"superseded","signature":"AAA="}' \
+    '{"host_id":"%s","nonce":"AAA=","serial":"AB","reason":"bored","signature":"AAA="}' \
+    '{"host_id":"%s","nonce":"AAA=","serial":"AB","reason":"superseded","signature":"AAA=","extra":1}'; do
+	printf "$body" "$host_id" >"$T/rv-bad.json"
+	expect_status 400 POST /v1/revoke "$T/rv-bad.json"
+done
+# Its own bot's certificate: revoked, on the CRL as superseded.
+new_cert "$T/state"
+serial_a1=$SERIAL
+[ -z "$(crl_entry "$serial_a1")" ] || fail "$serial_a1 is on the CRL before revocation"
+revoke "$T/state" 0 "$serial_a1" superseded
+crl_entry "$serial_a1" >"$T/entry"
+grep -q 'Superseded' "$T/entry" ||
+    fail "the CRL does not list $serial_a1 as superseded: $(cat "$T/entry")"
+# Again: success, and the answer says it was already revoked.
+revoke "$T/state" 0 "$serial_a1" superseded
+revoke_body "$T/state" "$serial_a1" superseded "$serial_a1" host "$T/rv-again.json"
+expect_status 200 POST /v1/revoke "$T/rv-again.json"
+grep -q '"already":true' "$T/body" || fail "repeat: not 'already': $(cat "$T/body")"
+# Another host's certificate: refused, and not revoked.
+revoke "$T/state" 3 "$serial_b" superseded
+grep -q 'not issued to this host' "$T/revoke.out" ||
+    fail "another host's serial: unclear reason: $(cat "$T/revoke.out")"
+[ -z "$(crl_entry "$serial_b")" ] || fail "host $host_id revoked host $host_b's certificate"
+# A serial the CA never issued.
+revoke "$T/state" 4 4AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA superseded
+# A replayed body: the nonce is single-use.
+new_cert "$T/state"
+serial_a2=$SERIAL
+revoke_body "$T/state" "$serial_a2" keyCompromise "$serial_a2" host "$T/rv-a2.json"
+expect_status 200 POST /v1/revoke "$T/rv-a2.json"
+grep -q "\"revoked\":\[\"$serial_a2\"\]" "$T/body" || fail "revoke: unexpected answer: $(cat "$T/body")"
+expect_status 409 POST /v1/revoke "$T/rv-a2.json"
+crl_entry "$serial_a2" | grep -q 'Key Compromise' ||
+    fail "the CRL does not list $serial_a2 as key compromise"
+# Bad signatures: over another serial's message, or by a key the CA never
+# saw; the certificate stays valid.
+new_cert "$T/state"
+serial_a3=$SERIAL
+revoke_body "$T/state" "$serial_a3" superseded "$serial_a2" host "$T/rv-a3.json"
+expect_status 403 POST /v1/revoke "$T/rv-a3.json"
+grep -q 'signature' "$T/body" || fail "bad signature: unclear reason: $(cat "$T/body")"
+expect_status 409 POST /v1/revoke "$T/rv-a3.json"
+revoke_body "$T/state" "$serial_a3" superseded "$serial_a3" other "$T/rv-a3o.json"
+expect_status 403 POST /v1/revoke "$T/rv-a3o.json"
+revoke_body "$T/state" host cessationOfOperation host other "$T/rv-ho.json"
+expect_status 403 POST /v1/revoke "$T/rv-ho.json"
+[ -z "$(crl_entry "$serial_a3")" ] || fail "a bad signature revoked $serial_a3"
+# The second host deprovisions: it and every certificate issued to it are
+# on the CRL, and it gets no more nonces; the first host is untouched.
+host_b_serial=$("$CA" inventory -c "$BOTID_CA_CONF" |
+    awk -v h="$host_b" '$1 == h && $8 ~ /\/host\/[0-9a-f]+$/ {print $4; exit}')
+[ -n "$host_b_serial" ] || fail "no host certificate for $host_b in the inventory"
+revoke "$T/state-b" 0 host cessationOfOperation
+for s in "$serial_b" "$host_b_serial"; do
+	crl_entry "$s" | grep -q 'Cessation Of Operation' ||
+	    fail "the CRL does not list $s of the deprovisioned host"
+done
+printf '{"host_id":"%s"}' "$host_b" >"$T/nonce-b.json"
+expect_status 403 POST /v1/nonce "$T/nonce-b.json"
+grep -q 'revoked' "$T/body" || fail "revoked host nonce: unclear reason: $(cat "$T/body")"
+revoke "$T/state-b" 3 host cessationOfOperation
+printf '{"host_id":"%s"}' "$host_id" >"$T/nonce-a.json"
+expect_status 200 POST /v1/nonce "$T/nonce-a.json"
+[ -z "$(crl_entry "$serial_a3")" ] || fail "host $host_b's deprovisioning revoked $serial_a3"
+expect_status 200 GET /metrics
+for m in 'botid_ca_revocations_total{kind="bot"} 2' \
+    'botid_ca_revocations_total{kind="host"} 1' \
+    'botid_ca_rejections_total{endpoint="revoke",reason="bad_request"} 6' \
+    'botid_ca_rejections_total{endpoint="revoke",reason="already_used"} 2' \
+    'botid_ca_rejections_total{endpoint="revoke",reason="forbidden"} 4' \
+    'botid_ca_rejections_total{endpoint="revoke",reason="not_found"} 1'; do
+	grep -qxF "$m" "$T/body" || fail "/metrics lacks '$m': $(grep revo "$T/body")"
+done
 
 # A CA whose key is on a PKCS#11 token.
 check pkcs11-tool --module "$BOTID_PKCS11_MODULE" --token-label ca-token \

@@ -5,6 +5,18 @@
  * key, to OUTDIR/certify-N.json. ca-postgres.sh and ca-bench post them at
  * several replicas at once (curl), to race one nonce or to load the CA.
  * Exit 0 when every body was written.
+ *
+ * ca-certify-requests STATE_DIR TCTI revoke SERIAL|host REASON: revokes
+ * through ca_client_revoke, signing with the host key in the TPM. Exit 0
+ * revoked (or already), 3 refused (403, 409, 410), 4 unknown serial (404),
+ * 5 CA unavailable, 1 anything else; the reason goes to stderr.
+ *
+ * ca-certify-requests STATE_DIR TCTI revoke-body SERIAL|host REASON
+ * SIGNED host|other FILE: writes a /v1/revoke body for SERIAL (or the host)
+ * over a fresh nonce to FILE, its signature made over the message for
+ * target SIGNED by the host key ("host") or by a new key of the same TPM
+ * that the CA never saw ("other"), for ca-basic.sh to post (replays, bad
+ * signatures).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +28,7 @@
 #include <tss2/tss2_tctildr.h>
 
 #include "attest/ca-client.h"
+#include "attest/ca-revoke.h"
 #include "attest/evidence.h"
 #include "attest/host-state.h"
 #include "attest/tpm-templates.h"
@@ -89,6 +102,156 @@ write_request(struct host_state *hs, struct ca_client *ca, ESYS_CONTEXT *esys,
 	return r;
 }
 
+/* The key ca_client_revoke's callback signs with. */
+struct signer {
+	ESYS_CONTEXT		*esys;
+	ESYS_TR			 srk;
+	const TPM2B_PUBLIC	*pub;
+	const TPM2B_PRIVATE	*priv;
+};
+
+static int
+sign_digest(void *arg, const uint8_t digest[32], uint8_t **sig,
+    size_t *sig_len)
+{
+	struct signer *sg = arg;
+	ESYS_TR h = load(sg->esys, sg->srk, sg->pub, sg->priv);
+	int r;
+
+	r = evidence_sign(sg->esys, h, sg->pub->publicArea.type ==
+	    TPM2_ALG_ECC, digest, sig, sig_len);
+	Esys_FlushContext(sg->esys, h);
+	return r;
+}
+
+static int
+revoke(struct host_state *hs, struct ca_client *ca, struct signer *sg,
+    const char *target, const char *reason)
+{
+	char why[512];
+	int r;
+
+	r = ca_client_revoke(ca, hs->host_id, strcmp(target,
+	    CA_REVOKE_HOST) == 0 ? NULL : target, reason, sign_digest, sg, why,
+	    sizeof(why));
+	if (r == 0) {
+		printf("revoked %s\n", target);
+		return 0;
+	}
+	fprintf(stderr, "certify-requests: revoke %s: %s (%s)\n", target, why,
+	    botid_strerror(r));
+	return r == BOTID_ERR_DENIED ? 3 : r == BOTID_ERR_NOT_FOUND ? 4 :
+	    r == BOTID_ERR_UNAVAILABLE ? 5 : 1;
+}
+
+/* A /v1/revoke body for target, signed over the message for signed_target. */
+static int
+revoke_body(struct host_state *hs, struct ca_client *ca, struct signer *sg,
+    const char *target, const char *reason, const char *signed_target,
+    const char *path)
+{
+	uint8_t *nonce = NULL, *sig = NULL, digest[32];
+	size_t nlen = 0, slen = 0;
+	json_t *req = NULL, *resp = NULL;
+	char err[512];
+	int r = 1;
+
+	err[0] = '\0';
+	req = json_pack("{s:s}", "host_id", hs->host_id);
+	if (req == NULL || ca_client_post(ca, "/v1/nonce", req, &resp, err,
+	    sizeof(err)) != 0 || ca_json_get_b64(resp, "nonce", 64, &nonce,
+	    &nlen) != 0) {
+		fprintf(stderr, "certify-requests: nonce: %s\n", err);
+		goto out;
+	}
+	json_decref(req);
+	if (ca_revoke_digest(nonce, nlen, hs->host_id, signed_target, reason,
+	    digest) != 0 || sign_digest(sg, digest, &sig, &slen) != 0) {
+		fprintf(stderr, "certify-requests: cannot sign\n");
+		req = NULL;
+		goto out;
+	}
+	req = json_pack("{s:s, s:s}", "host_id", hs->host_id, "reason",
+	    reason);
+	if (req == NULL || json_object_set_new(req, strcmp(target,
+	    CA_REVOKE_HOST) == 0 ? "host" : "serial", strcmp(target,
+	    CA_REVOKE_HOST) == 0 ? json_true() : json_string(target)) != 0 ||
+	    ca_json_set_b64(req, "nonce", nonce, nlen) != 0 ||
+	    ca_json_set_b64(req, "signature", sig, slen) != 0 ||
+	    json_dump_file(req, path, JSON_COMPACT) != 0) {
+		fprintf(stderr, "certify-requests: cannot write %s\n", path);
+		goto out;
+	}
+	r = 0;
+ out:
+	json_decref(req);
+	json_decref(resp);
+	free(nonce);
+	free(sig);
+	return r;
+}
+
+/* The revoke and revoke-body modes; the host's TPM is opened here. */
+static int
+revoke_main(int argc, char **argv)
+{
+	struct host_state hs;
+	struct ca_client *ca = NULL;
+	ESYS_CONTEXT *esys = NULL;
+	TSS2_TCTI_CONTEXT *tcti = NULL;
+	TPM2B_PUBLIC opub;
+	TPM2B_PRIVATE opriv;
+	struct signer sg;
+	char err[512];
+	int body = strcmp(argv[3], "revoke-body") == 0, ecc, r;
+
+	if ((!body && argc != 6) || (body && (argc != 9 ||
+	    (strcmp(argv[7], "host") != 0 && strcmp(argv[7], "other") != 0)))) {
+		fprintf(stderr, "usage: ca-certify-requests STATE_DIR TCTI "
+		    "revoke SERIAL|host REASON\n       ca-certify-requests "
+		    "STATE_DIR TCTI revoke-body SERIAL|host REASON SIGNED "
+		    "host|other FILE\n");
+		return 2;
+	}
+	memset(&hs, 0, sizeof(hs));
+	memset(&sg, 0, sizeof(sg));
+	if (host_state_load(argv[1], &hs, err, sizeof(err)) != 0 ||
+	    !hs.enrolled || !hs.have_keys) {
+		fprintf(stderr, "certify-requests: not provisioned: %s\n", err);
+		return 2;
+	}
+	if (ca_client_new(hs.ca_url, hs.bundle_path, &ca) != 0 ||
+	    Tss2_TctiLdr_Initialize(argv[2], &tcti) != 0 ||
+	    Esys_Initialize(&esys, tcti, NULL) != 0 ||
+	    evidence_srk_create(esys, &sg.srk, &ecc) != 0) {
+		fprintf(stderr, "certify-requests: TPM set-up failed\n");
+		return 2;
+	}
+	sg.esys = esys;
+	sg.pub = &hs.hk_pub;
+	sg.priv = &hs.hk_priv;
+	if (body && strcmp(argv[7], "other") == 0) {
+		if (evidence_key_create(esys, sg.srk, &tpm_template_hostkey_ecc,
+		    &opub, &opriv) != 0) {
+			fprintf(stderr, "certify-requests: TPM set-up failed\n");
+			return 2;
+		}
+		sg.pub = &opub;
+		sg.priv = &opriv;
+	}
+	if (body)
+		r = revoke_body(&hs, ca, &sg, argv[4], argv[5], argv[6],
+		    argv[8]);
+	else
+		r = revoke(&hs, ca, &sg, argv[4], argv[5]);
+	Esys_FlushContext(esys, sg.srk);
+	Esys_Finalize(&esys);
+	Tss2_TctiLdr_Finalize(&tcti);
+	ca_client_free(ca);
+	host_state_free(&hs);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -103,6 +266,8 @@ main(int argc, char **argv)
 	long count, i;
 	int ecc;
 
+	if (argc >= 4 && strncmp(argv[3], "revoke", 6) == 0)
+		return revoke_main(argc, argv);
 	if (argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: ca-certify-requests STATE_DIR TCTI "
 		    "COUNT OUTDIR [BOT]\n");

@@ -6,7 +6,9 @@
 # host only; 50 enrolments from 10 TPMs, then 50 certify requests each sent
 # to both replicas at once, give 50 hosts and 50 certificates with distinct
 # serials, every nonce accepted once; a host revoked while a replica serves
-# is refused by both at the next request; a replica killed mid-run leaves
+# is refused by both at the next request; a host's own revocation body
+# raced at both replicas is accepted once, and two for one serial revoke it
+# once; a replica killed mid-run leaves
 # no half-written enrolment, and clients that retry at the other succeed;
 # readiness follows the database, down and back.
 set -euo pipefail
@@ -75,7 +77,9 @@ serve ra
 serve rb
 wait_serving ra
 wait_serving rb
-[ "$(pg_sql "${DB##*/}" 'SELECT count(*) FROM botid_schema')" = 1 ] ||
+# One row per schema version, each once: 1, 2, ... with no gap.
+[ "$(pg_sql "${DB##*/}" 'SELECT count(*) = count(DISTINCT version) AND
+    count(*) = max(version) AND count(*) >= 2 FROM botid_schema')" = t ] ||
     fail "two replicas starting together did not migrate exactly once"
 
 # http URL METHOD PATH [BODY-FILE]: prints the status, the body in $T/body.
@@ -208,6 +212,47 @@ for u in "$URL_ra" "$URL_rb"; do
 	    fail "$u gave a revoked host a nonce"
 done
 echo "revocation: refused by both replicas at the next request"
+# A host revoking its own certificate at both replicas at once: one body
+# is accepted once (the other replica finds its nonce used); two bodies for
+# one serial both succeed, and exactly one of them revoked it.
+mkdir -p "$T/hrev"
+tcti7=$(fixture_var t7 BOTID_TCTI)
+check "$REQUESTS" "$T/t7-e1" "$tcti7" 1 "$T/hrev"
+[ "$(http "$URL_ra" POST /v1/certify "$T/hrev/certify-0.json")" = 200 ] ||
+    fail "certify: $(cat "$T/body")"
+serial=$(grep -o '"serial":"[0-9A-F]*"' "$T/body" | cut -d'"' -f4)
+[ -n "$serial" ] || fail "no serial in $(cat "$T/body")"
+for b in 1 2; do
+	check "$REQUESTS" "$T/t7-e1" "$tcti7" revoke-body "$serial" superseded \
+	    "$serial" host "$T/hrev/revoke-$b.json"
+done
+BODY="$T/hrev/1.a" http "$URL_ra" POST /v1/revoke "$T/hrev/revoke-1.json" >"$T/hrev/1.a.code" &
+pid=$!
+BODY="$T/hrev/1.b" http "$URL_rb" POST /v1/revoke "$T/hrev/revoke-1.json" >"$T/hrev/1.b.code"
+wait "$pid"
+case "$(cat "$T/hrev/1.a.code")/$(cat "$T/hrev/1.b.code")" in
+200/409|409/200) ;;
+*) fail "one revoke body at both replicas: $(cat "$T"/hrev/1.*)" ;;
+esac
+[ "$(sql "SELECT revoke_reason FROM certs WHERE serial = '$serial'")" = 4 ] ||
+    fail "$serial is not revoked as superseded in the database"
+check "$REQUESTS" "$T/t7-e1" "$tcti7" 1 "$T/hrev"
+[ "$(http "$URL_ra" POST /v1/certify "$T/hrev/certify-0.json")" = 200 ] ||
+    fail "certify: $(cat "$T/body")"
+serial=$(grep -o '"serial":"[0-9A-F]*"' "$T/body" | cut -d'"' -f4)
+for b in 3 4; do
+	check "$REQUESTS" "$T/t7-e1" "$tcti7" revoke-body "$serial" keyCompromise \
+	    "$serial" host "$T/hrev/revoke-$b.json"
+done
+BODY="$T/hrev/2.a" http "$URL_ra" POST /v1/revoke "$T/hrev/revoke-3.json" >"$T/hrev/2.a.code" &
+pid=$!
+BODY="$T/hrev/2.b" http "$URL_rb" POST /v1/revoke "$T/hrev/revoke-4.json" >"$T/hrev/2.b.code"
+wait "$pid"
+[ "$(cat "$T/hrev/2.a.code")/$(cat "$T/hrev/2.b.code")" = 200/200 ] ||
+    fail "two revoke bodies for one serial: $(cat "$T"/hrev/2.*)"
+[ "$(cat "$T/hrev/2.a" "$T/hrev/2.b" | grep -c '"already":false')" = 1 ] ||
+    fail "not exactly one of two raced revocations revoked: $(cat "$T"/hrev/2.a "$T"/hrev/2.b)"
+echo "host revocations: one nonce accepted once across replicas, one serial revoked once"
 
 # --- A replica killed mid-run: clients retry at the other ----------------
 # Each client tries its first replica, then the other one; the token is

@@ -45,6 +45,10 @@ test_empty(void **state)
 	    "botid_ca_request_duration_seconds_bucket{le=\"+Inf\"} 0"));
 	assert_true(has_line(text, "botid_ca_database_up 0"));
 	assert_null(strstr(text, "botid_ca_rejections_total{"));
+	assert_true(has_line(text,
+	    "botid_ca_revocations_total{kind=\"host\"} 0"));
+	assert_true(has_line(text,
+	    "botid_ca_revocations_total{kind=\"bot\"} 0"));
 	assert_int_equal(text[strlen(text) - 1], '\n');
 	free(text);
 }
@@ -65,7 +69,14 @@ test_counts(void **state)
 	ca_metrics_request(&m, "/v1/enrol", 200, 0.01);
 	ca_metrics_request(&m, "/no\"such{path}", 404, 30);
 	ca_metrics_request(&m, "/v1/nonce", 418, 0.001);
+	ca_metrics_revocation(&m, 0);
+	ca_metrics_revocation(&m, 0);
+	ca_metrics_revocation(&m, 1);
 	assert_int_equal(ca_metrics_render(&m, 1, &text), 0);
+	assert_true(has_line(text,
+	    "botid_ca_revocations_total{kind=\"host\"} 1"));
+	assert_true(has_line(text,
+	    "botid_ca_revocations_total{kind=\"bot\"} 2"));
 	assert_true(has_line(text, "botid_ca_enrolments_total 1"));
 	assert_true(has_line(text, "botid_ca_issuances_total{kind=\"host\"} 1"));
 	assert_true(has_line(text, "botid_ca_issuances_total{kind=\"bot\"} 2"));
