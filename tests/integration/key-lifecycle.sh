@@ -152,7 +152,7 @@ done
 token_labels | grep -qx 'botid:pbot' && fail "pbot's old key is still on the token"
 on_crl "$old_tbot_serial" || fail "tbot's old certificate $old_tbot_serial is not on the CRL"
 on_crl "$old_pbot_serial" || fail "pbot's old certificate $old_pbot_serial is not on the CRL"
-crl_text | grep -A2 -i "${old_tbot_serial}" | grep -qi superseded ||
+crl_text | grep -A5 -i "${old_tbot_serial}" | grep -qi superseded ||
     fail "the CRL does not say tbot's old certificate was superseded"
 for bot in tbot pbot; do
 	check botid_cli sign "$bot" --in "$T/msg" --out "$T/$bot.sig"
