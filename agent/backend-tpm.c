@@ -73,6 +73,8 @@
 
 #define TPM_SUBDIR		"tpm"
 #define TPM_BLOB_SUFFIX		".tss2.pem"
+/* TPM2_TRANSIENT_FIRST, without the header's signed shift (UB). */
+#define TPM_TRANSIENT_FIRST	((TPM2_HC)0x80000000u)
 #define TPM_BLOB_PEM_NAME	"TSS2 PRIVATE KEY"
 #define TPM_BLOB_OID		"2.23.133.10.1.3"	/* TCG loadableKey */
 #define TPM_BLOB_MAX		(16u * 1024u)	/* real blobs are < 2 KiB */
@@ -501,7 +503,7 @@ tpm_flush_orphans(struct tpm_backend *be)
 	UINT32 i;
 
 	if (Esys_GetCapability(be->esys, ESYS_TR_NONE, ESYS_TR_NONE,
-	    ESYS_TR_NONE, TPM2_CAP_HANDLES, TPM2_TRANSIENT_FIRST,
+	    ESYS_TR_NONE, TPM2_CAP_HANDLES, TPM_TRANSIENT_FIRST,
 	    TPM2_MAX_CAP_HANDLES, &more, &cap) != 0 || cap == NULL)
 		goto out;
 	for (i = 0; i < cap->data.handles.count &&
