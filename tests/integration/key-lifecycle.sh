@@ -187,7 +187,16 @@ for step in rotate-pending rotate-created rotate-certified rotate-committed \
     retire-destroyed; do
 	for bot in tbot pbot; do
 		stop_agent
-		BOTID_TEST_CRASH_AT=$step start_agent
+		# Not start_agent: the hook may fire before the agent answers
+		# (rbot's retired keys are due at any time).
+		BOTID_TEST_CRASH_AT=$step "$AGENT" -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
+		AGENT_PID=$!
+		register_pid "$AGENT_PID"
+		for _ in $(seq 1 600); do
+			"$BOTID" --socket "$AGENT_SOCK" version >/dev/null 2>&1 && break
+			kill -0 "$AGENT_PID" 2>/dev/null || break
+			sleep 0.1
+		done
 		# retire-destroyed: the kill comes when an old key is destroyed.
 		botid_cli rotate "$bot" >/dev/null 2>&1 || true
 		for _ in $(seq 1 $((GRACE * 10 + 100))); do
