@@ -760,11 +760,25 @@ entry_remove(struct botid_renewer *rn, size_t i)
 	rn->nentries--;
 }
 
+/* Hands job to the worker, after the jobs already queued. */
+static void
+job_enqueue(struct botid_renewer *rn, struct renew_job *job)
+{
+	struct renew_job **pp;
+
+	(void)pthread_mutex_lock(&rn->lock);
+	for (pp = &rn->queue; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = job;
+	(void)pthread_cond_signal(&rn->cond);
+	(void)pthread_mutex_unlock(&rn->lock);
+}
+
 static int
 job_submit(struct botid_renewer *rn, struct botid_registry *reg,
     struct botid_bot *bot, struct cert_entry *e, enum renew_job_kind kind)
 {
-	struct renew_job *job, **pp;
+	struct renew_job *job;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL ||
 	    (job->spki = malloc(e->spki_len)) == NULL) {
@@ -786,12 +800,7 @@ job_submit(struct botid_renewer *rn, struct botid_registry *reg,
 	job->reg = reg;
 	registry_ref(reg);
 	e->inflight = 1;
-	(void)pthread_mutex_lock(&rn->lock);
-	for (pp = &rn->queue; *pp != NULL; pp = &(*pp)->next)
-		;
-	*pp = job;
-	(void)pthread_cond_signal(&rn->cond);
-	(void)pthread_mutex_unlock(&rn->lock);
+	job_enqueue(rn, job);
 	return 0;
 }
 
@@ -799,7 +808,7 @@ static int
 job_submit_gone(struct botid_renewer *rn, struct botid_registry *reg,
     struct cert_entry *e)
 {
-	struct renew_job *job, **pp;
+	struct renew_job *job;
 
 	if ((job = calloc(1, sizeof(*job))) == NULL)
 		return BOTID_ERR_ALLOC;
@@ -810,12 +819,7 @@ job_submit_gone(struct botid_renewer *rn, struct botid_registry *reg,
 	job->reg = reg;
 	registry_ref(reg);
 	e->inflight = 1;
-	(void)pthread_mutex_lock(&rn->lock);
-	for (pp = &rn->queue; *pp != NULL; pp = &(*pp)->next)
-		;
-	*pp = job;
-	(void)pthread_cond_signal(&rn->cond);
-	(void)pthread_mutex_unlock(&rn->lock);
+	job_enqueue(rn, job);
 	return 0;
 }
 
@@ -839,7 +843,7 @@ int
 renew_deprovision(struct botid_renewer *rn, struct botid_registry *reg,
     renew_done_fn done, void *cookie)
 {
-	struct renew_job *job, **pp;
+	struct renew_job *job;
 
 	if (rn == NULL)
 		return BOTID_ERR_NOT_FOUND;
@@ -854,12 +858,7 @@ renew_deprovision(struct botid_renewer *rn, struct botid_registry *reg,
 	job->cookie = cookie;
 	job->reg = reg;
 	registry_ref(reg);
-	(void)pthread_mutex_lock(&rn->lock);
-	for (pp = &rn->queue; *pp != NULL; pp = &(*pp)->next)
-		;
-	*pp = job;
-	(void)pthread_cond_signal(&rn->cond);
-	(void)pthread_mutex_unlock(&rn->lock);
+	job_enqueue(rn, job);
 	return 0;
 }
 

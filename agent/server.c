@@ -498,6 +498,22 @@ inventory_free(struct inventory *inv)
 	free(inv);
 }
 
+/*
+ * A request answered after its frame was handled (inventory, rotation,
+ * deprovisioning): its reply is flushed, or a connection closed meanwhile
+ * is freed with its last such request.
+ */
+static void
+conn_request_done(struct server *s, struct conn *c)
+{
+	c->inflight--;
+	if (c->fd == -1) {
+		if (c->inflight == 0)
+			conn_free(s, c);
+	} else
+		(void)conn_flush(s, c);
+}
+
 /* Every attribute read is back: the reply, from the registry asked. */
 static void
 inventory_reply(struct server *s, struct conn *c, struct inventory *inv)
@@ -537,12 +553,7 @@ inventory_job_done(struct server *s, struct inventory *inv)
 	if (c->fd != -1)
 		inventory_reply(s, c, inv);
 	inventory_free(inv);
-	c->inflight--;
-	if (c->fd == -1) {
-		if (c->inflight == 0)
-			conn_free(s, c);
-	} else
-		(void)conn_flush(s, c);
+	conn_request_done(s, c);
 }
 
 /*
@@ -629,12 +640,7 @@ rotate_done(void *cookie, int result, const char *error, uint32_t gen)
 	audit_simple(c, op_name(rot->op), rot->bot, result == 0 ? "ok" :
 	    "error", result == 0 ? detail : error, &rot->t0);
 	free(rot);
-	c->inflight--;
-	if (c->fd == -1) {
-		if (c->inflight == 0)
-			conn_free(s, c);
-	} else
-		(void)conn_flush(s, c);
+	conn_request_done(s, c);
 }
 
 /*
@@ -754,12 +760,7 @@ deprovision_done(void *cookie, int result, const char *error)
 		audit_simple(c, op_name(rot->op), NULL, "error", why, &rot->t0);
 	}
 	free(rot);
-	c->inflight--;
-	if (c->fd == -1) {
-		if (c->inflight == 0)
-			conn_free(s, c);
-	} else
-		(void)conn_flush(s, c);
+	conn_request_done(s, c);
 }
 
 /*
