@@ -120,7 +120,7 @@ rotate_under_load() {
 	done <"$out/log"
 	[ "$before" -gt 5 ] && [ "$after" -gt 5 ] ||
 	    fail "$bot: too few signatures around the rotation ($before before, $after after)"
-	echo "$bot: $total signatures during the rotation, none failed ($before before, $after after)"
+	echo "$bot: botid rotate took $(echo "$t_end - $t_start" | bc) s; $total signatures around it, none failed ($before before, $after after)"
 }
 
 # The old and new keys of tbot (TPM blobs) and pbot (token objects).
