@@ -243,6 +243,7 @@ rotation_load(const char *state_dir, const char *bot,
     struct rotation_state *st)
 {
 	json_error_t jerr;
+	struct stat sb;
 	json_t *root = NULL;
 	uint8_t *data = NULL;
 	char *path = NULL;
@@ -252,6 +253,17 @@ rotation_load(const char *state_dir, const char *bot,
 	memset(st, 0, sizeof(*st));
 	if ((r = state_path(state_dir, bot, &path)) != 0)
 		goto out;
+	/*
+	 * It names a PKCS#11 module to load for a removed bot: only a file
+	 * the agent wrote, that no one else may change, is believed.
+	 */
+	if (lstat(path, &sb) == 0 && (!S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid() || (sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)) {
+		log_err("%s: refusing: not a regular file owned by uid %lu and "
+		    "writable by it alone", path, (unsigned long)geteuid());
+		r = BOTID_ERR_INVALID;
+		goto out;
+	}
 	if ((r = file_read(path, STATE_MAX, &data, &len)) != 0) {
 		if (r != BOTID_ERR_NOT_FOUND)
 			log_err("%s: cannot read: %s", path, botid_strerror(r));

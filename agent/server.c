@@ -1572,7 +1572,15 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		goto out;
 	}
 	/* Before any thread: libcurl's global setup is not thread-safe. */
-	if ((r = renew_open(cfg, &s.renew)) != 0 && r != BOTID_ERR_NOT_FOUND)
+	if ((r = renew_open(cfg, &s.renew)) == BOTID_ERR_NOT_FOUND) {
+		for (i = 0; i < (int)cfg->nbots; i++)
+			if (cfg->bots[i].rotate_every != 0)
+				break;
+		if (i < (int)cfg->nbots)
+			log_warn("bot %s: rotate_every needs a provisioned host "
+			    "(a new key needs a certificate): not rotating",
+			    cfg->bots[i].name);
+	} else if (r != 0)
 		log_err("certificates disabled: %s", botid_strerror(r));
 	if (s.renew != NULL &&
 	    epoll_add(s.epfd, renew_fd(s.renew), &renew_tag) == -1) {
