@@ -505,7 +505,7 @@ registry_destroy_all(struct botid_registry *reg, struct botid_done *done)
 	struct botid_backend_ref *b;
 	struct botid_bot_config kc;
 	char key[BOTID_MAX_KEY_NAME + 1], **names = NULL;
-	size_t i, n = 0;
+	size_t i, j, n = 0;
 	int r, first = 0;
 
 	if ((r = rotation_list(cfg->state_dir, &names, &n)) != 0)
@@ -529,6 +529,28 @@ registry_destroy_all(struct botid_registry *reg, struct botid_done *done)
 		rotation_free(&st);
 		if (r != 0 && first == 0)
 			first = r;
+	}
+	/* Configured bots without state: a first key, from an older agent. */
+	for (j = 0; j < cfg->nbots; j++) {
+		const struct botid_bot_config *bc = &cfg->bots[j];
+
+		for (i = 0; i < n; i++)
+			if (strcmp(names[i], bc->name) == 0)
+				break;
+		if (i < n)
+			continue;
+		b = NULL;
+		if ((r = backend_get(cfg, bc, done, &b)) == 0 &&
+		    (r = b->be->ops->key_remove(b->be, bc)) == BOTID_ERR_NOT_FOUND)
+			r = 0;
+		backend_unref(b);
+		rotation_uncache(cfg->state_dir, bc->name);
+		if (r != 0) {
+			log_err("bot %s: cannot destroy its key: %s", bc->name,
+			    botid_strerror(r));
+			if (first == 0)
+				first = r;
+		}
 	}
 	for (i = 0; i < n; i++)
 		free(names[i]);
