@@ -183,7 +183,7 @@ grep '"op":"jwt"' "$AUDIT_LOG" | grep '"bot":"pbot"' | grep '"result":"denied"' 
 out=$(botid_cli jwt tbot --aud inventory --ttl 601 2>&1) &&
     fail "a ttl above max_token_ttl was issued"
 case $out in *denied*max_token_ttl*) ;; *) fail "ttl refusal: $out";; esac
-grep '"op":"jwt"' "$AUDIT_LOG" | grep '"result":"ok"' | grep -q '"bot":"tbot"' ||
+grep '"op":"jwt"' "$AUDIT_LOG" | grep '"result":"ok"' | grep '"bot":"tbot"' >/dev/null ||
     fail "issued tokens are not audited"
 out=$(botid_cli jwt nocert --aud inventory 2>&1) &&
     fail "a token without a certificate"

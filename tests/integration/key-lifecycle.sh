@@ -59,7 +59,7 @@ token_labels() {
 }
 # on_crl SERIAL: the CRL lists it (serials compare as uppercase hex).
 on_crl() {
-	crl_text | tr -d ' ' | grep -qi "SerialNumber:0*${1##0}$"
+	crl_text | tr -d ' ' | grep -i "SerialNumber:0*${1##0}$" >/dev/null
 }
 for bot in tbot pbot rbot gone; do wait_cert "$bot"; done
 printf 'lifecycle test message\n' >"$T/msg"
@@ -67,17 +67,21 @@ printf 'lifecycle test message\n' >"$T/msg"
 # --- Rotation on demand under load --------------------------------------
 # rotate_under_load BOT KEYFILE-CHECK: rotates BOT while a client signs.
 rotate_under_load() {
-	local bot=$1 out="$T/load-$1" t_start t_end gen
-	mkdir -p "$out"
+	local bot=$1 t_start t_end gen i out loaders=()
 	rm -f "$T/stop"
 	check botid_cli pubkey "$bot" --out "$T/$bot.old.pem"
 	# "Verify with the old certificate": its key is the old key.
 	openssl x509 -in "$T/$bot.chain" -noout -pubkey >"$T/$bot.oldcert.pem"
 	cmp -s "$T/$bot.oldcert.pem" "$T/$bot.old.pem" ||
 	    fail "$bot: the certificate before the rotation is not for its key"
-	python3 "$LOAD" "$AGENT_SOCK" "$bot" "$T/msg" "$out" "$T/stop" \
-	    >"$out/summary" 2>"$out/errors" &
-	local loader=$!
+	# Three clients sign concurrently, each on its own connection.
+	for i in 1 2 3; do
+		out="$T/load-$bot-$i"
+		mkdir -p "$out"
+		python3 "$LOAD" "$AGENT_SOCK" "$bot" "$T/msg" "$out" "$T/stop" \
+		    >"$out/summary" 2>"$out/errors" &
+		loaders+=("$!")
+	done
 	sleep 1
 	t_start=$(date +%s.%N)
 	botid_cli rotate "$bot" >"$T/$bot.rotate.out" ||
@@ -88,7 +92,10 @@ rotate_under_load() {
 	new_key_present "$bot" || fail "no key in the device for $bot's new key"
 	sleep 1
 	touch "$T/stop"
-	wait "$loader" || fail "$bot: signing failed during the rotation: $(head -3 "$out/errors")"
+	for i in 1 2 3; do
+		wait "${loaders[i - 1]}" ||
+		    fail "$bot: signing failed during the rotation: $(head -3 "$T/load-$bot-$i/errors")"
+	done
 	gen=$(sed -n 's/.*key generation \([0-9]*\).*/\1/p' "$T/$bot.rotate.out")
 	[ "$gen" = 1 ] || fail "$bot: rotate says generation '$gen': $(cat "$T/$bot.rotate.out")"
 	check botid_cli pubkey "$bot" --out "$T/$bot.new.pem"
@@ -101,39 +108,42 @@ rotate_under_load() {
 	    fail "$bot: the certificate served is not for the new key"
 	# Every signature verifies with the old or the new key, as timed.
 	local n t0 t1 st old new before=0 after=0 total=0
-	while read -r n t0 t1 st; do
-		total=$((total + 1))
-		old=0 new=0
-		openssl dgst -sha256 -verify "$T/$bot.old.pem" \
-		    -signature "$out/$n.sig" "$T/msg" >/dev/null 2>&1 && old=1
-		openssl dgst -sha256 -verify "$T/$bot.new.pem" \
-		    -signature "$out/$n.sig" "$T/msg" >/dev/null 2>&1 && new=1
-		[ $((old + new)) -eq 1 ] || fail "$bot: signature $n verifies with neither key"
-		if [ "$(echo "$t1 < $t_start" | bc)" = 1 ]; then
-			[ $old = 1 ] || fail "$bot: signature $n, made before the rotation, is not the old key's"
-			before=$((before + 1))
-		fi
-		if [ "$(echo "$t0 > $t_end" | bc)" = 1 ]; then
-			[ $new = 1 ] || fail "$bot: signature $n, asked after the rotation, is not the new key's"
-			after=$((after + 1))
-		fi
-	done <"$out/log"
+	for i in 1 2 3; do
+		out="$T/load-$bot-$i"
+		while read -r n t0 t1 st; do
+			total=$((total + 1))
+			old=0 new=0
+			openssl dgst -sha256 -verify "$T/$bot.old.pem" \
+			    -signature "$out/$n.sig" "$T/msg" >/dev/null 2>&1 && old=1
+			openssl dgst -sha256 -verify "$T/$bot.new.pem" \
+			    -signature "$out/$n.sig" "$T/msg" >/dev/null 2>&1 && new=1
+			[ $((old + new)) -eq 1 ] || fail "$bot: signature $n verifies with neither key"
+			if [ "$(echo "$t1 < $t_start" | bc)" = 1 ]; then
+				[ $old = 1 ] || fail "$bot: signature $n, made before the rotation, is not the old key's"
+				before=$((before + 1))
+			fi
+			if [ "$(echo "$t0 > $t_end" | bc)" = 1 ]; then
+				[ $new = 1 ] || fail "$bot: signature $n, asked after the rotation, is not the new key's"
+				after=$((after + 1))
+			fi
+		done <"$out/log"
+	done
 	[ "$before" -gt 5 ] && [ "$after" -gt 5 ] ||
 	    fail "$bot: too few signatures around the rotation ($before before, $after after)"
-	echo "$bot: botid rotate took $(echo "$t_end - $t_start" | bc) s; $total signatures around it, none failed ($before before, $after after)"
+	echo "$bot: botid rotate took $(echo "$t_end - $t_start" | bc) s; $total signatures from 3 clients around it, none failed ($before before, $after after)"
 }
 
 # The old and new keys of tbot (TPM blobs) and pbot (token objects).
 old_key_present() {
 	case $1 in
 	tbot) [ -f "$T/state/tpm/tbot.tss2.pem" ];;
-	pbot) token_labels | grep -qx 'botid:pbot';;
+	pbot) token_labels | grep -x 'botid:pbot' >/dev/null;;
 	esac
 }
 new_key_present() {
 	case $1 in
 	tbot) [ -f "$T/state/tpm/tbot~1.tss2.pem" ];;
-	pbot) token_labels | grep -qx 'botid:pbot~1';;
+	pbot) token_labels | grep -x 'botid:pbot~1' >/dev/null;;
 	esac
 }
 old_tbot_serial=$(serial_of "$T/tbot.chain")
@@ -144,15 +154,15 @@ rotate_under_load pbot
 
 # After rotate_grace: old keys destroyed, old certificates revoked.
 for _ in $(seq 1 $((GRACE * 10 + 100))); do
-	[ ! -e "$T/state/tpm/tbot.tss2.pem" ] && ! token_labels | grep -qx 'botid:pbot' &&
+	[ ! -e "$T/state/tpm/tbot.tss2.pem" ] && ! token_labels | grep -x 'botid:pbot' >/dev/null &&
 	    on_crl "$old_tbot_serial" && on_crl "$old_pbot_serial" && break
 	sleep 0.1
 done
 [ ! -e "$T/state/tpm/tbot.tss2.pem" ] || fail "tbot's old blob is still there"
-token_labels | grep -qx 'botid:pbot' && fail "pbot's old key is still on the token"
+token_labels | grep -x 'botid:pbot' >/dev/null && fail "pbot's old key is still on the token"
 on_crl "$old_tbot_serial" || fail "tbot's old certificate $old_tbot_serial is not on the CRL"
 on_crl "$old_pbot_serial" || fail "pbot's old certificate $old_pbot_serial is not on the CRL"
-crl_text | grep -A5 -i "${old_tbot_serial}" | grep -qi superseded ||
+crl_text | grep -A5 -i "${old_tbot_serial}" | grep -i superseded >/dev/null ||
     fail "the CRL does not say tbot's old certificate was superseded"
 for bot in tbot pbot; do
 	check botid_cli sign "$bot" --in "$T/msg" --out "$T/$bot.sig"
@@ -233,11 +243,11 @@ gone_serial=$(serial_of "$T/gone.chain")
 write_conf
 kill -HUP "$AGENT_PID"
 for _ in $(seq 1 100); do
-	! token_labels | grep -q '^botid:gone' && on_crl "$gone_serial" &&
+	! token_labels | grep '^botid:gone' >/dev/null && on_crl "$gone_serial" &&
 	    [ ! -e "$T/state/keys/gone.json" ] && break
 	sleep 0.1
 done
-token_labels | grep -q '^botid:gone' && fail "the removed bot's key is still on the token"
+token_labels | grep '^botid:gone' >/dev/null && fail "the removed bot's key is still on the token"
 on_crl "$gone_serial" || fail "the removed bot's certificate is not on the CRL"
 [ ! -e "$T/state/keys/gone.json" ] || fail "the removed bot's state is left behind"
 expect_fail botid_cli pubkey gone --out /dev/null
@@ -260,7 +270,7 @@ n=$(token_labels | grep -c '^botid:' || true)
 [ "$n" -eq 0 ] || fail "$n token objects left: $(token_labels)"
 [ ! -e "$T/state/attest" ] || fail "attestation state left: $(ls "$T/state/attest")"
 on_crl "$last_serial" || fail "tbot's last certificate is not on the CRL"
-"$CA" inventory -c "$BOTID_CA_CONF" | grep "$host_id" | grep -qi revoked ||
+"$CA" inventory -c "$BOTID_CA_CONF" | grep "$host_id" | grep -i revoked >/dev/null ||
     fail "the CA does not list host $host_id as revoked: $("$CA" inventory -c "$BOTID_CA_CONF")"
 grep -q 'deprovision.*ok' "$AUDIT_LOG" || fail "no audit entry for the deprovisioning"
 echo "PASS: rotation, removal and deprovisioning"
