@@ -39,7 +39,7 @@
 #define READ_CHUNK	16384
 #define MAX_EVENTS	64
 #define DRAIN_SECONDS	10
-/* How long the loop polls after signing a request itself (see run loop). */
+/* How long the loop polls after sending a reply (see server_run). */
 #define LOOP_SPIN_US	100
 
 struct conn {
@@ -110,7 +110,7 @@ struct server {
 	unsigned		 nconns;
 	int			 stopping;
 	int			 inline_budget;	/* jobs to sign in the loop */
-	struct timespec		 spin_from;	/* the last sign in the loop */
+	struct timespec		 spin_from;	/* the last reply sent */
 	int			 spinning;	/* polling since spin_from */
 };
 
@@ -256,6 +256,9 @@ conn_flush(struct server *s, struct conn *c)
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			(void)buf_consume(&c->out, (size_t)n);
+			/* A reply went out: its client may ask again soon. */
+			clock_gettime(CLOCK_MONOTONIC, &s->spin_from);
+			s->spinning = 1;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
@@ -889,8 +892,6 @@ submit_job(struct server *s, struct botid_pool *pool, struct botid_job *job)
 	if (s->inline_budget > 0 && pool_run_inline(pool, job)) {
 		s->inline_budget--;
 		finish_job(s, job, 0);
-		clock_gettime(CLOCK_MONOTONIC, &s->spin_from);
-		s->spinning = 1;
 	} else
 		pool_submit(pool, job);
 }
@@ -1616,7 +1617,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 				break;
 		}
 		/*
-		 * Right after signing in the loop, poll for the client's next
+		 * Right after sending a reply, poll for the client's next
 		 * request for LOOP_SPIN_US before sleeping: a sequential client
 		 * sends it within tens of microseconds, and waking from
 		 * epoll_wait costs more than that on a virtual machine. Idle,
