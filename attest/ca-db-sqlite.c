@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -92,6 +93,46 @@ db_prepare(struct ca_db *db, const char *sql, sqlite3_stmt **st)
 	return 0;
 }
 
+/*
+ * Puts the file in WAL mode. Switching needs an exclusive lock taken from a
+ * shared one, so two processes switching a new file at once can each be
+ * refused at once (SQLite does not wait where waiting could deadlock):
+ * retry for up to the busy timeout. Refuses a file that stays out of WAL.
+ */
+static int
+set_wal(struct ca_db *db, char *err, size_t errlen)
+{
+	const struct timespec pause = { 0, 10 * 1000 * 1000 };
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode;
+	int rc, ok, tries;
+
+	for (tries = 0; tries < 500; tries++) {
+		rc = sqlite3_prepare_v2(H(db), "PRAGMA journal_mode = WAL", -1,
+		    &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			mode = sqlite3_column_text(st, 0);
+			ok = mode != NULL && strcmp((const char *)mode,
+			    "wal") == 0;
+			sqlite3_finalize(st);
+			if (!ok)
+				snprintf(err, errlen, "database: the file "
+				    "cannot be put in WAL mode");
+			return ok ? 0 : BOTID_ERR_IO;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		(void)nanosleep(&pause, NULL);
+	}
+	snprintf(err, errlen, "database: journal_mode WAL: %s",
+	    sqlite3_errmsg(H(db)));
+	return BOTID_ERR_IO;
+}
+
 /* Under BEGIN IMMEDIATE: processes opening the file together migrate once. */
 static int
 migrate(struct ca_db *db, char *err, size_t errlen)
@@ -167,9 +208,11 @@ sqlite_open(const char *path, struct ca_db **dbp, char *err, size_t errlen)
 		goto out;
 	}
 	sqlite3_busy_timeout(H(db), 5000);
-	if (db_exec(db, "PRAGMA journal_mode = WAL") != 0 ||
-	    db_exec(db, "PRAGMA foreign_keys = ON") != 0) {
+	if ((r = set_wal(db, err, errlen)) != 0)
+		goto out;
+	if (db_exec(db, "PRAGMA foreign_keys = ON") != 0) {
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(H(db)));
+		r = BOTID_ERR_IO;
 		goto out;
 	}
 	if ((r = migrate(db, err, errlen)) != 0)
