@@ -9,9 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -26,6 +26,10 @@ struct sqlite_db {
 };
 
 #define H(db)	(((struct sqlite_db *)(db))->h)
+
+/* How long a statement waits for another process's lock. */
+#define BUSY_TIMEOUT_MS	5000
+#define WAL_RETRY_MS	10
 
 static void	sqlite_close(struct ca_db *);
 static int	sqlite_begin(struct ca_db *);
@@ -102,12 +106,12 @@ db_prepare(struct ca_db *db, const char *sql, sqlite3_stmt **st)
 static int
 set_wal(struct ca_db *db, char *err, size_t errlen)
 {
-	const struct timespec pause = { 0, 10 * 1000 * 1000 };
+	const struct timespec pause = { 0, WAL_RETRY_MS * 1000 * 1000 };
 	sqlite3_stmt *st = NULL;
 	const unsigned char *mode;
 	int rc, ok, tries;
 
-	for (tries = 0; tries < 500; tries++) {
+	for (tries = 0; tries < BUSY_TIMEOUT_MS / WAL_RETRY_MS; tries++) {
 		rc = sqlite3_prepare_v2(H(db), "PRAGMA journal_mode = WAL", -1,
 		    &st, NULL);
 		if (rc == SQLITE_OK)
@@ -207,7 +211,7 @@ sqlite_open(const char *path, struct ca_db **dbp, char *err, size_t errlen)
 		    sqlite3_errmsg(H(db)) : "cannot open");
 		goto out;
 	}
-	sqlite3_busy_timeout(H(db), 5000);
+	sqlite3_busy_timeout(H(db), BUSY_TIMEOUT_MS);
 	if ((r = set_wal(db, err, errlen)) != 0)
 		goto out;
 	if (db_exec(db, "PRAGMA foreign_keys = ON") != 0) {

@@ -225,8 +225,8 @@ for step in rotate-pending rotate-created rotate-certified rotate-committed \
 		# rbot rotates by itself, maybe between its signature and
 		# the key fetched after it: either key fetched around the
 		# signature must verify it.
+		botid_cli pubkey rbot --out "$T/rbot.pub0"
 		for b in tbot pbot rbot; do
-			botid_cli pubkey "$b" --out "$T/$b.pub0"
 			botid_cli sign "$b" --in "$T/msg" --out "$T/$b.sig" ||
 			    fail "after a SIGKILL at $step of $bot's rotation, $b cannot sign: $(tail -3 "$AGENT_LOG")"
 			botid_cli pubkey "$b" --out "$T/$b.pub"
