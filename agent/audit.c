@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 #include <tss2/tss2_mu.h>
 
+#include "agent/audit-line.h"
 #include "agent/audit.h"
 #include "agent/backend.h"
 #include "lib/auditlog.h"
@@ -59,6 +60,9 @@ struct checkpoint_job {
 
 static int audit_fd = -1;
 static int need_newline;	/* the file ends in a cut line */
+/* An entry being written: a newline, the text, its newline. */
+static char line[1 + BOTID_MAX_AUDIT_LINE];
+static EVP_MD *sha256;		/* fetched once */
 
 /* The chain: what the next entry links to. */
 static uint64_t next_seq;
@@ -155,165 +159,75 @@ audit_close(void)
 	if (audit_fd != -1)
 		close(audit_fd);
 	audit_fd = -1;
-}
-
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-/* A JSON string for text a caller controls (an exe path may not be UTF-8). */
-static json_t *
-jstr(const char *s)
-{
-	json_t *j;
-	char *copy;
-	size_t i;
-
-	if (s == NULL)
-		return json_null();
-	if ((j = json_string(s)) != NULL)
-		return j;
-	if ((copy = strdup(s)) == NULL)
-		return NULL;
-	for (i = 0; copy[i] != '\0'; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
+	EVP_MD_free(sha256);
+	sha256 = NULL;
 }
 
 /* A new entry: seq, prev and time come first, in that order. */
 static json_t *
 entry_new(void)
 {
-	json_t *o;
-	char ts[40], prev[2 * AUDITLOG_HASH_LEN + 1];
 	struct timespec now;
-	struct tm tm;
-	size_t len;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	len = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + len, sizeof(ts) - len, ".%06ldZ", now.tv_nsec / 1000);
-	hex(last_hash, sizeof(last_hash), prev);
-	if ((o = json_object()) == NULL)
-		return NULL;
-	if (json_object_set_new(o, "seq",
-	    json_integer((json_int_t)next_seq)) != 0 ||
-	    json_object_set_new(o, "prev", json_string(prev)) != 0 ||
-	    json_object_set_new(o, "time", json_string(ts)) != 0) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
+	return audit_line_head(next_seq, last_hash, &now);
 }
 
 /*
- * Appends the entry o as one line and advances the chain past it. A line
- * not written whole leaves the chain where it was: the next entry links
- * to the last complete one, and verification shows the damage.
+ * Appends the text of an entry as one line and advances the chain past
+ * it. text may be the line buffer itself, at its second byte. A line not
+ * written whole leaves the chain where it was: the next entry links to the
+ * last complete one, and verification shows the damage.
  */
 static int
-entry_append(json_t *o)
+entry_append(const char *text, size_t len)
 {
-	char *text = NULL, *line = NULL;
-	size_t len;
+	char *start;
 	ssize_t n;
-	int r = BOTID_ERR_ALLOC;
 
-	if ((text = json_dumps(o, JSON_COMPACT)) == NULL)
-		goto out;
-	len = strlen(text);
-	if (len >= BOTID_MAX_AUDIT_LINE) {
-		r = BOTID_ERR_TOO_LARGE;
-		goto out;
-	}
-	if ((line = malloc(len + 2)) == NULL)
-		goto out;
+	if (len >= BOTID_MAX_AUDIT_LINE)
+		return BOTID_ERR_TOO_LARGE;
+	if (text != line + 1)
+		memcpy(line + 1, text, len);
+	line[1 + len] = '\n';
 	/* End a line a crash cut short, so that this one stays whole. */
-	if (need_newline)
-		line[0] = '\n';
-	memcpy(line + need_newline, text, len);
-	line[need_newline + len] = '\n';
-	n = write(audit_fd, line, (size_t)need_newline + len + 1);
+	line[0] = '\n';
+	start = need_newline ? line : line + 1;
+	n = write(audit_fd, start, (size_t)need_newline + len + 1);
 	if (n != (ssize_t)(need_newline + len + 1)) {
 		need_newline = n > 0 ? 1 : need_newline;
-		r = BOTID_ERR_IO;
-		goto out;
+		return BOTID_ERR_IO;
 	}
-	if (EVP_Digest(line + need_newline, len + 1, last_hash, NULL,
-	    EVP_sha256(), NULL) != 1) {
-		r = BOTID_ERR_CRYPTO;
-		goto out;
-	}
+	if (sha256 == NULL &&
+	    (sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		return BOTID_ERR_CRYPTO;
+	if (EVP_Digest(line + 1, len + 1, last_hash, NULL, sha256, NULL) != 1)
+		return BOTID_ERR_CRYPTO;
 	need_newline = 0;
 	next_seq++;
 	if (to_syslog)
-		syslog(LOG_AUTHPRIV | LOG_INFO, "audit: %s", text);
-	r = 0;
- out:
-	free(text);
-	free(line);
-	return r;
+		syslog(LOG_AUTHPRIV | LOG_INFO, "audit: %.*s", (int)len, line + 1);
+	return 0;
 }
 
 void
 audit_write(const struct botid_audit_event *ev)
 {
-	json_t *o = NULL;
-	char sha[2 * 64 + 1];
-	int r = BOTID_ERR_ALLOC;
+	struct timespec now;
+	size_t len;
+	int r;
 
 	if (audit_fd == -1)
 		return;
-	if ((o = entry_new()) == NULL)
-		goto out;
-	if (json_object_set_new(o, "op", jstr(ev->op)) != 0 ||
-	    json_object_set_new(o, "bot",
-	    jstr(ev->bot)) != 0 ||
-	    json_object_set_new(o, "uid", json_integer(ev->peer->uid)) != 0 ||
-	    json_object_set_new(o, "gid", json_integer(ev->peer->gid)) != 0 ||
-	    json_object_set_new(o, "pid", json_integer(ev->peer->pid)) != 0 ||
-	    json_object_set_new(o, "exe", ev->peer->have_exe ?
-	    jstr(ev->peer->exe) : json_null()) != 0 ||
-	    json_object_set_new(o, "unit", ev->peer->have_unit ?
-	    jstr(ev->peer->unit) : json_null()) != 0 ||
-	    json_object_set_new(o, "result", json_string(ev->result)) != 0 ||
-	    json_object_set_new(o, "us", json_integer((json_int_t)ev->micros)) != 0)
-		goto out;
-	if (ev->digest != NULL && ev->digest_len <= 64) {
-		hex(ev->digest, ev->digest_len, sha);
-		if (json_object_set_new(o, "hash", jstr(ev->hash)) != 0 ||
-		    json_object_set_new(o, "digest", json_string(sha)) != 0)
-			goto out;
-	}
-	if (ev->data_sha256 != NULL) {
-		hex(ev->data_sha256, 32, sha);
-		if (json_object_set_new(o, "sha256", json_string(sha)) != 0)
-			goto out;
-	}
-	if (ev->detail != NULL &&
-	    json_object_set_new(o, "detail", jstr(ev->detail)) != 0)
-		goto out;
-	if ((r = entry_append(o)) == 0)
+	clock_gettime(CLOCK_REALTIME, &now);
+	if ((r = audit_line_event(ev, next_seq, last_hash, &now, line + 1,
+	    BOTID_MAX_AUDIT_LINE, &len)) == 0 &&
+	    (r = entry_append(line + 1, len)) == 0)
 		entries_since++;
- out:
 	if (r != 0)
 		log_err("audit: cannot write entry for %s: %s%s%s", ev->op,
 		    botid_strerror(r), r == BOTID_ERR_IO ? ": " : "",
 		    r == BOTID_ERR_IO ? strerror(errno) : "");
-	json_decref(o);
 }
 
 /*
@@ -403,12 +317,12 @@ static void
 checkpoint_write(const struct checkpoint_job *job, const char *unsigned_why)
 {
 	json_t *o = NULL;
-	char sealed[2 * AUDITLOG_HASH_LEN + 1], *b64 = NULL;
+	char sealed[2 * AUDITLOG_HASH_LEN + 1], *b64 = NULL, *text = NULL;
 	int r = BOTID_ERR_ALLOC;
 
 	if ((o = entry_new()) == NULL)
 		goto out;
-	hex(job->sealed_hash, sizeof(job->sealed_hash), sealed);
+	audit_line_hex(job->sealed_hash, sizeof(job->sealed_hash), sealed);
 	if (json_object_set_new(o, "op", json_string("checkpoint")) != 0 ||
 	    json_object_set_new(o, "result", json_string(job->sig != NULL ?
 	    "signed" : "unsigned")) != 0 ||
@@ -427,7 +341,9 @@ checkpoint_write(const struct checkpoint_job *job, const char *unsigned_why)
 	} else if (json_object_set_new(o, "detail",
 	    json_string(unsigned_why)) != 0)
 		goto out;
-	if ((r = entry_append(o)) != 0)
+	r = BOTID_ERR_ALLOC;
+	if ((text = json_dumps(o, JSON_COMPACT)) == NULL ||
+	    (r = entry_append(text, strlen(text))) != 0)
 		goto out;
 	have_sealed = 1;
 	sealed_seq = job->sealed_seq;
@@ -437,6 +353,7 @@ checkpoint_write(const struct checkpoint_job *job, const char *unsigned_why)
 		    botid_strerror(r), r == BOTID_ERR_IO ? ": " : "",
 		    r == BOTID_ERR_IO ? strerror(errno) : "");
 	free(b64);
+	free(text);
 	json_decref(o);
 }
 

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/await.h"
 #include "lib/botid.h"
 #include "lib/buf.h"
 #include "lib/limits.h"
@@ -26,6 +27,7 @@ struct botid_client {
 	char		 message[256];
 	char		 agent[128];
 	struct botid_buf body;		/* the last reply's body */
+	struct botid_await await;	/* how to wait for a reply */
 };
 
 void
@@ -101,7 +103,9 @@ transact(struct botid_client *c, struct botid_buf *req, uint8_t op,
 
 	c->message[0] = '\0';
 	buf_reset(&c->body);
-	if ((r = write_all(c->fd, buf_ptr(req), buf_len(req))) != 0)
+	if ((r = write_all(c->fd, buf_ptr(req), buf_len(req))) != 0 ||
+	    (r = await_readable(&c->await, c->fd,
+	    CLIENT_TIMEOUT_S * 1000)) != 0)
 		return r;
 	if ((r = read_all(c->fd, lenb, sizeof(lenb))) != 0)
 		return r;
@@ -197,6 +201,7 @@ botid_connect(const char *path, struct botid_client **cp)
 		return BOTID_ERR_ALLOC;
 	c->next_id = 1;
 	buf_init(&c->body, 0);
+	await_init(&c->await);
 	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
 		goto out;
 	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||

@@ -27,6 +27,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include "lib/await.h"
 #include "lib/buf.h"
 #include "lib/error.h"
 #include "lib/limits.h"
@@ -40,6 +41,7 @@
 #define BENCH_MAX_RUNS		101u
 #define BENCH_CONNECT_WAIT_MS	60000u	/* --agent-cmd: socket must answer */
 #define BENCH_READ_CHUNK	(16u * 1024u)
+#define BENCH_REPLY_TIMEOUT_MS	60000	/* an agent that stops answering */
 
 /* Exit codes, documented in botid-bench(1). */
 #define EXIT_OK		0
@@ -263,7 +265,8 @@ write_all(int fd, const uint8_t *p, size_t n)
  * (valid until the next read) and consumes it from in.
  */
 static int
-agent_read_frame(int fd, struct botid_buf *in, struct botid_buf *body)
+agent_read_frame(int fd, struct botid_await *w, struct botid_buf *in,
+    struct botid_buf *body)
 {
 	const uint8_t *p;
 	uint8_t *room;
@@ -279,8 +282,11 @@ agent_read_frame(int fd, struct botid_buf *in, struct botid_buf *body)
 		if (r != BOTID_ERR_INCOMPLETE)
 			return BOTID_ERR_PROTOCOL;
 		buf_compact(in);
-		if ((r = buf_reserve(in, BENCH_READ_CHUNK, &room)) != 0)
+		if ((r = buf_reserve(in, BENCH_READ_CHUNK, &room)) != 0 ||
+		    (r = await_readable(w, fd, BENCH_REPLY_TIMEOUT_MS)) != 0) {
+			(void)buf_unreserve(in, BENCH_READ_CHUNK);
 			return r;
+		}
 		do {
 			got = recv(fd, room, BENCH_READ_CHUNK, 0);
 		} while (got == -1 && errno == EINTR);
@@ -303,6 +309,7 @@ static int
 agent_transact(int fd, struct botid_buf *in, struct botid_buf *req,
     uint8_t op, uint32_t id, uint16_t want_tag, uint8_t **val, size_t *vlen)
 {
+	struct botid_await w;
 	struct botid_buf body;
 	const uint8_t *v;
 	uint32_t rid, status;
@@ -313,8 +320,9 @@ agent_transact(int fd, struct botid_buf *in, struct botid_buf *req,
 
 	*val = NULL;
 	*vlen = 0;
+	await_init(&w);
 	if ((r = write_all(fd, buf_ptr(req), buf_len(req))) != 0 ||
-	    (r = agent_read_frame(fd, in, &body)) != 0)
+	    (r = agent_read_frame(fd, &w, in, &body)) != 0)
 		return r;
 	if (wire_get_reply_header(&body, &rop, &rid, &status) != 0 ||
 	    rop != (op | BOTID_OP_REPLY) || rid != id)
@@ -471,6 +479,7 @@ agent_client(struct bench_thread *t)
 {
 	const struct bench_opts *o = t->o;
 	struct botid_buf in, out, body, *frames = NULL;
+	struct botid_await w;
 	uint64_t *sent_at = NULL, seed, now;
 	uint8_t digest[32], rop;
 	uint32_t rid, status;
@@ -480,6 +489,7 @@ agent_client(struct bench_thread *t)
 
 	buf_init(&in, 4 + BOTID_MAX_FRAME + BENCH_READ_CHUNK);
 	buf_init(&out, (size_t)BOTID_MAX_INFLIGHT * (4 + BOTID_MAX_FRAME));
+	await_init(&w);
 	seed = 0x9e3779b97f4a7c15ull ^ ((uint64_t)t->idx << 32) ^ t->idx;
 	memset(digest, (int)(t->idx & 0xff), sizeof(digest));
 	if ((frames = calloc(o->nbots, sizeof(*frames))) == NULL ||
@@ -519,7 +529,7 @@ agent_client(struct bench_thread *t)
 		if ((r = write_all(fd, buf_ptr(&out), buf_len(&out))) != 0 ||
 		    (r = buf_consume(&out, buf_len(&out))) != 0)
 			goto out;
-		if ((r = agent_read_frame(fd, &in, &body)) != 0)
+		if ((r = agent_read_frame(fd, &w, &in, &body)) != 0)
 			goto out;
 		now = bench_now_ns();
 		if (wire_get_reply_header(&body, &rop, &rid, &status) != 0 ||
