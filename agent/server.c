@@ -112,6 +112,7 @@ struct server {
 	int			 inline_budget;	/* jobs to sign in the loop */
 	struct timespec		 spin_from;	/* the last reply sent */
 	int			 spinning;	/* polling since spin_from */
+	size_t			 queued;	/* jobs handed to pools, not back */
 };
 
 static const char *
@@ -617,6 +618,7 @@ handle_inventory(struct server *s, struct conn *c,
 		inv->jobs[i].fairq = &bot->fairq;
 		inv->jobs[i].owner = inv;
 		pool_submit(registry_pool(bot), &inv->jobs[i]);
+		s->queued++;
 	}
 	/* The extra count: answers at once when no bot has a key. */
 	inventory_job_done(s, inv);
@@ -892,8 +894,10 @@ submit_job(struct server *s, struct botid_pool *pool, struct botid_job *job)
 	if (s->inline_budget > 0 && pool_run_inline(pool, job)) {
 		s->inline_budget--;
 		finish_job(s, job, 0);
-	} else
+	} else {
 		pool_submit(pool, job);
+		s->queued++;
+	}
 }
 
 /* Picks the scheme for AUTO and refuses ones the key cannot do. */
@@ -1386,6 +1390,7 @@ finish_jobs(struct server *s)
 
 	for (job = done_take_all(&s->done); job != NULL; job = next) {
 		next = job->next;
+		s->queued--;
 		/* The owner is an inventory or a request, by the job's kind. */
 		if (job->kind == BOTID_JOB_ATTRIBUTES)
 			inventory_job_done(s, job->owner);
@@ -1621,9 +1626,12 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		 * request for LOOP_SPIN_US before sleeping: a sequential client
 		 * sends it within tens of microseconds, and waking from
 		 * epoll_wait costs more than that on a virtual machine. Idle,
-		 * the loop sleeps.
+		 * the loop sleeps; so it does while pools hold jobs, whose
+		 * replies wake it through the done eventfd, for polling then
+		 * takes a core from the workers.
 		 */
-		if (s.spinning && micros_since(&s.spin_from) >= LOOP_SPIN_US)
+		if (s.spinning && (micros_since(&s.spin_from) >= LOOP_SPIN_US ||
+		    s.queued > 0))
 			s.spinning = 0;
 		n = epoll_wait(s.epfd, events, MAX_EVENTS, s.spinning ? 0 : 1000);
 		if (n == 0 && s.spinning)
