@@ -33,7 +33,11 @@ struct p11_ctx {
 	uint8_t			 sig[BOTID_MAX_SIGNATURE];
 };
 
-/* Modules are loaded and initialised once per process. */
+/*
+ * Modules are loaded and initialised once per process, and threads open
+ * their sessions one at a time: p11-kit-client.so once failed to list
+ * the token to one of eight threads doing so at the same time.
+ */
 static pthread_mutex_t p11_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const uint8_t p11_di_sha256[] = {
@@ -52,7 +56,6 @@ p11_module_load(const char *path, CK_FUNCTION_LIST_PTR *flp)
 	int r = BOTID_ERR_PKCS11;
 
 	*flp = NULL;
-	pthread_mutex_lock(&p11_lock);
 	/* Kept open for the life of the process, like the agent does. */
 	if ((dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		fprintf(stderr, "botid-bench: cannot load %s: %s\n", path,
@@ -74,7 +77,6 @@ p11_module_load(const char *path, CK_FUNCTION_LIST_PTR *flp)
 	*flp = fl;
 	r = 0;
  out:
-	pthread_mutex_unlock(&p11_lock);
 	return r;
 }
 
@@ -134,7 +136,7 @@ p11_pin_read(const char *path, char *pin, size_t pinsz, size_t *len)
 }
 
 static void
-p11_close(void *arg)
+p11_close_locked(void *arg)
 {
 	struct p11_ctx *c = arg;
 
@@ -145,8 +147,9 @@ p11_close(void *arg)
 	free(c);
 }
 
+/* p11_open's work, under p11_lock. */
 static int
-p11_open(const char *spec, void **ctxp)
+p11_open_locked(const char *spec, void **ctxp)
 {
 	char *copy = NULL, *field[P11_SPEC_FIELDS], *save = NULL, *p;
 	char pin[BOTID_MAX_PIN + 1];
@@ -230,9 +233,28 @@ p11_open(const char *spec, void **ctxp)
 	c = NULL;
 	r = 0;
  out:
-	p11_close(c);
+	p11_close_locked(c);
 	free(copy);
 	return r;
+}
+
+static int
+p11_open(const char *spec, void **ctxp)
+{
+	int r;
+
+	pthread_mutex_lock(&p11_lock);
+	r = p11_open_locked(spec, ctxp);
+	pthread_mutex_unlock(&p11_lock);
+	return r;
+}
+
+static void
+p11_close(void *arg)
+{
+	pthread_mutex_lock(&p11_lock);
+	p11_close_locked(arg);
+	pthread_mutex_unlock(&p11_lock);
 }
 
 static int
