@@ -13,19 +13,7 @@
 
 #include "agent/audit-line.h"
 #include "lib/error.h"
-
-void
-audit_line_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
+#include "lib/hex.h"
 
 static void
 time_format(const struct timespec *now, char out[AUDIT_LINE_TIME_LEN])
@@ -47,7 +35,7 @@ audit_line_head(uint64_t seq, const uint8_t prev[AUDITLOG_HASH_LEN],
 	json_t *o;
 
 	time_format(now, ts);
-	audit_line_hex(prev, AUDITLOG_HASH_LEN, hex);
+	hex_encode(prev, AUDITLOG_HASH_LEN, hex);
 	if ((o = json_object()) == NULL)
 		return NULL;
 	if (json_object_set_new(o, "seq", json_integer((json_int_t)seq)) != 0 ||
@@ -138,7 +126,7 @@ audit_line_event(const struct botid_audit_event *ev, uint64_t seq,
 	    (ev->digest != NULL && ev->digest_len <= 64 && !plain(ev->hash)))
 		return audit_line_event_json(ev, seq, prev, now, out, cap, len);
 	time_format(now, ts);
-	audit_line_hex(prev, AUDITLOG_HASH_LEN, hex);
+	hex_encode(prev, AUDITLOG_HASH_LEN, hex);
 	if ((r = put(out, cap, &pos, "{\"seq\":%" PRIu64 ",\"prev\":\"%s\","
 	    "\"time\":\"%s\"", seq, hex, ts)) != 0 ||
 	    (r = put_str(out, cap, &pos, "op", ev->op)) != 0 ||
@@ -155,13 +143,13 @@ audit_line_event(const struct botid_audit_event *ev, uint64_t seq,
 	    (long long)(json_int_t)ev->micros)) != 0)
 		return r;
 	if (ev->digest != NULL && ev->digest_len <= 64) {
-		audit_line_hex(ev->digest, ev->digest_len, hex);
+		hex_encode(ev->digest, ev->digest_len, hex);
 		if ((r = put_str(out, cap, &pos, "hash", ev->hash)) != 0 ||
 		    (r = put_str(out, cap, &pos, "digest", hex)) != 0)
 			return r;
 	}
 	if (ev->data_sha256 != NULL) {
-		audit_line_hex(ev->data_sha256, 32, hex);
+		hex_encode(ev->data_sha256, 32, hex);
 		if ((r = put_str(out, cap, &pos, "sha256", hex)) != 0)
 			return r;
 	}
@@ -202,13 +190,13 @@ audit_line_event_json(const struct botid_audit_event *ev, uint64_t seq,
 	    json_integer((json_int_t)ev->micros)) != 0)
 		goto out;
 	if (ev->digest != NULL && ev->digest_len <= 64) {
-		audit_line_hex(ev->digest, ev->digest_len, hex);
+		hex_encode(ev->digest, ev->digest_len, hex);
 		if (json_object_set_new(o, "hash", jstr(ev->hash)) != 0 ||
 		    json_object_set_new(o, "digest", json_string(hex)) != 0)
 			goto out;
 	}
 	if (ev->data_sha256 != NULL) {
-		audit_line_hex(ev->data_sha256, 32, hex);
+		hex_encode(ev->data_sha256, 32, hex);
 		if (json_object_set_new(o, "sha256", json_string(hex)) != 0)
 			goto out;
 	}

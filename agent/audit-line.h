@@ -20,8 +20,6 @@
 /* "2026-12-03T07:00:00.123456Z" and its NUL. */
 #define AUDIT_LINE_TIME_LEN	28
 
-/* Lowercase hex of p[0..n) and a NUL into out[2n + 1]. */
-void	audit_line_hex(const uint8_t *p, size_t n, char *out);
 /* A new JSON object holding seq, prev and time; NULL without memory. */
 json_t	*audit_line_head(uint64_t seq, const uint8_t prev[AUDITLOG_HASH_LEN],
 	    const struct timespec *now);

@@ -39,6 +39,7 @@
 #include "lib/auditlog.h"
 #include "lib/base64.h"
 #include "lib/error.h"
+#include "lib/hex.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 
@@ -322,7 +323,7 @@ checkpoint_write(const struct checkpoint_job *job, const char *unsigned_why)
 
 	if ((o = entry_new()) == NULL)
 		goto out;
-	audit_line_hex(job->sealed_hash, sizeof(job->sealed_hash), sealed);
+	hex_encode(job->sealed_hash, sizeof(job->sealed_hash), sealed);
 	if (json_object_set_new(o, "op", json_string("checkpoint")) != 0 ||
 	    json_object_set_new(o, "result", json_string(job->sig != NULL ?
 	    "signed" : "unsigned")) != 0 ||

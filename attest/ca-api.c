@@ -39,6 +39,7 @@
 #include "lib/base64.h"
 #include "lib/botid.h"
 #include "lib/certify-tbs.h"
+#include "lib/hex.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 
@@ -52,19 +53,6 @@ struct reply {
 	char		*body;
 	const char	*ctype;
 };
-
-static void
-hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static void
 reply_json(struct reply *rp, int status, json_t *j)

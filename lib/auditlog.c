@@ -24,6 +24,7 @@
 #include "lib/base64.h"
 #include "lib/buf.h"
 #include "lib/error.h"
+#include "lib/hex.h"
 #include "lib/limits.h"
 
 #define READ_CHUNK	65536
@@ -72,16 +73,13 @@ int
 auditlog_checkpoint_digest(uint64_t sealed_seq,
     const uint8_t hash[AUDITLOG_HASH_LEN], uint8_t digest[AUDITLOG_HASH_LEN])
 {
-	static const char digits[] = "0123456789abcdef";
 	char msg[sizeof(checkpoint_label) + 24 + 2 * AUDITLOG_HASH_LEN + 2];
-	size_t n, i;
+	size_t n;
 
 	n = (size_t)snprintf(msg, sizeof(msg), "%s%" PRIu64 "\n",
 	    checkpoint_label, sealed_seq);
-	for (i = 0; i < AUDITLOG_HASH_LEN; i++) {
-		msg[n++] = digits[hash[i] >> 4];
-		msg[n++] = digits[hash[i] & 15];
-	}
+	hex_encode(hash, AUDITLOG_HASH_LEN, msg + n);
+	n += 2 * AUDITLOG_HASH_LEN;
 	msg[n++] = '\n';
 	return EVP_Digest(msg, n, digest, NULL, EVP_sha256(), NULL) == 1 ? 0 :
 	    BOTID_ERR_CRYPTO;

@@ -20,6 +20,7 @@
 
 #include "lib/auditlog.h"
 #include "lib/botid.h"
+#include "lib/hex.h"
 
 /* Exit codes, documented in botid(1). */
 #define EXIT_OK		0
@@ -262,19 +263,6 @@ time_text(int64_t t, char *out, size_t len)
 }
 
 static void
-hex_text(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
-static void
 json_key_string(const char *key, const char *value)
 {
 	printf(",\"%s\":", key);
@@ -319,7 +307,7 @@ inventory_json(const struct botid_inventory_entry *b, size_t n)
 		json_key_string("backend", b->backend);
 		json_key_string("key_type", b->key_type);
 		if (b->has_fingerprint)
-			hex_text(b->fingerprint, sizeof(b->fingerprint), fp);
+			hex_encode(b->fingerprint, sizeof(b->fingerprint), fp);
 		json_key_string("fingerprint", b->has_fingerprint ? fp : NULL);
 		printf(",\"key_generation\":%u", (unsigned)b->key_generation);
 		printf(",\"attributes\":{");
@@ -359,7 +347,7 @@ inventory_table(const struct botid_inventory_entry *b, size_t n)
 	    "DENIALS", "LAST-USED");
 	for (i = 0; i < n; i++, b++) {
 		if (b->has_fingerprint) {
-			hex_text(b->fingerprint, sizeof(b->fingerprint), fp);
+			hex_encode(b->fingerprint, sizeof(b->fingerprint), fp);
 			fp[16] = '\0';
 		} else
 			snprintf(fp, sizeof(fp), "-");
@@ -477,7 +465,7 @@ cmd_rotate(int argc, char **argv)
 	/* The key now served, as a bot would see it. */
 	if (botid_pubkey(c, argv[1], &der, &len) == 0 &&
 	    EVP_Digest(der, len, fp, NULL, EVP_sha256(), NULL) == 1) {
-		hex_text(fp, sizeof(fp), hex);
+		hex_encode(fp, sizeof(fp), hex);
 		printf("%s: key generation %u, fingerprint %s\n", argv[1],
 		    (unsigned)gen, hex);
 	} else
@@ -519,7 +507,7 @@ cmd_status(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		b = &bots[i];
 		if (b->has_fingerprint)
-			hex_text(b->fingerprint, sizeof(b->fingerprint), fp);
+			hex_encode(b->fingerprint, sizeof(b->fingerprint), fp);
 		else
 			snprintf(fp, sizeof(fp), "-");
 		if (b->not_after <= (int64_t)now)
