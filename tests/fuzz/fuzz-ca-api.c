@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for botid-ca's request handling (attest/ca-api.c):
+ * libFuzzer harness for botid-ca's request handling (ca/ca-api.c):
  * the JSON bodies of enrolment, activation, nonce, certify and revoke
  * requests as they come off the network, and the paths and methods. A CA with its own
  * key, database and a join token ("fuzz-token") is made once in a private
@@ -16,10 +16,10 @@
 
 #include <openssl/sha.h>
 
-#include "attest/ca-api.h"
-#include "attest/ca-config.h"
-#include "attest/ca-db.h"
-#include "attest/ca-issue.h"
+#include "ca/ca-api.h"
+#include "ca/ca-config.h"
+#include "ca/ca-db.h"
+#include "ca/ca-issue.h"
 #include "lib/log.h"
 #include "tests/fuzz/fuzz.h"
 

@@ -31,7 +31,7 @@ start_swtpm "${tpms[@]}"
 for t in "${tpms[@]}"; do cat "$(fixture_var "$t" BOTID_EK_CA_CHAIN)"; done \
     >"$T/ek-roots.pem"
 . "$top_srcdir/tests/integration/agent-common.sh"
-CA="$top_builddir/attest/botid-ca"
+CA="$top_builddir/ca/botid-ca"
 PROVISION="$top_builddir/tools/botid-provision"
 REQUESTS="$top_builddir/tests/integration/ca-certify-requests"
 

@@ -207,7 +207,7 @@ fixture_var() {
 start_ca() {
 	local name=$1 dir="$T/$1" roots=$2 pid
 	shift 2
-	CA="$top_builddir/attest/botid-ca"
+	CA="$top_builddir/ca/botid-ca"
 	mkdir -p "$dir"
 	BOTID_CA_CONF="$dir/ca.conf"
 	BOTID_CA_BUNDLE="$dir/ca.pem"

@@ -28,12 +28,12 @@ for cmd in list pubkey sign jwt sign-msg verify-jwt verify-msg verify-cert \
     inventory status; do
 	grep -q "$cmd" "$T/botid.help" || fail "botid --help does not mention $cmd"
 done
-"$top_builddir/attest/botid-ca" --help >"$T/ca.help" 2>&1 || fail "botid-ca --help failed"
+"$top_builddir/ca/botid-ca" --help >"$T/ca.help" 2>&1 || fail "botid-ca --help failed"
 for cmd in init serve "token create" revoke inventory; do
 	grep -q "$cmd" "$T/ca.help" || fail "botid-ca --help does not mention $cmd"
 done
 # Every key botid-ca's parser accepts is in botid-ca(8).
-ca_keys=$(grep -o 'strcmp(name, "[a-z_0-9]*")' "$top_srcdir/attest/ca-config.c" |
+ca_keys=$(grep -o 'strcmp(name, "[a-z_0-9]*")' "$top_srcdir/ca/ca-config.c" |
     sed 's/.*"\(.*\)".*/\1/')
 [ "$(wc -w <<<"$ca_keys")" -ge 10 ] || fail "could not read botid-ca's keys: $ca_keys"
 for k in $ca_keys; do

@@ -1,5 +1,5 @@
 /*
- * Unit tests for attest/ca-metrics.c: what each request counts as, labels
+ * Unit tests for ca/ca-metrics.c: what each request counts as, labels
  * only from the fixed tables (an unknown path is "other"), cumulative
  * histogram buckets, and the exposition's shape.
  */
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "attest/ca-metrics.h"
+#include "ca/ca-metrics.h"
 
 /* Whether text holds line as a whole line. */
 static int

@@ -1,6 +1,6 @@
 /*
  * Unit tests for a host's own revocation at botid-ca (POST /v1/revoke,
- * attest/ca-revoke.c and handle_revoke in attest/ca-api.c): the signed
+ * attest/ca-revoke.c and handle_revoke in ca/ca-api.c): the signed
  * message byte by byte, the reason names, and the handler against a real
  * SQLite CA in a temporary directory. Two enrolled hosts hold software
  * P-256 "host keys" in TPM2B_PUBLIC form and sign TPMT_SIGNATUREs, as a
@@ -26,10 +26,10 @@
 #include <openssl/sha.h>
 #include <tss2/tss2_mu.h>
 
-#include "attest/ca-api.h"
-#include "attest/ca-config.h"
-#include "attest/ca-db.h"
-#include "attest/ca-issue.h"
+#include "ca/ca-api.h"
+#include "ca/ca-config.h"
+#include "ca/ca-db.h"
+#include "ca/ca-issue.h"
 #include "attest/ca-revoke.h"
 #include "lib/base64.h"
 #include "lib/botid.h"

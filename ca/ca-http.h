@@ -5,7 +5,7 @@
 #ifndef BOTID_ATTEST_CA_HTTP_H
 #define BOTID_ATTEST_CA_HTTP_H
 
-#include "attest/ca-api.h"
+#include "ca/ca-api.h"
 
 /*
  * Serves api on host:port (port 0: any free port, written to port_file

@@ -12,8 +12,8 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
-#include "attest/ca-config.h"
-#include "attest/ca-db.h"
+#include "ca/ca-config.h"
+#include "ca/ca-db.h"
 
 /* The attestation extension (doc/ca-api.md). */
 #define CA_ATTEST_OID	"2.25.270483204527800964550038576487470208458"

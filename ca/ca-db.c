@@ -8,7 +8,7 @@
 
 #include <openssl/crypto.h>
 
-#include "attest/ca-db-backend.h"
+#include "ca/ca-db-backend.h"
 #include "lib/botid.h"
 
 int

@@ -29,7 +29,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "attest/ca-issue.h"
+#include "ca/ca-issue.h"
 #include "lib/botid.h"
 #include "lib/file.h"
 #include "lib/log.h"

@@ -6,7 +6,7 @@
 #ifndef BOTID_ATTEST_CA_DB_BACKEND_H
 #define BOTID_ATTEST_CA_DB_BACKEND_H
 
-#include "attest/ca-db.h"
+#include "ca/ca-db.h"
 
 struct ca_db_ops {
 	int	(*open)(const char *, struct ca_db **, char *, size_t);

@@ -22,8 +22,8 @@
 #include <event2/http.h>
 #include <openssl/ssl.h>
 
-#include "attest/ca-http.h"
-#include "attest/ca-issue.h"
+#include "ca/ca-http.h"
+#include "ca/ca-issue.h"
 #include "lib/botid.h"
 #include "lib/file.h"
 #include "lib/log.h"

@@ -15,7 +15,7 @@
 
 #include <libpq-fe.h>
 
-#include "attest/ca-db-backend.h"
+#include "ca/ca-db-backend.h"
 #include "lib/botid.h"
 #include "lib/log.h"
 

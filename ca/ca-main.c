@@ -21,11 +21,11 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "attest/ca-api.h"
-#include "attest/ca-config.h"
-#include "attest/ca-db.h"
-#include "attest/ca-http.h"
-#include "attest/ca-issue.h"
+#include "ca/ca-api.h"
+#include "ca/ca-config.h"
+#include "ca/ca-db.h"
+#include "ca/ca-http.h"
+#include "ca/ca-issue.h"
 #include "lib/botid.h"
 #include "lib/limits.h"
 #include "lib/log.h"

@@ -16,7 +16,7 @@
 
 #include <sqlite3.h>
 
-#include "attest/ca-db-backend.h"
+#include "ca/ca-db-backend.h"
 #include "lib/botid.h"
 #include "lib/log.h"
 

@@ -32,7 +32,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
-#include "attest/ca-api.h"
+#include "ca/ca-api.h"
 #include "attest/ca-revoke.h"
 #include "attest/makecred.h"
 #include "attest/tpm-verify.h"

@@ -13,7 +13,7 @@
 
 #include <ini.h>
 
-#include "attest/ca-config.h"
+#include "ca/ca-config.h"
 #include "lib/botid.h"
 
 #define DEFAULT_BOT_LIFETIME	3600

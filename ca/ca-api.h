@@ -9,10 +9,10 @@
 
 #include <openssl/x509.h>
 
-#include "attest/ca-config.h"
-#include "attest/ca-db.h"
-#include "attest/ca-issue.h"
-#include "attest/ca-metrics.h"
+#include "ca/ca-config.h"
+#include "ca/ca-db.h"
+#include "ca/ca-issue.h"
+#include "ca/ca-metrics.h"
 
 #define CA_BODY_MAX	(64u * 1024u)
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attest/ca-metrics.h"
+#include "ca/ca-metrics.h"
 #include "lib/botid.h"
 
 static const char *const endpoints[CA_METRICS_ENDPOINTS] = {
