@@ -44,3 +44,17 @@ done
     fail "botid-provision --help failed"
 grep -q -- '--join-token-file' "$T/prov.help" || fail "botid-provision --help is incomplete"
 echo "PASS: man pages lint clean and cover every configuration key"
+
+# The sample configuration `make install` puts in $(docdir)/examples loads,
+# once its group and users are ones this machine has.
+sed -e 's/^socket_group = .*/socket_group = 0/' -e 's/^allow = .*/allow = uid:0/' \
+    "$top_srcdir/examples/agent.conf" >"$T/sample-agent.conf"
+"$top_builddir/agent/botid-agent" -t -c "$T/sample-agent.conf" >"$T/sample.out" 2>&1 ||
+    fail "examples/agent.conf does not load: $(cat "$T/sample.out")"
+grep -q '^\[bot inventory\]' "$T/sample-agent.conf" || fail "the sample declares no bot"
+# Every key of the sample CA configuration is one botid-ca(8) documents.
+for k in $(sed -n 's/^\([a-z_]*\) = .*/\1/p' "$top_srcdir/examples/ca.conf"); do
+	grep -q "^\.It Ic $k No" "$top_srcdir/doc/man/botid-ca.8" ||
+	    fail "examples/ca.conf: key $k is not in botid-ca(8)"
+done
+echo "PASS: the sample configurations load"

@@ -1,7 +1,8 @@
 #!/bin/bash
-# The systemd units in doc/systemd/ pass `systemd-analyze verify` (with
-# ExecStart pointing at this build), run the agent as botid with no
-# capability, and rate the exposure level doc/security.md records.
+# The systemd units in doc/systemd/ (agent and CA) pass `systemd-analyze
+# verify` (with ExecStart pointing at this build), run the agent as botid
+# and the CA as botid-ca with no capability, rate the exposure levels
+# doc/security.md records, and name the users sysusers.d makes.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -25,3 +26,33 @@ awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }' || fail "exposure level $score is
 grep -q "exposure level $score " "$top_srcdir/doc/security.md" ||
     fail "doc/security.md does not record exposure level $score"
 echo "PASS: systemd unit verified, exposure level $score"
+
+# botid-ca's unit: the same checks, with its own user and level.
+sed "s|^ExecStart=/usr/sbin/botid-ca |ExecStart=$(readlink -f "$top_builddir/ca/botid-ca") |" \
+    "$top_srcdir/doc/systemd/botid-ca.service" >"$T/botid-ca.service"
+grep -q "^ExecStart=$(readlink -f "$top_builddir")" "$T/botid-ca.service" ||
+    fail "botid-ca.service's ExecStart is not /usr/sbin/botid-ca"
+systemd-analyze verify --man=no ./botid-ca.service >verify-ca.out 2>&1 ||
+    fail "systemd-analyze verify botid-ca.service: $(cat verify-ca.out)"
+[ ! -s verify-ca.out ] || fail "systemd-analyze verify warns: $(cat verify-ca.out)"
+grep -qx 'User=botid-ca' botid-ca.service || fail "botid-ca.service does not run as botid-ca"
+grep -qx 'CapabilityBoundingSet=' botid-ca.service || fail "botid-ca.service keeps capabilities"
+systemd-analyze security --offline=true ./botid-ca.service >security-ca.out 2>&1 ||
+    fail "systemd-analyze security: $(tail -3 security-ca.out)"
+score=$(sed -n 's/.*Overall exposure level for botid-ca.service: \([0-9.]*\) .*/\1/p' security-ca.out)
+[ -n "$score" ] || fail "no exposure level for botid-ca.service: $(tail -3 security-ca.out)"
+awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }' || fail "botid-ca.service's exposure level $score is above 2.0"
+grep -q "botid-ca.service at exposure level $score " "$top_srcdir/doc/security.md" ||
+    fail "doc/security.md does not record botid-ca.service's exposure level $score"
+# The users and directories the units name are the ones sysusers.d and
+# tmpfiles.d make.
+grep -qx 'u botid - "botid agent" /var/lib/botid /usr/sbin/nologin' \
+    "$top_srcdir/doc/systemd/botid-agent.sysusers" || fail "no user botid in sysusers"
+grep -qx 'm botid tss' "$top_srcdir/doc/systemd/botid-agent.sysusers" ||
+    fail "botid is not put in group tss"
+grep -q '^g bots ' "$top_srcdir/doc/systemd/botid-agent.sysusers" ||
+    fail "no group bots (SocketGroup=) in sysusers"
+grep -qx 'SocketGroup=bots' botid-agent.socket || fail "the socket's group is not bots"
+grep -q '^u botid-ca ' "$top_srcdir/doc/systemd/botid-ca.sysusers" ||
+    fail "no user botid-ca in sysusers"
+echo "PASS: botid-ca.service verified, exposure level $score"
