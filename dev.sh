@@ -12,6 +12,8 @@ usage() {
 	echo "  demo   install dependencies, build, run the end-to-end demo" >&2
 	echo "  test   install dependencies, build with -Werror, run make check" >&2
 	echo "  build  install dependencies and build only" >&2
+	echo "  package  build the Debian packages from the committed tree," >&2
+	echo "         install them, run the main job with them, purge them" >&2
 }
 
 build() {
@@ -36,6 +38,10 @@ test)
 	;;
 build)
 	build
+	;;
+package)
+	scripts/install-deps
+	exec scripts/package-check
 	;;
 -h|--help|help)
 	usage
