@@ -1,0 +1,391 @@
+#!/bin/bash
+# Every kind of certificate botid-ca issues, read by X.509 stacks that are
+# not OpenSSL: bot certificates for TPM and SoftHSM2 bots (EC and RSA), the
+# host certificate, the CA certificate, the CA's TLS server certificate and
+# the CRL. GnuTLS (certtool -i, --verify, --crl-info, --verify-crl), Debian's
+# python3-cryptography (38) and Go's crypto/x509 (a program compiled here)
+# parse each, check its signature and read the SPIFFE ID and attestation
+# claim; `botid verify-cert --require-tpm` reads the claim, also under the
+# OID certificates carried before, and refuses two claims. gnutls-cli
+# completes a TLS 1.3 mTLS handshake with each bot's key through
+# botid-pkcs11.so against `openssl s_server -Verify 1 -verify_return_error`
+# trusting only the CA bundle, and the server prints the bot's SPIFFE ID.
+# The old OID is shown refused by each of those stacks, so each check here
+# can fail.
+set -euo pipefail
+. "$top_srcdir/tests/integration/common.sh"
+botid_setup
+start_swtpm tpm
+start_softhsm hsm cert-interop
+export SOFTHSM2_CONF
+. "$top_srcdir/tests/integration/agent-common.sh"
+
+MODULE="$top_builddir/pkcs11/.libs/botid-pkcs11.so"
+[ -f "$MODULE" ] || fail "no $MODULE: build first"
+# Debian's python3 with its python3-cryptography (38): a newer one from
+# pip parses more than Debian 12's does.
+DEBPY=/usr/bin/python3
+"$DEBPY" -c 'import cryptography, sys
+sys.exit(not cryptography.__file__.startswith("/usr/lib/python3/dist-packages/"))' ||
+    fail "$DEBPY does not import Debian's python3-cryptography"
+command -v go >/dev/null || fail "no go: scripts/install-deps installs golang-go"
+command -v certtool >/dev/null || fail "no certtool: scripts/install-deps installs gnutls-bin"
+OID=1.2.840.113556.1.8000.2554.52093.11161.8788.17731.38138.7442963.11539914
+OLD_OID=2.25.270483204527800964550038576487470208458
+export BOTID_SOCKET="$AGENT_SOCK"
+
+me=$(id -u)
+agent_conf_begin "rotate_grace = 1s"
+agent_add_bot tpm-ec tpm ecdsa-p256 "uid:$me"
+agent_add_bot tpm-rsa tpm rsa-2048 "uid:$me"
+agent_add_bot p11-ec pkcs11 ecdsa-p384 "uid:$me"
+agent_add_bot p11-rsa pkcs11 rsa-2048 "uid:$me"
+BOTS="tpm-ec tpm-rsa p11-ec p11-rsa"
+kind_of() { case $1 in tpm-*) echo tpm;; *) echo pkcs11;; esac; }
+
+start_ca ca "$BOTID_EK_CA_CHAIN"
+TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h \
+    --bots tpm-ec,tpm-rsa,p11-ec,p11-rsa >"$T/join.token"
+check "$top_builddir/tools/botid-provision" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/join.token" >/dev/null
+start_agent
+for b in $BOTS; do
+	for _ in $(seq 1 150); do
+		botid_cli cert "$b" --out "$T/$b.chain" 2>/dev/null && break
+		sleep 0.2
+	done
+	[ -s "$T/$b.chain" ] || fail "no certificate for $b: $(tail -3 "$AGENT_LOG")"
+	openssl x509 -in "$T/$b.chain" -out "$T/$b.leaf.pem"
+done
+HOST_CERT="$T/state/attest/host-cert.pem"
+[ -s "$HOST_CERT" ] || fail "no host certificate at $HOST_CERT"
+host_id=$(openssl x509 -in "$HOST_CERT" -noout -subject | sed 's/.*CN *= *//')
+
+# The CA's TLS server certificate, as a client receives it.
+openssl s_client -connect "${BOTID_CA_URL#https://}" -showcerts \
+    -CAfile "$BOTID_CA_BUNDLE" -verify_return_error </dev/null \
+    >"$T/ca-tls.out" 2>&1 || fail "s_client to the CA: $(tail -3 "$T/ca-tls.out")"
+openssl x509 -in "$T/ca-tls.out" -out "$T/ca-tls.pem" ||
+    fail "no server certificate from the CA"
+
+# A CRL with both kinds of entry: a bot revoked by the operator (no
+# reason), and the old certificate of a rotated key, which the agent
+# revokes as superseded (an entry with a reasonCode extension).
+old_serial=$(openssl x509 -in "$T/tpm-ec.leaf.pem" -noout -serial | cut -d= -f2)
+botid_cli rotate tpm-ec >"$T/rotate.out" 2>&1 ||
+    fail "botid rotate tpm-ec: $(cat "$T/rotate.out")"
+for _ in $(seq 1 600); do
+	grep -q "certificate revoked: $old_serial" "$AGENT_LOG" && break
+	sleep 0.1
+done
+grep -q "certificate revoked: $old_serial" "$AGENT_LOG" ||
+    fail "the rotated key's old certificate was not revoked: $(tail -3 "$AGENT_LOG")"
+check botid_cli cert tpm-ec --out "$T/tpm-ec.chain"
+openssl x509 -in "$T/tpm-ec.chain" -out "$T/tpm-ec.leaf.pem"
+[ "$(openssl x509 -in "$T/tpm-ec.leaf.pem" -noout -serial | cut -d= -f2)" != "$old_serial" ] ||
+    fail "tpm-ec still has its old certificate after the rotation"
+p11_spiffe=$(openssl x509 -in "$T/p11-rsa.leaf.pem" -noout -ext subjectAltName |
+    grep -o 'URI:spiffe://[^, ]*' | sed 's/^URI://')
+check "$CA" revoke -c "$BOTID_CA_CONF" bot "$p11_spiffe"
+p11_serial=$(openssl x509 -in "$T/p11-rsa.leaf.pem" -noout -serial | cut -d= -f2)
+curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/v1/crl" -o "$T/crl.pem" ||
+    fail "cannot fetch the CRL"
+openssl crl -in "$T/crl.pem" -noout -text >"$T/crl.txt"
+grep -q "$p11_serial" "$T/crl.txt" || fail "the CRL does not list $p11_serial"
+grep -A4 "$old_serial" "$T/crl.txt" | grep -q 'Superseded' ||
+    fail "the CRL does not list $old_serial as superseded"
+
+# What each stack is given: NAME FILE KIND SPIFFE-ID (- when none).
+: >"$T/certs.list"
+for b in $BOTS; do
+	echo "$b $T/$b.leaf.pem $(kind_of "$b") spiffe://$TD/host/$host_id/bot/$b" \
+	    >>"$T/certs.list"
+done
+echo "host $HOST_CERT tpm spiffe://$TD/host/$host_id" >>"$T/certs.list"
+echo "ca $BOTID_CA_BUNDLE - -" >>"$T/certs.list"
+echo "ca-tls $T/ca-tls.pem - -" >>"$T/certs.list"
+# The host certificate's claim and ID are what OpenSSL reads, so the
+# other stacks are compared with a reference, not with themselves.
+openssl x509 -in "$HOST_CERT" -noout -ext subjectAltName |
+    grep -q "URI:spiffe://$TD/host/$host_id\$" ||
+    fail "host certificate: unexpected SAN: $(openssl x509 -in "$HOST_CERT" -noout -ext subjectAltName)"
+
+# ---- GnuTLS: certtool parses each certificate and verifies it against
+# the CA certificate, and parses and verifies the CRL.
+while read -r name file kind id; do
+	certtool -i --infile "$file" >"$T/certtool.$name" 2>&1 ||
+	    fail "certtool -i refuses the $name certificate: $(head -3 "$T/certtool.$name")"
+	if [ "$kind" != - ]; then
+		grep -q "Unknown extension $OID (not critical)" "$T/certtool.$name" ||
+		    fail "certtool does not show the $name certificate's claim"
+		grep -q "URI: $id\$" "$T/certtool.$name" ||
+		    fail "certtool does not show the $name certificate's SPIFFE ID"
+	fi
+	certtool --verify --load-ca-certificate "$BOTID_CA_BUNDLE" \
+	    --infile "$file" >"$T/certverify.$name" 2>&1 ||
+	    fail "certtool --verify: the $name certificate: $(grep -i -m3 'verif\|error' "$T/certverify.$name")"
+	grep -q 'Chain verification output: Verified' "$T/certverify.$name" ||
+	    fail "certtool --verify: the $name certificate is not verified"
+done <"$T/certs.list"
+certtool --crl-info --infile "$T/crl.pem" >"$T/certtool.crl" 2>&1 ||
+    fail "certtool --crl-info refuses the CRL: $(head -3 "$T/certtool.crl")"
+grep -qi "Serial Number (hex): $p11_serial" "$T/certtool.crl" ||
+    fail "certtool does not list the revoked serial"
+certtool --verify-crl --load-ca-certificate "$BOTID_CA_BUNDLE" \
+    --infile "$T/crl.pem" >"$T/certtool.crlverify" 2>&1 ||
+    fail "certtool --verify-crl: $(tail -3 "$T/certtool.crlverify")"
+grep -q 'Verified' "$T/certtool.crlverify" || fail "certtool: the CRL is not verified"
+
+# ---- python3-cryptography 38: every extension parsed, the signature
+# checked with the CA's key, the claim and the SPIFFE ID read.
+"$DEBPY" - "$T/certs.list" "$BOTID_CA_BUNDLE" "$T/crl.pem" "$p11_serial" \
+    "$old_serial" "$OID" \
+    >"$T/py.out" 2>&1 <<'PY' || fail "python3-cryptography: $(tail -3 "$T/py.out")"
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+listing, bundle, crlfile, serial, old_serial, oid = sys.argv[1:7]
+ca = x509.load_pem_x509_certificate(open(bundle, "rb").read())
+pub = ca.public_key()
+assert isinstance(pub, ec.EllipticCurvePublicKey), "the test expects an EC CA key"
+
+def signed_by_ca(sig, tbs, h):
+    pub.verify(sig, tbs, ec.ECDSA(h))
+
+def claim(c):
+    try:
+        ext = c.extensions.get_extension_for_oid(x509.ObjectIdentifier(oid))
+    except x509.ExtensionNotFound:
+        return "-"
+    assert not ext.critical, "the claim is critical"
+    v = ext.value.value
+    assert v[0] == 0x0C and v[1] == len(v) - 2, "not a short UTF8String: %r" % v
+    return v[2:].decode("ascii")
+
+for line in open(listing):
+    name, path, kind, want_id = line.split()
+    c = x509.load_pem_x509_certificate(open(path, "rb").read())
+    exts = [e.oid.dotted_string for e in c.extensions]	# parses every one
+    signed_by_ca(c.signature, c.tbs_certificate_bytes, c.signature_hash_algorithm)
+    got = claim(c)
+    assert got == kind, "%s: claim %s, want %s" % (name, got, kind)
+    if want_id != "-":
+        san = c.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+        uris = san.value.get_values_for_type(x509.UniformResourceIdentifier)
+        assert uris == [want_id], "%s: URIs %r" % (name, uris)
+    print("ok", name, got, len(exts))
+
+crl = x509.load_pem_x509_crl(open(crlfile, "rb").read())
+assert crl.is_signature_valid(pub), "the CRL's signature"
+serials = ["%X" % r.serial_number for r in crl]
+for r in crl:
+    [e.oid for e in r.extensions]
+assert serial.lstrip("0") in serials, "%s not in %r" % (serial, serials)
+r = crl.get_revoked_certificate_by_serial_number(int(old_serial, 16))
+assert r is not None, "%s not on the CRL" % old_serial
+reason = r.extensions.get_extension_for_class(x509.CRLReason).value.reason
+assert reason == x509.ReasonFlags.superseded, reason
+print("ok crl", len(serials))
+PY
+[ "$(grep -c '^ok ' "$T/py.out")" -eq 8 ] || fail "python3-cryptography: $(cat "$T/py.out")"
+
+# ---- Go's crypto/x509: parse, verify against the CA certificate, read
+# the claim (encoding/asn1 UTF8String) and the URI SAN; parse the CRL and
+# check its signature.
+mkdir -p "$T/go"
+cat >"$T/go/main.go" <<'GO'
+package main
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"strings"
+)
+
+func load(path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		fail("%v", err)
+	}
+	p, _ := pem.Decode(b)
+	if p == nil {
+		fail("%s: no PEM", path)
+	}
+	return p.Bytes
+}
+
+func fail(f string, a ...interface{}) {
+	fmt.Printf("FAIL "+f+"\n", a...)
+	os.Exit(1)
+}
+
+func main() {
+	listing, bundle, crlfile, serial, oldSerial, oidtxt := os.Args[1],
+		os.Args[2], os.Args[3], os.Args[4], os.Args[5], os.Args[6]
+	ca, err := x509.ParseCertificate(load(bundle))
+	if err != nil {
+		fail("CA certificate: %v", err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	b, _ := os.ReadFile(listing)
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		name, path, kind, id := f[0], f[1], f[2], f[3]
+		c, err := x509.ParseCertificate(load(path))
+		if err != nil {
+			fail("%s: %v", name, err)
+		}
+		opts := x509.VerifyOptions{Roots: roots,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+		if _, err := c.Verify(opts); err != nil {
+			fail("%s: %v", name, err)
+		}
+		got := "-"
+		for _, e := range c.Extensions {
+			if e.Id.String() != oidtxt {
+				continue
+			}
+			var s string
+			rest, err := asn1.UnmarshalWithParams(e.Value, &s, "utf8")
+			if err != nil || len(rest) != 0 {
+				fail("%s: claim %x: %v", name, e.Value, err)
+			}
+			got = s
+		}
+		if got != kind {
+			fail("%s: claim %s, want %s", name, got, kind)
+		}
+		if id != "-" && (len(c.URIs) != 1 || c.URIs[0].String() != id) {
+			fail("%s: URIs %v, want %s", name, c.URIs, id)
+		}
+		fmt.Println("ok", name, got)
+	}
+	crl, err := x509.ParseRevocationList(load(crlfile))
+	if err != nil {
+		fail("CRL: %v", err)
+	}
+	if err := crl.CheckSignatureFrom(ca); err != nil {
+		fail("CRL signature: %v", err)
+	}
+	found, superseded := false, false
+	for _, r := range crl.RevokedCertificates {
+		sn := fmt.Sprintf("%X", r.SerialNumber)
+		if sn == strings.TrimLeft(serial, "0") {
+			found = true
+		}
+		if sn != strings.TrimLeft(oldSerial, "0") {
+			continue
+		}
+		for _, e := range r.Extensions {
+			var code asn1.Enumerated
+			if e.Id.String() != "2.5.29.21" {
+				continue
+			}
+			if _, err := asn1.Unmarshal(e.Value, &code); err != nil {
+				fail("CRL reason: %v", err)
+			}
+			superseded = code == 4
+		}
+	}
+	if !found || !superseded {
+		fail("CRL: %s listed %v, %s superseded %v", serial, found,
+			oldSerial, superseded)
+	}
+	fmt.Println("ok crl")
+}
+GO
+# Go's build cache and module mode need a writable home: keep them in $T.
+export GOCACHE="$T/go/cache" GOPATH="$T/go/path" GO111MODULE=off GOFLAGS=
+(cd "$T/go" && go build -o x509check main.go) >"$T/go.build" 2>&1 ||
+    fail "go build: $(tail -3 "$T/go.build")"
+"$T/go/x509check" "$T/certs.list" "$BOTID_CA_BUNDLE" "$T/crl.pem" "$p11_serial" \
+    "$old_serial" "$OID" >"$T/go.out" 2>&1 || fail "Go crypto/x509: $(tail -3 "$T/go.out")"
+[ "$(grep -c '^ok ' "$T/go.out")" -eq 8 ] || fail "Go crypto/x509: $(cat "$T/go.out")"
+
+# ---- botid's own readers: verify-cert --require-tpm reads the claim of
+# a TPM bot and refuses a PKCS#11 bot's.
+for b in $BOTS; do
+	rc=0
+	"$BOTID" verify-cert --bundle "$BOTID_CA_BUNDLE" --require-tpm \
+	    "$T/$b.chain" >"$T/vc.$b" 2>&1 || rc=$?
+	case $b in
+	tpm-*)	[ "$rc" -eq 0 ] || fail "verify-cert --require-tpm refuses $b: $(cat "$T/vc.$b")";;
+	*)	[ "$rc" -ne 0 ] || fail "verify-cert --require-tpm accepts $b"
+		grep -q 'not attested as TPM-resident (attestation: pkcs11)' "$T/vc.$b" ||
+		    fail "$b: unexpected refusal: $(cat "$T/vc.$b")";;
+	esac
+done
+
+# ---- Certificates as botid-ca wrote them before, the claim under the
+# 2.25 UUID OID: signed here with the CA's key for tpm-ec's key and name.
+# Every stack above refuses them (so each check above can fail), and
+# botid's readers still accept them during the transition; a certificate
+# with the claim under both OIDs is refused.
+# old_cert NAME EXTENSION-LINES...: a leaf like tpm-ec's, with those lines.
+old_cert() {
+	local name=$1
+	shift
+	{
+		echo "basicConstraints = critical,CA:FALSE"
+		echo "keyUsage = critical,digitalSignature"
+		echo "extendedKeyUsage = clientAuth,serverAuth"
+		echo "subjectAltName = URI:spiffe://$TD/host/$host_id/bot/tpm-ec"
+		for l in "$@"; do echo "$l"; done
+	} >"$T/$name.ext"
+	# Any key signs the request: -force_pubkey puts tpm-ec's in.
+	openssl req -new -key "$T/ca/ca.key" -subj /CN=tpm-ec \
+	    -out "$T/$name.csr" 2>"$T/$name.err" || fail "$name: $(cat "$T/$name.err")"
+	openssl x509 -req -in "$T/$name.csr" -force_pubkey "$T/tpm-ec.pub.pem" \
+	    -CA "$BOTID_CA_BUNDLE" -CAkey "$T/ca/ca.key" -days 1 \
+	    -set_serial "0x$(openssl rand -hex 15)" -extfile "$T/$name.ext" \
+	    -out "$T/$name.pem" 2>"$T/$name.err" || fail "$name: $(cat "$T/$name.err")"
+	cat "$T/$name.pem" "$BOTID_CA_BUNDLE" >"$T/$name.chain"
+}
+openssl x509 -in "$T/tpm-ec.leaf.pem" -noout -pubkey >"$T/tpm-ec.pub.pem"
+old_cert old "$OLD_OID = ASN1:UTF8String:tpm"
+old_cert both "$OLD_OID = ASN1:UTF8String:tpm" "$OID = ASN1:UTF8String:tpm"
+old_cert new "$OID = ASN1:UTF8String:tpm"
+openssl asn1parse -in "$T/old.pem" | grep -q "$OLD_OID" || fail "old: no old OID"
+check "$BOTID" verify-cert --bundle "$BOTID_CA_BUNDLE" --require-tpm "$T/old.chain"
+check "$BOTID" verify-cert --bundle "$BOTID_CA_BUNDLE" --require-tpm "$T/new.chain"
+out=$("$BOTID" verify-cert --bundle "$BOTID_CA_BUNDLE" --require-tpm "$T/both.chain" 2>&1) &&
+    fail "verify-cert accepts a certificate with two claims"
+case $out in *"malformed attestation extension"*) ;;
+*) fail "two claims: unexpected refusal: $out";; esac
+# The same certificate with the new OID passes where the old one fails.
+check certtool -i --infile "$T/new.pem" >/dev/null
+out=$(certtool -i --infile "$T/old.pem" 2>&1) && fail "certtool parses the old OID"
+case $out in *"Error in DER parsing"*) ;; *) fail "certtool: $out";; esac
+printf 'old %s tpm spiffe://%s/host/%s/bot/tpm-ec\n' "$T/old.pem" "$TD" "$host_id" \
+    >"$T/old.list"
+printf 'new %s tpm spiffe://%s/host/%s/bot/tpm-ec\n' "$T/new.pem" "$TD" "$host_id" \
+    >"$T/new.list"
+for l in new old; do
+	rc=0
+	"$DEBPY" -c 'import sys
+from cryptography import x509
+c = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read())
+print([e.oid.dotted_string for e in c.extensions])' "$T/$l.pem" >"$T/py.$l" 2>&1 || rc=$?
+	if [ $l = new ]; then
+		[ "$rc" -eq 0 ] || fail "python3-cryptography: new: $(tail -1 "$T/py.$l")"
+	else
+		[ "$rc" -ne 0 ] || fail "python3-cryptography 38 parses the old OID"
+		grep -q 'Extension::extn_id' "$T/py.$l" || fail "python3-cryptography: $(tail -1 "$T/py.$l")"
+	fi
+	rc=0
+	"$T/go/x509check" "$T/$l.list" "$BOTID_CA_BUNDLE" "$T/crl.pem" "$p11_serial" \
+	    "$old_serial" "$OID" >"$T/go.$l" 2>&1 || rc=$?
+	if [ $l = new ]; then
+		grep -q '^ok new tpm$' "$T/go.$l" || fail "Go: new: $(cat "$T/go.$l")"
+	else
+		[ "$rc" -ne 0 ] || fail "Go parses the old OID"
+		grep -q 'malformed extension OID' "$T/go.$l" || fail "Go: old: $(cat "$T/go.$l")"
+	fi
+done
