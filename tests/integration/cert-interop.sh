@@ -10,6 +10,8 @@
 # completes a TLS 1.3 mTLS handshake with each bot's key through
 # botid-pkcs11.so against `openssl s_server -Verify 1 -verify_return_error`
 # trusting only the CA bundle, and the server prints the bot's SPIFFE ID.
+# Go's crypto/tls does the same with the key through the module (crypto11),
+# and as a server verifies gnutls-cli's client certificate.
 # The old OID is shown refused by each of those stacks, so each check here
 # can fail.
 set -euo pipefail
@@ -471,3 +473,203 @@ grep -q 'Error in DER parsing' "$T/gnutls.tpm-ec.out" ||
 ! grep -q '^hello' "$T/server.tpm-ec.out" || fail "the server read data"
 gnutls_handshake tpm-ec "$T/new.chain" ||
     fail "gnutls-cli with the new OID: $(grep -i -m3 'error' "$T/gnutls.tpm-ec.out")"
+
+# ---- Go's crypto/tls on both ends. As a client: each bot's key through
+# botid-pkcs11.so by crypto11 (Debian's golang-github-thalesignite-
+# crypto11-dev), against the same s_server. As a server requiring a client
+# certificate from the botid-ca bundle: gnutls-cli through the module
+# connects, and the server prints the SPIFFE ID it verified.
+mkdir -p "$T/go/tlsclient" "$T/go/tlsserver"
+cat >"$T/go/tlsclient/main.go" <<'GO'
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"os"
+
+	"github.com/ThalesIgnite/crypto11"
+)
+
+func fail(f string, a ...interface{}) {
+	fmt.Printf("FAIL "+f+"\n", a...)
+	os.Exit(1)
+}
+
+func main() {
+	module, bot, chain, serverCA, addr := os.Args[1], os.Args[2], os.Args[3],
+		os.Args[4], os.Args[5]
+	// The token needs no login: the agent decides by peer credentials.
+	ctx, err := crypto11.Configure(&crypto11.Config{Path: module,
+		TokenLabel: "botid", LoginNotSupported: true})
+	if err != nil {
+		fail("crypto11: %v", err)
+	}
+	defer ctx.Close()
+	key, err := ctx.FindKeyPair(nil, []byte(bot))
+	if err != nil || key == nil {
+		fail("no key labelled %s: %v", bot, err)
+	}
+	var cert tls.Certificate
+	rest, _ := os.ReadFile(chain)
+	for {
+		var p *pem.Block
+		if p, rest = pem.Decode(rest); p == nil {
+			break
+		}
+		cert.Certificate = append(cert.Certificate, p.Bytes)
+	}
+	cert.PrivateKey = key
+	roots := x509.NewCertPool()
+	b, _ := os.ReadFile(serverCA)
+	if !roots.AppendCertsFromPEM(b) {
+		fail("no server CA")
+	}
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "localhost",
+		RootCAs: roots, Certificates: []tls.Certificate{cert},
+		MinVersion: tls.VersionTLS13})
+	if err != nil {
+		fail("handshake: %v", err)
+	}
+	if _, err := c.Write([]byte("hello\n")); err != nil {
+		fail("write: %v", err)
+	}
+	c.Close()
+	fmt.Println("ok", bot)
+}
+GO
+cat >"$T/go/tlsserver/main.go" <<'GO'
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+)
+
+func fail(f string, a ...interface{}) {
+	fmt.Printf("FAIL "+f+"\n", a...)
+	os.Exit(1)
+}
+
+// Accepts one connection on 127.0.0.1:0 (the port goes to a file), requires
+// a client certificate chaining to the bundle, prints its SPIFFE ID and
+// the first line the client sent.
+func main() {
+	bundle, certFile, keyFile, portFile := os.Args[1], os.Args[2], os.Args[3],
+		os.Args[4]
+	cas := x509.NewCertPool()
+	b, _ := os.ReadFile(bundle)
+	if !cas.AppendCertsFromPEM(b) {
+		fail("no CA bundle")
+	}
+	kp, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		fail("server key: %v", err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{kp}, ClientCAs: cas,
+		ClientAuth: tls.RequireAndVerifyClientCert,
+		MinVersion: tls.VersionTLS13})
+	if err != nil {
+		fail("listen: %v", err)
+	}
+	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	if err := os.WriteFile(portFile+".tmp", []byte(port), 0600); err != nil {
+		fail("%v", err)
+	}
+	os.Rename(portFile+".tmp", portFile)
+	c, err := l.Accept()
+	if err != nil {
+		fail("accept: %v", err)
+	}
+	tc := c.(*tls.Conn)
+	if err := tc.Handshake(); err != nil {
+		fail("handshake: %v", err)
+	}
+	st := tc.ConnectionState()
+	for _, u := range st.PeerCertificates[0].URIs {
+		fmt.Println("peer", u.String())
+	}
+	line, err := bufio.NewReader(tc).ReadString('\n')
+	if err != nil {
+		fail("read: %v", err)
+	}
+	fmt.Print("read ", line)
+}
+GO
+# crypto11 and its dependencies are in Debian's GOPATH tree.
+GOPATH="$GOPATH:/usr/share/gocode"
+for p in tlsclient tlsserver; do
+	(cd "$T/go/$p" && go build -o "../$p.bin" main.go) >"$T/go.$p.build" 2>&1 ||
+	    fail "go build $p: $(tail -3 "$T/go.$p.build")"
+done
+# go_client BOT CERT: like gnutls_handshake, with the Go client.
+go_client() {
+	local b=$1 cert=$2 port srv pid rc=0
+	port=$(free_port)
+	srv="$T/server.$b.out"
+	rm -f "$srv"
+	openssl s_server -accept "127.0.0.1:$port" -cert "$T/server.pem" \
+	    -key "$T/server.key" -Verify 1 -verify_return_error \
+	    -CAfile "$BOTID_CA_BUNDLE" -tls1_3 -naccept 1 \
+	    <"$T/server.in" >"$srv" 2>&1 &
+	pid=$!
+	register_pid "$pid"
+	for _ in $(seq 1 100); do
+		grep -q '^ACCEPT' "$srv" && break
+		sleep 0.1
+	done
+	"$T/go/tlsclient.bin" "$MODULE" "$b" "$cert" "$T/server.pem" \
+	    "127.0.0.1:$port" >"$T/goclient.$b.out" 2>&1 || rc=$?
+	[ "$rc" -eq 0 ] || kill "$pid" 2>/dev/null || true
+	wait "$pid" || rc=1
+	[ "$rc" -eq 0 ] || return 1
+	grep -q '^hello' "$srv" || return 1
+}
+for b in $BOTS; do
+	go_client "$b" "$T/$b.chain" ||
+	    fail "$b: Go client through the module: $(cat "$T/goclient.$b.out") $(grep -i -m3 'error' "$T/server.$b.out")"
+	sed -n '/^-----BEGIN CERTIFICATE-----/,/^-----END CERTIFICATE-----/p' \
+	    "$T/server.$b.out" >"$T/seen.$b.pem"
+	openssl x509 -in "$T/seen.$b.pem" -noout -ext subjectAltName |
+	    grep -q "URI:spiffe://$TD/host/$host_id/bot/$b\$" ||
+	    fail "$b: s_server did not see the bot's SPIFFE ID from the Go client"
+done
+# go_server BOT CERT: gnutls-cli through the module against the Go server.
+go_server() {
+	local b=$1 cert=$2 pid rc=0
+	rm -f "$T/goserver.port"
+	"$T/go/tlsserver.bin" "$BOTID_CA_BUNDLE" "$T/server.pem" "$T/server.key" \
+	    "$T/goserver.port" >"$T/goserver.$b.out" 2>&1 &
+	pid=$!
+	register_pid "$pid"
+	for _ in $(seq 1 100); do
+		[ -s "$T/goserver.port" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -s "$T/goserver.port" ] || fail "the Go server did not start: $(cat "$T/goserver.$b.out")"
+	echo hello | gnutls-cli --provider "$MODULE" \
+	    --x509keyfile "pkcs11:token=botid;object=$b;type=private" \
+	    --x509certfile "$cert" --x509cafile "$T/server.pem" \
+	    --verify-hostname localhost \
+	    --priority 'NORMAL:-VERS-ALL:+VERS-TLS1.3' \
+	    -p "$(cat "$T/goserver.port")" 127.0.0.1 \
+	    >"$T/gnutls-go.$b.out" 2>&1 || rc=$?
+	[ "$rc" -eq 0 ] || kill "$pid" 2>/dev/null || true
+	wait "$pid" || rc=1
+	return "$rc"
+}
+for b in $BOTS; do
+	go_server "$b" "$T/$b.chain" ||
+	    fail "$b: gnutls-cli to the Go server: $(cat "$T/goserver.$b.out") $(grep -i -m3 'error' "$T/gnutls-go.$b.out")"
+	grep -qx "peer spiffe://$TD/host/$host_id/bot/$b" "$T/goserver.$b.out" ||
+	    fail "$b: the Go server did not verify the bot's SPIFFE ID: $(cat "$T/goserver.$b.out")"
+	grep -qx 'read hello' "$T/goserver.$b.out" || fail "$b: the Go server read nothing"
+done
