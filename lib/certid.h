@@ -11,9 +11,10 @@
 
 /*
  * The attestation extension (doc/ca-api.md): a DER UTF8String "tpm" or
- * "pkcs11". Its OID is the UUID botid chose, written under the arc that
- * makes OIDs from UUIDs with no arc wider than 32 bits, which GnuTLS,
- * python3-cryptography 38 and Go's crypto/x509 all parse.
+ * "pkcs11". Its OID is the UUID botid chose, written under
+ * 1.2.840.113556.1.8000.2554, the arc Microsoft publishes for making OIDs
+ * from UUIDs without registration: no arc is wider than 24 bits, so
+ * GnuTLS, python3-cryptography 38 and Go's crypto/x509 all parse it.
  */
 #define BOTID_OID_ATTESTATION \
 	"1.2.840.113556.1.8000.2554.52093.11161.8788.17731.38138.7442963.11539914"
@@ -36,7 +37,7 @@ int	certid_spiffe_id(const uint8_t *der, size_t len, char **id);
  * string, from the extension under BOTID_OID_ATTESTATION or, failing
  * that, BOTID_OID_ATTESTATION_UUID. Errors: BOTID_ERR_INVALID (not a
  * certificate, a malformed value, the extension twice, or both OIDs),
- * _NOT_FOUND, _ALLOC.
+ * _NOT_FOUND, _CRYPTO, _ALLOC.
  */
 int	certid_attestation(const uint8_t *der, size_t len, char **kind);
 
