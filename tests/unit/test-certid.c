@@ -170,7 +170,7 @@ test_decode_bitflip(void **state)
 			assert_int_equal(r, BOTID_ERR_INVALID);
 			assert_null(k);
 		} else if (r == 0) {
-			/* A content flip may give another valid kind, never this one. */
+			/* Another valid kind may come out, never this one. */
 			assert_true(kind_ok(k));
 			assert_string_not_equal(k, "pkcs11");
 			free(k);
@@ -278,7 +278,8 @@ make_cert(uint8_t **der, size_t *len, const char *oid1, const uint8_t *v1,
 		add_raw_ext(x, oid2, v2, n2);
 	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
 	assert_true((n = i2d_X509(x, &out)) > 0);
-	assert_non_null(*der = malloc((size_t)n + 1));	/* room for a byte more */
+	/* One byte more, for the trailing-byte test. */
+	assert_non_null(*der = malloc((size_t)n + 1));
 	memcpy(*der, out, (size_t)n);
 	*len = (size_t)n;
 	OPENSSL_free(out);
