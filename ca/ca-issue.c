@@ -176,22 +176,24 @@ add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 	return ok;
 }
 
+/*
+ * The attestation extension, not critical, its value encoded by lib/certid
+ * so that the CA writes exactly what certid_attestation() reads.
+ */
 static int
 add_attestation(X509 *x, const char *kind)
 {
 	ASN1_OBJECT *obj = NULL;
-	ASN1_UTF8STRING *u = NULL;
 	ASN1_OCTET_STRING *os = NULL;
 	X509_EXTENSION *e = NULL;
-	unsigned char *der = NULL;
-	int len, ok = 0;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int ok = 0;
 
-	if ((obj = OBJ_txt2obj(CA_ATTEST_OID, 1)) == NULL ||
-	    (u = ASN1_UTF8STRING_new()) == NULL ||
-	    ASN1_STRING_set(u, kind, (int)strlen(kind)) != 1 ||
-	    (len = i2d_ASN1_UTF8STRING(u, &der)) <= 0 ||
+	if (certid_attestation_encode(kind, &der, &len) != 0 ||
+	    (obj = OBJ_txt2obj(CA_ATTEST_OID, 1)) == NULL ||
 	    (os = ASN1_OCTET_STRING_new()) == NULL ||
-	    ASN1_OCTET_STRING_set(os, der, len) != 1 ||
+	    ASN1_OCTET_STRING_set(os, der, (int)len) != 1 ||
 	    (e = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) == NULL ||
 	    X509_add_ext(x, e, -1) != 1)
 		goto out;
@@ -199,8 +201,7 @@ add_attestation(X509 *x, const char *kind)
  out:
 	X509_EXTENSION_free(e);
 	ASN1_OCTET_STRING_free(os);
-	OPENSSL_free(der);
-	ASN1_UTF8STRING_free(u);
+	free(der);
 	ASN1_OBJECT_free(obj);
 	return ok;
 }

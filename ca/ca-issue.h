@@ -14,9 +14,10 @@
 
 #include "ca/ca-config.h"
 #include "ca/ca-db.h"
+#include "lib/certid.h"
 
-/* The attestation extension (doc/ca-api.md). */
-#define CA_ATTEST_OID	"2.25.270483204527800964550038576487470208458"
+/* The attestation extension (doc/ca-api.md), as every reader looks it up. */
+#define CA_ATTEST_OID	BOTID_OID_ATTESTATION
 
 struct ca_signer;
 

@@ -28,6 +28,7 @@
 #define BOTID_MAX_SCOPE		64u		/* bytes in one scope */
 #define BOTID_MAX_AUDIENCE	256u		/* bytes in a JWT audience */
 #define BOTID_MAX_TOKEN		(16u * 1024u)	/* bytes in a JWT or JWS */
+#define BOTID_MAX_ATTESTATION_KIND 16u	/* bytes in "tpm", "pkcs11"... */
 #define BOTID_MAX_TOKEN_TTL	86400u		/* highest max_token_ttl */
 #define BOTID_DEFAULT_TOKEN_TTL	300u		/* max_token_ttl by default */
 #define BOTID_MAX_CHAIN		8u		/* certificates in an x5c chain */

@@ -17,7 +17,7 @@ export SOFTHSM2_CONF
 . "$top_srcdir/tests/integration/agent-common.sh"
 
 PROVISION="$top_builddir/tools/botid-provision"
-ATTEST_OID=2.25.270483204527800964550038576487470208458
+ATTEST_OID=1.2.840.113556.1.8000.2554.52093.11161.8788.17731.38138.7442963.11539914
 
 # The CA trusts the first TPM's EK root only; bot certificates live 60 s.
 start_ca ca "$(fixture_var tpm BOTID_EK_CA_CHAIN)" "bot_lifetime = 60"
