@@ -44,6 +44,10 @@ struct ca_db_ops {
 	int	(*revoked)(struct ca_db *, time_t,
 		    int (*)(const char *, time_t, int, void *), void *);
 	int	(*inventory)(struct ca_db *, FILE *);
+	int	(*token_key_add)(struct ca_db *, const char *, const char *,
+		    const char *);
+	int	(*token_keys)(struct ca_db *, time_t,
+		    int (*)(const char *, void *), void *);
 };
 
 struct ca_db {

@@ -14,6 +14,7 @@
 
 #include "ca/ca-config.h"
 #include "ca/ca-db.h"
+#include "lib/grant.h"
 
 /* The attestation extension (doc/ca-api.md). */
 #define CA_ATTEST_OID	"2.25.270483204527800964550038576487470208458"
@@ -42,6 +43,12 @@ struct ca_issue_req {
 	EVP_PKEY	*pubkey;
 	long		 lifetime;	/* seconds */
 	const char	*attestation;	/* "tpm" or "pkcs11" */
+	/*
+	 * NULL for a bot's or host's key (clientAuth, serverAuth); else a
+	 * token-key certificate: only the botid token EKU, and the grant
+	 * extension (lib/grant.h).
+	 */
+	const struct botid_grant *grant;
 };
 
 /*

@@ -1,0 +1,292 @@
+#!/bin/bash
+# Token keys and botid-ca's JWK Set, against real swtpm and SoftHSM2 bots:
+# a bot with scopes gets a second key, certified with the botid token EKU
+# and a grant, and a bot without scopes gets none. Relying parties that
+# are not ours, node jose (createRemoteJWKSet + jwtVerify) and Debian's
+# PyJWT (PyJWKClient), configured only with the JWK Set URL named by the
+# discovery document, the issuer and the audience, accept a real token;
+# each refuses the forgery of issue 19 (claims built by hand, a scope
+# never granted, exp 30 days ahead) signed through every signing path the
+# agent offers (botid sign-msg, botid sign --format raw, botid-pkcs11.so),
+# and so does botid verify-jwt. The CA's own cap on the token lifetime
+# wins over the agent's. Revoking the bot removes its token key from the
+# JWK Set at the next request, and both libraries then refuse its token.
+# With BOTID_TOKEN_JWKS_PG=1 (token-jwks-pg.sh) the CA runs on PostgreSQL.
+set -euo pipefail
+. "$top_srcdir/tests/integration/common.sh"
+botid_setup
+
+PY=${PYTHON3:-/usr/bin/python3}
+NODE=${NODE:-node}
+: "${BOTID_NODE_PATH:=/usr/local/lib/botid-node/node_modules}"
+"$PY" -c 'import jwt' 2>/dev/null || {
+	echo "SKIP: $PY has no PyJWT (python3-jwt; scripts/install-deps)"
+	exit 77
+}
+NODE_PATH="$BOTID_NODE_PATH" "$NODE" -e 'require("jose")' 2>/dev/null || {
+	echo "SKIP: no node jose in $BOTID_NODE_PATH (scripts/install-deps)"
+	exit 77
+}
+if [ -n "${BOTID_TOKEN_JWKS_PG:-}" ]; then
+	. "$top_srcdir/tests/integration/pg-common.sh"
+	start_postgres
+fi
+
+start_swtpm tpm
+BOTID_TCTI=$(fixture_var tpm BOTID_TCTI)
+start_softhsm hsm token-jwks
+export SOFTHSM2_CONF
+. "$top_srcdir/tests/integration/agent-common.sh"
+MODULE="$top_builddir/pkcs11/.libs/botid-pkcs11.so"
+[ -f "$MODULE" ] || fail "no $MODULE: build first"
+PROVISION="$top_builddir/tools/botid-provision"
+
+# The CA grants at most 100 s whatever the agent asks (it asks 120).
+start_ca ca "$(fixture_var tpm BOTID_EK_CA_CHAIN)" "token_max_ttl = 100"
+TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
+ISS="spiffe://$TD"
+
+me="uid:$(id -u)"
+agent_conf_begin
+agent_add_bot tbot tpm ecdsa-p256 "$me"
+echo "scopes = inventory:read" >>"$AGENT_CONF"
+echo "max_token_ttl = 120" >>"$AGENT_CONF"
+agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
+echo "scopes = inventory:read" >>"$AGENT_CONF"
+agent_add_bot plain tpm ecdsa-p256 "$me"
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --bots tbot,pbot,plain \
+    >"$T/join.token"
+check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/join.token"
+start_agent
+
+# Wait for each certificate: the bot's, then its token key's.
+for bot in tbot pbot plain; do
+	ok=
+	for _ in $(seq 1 150); do
+		botid_cli cert "$bot" --out "$T/$bot.chain" 2>/dev/null &&
+		    { ok=1; break; }
+		sleep 0.2
+	done
+	[ -n "$ok" ] || fail "no certificate for $bot: $(tail -5 "$AGENT_LOG")"
+done
+for bot in tbot pbot; do
+	ok=
+	for _ in $(seq 1 150); do
+		botid_cli jwt "$bot" --aud probe >/dev/null 2>&1 &&
+		    { ok=1; break; }
+		sleep 0.2
+	done
+	[ -n "$ok" ] || fail "no token key for $bot: $(tail -5 "$AGENT_LOG")"
+done
+host_id=$(sed -n 's/.*"host_id": *"\([0-9a-f]*\)".*/\1/p' \
+    "$T/state/attest/host.json")
+spiffe="spiffe://$TD/host/$host_id/bot/tbot"
+
+# --- A bot without scopes has no token key -----------------------------------
+out=$(botid_cli jwt plain --aud inventory 2>&1) && fail "plain made a token"
+case $out in *"no token-key certificate"*) ;; *) fail "plain: $out";; esac
+ls "$T/state/tpm/tbot+jwt.tss2.pem" >/dev/null ||
+    fail "tbot's token key blob is missing: $(ls "$T/state/tpm")"
+[ ! -e "$T/state/tpm/plain+jwt.tss2.pem" ] || fail "plain has a token key"
+
+# --- Discovery names the JWK Set ------------------------------------------------
+curl -sf --cacert "$BOTID_CA_BUNDLE" \
+    "$BOTID_CA_URL/.well-known/openid-configuration" >"$T/discovery.json" ||
+    fail "no discovery document"
+JWKS=$("$PY" - "$T/discovery.json" "$ISS" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["issuer"] == sys.argv[2], d
+print(d["jwks_uri"])
+PYEOF
+) || fail "discovery: $(cat "$T/discovery.json")"
+[ "$JWKS" = "$BOTID_CA_URL/.well-known/jwks.json" ] || fail "jwks_uri $JWKS"
+curl -sf --cacert "$BOTID_CA_BUNDLE" "$JWKS" >"$T/jwks.json" || fail "no JWKS"
+
+# jose_check / pyjwt_check TOKEN_FILE: 0 accepted, 1 refused (reason out).
+jose_check() {
+	NODE_PATH="$BOTID_NODE_PATH" NODE_EXTRA_CA_CERTS="$BOTID_CA_BUNDLE" \
+	    "$NODE" "$top_srcdir/tests/integration/jwks-check.cjs" "$JWKS" \
+	    "$ISS" inventory "$1"
+}
+pyjwt_check() {
+	SSL_CERT_FILE="$BOTID_CA_BUNDLE" "$PY" \
+	    "$top_srcdir/tests/integration/jwks-check.py" "$JWKS" "$ISS" \
+	    inventory "$1"
+}
+verify() {
+	"$BOTID" verify-jwt --bundle "$BOTID_CA_BUNDLE" --aud inventory \
+	    --issuer "$ISS" "$@"
+}
+# refused NAME TOKEN_FILE JOSE_WHY PYJWT_WHY BOTID_WHY: all three refuse it.
+refused() {
+	local out rc
+	rc=0; out=$(jose_check "$2") || rc=$?
+	[ "$rc" -eq 1 ] || fail "$1: jose did not refuse it ($rc): $out"
+	case $out in *"$3"*) ;; *) fail "$1: jose: $out";; esac
+	rc=0; out=$(pyjwt_check "$2") || rc=$?
+	[ "$rc" -eq 1 ] || fail "$1: PyJWT did not refuse it ($rc): $out"
+	case $out in *"$4"*) ;; *) fail "$1: PyJWT: $out";; esac
+	out=$(verify "$(cat "$2")" 2>&1) && fail "$1: verify-jwt accepted it"
+	case $out in *"$5"*) ;; *) fail "$1: verify-jwt: $out";; esac
+}
+
+# The JWK Set: both token keys, kid = thumbprint, x5c, use, alg; no
+# signing key of any bot.
+botid_cli jwt tbot --aud inventory --scope inventory:read --ttl 100 \
+    >"$T/t.jwt" || fail "botid jwt tbot"
+botid_cli jwt pbot --aud inventory --scope inventory:read >"$T/p.jwt" ||
+    fail "botid jwt pbot"
+"$PY" - "$T/jwks.json" "$T/t.jwt" "$T/tbot.chain" "$T/pbot.chain" <<'PYEOF' ||
+import base64, json, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+import subprocess
+keys = json.load(open(sys.argv[1]))["keys"]
+h = open(sys.argv[2]).read().split(".")[0]
+kid = json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["kid"]
+assert len(keys) == 2, keys
+for k in keys:
+    assert k["use"] == "sig" and k["alg"] == "ES256" and k["kty"] == "EC", k
+    assert len(k["x5c"]) == 2, k
+assert kid in [k["kid"] for k in keys], (kid, keys)
+# Neither bot's signing key is in the set.
+for chain in sys.argv[3:]:
+    pem = subprocess.run(["openssl", "x509", "-in", chain, "-noout",
+                          "-pubkey"], check=True, capture_output=True).stdout
+    n = load_pem_public_key(pem).public_numbers()
+    x = base64.urlsafe_b64encode(n.x.to_bytes(32, "big")).rstrip(b"=").decode()
+    assert x not in [k["x"] for k in keys], chain
+PYEOF
+    fail "JWK Set: $(cat "$T/jwks.json")"
+# The set's x5c leaf is a token-key certificate: the token EKU only.
+"$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0]["x5c"][0])' \
+    "$T/jwks.json" | base64 -d | openssl x509 -inform DER -noout -text \
+    >"$T/tokcert.txt"
+grep -q '1.3.6.1.4.1.99999.19.1' "$T/tokcert.txt" ||
+    fail "no token EKU: $(cat "$T/tokcert.txt")"
+grep -q 'TLS Web Client Authentication\|TLS Web Server' "$T/tokcert.txt" &&
+    fail "a token-key certificate allows TLS"
+
+# --- Real tokens: accepted by all three ------------------------------------------
+for t in t p; do
+	out=$(jose_check "$T/$t.jwt") || fail "jose refused $t.jwt: $out"
+	case $out in *"\"iss\":\"$ISS\""*'"scope":"inventory:read"'*) ;;
+	*) fail "jose claims: $out";; esac
+	out=$(pyjwt_check "$T/$t.jwt") || fail "PyJWT refused $t.jwt: $out"
+	out=$(verify --require-scope inventory:read "$(cat "$T/$t.jwt")") ||
+	    fail "verify-jwt refused $t.jwt: $out"
+done
+out=$(verify --expect-spiffe "$spiffe" --require-tpm "$(cat "$T/t.jwt")") ||
+    fail "verify-jwt tbot: $out"
+
+# --- The CA's grant caps the lifetime: 100 s, though the agent allows 120 ----
+jwts_ok() { grep '"op":"jwt"' "$AUDIT_LOG" | grep -c '"result":"ok"' || true; }
+n_ok=$(jwts_ok)
+out=$(botid_cli jwt tbot --aud inventory --ttl 120 2>&1) &&
+    fail "a token beyond the CA's grant was made"
+case $out in *denied*"grant"*) ;; *) fail "ttl beyond the grant: $out";; esac
+grep '"op":"jwt"' "$AUDIT_LOG" | grep '"bot":"tbot"' |
+    grep '"result":"denied"' | grep -q "grant" ||
+    fail "the refusal is not audited: $(tail -2 "$AUDIT_LOG")"
+botid_cli jwt tbot --aud inventory >"$T/default.jwt"
+out=$(verify "$(cat "$T/default.jwt")")
+exp=$(printf '%s' "$out" | sed 's/.*"exp":\([0-9]*\).*/\1/')
+iat=$(printf '%s' "$out" | sed 's/.*"iat":\([0-9]*\).*/\1/')
+[ $((exp - iat)) -eq 100 ] || fail "default lifetime $((exp - iat)), not 100"
+n_ok=$((n_ok + 1))
+
+# --- The forgery of issue 19, through every signing path ------------------------
+now=$(date +%s)
+printf '{"iss":"%s","sub":"%s","aud":"inventory","scope":"inventory:read inventory:admin","iat":%d,"nbf":%d,"exp":%d,"jti":"forged"}' \
+    "$ISS" "$spiffe" "$now" "$now" "$((now + 30 * 86400))" >"$T/claims.json"
+b64u() { basenc --base64url -w0 | tr -d '='; }
+payload=$(b64u <"$T/claims.json")
+real_header=$(cut -d. -f1 "$T/t.jwt")
+# A header naming the signing key: kid its thumbprint, x5c its chain.
+sign_header=$("$PY" - "$T/tbot.chain" <<'PYEOF'
+import base64, json, subprocess, sys, hashlib
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+pem = open(sys.argv[1]).read()
+certs = ["".join(c.split("-----")[0].split()) for c in
+         pem.split("-----BEGIN CERTIFICATE-----")[1:]]
+pub = subprocess.run(["openssl", "x509", "-in", sys.argv[1], "-noout",
+                      "-pubkey"], check=True, capture_output=True).stdout
+n = load_pem_public_key(pub).public_numbers()
+b = lambda v: base64.urlsafe_b64encode(v.to_bytes(32, "big")).rstrip(b"=").decode()
+jwk = json.dumps({"crv": "P-256", "kty": "EC", "x": b(n.x), "y": b(n.y)},
+                 sort_keys=True, separators=(",", ":")).encode()
+kid = base64.urlsafe_b64encode(hashlib.sha256(jwk).digest()).rstrip(b"=").decode()
+h = json.dumps({"alg": "ES256", "typ": "JWT", "kid": kid, "x5c": certs},
+               separators=(",", ":")).encode()
+print(base64.urlsafe_b64encode(h).rstrip(b"=").decode())
+PYEOF
+)
+forge_raw() {	# forge_raw HEADER OUT: botid sign --format raw
+	printf '%s.%s' "$1" "$payload" >"$T/input"
+	check botid_cli sign tbot --in "$T/input" --format raw --out "$T/raw.sig"
+	printf '%s.%s.%s\n' "$1" "$payload" "$(b64u <"$T/raw.sig")" >"$2"
+}
+# 1. botid sign-msg: its detached JWS over the claims is a whole JWT.
+check botid_cli sign-msg tbot --in "$T/claims.json" --out "$T/msg.jws"
+IFS=. read -r h _ s <"$T/msg.jws"
+printf '%s.%s.%s\n' "$h" "$payload" "$s" >"$T/forged-msg.jwt"
+# 2. botid sign --format raw, under the signing key's header.
+forge_raw "$sign_header" "$T/forged-raw.jwt"
+# 3. The same, under the real token's header (the token key's kid).
+forge_raw "$real_header" "$T/forged-raw-kid.jwt"
+# 4. botid-pkcs11.so with pkcs11-tool, under the real token's header.
+printf '%s.%s' "$real_header" "$payload" >"$T/input"
+openssl dgst -sha256 -binary "$T/input" >"$T/input.sha256"
+BOTID_SOCKET="$AGENT_SOCK" pkcs11-tool --module "$MODULE" -O >"$T/objects" 2>&1 ||
+    fail "pkcs11-tool -O: $(head -3 "$T/objects")"
+id=$(awk '/^Private Key Object/ { p = 1; next } /^[^ ]/ { p = 0 }
+    p && $1 == "label:" { l = $2 } p && $1 == "ID:" && l == "tbot" { print $2; exit }' \
+    "$T/objects")
+[ -n "$id" ] || fail "the module lists no tbot key: $(cat "$T/objects")"
+# The module offers one private key per bot: the token key is not there.
+[ "$(grep -c '^Private Key Object' "$T/objects")" -eq 3 ] ||
+    fail "the module lists other keys: $(cat "$T/objects")"
+BOTID_SOCKET="$AGENT_SOCK" check pkcs11-tool --module "$MODULE" --sign \
+    -m ECDSA --id "$id" -i "$T/input.sha256" -o "$T/p11.sig"
+printf '%s.%s.%s\n' "$real_header" "$payload" "$(b64u <"$T/p11.sig")" \
+    >"$T/forged-p11.jwt"
+
+# Each forgery is a good signature by the bot's signing key ...
+check openssl x509 -in "$T/tbot.chain" -noout -pubkey -out "$T/tbot.sign.pub"
+check openssl dgst -sha256 -verify "$T/tbot.sign.pub" -signature \
+    <("$PY" -c 'import sys
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+s = open(sys.argv[1], "rb").read()
+sys.stdout.buffer.write(encode_dss_signature(int.from_bytes(s[:32], "big"), int.from_bytes(s[32:], "big")))' "$T/p11.sig") \
+    "$T/input" >/dev/null
+# ... and no verifier takes it for a token.
+refused "sign-msg" "$T/forged-msg.jwt" ERR_JWKS_NO_MATCHING_KEY \
+    PyJWKClientError "not signed by a token key"
+refused "sign raw" "$T/forged-raw.jwt" ERR_JWKS_NO_MATCHING_KEY \
+    PyJWKClientError "not signed by a token key"
+refused "sign raw, token kid" "$T/forged-raw-kid.jwt" \
+    ERR_JWS_SIGNATURE_VERIFICATION_FAILED InvalidSignatureError signature
+refused "pkcs11, token kid" "$T/forged-p11.jwt" \
+    ERR_JWS_SIGNATURE_VERIFICATION_FAILED InvalidSignatureError signature
+# No token was made along the way: the audit log has no new jwt line.
+[ "$(jwts_ok)" -eq "$n_ok" ] || fail "a forgery was audited as a token"
+
+# --- Revocation empties the set at the next request -------------------------------
+kid=$("$PY" -c 'import base64,json,sys
+h=open(sys.argv[1]).read().split(".")[0]
+print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["kid"])' "$T/t.jwt")
+check "$CA" revoke -c "$BOTID_CA_CONF" bot "$spiffe" >/dev/null
+curl -sf --cacert "$BOTID_CA_BUNDLE" "$JWKS" >"$T/jwks2.json" || fail "no JWKS"
+grep -q "$kid" "$T/jwks2.json" && fail "a revoked token key is still served"
+[ "$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["keys"]))' \
+    "$T/jwks2.json")" -eq 1 ] || fail "pbot's key left the set: $(cat "$T/jwks2.json")"
+rc=0; out=$(jose_check "$T/t.jwt") || rc=$?
+[ "$rc" -eq 1 ] || fail "jose accepted a revoked bot's token ($rc): $out"
+case $out in *ERR_JWKS_NO_MATCHING_KEY*) ;; *) fail "revoked, jose: $out";; esac
+rc=0; out=$(pyjwt_check "$T/t.jwt") || rc=$?
+[ "$rc" -eq 1 ] || fail "PyJWT accepted a revoked bot's token ($rc): $out"
+out=$(jose_check "$T/p.jwt") || fail "jose refused pbot's token: $out"
+
+stop_agent
+echo "PASS: token keys, the JWK Set, and the forgery refused by jose, PyJWT and verify-jwt"
