@@ -9,8 +9,10 @@
 # never granted, exp 30 days ahead) signed through every signing path the
 # agent offers (botid sign-msg, botid sign --format raw, botid-pkcs11.so),
 # and so does botid verify-jwt. The CA's own cap on the token lifetime
-# wins over the agent's. Revoking the bot removes its token key from the
-# JWK Set at the next request, and both libraries then refuse its token.
+# wins over the agent's. The token key is non-exportable like the signing
+# key, rotates with the bot (the old one destroyed after rotate_grace) and
+# revoking the bot removes it from the JWK Set at the next request, after
+# which both libraries refuse its token.
 # With BOTID_TOKEN_JWKS_PG=1 (token-jwks-pg.sh) the CA runs on PostgreSQL.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
@@ -47,7 +49,7 @@ TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
 ISS="spiffe://$TD"
 
 me="uid:$(id -u)"
-agent_conf_begin
+agent_conf_begin "rotate_grace = 2s"
 agent_add_bot tbot tpm ecdsa-p256 "$me"
 echo "scopes = inventory:read" >>"$AGENT_CONF"
 echo "max_token_ttl = 120" >>"$AGENT_CONF"
@@ -89,6 +91,17 @@ case $out in *"no token-key certificate"*) ;; *) fail "plain: $out";; esac
 ls "$T/state/tpm/tbot+jwt.tss2.pem" >/dev/null ||
     fail "tbot's token key blob is missing: $(ls "$T/state/tpm")"
 [ ! -e "$T/state/tpm/plain+jwt.tss2.pem" ] || fail "plain has a token key"
+# On the token, pbot's token key is made like its signing key.
+objs=$(pkcs11-tool --module "$BOTID_PKCS11_MODULE" --token-label \
+    "$BOTID_TOKEN_LABEL" --login --pin "$(cat "$BOTID_PIN_FILE")" -O \
+    --type privkey 2>/dev/null)
+o=$(awk -v l="botid:pbot\\+jwt" '/Private Key Object/ { blk = "" }
+    { blk = blk "\n" $0 } $0 ~ "label: *" l "$" { f = 1 }
+    f && /Access:/ { print blk; exit }' <<<"$objs")
+[ -n "$o" ] || fail "pbot's token key is not on the token: $objs"
+for attr in "sensitive" "always sensitive" "never extractable"; do
+	grep -q "$attr" <<<"$o" || fail "pbot's token key is not $attr"
+done
 
 # --- Discovery names the JWK Set ------------------------------------------------
 curl -sf --cacert "$BOTID_CA_BUNDLE" \
@@ -272,10 +285,39 @@ refused "pkcs11, token kid" "$T/forged-p11.jwt" \
 # No token was made along the way: the audit log has no new jwt line.
 [ "$(jwts_ok)" -eq "$n_ok" ] || fail "a forgery was audited as a token"
 
-# --- Revocation empties the set at the next request -------------------------------
-kid=$("$PY" -c 'import base64,json,sys
+# --- The token key rotates with the bot ------------------------------------------
+kid_of() {
+	"$PY" -c 'import base64,json,sys
 h=open(sys.argv[1]).read().split(".")[0]
-print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["kid"])' "$T/t.jwt")
+print(json.loads(base64.urlsafe_b64decode(h+"="*(-len(h)%4)))["kid"])' "$1"
+}
+old_kid=$(kid_of "$T/t.jwt")
+check botid_cli rotate tbot >/dev/null
+[ -e "$T/state/tpm/tbot~1+jwt.tss2.pem" ] ||
+    fail "no new token key after the rotation: $(ls "$T/state/tpm")"
+ok=
+for _ in $(seq 1 150); do
+	if botid_cli jwt tbot --aud inventory --scope inventory:read \
+	    >"$T/t.jwt" 2>/dev/null && [ "$(kid_of "$T/t.jwt")" != "$old_kid" ]
+	then
+		ok=1
+		break
+	fi
+	sleep 0.2
+done
+[ -n "$ok" ] || fail "tokens still come from the old token key"
+out=$(jose_check "$T/t.jwt") || fail "jose refused the rotated key's token: $out"
+for _ in $(seq 1 150); do
+	[ -e "$T/state/tpm/tbot+jwt.tss2.pem" ] || break
+	sleep 0.2
+done
+[ ! -e "$T/state/tpm/tbot+jwt.tss2.pem" ] ||
+    fail "the old token key outlived rotate_grace"
+[ -e "$T/state/tpm/tbot~1+jwt.tss2.pem" ] || fail "the new token key is gone"
+n_ok=$((n_ok + 1))
+
+# --- Revocation empties the set at the next request -------------------------------
+kid=$(kid_of "$T/t.jwt")
 check "$CA" revoke -c "$BOTID_CA_CONF" bot "$spiffe" >/dev/null
 curl -sf --cacert "$BOTID_CA_BUNDLE" "$JWKS" >"$T/jwks2.json" || fail "no JWKS"
 grep -q "$kid" "$T/jwks2.json" && fail "a revoked token key is still served"
