@@ -602,6 +602,33 @@ botid_verify_jwt(const struct botid_verify_opts *o, const char *token,
 	return r;
 }
 
+/*
+ * A token key signs only tokens the agent built: a JWT's claims cut out
+ * and presented as a detached message are not a message from the bot.
+ */
+static int
+verify_not_token_key(const struct botid_blob *leaf, char *err, size_t errlen)
+{
+	struct botid_grant g;
+	const unsigned char *p = leaf->data;
+	X509 *x;
+	int r;
+
+	if (leaf->len > LONG_MAX ||
+	    (x = d2i_X509(NULL, &p, (long)leaf->len)) == NULL) {
+		ERR_clear_error();
+		return verify_fail(BOTID_ERR_INVALID, err, errlen,
+		    "leaf certificate is not DER X.509");
+	}
+	r = grant_from_cert(x, &g);
+	X509_free(x);
+	grant_free(&g);
+	if (r == BOTID_ERR_ALLOC)
+		return r;
+	return r == 0 ? verify_fail(BOTID_ERR_DENIED, err, errlen,
+	    "signed by a token key, which signs only tokens") : 0;
+}
+
 int
 botid_verify_msg(const struct botid_verify_opts *o, const void *data,
     size_t len, const char *jws, struct botid_verified **vp, char *err,
@@ -640,6 +667,7 @@ botid_verify_msg(const struct botid_verify_opts *o, const void *data,
 		goto out;
 	}
 	if ((r = verify_chain(o, p.x5c, p.nx5c, &key, v, err, errlen)) != 0 ||
+	    (r = verify_not_token_key(&p.x5c[0], err, errlen)) != 0 ||
 	    (r = verify_kid(&p, err, errlen)) != 0 ||
 	    (r = verify_signature(p.alg, key, input, strlen(input), p.sig,
 	    p.sig_len, err, errlen)) != 0 ||

@@ -290,6 +290,16 @@ key = load_pem_public_key(open(sys.argv[3], "rb").read())
 jwt.api_jws.PyJWS().decode(".".join([h, p, s]), key, algorithms=["ES256"])
 PYEOF
 
+# A token's claims cut out as a "message" of the bot: the token key signs
+# only tokens, and verify-msg says so.
+IFS=. read -r th tp ts <"$T/t.jwt"
+printf '%s..%s\n' "$th" "$ts" >"$T/cut.jws"
+"$PY" -c 'import base64,sys; s=sys.argv[1]; sys.stdout.buffer.write(base64.urlsafe_b64decode(s+"="*(-len(s)%4)))' \
+    "$tp" >"$T/cut.claims"
+out=$("$BOTID" verify-msg --bundle "$BOTID_CA_BUNDLE" --in "$T/cut.claims" \
+    "$T/cut.jws" 2>&1) && fail "a token's claims verified as a message"
+case $out in *"token key"*) ;; *) fail "cut token: $out";; esac
+
 # --- Chains and the CRL --------------------------------------------------------
 out=$("$BOTID" verify-cert --bundle "$BOTID_CA_BUNDLE" --require-tpm \
     "$T/tbot.chain") || fail "verify-cert: $out"

@@ -330,5 +330,30 @@ rc=0; out=$(pyjwt_check "$T/t.jwt") || rc=$?
 [ "$rc" -eq 1 ] || fail "PyJWT accepted a revoked bot's token ($rc): $out"
 out=$(jose_check "$T/p.jwt") || fail "jose refused pbot's token: $out"
 
+# --- Token keys go with their bot's grant and with the bot -------------------------
+# pbot loses its scopes, tbot leaves the configuration: at the reload both
+# token keys are destroyed (SoftHSM2 object, TPM blob).
+p11_labels() {
+	pkcs11-tool --module "$BOTID_PKCS11_MODULE" --token-label \
+	    "$BOTID_TOKEN_LABEL" --login --pin "$(cat "$BOTID_PIN_FILE")" -O \
+	    --type privkey 2>/dev/null | sed -n 's/^ *label: *//p'
+}
+p11_labels | grep -qx 'botid:pbot+jwt' || fail "pbot's token key is not on the token"
+agent_conf_begin "rotate_grace = 2s"
+agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
+agent_add_bot plain tpm ecdsa-p256 "$me"
+kill -HUP "$AGENT_PID"
+for _ in $(seq 1 150); do
+	! p11_labels | grep -qx 'botid:pbot+jwt' &&
+	    [ ! -e "$T/state/tpm/tbot~1+jwt.tss2.pem" ] && break
+	sleep 0.2
+done
+p11_labels | grep -qx 'botid:pbot+jwt' && fail "pbot kept its token key"
+p11_labels | grep -qx 'botid:pbot' || fail "pbot lost its signing key"
+[ ! -e "$T/state/tpm/tbot~1+jwt.tss2.pem" ] || fail "removed tbot's token key is still there"
+[ ! -e "$T/state/tpm/tbot~1.tss2.pem" ] || fail "removed tbot's key is still there"
+out=$(botid_cli jwt pbot --aud inventory 2>&1) && fail "pbot made a token without scopes"
+case $out in *"no token-key certificate"*) ;; *) fail "pbot: $out";; esac
+
 stop_agent
 echo "PASS: token keys, the JWK Set, and the forgery refused by jose, PyJWT and verify-jwt"

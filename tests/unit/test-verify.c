@@ -673,6 +673,7 @@ test_messages_and_chains(void **state)
 
 	(void)state;
 	opts_init(&o);
+	/* A token key signs only tokens: its "message" is refused. */
 	assert_int_equal(jws_header_build(JWS_ALG_ES256, NULL, bot_a.chain, 2,
 	    &header), 0);
 	assert_int_equal(jws_signing_input(header, (const uint8_t *)msg,
@@ -680,8 +681,22 @@ test_messages_and_chains(void **state)
 	sign_jose(&bot_a, JWS_ALG_ES256, input, &sig, &sig_len);
 	assert_int_equal(jws_finish(input, 1, sig, sig_len, &jws), 0);
 	assert_int_equal(botid_verify_msg(&o, msg, strlen(msg), jws, &v, err,
+	    sizeof(err)), BOTID_ERR_DENIED);
+	assert_non_null(strstr(err, "token key"));
+	free(jws);
+	free(sig);
+	free(input);
+	free(header);
+	/* A signing key's message. */
+	assert_int_equal(jws_header_build(JWS_ALG_ES256, NULL, bot_plain.chain,
+	    2, &header), 0);
+	assert_int_equal(jws_signing_input(header, (const uint8_t *)msg,
+	    strlen(msg), &input), 0);
+	sign_jose(&bot_plain, JWS_ALG_ES256, input, &sig, &sig_len);
+	assert_int_equal(jws_finish(input, 1, sig, sig_len, &jws), 0);
+	assert_int_equal(botid_verify_msg(&o, msg, strlen(msg), jws, &v, err,
 	    sizeof(err)), 0);
-	assert_string_equal(v->spiffe_id, bot_a.spiffe);
+	assert_string_equal(v->spiffe_id, bot_plain.spiffe);
 	assert_null(v->claims);
 	botid_verified_free(v);
 	assert_int_equal(botid_verify_msg(&o, msg, strlen(msg) - 1, jws, &v,
