@@ -522,6 +522,13 @@ rotation_uncache(const char *state_dir, const char *bot)
 	if (unlink(path) == -1 && errno != ENOENT)
 		log_warn("%s: %s", path, strerror(errno));
 	free(path);
+	/* The token key's chain goes with the bot's. */
+	if (asprintf(&path, "%s/certs/%s%s.pem", state_dir, bot,
+	    BOTID_TOKEN_KEY_SUFFIX) == -1)
+		return;
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("%s: %s", path, strerror(errno));
+	free(path);
 }
 
 void

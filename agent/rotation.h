@@ -109,7 +109,7 @@ int	rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
 int	rotation_cached_serial(const char *state_dir, const char *bot,
 	    char *serial, size_t len);
 
-/* Removes STATE_DIR/certs/BOT.pem; missing is fine. */
+/* Removes STATE_DIR/certs/BOT.pem and BOT+jwt.pem; missing is fine. */
 void	rotation_uncache(const char *state_dir, const char *bot);
 
 /*

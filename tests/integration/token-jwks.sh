@@ -56,6 +56,10 @@ echo "max_token_ttl = 120" >>"$AGENT_CONF"
 agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
 echo "scopes = inventory:read" >>"$AGENT_CONF"
 agent_add_bot plain tpm ecdsa-p256 "$me"
+# extra has scopes, but the join token does not name it: no certificate
+# of either kind.
+agent_add_bot extra pkcs11 ecdsa-p256 "$me"
+echo "scopes = inventory:read" >>"$AGENT_CONF"
 "$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --bots tbot,pbot,plain \
     >"$T/join.token"
 check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
@@ -84,6 +88,19 @@ done
 host_id=$(sed -n 's/.*"host_id": *"\([0-9a-f]*\)".*/\1/p' \
     "$T/state/attest/host.json")
 spiffe="spiffe://$TD/host/$host_id/bot/tbot"
+
+# --- A bot the join token does not name gets no token key either -------------
+for _ in $(seq 1 150); do
+	[ "$(grep -c 'bot extra is not allowed' "$BOTID_CA_LOG" || true)" -ge 2 ] &&
+	    break
+	sleep 0.2
+done
+[ "$(grep -c 'bot extra is not allowed' "$BOTID_CA_LOG" || true)" -ge 2 ] ||
+    fail "botid-ca did not refuse both of extra's keys: $(tail -3 "$BOTID_CA_LOG")"
+grep -q 'bot extra+jwt: no certificate' "$AGENT_LOG" ||
+    fail "the agent does not log the token key's refusal: $(grep extra "$AGENT_LOG" | tail -3)"
+out=$(botid_cli jwt extra --aud inventory 2>&1) && fail "extra made a token"
+case $out in *"no token-key certificate"*) ;; *) fail "extra: $out";; esac
 
 # --- A bot without scopes has no token key -----------------------------------
 out=$(botid_cli jwt plain --aud inventory 2>&1) && fail "plain made a token"
@@ -258,8 +275,9 @@ id=$(awk '/^Private Key Object/ { p = 1; next } /^[^ ]/ { p = 0 }
     "$T/objects")
 [ -n "$id" ] || fail "the module lists no tbot key: $(cat "$T/objects")"
 # The module offers one private key per bot: the token key is not there.
-[ "$(grep -c '^Private Key Object' "$T/objects")" -eq 3 ] ||
+[ "$(grep -c '^Private Key Object' "$T/objects")" -eq 4 ] ||
     fail "the module lists other keys: $(cat "$T/objects")"
+grep -q 'jwt' "$T/objects" && fail "the module shows a token key: $(cat "$T/objects")"
 BOTID_SOCKET="$AGENT_SOCK" check pkcs11-tool --module "$MODULE" --sign \
     -m ECDSA --id "$id" -i "$T/input.sha256" -o "$T/p11.sig"
 printf '%s.%s.%s\n' "$real_header" "$payload" "$(b64u <"$T/p11.sig")" \
@@ -339,6 +357,7 @@ p11_labels() {
 	    --type privkey 2>/dev/null | sed -n 's/^ *label: *//p'
 }
 p11_labels | grep -qx 'botid:pbot+jwt' || fail "pbot's token key is not on the token"
+[ -e "$T/state/certs/tbot+jwt.pem" ] || fail "tbot's token chain is not cached"
 agent_conf_begin "rotate_grace = 2s"
 agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
 agent_add_bot plain tpm ecdsa-p256 "$me"
@@ -352,6 +371,7 @@ p11_labels | grep -qx 'botid:pbot+jwt' && fail "pbot kept its token key"
 p11_labels | grep -qx 'botid:pbot' || fail "pbot lost its signing key"
 [ ! -e "$T/state/tpm/tbot~1+jwt.tss2.pem" ] || fail "removed tbot's token key is still there"
 [ ! -e "$T/state/tpm/tbot~1.tss2.pem" ] || fail "removed tbot's key is still there"
+[ ! -e "$T/state/certs/tbot+jwt.pem" ] || fail "removed tbot's token chain is cached"
 out=$(botid_cli jwt pbot --aud inventory 2>&1) && fail "pbot made a token without scopes"
 case $out in *"no token-key certificate"*) ;; *) fail "pbot: $out";; esac
 
