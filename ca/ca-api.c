@@ -742,7 +742,8 @@ handle_jwks(struct ca_api *api, const char *peer, struct reply *rp)
 	json_t *keys;
 
 	if ((keys = json_array()) == NULL ||
-	    ca_db_token_keys(api->db, time(NULL), jwks_append, keys) != 0) {
+	    ca_db_token_keys(api->db, time(NULL), api->cfg->token_max_ttl,
+	    jwks_append, keys) != 0) {
 		json_decref(keys);
 		refuse(rp, peer, "jwks", 500, "cannot list the token keys");
 		return;

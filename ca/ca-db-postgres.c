@@ -811,7 +811,7 @@ pg_token_key_add(struct ca_db *db, const char *serial, const char *kid,
 }
 
 static int
-pg_token_keys(struct ca_db *db, time_t now,
+pg_token_keys(struct ca_db *db, time_t now, long overlap,
     int (*fn)(const char *, void *), void *arg)
 {
 	struct pg_params p;
@@ -820,10 +820,8 @@ pg_token_keys(struct ca_db *db, time_t now,
 
 	memset(&p, 0, sizeof(p));
 	pp_int(&p, (long long)now);
-	if ((r = pg_query(db, "SELECT k.jwk FROM token_keys k JOIN certs c ON "
-	    "c.serial = k.serial JOIN hosts h ON h.id = c.host_id WHERE "
-	    "c.revoked_at IS NULL AND h.revoked_at IS NULL AND "
-	    "c.not_after > $1 ORDER BY c.issued, k.serial", &p, &res,
+	pp_int(&p, (long long)overlap);
+	if ((r = pg_query(db, CA_DB_TOKEN_KEYS_SQL("$1", "$2"), &p, &res,
 	    NULL)) != 0)
 		return r;
 	for (i = 0; i < PQntuples(res); i++)

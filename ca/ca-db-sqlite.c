@@ -751,18 +751,16 @@ sqlite_token_key_add(struct ca_db *db, const char *serial, const char *kid,
 }
 
 static int
-sqlite_token_keys(struct ca_db *db, time_t now,
+sqlite_token_keys(struct ca_db *db, time_t now, long overlap,
     int (*fn)(const char *, void *), void *arg)
 {
 	sqlite3_stmt *st;
 	int rc, r;
 
-	if ((r = db_prepare(db, "SELECT k.jwk FROM token_keys k JOIN certs c "
-	    "ON c.serial = k.serial JOIN hosts h ON h.id = c.host_id WHERE "
-	    "c.revoked_at IS NULL AND h.revoked_at IS NULL AND "
-	    "c.not_after > ? ORDER BY c.issued, k.serial", &st)) != 0)
+	if ((r = db_prepare(db, CA_DB_TOKEN_KEYS_SQL("?1", "?2"), &st)) != 0)
 		return r;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)overlap);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((r = fn((const char *)sqlite3_column_text(st, 0), arg)) != 0)
 			break;

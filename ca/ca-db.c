@@ -198,10 +198,10 @@ ca_db_token_key_add(struct ca_db *db, const char *serial, const char *kid,
 }
 
 int
-ca_db_token_keys(struct ca_db *db, time_t now,
+ca_db_token_keys(struct ca_db *db, time_t now, long overlap,
     int (*fn)(const char *, void *), void *arg)
 {
-	return db->ops->token_keys(db, now, fn, arg);
+	return db->ops->token_keys(db, now, overlap, fn, arg);
 }
 
 int

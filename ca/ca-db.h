@@ -137,11 +137,14 @@ int	ca_db_revoked(struct ca_db *db, time_t now,
 int	ca_db_token_key_add(struct ca_db *db, const char *serial,
 	    const char *kid, const char *jwk);
 /*
- * Calls fn with the JWK of every token key whose certificate is not
- * revoked, not expired at now, and whose host is not revoked; a non-zero
- * return from fn stops and is returned.
+ * Calls fn with the JWK of every token key to serve at now: certificate
+ * and host not revoked, certificate not expired, its bot holding a valid
+ * signing certificate, one entry per key, and a key replaced by a newer
+ * one of its bot only for overlap seconds after that one was issued
+ * (ca-db-backend.h has the query). A non-zero return from fn stops and is
+ * returned.
  */
-int	ca_db_token_keys(struct ca_db *db, time_t now,
+int	ca_db_token_keys(struct ca_db *db, time_t now, long overlap,
 	    int (*fn)(const char *jwk, void *arg), void *arg);
 /* Writes hosts and their issuance history as text to f. */
 int	ca_db_inventory(struct ca_db *db, FILE *f);

@@ -43,8 +43,9 @@ MODULE="$top_builddir/pkcs11/.libs/botid-pkcs11.so"
 [ -f "$MODULE" ] || fail "no $MODULE: build first"
 PROVISION="$top_builddir/tools/botid-provision"
 
-# The CA grants at most 100 s whatever the agent asks (it asks 120).
-start_ca ca "$(fixture_var tpm BOTID_EK_CA_CHAIN)" "token_max_ttl = 100"
+# The CA grants at most 30 s whatever the agent asks (it asks 40); 30 s is
+# also how long a rotated token key stays in the JWK Set after its successor.
+start_ca ca "$(fixture_var tpm BOTID_EK_CA_CHAIN)" "token_max_ttl = 30"
 TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
 ISS="spiffe://$TD"
 
@@ -52,7 +53,7 @@ me="uid:$(id -u)"
 agent_conf_begin "rotate_grace = 2s"
 agent_add_bot tbot tpm ecdsa-p256 "$me"
 echo "scopes = inventory:read" >>"$AGENT_CONF"
-echo "max_token_ttl = 120" >>"$AGENT_CONF"
+echo "max_token_ttl = 40" >>"$AGENT_CONF"
 agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
 echo "scopes = inventory:read" >>"$AGENT_CONF"
 agent_add_bot plain tpm ecdsa-p256 "$me"
@@ -164,7 +165,7 @@ refused() {
 
 # The JWK Set: both token keys, kid = thumbprint, x5c, use, alg; no
 # signing key of any bot.
-botid_cli jwt tbot --aud inventory --scope inventory:read --ttl 100 \
+botid_cli jwt tbot --aud inventory --scope inventory:read --ttl 30 \
     >"$T/t.jwt" || fail "botid jwt tbot"
 botid_cli jwt pbot --aud inventory --scope inventory:read >"$T/p.jwt" ||
     fail "botid jwt pbot"
@@ -210,10 +211,10 @@ done
 out=$(verify --expect-spiffe "$spiffe" --require-tpm "$(cat "$T/t.jwt")") ||
     fail "verify-jwt tbot: $out"
 
-# --- The CA's grant caps the lifetime: 100 s, though the agent allows 120 ----
+# --- The CA's grant caps the lifetime: 30 s, though the agent allows 40 ------
 jwts_ok() { grep '"op":"jwt"' "$AUDIT_LOG" | grep -c '"result":"ok"' || true; }
 n_ok=$(jwts_ok)
-out=$(botid_cli jwt tbot --aud inventory --ttl 120 2>&1) &&
+out=$(botid_cli jwt tbot --aud inventory --ttl 40 2>&1) &&
     fail "a token beyond the CA's grant was made"
 case $out in *denied*"grant"*) ;; *) fail "ttl beyond the grant: $out";; esac
 grep '"op":"jwt"' "$AUDIT_LOG" | grep '"bot":"tbot"' |
@@ -223,7 +224,7 @@ botid_cli jwt tbot --aud inventory >"$T/default.jwt"
 out=$(verify "$(cat "$T/default.jwt")")
 exp=$(printf '%s' "$out" | sed 's/.*"exp":\([0-9]*\).*/\1/')
 iat=$(printf '%s' "$out" | sed 's/.*"iat":\([0-9]*\).*/\1/')
-[ $((exp - iat)) -eq 100 ] || fail "default lifetime $((exp - iat)), not 100"
+[ $((exp - iat)) -eq 30 ] || fail "default lifetime $((exp - iat)), not 30"
 n_ok=$((n_ok + 1))
 
 # --- The forgery of issue 19, through every signing path ------------------------
@@ -332,7 +333,22 @@ done
 [ ! -e "$T/state/tpm/tbot+jwt.tss2.pem" ] ||
     fail "the old token key outlived rotate_grace"
 [ -e "$T/state/tpm/tbot~1+jwt.tss2.pem" ] || fail "the new token key is gone"
-n_ok=$((n_ok + 1))
+# The set serves the new key at once, and the old one only until the
+# tokens it signed have expired (token_max_ttl after its successor).
+new_kid=$(kid_of "$T/t.jwt")
+jwks_kids() {
+	curl -sf --cacert "$BOTID_CA_BUNDLE" "$JWKS" | "$PY" -c 'import json,sys
+for k in json.load(sys.stdin)["keys"]: print(k["kid"])'
+}
+jwks_kids | grep -qx "$new_kid" || fail "the new token key is not in the set"
+for _ in $(seq 1 600); do
+	jwks_kids >"$T/kids" || fail "no JWKS"
+	grep -qx "$old_kid" "$T/kids" || break
+	sleep 0.2
+done
+grep -qx "$old_kid" "$T/kids" && fail "the rotated token key is still served"
+grep -qx "$new_kid" "$T/kids" || fail "the new token key left the set"
+[ "$(sort "$T/kids" | uniq -d)" = "" ] || fail "a kid is served twice: $(cat "$T/kids")"
 
 # --- Revocation empties the set at the next request -------------------------------
 kid=$(kid_of "$T/t.jwt")
@@ -346,6 +362,8 @@ rc=0; out=$(jose_check "$T/t.jwt") || rc=$?
 case $out in *ERR_JWKS_NO_MATCHING_KEY*) ;; *) fail "revoked, jose: $out";; esac
 rc=0; out=$(pyjwt_check "$T/t.jwt") || rc=$?
 [ "$rc" -eq 1 ] || fail "PyJWT accepted a revoked bot's token ($rc): $out"
+botid_cli jwt pbot --aud inventory --scope inventory:read >"$T/p.jwt" ||
+    fail "botid jwt pbot"
 out=$(jose_check "$T/p.jwt") || fail "jose refused pbot's token: $out"
 
 # --- Token keys go with their bot's grant and with the bot -------------------------
