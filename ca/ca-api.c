@@ -572,6 +572,7 @@ token_grant_parse(struct ca_api *api, const char *purpose, json_t *scopes,
     json_int_t max_ttl, struct botid_grant *g, const char **why)
 {
 	const char *s;
+	json_t *v;
 	size_t i, n;
 
 	memset(g, 0, sizeof(*g));
@@ -582,8 +583,8 @@ token_grant_parse(struct ca_api *api, const char *purpose, json_t *scopes,
 		}
 		return 0;
 	}
-	*why = "purpose must be 'token' with 1 to 32 valid scopes and "
-	    "max_token_ttl above 0";
+	*why = "purpose must be 'token' with 1 to 32 distinct valid scopes "
+	    "and max_token_ttl above 0";
 	if (strcmp(purpose, "token") != 0 || !json_is_array(scopes) ||
 	    (n = json_array_size(scopes)) == 0 || n > BOTID_MAX_SCOPES ||
 	    max_ttl < 1)
@@ -592,8 +593,11 @@ token_grant_parse(struct ca_api *api, const char *purpose, json_t *scopes,
 	    (g->issuer = strdup(api->cfg->issuer)) == NULL)
 		goto fail;
 	for (i = 0; i < n; i++) {
-		s = json_string_value(json_array_get(scopes, i));
-		if (s == NULL || !wire_scope_valid(s, strlen(s)))
+		v = json_array_get(scopes, i);
+		/* A NUL inside a JSON string would cut it short: refused. */
+		if ((s = json_string_value(v)) == NULL ||
+		    json_string_length(v) != strlen(s) ||
+		    !wire_scope_valid(s, strlen(s)) || grant_has_scope(g, s))
 			goto fail;
 		if ((g->scopes[i] = strdup(s)) == NULL)
 			goto fail;

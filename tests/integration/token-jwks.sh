@@ -93,7 +93,7 @@ spiffe="spiffe://$TD/host/$host_id/bot/tbot"
 # --- A bot the join token does not name gets no token key either -------------
 for _ in $(seq 1 150); do
 	[ "$(grep -c 'bot extra is not allowed' "$BOTID_CA_LOG" || true)" -ge 2 ] &&
-	    break
+	    grep -q 'bot extra+jwt: no certificate' "$AGENT_LOG" && break
 	sleep 0.2
 done
 [ "$(grep -c 'bot extra is not allowed' "$BOTID_CA_LOG" || true)" -ge 2 ] ||
@@ -134,6 +134,25 @@ PYEOF
 ) || fail "discovery: $(cat "$T/discovery.json")"
 [ "$JWKS" = "$BOTID_CA_URL/.well-known/jwks.json" ] || fail "jwks_uri $JWKS"
 curl -sf --cacert "$BOTID_CA_BUNDLE" "$JWKS" >"$T/jwks.json" || fail "no JWKS"
+
+# A token-key request must name a well-formed grant: each of these is
+# refused with 400 before anything else is looked at.
+certify_bad() {	# certify_bad EXTRA-JSON-MEMBERS WHY
+	local code
+	code=$(curl -s -o "$T/certify.out" -w '%{http_code}' --cacert \
+	    "$BOTID_CA_BUNDLE" -H 'Content-Type: application/json' --data \
+	    "{\"host_id\":\"$host_id\",\"nonce\":\"AAAA\",\"bot\":\"tbot\",\"attestation\":\"pkcs11\",\"spki\":\"AAAA\",\"signature\":\"AAAA\"$1}" \
+	    "$BOTID_CA_URL/v1/certify")
+	[ "$code" = 400 ] || fail "certify with$1: HTTP $code $(cat "$T/certify.out")"
+	grep -q "$2" "$T/certify.out" || fail "certify with$1: $(cat "$T/certify.out")"
+}
+certify_bad ',"purpose":"admin","scopes":["inventory:read"],"max_token_ttl":10' "purpose must be"
+certify_bad ',"purpose":"token","scopes":["bad scope"],"max_token_ttl":10' "purpose must be"
+certify_bad ',"purpose":"token","scopes":["a","a"],"max_token_ttl":10' "distinct"
+certify_bad ',"purpose":"token","scopes":[],"max_token_ttl":10' "purpose must be"
+certify_bad ',"purpose":"token","scopes":["a\\u0000b"],"max_token_ttl":10' "purpose must be"
+certify_bad ',"purpose":"token","scopes":["a"],"max_token_ttl":0' "purpose must be"
+certify_bad ',"scopes":["inventory:read"]' "need purpose"
 
 # jose_check / pyjwt_check TOKEN_FILE: 0 accepted, 1 refused (reason out).
 jose_check() {
