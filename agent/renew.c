@@ -84,6 +84,7 @@ enum renew_job_kind {
 	JOB_ROTATE,		/* a new key, certified, made current */
 	JOB_RETIRE,		/* retired keys past their grace: destroyed */
 	JOB_DEPROVISION,	/* the host revoked at the CA */
+	JOB_REVOKE,		/* a destroyed token key's certificate */
 };
 
 struct renew_job {
@@ -644,6 +645,11 @@ renew_worker(void *arg)
 			    NULL, "cessationOfOperation", host_sign,
 			    job->attest, job->error, sizeof(job->error));
 			break;
+		case JOB_REVOKE:
+			job->result = ca_client_revoke(rn->ca, rn->hs.host_id,
+			    job->old_serial, "cessationOfOperation", host_sign,
+			    job->attest, job->error, sizeof(job->error));
+			break;
 		}
 		(void)pthread_mutex_lock(&rn->lock);
 		for (pp = &rn->done; *pp != NULL; pp = &(*pp)->next)
@@ -992,6 +998,37 @@ token_tick(struct botid_renewer *rn, struct botid_registry *reg,
 	log_err("renew: out of memory");
 }
 
+/*
+ * A token key destroyed with its bot or its bot's scopes: its certificate
+ * is revoked, so that botid-ca's JWK Set stops serving it at once. (A
+ * rotated one is not: tokens it signed stay good until they expire, and
+ * the JWK Set drops it token_max_ttl after its successor.)
+ */
+static void
+token_revoke(struct botid_renewer *rn, struct botid_registry *reg,
+    const struct cert_entry *e, time_t now)
+{
+	size_t len = strlen(e->name), slen = strlen(BOTID_TOKEN_KEY_SUFFIX);
+	struct renew_job *job;
+
+	if (len <= slen || strcmp(e->name + len - slen,
+	    BOTID_TOKEN_KEY_SUFFIX) != 0 || e->nchain == 0 ||
+	    e->not_after <= now || e->serial[0] == '\0' ||
+	    registry_attest_backend(reg) == NULL)
+		return;
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		log_err("renew: out of memory");
+		return;
+	}
+	job->kind = JOB_REVOKE;
+	snprintf(job->name, sizeof(job->name), "%s", e->name);
+	snprintf(job->old_serial, sizeof(job->old_serial), "%s", e->serial);
+	job->attest = registry_attest_backend(reg);
+	job->reg = reg;
+	registry_ref(reg);
+	job_enqueue(rn, job);
+}
+
 void
 renew_tick(struct botid_renewer *rn, struct botid_registry *reg)
 {
@@ -1101,8 +1138,10 @@ renew_tick(struct botid_renewer *rn, struct botid_registry *reg)
 	}
 	/* Bots gone from the configuration: forget them (not in flight). */
 	for (i = rn->nentries; i > 0; i--)
-		if (!rn->entries[i - 1].seen && !rn->entries[i - 1].inflight)
+		if (!rn->entries[i - 1].seen && !rn->entries[i - 1].inflight) {
+			token_revoke(rn, reg, &rn->entries[i - 1], now);
 			entry_remove(rn, i - 1);
+		}
 }
 
 
@@ -1257,6 +1296,17 @@ renew_finish(struct botid_renewer *rn)
 		next = job->next;
 		if (job->kind == JOB_DEPROVISION) {
 			job->done(job->cookie, job->result, job->error);
+			job_free(job);
+			continue;
+		}
+		if (job->kind == JOB_REVOKE) {
+			/* Best effort: the certificate expires anyway. */
+			if (job->result == 0)
+				log_info("%s: certificate %s revoked: its key is "
+				    "gone", job->name, job->old_serial);
+			else
+				log_err("%s: certificate %s not revoked: %s",
+				    job->name, job->old_serial, job->error);
 			job_free(job);
 			continue;
 		}

@@ -387,7 +387,9 @@ out=$(jose_check "$T/p.jwt") || fail "jose refused pbot's token: $out"
 
 # --- Token keys go with their bot's grant and with the bot -------------------------
 # pbot loses its scopes, tbot leaves the configuration: at the reload both
-# token keys are destroyed (SoftHSM2 object, TPM blob).
+# token keys are destroyed (SoftHSM2 object, TPM blob), and pbot's token
+# certificate is revoked, so the JWK Set is empty at the next request.
+p_kid=$(kid_of "$T/p.jwt")
 p11_labels() {
 	pkcs11-tool --module "$BOTID_PKCS11_MODULE" --token-label \
 	    "$BOTID_TOKEN_LABEL" --login --pin "$(cat "$BOTID_PIN_FILE")" -O \
@@ -411,6 +413,17 @@ p11_labels | grep -qx 'botid:pbot' || fail "pbot lost its signing key"
 [ ! -e "$T/state/certs/tbot+jwt.pem" ] || fail "removed tbot's token chain is cached"
 out=$(botid_cli jwt pbot --aud inventory 2>&1) && fail "pbot made a token without scopes"
 case $out in *"no token-key certificate"*) ;; *) fail "pbot: $out";; esac
+for _ in $(seq 1 150); do
+	grep -q 'pbot+jwt: certificate [0-9A-F]* revoked' "$AGENT_LOG" && break
+	sleep 0.2
+done
+grep -q 'pbot+jwt: certificate [0-9A-F]* revoked' "$AGENT_LOG" ||
+    fail "pbot's token certificate was not revoked: $(grep pbot "$AGENT_LOG" | tail -3)"
+jwks_kids >"$T/kids" || fail "no JWKS"
+grep -qx "$p_kid" "$T/kids" && fail "pbot's destroyed token key is still served"
+rc=0; out=$(jose_check "$T/p.jwt") || rc=$?
+[ "$rc" -eq 1 ] || fail "jose accepted a token of a destroyed token key ($rc): $out"
+case $out in *ERR_JWKS_NO_MATCHING_KEY*) ;; *) fail "destroyed key, jose: $out";; esac
 
 stop_agent
 echo "PASS: token keys, the JWK Set, and the forgery refused by jose, PyJWT and verify-jwt"
