@@ -243,7 +243,7 @@ tpm_hash_lookup(uint32_t hash, TPMI_ALG_HASH *alg, size_t *len)
 
 /*
  * Key names become file names: a bot name ([A-Za-z0-9._-]{1,64}, no
- * leading dot), then "~GEN" for a rotated key.
+ * leading dot), then "~GEN" for a rotated key, then "+jwt" for a token key.
  */
 static int
 tpm_bot_name_valid(const char *name)
@@ -254,10 +254,16 @@ tpm_bot_name_valid(const char *name)
 	if (name == NULL || (len = strlen(name)) == 0 ||
 	    len > BOTID_MAX_KEY_NAME || name[0] == '.')
 		return 0;
-	if ((tilde = strchr(name, '~')) != NULL) {
+	/* A token key: the signing key's name, then "+jwt". */
+	if (len > strlen(BOTID_TOKEN_KEY_SUFFIX) &&
+	    strcmp(name + len - strlen(BOTID_TOKEN_KEY_SUFFIX),
+	    BOTID_TOKEN_KEY_SUFFIX) == 0)
+		len -= strlen(BOTID_TOKEN_KEY_SUFFIX);
+	if ((tilde = memchr(name, '~', len)) != NULL) {
 		if (tilde[1] < '1' || tilde[1] > '9' ||
-		    strspn(tilde + 1, "0123456789") != strlen(tilde + 1) ||
-		    strlen(tilde + 1) > 10)
+		    strspn(tilde + 1, "0123456789") !=
+		    len - (size_t)(tilde + 1 - name) ||
+		    len - (size_t)(tilde + 1 - name) > 10)
 			return 0;
 		len = (size_t)(tilde - name);
 	}

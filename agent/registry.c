@@ -34,6 +34,13 @@ struct botid_key_ref {
 	struct botid_key		*key;
 	uint8_t				*spki;
 	size_t				 spki_len;
+	/*
+	 * The token key (bots with scopes): only handle_jwt signs with it,
+	 * through registry_token_key(); no other accessor hands it out.
+	 */
+	struct botid_key		*tok_key;
+	uint8_t				*tok_spki;
+	size_t				 tok_spki_len;
 };
 
 /* Every backend open in the process; touched only by the loop thread. */
@@ -166,8 +173,10 @@ key_unref(struct botid_key_ref *k)
 	if (k == NULL || --k->refs > 0)
 		return;
 	k->backend->be->ops->key_close(k->backend->be, k->key);
+	k->backend->be->ops->key_close(k->backend->be, k->tok_key);
 	backend_unref(k->backend);
 	free(k->spki);
+	free(k->tok_spki);
 	free(k->bot_name);
 	free(k);
 }
@@ -187,6 +196,7 @@ key_reusable(const struct botid_registry *prev, const struct botid_bot_config *b
 		if (k != NULL && strcmp(k->bot_name, bot->name) == 0 &&
 		    strcmp(k->key_name, key_name) == 0 &&
 		    k->key_type == bot->key_type &&
+		    (k->tok_key != NULL) == (bot->nscopes > 0) &&
 		    strcmp(k->backend->ident, ident) == 0)
 			return k;
 	}
@@ -246,7 +256,7 @@ key_state(const struct botid_agent_config *cfg,
 	}
 	if (starting && st->pending != 0) {
 		rotation_key_config(st, st->pending, name, &kc);
-		r = b->be->ops->key_remove(b->be, &kc);
+		r = rotation_key_remove(b->be, &kc);
 		if (r != 0 && r != BOTID_ERR_NOT_FOUND)
 			return r;
 		log_warn("bot %s: a rotation was interrupted before its new "
@@ -257,6 +267,35 @@ key_state(const struct botid_agent_config *cfg,
 			return r;
 	}
 	return 0;
+}
+
+/*
+ * The token key beside k's signing key, same backend and type, for a bot
+ * with scopes; a bot without scopes has none, and one left from an
+ * earlier configuration is destroyed.
+ */
+static int
+token_key_get(struct botid_backend_ref *b, const struct botid_bot_config *bot,
+    struct botid_key_ref *k)
+{
+	struct botid_bot_config kc;
+	char name[BOTID_MAX_KEY_NAME + 1];
+	int r;
+
+	if ((size_t)snprintf(name, sizeof(name), "%s%s", k->key_name,
+	    BOTID_TOKEN_KEY_SUFFIX) >= sizeof(name))
+		return BOTID_ERR_TOO_LARGE;
+	kc = *bot;
+	kc.name = name;
+	if (bot->nscopes == 0) {
+		r = b->be->ops->key_remove(b->be, &kc);
+		if (r == 0)
+			log_info("bot %s: no scopes any more: its token key is "
+			    "destroyed", bot->name);
+		return r == 0 || r == BOTID_ERR_NOT_FOUND ? 0 : r;
+	}
+	return b->be->ops->key_open(b->be, &kc, &k->tok_key, &k->tok_spki,
+	    &k->tok_spki_len);
 }
 
 static int
@@ -303,7 +342,8 @@ key_get(const struct botid_agent_config *cfg, const struct botid_bot_config *bot
 	kc = *bot;
 	kc.name = k->key_name;
 	if ((r = b->be->ops->key_open(b->be, &kc, &k->key, &k->spki,
-	    &k->spki_len)) != 0)
+	    &k->spki_len)) != 0 ||
+	    (r = token_key_get(b, bot, k)) != 0)
 		goto out;
 	k->backend = b;
 	b = NULL;
@@ -313,6 +353,9 @@ key_get(const struct botid_agent_config *cfg, const struct botid_bot_config *bot
 	r = 0;
  out:
 	if (k != NULL) {
+		if (b != NULL)
+			b->be->ops->key_close(b->be, k->key);
+		free(k->spki);
 		free(k->bot_name);
 		free(k);
 	}
@@ -541,7 +584,7 @@ registry_destroy_all(struct botid_registry *reg, struct botid_done *done)
 			continue;
 		b = NULL;
 		if ((r = backend_get(cfg, bc, done, &b)) == 0 &&
-		    (r = b->be->ops->key_remove(b->be, bc)) == BOTID_ERR_NOT_FOUND)
+		    (r = rotation_key_remove(b->be, bc)) == BOTID_ERR_NOT_FOUND)
 			r = 0;
 		backend_unref(b);
 		rotation_uncache(cfg->state_dir, bc->name);
@@ -626,6 +669,19 @@ struct botid_key *
 registry_key(const struct botid_bot *bot)
 {
 	return bot->key->key;
+}
+
+struct botid_key *
+registry_token_key(const struct botid_bot *bot)
+{
+	return bot->key->tok_key;
+}
+
+const uint8_t *
+registry_token_spki(const struct botid_bot *bot, size_t *len)
+{
+	*len = bot->key->tok_spki_len;
+	return bot->key->tok_spki;
 }
 
 struct botid_pool *

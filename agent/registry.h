@@ -94,6 +94,14 @@ struct botid_bot *registry_find(struct botid_registry *reg, const char *name);
 const uint8_t *registry_spki(const struct botid_bot *bot, size_t *len);
 struct botid_key *registry_key(const struct botid_bot *bot);
 struct botid_pool *registry_pool(const struct botid_bot *bot);
+/*
+ * The bot's token key and its public key (DER SPKI), or NULL / *len 0
+ * for a bot without scopes. Only the JWT builder (handle_jwt) and the
+ * renewer, which certifies it, may use them: no other operation signs
+ * with a token key.
+ */
+struct botid_key *registry_token_key(const struct botid_bot *bot);
+const uint8_t *registry_token_spki(const struct botid_bot *bot, size_t *len);
 /* 1 if the bot's key is an EC key, 0 for RSA. */
 int	registry_key_is_ec(const struct botid_bot *bot);
 

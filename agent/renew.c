@@ -50,7 +50,8 @@
 #define CERTS_SUBDIR		"certs"
 
 struct cert_entry {
-	char			 name[BOTID_MAX_BOT_NAME + 1];
+	/* The bot's name, or BOT+jwt for its token key's certificate. */
+	char			 name[BOTID_MAX_KEY_NAME + 1];
 	uint8_t			*spki;		/* the key the chain is for */
 	size_t			 spki_len;
 	struct botid_blob	*chain;
@@ -83,13 +84,16 @@ enum renew_job_kind {
 	JOB_ROTATE,		/* a new key, certified, made current */
 	JOB_RETIRE,		/* retired keys past their grace: destroyed */
 	JOB_DEPROVISION,	/* the host revoked at the CA */
+	JOB_REVOKE,		/* a destroyed token key's certificate */
 };
 
 struct renew_job {
 	struct renew_job	*next;
 	enum renew_job_kind	 kind;
 	struct botid_registry	*reg;		/* reference held */
-	char			 name[BOTID_MAX_BOT_NAME + 1];
+	char			 name[BOTID_MAX_KEY_NAME + 1];
+	/* A token key's: its bot (in reg, so alive while the job is). */
+	const struct botid_bot_config *token_bot;
 	struct botid_backend	*be;		/* the bot's key's backend */
 	char			 old_serial[80];	/* rotate: served leaf */
 	unsigned		 grace;		/* rotate: seconds */
@@ -285,6 +289,32 @@ chain_cache(struct botid_renewer *rn, const struct renew_job *job)
 	free(path);
 }
 
+/*
+ * A token key's request also names its purpose and the grant the agent
+ * enforces; botid-ca caps the lifetime and keeps the issuer its own.
+ */
+static int
+token_request(json_t *req, const struct botid_bot_config *bot)
+{
+	json_t *scopes;
+	size_t i;
+
+	if ((scopes = json_array()) == NULL)
+		return BOTID_ERR_ALLOC;
+	for (i = 0; i < bot->nscopes; i++)
+		if (json_array_append_new(scopes,
+		    json_string(bot->scopes[i])) != 0) {
+			json_decref(scopes);
+			return BOTID_ERR_ALLOC;
+		}
+	if (json_object_set_new(req, "scopes", scopes) != 0 ||
+	    json_object_set_new(req, "purpose", json_string("token")) != 0 ||
+	    json_object_set_new(req, "max_token_ttl",
+	    json_integer((json_int_t)bot->max_token_ttl)) != 0)
+		return BOTID_ERR_ALLOC;
+	return 0;
+}
+
 static int
 job_run(struct botid_renewer *rn, struct renew_job *job)
 {
@@ -312,9 +342,11 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	json_decref(resp);
 	resp = NULL;
 	if ((req = json_pack("{s:s, s:s, s:s}", "host_id", rn->hs.host_id,
-	    "bot", job->name, "attestation", job->tpm ? "tpm" :
-	    "pkcs11")) == NULL ||
-	    (r = ca_json_set_b64(req, "nonce", nonce, nonce_len)) != 0) {
+	    "bot", job->token_bot != NULL ? job->token_bot->name : job->name,
+	    "attestation", job->tpm ? "tpm" : "pkcs11")) == NULL ||
+	    (r = ca_json_set_b64(req, "nonce", nonce, nonce_len)) != 0 ||
+	    (job->token_bot != NULL && (r = token_request(req,
+	    job->token_bot)) != 0)) {
 		r = BOTID_ERR_ALLOC;
 		goto out;
 	}
@@ -539,7 +571,7 @@ retire_run(struct botid_renewer *rn, struct renew_job *job)
 		}
 		if (!rt->destroyed) {
 			rotation_key_config(&st, rt->gen, name, &kc);
-			r = job->be->ops->key_remove(job->be, &kc);
+			r = rotation_key_remove(job->be, &kc);
 			if (r != 0 && r != BOTID_ERR_NOT_FOUND) {
 				snprintf(job->error, sizeof(job->error),
 				    "cannot destroy the old key %s: %s", name,
@@ -611,6 +643,11 @@ renew_worker(void *arg)
 		case JOB_DEPROVISION:
 			job->result = ca_client_revoke(rn->ca, rn->hs.host_id,
 			    NULL, "cessationOfOperation", host_sign,
+			    job->attest, job->error, sizeof(job->error));
+			break;
+		case JOB_REVOKE:
+			job->result = ca_client_revoke(rn->ca, rn->hs.host_id,
+			    job->old_serial, "cessationOfOperation", host_sign,
 			    job->attest, job->error, sizeof(job->error));
 			break;
 		}
@@ -889,6 +926,109 @@ renew_rotate(struct botid_renewer *rn, struct botid_registry *reg,
 	return 0;
 }
 
+/*
+ * The certificate of a bot's token key: an entry of its own, BOT+jwt,
+ * certified like the bot's key and renewed on the same schedule; a new
+ * token key (a rotation made one with the bot's new key) is certified at
+ * the next tick.
+ */
+static void
+token_tick(struct botid_renewer *rn, struct botid_registry *reg,
+    struct botid_bot *bot, time_t now)
+{
+	struct renew_job *job = NULL;
+	struct cert_entry *e, *n;
+	const uint8_t *spki;
+	size_t spki_len;
+	char name[BOTID_MAX_KEY_NAME + 1];
+
+	if (registry_token_key(bot) == NULL)
+		return;
+	snprintf(name, sizeof(name), "%s%s", bot->cfg->name,
+	    BOTID_TOKEN_KEY_SUFFIX);
+	spki = registry_token_spki(bot, &spki_len);
+	if ((e = entry_find(rn, name)) == NULL) {
+		if ((n = reallocarray(rn->entries, rn->nentries + 1,
+		    sizeof(*n))) == NULL)
+			goto oom;
+		rn->entries = n;
+		e = &rn->entries[rn->nentries];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->name, sizeof(e->name), "%s", name);
+		e->rotation_loaded = 1;	/* rotates with its bot */
+		rn->nentries++;
+	}
+	e->seen = 1;
+	if (spki_len != e->spki_len || e->spki == NULL ||
+	    memcmp(spki, e->spki, spki_len) != 0) {
+		uint8_t *copy = malloc(spki_len);
+
+		if (copy == NULL)
+			goto oom;
+		memcpy(copy, spki, spki_len);
+		free(e->spki);
+		e->spki = copy;
+		e->spki_len = spki_len;
+		entry_clear_chain(e);
+		e->next = 0;
+		entry_load_cache(rn, e);
+	}
+	if (e->inflight || now < e->next ||
+	    registry_attest_backend(reg) == NULL)
+		return;
+	if ((job = calloc(1, sizeof(*job))) == NULL ||
+	    (job->spki = malloc(spki_len)) == NULL)
+		goto oom;
+	job->kind = JOB_CERTIFY;
+	snprintf(job->name, sizeof(job->name), "%s", name);
+	job->token_bot = bot->cfg;
+	memcpy(job->spki, spki, spki_len);
+	job->spki_len = spki_len;
+	job->tpm = bot->cfg->backend == BOTID_BACKEND_TPM;
+	job->key = registry_token_key(bot);
+	job->be = registry_backend(bot);
+	job->attest = registry_attest_backend(reg);
+	job->reg = reg;
+	registry_ref(reg);
+	e->inflight = 1;
+	job_enqueue(rn, job);
+	return;
+ oom:
+	free(job);
+	log_err("renew: out of memory");
+}
+
+/*
+ * A token key destroyed with its bot or its bot's scopes: its certificate
+ * is revoked, so that botid-ca's JWK Set stops serving it at once. (A
+ * rotated one is not: tokens it signed stay good until they expire, and
+ * the JWK Set drops it token_max_ttl after its successor.)
+ */
+static void
+token_revoke(struct botid_renewer *rn, struct botid_registry *reg,
+    const struct cert_entry *e, time_t now)
+{
+	size_t len = strlen(e->name), slen = strlen(BOTID_TOKEN_KEY_SUFFIX);
+	struct renew_job *job;
+
+	if (len <= slen || strcmp(e->name + len - slen,
+	    BOTID_TOKEN_KEY_SUFFIX) != 0 || e->nchain == 0 ||
+	    e->not_after <= now || e->serial[0] == '\0' ||
+	    registry_attest_backend(reg) == NULL)
+		return;
+	if ((job = calloc(1, sizeof(*job))) == NULL) {
+		log_err("renew: out of memory");
+		return;
+	}
+	job->kind = JOB_REVOKE;
+	snprintf(job->name, sizeof(job->name), "%s", e->name);
+	snprintf(job->old_serial, sizeof(job->old_serial), "%s", e->serial);
+	job->attest = registry_attest_backend(reg);
+	job->reg = reg;
+	registry_ref(reg);
+	job_enqueue(rn, job);
+}
+
 void
 renew_tick(struct botid_renewer *rn, struct botid_registry *reg)
 {
@@ -964,6 +1104,9 @@ renew_tick(struct botid_renewer *rn, struct botid_registry *reg)
 		if (job_submit(rn, reg, bot, e, JOB_CERTIFY) != 0)
 			log_err("renew: out of memory");
 	}
+	for (i = 0; i < reg->nbots; i++)
+		if (reg->bots[i].key != NULL)
+			token_tick(rn, reg, &reg->bots[i], now);
 	/* Removed bots whose certificates wait for revocation. */
 	for (i = 0; i < reg->ngone; i++) {
 		if ((e = entry_find(rn, reg->gone[i])) == NULL) {
@@ -995,8 +1138,10 @@ renew_tick(struct botid_renewer *rn, struct botid_registry *reg)
 	}
 	/* Bots gone from the configuration: forget them (not in flight). */
 	for (i = rn->nentries; i > 0; i--)
-		if (!rn->entries[i - 1].seen && !rn->entries[i - 1].inflight)
+		if (!rn->entries[i - 1].seen && !rn->entries[i - 1].inflight) {
+			token_revoke(rn, reg, &rn->entries[i - 1], now);
 			entry_remove(rn, i - 1);
+		}
 }
 
 
@@ -1151,6 +1296,17 @@ renew_finish(struct botid_renewer *rn)
 		next = job->next;
 		if (job->kind == JOB_DEPROVISION) {
 			job->done(job->cookie, job->result, job->error);
+			job_free(job);
+			continue;
+		}
+		if (job->kind == JOB_REVOKE) {
+			/* Best effort: the certificate expires anyway. */
+			if (job->result == 0)
+				log_info("%s: certificate %s revoked: its key is "
+				    "gone", job->name, job->old_serial);
+			else
+				log_err("%s: certificate %s not revoked: %s",
+				    job->name, job->old_serial, job->error);
 			job_free(job);
 			continue;
 		}

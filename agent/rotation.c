@@ -417,6 +417,25 @@ rotation_list(const char *state_dir, char ***namesp, size_t *np)
 }
 
 int
+rotation_key_remove(struct botid_backend *be, const struct botid_bot_config *kc)
+{
+	struct botid_bot_config tc;
+	char name[BOTID_MAX_KEY_NAME + 1];
+	int r, rt;
+
+	r = be->ops->key_remove(be, kc);
+	if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+		return r;
+	if ((size_t)snprintf(name, sizeof(name), "%s%s", kc->name,
+	    BOTID_TOKEN_KEY_SUFFIX) >= sizeof(name))
+		return r;	/* too long to have a token key */
+	tc = *kc;
+	tc.name = name;
+	rt = be->ops->key_remove(be, &tc);
+	return rt != 0 && rt != BOTID_ERR_NOT_FOUND ? rt : r;
+}
+
+int
 rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
     const char *serial)
 {
@@ -428,7 +447,7 @@ rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
 
 	if (st->pending != 0) {
 		rotation_key_config(st, st->pending, name, &kc);
-		if ((r = be->ops->key_remove(be, &kc)) != 0 &&
+		if ((r = rotation_key_remove(be, &kc)) != 0 &&
 		    r != BOTID_ERR_NOT_FOUND)
 			return r;
 		st->pending = 0;
@@ -438,7 +457,7 @@ rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
 		if (rt->destroyed)
 			continue;
 		rotation_key_config(st, rt->gen, name, &kc);
-		if ((r = be->ops->key_remove(be, &kc)) != 0 &&
+		if ((r = rotation_key_remove(be, &kc)) != 0 &&
 		    r != BOTID_ERR_NOT_FOUND)
 			return r;
 		rt->destroyed = 1;
@@ -446,7 +465,7 @@ rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
 	}
 	if (!st->removed) {
 		rotation_key_config(st, st->gen, name, &kc);
-		if ((r = be->ops->key_remove(be, &kc)) != 0 &&
+		if ((r = rotation_key_remove(be, &kc)) != 0 &&
 		    r != BOTID_ERR_NOT_FOUND)
 			return r;
 		rt = &st->retired[st->nretired++];
@@ -499,6 +518,13 @@ rotation_uncache(const char *state_dir, const char *bot)
 	char *path = NULL;
 
 	if (asprintf(&path, "%s/certs/%s.pem", state_dir, bot) == -1)
+		return;
+	if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("%s: %s", path, strerror(errno));
+	free(path);
+	/* The token key's chain goes with the bot's. */
+	if (asprintf(&path, "%s/certs/%s%s.pem", state_dir, bot,
+	    BOTID_TOKEN_KEY_SUFFIX) == -1)
 		return;
 	if (unlink(path) == -1 && errno != ENOENT)
 		log_warn("%s: %s", path, strerror(errno));

@@ -86,6 +86,16 @@ void	rotation_key_config(const struct rotation_state *st, uint32_t gen,
 	    char name[BOTID_MAX_KEY_NAME + 1], struct botid_bot_config *cfg);
 
 /*
+ * Destroys the key named kc->name and the token key beside it
+ * (kc->name + BOTID_TOKEN_KEY_SUFFIX): a generation's keys go together.
+ * Returns the first error other than _NOT_FOUND, else the signing key's
+ * result (0 or BOTID_ERR_NOT_FOUND).
+ */
+struct botid_backend;
+int	rotation_key_remove(struct botid_backend *be,
+	    const struct botid_bot_config *kc);
+
+/*
  * Destroys every key of st (current, being made, retired) through be,
  * marking them destroyed in st: the current one becomes a retired entry
  * with serial (its certificate, "" for none), and st->removed is set.
@@ -99,7 +109,7 @@ int	rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
 int	rotation_cached_serial(const char *state_dir, const char *bot,
 	    char *serial, size_t len);
 
-/* Removes STATE_DIR/certs/BOT.pem; missing is fine. */
+/* Removes STATE_DIR/certs/BOT.pem and BOT+jwt.pem; missing is fine. */
 void	rotation_uncache(const char *state_dir, const char *bot);
 
 /*

@@ -996,6 +996,8 @@ handle_sign(struct server *s, struct conn *c, const struct botid_request *req,
  * A JWT: the request is checked against the bot's grant, the agent
  * builds header and claims, and the signing input's digest joins the
  * bot's queue like any signature; finish_jobs() assembles the token.
+ * It is signed by the bot's token key, which no other operation reaches,
+ * so a token its certificate vouches for holds only what was checked here.
  */
 static void
 handle_jwt(struct server *s, struct conn *c, const struct botid_request *req,
@@ -1006,6 +1008,7 @@ handle_jwt(struct server *s, struct conn *c, const struct botid_request *req,
 	struct request *rq = NULL;
 	enum jws_alg alg;
 	char why[128], *input = NULL, *jti = NULL;
+	char tname[BOTID_MAX_KEY_NAME + 1];
 	size_t n, spki_len, o, i;
 	int r;
 
@@ -1023,11 +1026,15 @@ handle_jwt(struct server *s, struct conn *c, const struct botid_request *req,
 		    "scheme not supported", t0);
 		return;
 	}
-	spki = registry_spki(bot, &spki_len);
-	renew_chain(s->renew, bot->cfg->name, spki, spki_len, &certs, &n);
+	spki = registry_token_spki(bot, &spki_len);
+	snprintf(tname, sizeof(tname), "%s%s", bot->cfg->name,
+	    BOTID_TOKEN_KEY_SUFFIX);
+	n = 0;
+	if (spki != NULL)
+		renew_chain(s->renew, tname, spki, spki_len, &certs, &n);
 	if (n == 0) {
 		reply_error(c, req->op, req->id, BOTID_STATUS_NO_CERT,
-		    "bot has no certificate yet");
+		    "bot has no token-key certificate yet");
 		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
 		    "no certificate", t0);
 		return;
@@ -1047,8 +1054,11 @@ handle_jwt(struct server *s, struct conn *c, const struct botid_request *req,
 			r = BOTID_ERR_ALLOC;
 		reply_error(c, req->op, req->id, wire_err_to_status(r),
 		    r == BOTID_ERR_TOO_LARGE ? "token would be too large" :
-		    "cannot build token");
-		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
+		    r == BOTID_ERR_DENIED ? "beyond the grant in the token "
+		    "key's certificate" : "cannot build token");
+		audit_simple(c, op_name(req->op), bot->cfg->name,
+		    r == BOTID_ERR_DENIED ? "denied" : "error",
+		    r == BOTID_ERR_DENIED ? "beyond the certificate's grant" :
 		    botid_strerror(r), t0);
 		if (rq != NULL)
 			free(rq->jwt_detail);
@@ -1075,7 +1085,7 @@ handle_jwt(struct server *s, struct conn *c, const struct botid_request *req,
 		free(rq);
 		return;
 	}
-	rq->job.key = registry_key(bot);
+	rq->job.key = registry_token_key(bot);
 	rq->job.fairq = &bot->fairq;
 	rq->job.owner = rq;
 	rq->conn = c;

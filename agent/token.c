@@ -5,15 +5,19 @@
  */
 #include "botid-config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "agent/token.h"
 #include "lib/certid.h"
 #include "lib/error.h"
+#include "lib/grant.h"
 #include "lib/limits.h"
 
 int
@@ -75,7 +79,8 @@ token_alg(const struct botid_bot_config *bot, uint32_t scheme,
 }
 
 static int
-token_claims(const char *spiffe, const struct botid_request *req,
+token_claims(const char *issuer, const char *spiffe,
+    const struct botid_request *req,
     json_int_t now, json_int_t ttl, const char *jti, char **out)
 {
 	json_t *c = NULL;
@@ -94,7 +99,7 @@ token_claims(const char *spiffe, const struct botid_request *req,
 	scope[o] = '\0';
 	if ((c = json_object()) == NULL)
 		goto out;
-	if (json_object_set_new(c, "iss", json_string(spiffe)) != 0 ||
+	if (json_object_set_new(c, "iss", json_string(issuer)) != 0 ||
 	    json_object_set_new(c, "sub", json_string(spiffe)) != 0 ||
 	    json_object_set_new(c, "aud", json_string(req->audience)) != 0 ||
 	    json_object_set_new(c, "iat", json_integer(now)) != 0 ||
@@ -112,11 +117,52 @@ token_claims(const char *spiffe, const struct botid_request *req,
 	return r;
 }
 
+/*
+ * The grant botid-ca wrote into the token key's certificate: the agent
+ * holds a request to it too, so that it never signs a token that a
+ * verifier checking the grant would refuse (the CA may cap the lifetime
+ * below max_token_ttl).
+ */
+static int
+token_grant(const struct botid_blob *leaf, const struct botid_request *req,
+    unsigned *ttl, struct botid_grant *g)
+{
+	const unsigned char *p = leaf->data;
+	X509 *x = NULL;
+	size_t i;
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	if (leaf->len > LONG_MAX ||
+	    (x = d2i_X509(NULL, &p, (long)leaf->len)) == NULL) {
+		ERR_clear_error();
+		return BOTID_ERR_INVALID;
+	}
+	r = grant_from_cert(x, g);
+	X509_free(x);
+	if (r != 0)
+		return r;
+	if (*ttl > (unsigned long)g->max_ttl) {
+		if (req->ttl != 0) {
+			grant_free(g);
+			return BOTID_ERR_DENIED;
+		}
+		*ttl = (unsigned)g->max_ttl;
+	}
+	for (i = 0; i < req->nscopes; i++)
+		if (!grant_has_scope(g, req->scopes[i])) {
+			grant_free(g);
+			return BOTID_ERR_DENIED;
+		}
+	return 0;
+}
+
 int
 token_build(const struct botid_bot_config *bot, enum jws_alg alg,
     const struct botid_blob *chain, size_t n,
     const struct botid_request *req, time_t now, char **input, char **jti)
 {
+	struct botid_grant grant;
 	uint8_t rnd[16];
 	char *spiffe = NULL, *header = NULL, *claims = NULL, *id = NULL;
 	unsigned ttl = req->ttl != 0 ? req->ttl : bot->max_token_ttl;
@@ -124,7 +170,9 @@ token_build(const struct botid_bot_config *bot, enum jws_alg alg,
 
 	*input = NULL;
 	*jti = NULL;
-	if ((r = certid_spiffe_id(chain[0].data, chain[0].len, &spiffe)) != 0)
+	memset(&grant, 0, sizeof(grant));
+	if ((r = certid_spiffe_id(chain[0].data, chain[0].len, &spiffe)) != 0 ||
+	    (r = token_grant(&chain[0], req, &ttl, &grant)) != 0)
 		goto out;
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		r = BOTID_ERR_CRYPTO;
@@ -132,8 +180,8 @@ token_build(const struct botid_bot_config *bot, enum jws_alg alg,
 	}
 	if ((r = jws_b64url_encode(rnd, sizeof(rnd), &id)) != 0 ||
 	    (r = jws_header_build(alg, "JWT", chain, n, &header)) != 0 ||
-	    (r = token_claims(spiffe, req, (json_int_t)now, (json_int_t)ttl,
-	    id, &claims)) != 0 ||
+	    (r = token_claims(grant.issuer, spiffe, req, (json_int_t)now,
+	    (json_int_t)ttl, id, &claims)) != 0 ||
 	    (r = jws_signing_input(header, (const uint8_t *)claims,
 	    strlen(claims), input)) != 0)
 		goto out;
@@ -148,6 +196,7 @@ token_build(const struct botid_bot_config *bot, enum jws_alg alg,
 	id = NULL;
 	r = 0;
  out:
+	grant_free(&grant);
 	free(spiffe);
 	free(header);
 	free(claims);

@@ -32,10 +32,12 @@ int	token_alg(const struct botid_bot_config *bot, uint32_t scheme,
 	    enum jws_alg *alg);
 
 /*
- * Builds "b64url(header).b64url(claims)" for the bot whose chain (leaf
- * first) is given: iss and sub from the leaf's SPIFFE ID, aud, iat, nbf,
- * exp = now + ttl, a random jti, scope. *input and *jti are malloc'd.
- * Errors: BOTID_ERR_NOT_FOUND (the leaf has no SPIFFE ID), _TOO_LARGE
+ * Builds "b64url(header).b64url(claims)" for the bot whose token-key
+ * chain (leaf first) is given: iss from the leaf's grant extension, sub
+ * from its SPIFFE ID, aud, iat, nbf, exp = now + ttl, a random jti,
+ * scope. *input and *jti are malloc'd. Errors: BOTID_ERR_NOT_FOUND (the
+ * leaf has no SPIFFE ID), _DENIED (the leaf is not a token-key
+ * certificate, or ttl or a scope exceeds its grant), _TOO_LARGE
  * (the token would exceed BOTID_MAX_TOKEN: a very long chain), _CRYPTO,
  * _ALLOC.
  */

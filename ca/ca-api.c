@@ -39,9 +39,12 @@
 #include "lib/base64.h"
 #include "lib/botid.h"
 #include "lib/certify-tbs.h"
+#include "lib/grant.h"
+#include "lib/jws.h"
 #include "lib/hex.h"
 #include "lib/limits.h"
 #include "lib/log.h"
+#include "lib/wire.h"
 
 #define BLOB_MAX	4096		/* any TPM structure we take */
 #define CERT_MAX	8192
@@ -558,12 +561,226 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
 	ca_host_clear(&h);
 }
 
+/*
+ * The grant a token-key request asks for, into g: purpose "token", 1 to
+ * BOTID_MAX_SCOPES valid scopes, a lifetime capped by token_max_ttl.
+ * With no purpose, no other token member may be there. The CA keeps its
+ * own issuer; the host only names scopes (doc/credentials.md says why).
+ */
+static int
+token_grant_parse(struct ca_api *api, const char *purpose, json_t *scopes,
+    json_int_t max_ttl, struct botid_grant *g, const char **why)
+{
+	const char *s;
+	json_t *v;
+	size_t i, n;
+
+	memset(g, 0, sizeof(*g));
+	if (purpose == NULL) {
+		if (scopes != NULL || max_ttl != 0) {
+			*why = "scopes and max_token_ttl need purpose 'token'";
+			return -1;
+		}
+		return 0;
+	}
+	*why = "purpose must be 'token' with 1 to 32 distinct valid scopes "
+	    "and max_token_ttl above 0";
+	if (strcmp(purpose, "token") != 0 || !json_is_array(scopes) ||
+	    (n = json_array_size(scopes)) == 0 || n > BOTID_MAX_SCOPES ||
+	    max_ttl < 1)
+		return -1;
+	if ((g->scopes = calloc(n, sizeof(*g->scopes))) == NULL ||
+	    (g->issuer = strdup(api->cfg->issuer)) == NULL)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		v = json_array_get(scopes, i);
+		/* A NUL inside a JSON string would cut it short: refused. */
+		if ((s = json_string_value(v)) == NULL ||
+		    json_string_length(v) != strlen(s) ||
+		    !wire_scope_valid(s, strlen(s)) || grant_has_scope(g, s))
+			goto fail;
+		if ((g->scopes[i] = strdup(s)) == NULL)
+			goto fail;
+		g->nscopes++;
+	}
+	g->max_ttl = max_ttl < api->cfg->token_max_ttl ? (long)max_ttl :
+	    api->cfg->token_max_ttl;
+	return 0;
+ fail:
+	grant_free(g);
+	return -1;
+}
+
+/* A JWK Set entry for a token key: its JWK, kid, use, alg and x5c. */
+static int
+token_jwk(const char *chain_pem, char **kid, char **jwk)
+{
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	EVP_PKEY *pk;
+	json_t *j = NULL, *x5c = NULL;
+	unsigned char *der = NULL;
+	char *b = NULL;
+	const char *alg;
+	int len, r = BOTID_ERR_CRYPTO;
+
+	*kid = NULL;
+	*jwk = NULL;
+	if ((bio = BIO_new_mem_buf(chain_pem, -1)) == NULL ||
+	    (x5c = json_array()) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	/* The chain is ours: the leaf, then the CA certificate. */
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (json_array_size(x5c) == 0) {
+			if ((pk = X509_get0_pubkey(x)) == NULL ||
+			    (r = jwk_from_pkey(pk, &j)) != 0 ||
+			    (r = jwk_thumbprint(pk, kid)) != 0)
+				goto out;
+			alg = EVP_PKEY_is_a(pk, "RSA") ? "RS256" :
+			    EVP_PKEY_get_bits(pk) > 256 ? "ES384" : "ES256";
+			if (json_object_set_new(j, "kid", json_string(*kid)) ||
+			    json_object_set_new(j, "use", json_string("sig")) ||
+			    json_object_set_new(j, "alg", json_string(alg))) {
+				r = BOTID_ERR_ALLOC;
+				goto out;
+			}
+		}
+		if ((len = i2d_X509(x, &der)) <= 0 ||
+		    base64_encode(der, (size_t)len, &b) != 0 ||
+		    json_array_append_new(x5c, json_string(b)) != 0) {
+			r = BOTID_ERR_ALLOC;
+			goto out;
+		}
+		OPENSSL_free(der);
+		der = NULL;
+		free(b);
+		b = NULL;
+		X509_free(x);
+	}
+	x = NULL;
+	ERR_clear_error();
+	if (j == NULL || json_object_set(j, "x5c", x5c) != 0 ||
+	    (*jwk = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		r = j == NULL ? BOTID_ERR_CRYPTO : BOTID_ERR_ALLOC;
+		goto out;
+	}
+	r = 0;
+ out:
+	if (r != 0) {
+		free(*kid);
+		*kid = NULL;
+	}
+	X509_free(x);
+	OPENSSL_free(der);
+	free(b);
+	json_decref(j);
+	json_decref(x5c);
+	BIO_free(bio);
+	return r;
+}
+
+/*
+ * Issues a token-key certificate and records it with its JWK in one
+ * transaction: the JWK Set never serves a key without its certificate
+ * row, which is what revocation changes.
+ */
+static int
+issue_token(struct ca_api *api, const char *host_id, const char *bot,
+    const char *spiffe, EVP_PKEY *pub, const char *kind,
+    const struct botid_grant *grant, char **chain, char serial[33],
+    time_t *not_after)
+{
+	struct ca_issue_req req;
+	char *kid = NULL, *jwk = NULL;
+	int r;
+
+	*chain = NULL;
+	memset(&req, 0, sizeof(req));
+	req.common_name = bot;
+	req.spiffe_id = spiffe;
+	req.pubkey = pub;
+	req.lifetime = api->cfg->bot_lifetime;
+	req.attestation = kind;
+	req.grant = grant;
+	if ((r = ca_issue(api->signer, &req, chain, serial, not_after)) != 0 ||
+	    (r = token_jwk(*chain, &kid, &jwk)) != 0)
+		goto out;
+	if ((r = ca_db_begin(api->db)) != 0)
+		goto out;
+	if ((r = ca_db_cert_add(api->db, serial, host_id, bot, spiffe,
+	    *not_after, kind, time(NULL))) != 0 ||
+	    (r = ca_db_token_key_add(api->db, serial, kid, jwk)) != 0) {
+		ca_db_rollback(api->db);
+		goto out;
+	}
+	r = ca_db_commit(api->db);
+ out:
+	if (r != 0) {
+		free(*chain);
+		*chain = NULL;
+	}
+	free(kid);
+	free(jwk);
+	return r;
+}
+
+static int
+jwks_append(const char *jwk, void *arg)
+{
+	json_t *k;
+
+	/* Rows are ours; one that does not parse is left out, not served. */
+	if ((k = json_loads(jwk, JSON_REJECT_DUPLICATES, NULL)) == NULL) {
+		log_warn("ca: a stored token key is not JSON; left out");
+		return 0;
+	}
+	return json_array_append_new(arg, k) == 0 ? 0 : BOTID_ERR_ALLOC;
+}
+
+/* GET /.well-known/jwks.json: read from the database at every request. */
+static void
+handle_jwks(struct ca_api *api, const char *peer, struct reply *rp)
+{
+	json_t *keys;
+
+	if ((keys = json_array()) == NULL ||
+	    ca_db_token_keys(api->db, time(NULL), api->cfg->token_max_ttl,
+	    jwks_append, keys) != 0) {
+		json_decref(keys);
+		refuse(rp, peer, "jwks", 500, "cannot list the token keys");
+		return;
+	}
+	reply_json(rp, 200, json_pack("{s:o}", "keys", keys));
+	if (rp->status == 200)
+		rp->ctype = "application/jwk-set+json";
+}
+
+static void
+handle_discovery(struct ca_api *api, const char *peer, struct reply *rp)
+{
+	char uri[BOTID_MAX_ISSUER + 64];
+
+	(void)peer;
+	snprintf(uri, sizeof(uri), "%s/.well-known/jwks.json", api->base_url);
+	reply_json(rp, 200, json_pack("{s:s, s:s, s:[s], s:[s], s:[s,s,s]}",
+	    "issuer", api->cfg->issuer, "jwks_uri", uri,
+	    "subject_types_supported", "public", "response_types_supported",
+	    "id_token", "id_token_signing_alg_values_supported", "ES256",
+	    "ES384", "RS256"));
+}
+
 static void
 handle_certify(struct ca_api *api, json_t *j, const char *peer,
     struct reply *rp)
 {
 	const char *id, *nb, *bot, *kind, *pub = NULL, *att = NULL, *spk = NULL;
-	const char *sig, *why = NULL;
+	const char *sig, *why = NULL, *purpose = NULL, *tbs_bot;
+	json_t *scopes = NULL;
+	json_int_t max_ttl = 0;
+	struct botid_grant grant;
+	char tbs_name[BOTID_MAX_BOT_NAME + sizeof(BOTID_TOKEN_KEY_SUFFIX)];
 	uint8_t *nonce = NULL, *pubb = NULL, *attb = NULL, *spki = NULL;
 	uint8_t *sigb = NULL, *tbs = NULL;
 	size_t nonce_len = 0, pub_len = 0, att_len = 0, spki_len = 0;
@@ -578,11 +795,19 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	int r, tpm;
 
 	memset(&h, 0, sizeof(h));
+	memset(&grant, 0, sizeof(grant));
 	if (json_unpack_ex(j, &je, JSON_STRICT,
-	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s:s}", "host_id", &id,
-	    "nonce", &nb, "bot", &bot, "attestation", &kind, "public", &pub,
-	    "attest", &att, "spki", &spk, "signature", &sig) != 0) {
+	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s:s, s?s, s?o, s?I}",
+	    "host_id", &id, "nonce", &nb, "bot", &bot, "attestation", &kind,
+	    "public", &pub, "attest", &att, "spki", &spk, "signature", &sig,
+	    "purpose", &purpose, "scopes", &scopes, "max_token_ttl",
+	    &max_ttl) != 0) {
 		refuse(rp, peer, "certify", 400, "bad request: %s", je.text);
+		goto out;
+	}
+	if (token_grant_parse(api, purpose, scopes, max_ttl, &grant,
+	    &why) != 0) {
+		refuse(rp, peer, "certify", 400, "bad request: %s", why);
 		goto out;
 	}
 	tpm = strcmp(kind, "tpm") == 0;
@@ -653,9 +878,19 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 			    "SubjectPublicKeyInfo");
 			goto out;
 		}
-		/* SHA-256 is applied by the verifier. */
-		if (certify_pkcs11_tbs(nonce, nonce_len, bot, spki, spki_len,
-		    &tbs, &tbs_len) != 0)
+		/*
+		 * SHA-256 is applied by the verifier. The host key vouches
+		 * for a token key under the name BOT+jwt, so that a vouching
+		 * for the bot's signing key cannot be replayed as one.
+		 */
+		tbs_bot = bot;
+		if (purpose != NULL) {
+			snprintf(tbs_name, sizeof(tbs_name), "%s%s", bot,
+			    BOTID_TOKEN_KEY_SUFFIX);
+			tbs_bot = tbs_name;
+		}
+		if (certify_pkcs11_tbs(nonce, nonce_len, tbs_bot, spki,
+		    spki_len, &tbs, &tbs_len) != 0)
 			goto fail;
 		if (tpm_signature_verify(&hk, tbs, tbs_len, sigb, sig_len,
 		    &why) != 0) {
@@ -667,11 +902,16 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	}
 	snprintf(spiffe, sizeof(spiffe), "spiffe://%s/host/%s/bot/%s",
 	    api->cfg->trust_domain, id, bot);
-	if (issue(api, id, bot, spiffe, pk, api->cfg->bot_lifetime,
+	if (purpose != NULL) {
+		if (issue_token(api, id, bot, spiffe, pk, tpm ? "tpm" :
+		    "pkcs11", &grant, &chain, serial, &not_after) != 0)
+			goto fail;
+	} else if (issue(api, id, bot, spiffe, pk, api->cfg->bot_lifetime,
 	    tpm ? "tpm" : "pkcs11", &chain, serial, &not_after) != 0)
 		goto fail;
-	log_info("ca: issued %s to %s (%s, serial %s, until %lld)", spiffe,
-	    peer, kind, serial, (long long)not_after);
+	log_info("ca: issued %s%s to %s (%s, serial %s, until %lld)", spiffe,
+	    purpose != NULL ? " (token key)" : "", peer, kind, serial,
+	    (long long)not_after);
 	reply_json(rp, 200, json_pack("{s:s, s:s, s:s, s:I}", "chain", chain,
 	    "serial", serial, "spiffe_id", spiffe, "not_after",
 	    (json_int_t)not_after));
@@ -687,6 +927,7 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	free(tbs);
 	free(chain);
 	EVP_PKEY_free(pk);
+	grant_free(&grant);
 	ca_host_clear(&h);
 }
 
@@ -896,6 +1137,11 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 		rp.status = 200;
 		rp.ctype = "application/x-pem-file";
 		rp.body = strdup(ca_signer_bundle(api->signer));
+	} else if (get && strcmp(path, "/.well-known/jwks.json") == 0) {
+		handle_jwks(api, peer, &rp);
+	} else if (get && strcmp(path,
+	    "/.well-known/openid-configuration") == 0) {
+		handle_discovery(api, peer, &rp);
 	} else if (get && strcmp(path, "/v1/crl") == 0) {
 		rp.status = 200;
 		rp.ctype = "application/x-pem-file";

@@ -13,6 +13,7 @@
 #include "ca/ca-db.h"
 #include "ca/ca-issue.h"
 #include "ca/ca-metrics.h"
+#include "lib/limits.h"
 
 #define CA_BODY_MAX	(64u * 1024u)
 
@@ -22,6 +23,8 @@ struct ca_api {
 	struct ca_signer	*signer;
 	X509_STORE		*ek_roots;
 	struct ca_metrics	 metrics;	/* this replica's, for /metrics */
+	/* public_url, or https://LISTEN:PORT once bound (ca-http.c). */
+	char			 base_url[BOTID_MAX_ISSUER + 1];
 };
 
 /* Loads the EK roots. Errors: BOTID_ERR_CONFIG (err says which file). */

@@ -15,11 +15,13 @@
 
 #include "ca/ca-config.h"
 #include "lib/botid.h"
+#include "lib/limits.h"
 
 #define DEFAULT_BOT_LIFETIME	3600
 #define DEFAULT_HOST_LIFETIME	(30L * 86400)
 #define DEFAULT_SESSION		300
 #define DEFAULT_NONCE		60
+#define DEFAULT_TOKEN_MAX_TTL	3600
 #define MAX_LIFETIME		(366L * 86400)
 
 struct parse {
@@ -224,6 +226,13 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "nonce_lifetime") == 0)
 		ok = set_seconds(p, line, name, &c->nonce_lifetime, value, 5,
 		    3600);
+	else if (strcmp(name, "issuer") == 0)
+		ok = set_string(p, line, name, &c->issuer, value);
+	else if (strcmp(name, "public_url") == 0)
+		ok = set_string(p, line, name, &c->public_url, value);
+	else if (strcmp(name, "token_max_ttl") == 0)
+		ok = set_seconds(p, line, name, &c->token_max_ttl, value, 1,
+		    BOTID_MAX_TOKEN_TTL);
 	else {
 		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s'", c->path,
 		    line, name);
@@ -247,6 +256,18 @@ trust_domain_valid(const char *s)
 	return i > 0 && i <= 255;
 }
 
+/* What lib/grant.c accepts: it goes into certificates and JSON. */
+static int
+issuer_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
+			return 0;
+	return i > 0 && i <= BOTID_MAX_ISSUER;
+}
+
 int
 ca_config_load(const char *path, struct ca_config **cp, char *err,
     size_t errlen)
@@ -267,6 +288,7 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	c->host_lifetime = DEFAULT_HOST_LIFETIME;
 	c->session_lifetime = DEFAULT_SESSION;
 	c->nonce_lifetime = DEFAULT_NONCE;
+	c->token_max_ttl = DEFAULT_TOKEN_MAX_TTL;
 	if ((f = fopen(path, "re")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		r = BOTID_ERR_IO;
@@ -304,6 +326,16 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	else if (c->nek_roots == 0 && c->nallow_ek == 0)
 		snprintf(err, errlen, "%s: no ek_root: no EK certificate could "
 		    "ever be trusted", path);
+	else if (c->issuer == NULL && asprintf(&c->issuer, "spiffe://%s",
+	    c->trust_domain) == -1) {
+		c->issuer = NULL;
+		r = BOTID_ERR_ALLOC;
+	} else if (!issuer_valid(c->issuer) || (c->public_url != NULL &&
+	    (!issuer_valid(c->public_url) ||
+	    strncmp(c->public_url, "https://", 8) != 0)))
+		snprintf(err, errlen, "%s: issuer and public_url must be 1..%u "
+		    "printable characters without spaces or quotes, "
+		    "public_url an https:// URL", path, BOTID_MAX_ISSUER);
 	else {
 		*cp = c;
 		c = NULL;
@@ -333,6 +365,8 @@ ca_config_free(struct ca_config *c)
 	free(c->pkcs11_token);
 	free(c->pkcs11_key_label);
 	free(c->pkcs11_pin_file);
+	free(c->issuer);
+	free(c->public_url);
 	for (i = 0; i < c->nek_roots; i++)
 		free(c->ek_roots[i]);
 	for (i = 0; i < c->nallow_ek; i++)

@@ -29,6 +29,14 @@ struct ca_config {
 	long		 host_lifetime;
 	long		 session_lifetime;
 	long		 nonce_lifetime;
+	/*
+	 * Token keys (doc/credentials.md): the iss every token carries
+	 * (default spiffe://TRUST_DOMAIN), and the longest token lifetime
+	 * the CA grants whatever the host asks.
+	 */
+	char		*issuer;
+	char		*public_url;	/* NULL: https://LISTEN:PORT */
+	long		 token_max_ttl;		/* seconds */
 };
 
 /*

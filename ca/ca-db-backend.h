@@ -44,6 +44,10 @@ struct ca_db_ops {
 	int	(*revoked)(struct ca_db *, time_t,
 		    int (*)(const char *, time_t, int, void *), void *);
 	int	(*inventory)(struct ca_db *, FILE *);
+	int	(*token_key_add)(struct ca_db *, const char *, const char *,
+		    const char *);
+	int	(*token_keys)(struct ca_db *, time_t, long,
+		    int (*)(const char *, void *), void *);
 };
 
 struct ca_db {
@@ -52,5 +56,30 @@ struct ca_db {
 
 extern const struct ca_db_ops ca_db_sqlite;	/* ca-db-sqlite.c */
 extern const struct ca_db_ops ca_db_postgres;	/* ca-db-postgres.c */
+
+/*
+ * The JWK Set's query, the same SQL for both backends (NOW and OVERLAP
+ * are their placeholders): a token key is served while its certificate
+ * and host are not revoked and the certificate has not expired, only from
+ * its newest certificate (renewals re-certify the same key), while its
+ * bot still holds a valid signing certificate (a removed bot's keys go
+ * with the revocation of that certificate), and no longer than OVERLAP
+ * seconds after a newer token key of the same bot was certified (a
+ * rotation: the agent signs nothing more with the old one, and the tokens
+ * it signed expire within token_max_ttl).
+ */
+#define CA_DB_TOKEN_KEYS_SQL(NOW, OVERLAP)				\
+	"SELECT k.jwk FROM token_keys k JOIN certs c ON c.serial = k.serial " \
+	"JOIN hosts h ON h.id = c.host_id WHERE c.revoked_at IS NULL AND " \
+	"h.revoked_at IS NULL AND c.not_after > " NOW " AND EXISTS (" \
+	"SELECT 1 FROM certs s WHERE s.spiffe_id = c.spiffe_id AND " \
+	"s.revoked_at IS NULL AND s.not_after > " NOW " AND s.serial NOT IN " \
+	"(SELECT serial FROM token_keys)) AND NOT EXISTS (" \
+	"SELECT 1 FROM token_keys k2 JOIN certs c2 ON c2.serial = k2.serial " \
+	"WHERE c2.spiffe_id = c.spiffe_id AND c2.revoked_at IS NULL AND " \
+	"c2.not_after > " NOW " AND ((k2.kid = k.kid AND (c2.issued > " \
+	"c.issued OR (c2.issued = c.issued AND k2.serial > k.serial))) OR " \
+	"(k2.kid <> k.kid AND c2.issued > c.issued AND c2.issued + " OVERLAP \
+	" <= " NOW "))) ORDER BY c.issued, k.serial"
 
 #endif /* BOTID_ATTEST_CA_DB_BACKEND_H */

@@ -69,6 +69,10 @@ static const char *const migrations[] = {
 	/* 2: the CRLReason of a revocation (NULL: none recorded) */
 	"ALTER TABLE certs ADD COLUMN revoke_reason INTEGER"
 	"  CHECK (revoke_reason BETWEEN 0 AND 10);",
+	/* 3: token keys' JWKs, served while their certificate is valid */
+	"CREATE TABLE token_keys ("
+	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
+	"  kid TEXT NOT NULL, jwk TEXT NOT NULL);",
 };
 
 static void	pg_close(struct ca_db *);
@@ -793,6 +797,41 @@ pg_revoked(struct ca_db *db, time_t now,
 }
 
 static int
+pg_token_key_add(struct ca_db *db, const char *serial, const char *kid,
+    const char *jwk)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, serial);
+	pp_text(&p, kid);
+	pp_text(&p, jwk);
+	return pg_query(db, "INSERT INTO token_keys (serial, kid, jwk) VALUES "
+	    "($1, $2, $3)", &p, NULL, NULL);
+}
+
+static int
+pg_token_keys(struct ca_db *db, time_t now, long overlap,
+    int (*fn)(const char *, void *), void *arg)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int i, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	pp_int(&p, (long long)overlap);
+	if ((r = pg_query(db, CA_DB_TOKEN_KEYS_SQL("$1", "$2"), &p, &res,
+	    NULL)) != 0)
+		return r;
+	for (i = 0; i < PQntuples(res); i++)
+		if ((r = fn(PQgetvalue(res, i, 0), arg)) != 0)
+			break;
+	PQclear(res);
+	return r;
+}
+
+static int
 pg_inventory(struct ca_db *db, FILE *f)
 {
 	PGresult *res = NULL;
@@ -848,4 +887,6 @@ const struct ca_db_ops ca_db_postgres = {
 	.host_revoke_certs = pg_host_revoke_certs,
 	.revoked = pg_revoked,
 	.inventory = pg_inventory,
+	.token_key_add = pg_token_key_add,
+	.token_keys = pg_token_keys,
 };

@@ -65,6 +65,10 @@ static const char *const migrations[] = {
 	/* 2: the CRLReason of a revocation (NULL: none recorded) */
 	"ALTER TABLE certs ADD COLUMN revoke_reason INTEGER"
 	"  CHECK (revoke_reason BETWEEN 0 AND 10);",
+	/* 3: token keys' JWKs, served while their certificate is valid */
+	"CREATE TABLE token_keys ("
+	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
+	"  kid TEXT NOT NULL, jwk TEXT NOT NULL);",
 };
 
 static int
@@ -731,6 +735,42 @@ sqlite_revoked(struct ca_db *db, time_t now,
 }
 
 static int
+sqlite_token_key_add(struct ca_db *db, const char *serial, const char *kid,
+    const char *jwk)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "INSERT INTO token_keys (serial, kid, jwk) "
+	    "VALUES (?, ?, ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, kid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, jwk, -1, SQLITE_STATIC);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_token_keys(struct ca_db *db, time_t now, long overlap,
+    int (*fn)(const char *, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, CA_DB_TOKEN_KEYS_SQL("?1", "?2"), &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)overlap);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn((const char *)sqlite3_column_text(st, 0), arg)) != 0)
+			break;
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(db, "token keys");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
 sqlite_inventory(struct ca_db *db, FILE *f)
 {
 	sqlite3_stmt *st;
@@ -789,4 +829,6 @@ const struct ca_db_ops ca_db_sqlite = {
 	.host_revoke_certs = sqlite_host_revoke_certs,
 	.revoked = sqlite_revoked,
 	.inventory = sqlite_inventory,
+	.token_key_add = sqlite_token_key_add,
+	.token_keys = sqlite_token_keys,
 };

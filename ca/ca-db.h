@@ -130,6 +130,22 @@ int	ca_db_host_revoke_certs(struct ca_db *db, const char *host_id,
 int	ca_db_revoked(struct ca_db *db, time_t now,
 	    int (*fn)(const char *serial, time_t revoked, int reason,
 	    void *arg), void *arg);
+/*
+ * Records the JWK (compact JSON with kid, x5c...) of the token key whose
+ * certificate serial was just added with ca_db_cert_add.
+ */
+int	ca_db_token_key_add(struct ca_db *db, const char *serial,
+	    const char *kid, const char *jwk);
+/*
+ * Calls fn with the JWK of every token key to serve at now: certificate
+ * and host not revoked, certificate not expired, its bot holding a valid
+ * signing certificate, one entry per key, and a key replaced by a newer
+ * one of its bot only for overlap seconds after that one was issued
+ * (ca-db-backend.h has the query). A non-zero return from fn stops and is
+ * returned.
+ */
+int	ca_db_token_keys(struct ca_db *db, time_t now, long overlap,
+	    int (*fn)(const char *jwk, void *arg), void *arg);
 /* Writes hosts and their issuance history as text to f. */
 int	ca_db_inventory(struct ca_db *db, FILE *f);
 

@@ -164,6 +164,13 @@ ca_http_serve(struct ca_api *api, const char *host, unsigned port,
 	    (sint = evsignal_new(base, SIGINT, on_signal, base)) == NULL ||
 	    event_add(sterm, NULL) != 0 || event_add(sint, NULL) != 0)
 		goto out;
+	/* Discovery names the JWK Set by the URL clients reach us at. */
+	if (api->cfg->public_url != NULL)
+		snprintf(api->base_url, sizeof(api->base_url), "%s",
+		    api->cfg->public_url);
+	else
+		snprintf(api->base_url, sizeof(api->base_url), "https://%s:%u",
+		    host, real_port);
 	log_info("ca: serving https://%s:%u/ (trust domain %s)", host,
 	    real_port, api->cfg->trust_domain);
 	r = event_base_dispatch(base) == -1 ? BOTID_ERR_INTERNAL : 0;

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,6 +413,39 @@ cert_begin(struct ca_signer *s, const char *cn, EVP_PKEY *pub, long lifetime,
 	return x;
 }
 
+/*
+ * A token key's purpose: only the botid token EKU (critical, so that a
+ * TLS stack refuses the certificate) and the grant, non-critical so that
+ * chain verification by stacks that do not know it still succeeds.
+ */
+static int
+add_token_purpose(X509 *x, X509 *issuer, const struct botid_grant *g)
+{
+	ASN1_OBJECT *obj = NULL;
+	ASN1_OCTET_STRING *os = NULL;
+	X509_EXTENSION *e = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int ok = 0;
+
+	if (!add_ext(x, issuer, NID_ext_key_usage,
+	    "critical," BOTID_OID_TOKEN_EKU) ||
+	    grant_encode(g, &der, &len) != 0 || len > INT_MAX ||
+	    (obj = OBJ_txt2obj(BOTID_OID_TOKEN_GRANT, 1)) == NULL ||
+	    (os = ASN1_OCTET_STRING_new()) == NULL ||
+	    ASN1_OCTET_STRING_set(os, der, (int)len) != 1 ||
+	    (e = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) == NULL ||
+	    X509_add_ext(x, e, -1) != 1)
+		goto out;
+	ok = 1;
+ out:
+	X509_EXTENSION_free(e);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(obj);
+	free(der);
+	return ok;
+}
+
 int
 ca_issue(struct ca_signer *s, const struct ca_issue_req *req, char **chain,
     char serial[33], time_t *not_after)
@@ -428,7 +462,10 @@ ca_issue(struct ca_signer *s, const struct ca_issue_req *req, char **chain,
 	    serial, not_after)) == NULL)
 		goto out;
 	if (!add_ext(x, s->cert, NID_key_usage, "critical,digitalSignature") ||
-	    !add_ext(x, s->cert, NID_ext_key_usage, "clientAuth,serverAuth") ||
+	    (req->grant == NULL && !add_ext(x, s->cert, NID_ext_key_usage,
+	    "clientAuth,serverAuth")) ||
+	    (req->grant != NULL && !add_token_purpose(x, s->cert,
+	    req->grant)) ||
 	    !add_ext(x, s->cert, NID_subject_alt_name, san) ||
 	    !add_attestation(x, req->attestation) ||
 	    X509_sign(x, s->key, sign_md(s->key)) <= 0)

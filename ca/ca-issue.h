@@ -15,6 +15,7 @@
 #include "ca/ca-config.h"
 #include "ca/ca-db.h"
 #include "lib/certid.h"
+#include "lib/grant.h"
 
 /* The attestation extension (doc/ca-api.md), as every reader looks it up. */
 #define CA_ATTEST_OID	BOTID_OID_ATTESTATION
@@ -43,6 +44,12 @@ struct ca_issue_req {
 	EVP_PKEY	*pubkey;
 	long		 lifetime;	/* seconds */
 	const char	*attestation;	/* "tpm" or "pkcs11" */
+	/*
+	 * NULL for a bot's or host's key (clientAuth, serverAuth); else a
+	 * token-key certificate: only the botid token EKU, and the grant
+	 * extension (lib/grant.h).
+	 */
+	const struct botid_grant *grant;
 };
 
 /*

@@ -15,8 +15,13 @@ certificate chains to the CA bundle and names the inventory bot, and the
 body carries inventory's signature (X-Botid-Signature, a JWS with
 detached payload) from the expected SPIFFE ID (`botid verify-msg`).
 
+The token is signed by the bot's token key, which only the agent's token
+builder can use; relying parties find that key in botid-ca's JWK Set. With
+--jwks URL (botid-ca's /.well-known/jwks.json), chatty checks as they will
+that its token's kid is in the set before it sends the token.
+
 usage: chatty.py --bot NAME --bundle CA.pem --port PORT --module MODULE
-           [--socket PATH] [--scope S]... [--expect-spiffe ID]
+           [--socket PATH] [--scope S]... [--expect-spiffe ID] [--jwks URL]
            [--botid PATH] [--openssl PATH] read | write ITEM COUNT
 exit status: 0 ok, 1 failure, 2 usage, 3 refused by inventory
 """
@@ -31,7 +36,9 @@ import socket
 import struct
 import subprocess
 import sys
+import ssl
 import tempfile
+import urllib.request
 
 MAX_FRAME = 65536
 OP_HELLO, OP_CERT_CHAIN, OP_JWT = 1, 4, 7
@@ -129,6 +136,24 @@ class Reply:
         return io.BytesIO(self.data)
 
 
+def in_jwks(token, url, bundle):
+    """Whether the token's kid is a key of botid-ca's JWK Set at url."""
+    h = token.split(".")[0]
+    kid = json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["kid"]
+    ctx = ssl.create_default_context(cafile=bundle)
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=30) as r:
+            keys = json.loads(r.read(4 << 20))["keys"]
+    except (OSError, ValueError, KeyError) as e:
+        print("chatty: cannot fetch the JWK Set: %s" % e, file=sys.stderr)
+        return False
+    if kid not in [k.get("kid") for k in keys]:
+        print("chatty: token key %s is not in the CA's JWK Set" % kid,
+              file=sys.stderr)
+        return False
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser(
         description="chatty: call the inventory bot over mTLS with a JWT")
@@ -141,6 +166,7 @@ def main():
         "BOTID_SOCKET", "/run/botid/agent.sock"))
     ap.add_argument("--scope", action="append", default=[])
     ap.add_argument("--expect-spiffe")
+    ap.add_argument("--jwks")
     ap.add_argument("--botid", default="botid")
     ap.add_argument("--openssl", default="openssl")
     ap.add_argument("--host", default="inventory",
@@ -163,6 +189,8 @@ def main():
         return 1
     if not chain:
         print("chatty: %s has no certificate yet" % a.bot, file=sys.stderr)
+        return 1
+    if a.jwks and not in_jwks(token, a.jwks, a.bundle):
         return 1
 
     if a.action == "read":

@@ -9,9 +9,14 @@
  * inventory:read, POST inventory:write) and whose subject is the SPIFFE ID
  * of that TLS client certificate: a token is of no use without its bot's
  * key. Every response is signed with botid_sign_msg() (X-Botid-Signature).
+ * With --jwks URL (botid-ca's /.well-known/jwks.json) and --issuer, it also
+ * requires the token's key to be in botid-ca's JWK Set, fetched for every
+ * request (botid_verify_jwt_jwks()): a revoked bot's tokens stop working at
+ * once. A busier service would cache the set for a few seconds.
  *
  *   inventory --bot NAME --bundle CA.pem --module botid-pkcs11.so
- *       [--socket PATH] [--port PORT] [--port-file FILE]
+ *       [--jwks URL --issuer ISS] [--socket PATH] [--port PORT]
+ *       [--port-file FILE]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,18 +36,20 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <curl/curl.h>
 #include <jansson.h>
 #include <libp11.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include <botid.h>
+#include "botid.h"
 
 #define MAX_BODY	4096
 #define MAX_ITEMS	16
 #define MAX_CHAIN	8
 #define CHAIN_REFRESH	20	/* seconds between fetches of our own chain */
+#define MAX_JWKS	(1024 * 1024)
 
 struct item {
 	char	name[33];
@@ -52,6 +59,8 @@ struct item {
 struct inventory {
 	const char		*bot;
 	const char		*bundle;
+	const char		*jwks;		/* URL, or NULL */
+	const char		*issuer;
 	struct botid_client	*agent;
 	SSL_CTX			*tls;
 	time_t			 chain_at;
@@ -289,6 +298,59 @@ items_add(struct inventory *inv, struct evhttp_request *req, int *code)
 	return res;
 }
 
+struct body {
+	char	*data;
+	size_t	 len;
+};
+
+static size_t
+jwks_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct body *b = arg;
+	char *d;
+
+	if (n != 0 && size > MAX_JWKS / n)
+		return 0;
+	n *= size;
+	if (n > MAX_JWKS - b->len || (d = realloc(b->data, b->len + n + 1)) ==
+	    NULL)
+		return 0;	/* too large: curl fails the transfer */
+	memcpy(d + b->len, p, n);
+	b->len += n;
+	d[b->len] = '\0';
+	b->data = d;
+	return n;
+}
+
+/* botid-ca's JWK Set now, over HTTPS checked against the CA bundle. */
+static int
+jwks_fetch(struct inventory *inv, struct body *b)
+{
+	CURL *c;
+	long code = 0;
+	int ok;
+
+	memset(b, 0, sizeof(*b));
+	if ((c = curl_easy_init()) == NULL)
+		return -1;
+	ok = curl_easy_setopt(c, CURLOPT_URL, inv->jwks) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_CAINFO, inv->bundle) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L) == CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, jwks_write) ==
+	    CURLE_OK &&
+	    curl_easy_setopt(c, CURLOPT_WRITEDATA, b) == CURLE_OK &&
+	    curl_easy_perform(c) == CURLE_OK &&
+	    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
+	    code == 200 && b->data != NULL;
+	curl_easy_cleanup(c);
+	if (!ok) {
+		free(b->data);
+		b->data = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -297,6 +359,7 @@ on_request(struct evhttp_request *req, void *arg)
 	const char *auth, *scope, *scopes[1];
 	struct botid_verify_opts vo;
 	struct botid_verified *v = NULL;
+	struct body jwks = { NULL, 0 };
 	char err[256], *caller = NULL;
 	json_t *res = NULL, *items;
 	size_t i;
@@ -326,7 +389,16 @@ on_request(struct evhttp_request *req, void *arg)
 	vo.nscopes = 1;
 	vo.spiffe_id = caller;	/* the token's bot is the TLS client */
 	vo.leeway = BOTID_DEFAULT_LEEWAY;
-	if (botid_verify_jwt(&vo, auth + 7, &v, err, sizeof(err)) != 0)
+	vo.issuer = inv->issuer;
+	if (inv->jwks != NULL) {
+		if (jwks_fetch(inv, &jwks) != 0) {
+			snprintf(err, sizeof(err), "cannot fetch the JWK Set");
+			goto refuse;
+		}
+		if (botid_verify_jwt_jwks(&vo, jwks.data, jwks.len, auth + 7,
+		    &v, err, sizeof(err)) != 0)
+			goto refuse;
+	} else if (botid_verify_jwt(&vo, auth + 7, &v, err, sizeof(err)) != 0)
 		goto refuse;
 	if (cmd == EVHTTP_REQ_GET) {
 		code = 200;
@@ -352,6 +424,7 @@ on_request(struct evhttp_request *req, void *arg)
 	else
 		reply(inv, req, code, res);
 	botid_verified_free(v);
+	free(jwks.data);
 	free(caller);
 }
 
@@ -360,7 +433,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: inventory --bot NAME --bundle CA.pem "
 	    "--module botid-pkcs11.so\n"
-	    "           [--socket PATH] [--port PORT] [--port-file FILE]\n");
+	    "           [--jwks URL --issuer ISS] [--socket PATH] [--port PORT]\n"
+	    "           [--port-file FILE]\n");
 }
 
 int
@@ -373,6 +447,8 @@ main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "port-file", required_argument, NULL, 'P' },
+		{ "jwks", required_argument, NULL, 'j' },
+		{ "issuer", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct inventory inv;
@@ -399,17 +475,22 @@ main(int argc, char **argv)
 		case 's': sock = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'P': port_file = optarg; break;
+		case 'j': inv.jwks = optarg; break;
+		case 'i': inv.issuer = optarg; break;
 		default:
 			usage();
 			return 2;
 		}
 	}
 	if (inv.bot == NULL || inv.bundle == NULL || module == NULL ||
-	    optind != argc || port < 0 || port > 65535) {
+	    optind != argc || port < 0 || port > 65535 ||
+	    (inv.jwks == NULL) != (inv.issuer == NULL)) {
 		usage();
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		goto out;
 	/* The module finds the agent the way libbotid does. */
 	if (sock != NULL && setenv("BOTID_SOCKET", sock, 1) != 0)
 		goto out;

@@ -236,6 +236,7 @@ struct botid_verify_opts {
 	int		  require_tpm;	/* attestation extension must be "tpm" */
 	long		  leeway;	/* seconds of clock skew tolerated */
 	int64_t		  now;		/* 0: the current time */
+	const char	 *issuer;	/* JWT: iss must be it; NULL: any */
 };
 #define BOTID_DEFAULT_LEEWAY	60
 
@@ -250,11 +251,14 @@ struct botid_verified {
 /*
  * Verify a JWT, a detached-payload JWS over data, or a certificate chain
  * (DER, leaf first) against opts: the chain (x5c) to the bundle, with the
- * CRL when given, validity within leeway, kid (when present) the leaf's
- * thumbprint, alg matching the leaf's key (never "none" or HS*), the
- * signature, and for a JWT aud, exp, nbf, iat,
- * iss == sub == the leaf's SPIFFE ID, and the required scopes. On
- * success *v is the caller's. On failure err holds a one-line reason.
+ * CRL when given, validity within leeway, kid (when present) the RFC 7638
+ * thumbprint of the leaf's key, alg matching the leaf's key (never "none"
+ * or HS*), the signature, and for a JWT: a leaf that is a token-key
+ * certificate (botid token EKU and grant: a bot's signing key cannot make
+ * a token), iss the grant's issuer (and opts->issuer when set), sub the
+ * leaf's SPIFFE ID, aud, exp, nbf, iat (required), exp - iat within the
+ * grant's maximum, every scope within the grant, and the required scopes.
+ * On success *v is the caller's. On failure err holds a one-line reason.
  * Errors: BOTID_ERR_INVALID (malformed), _TOO_LARGE (over
  * BOTID_MAX_TOKEN), _UNSUPPORTED (alg), _DENIED (well-formed but not
  * acceptable: signature, chain, time, audience, scope, identity), _IO
@@ -270,6 +274,19 @@ int	botid_verify_cert(const struct botid_verify_opts *opts,
 	    const struct botid_blob *chain, size_t n,
 	    struct botid_verified **v, char *err, size_t errlen);
 void	botid_verified_free(struct botid_verified *v);
+
+/*
+ * botid_verify_jwt() for a relying party that also holds botid-ca's JWK
+ * Set (GET /.well-known/jwks.json, jwks_len bytes of JSON, at most
+ * BOTID_MAX_JWKS): the token's kid must name a key of the set whose x5c
+ * leaf is the token's, so a token key whose certificate was revoked, or
+ * that expired, is refused as soon as the caller fetches the set again.
+ * Errors: as botid_verify_jwt(), and _DENIED (kid not in the set),
+ * _INVALID (the set is not a JWK Set), _TOO_LARGE.
+ */
+int	botid_verify_jwt_jwks(const struct botid_verify_opts *opts,
+	    const char *jwks, size_t jwks_len, const char *token,
+	    struct botid_verified **v, char *err, size_t errlen);
 
 /* Frees memory returned by this library; accepts NULL. */
 void	botid_free(void *p);

@@ -5,13 +5,18 @@
  */
 #include "botid-config.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
 #include "lib/base64.h"
 #include "lib/certid.h"
+#include "lib/grant.h"
 #include "lib/error.h"
 #include "lib/jws.h"
 #include "lib/limits.h"
@@ -193,6 +198,31 @@ jws_alg_field_len(enum jws_alg alg)
 }
 
 int
+jws_leaf_kid(const struct botid_blob *leaf, char **kid)
+{
+	const unsigned char *p = leaf->data;
+	X509 *x = NULL;
+	EVP_PKEY *pk;
+	int r;
+
+	*kid = NULL;
+	if (leaf->len > LONG_MAX ||
+	    (x = d2i_X509(NULL, &p, (long)leaf->len)) == NULL ||
+	    p != leaf->data + leaf->len) {
+		ERR_clear_error();
+		X509_free(x);
+		return BOTID_ERR_INVALID;
+	}
+	if ((pk = X509_get0_pubkey(x)) == NULL) {
+		ERR_clear_error();
+		r = BOTID_ERR_INVALID;
+	} else
+		r = jwk_thumbprint(pk, kid);
+	X509_free(x);
+	return r;
+}
+
+int
 jws_header_build(enum jws_alg alg, const char *typ,
     const struct botid_blob *chain, size_t n, char **json)
 {
@@ -204,7 +234,8 @@ jws_header_build(enum jws_alg alg, const char *typ,
 	*json = NULL;
 	if (n == 0 || n > BOTID_MAX_CHAIN || jws_alg_name(alg) == NULL)
 		return BOTID_ERR_INVALID;
-	if ((r = certid_thumbprint(chain[0].data, chain[0].len, &kid)) != 0)
+	/* kid: the RFC 7638 thumbprint of the leaf's key, as in a JWK Set. */
+	if ((r = jws_leaf_kid(&chain[0], &kid)) != 0)
 		goto out;
 	r = BOTID_ERR_ALLOC;
 	if ((h = json_object()) == NULL || (x5c = json_array()) == NULL)

@@ -57,6 +57,13 @@ uint32_t jws_alg_hash(enum jws_alg alg);
 uint32_t jws_alg_scheme(enum jws_alg alg);
 
 /*
+ * The RFC 7638 JWK thumbprint of the key in a DER certificate (malloc'd),
+ * the kid of botid's JWS headers and JWK Sets. Errors: BOTID_ERR_INVALID
+ * (not a certificate), _UNSUPPORTED (key type), _CRYPTO, _ALLOC.
+ */
+int	jws_leaf_kid(const struct botid_blob *leaf, char **kid);
+
+/*
  * The header {"alg","typ","kid","x5c"} for a chain (leaf first, DER);
  * typ is omitted when NULL. *json is malloc'd compact JSON.
  * Errors: BOTID_ERR_INVALID (empty chain), _CRYPTO, _ALLOC.

@@ -8,8 +8,17 @@
 #define BOTID_MAX_FRAME		(64u * 1024u)	/* body bytes after the length */
 #define BOTID_MAX_FIELDS	64u		/* fields in one frame */
 #define BOTID_MAX_BOT_NAME	64u		/* bytes in a bot name */
-/* A key's name: its bot's, with "~GEN" after a rotation (GEN < 2^32). */
-#define BOTID_MAX_KEY_NAME	(BOTID_MAX_BOT_NAME + 11u)
+/*
+ * A key's name: its bot's, with "~GEN" after a rotation (GEN < 2^32),
+ * then "+jwt" for the bot's token key (lib/grant.h).
+ */
+#define BOTID_MAX_KEY_NAME	(BOTID_MAX_BOT_NAME + 15u)
+/*
+ * A bot's token key is named after its signing key with this suffix
+ * ("BOT+jwt", "BOT~3+jwt"); the host key vouches for a PKCS#11 token key
+ * under "BOT+jwt". Bot names cannot contain '+'.
+ */
+#define BOTID_TOKEN_KEY_SUFFIX	"+jwt"
 #define BOTID_MAX_BOTS		4096u		/* bots in one configuration */
 #define BOTID_MAX_ALLOW		64u		/* allow lines per bot */
 #define BOTID_MAX_CONNECTIONS	65536u		/* highest max_connections allowed */
@@ -29,6 +38,8 @@
 #define BOTID_MAX_AUDIENCE	256u		/* bytes in a JWT audience */
 #define BOTID_MAX_TOKEN		(16u * 1024u)	/* bytes in a JWT or JWS */
 #define BOTID_MAX_ATTESTATION_KIND 16u	/* bytes in "tpm", "pkcs11"... */
+#define BOTID_MAX_ISSUER	256u		/* bytes in a token issuer (iss) */
+#define BOTID_MAX_JWKS		(4u * 1024u * 1024u) /* bytes in a JWK Set */
 #define BOTID_MAX_TOKEN_TTL	86400u		/* highest max_token_ttl */
 #define BOTID_DEFAULT_TOKEN_TTL	300u		/* max_token_ttl by default */
 #define BOTID_MAX_CHAIN		8u		/* certificates in an x5c chain */

@@ -6,6 +6,7 @@
  */
 #include "botid-config.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +20,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "lib/base64.h"
 #include "lib/botid.h"
 #include "lib/certid.h"
 #include "lib/error.h"
+#include "lib/grant.h"
 #include "lib/jws.h"
 #include "lib/limits.h"
 #include "lib/verify.h"
@@ -389,9 +392,46 @@ verify_scopes(json_t *claims, const struct botid_verify_opts *o, char *err,
 	return 0;
 }
 
+/*
+ * Every scope the token carries must be in the grant of the token key's
+ * certificate: only the agent signs with that key, and it checked them,
+ * but a relying party need not take that on faith.
+ */
+static int
+verify_grant_scopes(json_t *claims, const struct botid_grant *g, char *err,
+    size_t errlen)
+{
+	json_t *sj = json_object_get(claims, "scope");
+	const char *scope, *p, *end;
+	char one[BOTID_MAX_SCOPE + 1];
+	size_t len;
+
+	if (sj == NULL)
+		return 0;
+	if ((scope = json_string_value(sj)) == NULL)
+		return verify_fail(BOTID_ERR_DENIED, err, errlen,
+		    "scope is not a string");
+	for (p = scope; *p != '\0'; p = *end == '\0' ? end : end + 1) {
+		if ((end = strchr(p, ' ')) == NULL)
+			end = p + strlen(p);
+		len = (size_t)(end - p);
+		if (len == 0 || len > BOTID_MAX_SCOPE)
+			return verify_fail(BOTID_ERR_DENIED, err, errlen,
+			    "token scope is malformed");
+		memcpy(one, p, len);
+		one[len] = '\0';
+		if (!grant_has_scope(g, one))
+			return verify_fail(BOTID_ERR_DENIED, err, errlen,
+			    "token scope %s exceeds the certificate's grant",
+			    one);
+	}
+	return 0;
+}
+
 static int
 verify_claims(json_t *claims, const struct botid_verify_opts *o,
-    const char *spiffe, char *err, size_t errlen)
+    const char *spiffe, const struct botid_grant *g, char *err,
+    size_t errlen)
 {
 	int64_t now = verify_now(o), exp = 0, nbf = 0, iat = 0;
 	const char *iss, *sub;
@@ -402,11 +442,14 @@ verify_claims(json_t *claims, const struct botid_verify_opts *o,
 		    "claims are not a JSON object");
 	iss = json_string_value(json_object_get(claims, "iss"));
 	sub = json_string_value(json_object_get(claims, "sub"));
-	if (iss == NULL || sub == NULL || strcmp(iss, spiffe) != 0 ||
-	    strcmp(sub, spiffe) != 0)
+	if (iss == NULL || strcmp(iss, g->issuer) != 0 ||
+	    (o->issuer != NULL && strcmp(iss, o->issuer) != 0))
 		return verify_fail(BOTID_ERR_DENIED, err, errlen,
-		    "iss and sub are not the certificate's SPIFFE ID %s",
-		    spiffe);
+		    "iss is not the issuer %s", o->issuer != NULL ?
+		    o->issuer : g->issuer);
+	if (sub == NULL || strcmp(sub, spiffe) != 0)
+		return verify_fail(BOTID_ERR_DENIED, err, errlen,
+		    "sub is not the certificate's SPIFFE ID %s", spiffe);
 	if (o->audience == NULL)
 		return verify_fail(BOTID_ERR_INVALID, err, errlen,
 		    "no audience to check the token against");
@@ -423,16 +466,22 @@ verify_claims(json_t *claims, const struct botid_verify_opts *o,
 		    "token not valid before %lld", (long long)nbf);
 	if (r != 0 && r != BOTID_ERR_NOT_FOUND)
 		return r;
-	r = verify_time_claim(claims, "iat", 0, &iat, err, errlen);
-	if (r == 0 && (iat > now + o->leeway || iat > exp))
+	/* iat is required: the grant bounds exp - iat. */
+	if ((r = verify_time_claim(claims, "iat", 1, &iat, err, errlen)) != 0)
+		return r;
+	if (iat > now + o->leeway || iat > exp)
 		return verify_fail(BOTID_ERR_DENIED, err, errlen,
 		    "token issued in the future");
-	if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+	if (exp - iat > (int64_t)g->max_ttl)
+		return verify_fail(BOTID_ERR_DENIED, err, errlen,
+		    "token lifetime %lld s exceeds the grant's maximum %ld s",
+		    (long long)(exp - iat), g->max_ttl);
+	if ((r = verify_grant_scopes(claims, g, err, errlen)) != 0)
 		return r;
 	return verify_scopes(claims, o, err, errlen);
 }
 
-/* A kid that is not the leaf's thumbprint names another certificate. */
+/* A kid that is not the leaf key's thumbprint names another key. */
 static int
 verify_kid(const struct jws_parsed *p, char *err, size_t errlen)
 {
@@ -442,12 +491,43 @@ verify_kid(const struct jws_parsed *p, char *err, size_t errlen)
 
 	if (kid == NULL || p->nx5c == 0)
 		return 0;
-	if ((r = certid_thumbprint(p->x5c[0].data, p->x5c[0].len, &want)) != 0)
-		return r;
+	if ((r = jws_leaf_kid(&p->x5c[0], &want)) != 0)
+		return verify_fail(r, err, errlen, "cannot compute the x5c "
+		    "leaf's key thumbprint");
 	r = strcmp(kid, want) == 0 ? 0 : verify_fail(BOTID_ERR_DENIED, err,
-	    errlen, "kid is not the thumbprint of the x5c leaf");
+	    errlen, "kid is not the JWK thumbprint of the x5c leaf's key");
 	free(want);
 	return r;
+}
+
+/*
+ * A JWT must come from a token key: its certificate has the botid token
+ * EKU and a grant. A bot's general signing key (sign-msg, SIGN_DATA...)
+ * has neither, so a token a bot assembles and signs itself fails here.
+ */
+static int
+verify_token_key(const struct botid_blob *leaf, struct botid_grant *g,
+    char *err, size_t errlen)
+{
+	const unsigned char *p = leaf->data;
+	X509 *x;
+	int r;
+
+	if (leaf->len > LONG_MAX ||
+	    (x = d2i_X509(NULL, &p, (long)leaf->len)) == NULL) {
+		ERR_clear_error();
+		return verify_fail(BOTID_ERR_INVALID, err, errlen,
+		    "leaf certificate is not DER X.509");
+	}
+	r = grant_from_cert(x, g);
+	X509_free(x);
+	if (r == BOTID_ERR_ALLOC)
+		return r;
+	if (r != 0)
+		return verify_fail(BOTID_ERR_DENIED, err, errlen,
+		    "not signed by a token key: the certificate has no botid "
+		    "token usage and grant");
+	return 0;
 }
 
 static int
@@ -466,6 +546,7 @@ botid_verify_jwt(const struct botid_verify_opts *o, const char *token,
 {
 	struct jws_parsed p;
 	struct botid_verified *v = NULL;
+	struct botid_grant grant;
 	EVP_PKEY *key = NULL;
 	json_t *claims = NULL;
 	json_error_t jerr;
@@ -474,6 +555,7 @@ botid_verify_jwt(const struct botid_verify_opts *o, const char *token,
 
 	*vp = NULL;
 	memset(&p, 0, sizeof(p));
+	memset(&grant, 0, sizeof(grant));
 	if (token == NULL || o == NULL)
 		return verify_fail(BOTID_ERR_INVALID, err, errlen, "no token");
 	len = strnlen(token, BOTID_MAX_TOKEN + 1);
@@ -489,6 +571,7 @@ botid_verify_jwt(const struct botid_verify_opts *o, const char *token,
 		goto out;
 	}
 	if ((r = verify_chain(o, p.x5c, p.nx5c, &key, v, err, errlen)) != 0 ||
+	    (r = verify_token_key(&p.x5c[0], &grant, err, errlen)) != 0 ||
 	    (r = verify_kid(&p, err, errlen)) != 0 ||
 	    (r = verify_signature(p.alg, key, p.signing_input,
 	    p.signing_input_len, p.sig, p.sig_len, err, errlen)) != 0)
@@ -499,7 +582,8 @@ botid_verify_jwt(const struct botid_verify_opts *o, const char *token,
 		    "claims are not JSON: %s", jerr.text);
 		goto out;
 	}
-	if ((r = verify_claims(claims, o, v->spiffe_id, err, errlen)) != 0)
+	if ((r = verify_claims(claims, o, v->spiffe_id, &grant, err,
+	    errlen)) != 0)
 		goto out;
 	if ((v->claims = json_dumps(claims, JSON_COMPACT |
 	    JSON_PRESERVE_ORDER)) == NULL ||
@@ -513,8 +597,36 @@ botid_verify_jwt(const struct botid_verify_opts *o, const char *token,
 	json_decref(claims);
 	EVP_PKEY_free(key);
 	botid_verified_free(v);
+	grant_free(&grant);
 	jws_parsed_free(&p);
 	return r;
+}
+
+/*
+ * A token key signs only tokens the agent built: a JWT's claims cut out
+ * and presented as a detached message are not a message from the bot.
+ */
+static int
+verify_not_token_key(const struct botid_blob *leaf, char *err, size_t errlen)
+{
+	struct botid_grant g;
+	const unsigned char *p = leaf->data;
+	X509 *x;
+	int r;
+
+	if (leaf->len > LONG_MAX ||
+	    (x = d2i_X509(NULL, &p, (long)leaf->len)) == NULL) {
+		ERR_clear_error();
+		return verify_fail(BOTID_ERR_INVALID, err, errlen,
+		    "leaf certificate is not DER X.509");
+	}
+	r = grant_from_cert(x, &g);
+	X509_free(x);
+	grant_free(&g);
+	if (r == BOTID_ERR_ALLOC)
+		return r;
+	return r == 0 ? verify_fail(BOTID_ERR_DENIED, err, errlen,
+	    "signed by a token key, which signs only tokens") : 0;
 }
 
 int
@@ -555,6 +667,7 @@ botid_verify_msg(const struct botid_verify_opts *o, const void *data,
 		goto out;
 	}
 	if ((r = verify_chain(o, p.x5c, p.nx5c, &key, v, err, errlen)) != 0 ||
+	    (r = verify_not_token_key(&p.x5c[0], err, errlen)) != 0 ||
 	    (r = verify_kid(&p, err, errlen)) != 0 ||
 	    (r = verify_signature(p.alg, key, input, strlen(input), p.sig,
 	    p.sig_len, err, errlen)) != 0 ||
@@ -590,5 +703,78 @@ botid_verify_cert(const struct botid_verify_opts *o,
  out:
 	EVP_PKEY_free(key);
 	botid_verified_free(v);
+	return r;
+}
+
+/* The kid's entry of the JWK Set holds the token's own leaf. */
+static int
+verify_jwks_has(const char *jwks, size_t len, const struct jws_parsed *p,
+    char *err, size_t errlen)
+{
+	json_t *set = NULL, *keys, *k, *x5c;
+	json_error_t jerr;
+	const char *kid, *leaf;
+	uint8_t *der = NULL;
+	size_t i, der_len = 0;
+	int r;
+
+	if (len > BOTID_MAX_JWKS)
+		return verify_fail(BOTID_ERR_TOO_LARGE, err, errlen,
+		    "JWK Set larger than %u bytes", BOTID_MAX_JWKS);
+	if ((kid = json_string_value(json_object_get(p->header, "kid"))) ==
+	    NULL || p->nx5c == 0)
+		return verify_fail(BOTID_ERR_DENIED, err, errlen,
+		    "token has no kid and x5c to find in the JWK Set");
+	if ((set = json_loadb(jwks, len, JSON_REJECT_DUPLICATES, &jerr)) ==
+	    NULL || !json_is_array(keys = json_object_get(set, "keys"))) {
+		r = verify_fail(BOTID_ERR_INVALID, err, errlen,
+		    "the JWK Set is not {\"keys\": [...]}");
+		goto out;
+	}
+	r = verify_fail(BOTID_ERR_DENIED, err, errlen, "kid %s is not in the "
+	    "JWK Set (unknown, expired or revoked token key)", kid);
+	json_array_foreach(keys, i, k) {
+		if (!json_is_string(json_object_get(k, "kid")) ||
+		    strcmp(json_string_value(json_object_get(k, "kid")),
+		    kid) != 0)
+			continue;
+		x5c = json_object_get(k, "x5c");
+		if ((leaf = json_string_value(json_array_get(x5c, 0))) == NULL ||
+		    base64_decode(leaf, BOTID_MAX_TOKEN, &der, &der_len) != 0 ||
+		    der_len != p->x5c[0].len ||
+		    memcmp(der, p->x5c[0].data, der_len) != 0)
+			r = verify_fail(BOTID_ERR_DENIED, err, errlen, "the JWK "
+			    "Set's certificate for kid %s is not the token's",
+			    kid);
+		else
+			r = 0;
+		break;
+	}
+ out:
+	free(der);
+	json_decref(set);
+	return r;
+}
+
+int
+botid_verify_jwt_jwks(const struct botid_verify_opts *o, const char *jwks,
+    size_t jwks_len, const char *token, struct botid_verified **vp,
+    char *err, size_t errlen)
+{
+	struct jws_parsed p;
+	int r;
+
+	*vp = NULL;
+	memset(&p, 0, sizeof(p));
+	if (token == NULL || o == NULL || jwks == NULL)
+		return verify_fail(BOTID_ERR_INVALID, err, errlen,
+		    "no token or JWK Set");
+	if ((r = jws_parse(token, strnlen(token, BOTID_MAX_TOKEN + 1), &p,
+	    err, errlen)) != 0 ||
+	    (r = verify_jwks_has(jwks, jwks_len, &p, err, errlen)) != 0)
+		goto out;
+	r = botid_verify_jwt(o, token, vp, err, errlen);
+ out:
+	jws_parsed_free(&p);
 	return r;
 }

@@ -52,7 +52,7 @@ usage(FILE *f)
 	    "                                    sign FILE (JWS, detached payload)\n"
 	    "  verify-jwt --bundle CA.pem --aud AUD [--require-scope S]...\n"
 	    "       [--require-tpm] [--crl FILE] [--leeway SECONDS]\n"
-	    "       [--expect-spiffe ID] TOKEN|-\n"
+	    "       [--expect-spiffe ID] [--issuer ISS] TOKEN|-\n"
 	    "  verify-msg --bundle CA.pem --in FILE [--require-tpm] [--crl FILE]\n"
 	    "       [--leeway SECONDS] [--expect-spiffe ID] SIGFILE\n"
 	    "  verify-cert --bundle CA.pem [--crl FILE] [--require-tpm]\n"
@@ -1030,6 +1030,7 @@ cmd_verify(int argc, char **argv, enum verify_kind kind)
 		{ "leeway", required_argument, NULL, 'l' },
 		{ "expect-spiffe", required_argument, NULL, 'e' },
 		{ "in", required_argument, NULL, 'i' },
+		{ "issuer", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const names[] = {
@@ -1080,6 +1081,9 @@ cmd_verify(int argc, char **argv, enum verify_kind kind)
 		case 'i':
 			in = optarg;
 			break;
+		case 'I':
+			o.issuer = optarg;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -1089,7 +1093,7 @@ cmd_verify(int argc, char **argv, enum verify_kind kind)
 	o.leeway = (long)leeway;
 	if (optind != argc - 1 || o.bundle == NULL ||
 	    (kind == VERIFY_JWT) != (o.audience != NULL) ||
-	    (kind != VERIFY_JWT && nscopes > 0) ||
+	    (kind != VERIFY_JWT && (nscopes > 0 || o.issuer != NULL)) ||
 	    (kind == VERIFY_MSG) != (in != NULL)) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -42,6 +42,8 @@ static const struct {
 	{ "POST", "/v1/bundle" },
 	{ "PUT", "/v1/enrol/../certify" },
 	{ "POST", "/v1/revoke" },
+	{ "GET", "/.well-known/jwks.json" },
+	{ "GET", "/.well-known/openid-configuration" },
 };
 
 #define NREQUESTS	(sizeof(requests) / sizeof(requests[0]))

@@ -6,7 +6,10 @@
 # its bot key through the same module (libp11). inventory requires a client certificate
 # from the CA and a token for it whose subject is that certificate's SPIFFE
 # ID, refuses a write without inventory:write, and signs every response,
-# which chatty verifies. Real botid-ca, swtpm and SoftHSM2 fixtures.
+# which chatty verifies. Both use botid-ca's JWK Set: chatty checks its
+# token's key is listed, inventory verifies every token against the set
+# it fetches per request, so a revoked bot's token is refused at once.
+# Real botid-ca, swtpm and SoftHSM2 fixtures.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -43,6 +46,17 @@ for bot in chatty restocker inventory; do
 	done
 	[ -n "$ok" ] || fail "no certificate for $bot: $(tail -5 "$AGENT_LOG")"
 done
+# The token keys' certificates come in requests of their own.
+for bot in chatty restocker; do
+	ok=
+	for _ in $(seq 1 150); do
+		botid_cli jwt "$bot" --aud probe >/dev/null 2>&1 &&
+		    { ok=1; break; }
+		sleep 0.2
+	done
+	[ -n "$ok" ] || fail "no token key for $bot: $(tail -5 "$AGENT_LOG")"
+done
+JWKS="$BOTID_CA_URL/.well-known/jwks.json"
 host_id=$(sed -n 's/.*"host_id": *"\([0-9a-f]*\)".*/\1/p' \
     "$T/state/attest/host.json")
 inv_id="spiffe://$TD/host/$host_id/bot/inventory"
@@ -56,6 +70,7 @@ if [ -n "${BOTID_SANITIZER_PRELOAD:-}" ]; then
 fi
 
 "$INVENTORY" --bot inventory --bundle "$BOTID_CA_BUNDLE" --module "$MODULE" \
+    --jwks "$JWKS" --issuer "spiffe://$TD" \
     --socket "$AGENT_SOCK" --port-file "$T/inv.port" 2>"$T/inventory.log" &
 register_pid $!
 for _ in $(seq 1 100); do [ -s "$T/inv.port" ] && break; sleep 0.1; done
@@ -64,7 +79,7 @@ port=$(cat "$T/inv.port")
 chatty() {
 	"$PY" "$top_srcdir/examples/chatty.py" --socket "$AGENT_SOCK" \
 	    --bundle "$BOTID_CA_BUNDLE" --module "$MODULE" --port "$port" \
-	    --botid "$BOTID" "$@"
+	    --botid "$BOTID" --jwks "$JWKS" "$@"
 }
 
 # Read with a read-only token: allowed; the server saw chatty's TLS
@@ -135,4 +150,20 @@ rc=0
 out=$(chatty --bot chatty --expect-spiffe "$chatty_id" read 2>&1) || rc=$?
 [ "$rc" -eq 1 ] || fail "a response from the wrong bot was believed ($rc): $out"
 case $out in *"signature is bad"*"not spiffe"*) ;; *) fail "wrong signer: $out";; esac
+# Revoked at botid-ca: restocker's key leaves the JWK Set, chatty sees it
+# before sending, and inventory refuses a token it is sent anyway.
+check "$CA" revoke -c "$BOTID_CA_CONF" bot \
+    "spiffe://$TD/host/$host_id/bot/restocker" >/dev/null
+rc=0
+out=$(chatty --bot restocker --scope inventory:write write gear 1 2>&1) || rc=$?
+[ "$rc" -eq 1 ] || fail "chatty sent a revoked bot's token ($rc): $out"
+case $out in *"not in the CA's JWK Set"*) ;; *) fail "revoked, chatty: $out";; esac
+rc=0
+out=$("$PY" "$top_srcdir/examples/chatty.py" --socket "$AGENT_SOCK" \
+    --bundle "$BOTID_CA_BUNDLE" --module "$MODULE" --port "$port" \
+    --botid "$BOTID" --bot restocker --scope inventory:write \
+    write gear 1 2>&1) || rc=$?
+[ "$rc" -eq 3 ] || fail "inventory took a revoked bot's token ($rc): $out"
+grep -q "refused .*restocker: kid .* is not in the JWK Set" "$T/inventory.log" ||
+    fail "inventory does not say why: $(tail -3 "$T/inventory.log")"
 echo "PASS: example bots chatty and inventory over mutual TLS"

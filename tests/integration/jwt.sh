@@ -22,6 +22,17 @@ PY=${PYTHON3:-/usr/bin/python3}
 	exit 77
 }
 CHECK=("$PY" "$top_srcdir/tests/integration/jwt-check.py")
+# token_leaf TOKEN_FILE: the x5c leaf of a JWT, as PEM.
+token_leaf() {
+	"$PY" - "$1" <<'PYEOF'
+import base64, json, sys, textwrap
+h = open(sys.argv[1]).read().strip().split(".")[0]
+leaf = json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["x5c"][0]
+print("-----BEGIN CERTIFICATE-----")
+print("\n".join(textwrap.wrap(leaf, 64)))
+print("-----END CERTIFICATE-----")
+PYEOF
+}
 PROVISION="$top_builddir/tools/botid-provision"
 
 start_ca ca "$(fixture_var tpm BOTID_EK_CA_CHAIN)"
@@ -56,7 +67,24 @@ for bot in tbot pbot rbot sbot; do
 		sleep 0.2
 	done
 	[ -n "$ok" ] || fail "no certificate for $bot: $(tail -5 "$AGENT_LOG")"
-	openssl x509 -in "$T/$bot.chain" -noout -pubkey >"$T/$bot.pub" ||
+	# The token key's certificate comes in its own request.
+	ok=
+	for _ in $(seq 1 150); do
+		if botid_cli jwt "$bot" --aud probe >"$T/$bot.probe" 2>/dev/null
+		then
+			ok=1
+			break
+		fi
+		sleep 0.2
+	done
+	[ -n "$ok" ] || fail "no token key for $bot: $(tail -5 "$AGENT_LOG")"
+	# Its leaf, checked to the CA by openssl, gives PyJWT the key.
+	token_leaf "$T/$bot.probe" >"$T/$bot.tok.pem"
+	openssl verify -CAfile "$BOTID_CA_BUNDLE" -purpose any \
+	    "$T/$bot.tok.pem" >/dev/null || fail "$bot: token key's chain"
+	openssl x509 -in "$T/$bot.tok.pem" -noout -pubkey >"$T/$bot.pub" ||
+	    fail "$bot: openssl cannot read the token key's certificate"
+	openssl x509 -in "$T/$bot.chain" -noout -pubkey >"$T/$bot.sign.pub" ||
 	    fail "$bot: openssl cannot read the certificate"
 done
 host_id=$(sed -n 's/.*"host_id": *"\([0-9a-f]*\)".*/\1/p' \
@@ -73,7 +101,7 @@ botid_cli jwt tbot --aud inventory --scope inventory:read --ttl 120 \
 out=$("${CHECK[@]}" verify "$T/t.jwt" "$T/tbot.pub" inventory) ||
     fail "PyJWT rejected a good token: $out"
 case $out in
-*"\"iss\": \"$spiffe\""*"\"scope\": \"inventory:read\""*"\"sub\": \"$spiffe\""*) ;;
+*"\"iss\": \"spiffe://$TD\""*"\"scope\": \"inventory:read\""*"\"sub\": \"$spiffe\""*) ;;
 *) fail "PyJWT claims: $out";;
 esac
 out=$(verify --aud inventory --require-scope inventory:read --require-tpm \
@@ -83,12 +111,23 @@ case $out in
 *"\"spiffe_id\":\"$spiffe\""*'"attestation":"tpm"'*'"alg":"ES256"'*) ;;
 *) fail "verify-jwt output: $out";;
 esac
-# The header names the signer's certificate: kid is its SHA-256 thumbprint.
+# The header names the token key: kid is its RFC 7638 JWK thumbprint,
+# computed here from the key openssl read out of the certificate.
 kid=$(cut -d. -f1 "$T/t.jwt" | "$PY" -c 'import base64,json,sys
 s=sys.stdin.read().strip(); print(json.loads(base64.urlsafe_b64decode(s+"="*(-len(s)%4)))["kid"])')
-want=$(openssl x509 -in "$T/tbot.chain" -outform DER | openssl dgst -sha256 -binary |
-    basenc --base64url | tr -d '=\n')
-[ "$kid" = "$want" ] || fail "kid $kid is not the leaf thumbprint $want"
+want=$("$PY" - "$T/tbot.pub" <<'PYEOF'
+import base64, hashlib, json, sys
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+n = load_pem_public_key(open(sys.argv[1], "rb").read()).public_numbers()
+b = lambda v, w: base64.urlsafe_b64encode(v.to_bytes(w, "big")).rstrip(b"=").decode()
+jwk = {"crv": "P-256", "kty": "EC", "x": b(n.x, 32), "y": b(n.y, 32)}
+s = json.dumps(jwk, sort_keys=True, separators=(",", ":")).encode()
+print(base64.urlsafe_b64encode(hashlib.sha256(s).digest()).rstrip(b"=").decode())
+PYEOF
+)
+[ "$kid" = "$want" ] || fail "kid $kid is not the token key's thumbprint $want"
+# The token key is not the bot's signing key.
+cmp -s "$T/tbot.pub" "$T/tbot.sign.pub" && fail "the token key is the signing key"
 # From stdin and from a file too.
 verify --aud inventory - <"$T/t.jwt" >/dev/null || fail "verify-jwt from stdin"
 verify --aud inventory "$T/t.jwt" >/dev/null || fail "verify-jwt from a file"
@@ -187,13 +226,46 @@ grep '"op":"jwt"' "$AUDIT_LOG" | grep '"result":"ok"' | grep '"bot":"tbot"' >/de
     fail "issued tokens are not audited"
 out=$(botid_cli jwt nocert --aud inventory 2>&1) &&
     fail "a token without a certificate"
-case $out in *"no certificate"*) ;; *) fail "no certificate: $out";; esac
+case $out in *"no token-key certificate"*) ;; *) fail "no certificate: $out";; esac
 # Without the default, the lifetime is max_token_ttl.
 botid_cli jwt tbot --aud inventory >"$T/default.jwt"
 out=$(verify --aud inventory "$(cat "$T/default.jwt")")
 exp=$(printf '%s' "$out" | sed 's/.*"exp":\([0-9]*\).*/\1/')
 iat=$(printf '%s' "$out" | sed 's/.*"iat":\([0-9]*\).*/\1/')
 [ $((exp - iat)) -eq 600 ] || fail "default lifetime $((exp - iat)), not 600"
+
+# --- Issue 19's forgery: the bot builds the claims itself -------------------
+# A scope never granted and exp 30 days ahead (max_token_ttl is 600),
+# signed with the bot's own key through sign-msg and sign --format raw:
+# good signatures, but by the signing key, which is not a token key.
+n_jwt=$(grep '"op":"jwt"' "$AUDIT_LOG" | grep -c '"result":"ok"' || true)
+now=$(date +%s)
+printf '{"iss":"spiffe://%s","sub":"%s","aud":"inventory","scope":"inventory:read inventory:admin","iat":%d,"nbf":%d,"exp":%d}' \
+    "$TD" "$spiffe" "$now" "$now" "$((now + 30 * 86400))" >"$T/claims.json"
+payload=$(basenc --base64url -w0 <"$T/claims.json" | tr -d '=')
+check botid_cli sign-msg tbot --in "$T/claims.json" --out "$T/forged.jws"
+IFS=. read -r fh _ fs <"$T/forged.jws"
+printf '%s.%s.%s\n' "$fh" "$payload" "$fs" >"$T/forged-msg.jwt"
+printf '%s.%s' "$fh" "$payload" >"$T/forged.input"
+check botid_cli sign tbot --in "$T/forged.input" --format raw --out "$T/forged.sig"
+printf '%s.%s.%s\n' "$fh" "$payload" \
+    "$(basenc --base64url -w0 <"$T/forged.sig" | tr -d '=')" >"$T/forged-raw.jwt"
+for f in forged-msg forged-raw; do
+	# Its signature is good under the signing key: only the key's kind
+	# tells it apart.
+	out=$("${CHECK[@]}" verify "$T/$f.jwt" "$T/tbot.sign.pub" inventory) ||
+	    fail "$f: PyJWT rejects even the signing key's signature: $out"
+	out=$(verify --aud inventory --require-scope inventory:admin \
+	    --require-tpm "$(cat "$T/$f.jwt")" 2>&1) &&
+	    fail "$f: verify-jwt accepted a hand-built token"
+	case $out in *"not signed by a token key"*) ;;
+	*) fail "$f: verify-jwt: $out";; esac
+	rc=0; out=$("${CHECK[@]}" verify "$T/$f.jwt" "$T/tbot.pub" inventory) || rc=$?
+	[ "$rc" -eq 1 ] || fail "$f: PyJWT with the token key accepted it: $out"
+done
+# Nothing was issued: no JWT in the audit log since.
+[ "$(grep '"op":"jwt"' "$AUDIT_LOG" | grep -c '"result":"ok"' || true)" -eq "$n_jwt" ] ||
+    fail "the forgery shows as an issued token"
 
 # --- Signed messages ---------------------------------------------------------
 printf 'restock 12 widgets\n' >"$T/msg"
@@ -209,7 +281,7 @@ case $out in *signature*) ;; *) fail "changed message: $out";; esac
 expect_fail "$BOTID" verify-msg --bundle "$BOTID_CA_BUNDLE" --in "$T/msg" \
     --expect-spiffe "spiffe://$TD/host/$host_id/bot/pbot" "$T/msg.jws"
 # The detached JWS is standard: PyJWT's JWS API checks it with the payload.
-"$PY" - "$T/msg.jws" "$T/msg" "$T/tbot.pub" <<'PYEOF' || fail "PyJWS rejected the message"
+"$PY" - "$T/msg.jws" "$T/msg" "$T/tbot.sign.pub" <<'PYEOF' || fail "PyJWS rejected the message"
 import base64, sys, jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 h, _, s = open(sys.argv[1]).read().strip().split(".")
@@ -217,6 +289,16 @@ p = base64.urlsafe_b64encode(open(sys.argv[2], "rb").read()).rstrip(b"=").decode
 key = load_pem_public_key(open(sys.argv[3], "rb").read())
 jwt.api_jws.PyJWS().decode(".".join([h, p, s]), key, algorithms=["ES256"])
 PYEOF
+
+# A token's claims cut out as a "message" of the bot: the token key signs
+# only tokens, and verify-msg says so.
+IFS=. read -r th tp ts <"$T/t.jwt"
+printf '%s..%s\n' "$th" "$ts" >"$T/cut.jws"
+"$PY" -c 'import base64,sys; s=sys.argv[1]; sys.stdout.buffer.write(base64.urlsafe_b64decode(s+"="*(-len(s)%4)))' \
+    "$tp" >"$T/cut.claims"
+out=$("$BOTID" verify-msg --bundle "$BOTID_CA_BUNDLE" --in "$T/cut.claims" \
+    "$T/cut.jws" 2>&1) && fail "a token's claims verified as a message"
+case $out in *"token key"*) ;; *) fail "cut token: $out";; esac
 
 # --- Chains and the CRL --------------------------------------------------------
 out=$("$BOTID" verify-cert --bundle "$BOTID_CA_BUNDLE" --require-tpm \

@@ -10,9 +10,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "lib/base64.h"
 #include "lib/error.h"
+#include "lib/grant.h"
 #include "lib/jws.h"
 #include "lib/limits.h"
 
@@ -267,24 +273,62 @@ test_algs(void **state)
 	assert_null(jws_alg_name((enum jws_alg)0));
 }
 
+/* A self-signed certificate for a fresh P-256 key, DER. */
+static uint8_t *
+make_cert(EVP_PKEY **pkp, size_t *len)
+{
+	EVP_PKEY *pk;
+	X509 *x;
+	unsigned char *der = NULL;
+	int n;
+
+	assert_non_null(pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"));
+	assert_non_null(x = X509_new());
+	assert_int_equal(X509_set_pubkey(x, pk), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 60);
+	assert_true(X509_sign(x, pk, EVP_sha256()) > 0);
+	assert_true((n = i2d_X509(x, &der)) > 0);
+	X509_free(x);
+	*pkp = pk;
+	*len = (size_t)n;
+	return der;
+}
+
 static void
 test_build(void **state)
 {
-	/* Not a certificate: the thumbprint is of whatever bytes it is. */
-	uint8_t cert[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
-	struct botid_blob chain = { cert, sizeof(cert) };
+	/* Not a certificate: no key, so no kid. */
+	uint8_t junk[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	struct botid_blob chain = { junk, sizeof(junk) };
 	struct jws_parsed p;
-	char *header, *input, *token, err[128];
+	EVP_PKEY *pk;
+	uint8_t *cert;
+	size_t cert_len;
+	char *header, *input, *token, err[128], *kid, *want, *x5c;
 	uint8_t sig[64];
 
 	(void)state;
 	assert_int_equal(jws_header_build(JWS_ALG_ES256, "JWT", &chain, 0,
 	    &header), BOTID_ERR_INVALID);
 	assert_int_equal(jws_header_build(JWS_ALG_ES256, "JWT", &chain, 1,
+	    &header), BOTID_ERR_INVALID);
+	cert = make_cert(&pk, &cert_len);
+	chain.data = cert;
+	chain.len = cert_len;
+	assert_int_equal(jws_header_build(JWS_ALG_ES256, "JWT", &chain, 1,
 	    &header), 0);
-	assert_non_null(strstr(header, "\"alg\":\"ES256\",\"typ\":\"JWT\","
-	    "\"kid\":\""));
-	assert_non_null(strstr(header, "\"x5c\":[\"MAMCAQE=\"]"));
+	/* kid is the key's RFC 7638 thumbprint, as in botid-ca's JWK Set. */
+	assert_int_equal(jwk_thumbprint(pk, &kid), 0);
+	assert_true(asprintf(&want, "\"alg\":\"ES256\",\"typ\":\"JWT\","
+	    "\"kid\":\"%s\"", kid) > 0);
+	assert_non_null(strstr(header, want));
+	assert_int_equal(base64_encode(cert, cert_len, &x5c), 0);
+	assert_non_null(strstr(header, x5c));
+	free(x5c);
+	free(want);
+	free(kid);
+	EVP_PKEY_free(pk);
 	assert_int_equal(jws_signing_input(header, (const uint8_t *)"{}", 2,
 	    &input), 0);
 	memset(sig, 7, sizeof(sig));
@@ -292,7 +336,7 @@ test_build(void **state)
 	assert_int_equal(jws_parse(token, strlen(token), &p, err,
 	    sizeof(err)), 0);
 	assert_int_equal(p.nx5c, 1);
-	assert_memory_equal(p.x5c[0].data, cert, sizeof(cert));
+	assert_memory_equal(p.x5c[0].data, cert, cert_len);
 	assert_memory_equal(p.payload, "{}", 2);
 	assert_memory_equal(p.sig, sig, sizeof(sig));
 	jws_parsed_free(&p);
@@ -308,6 +352,7 @@ test_build(void **state)
 	free(token);
 	free(input);
 	free(header);
+	OPENSSL_free(cert);
 }
 
 int

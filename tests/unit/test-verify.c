@@ -1,10 +1,13 @@
 /*
  * Unit tests for lib/verify.c: a software CA issues bot certificates like
- * botid-ca's (SPIFFE URI SAN, attestation extension), software keys sign
- * tokens, and the verifier must accept the good ones and refuse alg none,
- * HS256, algorithm confusion, expiry, wrong audience, a changed payload,
- * another bot's signature, a foreign CA, missing scopes and non-TPM keys
- * when TPM is required; plus truncation and byte flips of a good token.
+ * botid-ca's (SPIFFE URI SAN, attestation extension; token-key ones with
+ * the token EKU and a grant), software keys sign tokens, and the verifier
+ * must accept the good ones and refuse alg none, HS256, algorithm
+ * confusion, expiry, wrong audience, a changed payload, another bot's
+ * signature, a foreign CA, missing scopes, non-TPM keys when TPM is
+ * required, a token signed by a bot's general signing key, scopes beyond
+ * the grant and a lifetime beyond its maximum; plus truncation and byte
+ * flips of a good token.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,10 +27,13 @@
 
 #include "lib/botid.h"
 #include "lib/certid.h"
+#include "lib/grant.h"
 #include "lib/jws.h"
 #include "lib/sig.h"
 
 #define TD	"spiffe://test.botid/host/0123/bot/"
+#define ISSUER	"spiffe://test.botid"
+#define GRANT_TTL	600
 
 struct bot {
 	EVP_PKEY		*key;
@@ -39,7 +45,37 @@ struct bot {
 
 static EVP_PKEY *ca_key, *other_ca_key;
 static X509 *ca_cert, *other_ca_cert;
-static struct bot bot_a, bot_b, bot_r, bot_old, bot_foreign;
+static struct bot bot_a, bot_b, bot_r, bot_old, bot_foreign, bot_plain;
+/* Leaves are token-key certificates unless this is 0 (bot_plain). */
+static int leaf_token = 1;
+
+/* The token EKU and grant botid-ca gives a token key. */
+static void
+add_token_purpose(X509 *x, X509 *issuer)
+{
+	char *scopes[] = { "inventory:read", "inventory:write" };
+	struct botid_grant g = { ISSUER, GRANT_TTL, scopes, 2 };
+	ASN1_OBJECT *oid = OBJ_txt2obj(BOTID_OID_TOKEN_GRANT, 1);
+	ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+	X509_EXTENSION *ext;
+	X509V3_CTX ctx;
+	uint8_t *der;
+	size_t len;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	assert_non_null(ext = X509V3_EXT_conf_nid(NULL, &ctx,
+	    NID_ext_key_usage, "critical," BOTID_OID_TOKEN_EKU));
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+	assert_int_equal(grant_encode(&g, &der, &len), 0);
+	assert_int_equal(ASN1_OCTET_STRING_set(os, der, (int)len), 1);
+	assert_non_null(ext = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os));
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	X509_EXTENSION_free(ext);
+	ASN1_OCTET_STRING_free(os);
+	ASN1_OBJECT_free(oid);
+	free(der);
+}
 static char bundle[64] = "/tmp/test-verify-bundle.XXXXXX";
 static uint8_t *ca_der;
 static size_t ca_der_len;
@@ -87,6 +123,11 @@ make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
 		snprintf(san, sizeof(san), "URI:%s", spiffe);
 		add_ext(x, issuer, NID_subject_alt_name, san);
 		add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
+		if (leaf_token)
+			add_token_purpose(x, issuer);
+		else
+			add_ext(x, issuer, NID_ext_key_usage,
+			    "clientAuth,serverAuth");
 	}
 	if (attestation != NULL) {
 		ASN1_OBJECT *oid = OBJ_txt2obj(BOTID_OID_ATTESTATION, 1);
@@ -167,6 +208,10 @@ setup(void **state)
 	    -600);
 	make_bot(&bot_foreign, "a", "P-256", "tpm", other_ca_cert,
 	    other_ca_key, -60, 3600);
+	/* A bot's general signing key, as botid-ca certifies it. */
+	leaf_token = 0;
+	make_bot(&bot_plain, "a", "P-256", "tpm", ca_cert, ca_key, -60, 3600);
+	leaf_token = 1;
 	assert_true((fd = mkstemp(bundle)) != -1);
 	assert_non_null(f = fdopen(fd, "w"));
 	assert_int_equal(PEM_write_X509(f, ca_cert), 1);
@@ -191,6 +236,7 @@ teardown(void **state)
 	free_bot(&bot_r);
 	free_bot(&bot_old);
 	free_bot(&bot_foreign);
+	free_bot(&bot_plain);
 	OPENSSL_free(ca_der);
 	X509_free(ca_cert);
 	X509_free(other_ca_cert);
@@ -274,7 +320,7 @@ make_token(const struct bot *b, enum jws_alg alg, const char *claims_fmt,
 }
 
 static const char good_claims[] =
-    "{\"iss\":\"%1$s\",\"sub\":\"%1$s\",\"aud\":\"inventory\","
+    "{\"iss\":\"" ISSUER "\",\"sub\":\"%1$s\",\"aud\":\"inventory\","
     "\"iat\":%2$lld,\"nbf\":%2$lld,\"exp\":%3$lld,\"jti\":\"x\","
     "\"scope\":\"inventory:read inventory:write\"}";
 
@@ -346,7 +392,7 @@ test_good(void **state)
 	/* aud as an array containing ours; no scope needed, none given. */
 	o.nscopes = 0;
 	t = make_token(&bot_a, JWS_ALG_ES256,
-	    "{\"iss\":\"%1$s\",\"sub\":\"%1$s\",\"aud\":[\"x\",\"inventory\"],"
+	    "{\"iss\":\"" ISSUER "\",\"sub\":\"%1$s\",\"aud\":[\"x\",\"inventory\"],"
 	    "\"iat\":%2$lld,\"exp\":%3$lld}", 300);
 	expect(&o, t, 0, NULL);
 	free(t);
@@ -398,21 +444,21 @@ test_refusals(void **state)
 	t = make_token(&bot_a, JWS_ALG_ES256,
 	    "{\"iss\":\"spiffe://x/y\",\"sub\":\"%1$s\",\"aud\":\"inventory\","
 	    "\"iat\":%2$lld,\"exp\":%3$lld}", 300);
-	expect(&o, t, BOTID_ERR_DENIED, "iss and sub");
+	expect(&o, t, BOTID_ERR_DENIED, "iss is not the issuer");
 	free(t);
 	/* exp missing, or not an integer. */
 	t = make_token(&bot_a, JWS_ALG_ES256,
-	    "{\"iss\":\"%1$s\",\"sub\":\"%1$s\",\"aud\":\"inventory\"}", 0);
+	    "{\"iss\":\"" ISSUER "\",\"sub\":\"%1$s\",\"aud\":\"inventory\"}", 0);
 	expect(&o, t, BOTID_ERR_DENIED, "no exp");
 	free(t);
 	t = make_token(&bot_a, JWS_ALG_ES256,
-	    "{\"iss\":\"%1$s\",\"sub\":\"%1$s\",\"aud\":\"inventory\","
+	    "{\"iss\":\"" ISSUER "\",\"sub\":\"%1$s\",\"aud\":\"inventory\","
 	    "\"exp\":1e99}", 0);
 	expect(&o, t, BOTID_ERR_DENIED, "whole number");
 	free(t);
 	/* Duplicate claim keys. */
 	t = make_token(&bot_a, JWS_ALG_ES256,
-	    "{\"iss\":\"%1$s\",\"sub\":\"%1$s\",\"aud\":\"x\","
+	    "{\"iss\":\"" ISSUER "\",\"sub\":\"%1$s\",\"aud\":\"x\","
 	    "\"aud\":\"inventory\",\"iat\":%2$lld,\"exp\":%3$lld}", 300);
 	expect(&o, t, BOTID_ERR_INVALID, "not JSON");
 	free(t);
@@ -512,7 +558,7 @@ test_algorithms(void **state)
 	    strlen(claims), &input), 0);
 	sign_jose(&bot_a, JWS_ALG_ES256, input, &sig, &sig_len);
 	assert_int_equal(jws_finish(input, 0, sig, sig_len, &t), 0);
-	expect(&o, t, BOTID_ERR_DENIED, "kid is not the thumbprint");
+	expect(&o, t, BOTID_ERR_DENIED, "kid is not the JWK thumbprint");
 	free(t);
 	free(sig);
 	free(input);
@@ -521,6 +567,60 @@ test_algorithms(void **state)
 	/* No x5c: nothing to trust. */
 	expect(&o, "eyJhbGciOiJFUzI1NiJ9.e30.AAAA", BOTID_ERR_INVALID,
 	    "no certificate chain");
+}
+
+/*
+ * Issue 19's forgery: claims built by hand (a scope never granted, exp 30
+ * days ahead) signed by the bot's general signing key; and the grant's
+ * two bounds on a token-key certificate.
+ */
+static void
+test_grant(void **state)
+{
+	struct botid_verify_opts o;
+	char *t;
+	static const char forged[] =
+	    "{\"iss\":\"" ISSUER "\",\"sub\":\"%1$s\",\"aud\":\"inventory\","
+	    "\"iat\":%2$lld,\"exp\":%3$lld,"
+	    "\"scope\":\"inventory:read inventory:admin\"}";
+
+	(void)state;
+	opts_init(&o);
+	/* Signed by the general signing key: refused whatever it says. */
+	t = make_token(&bot_plain, JWS_ALG_ES256, forged, 30L * 86400);
+	expect(&o, t, BOTID_ERR_DENIED, "not signed by a token key");
+	free(t);
+	t = make_token(&bot_plain, JWS_ALG_ES256, good_claims, 300);
+	expect(&o, t, BOTID_ERR_DENIED, "not signed by a token key");
+	free(t);
+	/* A scope beyond the grant, even from a token key. */
+	t = make_token(&bot_a, JWS_ALG_ES256, forged, 300);
+	expect(&o, t, BOTID_ERR_DENIED,
+	    "token scope inventory:admin exceeds the certificate's grant");
+	free(t);
+	/* exp - iat: the grant's maximum passes, one second more does not. */
+	t = make_token(&bot_a, JWS_ALG_ES256, good_claims, GRANT_TTL);
+	expect(&o, t, 0, NULL);
+	free(t);
+	t = make_token(&bot_a, JWS_ALG_ES256, good_claims, GRANT_TTL + 1);
+	expect(&o, t, BOTID_ERR_DENIED, "exceeds the grant's maximum 600 s");
+	free(t);
+	t = make_token(&bot_a, JWS_ALG_ES256, good_claims, 30L * 86400);
+	expect(&o, t, BOTID_ERR_DENIED, "exceeds the grant's maximum");
+	free(t);
+	/* Without iat the lifetime cannot be bounded. */
+	t = make_token(&bot_a, JWS_ALG_ES256,
+	    "{\"iss\":\"" ISSUER "\",\"sub\":\"%1$s\",\"aud\":\"inventory\","
+	    "\"nbf\":%2$lld,\"exp\":%3$lld}", 300);
+	expect(&o, t, BOTID_ERR_DENIED, "no iat");
+	free(t);
+	/* The issuer the relying party expects. */
+	t = make_token(&bot_a, JWS_ALG_ES256, good_claims, 300);
+	o.issuer = ISSUER;
+	expect(&o, t, 0, NULL);
+	o.issuer = "https://other.example";
+	expect(&o, t, BOTID_ERR_DENIED, "iss is not the issuer");
+	free(t);
 }
 
 /* No truncation or byte flip of a good token verifies, or crashes. */
@@ -573,6 +673,7 @@ test_messages_and_chains(void **state)
 
 	(void)state;
 	opts_init(&o);
+	/* A token key signs only tokens: its "message" is refused. */
 	assert_int_equal(jws_header_build(JWS_ALG_ES256, NULL, bot_a.chain, 2,
 	    &header), 0);
 	assert_int_equal(jws_signing_input(header, (const uint8_t *)msg,
@@ -580,8 +681,22 @@ test_messages_and_chains(void **state)
 	sign_jose(&bot_a, JWS_ALG_ES256, input, &sig, &sig_len);
 	assert_int_equal(jws_finish(input, 1, sig, sig_len, &jws), 0);
 	assert_int_equal(botid_verify_msg(&o, msg, strlen(msg), jws, &v, err,
+	    sizeof(err)), BOTID_ERR_DENIED);
+	assert_non_null(strstr(err, "token key"));
+	free(jws);
+	free(sig);
+	free(input);
+	free(header);
+	/* A signing key's message. */
+	assert_int_equal(jws_header_build(JWS_ALG_ES256, NULL, bot_plain.chain,
+	    2, &header), 0);
+	assert_int_equal(jws_signing_input(header, (const uint8_t *)msg,
+	    strlen(msg), &input), 0);
+	sign_jose(&bot_plain, JWS_ALG_ES256, input, &sig, &sig_len);
+	assert_int_equal(jws_finish(input, 1, sig, sig_len, &jws), 0);
+	assert_int_equal(botid_verify_msg(&o, msg, strlen(msg), jws, &v, err,
 	    sizeof(err)), 0);
-	assert_string_equal(v->spiffe_id, bot_a.spiffe);
+	assert_string_equal(v->spiffe_id, bot_plain.spiffe);
 	assert_null(v->claims);
 	botid_verified_free(v);
 	assert_int_equal(botid_verify_msg(&o, msg, strlen(msg) - 1, jws, &v,
@@ -622,6 +737,7 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_other_bots_signature),
 		cmocka_unit_test(test_algorithms),
+		cmocka_unit_test(test_grant),
 		cmocka_unit_test(test_truncate_and_flip),
 		cmocka_unit_test(test_messages_and_chains),
 	};
