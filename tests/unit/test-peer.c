@@ -49,6 +49,64 @@ __wrap_openat(int dfd, const char *path, int flags, ...)
 	return __real_openat(dfd, path, flags, mode);
 }
 
+/*
+ * The fake exe links lead to files that do not exist: give each absolute
+ * target that is missing one made-up identity, the same through the link
+ * (fstatat) and through the path (stat), so that the agent's check that
+ * the path names the file the process runs can be made to pass or fail.
+ */
+#define FAKE_DEV	((dev_t)0x0700)
+
+int	__real_fstatat(int, const char *, struct stat *, int);
+int	__wrap_fstatat(int, const char *, struct stat *, int);
+int	__real_stat(const char *, struct stat *);
+int	__wrap_stat(const char *, struct stat *);
+static int fake_other_file;	/* stat() of a path finds another file */
+
+static int
+fake_identity(const char *target, struct stat *st, int other)
+{
+	unsigned long h = 5381;
+	const char *c;
+
+	if (target[0] != '/') {
+		errno = ENOENT;
+		return -1;
+	}
+	for (c = target; *c != '\0'; c++)
+		h = h * 33 + (unsigned char)*c;
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | 0755;
+	st->st_dev = FAKE_DEV;
+	st->st_ino = (ino_t)(h + (other ? 1 : 0));
+	return 0;
+}
+
+int
+__wrap_fstatat(int dfd, const char *path, struct stat *st, int flags)
+{
+	char target[PATH_MAX];
+	ssize_t n;
+
+	if (__real_fstatat(dfd, path, st, flags) == 0)
+		return 0;
+	if (errno != ENOENT || strcmp(path, "exe") != 0 ||
+	    (n = readlinkat(dfd, path, target, sizeof(target) - 1)) <= 0)
+		return -1;
+	target[n] = '\0';
+	return fake_identity(target, st, 0);
+}
+
+int
+__wrap_stat(const char *path, struct stat *st)
+{
+	if (__real_stat(path, st) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	return fake_identity(path, st, fake_other_file);
+}
+
 static void
 fake_path(char *buf, size_t len, const char *name)
 {
@@ -499,6 +557,31 @@ test_fake_exe(void **state)
 	assert_int_equal(p.have_unit, 1);
 }
 
+/*
+ * A path that leads to another file in the agent's mount namespace than
+ * the one the process runs (a bind mount in the caller's namespace): the
+ * identity is the file's, and the path says it is not this file.
+ */
+static void
+test_fake_exe_elsewhere(void **state)
+{
+	struct botid_peer p;
+	struct stat st;
+
+	identify_fake(&p);
+	assert_int_equal(p.have_exe, 1);
+	assert_string_equal(p.exe, "/usr/bin/bot");
+	assert_int_equal(fake_identity("/usr/bin/bot", &st, 0), 0);
+	assert_true(p.exe_dev == st.st_dev && p.exe_ino == st.st_ino);
+	fake_other_file = 1;
+	identify_fake(&p);
+	fake_other_file = 0;
+	assert_int_equal(p.have_exe, 1);
+	assert_true(p.exe_dev == st.st_dev && p.exe_ino == st.st_ino);
+	assert_true(strncmp(p.exe, "/usr/bin/bot (not this file: dev 7:0 "
+	    "ino ", 36) == 0);
+}
+
 static void
 test_fake_status(void **state)
 {
@@ -507,16 +590,26 @@ test_fake_status(void **state)
 	size_t off = 0;
 	int i;
 
-	/* Credentials other than those SO_PEERCRED recorded. */
-	fake_status("1000\t0\t1000\t1000", "1001\t1001\t1001\t1001", "4");
+	/*
+	 * Credentials other than those the kernel attached: none of the
+	 * real, effective and saved ids (a sender may claim any of them;
+	 * the fourth, the filesystem id, it may not).
+	 */
+	fake_status("0\t0\t0\t1000", "1001\t1001\t1001\t1001", "4");
 	identify_fake(&p);
 	assert_untrusted(&p);
-	fake_status("0\t1000\t1000\t1000", "1001\t1001\t1001\t1001", "4");
-	identify_fake(&p);
-	assert_int_equal(p.have_exe, 1);	/* effective ids are compared */
-	fake_status("1000\t1000\t1000\t1000", "1001\t0\t1001\t1001", "4");
+	fake_status("1000\t1000\t1000\t1000", "0\t0\t0\t1001", "4");
 	identify_fake(&p);
 	assert_untrusted(&p);
+	fake_status("0\t1000\t0\t0", "1001\t1001\t1001\t1001", "4");
+	identify_fake(&p);
+	assert_int_equal(p.have_exe, 1);	/* effective */
+	fake_status("1000\t0\t0\t0", "1001\t1001\t1001\t1001", "4");
+	identify_fake(&p);
+	assert_int_equal(p.have_exe, 1);	/* real, as in a message */
+	fake_status("0\t0\t1000\t0", "0\t0\t1001\t0", "4");
+	identify_fake(&p);
+	assert_int_equal(p.have_exe, 1);	/* saved */
 
 	/* Missing or malformed credentials. */
 	fake_status(NULL, "1001\t1001\t1001\t1001", "4");
@@ -767,6 +860,7 @@ main(void)
 		cmocka_unit_test_setup(test_fake_bad_stat, setup),
 		cmocka_unit_test_setup(test_fake_reused, setup),
 		cmocka_unit_test_setup(test_fake_exe, setup),
+		cmocka_unit_test_setup(test_fake_exe_elsewhere, setup),
 		cmocka_unit_test_setup(test_fake_status, setup),
 		cmocka_unit_test_setup(test_fake_status_cut, setup),
 		cmocka_unit_test_setup(test_fake_cgroup, setup),
