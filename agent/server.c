@@ -1302,6 +1302,12 @@ conn_take_sender(struct conn *c, struct botid_cred *cred, size_t held)
 		conn_refuse_sender(c, &c->in_cred, botid_strerror(r));
 		return -1;
 	}
+	/* The same process, but it exec'd another program mid-frame. */
+	if (held > 0 && changed) {
+		conn_refuse_sender(c, &c->in_cred,
+		    "one frame from two programs");
+		return -1;
+	}
 	return 0;
 }
 

@@ -8,9 +8,12 @@
 # stopped, its pid then taken by the allowed program (ns_last_pid; kernels
 # with SO_PASSPIDFD only), (e) runs under the allowed path by a bind mount
 # in its own mount namespace, as root and as an unprivileged user
-# (unshare -Urm). Zero signatures; every refusal is in the audit log naming
-# the executable that really asked. Run with the kernel's own mechanism and
-# again with the pidfd_open fallback forced (BOTID_PEER_FALLBACK=1).
+# (unshare -Urm), (f) writes the first half of a request on the allowed
+# program's connection, which writes the rest. Zero signatures; every
+# refusal is in the audit log naming the executable that really asked. Run
+# with the kernel's own mechanism and again with the pidfd_open fallback
+# forced (BOTID_PEER_FALLBACK=1). Last, an exe: rule follows its file
+# across reloads: missing at start, then installed, then replaced.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -66,7 +69,7 @@ attack() {
 }
 
 run_phase() {	# run_phase MODE: MODE is "kernel" or "fallback"
-	local mode=$1 pidfd=0 landed tries rc legit out
+	local mode=$1 pidfd=0 landed tries=0 rc legit out
 	AUDIT_LOG="$T/audit-$mode.log"
 	agent_conf_begin "socket_group = nogroup" "socket_mode = 0660"
 	agent_add_bot guarded pkcs11 ecdsa-p256 "exe:$ALLOWED"
@@ -103,6 +106,7 @@ run_phase() {	# run_phase MODE: MODE is "kernel" or "fallback"
 	attack "$mode-fork-exec" "$OTHER" fork-exec "$AGENT_SOCK" guarded "$ALLOWED"
 	attack "$mode-exec-away" "$ALLOWED" exec-away "$AGENT_SOCK" guarded "$OTHER"
 	attack "$mode-pass" "$ALLOWED" pass "$AGENT_SOCK" guarded "$OTHER"
+	attack "$mode-split" "$ALLOWED" split "$AGENT_SOCK" guarded "$OTHER"
 	attack "$mode-mount-root" unshare -m sh -c \
 	    'mount --bind "$1" "$2" && exec "$2" sign "$3" guarded' \
 	    sh "$OTHER" "$ALLOWED" "$AGENT_SOCK"
@@ -146,10 +150,11 @@ run_phase() {	# run_phase MODE: MODE is "kernel" or "fallback"
 	# The audit log: only the legitimate signatures succeeded, and every
 	# refusal names the executable that really asked.
 	"${PYTHON3:-python3}" - "$AUDIT_LOG" "$ALLOWED" "$OTHER" \
-	    "$legit" "$TRIES" "$pidfd" <<'PY' || fail "$mode: audit check"
+	    "$legit" "$TRIES" "$tries" <<'PY' || fail "$mode: audit check"
 import json, re, sys
-path, allowed, other, legit, tries, pidfd = sys.argv[1:]
-legit, tries, pidfd = int(legit), int(tries), int(pidfd)
+path, allowed, other, legit, tries, reuse = sys.argv[1:]
+# reuse: pid-reuse tries, landed or not; each asked once, its sender gone
+legit, tries, reuse = int(legit), int(tries), int(reuse)
 lines = [json.loads(l) for l in open(path)]
 signs = [l for l in lines if l.get("bot") == "guarded" and
          l["op"] in ("sign-data", "sign-digest")]
@@ -165,14 +170,55 @@ mounted = [l for l in denied if l["exe"] is not None and spoof.match(l["exe"])]
 assert len(mounted) == 2 * tries, ("denied under a bind mount", len(mounted))
 assert {l["uid"] for l in mounted} == {0, 65534}, {l["uid"] for l in mounted}
 gone = [l for l in denied if l["exe"] is None]
-assert len(gone) == (tries if pidfd else 0), ("denied, sender gone", len(gone))
+assert len(gone) == reuse, ("denied, sender gone", len(gone), reuse)
 assert len(denied) == len(by_other) + len(mounted) + len(gone), \
     [l for l in denied if l not in by_other + mounted + gone][:3]
 assert not any(l["exe"] == allowed for l in denied), "a refusal names the allowed program"
+# (f): the frame is refused before it is decoded, and said why
+frames = [l for l in lines if l["op"] == "frame"]
+assert len(frames) == tries, ("frames refused", len(frames))
+assert all(l["result"] == "denied" and
+           l.get("detail") == "one frame from two senders" and
+           l["exe"] is None for l in frames), frames[:3]
 PY
 	echo "$mode: audit log checked"
 }
 
 run_phase kernel
 run_phase fallback
+
+# An exe: rule names the file its path led to at the last (re)load.
+AUDIT_LOG="$T/audit-reload.log"
+mkdir -m 0755 "$T/late"
+LATE=$T/late/bot
+agent_conf_begin
+agent_add_bot late pkcs11 ecdsa-p256 "exe:$LATE"
+: >"$AGENT_LOG"
+start_agent
+grep -q "exe:$LATE is not a regular file now and matches nobody" "$AGENT_LOG" ||
+    fail "no warning for a missing exe: file"
+# await_sign: after SIGHUP, until the reload is in effect.
+await_sign() {
+	for _ in $(seq 1 600); do
+		[ "$("$LATE" sign "$AGENT_SOCK" late)" = signed ] && return 0
+		sleep 0.1
+	done
+	fail "$LATE never signed after the reload"
+}
+cp "$ATTACK" "$LATE"
+chmod 0755 "$LATE"
+[ "$("$LATE" sign "$AGENT_SOCK" late)" = refused ] ||
+    fail "a file installed after the load matched before a reload"
+kill -HUP "$AGENT_PID"
+await_sign
+# A replaced file (a package upgrade: a new inode at the same path).
+cp "$ATTACK" "$LATE.new"
+chmod 0755 "$LATE.new"
+mv -f "$LATE.new" "$LATE"
+[ "$("$LATE" sign "$AGENT_SOCK" late)" = refused ] ||
+    fail "a replaced file matched before a reload"
+kill -HUP "$AGENT_PID"
+await_sign
+stop_agent
+echo "reload: exe: follows its file"
 echo "PASS: identity per request"

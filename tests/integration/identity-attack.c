@@ -14,6 +14,11 @@
  *   pass SOCK BOT OTHER            connect, hello, hand the socket to OTHER
  *                                  (recv-sign) with SCM_RIGHTS
  *   recv-sign FD BOT               receive a connection on FD and sign
+ *   split SOCK BOT OTHER           connect, hello, hand the socket to OTHER
+ *                                  (prefix), which writes the first half of
+ *                                  a signing request; write the rest
+ *   prefix FD BOT                  receive a connection on FD, write the
+ *                                  first half of a signing request
  *   pid-reuse SOCK BOT ALLOWED AGENT_PID
  *                                  stop the agent; a child connects, asks
  *                                  for a signature and exits; ALLOWED takes
@@ -385,6 +390,63 @@ cmd_recv_sign(int via, const char *bot)
 	return 0;
 }
 
+/* The signing request for bot, as one buffer. */
+static void
+sign_frame(struct botid_buf *b, const char *bot)
+{
+	buf_init(b, 4 + BOTID_MAX_FRAME);
+	put_requests(b, 0, bot);
+}
+
+static int
+cmd_split(const char *sock, const char *bot, const char *other)
+{
+	struct botid_buf b;
+	int fd, sv[2], status;
+	size_t half;
+	pid_t child;
+
+	fd = connect_agent(sock, 1);
+	send_requests(fd, 1, NULL);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+		die("socketpair");
+	if ((child = fork()) == -1)
+		die("fork");
+	if (child == 0) {
+		char *argv[] = { (char *)"bot", (char *)"prefix", NULL,
+		    (char *)bot, NULL };
+
+		if (fcntl(sv[1], F_SETFD, 0) == -1)
+			die("fcntl");
+		argv[2] = fd_arg(sv[1]);
+		exec_self(other, argv);
+	}
+	send_fd(sv[0], fd);
+	if (waitpid(child, &status, 0) == -1)
+		die("waitpid");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return 1;
+	sign_frame(&b, bot);
+	half = buf_len(&b) / 2;
+	write_all(fd, buf_ptr(&b) + half, buf_len(&b) - half);
+	buf_reset(&b);
+	read_verdict(fd);
+	close(fd);
+	return 0;
+}
+
+static int
+cmd_prefix(int via, const char *bot)
+{
+	struct botid_buf b;
+	int fd = recv_fd(via);
+
+	sign_frame(&b, bot);
+	write_all(fd, buf_ptr(&b), buf_len(&b) / 2);
+	buf_reset(&b);
+	return 0;
+}
+
 static char
 proc_state(pid_t pid)
 {
@@ -500,6 +562,10 @@ main(int argc, char **argv)
 		return cmd_pass(argv[2], argv[3], argv[4]);
 	if (strcmp(cmd, "recv-sign") == 0 && argc == 4)
 		return cmd_recv_sign(atoi(argv[2]), argv[3]);
+	if (strcmp(cmd, "split") == 0 && argc == 5)
+		return cmd_split(argv[2], argv[3], argv[4]);
+	if (strcmp(cmd, "prefix") == 0 && argc == 4)
+		return cmd_prefix(atoi(argv[2]), argv[3]);
 	if (strcmp(cmd, "pid-reuse") == 0 && argc == 6)
 		return cmd_pid_reuse(argv[2], argv[3], argv[4],
 		    (pid_t)atoi(argv[5]));
