@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -567,17 +567,44 @@ peer_pidfd_open(pid_t pid)
 }
 
 /*
- * Whether pidfd's process still runs (or is a zombie, which holds its pid
- * too). EPERM says it exists: an agent without root may not signal it.
+ * Whether the process pin refers to still holds its pid. A pidfd polls
+ * readable once its process has exited (a zombie counts as gone: it runs
+ * nothing); a /proc/PID directory goes stale once its process is reaped.
  */
 static int
-peer_pidfd_alive(int pidfd)
+peer_pin_alive(int pin, int is_dir)
 {
-	if (pidfd < 0)
+	struct pollfd pfd;
+	int n;
+
+	if (pin < 0)
 		return 0;
-	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0)
-		return 1;
-	return errno == EPERM;
+	if (is_dir)
+		return faccessat(pin, "stat", F_OK, 0) == 0;
+	pfd.fd = pin;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	while ((n = poll(&pfd, 1, 0)) == -1 && errno == EINTR)
+		;
+	return n == 0;
+}
+
+/* Pins the process that holds pid now: a pidfd, or its /proc directory. */
+static int
+peer_pin_open(pid_t pid, int *is_dir)
+{
+	char dir[64];
+	int fd, n;
+
+	*is_dir = 0;
+	if ((fd = peer_pidfd_open(pid)) != -1 || errno != ENOSYS)
+		return fd;
+	n = snprintf(dir, sizeof(dir), "/proc/%ld", (long)pid);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return -1;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
+		*is_dir = 1;
+	return fd;
 }
 
 void
@@ -671,7 +698,7 @@ peer_recv(int fd, void *buf, size_t len, size_t *got,
 	} else if (cred->pidfd < 0 && cred->pid > 0 &&
 	    peer_mechanism == BOTID_PEER_PIDFD_OPEN) {
 		/* As early as we can; -1 if the sender is already gone. */
-		cred->pidfd = peer_pidfd_open(cred->pid);
+		cred->pidfd = peer_pin_open(cred->pid, &cred->pin_dir);
 	}
 	*got = (size_t)n;
 	return 0;
@@ -686,7 +713,7 @@ peer_cred_same(const struct botid_cred *a, const struct botid_cred *b)
 	/* Without a pid there is nothing but uid and gid to tell apart. */
 	if (a->pid == 0)
 		return 1;
-	return peer_pidfd_alive(a->pidfd);
+	return peer_pin_alive(a->pidfd, a->pin_dir);
 }
 
 void
@@ -726,7 +753,8 @@ peer_sender_unchanged(const struct botid_sender *sender,
 	 * these bytes (an earlier holder died before it existed, and its
 	 * bytes came before the cached process's on this stream).
 	 */
-	if (!peer_pidfd_alive(sender->pidfd))
+	if (sender->pidfd >= 0 ? !peer_pin_alive(sender->pidfd, 0) :
+	    !peer_pin_alive(sender->procfd, 1))
 		return 0;
 	/* An exec keeps the pid: compare the file it runs now. */
 	if (sender->procfd < 0 || fstatat(sender->procfd, "exe", &st, 0) == -1)
@@ -770,19 +798,28 @@ peer_sender_identify(struct botid_sender *sender,
 		r = BOTID_ERR_IO;
 		goto out;
 	}
-	if (cred->pid > 0 && peer_pidfd_alive(pidfd)) {
+	/* A /proc/PID pin is the directory to read, too. */
+	if (cred->pin_dir) {
+		dfd = pidfd;
+		pidfd = -1;
+	}
+	if (cred->pid > 0 && peer_pin_alive(cred->pin_dir ? dfd : pidfd,
+	    cred->pin_dir)) {
 		n = snprintf(dir, sizeof(dir), "/proc/%ld", (long)cred->pid);
 		if (n < 0 || (size_t)n >= sizeof(dir)) {
 			r = BOTID_ERR_INTERNAL;
 			goto out;
 		}
-		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
+		if (dfd == -1)
+			dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd != -1)
 			peer_read_proc(dfd, id);
 		/*
 		 * Alive after the reads: it held the pid all along, so the
 		 * directory opened above was its own.
 		 */
-		if (dfd == -1 || !peer_pidfd_alive(pidfd)) {
+		if (dfd == -1 || !peer_pin_alive(cred->pin_dir ? dfd : pidfd,
+		    cred->pin_dir)) {
 			id->ngroups = 0;
 			id->have_exe = 0;
 			id->exe[0] = '\0';
@@ -796,7 +833,8 @@ peer_sender_identify(struct botid_sender *sender,
 	sender->uid = cred->uid;
 	sender->gid = cred->gid;
 	/* A sender already gone stays unknown: no cache to reuse. */
-	if (cred->pid > 0 && !peer_pidfd_alive(pidfd))
+	if (cred->pid > 0 && !peer_pin_alive(cred->pin_dir ? dfd : pidfd,
+	    cred->pin_dir))
 		sender->valid = 0;
 	sender->pidfd = pidfd;
 	sender->procfd = dfd;

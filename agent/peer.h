@@ -67,6 +67,7 @@ struct botid_cred {
 	uid_t	uid;
 	gid_t	gid;
 	int	pidfd;	/* pins the sender; -1: none (gone, or pid 0) */
+	int	pin_dir; /* pidfd is a /proc/PID directory (no pidfd_open) */
 };
 
 /*
@@ -78,7 +79,7 @@ struct botid_sender {
 	pid_t		pid;
 	uid_t		uid;
 	gid_t		gid;
-	int		pidfd;	/* -1: none */
+	int		pidfd;	/* -1: none (procfd is then the pin) */
 	int		procfd;	/* /proc/PID of that process; -1: none */
 	int		have_exe_id;
 	dev_t		exe_dev;
@@ -93,8 +94,10 @@ enum botid_peer_mechanism {
 
 /*
  * Chooses the mechanism once, before any connection: SO_PASSPIDFD where
- * the kernel has it (Linux 6.5), else pidfd_open() on receipt; the
- * environment variable BOTID_PEER_FALLBACK=1 forces the latter (tests).
+ * the kernel has it (Linux 6.5), else pidfd_open() on receipt (or, where
+ * that system call is missing, as under valgrind, the /proc/PID directory,
+ * which goes stale with its process just as well); the environment
+ * variable BOTID_PEER_FALLBACK=1 forces the fallback (tests).
  * Returns the mechanism; never fails.
  */
 enum botid_peer_mechanism peer_mechanism_init(void);

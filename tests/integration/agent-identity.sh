@@ -170,6 +170,7 @@ mounted = [l for l in denied if l["exe"] is not None and spoof.match(l["exe"])]
 assert len(mounted) == 2 * tries, ("denied under a bind mount", len(mounted))
 assert {l["uid"] for l in mounted} == {0, 65534}, {l["uid"] for l in mounted}
 gone = [l for l in denied if l["exe"] is None]
+assert all(l["unit"] is None for l in gone), gone[:3]
 assert len(gone) == reuse, ("denied, sender gone", len(gone), reuse)
 assert len(denied) == len(by_other) + len(mounted) + len(gone), \
     [l for l in denied if l not in by_other + mounted + gone][:3]
