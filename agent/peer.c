@@ -742,22 +742,33 @@ peer_sender_unchanged(const struct botid_sender *sender,
     const struct botid_cred *cred)
 {
 	struct stat st;
+	char exe[64];
+	int n, have;
 
 	if (!sender->valid || sender->pid != cred->pid ||
 	    sender->uid != cred->uid || sender->gid != cred->gid)
 		return 0;
 	if (cred->pid == 0)
 		return 1;
+	/* An exec keeps the pid: compare the file it runs now. */
+	if (sender->pidfd >= 0) {
+		n = snprintf(exe, sizeof(exe), "/proc/%ld/exe",
+		    (long)sender->pid);
+		if (n < 0 || (size_t)n >= sizeof(exe))
+			return 0;
+		have = stat(exe, &st) == 0;
+	} else
+		have = fstatat(sender->procfd, "exe", &st, 0) == 0;
 	/*
-	 * The cached process is alive, so it holds the pid, so it sent
-	 * these bytes (an earlier holder died before it existed, and its
-	 * bytes came before the cached process's on this stream).
+	 * The cached process is alive after that, so it held the pid all
+	 * along: the file above is the one it runs, and it sent these bytes
+	 * (an earlier holder of the pid died before it existed, and its bytes
+	 * came before the cached process's on this stream).
 	 */
 	if (sender->pidfd >= 0 ? !peer_pin_alive(sender->pidfd, 0) :
 	    !peer_pin_alive(sender->procfd, 1))
 		return 0;
-	/* An exec keeps the pid: compare the file it runs now. */
-	if (sender->procfd < 0 || fstatat(sender->procfd, "exe", &st, 0) == -1)
+	if (!have)
 		return !sender->have_exe_id;
 	return sender->have_exe_id && st.st_dev == sender->exe_dev &&
 	    st.st_ino == sender->exe_ino;
@@ -836,7 +847,12 @@ peer_sender_identify(struct botid_sender *sender,
 	if (cred->pid > 0 && !peer_pin_alive(cred->pin_dir ? dfd : pidfd,
 	    cred->pin_dir))
 		sender->valid = 0;
+	/* One descriptor per connection: the pidfd, else the directory. */
 	sender->pidfd = pidfd;
+	if (pidfd >= 0 && dfd != -1) {
+		close(dfd);
+		dfd = -1;
+	}
 	sender->procfd = dfd;
 	sender->have_exe_id = id->have_exe;
 	sender->exe_dev = id->exe_dev;

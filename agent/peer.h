@@ -80,7 +80,7 @@ struct botid_sender {
 	uid_t		uid;
 	gid_t		gid;
 	int		pidfd;	/* -1: none (procfd is then the pin) */
-	int		procfd;	/* /proc/PID of that process; -1: none */
+	int		procfd;	/* /proc/PID, when there is no pidfd; or -1 */
 	int		have_exe_id;
 	dev_t		exe_dev;
 	ino_t		exe_ino;
@@ -141,7 +141,7 @@ void	peer_sender_clear(struct botid_sender *sender);
  * The identity of the process that sent cred's bytes, into *peer. Fast
  * path: when sender caches that process (same pid, uid and gid, still
  * alive) and it still runs the same file (st_dev/st_ino of
- * /proc/PID/exe through the cached /proc/PID descriptor), *peer is left
+ * /proc/PID/exe, read while the pinned process held the pid), *peer is left
  * as it is and *changed is 0. Otherwise, if may_change, *peer is rebuilt
  * from /proc (only facts read while the pidfd's process held the pid;
  * exe and unit stay unknown for a sender that is gone), the cache
