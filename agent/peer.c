@@ -260,9 +260,10 @@ peer_check_id(const char *s, unsigned long long want)
 
 /*
  * Reads the supplementary groups from /proc/PID/status, after checking
- * that its effective uid and gid are still those SO_PEERCRED recorded:
- * if not, the pid now belongs to someone else (or the process changed
- * credentials), and nothing /proc says about it can be trusted.
+ * that its uid and gid are still those the kernel recorded (at connect,
+ * or with the message): if not, the pid now belongs to someone else (or
+ * the process changed credentials), and nothing /proc says about it can
+ * be trusted.
  */
 static int
 peer_read_status(int dfd, struct botid_peer *peer)

@@ -1,9 +1,8 @@
 /*
  * Event loop. Every step of a request is one call: frame (wire), peer
  * identity (of the process that sent it), policy, pool (backend), reply,
- * audit. The
- * loop never waits on a device: a slow TPM only delays its own queue, and
- * a slow or hostile client only its own connection.
+ * audit. The loop never waits on a device: a slow TPM only delays its own
+ * queue, and a slow or hostile client only its own connection.
  */
 #include "botid-config.h"
 

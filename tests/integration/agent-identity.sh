@@ -107,9 +107,11 @@ run_phase() {	# run_phase MODE: MODE is "kernel" or "fallback"
 	attack "$mode-exec-away" "$ALLOWED" exec-away "$AGENT_SOCK" guarded "$OTHER"
 	attack "$mode-pass" "$ALLOWED" pass "$AGENT_SOCK" guarded "$OTHER"
 	attack "$mode-split" "$ALLOWED" split "$AGENT_SOCK" guarded "$OTHER"
+	# shellcheck disable=SC2016 # sh -c gets its arguments as $1...
 	attack "$mode-mount-root" unshare -m sh -c \
 	    'mount --bind "$1" "$2" && exec "$2" sign "$3" guarded' \
 	    sh "$OTHER" "$ALLOWED" "$AGENT_SOCK"
+	# shellcheck disable=SC2016
 	attack "$mode-mount-user" setpriv --reuid=nobody --regid=nogroup \
 	    --clear-groups unshare -Urm sh -c \
 	    'mount --bind "$1" "$2" && exec "$2" sign "$3" guarded' \
@@ -131,6 +133,8 @@ run_phase() {	# run_phase MODE: MODE is "kernel" or "fallback"
 			    "$AGENT_PID" >>"$T/$mode-pid-reuse.out"
 			rc=$?
 			set -e
+			# Never leave the agent stopped, whatever happened.
+			kill -CONT "$AGENT_PID"
 			case $rc in
 			0) landed=$((landed + 1)) ;;
 			2) ;;
