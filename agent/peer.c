@@ -168,13 +168,22 @@ static void
 peer_read_exe(int dfd, struct botid_peer *peer)
 {
 	size_t dlen = strlen(PEER_DELETED);
-	struct stat st, here;
+	struct stat st, again, here;
 	ssize_t n;
 	int m;
 
 	peer->have_exe = 0;
 	peer->exe_dev = 0;
 	peer->exe_ino = 0;
+	/*
+	 * The file before and after its path: a process in the middle of
+	 * execve(2) could otherwise pair one program's path with another's
+	 * identity.
+	 */
+	if (fstatat(dfd, "exe", &st, 0) == -1) {
+		peer->exe[0] = '\0';
+		return;
+	}
 	n = readlinkat(dfd, "exe", peer->exe, sizeof(peer->exe));
 	if (n <= 0 || (size_t)n >= sizeof(peer->exe)) {
 		peer->exe[0] = '\0';
@@ -191,7 +200,8 @@ peer_read_exe(int dfd, struct botid_peer *peer)
 		return;
 	}
 	/* The magic link leads to the file whatever the caller mounted. */
-	if (fstatat(dfd, "exe", &st, 0) == -1) {
+	if (fstatat(dfd, "exe", &again, 0) == -1 ||
+	    again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
 		peer->exe[0] = '\0';
 		return;
 	}
