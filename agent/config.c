@@ -617,6 +617,26 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 	return config_error(p, BOTID_ERR_INTERNAL, p->lineno, "internal error");
 }
 
+/*
+ * Records which file exe:path names now, in the agent's mount namespace:
+ * a caller is later matched on that file's identity too, because the path
+ * /proc/PID/exe shows is one in the caller's namespace, which it may have
+ * rearranged. A missing file is not an error (it may be installed later,
+ * then a reload picks it up); config_warn_symlinks() says so.
+ */
+static void
+config_exe_identify(struct botid_allow_term *t, const char *path)
+{
+	struct stat st;
+
+	t->have_file = 0;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		t->have_file = 1;
+		t->dev = st.st_dev;
+		t->ino = st.st_ino;
+	}
+}
+
 static void
 config_free_terms(struct botid_allow_term *terms, size_t n)
 {
@@ -658,6 +678,7 @@ config_parse_term(struct config_parse *p, const char *term,
 			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
 			    "allow: exe:%s %s", value, problem);
 		t->kind = BOTID_ALLOW_EXE;
+		config_exe_identify(t, value);
 		return config_set_string(p, &t->text, value);
 	}
 	if (klen == 4 && strncmp(term, "unit", 4) == 0) {
@@ -1282,6 +1303,12 @@ config_warn_symlinks(const struct botid_agent_config *cfg)
 		for (j = 0; j < cfg->bots[i].nallow; j++) {
 			for (k = 0; k < cfg->bots[i].allow[j].nterms; k++) {
 				t = &cfg->bots[i].allow[j].terms[k];
+				if (t->kind == BOTID_ALLOW_EXE &&
+				    !t->have_file)
+					log_warn("%s:%d: exe:%s is not a regular "
+					    "file now and matches nobody until "
+					    "a reload finds it", cfg->path,
+					    cfg->bots[i].allow[j].line, t->text);
 				if (t->kind != BOTID_ALLOW_EXE ||
 				    (real = realpath(t->text, NULL)) == NULL)
 					continue;

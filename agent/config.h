@@ -34,6 +34,13 @@ struct botid_allow_term {
 	enum botid_allow_kind	 kind;
 	unsigned long		 id;	/* uid or gid */
 	char			*text;	/* exe path or unit name */
+	/*
+	 * exe: the identity of the file at text when the configuration was
+	 * loaded; have_file 0 (no such file then) matches nobody.
+	 */
+	int			 have_file;
+	dev_t			 dev;
+	ino_t			 ino;
 };
 
 /* An allow line: a caller matches when it satisfies every term. */

@@ -24,7 +24,13 @@ policy_term_matches(const struct botid_allow_term *t,
 				return 1;
 		return 0;
 	case BOTID_ALLOW_EXE:
-		return peer->have_exe && t->text != NULL &&
+		/*
+		 * The path alone would admit whatever a caller's own mount
+		 * namespace shows at it: the file must be the one the path
+		 * named in ours when the configuration was loaded.
+		 */
+		return peer->have_exe && t->text != NULL && t->have_file &&
+		    peer->exe_dev == t->dev && peer->exe_ino == t->ino &&
 		    strcmp(peer->exe, t->text) == 0;
 	case BOTID_ALLOW_UNIT:
 		return peer->have_unit && t->text != NULL &&

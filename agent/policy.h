@@ -12,7 +12,9 @@
  * Returns 1 if peer satisfies every term of at least one of bot's allow
  * lines, else 0 (also for a bot without allow lines, or NULL arguments).
  * uid: the peer's uid; gid: its gid or any supplementary group; exe: and
- * unit: only when peer_identify() could establish them. Pure function.
+ * unit: only when peer_identify() could establish them, exe: on the path
+ * and on the file's identity (st_dev, st_ino) recorded at config load.
+ * Pure function.
  */
 int	policy_allows(const struct botid_bot_config *bot,
 	    const struct botid_peer *peer);

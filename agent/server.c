@@ -1,8 +1,8 @@
 /*
  * Event loop. Every step of a request is one call: frame (wire), peer
- * identity (taken at accept), policy, pool (backend), reply, audit. The
- * loop never waits on a device: a slow TPM only delays its own queue, and
- * a slow or hostile client only its own connection.
+ * identity (of the process that sent it), policy, pool (backend), reply,
+ * audit. The loop never waits on a device: a slow TPM only delays its own
+ * queue, and a slow or hostile client only its own connection.
  */
 #include "botid-config.h"
 
@@ -49,7 +49,10 @@ struct conn {
 	int			 hello;
 	unsigned		 inflight;
 	uint32_t		 events;	/* current epoll interest */
-	struct botid_peer	 peer;
+	struct botid_peer	 peer;	/* who sent the frames being read */
+	int			 ident_ready;	/* sender and in_cred set up */
+	struct botid_sender	 sender;	/* cache behind peer */
+	struct botid_cred	 in_cred;	/* sender of a partial frame in in */
 	struct botid_buf	 in;
 	struct botid_buf	 out;
 	time_t			 last_active;
@@ -208,6 +211,11 @@ conn_update_events(struct server *s, struct conn *c)
 static void
 conn_free(struct server *s, struct conn *c)
 {
+	if (c->ident_ready) {
+		peer_sender_clear(&c->sender);
+		peer_cred_clear(&c->in_cred);
+		c->ident_ready = 0;
+	}
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -1236,17 +1244,105 @@ conn_process_input(struct server *s, struct conn *c)
 		c->frame_started = time(NULL);
 }
 
+/*
+ * Refuses what c's current sender sent and hangs up: the frame cannot be
+ * judged by one process. The audit line names the sender of the last read.
+ */
+static void
+conn_refuse_sender(struct conn *c, const struct botid_cred *cred,
+    const char *why)
+{
+	struct timespec t0;
+	char who[256];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	c->peer.uid = cred->uid;
+	c->peer.gid = cred->gid;
+	c->peer.pid = cred->pid;
+	c->peer.ngroups = 0;
+	c->peer.have_exe = 0;
+	c->peer.have_unit = 0;
+	peer_sender_clear(&c->sender);
+	peer_describe(&c->peer, who, sizeof(who));
+	log_warn("connection closed: %s (%s)", why, who);
+	reply_error(c, 0, 0, BOTID_STATUS_DENIED, "denied");
+	audit_simple(c, "frame", NULL, "denied", why, &t0);
+	buf_reset(&c->in);
+	c->closing = 1;
+}
+
+/*
+ * Takes the sender of the bytes just read (held: bytes already buffered,
+ * all part of one unfinished frame) and makes c->peer that sender's
+ * identity. Returns 0, or -1 after refusing the connection.
+ */
+static int
+conn_take_sender(struct conn *c, struct botid_cred *cred, size_t held)
+{
+	int changed, r;
+
+	if (!cred->have) {
+		conn_refuse_sender(c, cred, "no sender credentials");
+		peer_cred_clear(cred);
+		return -1;
+	}
+	if (held > 0 && !peer_cred_same(&c->in_cred, cred)) {
+		conn_refuse_sender(c, cred, "one frame from two senders");
+		peer_cred_clear(cred);
+		return -1;
+	}
+	peer_cred_clear(&c->in_cred);
+	c->in_cred = *cred;
+	cred->have = 0;
+	cred->pidfd = -1;
+	/*
+	 * Replies and audit lines of requests in flight use c->peer: another
+	 * sender must wait for them, which a client sharing its connection
+	 * between processes has no reason to do.
+	 */
+	r = peer_sender_identify(&c->sender, &c->in_cred, c->inflight == 0,
+	    &c->peer, &changed);
+	if (r == BOTID_ERR_BUSY) {
+		conn_refuse_sender(c, &c->in_cred,
+		    "sender changed with requests in flight");
+		return -1;
+	}
+	if (r != 0) {
+		conn_refuse_sender(c, &c->in_cred, botid_strerror(r));
+		return -1;
+	}
+	/* The same process, but it exec'd another program mid-frame. */
+	if (held > 0 && changed) {
+		conn_refuse_sender(c, &c->in_cred,
+		    "one frame from two programs");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Reads and handles what c sent, one read at a time: the kernel ends a
+ * read where the sender changes, and every frame is judged by the process
+ * that wrote it, not by the one that connected.
+ */
 static void
 conn_readable(struct server *s, struct conn *c)
 {
+	struct botid_cred cred;
 	uint8_t *p;
-	size_t want;
-	ssize_t n;
+	size_t want, got, held;
 	int r;
 
+	if (!c->ident_ready) {
+		peer_sender_init(&c->sender);
+		memset(&c->in_cred, 0, sizeof(c->in_cred));
+		c->in_cred.pidfd = -1;
+		c->ident_ready = 1;
+	}
 	for (;;) {
 		buf_compact(&c->in);
-		want = c->in.max - buf_len(&c->in);
+		held = buf_len(&c->in);
+		want = c->in.max - held;
 		if (want > READ_CHUNK)
 			want = READ_CHUNK;
 		if (want == 0)
@@ -1255,22 +1351,25 @@ conn_readable(struct server *s, struct conn *c)
 			conn_close(s, c);
 			return;
 		}
-		n = recv(c->fd, p, want, MSG_DONTWAIT);
-		(void)buf_unreserve(&c->in, n > 0 ? want - (size_t)n : want);
-		if (n > 0) {
-			c->last_active = time(NULL);
-			if ((size_t)n < want)
-				break;
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		r = peer_recv(c->fd, p, want, &got, &cred);
+		(void)buf_unreserve(&c->in, want - got);
+		if (r == BOTID_ERR_INCOMPLETE)
 			break;
-		conn_close(s, c);	/* EOF or error */
-		return;
+		if (r != 0 || got == 0) {
+			peer_cred_clear(&cred);
+			conn_close(s, c);	/* EOF or error */
+			return;
+		}
+		c->last_active = time(NULL);
+		if (conn_take_sender(c, &cred, held) != 0)
+			break;
+		conn_process_input(s, c);
+		/* Only an unfinished frame may need its sender again. */
+		if (buf_len(&c->in) == 0)
+			peer_cred_clear(&c->in_cred);
+		if (c->closing || c->fd == -1 || got < want)
+			break;
 	}
-	conn_process_input(s, c);
 	if (c->fd != -1)
 		(void)conn_flush(s, c);
 }
@@ -1568,6 +1667,14 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	memset(&s, 0, sizeof(s));
 	s.config_path = config_path;
 	s.listen_fd = listen_fd;
+	/* Bytes sent before accept(2) carry credentials too. */
+	(void)peer_mechanism_init();
+	if (peer_socket_setup(listen_fd) != 0) {
+		log_err("caller identity: SO_PASSCRED: %s", strerror(errno));
+		config_free(cfg);
+		return BOTID_ERR_IO;
+	}
+	log_info("caller identity: %s", peer_mechanism_name());
 	s.epfd = s.sig_fd = -1;
 	if ((r = done_init(&s.done)) != 0) {
 		config_free(cfg);

@@ -192,6 +192,39 @@ test_defaults(void **state)
 	config_free(cfg);
 }
 
+/*
+ * An exe: term records which file its path names at load (st_dev,
+ * st_ino), so that a caller's bind mount over the path cannot pass.
+ */
+static void
+test_exe_identity(void **state)
+{
+	struct botid_agent_config *cfg;
+	const struct botid_allow_term *t;
+	struct stat st;
+	char exe[PATH_MAX], text[PATH_MAX + 64];
+	ssize_t n;
+	int m;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	assert_true(n > 0);
+	exe[n] = '\0';
+	assert_int_equal(stat(exe, &st), 0);
+	m = snprintf(text, sizeof(text), "[bot a]\nbackend = tpm\n"
+	    "allow = exe:%s\nallow = exe:/nonexistent/bot\n"
+	    "allow = exe:/proc\n", exe);
+	assert_true(m > 0 && (size_t)m < sizeof(text));
+	cfg = check_ok(text);
+	t = &cfg->bots[0].allow[0].terms[0];
+	assert_int_equal(t->kind, BOTID_ALLOW_EXE);
+	assert_int_equal(t->have_file, 1);
+	assert_true(t->dev == st.st_dev && t->ino == st.st_ino);
+	/* Missing, or not a regular file: matches nobody. */
+	assert_int_equal(cfg->bots[0].allow[1].terms[0].have_file, 0);
+	assert_int_equal(cfg->bots[0].allow[2].terms[0].have_file, 0);
+	config_free(cfg);
+}
+
 static void
 test_full(void **state)
 {
@@ -266,6 +299,8 @@ test_full(void **state)
 	assert_null(a->terms[0].text);
 	assert_int_equal(a->terms[1].kind, BOTID_ALLOW_EXE);
 	assert_string_equal(a->terms[1].text, "/usr/bin/scraper");
+	/* No such file when loaded: the term matches nobody. */
+	assert_int_equal(a->terms[1].have_file, 0);
 	a = &b->allow[1];
 	assert_int_equal(a->line, 16);
 	assert_int_equal(a->nterms, 2);
@@ -1101,6 +1136,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_defaults, test_setup),
 		cmocka_unit_test_setup(test_full, test_setup),
+		cmocka_unit_test_setup(test_exe_identity, test_setup),
 		cmocka_unit_test_setup(test_syntax_variants, test_setup),
 		cmocka_unit_test_setup(test_line_numbers, test_setup),
 		cmocka_unit_test_setup(test_long_lines, test_setup),

@@ -49,6 +49,64 @@ __wrap_openat(int dfd, const char *path, int flags, ...)
 	return __real_openat(dfd, path, flags, mode);
 }
 
+/*
+ * The fake exe links lead to files that do not exist: give each absolute
+ * target that is missing one made-up identity, the same through the link
+ * (fstatat) and through the path (stat), so that the agent's check that
+ * the path names the file the process runs can be made to pass or fail.
+ */
+#define FAKE_DEV	((dev_t)0x0700)
+
+int	__real_fstatat(int, const char *, struct stat *, int);
+int	__wrap_fstatat(int, const char *, struct stat *, int);
+int	__real_stat(const char *, struct stat *);
+int	__wrap_stat(const char *, struct stat *);
+static int fake_other_file;	/* stat() of a path finds another file */
+
+static int
+fake_identity(const char *target, struct stat *st, int other)
+{
+	unsigned long h = 5381;
+	const char *c;
+
+	if (target[0] != '/') {
+		errno = ENOENT;
+		return -1;
+	}
+	for (c = target; *c != '\0'; c++)
+		h = h * 33 + (unsigned char)*c;
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFREG | 0755;
+	st->st_dev = FAKE_DEV;
+	st->st_ino = (ino_t)(h + (other ? 1 : 0));
+	return 0;
+}
+
+int
+__wrap_fstatat(int dfd, const char *path, struct stat *st, int flags)
+{
+	char target[PATH_MAX];
+	ssize_t n;
+
+	if (__real_fstatat(dfd, path, st, flags) == 0)
+		return 0;
+	if (errno != ENOENT || strcmp(path, "exe") != 0 ||
+	    (n = readlinkat(dfd, path, target, sizeof(target) - 1)) <= 0)
+		return -1;
+	target[n] = '\0';
+	return fake_identity(target, st, 0);
+}
+
+int
+__wrap_stat(const char *path, struct stat *st)
+{
+	if (__real_stat(path, st) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	return fake_identity(path, st, fake_other_file);
+}
+
 static void
 fake_path(char *buf, size_t len, const char *name)
 {
@@ -499,6 +557,31 @@ test_fake_exe(void **state)
 	assert_int_equal(p.have_unit, 1);
 }
 
+/*
+ * A path that leads to another file in the agent's mount namespace than
+ * the one the process runs (a bind mount in the caller's namespace): the
+ * identity is the file's, and the path says it is not this file.
+ */
+static void
+test_fake_exe_elsewhere(void **state)
+{
+	struct botid_peer p;
+	struct stat st;
+
+	identify_fake(&p);
+	assert_int_equal(p.have_exe, 1);
+	assert_string_equal(p.exe, "/usr/bin/bot");
+	assert_int_equal(fake_identity("/usr/bin/bot", &st, 0), 0);
+	assert_true(p.exe_dev == st.st_dev && p.exe_ino == st.st_ino);
+	fake_other_file = 1;
+	identify_fake(&p);
+	fake_other_file = 0;
+	assert_int_equal(p.have_exe, 1);
+	assert_true(p.exe_dev == st.st_dev && p.exe_ino == st.st_ino);
+	assert_true(strncmp(p.exe, "/usr/bin/bot (not this file: dev 7:0 "
+	    "ino ", 36) == 0);
+}
+
 static void
 test_fake_status(void **state)
 {
@@ -507,16 +590,26 @@ test_fake_status(void **state)
 	size_t off = 0;
 	int i;
 
-	/* Credentials other than those SO_PEERCRED recorded. */
-	fake_status("1000\t0\t1000\t1000", "1001\t1001\t1001\t1001", "4");
+	/*
+	 * Credentials other than those the kernel attached: none of the
+	 * real, effective and saved ids (a sender may claim any of them;
+	 * the fourth, the filesystem id, it may not).
+	 */
+	fake_status("0\t0\t0\t1000", "1001\t1001\t1001\t1001", "4");
 	identify_fake(&p);
 	assert_untrusted(&p);
-	fake_status("0\t1000\t1000\t1000", "1001\t1001\t1001\t1001", "4");
-	identify_fake(&p);
-	assert_int_equal(p.have_exe, 1);	/* effective ids are compared */
-	fake_status("1000\t1000\t1000\t1000", "1001\t0\t1001\t1001", "4");
+	fake_status("1000\t1000\t1000\t1000", "0\t0\t0\t1001", "4");
 	identify_fake(&p);
 	assert_untrusted(&p);
+	fake_status("0\t1000\t0\t0", "1001\t1001\t1001\t1001", "4");
+	identify_fake(&p);
+	assert_int_equal(p.have_exe, 1);	/* effective */
+	fake_status("1000\t0\t0\t0", "1001\t1001\t1001\t1001", "4");
+	identify_fake(&p);
+	assert_int_equal(p.have_exe, 1);	/* real, as in a message */
+	fake_status("0\t0\t1000\t0", "0\t0\t1001\t0", "4");
+	identify_fake(&p);
+	assert_int_equal(p.have_exe, 1);	/* saved */
 
 	/* Missing or malformed credentials. */
 	fake_status(NULL, "1001\t1001\t1001\t1001", "4");
@@ -703,6 +796,214 @@ test_fake_cgroup(void **state)
 	assert_int_equal(p.have_exe, 1);
 }
 
+/* Reads what is waiting on fd with its sender's credentials. */
+static size_t
+recv_cred(int fd, struct botid_cred *c)
+{
+	uint8_t buf[64];
+	size_t got;
+
+	assert_int_equal(peer_recv(fd, buf, sizeof(buf), &got, c), 0);
+	return got;
+}
+
+static void
+child_writes(int fd, const char *text)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	assert_true(pid != -1);
+	if (pid == 0)
+		_exit(write(fd, text, strlen(text)) == (ssize_t)strlen(text) ?
+		    0 : 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * Per-message identity on a real socket, with the mechanism the kernel
+ * offers and with the pidfd_open fallback: the sender's credentials come
+ * with each read, a read never spans two senders, the cache answers for
+ * the same living process and not for another, and a sender that is gone
+ * is known by uid and gid only.
+ */
+static void
+sender_round(int fallback)
+{
+	struct botid_cred c1, c2, c3, c4;
+	struct botid_sender cache;
+	struct botid_peer *p;
+	struct stat st;
+	int sv[2], changed;
+
+	if (fallback)
+		assert_int_equal(setenv("BOTID_PEER_FALLBACK", "1", 1), 0);
+	else
+		assert_int_equal(unsetenv("BOTID_PEER_FALLBACK"), 0);
+	assert_int_equal(peer_mechanism_init(), fallback ?
+	    BOTID_PEER_PIDFD_OPEN : peer_mechanism_init());
+	assert_non_null(peer_mechanism_name());
+	assert_non_null(p = calloc(1, sizeof(*p)));
+	peer_sender_init(&cache);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	assert_int_equal(peer_socket_setup(sv[0]), 0);
+
+	assert_int_equal(write(sv[1], "ab", 2), 2);
+	assert_int_equal(recv_cred(sv[0], &c1), 2);
+	assert_int_equal(c1.have, 1);
+	assert_int_equal(c1.pid, getpid());
+	assert_int_equal(c1.uid, getuid());
+	assert_int_equal(c1.gid, getgid());
+	assert_true(c1.pidfd >= 0);
+	assert_int_equal(peer_sender_identify(&cache, &c1, 1, p, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(p->pid, getpid());
+	assert_int_equal(p->have_exe, 1);
+	assert_int_equal(stat("/proc/self/exe", &st), 0);
+	assert_true(p->exe_dev == st.st_dev && p->exe_ino == st.st_ino);
+
+	/* The same process again: the cache answers. */
+	assert_int_equal(write(sv[1], "c", 1), 1);
+	assert_int_equal(recv_cred(sv[0], &c2), 1);
+	assert_int_equal(peer_cred_same(&c1, &c2), 1);
+	p->pid = 0;	/* a fast path leaves *peer alone */
+	assert_int_equal(peer_sender_identify(&cache, &c2, 0, p, &changed), 0);
+	assert_int_equal(changed, 0);
+	assert_int_equal(p->pid, 0);
+	p->pid = getpid();
+
+	/* Bytes of two writers: two reads, the second the child's. */
+	assert_int_equal(write(sv[1], "x", 1), 1);
+	child_writes(sv[1], "yz");
+	assert_int_equal(recv_cred(sv[0], &c3), 1);
+	assert_int_equal(c3.pid, getpid());
+	peer_cred_clear(&c3);
+	assert_int_equal(recv_cred(sv[0], &c3), 2);
+	assert_true(c3.pid > 0 && c3.pid != getpid());
+	assert_int_equal(peer_cred_same(&c2, &c3), 0);
+	assert_int_equal(peer_cred_same(&c3, &c2), 0);
+	/* Another sender with requests in flight: refused, nothing changed. */
+	assert_int_equal(peer_sender_identify(&cache, &c3, 0, p, &changed),
+	    BOTID_ERR_BUSY);
+	assert_int_equal(p->pid, getpid());
+	/* Gone (reaped): its uid and gid, nothing from /proc. */
+	assert_int_equal(peer_sender_identify(&cache, &c3, 1, p, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(p->pid, c3.pid);
+	assert_int_equal(p->uid, getuid());
+	assert_int_equal(p->have_exe, 0);
+	assert_int_equal(p->have_unit, 0);
+	assert_int_equal(p->ngroups, 0);
+	/* Back to the living parent: identified again from /proc. */
+	assert_int_equal(peer_sender_identify(&cache, &c2, 1, p, &changed), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(p->have_exe, 1);
+
+	/* A socket without per-message credentials: nothing to judge. */
+	assert_int_equal(write(sv[0], "q", 1), 1);
+	assert_int_equal(recv_cred(sv[1], &c4), 1);
+	assert_int_equal(c4.have, 0);
+	assert_int_equal(c4.pidfd, -1);
+	assert_int_equal(peer_sender_identify(&cache, &c4, 1, p, &changed),
+	    BOTID_ERR_DENIED);
+	assert_int_equal(peer_cred_same(&c4, &c4), 0);
+	/* Nothing waiting. */
+	{
+		uint8_t b[4];
+		size_t got = 1;
+
+		assert_int_equal(peer_recv(sv[0], b, sizeof(b), &got, &c4),
+		    BOTID_ERR_INCOMPLETE);
+		assert_int_equal(got, 0);
+	}
+	/* End of file. */
+	close(sv[1]);
+	assert_int_equal(recv_cred(sv[0], &c4), 0);
+
+	peer_cred_clear(&c1);
+	peer_cred_clear(&c2);
+	peer_cred_clear(&c3);
+	peer_cred_clear(&c4);
+	peer_cred_clear(NULL);
+	peer_sender_clear(&cache);
+	peer_sender_clear(NULL);
+	close(sv[0]);
+	free(p);
+	assert_int_equal(unsetenv("BOTID_PEER_FALLBACK"), 0);
+}
+
+static void
+test_sender_kernel(void **state)
+{
+	sender_round(0);
+}
+
+static void
+test_sender_fallback(void **state)
+{
+	sender_round(1);
+}
+
+/*
+ * A sender may name its ids itself (SCM_CREDENTIALS): root may claim any,
+ * others only their real, effective or saved ones; the kernel checks, and
+ * what it let through is what peer_recv() reports.
+ */
+static void
+test_sender_claim(void **state)
+{
+	union {
+		struct cmsghdr	align;
+		char		space[CMSG_SPACE(sizeof(struct ucred))];
+	} u;
+	struct botid_cred c;
+	struct ucred uc;
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	int sv[2];
+	char x = 'x';
+
+	(void)peer_mechanism_init();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    sv), 0);
+	assert_int_equal(peer_socket_setup(sv[0]), 0);
+	memset(&msg, 0, sizeof(msg));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = &x;
+	iov.iov_len = 1;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.space;
+	msg.msg_controllen = sizeof(u.space);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_CREDENTIALS;
+	cm->cmsg_len = CMSG_LEN(sizeof(uc));
+	uc.pid = getpid();
+	uc.uid = geteuid() == 0 ? 12345 : geteuid();
+	uc.gid = getegid() == 0 ? 23456 : getegid();
+	memcpy(CMSG_DATA(cm), &uc, sizeof(uc));
+	assert_int_equal(sendmsg(sv[1], &msg, 0), 1);
+	assert_int_equal(recv_cred(sv[0], &c), 1);
+	assert_int_equal(c.have, 1);
+	assert_int_equal(c.pid, getpid());
+	assert_int_equal(c.uid, uc.uid);
+	assert_int_equal(c.gid, uc.gid);
+	peer_cred_clear(&c);
+	if (geteuid() != 0) {
+		/* Another uid is refused by the kernel: nothing is sent. */
+		uc.uid = geteuid() + 1;
+		memcpy(CMSG_DATA(cm), &uc, sizeof(uc));
+		assert_int_equal(sendmsg(sv[1], &msg, 0), -1);
+	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void
 test_describe(void **state)
 {
@@ -767,9 +1068,13 @@ main(void)
 		cmocka_unit_test_setup(test_fake_bad_stat, setup),
 		cmocka_unit_test_setup(test_fake_reused, setup),
 		cmocka_unit_test_setup(test_fake_exe, setup),
+		cmocka_unit_test_setup(test_fake_exe_elsewhere, setup),
 		cmocka_unit_test_setup(test_fake_status, setup),
 		cmocka_unit_test_setup(test_fake_status_cut, setup),
 		cmocka_unit_test_setup(test_fake_cgroup, setup),
+		cmocka_unit_test(test_sender_kernel),
+		cmocka_unit_test(test_sender_fallback),
+		cmocka_unit_test(test_sender_claim),
 		cmocka_unit_test(test_describe),
 	};
 

@@ -13,14 +13,18 @@
 #include "agent/peer.h"
 #include "agent/policy.h"
 
-static struct botid_allow_term t_uid1000 = { BOTID_ALLOW_UID, 1000, NULL };
-static struct botid_allow_term t_uid0 = { BOTID_ALLOW_UID, 0, NULL };
-static struct botid_allow_term t_gid50 = { BOTID_ALLOW_GID, 50, NULL };
-static struct botid_allow_term t_gid60 = { BOTID_ALLOW_GID, 60, NULL };
+static struct botid_allow_term t_uid1000 = { BOTID_ALLOW_UID, 1000,
+	NULL, 0, 0, 0 };
+static struct botid_allow_term t_uid0 = { BOTID_ALLOW_UID, 0,
+	NULL, 0, 0, 0 };
+static struct botid_allow_term t_gid50 = { BOTID_ALLOW_GID, 50,
+	NULL, 0, 0, 0 };
+static struct botid_allow_term t_gid60 = { BOTID_ALLOW_GID, 60,
+	NULL, 0, 0, 0 };
 static struct botid_allow_term t_exe = { BOTID_ALLOW_EXE, 0,
-	(char *)"/usr/bin/bot" };
+	(char *)"/usr/bin/bot", 1, 2049, 131 };
 static struct botid_allow_term t_unit = { BOTID_ALLOW_UNIT, 0,
-	(char *)"bot.service" };
+	(char *)"bot.service", 0, 0, 0 };
 
 static struct botid_peer peer;
 
@@ -36,6 +40,8 @@ setup(void **state)
 	peer.ngroups = 2;
 	strcpy(peer.exe, "/usr/bin/bot");
 	peer.have_exe = 1;
+	peer.exe_dev = 2049;
+	peer.exe_ino = 131;
 	strcpy(peer.unit, "bot.service");
 	peer.have_unit = 1;
 	return 0;
@@ -75,7 +81,8 @@ test_uid(void **state)
 static void
 test_gid(void **state)
 {
-	struct botid_allow_term primary = { BOTID_ALLOW_GID, 1000, NULL };
+	struct botid_allow_term primary = { BOTID_ALLOW_GID, 1000,
+		NULL, 0, 0, 0 };
 
 	assert_int_equal(allows_line(&primary, 1), 1);
 	assert_int_equal(allows_line(&t_gid50, 1), 1);	/* supplementary */
@@ -97,13 +104,26 @@ static void
 test_exe(void **state)
 {
 	struct botid_allow_term other = { BOTID_ALLOW_EXE, 0,
-		(char *)"/usr/bin/bot2" };
+		(char *)"/usr/bin/bot2", 1, 2049, 131 };
 	struct botid_allow_term prefix = { BOTID_ALLOW_EXE, 0,
-		(char *)"/usr/bin/bo" };
+		(char *)"/usr/bin/bo", 1, 2049, 131 };
+	struct botid_allow_term no_file = { BOTID_ALLOW_EXE, 0,
+		(char *)"/usr/bin/bot", 0, 2049, 131 };
+	struct botid_allow_term other_ino = { BOTID_ALLOW_EXE, 0,
+		(char *)"/usr/bin/bot", 1, 2049, 132 };
+	struct botid_allow_term other_dev = { BOTID_ALLOW_EXE, 0,
+		(char *)"/usr/bin/bot", 1, 2050, 131 };
 
 	assert_int_equal(allows_line(&t_exe, 1), 1);
 	assert_int_equal(allows_line(&other, 1), 0);
 	assert_int_equal(allows_line(&prefix, 1), 0);
+	/*
+	 * The right path to another file (a bind mount in the caller's
+	 * namespace), or a file missing at load, never matches.
+	 */
+	assert_int_equal(allows_line(&no_file, 1), 0);
+	assert_int_equal(allows_line(&other_ino, 1), 0);
+	assert_int_equal(allows_line(&other_dev, 1), 0);
 	/* Unknown exe never matches, whatever the buffer holds. */
 	peer.have_exe = 0;
 	assert_int_equal(allows_line(&t_exe, 1), 0);
@@ -113,7 +133,7 @@ static void
 test_unit(void **state)
 {
 	struct botid_allow_term other = { BOTID_ALLOW_UNIT, 0,
-		(char *)"bot.scope" };
+		(char *)"bot.scope", 0, 0, 0 };
 
 	assert_int_equal(allows_line(&t_unit, 1), 1);
 	assert_int_equal(allows_line(&other, 1), 0);
@@ -162,7 +182,7 @@ test_alternatives(void **state)
 static void
 test_nobody(void **state)
 {
-	struct botid_allow_term unknown = { 99, 0, NULL };
+	struct botid_allow_term unknown = { 99, 0, NULL, 0, 0, 0 };
 	struct botid_allow_rule empty = { NULL, 0, 1 };
 	struct botid_bot_config bot;
 
@@ -177,8 +197,10 @@ test_nobody(void **state)
 	assert_int_equal(allows_line(&unknown, 1), 0);
 	/* A text term without text matches nothing. */
 	{
-		struct botid_allow_term e = { BOTID_ALLOW_EXE, 0, NULL };
-		struct botid_allow_term u = { BOTID_ALLOW_UNIT, 0, NULL };
+		struct botid_allow_term e = { BOTID_ALLOW_EXE, 0,
+		    NULL, 0, 0, 0 };
+		struct botid_allow_term u = { BOTID_ALLOW_UNIT, 0,
+		    NULL, 0, 0, 0 };
 
 		assert_int_equal(allows_line(&e, 1), 0);
 		assert_int_equal(allows_line(&u, 1), 0);
