@@ -1,0 +1,110 @@
+#!/bin/bash
+# Fail closed on audit (doc/audit.md, "When an entry is written"): the
+# audit log lives on a 64 KiB tmpfs that fills while one client signs 400
+# times. Every reply is either a signature whose entry is in the log or
+# AUDIT_UNAVAILABLE (status 12) with no signature: signatures returned and
+# "ok" entries match one for one, no refused request has an entry, botid
+# says why and writes no output, and the agent says so in its log once a
+# second at most. Space freed, the agent signs again with no restart, and
+# `botid audit verify` passes on the whole log (a line the full disk cut
+# short was taken back, not left in the chain).
+set -euo pipefail
+. "$top_srcdir/tests/integration/common.sh"
+[ "$(id -u)" -eq 0 ] || fail "this test mounts a tmpfs: run it as root"
+botid_setup
+start_softhsm hsm auditfull
+export SOFTHSM2_CONF
+. "$top_srcdir/tests/integration/agent-common.sh"
+python=${PYTHON3:-python3}
+client="$top_srcdir/tests/integration/audit-client.py"
+
+mkdir "$T/full"
+mount -t tmpfs -o size=64k,mode=0700 botid-audit-full "$T/full"
+register_mount "$T/full"
+# Most of the space goes to a filler, freed later: the log fills quickly.
+head -c 40960 /dev/zero >"$T/full/filler"
+AUDIT_LOG="$T/full/audit.log"
+agent_conf_begin
+agent_add_bot hsm1 pkcs11 ecdsa-p256 "uid:$(id -u)"
+start_agent
+check botid_cli pubkey hsm1 --out "$T/hsm1.pem"
+
+# entries_ok: the SHA-256 of the data of every sign-data entry "ok", sorted.
+entries_ok() {
+	"$python" -c '
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("op") == "sign-data" and e.get("result") == "ok":
+        print(e["sha256"])' "$AUDIT_LOG" | sort
+}
+
+# Round 1: the disk fills up half-way.
+mkdir "$T/r1"
+t0=$(date +%s)
+out=$("$python" "$client" sign "$AGENT_SOCK" hsm1 400 "$T/r1") ||
+    fail "signing client failed"
+t1=$(date +%s)
+echo "round 1: $out"
+signed=$(wc -l <"$T/r1/signed")
+refused=$(wc -l <"$T/r1/refused")
+[ "$signed" -gt 0 ] || fail "nothing was signed before the disk filled"
+[ "$refused" -gt 0 ] || fail "the disk never filled: nothing refused"
+# Each signature is real (checked by openssl) ...
+for f in "$T"/r1/sig.*; do
+	i=${f##*.}
+	printf 'audit-full request %s' "$i" >"$T/data"
+	openssl dgst -sha256 -verify "$T/hsm1.pem" -signature "$f" "$T/data" \
+	    >/dev/null || fail "signature $i does not verify"
+done
+# ... and has its entry; no refused request has one.
+entries_ok >"$T/ok1"
+sort "$T/r1/signed" >"$T/signed1"
+[ "$(wc -l <"$T/ok1")" -eq "$signed" ] ||
+    fail "$signed signatures returned, $(wc -l <"$T/ok1") ok entries"
+cmp -s "$T/ok1" "$T/signed1" ||
+    fail "the signatures returned are not the ones the log records"
+sort "$T/r1/refused" >"$T/refused1"
+[ -z "$(comm -12 "$T/ok1" "$T/refused1")" ] ||
+    fail "a refused request has an ok entry"
+[ "$(sort -u "$T/r1/messages")" = "the agent cannot write its audit log; nothing is signed until it can" ] ||
+    fail "refusal messages: $(sort -u "$T/r1/messages" | head -3)"
+# The condition is logged, at most once a second, with a count.
+lines=$(grep -c 'audit: cannot write the entry for sign-data' "$AGENT_LOG" || true)
+[ "$lines" -ge 1 ] || fail "the agent did not log the full audit log"
+[ "$lines" -le $((t1 - t0 + 2)) ] ||
+    fail "$lines log lines about the full audit log in $((t1 - t0)) s"
+grep -q 'entries not written since the log last worked' "$AGENT_LOG" ||
+    fail "the log line carries no count"
+echo "agent log: $lines lines for $refused refusals in $((t1 - t0 + 1)) s or less"
+
+# botid says why, exits 1 and writes nothing.
+printf 'cli\n' >"$T/msg"
+set +e
+msg=$(botid_cli sign hsm1 --in "$T/msg" --out "$T/cli.sig" 2>&1)
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "botid sign while the log is full: exit $rc, want 1"
+[ "$msg" = "botid: sign: audit log unavailable: the agent cannot write its audit log; nothing is signed until it can" ] ||
+    fail "botid said: $msg"
+[ ! -e "$T/cli.sig" ] || fail "botid wrote a signature file"
+entries_ok | cmp -s - "$T/ok1" || fail "the refused CLI request has an entry"
+
+# Space returns: the next request is written and signed, no restart.
+rm "$T/full/filler"
+mkdir "$T/r2"
+out=$("$python" "$client" sign "$AGENT_SOCK" hsm1 20 "$T/r2") ||
+    fail "signing client failed after space returned"
+echo "round 2: $out"
+[ "$(wc -l <"$T/r2/refused")" -eq 0 ] ||
+    fail "refusals after space returned: $out"
+grep -q 'audit: the log is written again' "$AGENT_LOG" ||
+    fail "the agent did not log its recovery"
+stop_agent
+
+# The whole log verifies (no cut line, no gap), and still matches.
+check "$BOTID" audit verify "$AUDIT_LOG"
+entries_ok >"$T/ok-all"
+sort "$T/r1/signed" "$T/r2/signed" | cmp -s - "$T/ok-all" ||
+    fail "log and signatures returned differ after recovery"
+echo "PASS: audit fail-closed ($signed signed, $refused refused, $(wc -l <"$T/ok-all") entries ok)"
