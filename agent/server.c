@@ -42,6 +42,12 @@
 #define DRAIN_SECONDS	10
 /* How long the loop polls after sending a reply (see server_run). */
 #define LOOP_SPIN_US	100
+/*
+ * Connections accepted per wake-up: a flood of connects must not keep the
+ * loop from the requests of connections already open (epoll wakes it
+ * again while more wait).
+ */
+#define ACCEPT_BATCH	64
 
 struct conn {
 	struct conn		*prev, *next;
@@ -1450,9 +1456,9 @@ accept_all(struct server *s, const struct botid_agent_config *cfg)
 	struct ucred cred;
 	socklen_t len;
 	struct conn *c;
-	int fd;
+	int fd, n;
 
-	for (;;) {
+	for (n = 0; n < ACCEPT_BATCH; n++) {
 		fd = accept4(s->listen_fd, NULL, NULL,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
