@@ -466,8 +466,11 @@ audit_note(const struct botid_audit_event *ev)
 			a = &aggregates[i];
 			break;
 		}
-	if (a != NULL && a->last_sec >= now - 1) {
-		/* The same again within a second: one more in the count. */
+	if (a != NULL && (a->last_sec >= now - 1 || a->pending > 0)) {
+		/*
+		 * The same again within a second, or a count the log could
+		 * not take yet: one more in the count.
+		 */
 		if (a->pending++ == 0)
 			aggregates_pending++;
 		if (ev->micros > a->micros)
@@ -479,8 +482,6 @@ audit_note(const struct botid_audit_event *ev)
 		/* No room and no disk: said by audit_failed, with a count. */
 		return;
 	}
-	if (a->used && a->pending > 0)
-		aggregates_pending--;
 	memset(a, 0, sizeof(*a));
 	a->used = 1;
 	a->last_sec = now;

@@ -5,7 +5,7 @@
 # AUDIT_UNAVAILABLE (status 12) with no signature: signatures returned and
 # "ok" entries match one for one, no refused request has an entry, botid
 # says why and writes no output, and the agent says so in its log once a
-# second at most. Space freed, the agent signs again with no restart, and
+# second at most. Denials meanwhile are answered, and recorded later. Space freed, the agent signs again with no restart, and
 # `botid audit verify` passes on the whole log (a line the full disk cut
 # short was taken back, not left in the chain).
 set -euo pipefail
@@ -26,6 +26,7 @@ head -c 40960 /dev/zero >"$T/full/filler"
 AUDIT_LOG="$T/full/audit.log"
 agent_conf_begin
 agent_add_bot hsm1 pkcs11 ecdsa-p256 "uid:$(id -u)"
+agent_add_bot locked pkcs11 ecdsa-p256 "uid:1"
 start_agent
 check botid_cli pubkey hsm1 --out "$T/hsm1.pem"
 
@@ -89,6 +90,14 @@ set -e
     fail "botid said: $msg"
 [ ! -e "$T/cli.sig" ] || fail "botid wrote a signature file"
 entries_ok | cmp -s - "$T/ok1" || fail "the refused CLI request has an entry"
+# Denials are answered as usual meanwhile; their lines wait for space.
+for _ in 1 2 3; do
+	set +e
+	botid_cli pubkey locked --out /dev/null 2>/dev/null
+	rc=$?
+	set -e
+	[ "$rc" -eq 3 ] || fail "pubkey locked while the log is full: exit $rc, want 3"
+done
 
 # Space returns: the next request is written and signed, no restart.
 rm "$T/full/filler"
@@ -107,4 +116,9 @@ check "$BOTID" audit verify "$AUDIT_LOG"
 entries_ok >"$T/ok-all"
 sort "$T/r1/signed" "$T/r2/signed" | cmp -s - "$T/ok-all" ||
     fail "log and signatures returned differ after recovery"
+denied=$("$python" -c '
+import json, sys
+print(sum(e.get("count", 1) for e in map(json.loads, open(sys.argv[1]))
+          if e["op"] == "pubkey" and e["result"] == "denied"))' "$AUDIT_LOG")
+[ "$denied" -eq 3 ] || fail "$denied denials recorded after recovery, want 3"
 echo "PASS: audit fail-closed ($signed signed, $refused refused, $(wc -l <"$T/ok-all") entries ok)"
