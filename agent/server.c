@@ -134,7 +134,7 @@ struct server {
 	struct timespec		 spin_from;	/* the last reply sent */
 	int			 spinning;	/* polling since spin_from */
 	size_t			 queued;	/* jobs handed to pools, not back */
-	struct uid_count	*uids;		/* uids with an open connection */
+	struct uid_count	*uids;		/* uids holding connections */
 	size_t			 nuids, uids_cap;
 	struct ratelog		 log_full, log_uid, log_evict, log_hello,
 				 log_frame, log_cred;
@@ -1469,24 +1469,26 @@ accept_all(struct server *s, const struct botid_agent_config *cfg)
 			return;
 		}
 		len = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-		    len != sizeof(cred)) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+		    &len) == -1 || len != sizeof(cred)) {
 			log_limited(&s->log_cred, "connection refused: no peer "
 			    "credentials");
 			close(fd);
 			continue;
 		}
-		if (uid_connections(s, cred.uid) >= cfg->max_connections_per_uid) {
-			log_limited(&s->log_uid, "connection of uid %lu refused: "
-			    "max_connections_per_uid %u reached",
-			    (unsigned long)cred.uid, cfg->max_connections_per_uid);
+		if (uid_connections(s, cred.uid) >=
+		    cfg->max_connections_per_uid) {
+			log_limited(&s->log_uid, "connection of uid %lu "
+			    "refused: max_connections_per_uid %u reached",
+			    (unsigned long)cred.uid,
+			    cfg->max_connections_per_uid);
 			close(fd);
 			continue;
 		}
 		if (s->nconns >= cfg->max_connections &&
 		    !evict_for(s, cred.uid)) {
-			log_limited(&s->log_full, "connection refused: limit of "
-			    "%u reached", cfg->max_connections);
+			log_limited(&s->log_full, "connection refused: "
+			    "limit of %u reached", cfg->max_connections);
 			close(fd);
 			continue;
 		}
@@ -1632,12 +1634,14 @@ sweep(struct server *s, const struct botid_agent_config *cfg)
 		if (c->frame_started != 0 &&
 		    now - c->frame_started > (time_t)BOTID_FRAME_TIMEOUT_S) {
 			log_limited(&s->log_frame, "dropping a connection: "
-			    "frame not completed in %u s", BOTID_FRAME_TIMEOUT_S);
+			    "frame not completed in %u s",
+			    BOTID_FRAME_TIMEOUT_S);
 			conn_close(s, c);
 		} else if (!c->hello && c->inflight == 0 &&
 		    now - c->accepted > (time_t)cfg->first_request_timeout) {
-			log_limited(&s->log_hello, "dropping a connection of uid "
-			    "%lu: no HELLO within first_request_timeout %u s",
+			log_limited(&s->log_hello, "dropping a connection of "
+			    "uid %lu: no HELLO within first_request_timeout "
+			    "%u s",
 			    (unsigned long)c->peer.uid,
 			    cfg->first_request_timeout);
 			conn_close(s, c);

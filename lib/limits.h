@@ -26,8 +26,9 @@
 #define BOTID_MAX_CONFIG_FILE	(1024u * 1024u)
 #define BOTID_IDLE_TIMEOUT_S	300u		/* default idle connection timeout */
 #define BOTID_FRAME_TIMEOUT_S	10u		/* a started frame must finish by then */
-#define BOTID_FIRST_REQUEST_TIMEOUT_S 5u	/* first_request_timeout by default */
-#define BOTID_MAX_FIRST_REQUEST_S 300u		/* highest first_request_timeout */
+/* first_request_timeout: by default, and the highest allowed. */
+#define BOTID_FIRST_REQUEST_TIMEOUT_S 5u
+#define BOTID_MAX_FIRST_REQUEST_S 300u
 #define BOTID_MAX_SCOPES	32u		/* scopes per bot and per token */
 #define BOTID_MAX_SCOPE		64u		/* bytes in one scope */
 #define BOTID_MAX_AUDIENCE	256u		/* bytes in a JWT audience */
@@ -39,7 +40,7 @@
 #define BOTID_MAX_AUDIT_UNSEALED (1024u * 1024u) /* entries between seals */
 /* Callers x ops x bots x results counted at once in aggregated audit lines. */
 #define BOTID_AUDIT_AGGREGATE_SLOTS 64u
-#define BOTID_AUDIT_MAX_DETAIL	256u		/* detail bytes an aggregate keeps */
+#define BOTID_AUDIT_MAX_DETAIL	256u		/* detail an aggregate keeps */
 /* A refusal repeated by a flood is logged at most this often, with a count. */
 #define BOTID_LOG_EVERY_S	1u
 

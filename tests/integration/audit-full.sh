@@ -4,7 +4,8 @@
 # times. Every reply is either a signature whose entry is in the log or
 # AUDIT_UNAVAILABLE (status 12) with no signature: signatures returned and
 # "ok" entries match one for one, no refused request has an entry, botid
-# says why and writes no output, and the agent says so in its log once a
+# says why and writes no output, the PKCS#11 module returns
+# CKR_DEVICE_ERROR and no signature, and the agent says so in its log once a
 # second at most. Denials meanwhile are answered, and recorded later. Space freed, the agent signs again with no restart, and
 # `botid audit verify` passes on the whole log (a line the full disk cut
 # short was taken back, not left in the chain).
@@ -89,6 +90,25 @@ set -e
 [ "$msg" = "botid: sign: audit log unavailable: the agent cannot write its audit log; nothing is signed until it can" ] ||
     fail "botid said: $msg"
 [ ! -e "$T/cli.sig" ] || fail "botid wrote a signature file"
+# The PKCS#11 module: CKR_DEVICE_ERROR, no signature.
+module="$top_builddir/pkcs11/.libs/botid-pkcs11.so"
+BOTID_SOCKET=$AGENT_SOCK pkcs11-tool --module "$module" -O >"$T/objects" 2>&1 ||
+    fail "pkcs11-tool -O failed: $(head -3 "$T/objects")"
+id=$(awk '/^Private Key Object/ { p = 1; next } /^[^ ]/ { p = 0 }
+    p && $1 == "label:" { l = $2 } p && $1 == "ID:" && l == "hsm1" { print $2; exit }' \
+    "$T/objects")
+[ -n "$id" ] || fail "no key hsm1 in: $(cat "$T/objects")"
+set +e
+msg=$(BOTID_SOCKET=$AGENT_SOCK pkcs11-tool --module "$module" --sign \
+    -m ECDSA-SHA256 --id "$id" -i "$T/msg" -o "$T/p11.sig" 2>&1)
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "pkcs11-tool signed while the log is full"
+case $msg in
+*CKR_DEVICE_ERROR*) ;;
+*) fail "pkcs11-tool said: $msg" ;;
+esac
+[ ! -s "$T/p11.sig" ] || fail "pkcs11-tool wrote a signature"
 entries_ok | cmp -s - "$T/ok1" || fail "the refused CLI request has an entry"
 # Denials are answered as usual meanwhile; their lines wait for space.
 for _ in 1 2 3; do
