@@ -63,6 +63,8 @@ struct conn {
 	time_t			 frame_started;	/* 0: no partial frame */
 	time_t			 accepted;	/* HELLO is due within
 						 * first_request_timeout */
+	uid_t			 owner;		/* SO_PEERCRED at accept: whose
+						 * share the connection uses */
 };
 
 /* A signing request in a pool; the job comes first so we can cast back. */
@@ -374,7 +376,7 @@ conn_close(struct server *s, struct conn *c)
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
 		c->fd = -1;
-		uid_remove(s, c->peer.uid);
+		uid_remove(s, c->owner);
 	}
 	if (c->inflight == 0)
 		conn_free(s, c);
@@ -1430,7 +1432,7 @@ evict_for(struct server *s, uid_t uid)
 		return 0;
 	/* Idle: nothing in flight, nothing to send, no frame begun. */
 	for (c = s->conns; c != NULL; c = c->next)
-		if (c->fd != -1 && c->peer.uid == top->uid &&
+		if (c->fd != -1 && c->owner == top->uid &&
 		    c->inflight == 0 && buf_len(&c->out) == 0 &&
 		    buf_len(&c->in) == 0 &&
 		    (victim == NULL || c->last_active < victim->last_active))
@@ -1503,7 +1505,8 @@ accept_all(struct server *s, const struct botid_agent_config *cfg)
 			close(fd);
 			continue;
 		}
-		if (uid_add(s, c->peer.uid) != 0) {
+		c->owner = cred.uid;
+		if (uid_add(s, c->owner) != 0) {
 			free(c);
 			close(fd);
 			continue;
@@ -1518,7 +1521,7 @@ accept_all(struct server *s, const struct botid_agent_config *cfg)
 		ev.data.ptr = c;
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			log_err("epoll_ctl: %s", strerror(errno));
-			uid_remove(s, c->peer.uid);
+			uid_remove(s, c->owner);
 			close(fd);
 			free(c);
 			continue;
@@ -1642,7 +1645,7 @@ sweep(struct server *s, const struct botid_agent_config *cfg)
 			log_limited(&s->log_hello, "dropping a connection of "
 			    "uid %lu: no HELLO within first_request_timeout "
 			    "%u s",
-			    (unsigned long)c->peer.uid,
+			    (unsigned long)c->owner,
 			    cfg->first_request_timeout);
 			conn_close(s, c);
 		} else if (c->inflight == 0 && buf_len(&c->out) == 0 &&
