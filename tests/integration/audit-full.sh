@@ -8,7 +8,8 @@
 # CKR_DEVICE_ERROR and no signature, and the agent says so in its log once a
 # second at most. Denials meanwhile are answered, and recorded later. Space freed, the agent signs again with no restart, and
 # `botid audit verify` passes on the whole log (a line the full disk cut
-# short was taken back, not left in the chain).
+# short was taken back, not left in the chain). A deprovisioning on a full
+# disk is answered AUDIT_UNAVAILABLE, saying it is not recorded.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 [ "$(id -u)" -eq 0 ] || fail "this test mounts a tmpfs: run it as root"
@@ -141,4 +142,39 @@ import json, sys
 print(sum(e.get("count", 1) for e in map(json.loads, open(sys.argv[1]))
           if e["op"] == "pubkey" and e["result"] == "denied"))' "$AUDIT_LOG")
 [ "$denied" -eq 3 ] || fail "$denied denials recorded after recovery, want 3"
+
+# A key operation whose outcome cannot be recorded: the host (never
+# enrolled) deprovisioned with the disk full again. The keys are gone, the
+# client hears that this is not in the log, the agent stops, and the log
+# still verifies.
+start_agent
+head -c 1048576 /dev/zero >"$T/full/filler" 2>/dev/null || true
+# The log's last page may still hold a line: denials until one does not fit.
+before=$(grep -c 'cannot write the entry for pubkey' "$AGENT_LOG" || true)
+for _ in $(seq 1 100); do
+	set +e
+	botid_cli pubkey locked --out /dev/null 2>/dev/null
+	rc=$?
+	set -e
+	[ "$rc" -eq 3 ] || fail "pubkey locked: exit $rc, want 3"
+	[ "$(grep -c 'cannot write the entry for pubkey' "$AGENT_LOG")" -eq "$before" ] ||
+	    break
+done
+[ "$(grep -c 'cannot write the entry for pubkey' "$AGENT_LOG")" -gt "$before" ] ||
+    fail "the log never filled up again"
+set +e
+msg=$(botid_cli deprovision --yes 2>&1)
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "deprovision with the log full: exit $rc, want 1"
+[ "$msg" = "botid: deprovision: audit log unavailable: the agent cannot write its audit log: what was done is not recorded there" ] ||
+    fail "botid deprovision said: $msg"
+rc=0
+wait "$AGENT_PID" || rc=$?
+AGENT_PID=
+[ "$rc" -eq 0 ] || fail "the deprovisioned agent exited $rc"
+rm "$T/full/filler"
+check "$BOTID" audit verify "$AUDIT_LOG"
+! grep -q '"op":"deprovision"' "$AUDIT_LOG" ||
+    fail "a deprovision entry was written on a full disk"
 echo "PASS: audit fail-closed ($signed signed, $refused refused, $(wc -l <"$T/ok-all") entries ok)"
