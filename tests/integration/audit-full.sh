@@ -93,15 +93,25 @@ set -e
 [ ! -e "$T/cli.sig" ] || fail "botid wrote a signature file"
 # The PKCS#11 module: CKR_DEVICE_ERROR, no signature.
 module="$top_builddir/pkcs11/.libs/botid-pkcs11.so"
-BOTID_SOCKET=$AGENT_SOCK pkcs11-tool --module "$module" -O >"$T/objects" 2>&1 ||
+p11() {
+	# In a sanitizer build the module needs the ASan runtime preloaded
+	# into the uninstrumented tool (as in pkcs11-module.sh).
+	if [ -n "${BOTID_SANITIZER_PRELOAD:-}" ]; then
+		LD_PRELOAD="$BOTID_SANITIZER_PRELOAD" \
+		    ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0" \
+		    BOTID_SOCKET=$AGENT_SOCK pkcs11-tool --module "$module" "$@"
+	else
+		BOTID_SOCKET=$AGENT_SOCK pkcs11-tool --module "$module" "$@"
+	fi
+}
+p11 -O >"$T/objects" 2>&1 ||
     fail "pkcs11-tool -O failed: $(head -3 "$T/objects")"
 id=$(awk '/^Private Key Object/ { p = 1; next } /^[^ ]/ { p = 0 }
     p && $1 == "label:" { l = $2 } p && $1 == "ID:" && l == "hsm1" { print $2; exit }' \
     "$T/objects")
 [ -n "$id" ] || fail "no key hsm1 in: $(cat "$T/objects")"
 set +e
-msg=$(BOTID_SOCKET=$AGENT_SOCK pkcs11-tool --module "$module" --sign \
-    -m ECDSA-SHA256 --id "$id" -i "$T/msg" -o "$T/p11.sig" 2>&1)
+msg=$(p11 --sign -m ECDSA-SHA256 --id "$id" -i "$T/msg" -o "$T/p11.sig" 2>&1)
 rc=$?
 set -e
 [ "$rc" -ne 0 ] || fail "pkcs11-tool signed while the log is full"
