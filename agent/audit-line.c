@@ -142,6 +142,9 @@ audit_line_event(const struct botid_audit_event *ev, uint64_t seq,
 	    (r = put(out, cap, &pos, ",\"us\":%lld",
 	    (long long)(json_int_t)ev->micros)) != 0)
 		return r;
+	if (ev->count != 0 && (r = put(out, cap, &pos, ",\"count\":%lld",
+	    (long long)(json_int_t)ev->count)) != 0)
+		return r;
 	if (ev->digest != NULL && ev->digest_len <= 64) {
 		hex_encode(ev->digest, ev->digest_len, hex);
 		if ((r = put_str(out, cap, &pos, "hash", ev->hash)) != 0 ||
@@ -188,6 +191,9 @@ audit_line_event_json(const struct botid_audit_event *ev, uint64_t seq,
 	    json_object_set_new(o, "result", json_string(ev->result)) != 0 ||
 	    json_object_set_new(o, "us",
 	    json_integer((json_int_t)ev->micros)) != 0)
+		goto out;
+	if (ev->count != 0 && json_object_set_new(o, "count",
+	    json_integer((json_int_t)ev->count)) != 0)
 		goto out;
 	if (ev->digest != NULL && ev->digest_len <= 64) {
 		hex_encode(ev->digest, ev->digest_len, hex);

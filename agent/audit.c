@@ -14,11 +14,17 @@
  *  - At rotation and shutdown the loop signs at once, so a file ends
  *    with a checkpoint that seals everything before it and a cut after it
  *    shows.
+ *  - A signature, token or key operation is answered only after its entry
+ *    was written (audit_write returns the failure); a write the disk cut
+ *    short is truncated away again, so the chain never holds a broken line.
+ *  - Denials and reads cost a client nothing to repeat: they are counted
+ *    per caller, op, bot and result, one line a second (audit_note).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -87,6 +93,32 @@ static struct checkpoint_job *queued, *done;
 static int inflight, stop;
 static int signer_efd = -1;
 
+/* Writes that failed since the log last worked, and when that was said. */
+static uint64_t unwritten;
+static int failing;
+static time_t failure_logged;
+
+/*
+ * Aggregated events (audit_note): one slot per caller, op, bot, result
+ * and detail seen in this second or the one before.
+ */
+struct aggregate {
+	int			 used;
+	time_t			 last_sec;	/* the last event's second */
+	uint64_t		 pending;	/* counted, not yet written */
+	uint64_t		 micros;	/* the longest of those */
+	char			 op[32];
+	char			 result[16];
+	int			 has_bot;
+	char			 bot[BOTID_MAX_BOT_NAME + 1];
+	int			 has_detail;
+	char			 detail[BOTID_AUDIT_MAX_DETAIL];
+	struct botid_peer	 peer;
+};
+static struct aggregate aggregates[BOTID_AUDIT_AGGREGATE_SLOTS];
+static size_t aggregates_pending;	/* slots with pending > 0 */
+static time_t aggregates_sec;		/* the second last flushed for */
+
 int
 audit_open(const char *path)
 {
@@ -145,8 +177,10 @@ audit_configure(const struct botid_agent_config *cfg)
 int
 audit_reopen(const char *path, struct botid_registry *reg)
 {
-	if (audit_fd != -1)
+	if (audit_fd != -1) {
+		audit_flush();
 		audit_seal(reg, "rotate");
+	}
 	if (path == NULL) {
 		audit_close();
 		return 0;
@@ -175,6 +209,25 @@ entry_new(void)
 }
 
 /*
+ * Takes back the n bytes a short write left at the end of the file, so
+ * that the log holds whole lines only and `botid audit verify` still
+ * passes; the next write tries the entry again. Only this thread appends,
+ * so the last n bytes are ours. If the file cannot be cut, the line is
+ * ended before the next entry and verification shows the cut line.
+ */
+static void
+entry_cut(size_t n)
+{
+	struct stat st;
+
+	if (fstat(audit_fd, &st) == 0 && (uint64_t)st.st_size >= n &&
+	    ftruncate(audit_fd, st.st_size - (off_t)n) == 0)
+		return;
+	log_err("audit: cannot remove a cut line: %s", strerror(errno));
+	need_newline = 1;
+}
+
+/*
  * Appends the text of an entry as one line and advances the chain past
  * it. text may be the line buffer itself, at its second byte. A line not
  * written whole leaves the chain where it was: the next entry links to the
@@ -185,6 +238,7 @@ entry_append(const char *text, size_t len)
 {
 	char *start;
 	ssize_t n;
+	int saved;
 
 	if (len >= BOTID_MAX_AUDIT_LINE)
 		return BOTID_ERR_TOO_LARGE;
@@ -196,7 +250,11 @@ entry_append(const char *text, size_t len)
 	start = need_newline ? line : line + 1;
 	n = write(audit_fd, start, (size_t)need_newline + len + 1);
 	if (n != (ssize_t)(need_newline + len + 1)) {
-		need_newline = n > 0 ? 1 : need_newline;
+		/* A short write of a regular file means no space (or quota). */
+		saved = n == -1 ? errno : ENOSPC;
+		if (n > 0)
+			entry_cut((size_t)n);
+		errno = saved;
 		return BOTID_ERR_IO;
 	}
 	if (sha256 == NULL &&
@@ -211,24 +269,235 @@ entry_append(const char *text, size_t len)
 	return 0;
 }
 
-void
-audit_write(const struct botid_audit_event *ev)
+/* Says, at most once a second, that entries cannot be written. */
+static void
+audit_failed(const char *op, int r, int err)
+{
+	time_t now = time(NULL);
+
+	unwritten++;
+	if (failing && now - failure_logged < (time_t)BOTID_LOG_EVERY_S)
+		return;
+	log_err("audit: cannot write the entry for %s: %s%s%s; %" PRIu64
+	    " entries not written since the log last worked, signatures "
+	    "refused until it works", op, botid_strerror(r),
+	    r == BOTID_ERR_IO ? ": " : "", r == BOTID_ERR_IO ? strerror(err) :
+	    "", unwritten);
+	failing = 1;
+	failure_logged = now;
+}
+
+static void
+audit_worked(void)
+{
+	if (!failing)
+		return;
+	log_info("audit: the log is written again, after %" PRIu64 " entries "
+	    "could not be", unwritten);
+	failing = 0;
+	unwritten = 0;
+}
+
+/* One entry, now: 0, or why it could not be written (errno kept). */
+static int
+entry_write(const struct botid_audit_event *ev)
 {
 	struct timespec now;
 	size_t len;
-	int r;
+	int err, r;
 
-	if (audit_fd == -1)
-		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	if ((r = audit_line_event(ev, next_seq, last_hash, &now, line + 1,
 	    BOTID_MAX_AUDIT_LINE, &len)) == 0 &&
-	    (r = entry_append(line + 1, len)) == 0)
+	    (r = entry_append(line + 1, len)) == 0) {
 		entries_since++;
-	if (r != 0)
-		log_err("audit: cannot write entry for %s: %s%s%s", ev->op,
-		    botid_strerror(r), r == BOTID_ERR_IO ? ": " : "",
-		    r == BOTID_ERR_IO ? strerror(errno) : "");
+		audit_worked();
+		return 0;
+	}
+	err = errno;
+	audit_failed(ev->op, r, err);
+	errno = err;
+	return r;
+}
+
+/* Writes one aggregate's pending count as a line; 0 or an error. */
+static int
+aggregate_write(struct aggregate *a)
+{
+	struct botid_audit_event ev;
+	int r;
+
+	if (a->pending == 0)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.op = a->op;
+	ev.bot = a->has_bot ? a->bot : NULL;
+	ev.peer = &a->peer;
+	ev.result = a->result;
+	ev.detail = a->has_detail ? a->detail : NULL;
+	ev.micros = a->micros;
+	ev.count = a->pending;
+	if ((r = entry_write(&ev)) != 0)
+		return r;
+	a->pending = 0;
+	a->micros = 0;
+	aggregates_pending--;
+	return 0;
+}
+
+/* Every pending aggregate, oldest slot first; 0 if all were written. */
+static int
+aggregates_write(void)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; aggregates_pending > 0 && i < BOTID_AUDIT_AGGREGATE_SLOTS;
+	    i++)
+		if ((r = aggregate_write(&aggregates[i])) != 0)
+			return r;
+	return 0;
+}
+
+void
+audit_flush(void)
+{
+	if (audit_fd != -1)
+		(void)aggregates_write();
+}
+
+void
+audit_flush_due(void)
+{
+	time_t now = time(NULL);
+	size_t i;
+
+	if (audit_fd == -1 || now == aggregates_sec)
+		return;
+	aggregates_sec = now;
+	(void)aggregates_write();
+	/* A key quiet for a whole second is written at once next time. */
+	for (i = 0; i < BOTID_AUDIT_AGGREGATE_SLOTS; i++)
+		if (aggregates[i].used && aggregates[i].pending == 0 &&
+		    aggregates[i].last_sec < now - 1)
+			aggregates[i].used = 0;
+}
+
+int
+audit_write(const struct botid_audit_event *ev)
+{
+	if (audit_fd == -1)
+		return 0;
+	/* Counted events came first: their lines go before this one. */
+	if (aggregates_pending > 0 && aggregates_write() != 0)
+		return BOTID_ERR_AUDIT_UNAVAILABLE;
+	if (entry_write(ev) != 0)
+		return BOTID_ERR_AUDIT_UNAVAILABLE;
+	return 0;
+}
+
+static int
+same_text(int has, const char *kept, const char *s)
+{
+	return has ? s != NULL && strcmp(kept, s) == 0 : s == NULL;
+}
+
+/* Whether slot a counts events like ev. */
+static int
+aggregate_matches(const struct aggregate *a, const struct botid_audit_event *ev)
+{
+	const struct botid_peer *p = ev->peer;
+
+	return a->used && a->peer.uid == p->uid && a->peer.gid == p->gid &&
+	    a->peer.pid == p->pid && a->peer.have_exe == p->have_exe &&
+	    a->peer.have_unit == p->have_unit &&
+	    (!p->have_exe || strcmp(a->peer.exe, p->exe) == 0) &&
+	    (!p->have_unit || strcmp(a->peer.unit, p->unit) == 0) &&
+	    strcmp(a->op, ev->op) == 0 && strcmp(a->result, ev->result) == 0 &&
+	    same_text(a->has_bot, a->bot, ev->bot) &&
+	    same_text(a->has_detail, a->detail, ev->detail);
+}
+
+/* A slot for a new key: a free one, or the one quiet the longest. */
+static struct aggregate *
+aggregate_slot(void)
+{
+	struct aggregate *a, *best = NULL;
+	size_t i;
+
+	for (i = 0; i < BOTID_AUDIT_AGGREGATE_SLOTS; i++) {
+		a = &aggregates[i];
+		if (!a->used)
+			return a;
+		if (a->pending == 0 &&
+		    (best == NULL || a->last_sec < best->last_sec))
+			best = a;
+	}
+	if (best != NULL)
+		return best;
+	/* Every slot holds a count: write them all to make room. */
+	if (aggregates_write() != 0)
+		return NULL;
+	return &aggregates[0];
+}
+
+void
+audit_note(const struct botid_audit_event *ev)
+{
+	struct aggregate *a = NULL;
+	time_t now;
+	size_t i;
+
+	if (audit_fd == -1)
+		return;
+	/* What a slot cannot hold is written as it comes. */
+	if (strlen(ev->op) >= sizeof(a->op) ||
+	    strlen(ev->result) >= sizeof(a->result) ||
+	    (ev->bot != NULL && strlen(ev->bot) > BOTID_MAX_BOT_NAME) ||
+	    (ev->detail != NULL && strlen(ev->detail) >=
+	    BOTID_AUDIT_MAX_DETAIL) || ev->digest != NULL) {
+		(void)audit_write(ev);
+		return;
+	}
+	audit_flush_due();
+	now = time(NULL);
+	for (i = 0; i < BOTID_AUDIT_AGGREGATE_SLOTS; i++)
+		if (aggregate_matches(&aggregates[i], ev)) {
+			a = &aggregates[i];
+			break;
+		}
+	if (a != NULL && (a->last_sec >= now - 1 || a->pending > 0)) {
+		/*
+		 * The same again within a second, or a count the log could
+		 * not take yet: one more in the count.
+		 */
+		if (a->pending++ == 0)
+			aggregates_pending++;
+		if (ev->micros > a->micros)
+			a->micros = ev->micros;
+		a->last_sec = now;
+		return;
+	}
+	if (a == NULL && (a = aggregate_slot()) == NULL) {
+		/* No room and no disk: said by audit_failed, with a count. */
+		return;
+	}
+	memset(a, 0, sizeof(*a));
+	a->used = 1;
+	a->last_sec = now;
+	snprintf(a->op, sizeof(a->op), "%s", ev->op);
+	snprintf(a->result, sizeof(a->result), "%s", ev->result);
+	if ((a->has_bot = ev->bot != NULL))
+		snprintf(a->bot, sizeof(a->bot), "%s", ev->bot);
+	if ((a->has_detail = ev->detail != NULL))
+		snprintf(a->detail, sizeof(a->detail), "%s", ev->detail);
+	a->peer = *ev->peer;
+	/* The first of its kind is written at once; kept if it cannot be. */
+	if (audit_write(ev) != 0) {
+		a->pending = 1;
+		a->micros = ev->micros;
+		aggregates_pending++;
+	}
 }
 
 /*

@@ -26,6 +26,8 @@ struct botid_audit_event {
 	const char		*result;	/* "ok", "denied", "error" */
 	const char		*detail;	/* short reason, or NULL */
 	uint64_t		 micros;	/* time taken */
+	uint64_t		 count;		/* events one line stands for;
+						 * 0: one, and no "count" */
 };
 
 /*
@@ -35,8 +37,30 @@ struct botid_audit_event {
 int	audit_open(const char *path);
 /* Takes the checkpoint period and syslog forwarding from cfg. */
 void	audit_configure(const struct botid_agent_config *cfg);
-/* Writes one event; a failure is logged, never fatal to the request. */
-void	audit_write(const struct botid_audit_event *ev);
+/*
+ * Writes one event in full before the caller answers: for a signature,
+ * token or key operation, whose reply must not leave without its entry.
+ * Aggregated lines still pending are written first, so the log keeps the
+ * order of events. Returns 0 once write(2) took the whole line, or when
+ * auditing is off (no audit_log); BOTID_ERR_AUDIT_UNAVAILABLE when it
+ * could not be written (a cut line is removed again: the chain stays
+ * whole). The failure is logged at most once a second, with a count.
+ */
+int	audit_write(const struct botid_audit_event *ev);
+/*
+ * Records an event that may be aggregated: a denial or a read that
+ * produced no signature, token or key operation. The first event of a
+ * caller, op, bot, result and detail is written at once; more of the
+ * same within the second and the next are counted into one line written
+ * when the second rolls over (audit_flush_due), before the next entry of
+ * audit_write, or at audit_flush. One that cannot be written yet stays
+ * counted and is written with a later flush.
+ */
+void	audit_note(const struct botid_audit_event *ev);
+/* Writes the aggregated lines whose second is over; call once a loop. */
+void	audit_flush_due(void);
+/* Writes every aggregated line now (before sealing or closing). */
+void	audit_flush(void);
 
 /*
  * Starts the thread that has the host key sign checkpoints (after the

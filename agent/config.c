@@ -74,6 +74,8 @@ enum agent_key {
 	AGENT_AUDIT_CHECKPOINT_INTERVAL,
 	AGENT_AUDIT_SYSLOG,
 	AGENT_ROTATE_GRACE,
+	AGENT_MAX_CONNECTIONS_PER_UID,
+	AGENT_FIRST_REQUEST_TIMEOUT,
 	AGENT_NKEYS,
 };
 
@@ -82,7 +84,7 @@ static const char *const agent_keys[AGENT_NKEYS] = {
 	"audit_log", "max_connections", "idle_timeout", "tpm_loaded_keys",
 	"pkcs11_sessions", "user", "admin", "renew_at",
 	"audit_checkpoint_entries", "audit_checkpoint_interval", "audit_syslog",
-	"rotate_grace",
+	"rotate_grace", "max_connections_per_uid", "first_request_timeout",
 };
 
 /* Keys of [bot NAME]; the order matches bot_keys[]. */
@@ -592,6 +594,12 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 	case AGENT_IDLE_TIMEOUT:
 		return config_set_number(p, name, &cfg->idle_timeout,
 		    value, 1, 86400);
+	case AGENT_MAX_CONNECTIONS_PER_UID:
+		return config_set_number(p, name, &cfg->max_connections_per_uid,
+		    value, 1, BOTID_MAX_CONNECTIONS);
+	case AGENT_FIRST_REQUEST_TIMEOUT:
+		return config_set_number(p, name, &cfg->first_request_timeout,
+		    value, 1, BOTID_MAX_FIRST_REQUEST_S);
 	case AGENT_TPM_LOADED_KEYS:
 		return config_set_number(p, name, &cfg->tpm_loaded_keys,
 		    value, 1, 64);
@@ -1220,6 +1228,8 @@ config_defaults(struct config_parse *p)
 	cfg->socket_mode = CONFIG_DEFAULT_SOCKET_MODE;
 	cfg->max_connections = CONFIG_DEFAULT_CONNECTIONS;
 	cfg->idle_timeout = BOTID_IDLE_TIMEOUT_S;
+	cfg->max_connections_per_uid = BOTID_DEFAULT_CONNECTIONS_PER_UID;
+	cfg->first_request_timeout = BOTID_FIRST_REQUEST_TIMEOUT_S;
 	cfg->tpm_loaded_keys = CONFIG_DEFAULT_TPM_KEYS;
 	cfg->pkcs11_sessions = CONFIG_DEFAULT_SESSIONS;
 	cfg->renew_percent = CONFIG_DEFAULT_RENEW_PERCENT;

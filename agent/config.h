@@ -84,6 +84,8 @@ struct botid_agent_config {
 	int			 audit_syslog;	/* copy entries to syslog */
 	unsigned		 max_connections;
 	unsigned		 idle_timeout;	/* seconds */
+	unsigned		 max_connections_per_uid; /* one uid's share */
+	unsigned		 first_request_timeout; /* s to say HELLO */
 	unsigned		 tpm_loaded_keys; /* bot keys kept in TPM slots */
 	unsigned		 pkcs11_sessions; /* sessions (workers) per token */
 	unsigned		 renew_percent;	/* renew after this % of the life

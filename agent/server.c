@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,12 @@
 #define DRAIN_SECONDS	10
 /* How long the loop polls after sending a reply (see server_run). */
 #define LOOP_SPIN_US	100
+/*
+ * Connections accepted per wake-up: a flood of connects must not keep the
+ * loop from the requests of connections already open (epoll wakes it
+ * again while more wait).
+ */
+#define ACCEPT_BATCH	64
 
 struct conn {
 	struct conn		*prev, *next;
@@ -57,6 +64,10 @@ struct conn {
 	struct botid_buf	 out;
 	time_t			 last_active;
 	time_t			 frame_started;	/* 0: no partial frame */
+	time_t			 accepted;	/* HELLO is due within
+						 * first_request_timeout */
+	uid_t			 owner;		/* SO_PEERCRED at accept: whose
+						 * share the connection uses */
 };
 
 /* A signing request in a pool; the job comes first so we can cast back. */
@@ -100,6 +111,18 @@ struct rotation {
 	struct timespec		 t0;
 };
 
+/* Connections each uid holds, for max_connections_per_uid and eviction. */
+struct uid_count {
+	uid_t			 uid;
+	unsigned		 n;
+};
+
+/* A refusal a flood repeats: logged at most once a second, with a count. */
+struct ratelog {
+	time_t			 last;
+	unsigned long		 count;	/* since the last line */
+};
+
 struct server {
 	const char		*config_path;
 	struct botid_registry	*reg;
@@ -116,6 +139,10 @@ struct server {
 	struct timespec		 spin_from;	/* the last reply sent */
 	int			 spinning;	/* polling since spin_from */
 	size_t			 queued;	/* jobs handed to pools, not back */
+	struct uid_count	*uids;		/* uids holding connections */
+	size_t			 nuids, uids_cap;
+	struct ratelog		 log_full, log_uid, log_evict, log_hello,
+				 log_frame, log_cred;
 };
 
 static const char *
@@ -159,6 +186,10 @@ micros_since(const struct timespec *t0)
 	return us < 0 ? 0 : (uint64_t)us;
 }
 
+/*
+ * A denial, a refusal or a read: nothing signed, so it may be aggregated
+ * with its like (audit_note) and its reply need not wait for the disk.
+ */
 static void
 audit_simple(const struct conn *c, const char *op, const char *bot,
     const char *result, const char *detail, const struct timespec *t0)
@@ -172,7 +203,111 @@ audit_simple(const struct conn *c, const char *op, const char *bot,
 	ev.result = result;
 	ev.detail = detail;
 	ev.micros = micros_since(t0);
-	audit_write(&ev);
+	audit_note(&ev);
+}
+
+/*
+ * The outcome of a key operation (rotation, deprovisioning), written in
+ * full before its reply: BOTID_ERR_AUDIT_UNAVAILABLE if it could not be.
+ */
+static int
+audit_key_op(const struct conn *c, const char *op, const char *bot,
+    const char *result, const char *detail, const struct timespec *t0)
+{
+	struct botid_audit_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.op = op;
+	ev.bot = bot;
+	ev.peer = &c->peer;
+	ev.result = result;
+	ev.detail = detail;
+	ev.micros = micros_since(t0);
+	return audit_write(&ev);
+}
+
+/* What a client hears when its result cannot be recorded. */
+#define AUDIT_REFUSAL	"the agent cannot write its audit log; nothing is " \
+			"signed until it can"
+/* A rotation or deprovisioning took place but is not in the log. */
+#define AUDIT_REFUSAL_DONE "the agent cannot write its audit log: what " \
+			"was done is not recorded there"
+
+/* Logs at most once per BOTID_LOG_EVERY_S, with how many it stands for. */
+static void __attribute__((format(printf, 2, 3)))
+log_limited(struct ratelog *rl, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	time_t now = time(NULL);
+
+	rl->count++;
+	if (rl->last != 0 && now - rl->last < (time_t)BOTID_LOG_EVERY_S)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (rl->count > 1)
+		log_warn("%s (%lu times since the last such line)", msg,
+		    rl->count);
+	else
+		log_warn("%s", msg);
+	rl->count = 0;
+	rl->last = now;
+}
+
+static struct uid_count *
+uid_find(struct server *s, uid_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < s->nuids; i++)
+		if (s->uids[i].uid == uid)
+			return &s->uids[i];
+	return NULL;
+}
+
+static unsigned
+uid_connections(struct server *s, uid_t uid)
+{
+	struct uid_count *u = uid_find(s, uid);
+
+	return u != NULL ? u->n : 0;
+}
+
+/* One more connection for uid; BOTID_ERR_ALLOC if it cannot be counted. */
+static int
+uid_add(struct server *s, uid_t uid)
+{
+	struct uid_count *u;
+	size_t cap;
+
+	if ((u = uid_find(s, uid)) != NULL) {
+		u->n++;
+		return 0;
+	}
+	if (s->nuids == s->uids_cap) {
+		cap = s->uids_cap == 0 ? 16 : s->uids_cap * 2;
+		if ((u = reallocarray(s->uids, cap, sizeof(*u))) == NULL)
+			return BOTID_ERR_ALLOC;
+		s->uids = u;
+		s->uids_cap = cap;
+	}
+	s->uids[s->nuids].uid = uid;
+	s->uids[s->nuids].n = 1;
+	s->nuids++;
+	return 0;
+}
+
+static void
+uid_remove(struct server *s, uid_t uid)
+{
+	struct uid_count *u = uid_find(s, uid);
+
+	if (u == NULL)
+		return;
+	if (--u->n == 0)
+		*u = s->uids[--s->nuids];
 }
 
 static void
@@ -249,6 +384,7 @@ conn_close(struct server *s, struct conn *c)
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		close(c->fd);
 		c->fd = -1;
+		uid_remove(s, c->owner);
 	}
 	if (c->inflight == 0)
 		conn_free(s, c);
@@ -642,8 +778,16 @@ rotate_done(void *cookie, int result, const char *error, uint32_t gen)
 	uint32_t status = BOTID_STATUS_OK;
 	char detail[64];
 	size_t mark;
+	int audited;
 
-	if (c->fd != -1 && result == 0) {
+	/* The outcome is recorded before anyone hears of it. */
+	snprintf(detail, sizeof(detail), "generation %u", (unsigned)gen);
+	audited = audit_key_op(c, op_name(rot->op), rot->bot, result == 0 ?
+	    "ok" : "error", result == 0 ? detail : error, &rot->t0);
+	if (c->fd != -1 && audited != 0)
+		reply_error(c, rot->op, rot->id,
+		    BOTID_STATUS_AUDIT_UNAVAILABLE, AUDIT_REFUSAL_DONE);
+	else if (c->fd != -1 && result == 0) {
 		if (wire_frame_begin(&c->out, rot->op, rot->id, &status,
 		    &mark) != 0 || wire_put_u32(&c->out, BOTID_TAG_GENERATION,
 		    gen) != 0 || wire_frame_end(&c->out, mark) != 0) {
@@ -653,9 +797,6 @@ rotate_done(void *cookie, int result, const char *error, uint32_t gen)
 	} else if (c->fd != -1)
 		reply_error(c, rot->op, rot->id, result == BOTID_ERR_BUSY ?
 		    BOTID_STATUS_BUSY : BOTID_STATUS_BACKEND, error);
-	snprintf(detail, sizeof(detail), "generation %u", (unsigned)gen);
-	audit_simple(c, op_name(rot->op), rot->bot, result == 0 ? "ok" :
-	    "error", result == 0 ? detail : error, &rot->t0);
 	free(rot);
 	conn_request_done(s, c);
 }
@@ -743,7 +884,13 @@ deprovision_destroy(struct server *s, struct rotation *rot)
 	else if ((r = host_state_remove(s->reg->cfg->state_dir, err,
 	    sizeof(err))) != 0)
 		why = err[0] != '\0' ? err : botid_strerror(r);
-	if (c->fd != -1) {
+	if (audit_key_op(c, op_name(rot->op), NULL, why == NULL ? "ok" :
+	    "error", why == NULL ? "host revoked, every key destroyed" : why,
+	    &rot->t0) != 0) {
+		if (c->fd != -1)
+			reply_error(c, rot->op, rot->id,
+			    BOTID_STATUS_AUDIT_UNAVAILABLE, AUDIT_REFUSAL_DONE);
+	} else if (c->fd != -1) {
 		if (why != NULL)
 			reply_error(c, rot->op, rot->id, BOTID_STATUS_BACKEND, why);
 		else if (wire_frame_begin(&c->out, rot->op, rot->id, &status,
@@ -752,8 +899,6 @@ deprovision_destroy(struct server *s, struct rotation *rot)
 			c->closing = 1;
 		}
 	}
-	audit_simple(c, op_name(rot->op), NULL, why == NULL ? "ok" : "error",
-	    why == NULL ? "host revoked, every key destroyed" : why, &rot->t0);
 	log_warn("deprovisioned%s%s: stopping", why != NULL ? " with errors: " :
 	    "", why != NULL ? why : "");
 	s->stopping = 1;
@@ -772,9 +917,12 @@ deprovision_done(void *cookie, int result, const char *error)
 	else {
 		snprintf(why, sizeof(why), "the CA did not revoke the host, "
 		    "nothing was destroyed: %.400s", error);
-		if (c->fd != -1)
+		if (audit_key_op(c, op_name(rot->op), NULL, "error", why,
+		    &rot->t0) != 0 && c->fd != -1)
+			reply_error(c, rot->op, rot->id,
+			    BOTID_STATUS_AUDIT_UNAVAILABLE, AUDIT_REFUSAL);
+		else if (c->fd != -1)
 			reply_error(c, rot->op, rot->id, BOTID_STATUS_BACKEND, why);
-		audit_simple(c, op_name(rot->op), NULL, "error", why, &rot->t0);
 	}
 	free(rot);
 	conn_request_done(s, c);
@@ -927,19 +1075,20 @@ handle_sign(struct server *s, struct conn *c, const struct botid_request *req,
     struct botid_bot *bot, const struct timespec *t0)
 {
 	struct request *rq = NULL;
-	uint32_t hash = req->hash;
+	uint32_t hash = req->hash, status;
+	const char *why, *detail;
 
+	/* Every refusal below goes through refuse: reply, audit, free. */
 	if (c->inflight >= BOTID_MAX_INFLIGHT) {
-		reply_error(c, req->op, req->id, BOTID_STATUS_BUSY,
-		    "too many requests in flight on this connection");
-		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
-		    "busy", t0);
-		return;
+		status = BOTID_STATUS_BUSY;
+		why = "too many requests in flight on this connection";
+		detail = "busy";
+		goto refuse;
 	}
 	if ((rq = calloc(1, sizeof(*rq))) == NULL) {
-		reply_error(c, req->op, req->id, BOTID_STATUS_INTERNAL,
-		    "out of memory");
-		return;
+		status = BOTID_STATUS_INTERNAL;
+		why = detail = "out of memory";
+		goto refuse;
 	}
 	if (req->op == BOTID_OP_SIGN_DATA) {
 		if (hash == 0)
@@ -948,40 +1097,33 @@ handle_sign(struct server *s, struct conn *c, const struct botid_request *req,
 		    &rq->job.digest_len) != 0 ||
 		    sig_digest(BOTID_HASH_SHA256, req->data, req->data_len,
 		    rq->data_sha256, &(size_t){ 0 }) != 0) {
-			reply_error(c, req->op, req->id, BOTID_STATUS_INTERNAL,
-			    "cannot hash data");
-			free(rq);
-			return;
+			status = BOTID_STATUS_INTERNAL;
+			why = detail = "cannot hash data";
+			goto refuse;
 		}
 		rq->has_data_sha = 1;
 	} else {
 		if (req->digest_len != wire_hash_len(hash)) {
-			reply_error(c, req->op, req->id, BOTID_STATUS_MALFORMED,
-			    "digest length does not match hash");
-			audit_simple(c, op_name(req->op), bot->cfg->name,
-			    "error", "bad digest length", t0);
-			free(rq);
-			return;
+			status = BOTID_STATUS_MALFORMED;
+			why = "digest length does not match hash";
+			detail = "bad digest length";
+			goto refuse;
 		}
 		memcpy(rq->job.digest, req->digest, req->digest_len);
 		rq->job.digest_len = req->digest_len;
 	}
 	/* r || s only exists for ECDSA; an RSA signature has one form. */
 	if (req->format == BOTID_FORMAT_RAW && !registry_key_is_ec(bot)) {
-		reply_error(c, req->op, req->id, BOTID_STATUS_UNSUPPORTED,
-		    "format raw applies to ECDSA keys only");
-		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
-		    "format not supported", t0);
-		free(rq);
-		return;
+		status = BOTID_STATUS_UNSUPPORTED;
+		why = "format raw applies to ECDSA keys only";
+		detail = "format not supported";
+		goto refuse;
 	}
 	if (resolve_scheme(bot, req->scheme, &rq->job.params.scheme) != 0) {
-		reply_error(c, req->op, req->id, BOTID_STATUS_UNSUPPORTED,
-		    "scheme not supported by this bot's key");
-		audit_simple(c, op_name(req->op), bot->cfg->name, "error",
-		    "scheme not supported", t0);
-		free(rq);
-		return;
+		status = BOTID_STATUS_UNSUPPORTED;
+		why = "scheme not supported by this bot's key";
+		detail = "scheme not supported";
+		goto refuse;
 	}
 	rq->job.params.hash = hash;
 	rq->job.key = registry_key(bot);
@@ -998,6 +1140,11 @@ handle_sign(struct server *s, struct conn *c, const struct botid_request *req,
 	rq->t0 = *t0;
 	c->inflight++;
 	submit_job(s, registry_pool(bot), &rq->job);
+	return;
+ refuse:
+	reply_error(c, req->op, req->id, status, why);
+	audit_simple(c, op_name(req->op), bot->cfg->name, "error", detail, t0);
+	free(rq);
 }
 
 /*
@@ -1374,14 +1521,55 @@ conn_readable(struct server *s, struct conn *c)
 		(void)conn_flush(s, c);
 }
 
+/*
+ * The agent is full and uid wants in: closes the oldest idle connection of
+ * the uid holding the most, if that is another uid holding more. Returns
+ * whether one was closed.
+ */
+static int
+evict_for(struct server *s, uid_t uid)
+{
+	struct uid_count *top = NULL;
+	struct conn *c, *victim = NULL;
+	size_t i;
+
+	for (i = 0; i < s->nuids; i++)
+		if (top == NULL || s->uids[i].n > top->n)
+			top = &s->uids[i];
+	if (top == NULL || top->uid == uid ||
+	    top->n <= uid_connections(s, uid) + 1)
+		return 0;
+	/* Idle: nothing in flight, nothing to send, no frame begun. */
+	for (c = s->conns; c != NULL; c = c->next)
+		if (c->fd != -1 && c->owner == top->uid &&
+		    c->inflight == 0 && buf_len(&c->out) == 0 &&
+		    buf_len(&c->in) == 0 &&
+		    (victim == NULL || c->last_active < victim->last_active))
+			victim = c;
+	if (victim == NULL)
+		return 0;
+	log_limited(&s->log_evict, "connection of uid %lu closed: the agent "
+	    "is full and that uid holds the most (%u)",
+	    (unsigned long)top->uid, top->n);
+	conn_close(s, victim);
+	return 1;
+}
+
+/*
+ * Accepts every waiting connection that its uid's share and the agent's
+ * size allow. Refusals are logged at most once a second: a flood of them
+ * is one line with a count, not one each.
+ */
 static void
-accept_all(struct server *s, unsigned max_connections)
+accept_all(struct server *s, const struct botid_agent_config *cfg)
 {
 	struct epoll_event ev;
+	struct ucred cred;
+	socklen_t len;
 	struct conn *c;
-	int fd;
+	int fd, n;
 
-	for (;;) {
+	for (n = 0; n < ACCEPT_BATCH; n++) {
 		fd = accept4(s->listen_fd, NULL, NULL,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
@@ -1391,9 +1579,27 @@ accept_all(struct server *s, unsigned max_connections)
 				log_warn("accept: %s", strerror(errno));
 			return;
 		}
-		if (s->nconns >= max_connections) {
-			log_warn("connection refused: limit of %u reached",
-			    max_connections);
+		len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+		    &len) == -1 || len != sizeof(cred)) {
+			log_limited(&s->log_cred, "connection refused: no peer "
+			    "credentials");
+			close(fd);
+			continue;
+		}
+		if (uid_connections(s, cred.uid) >=
+		    cfg->max_connections_per_uid) {
+			log_limited(&s->log_uid, "connection of uid %lu "
+			    "refused: max_connections_per_uid %u reached",
+			    (unsigned long)cred.uid,
+			    cfg->max_connections_per_uid);
+			close(fd);
+			continue;
+		}
+		if (s->nconns >= cfg->max_connections &&
+		    !evict_for(s, cred.uid)) {
+			log_limited(&s->log_full, "connection refused: "
+			    "limit of %u reached", cfg->max_connections);
 			close(fd);
 			continue;
 		}
@@ -1402,7 +1608,14 @@ accept_all(struct server *s, unsigned max_connections)
 			continue;
 		}
 		if (peer_identify(fd, &c->peer) != 0) {
-			log_warn("connection refused: no peer credentials");
+			log_limited(&s->log_cred, "connection refused: no peer "
+			    "credentials");
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->owner = cred.uid;
+		if (uid_add(s, c->owner) != 0) {
 			free(c);
 			close(fd);
 			continue;
@@ -1410,13 +1623,14 @@ accept_all(struct server *s, unsigned max_connections)
 		c->fd = fd;
 		buf_init(&c->in, 4 + BOTID_MAX_FRAME);
 		buf_init(&c->out, BOTID_MAX_OUTBUF + 4 + BOTID_MAX_FRAME);
-		c->last_active = time(NULL);
+		c->last_active = c->accepted = time(NULL);
 		c->events = EPOLLIN;
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			log_err("epoll_ctl: %s", strerror(errno));
+			uid_remove(s, c->owner);
 			close(fd);
 			free(c);
 			continue;
@@ -1430,8 +1644,11 @@ accept_all(struct server *s, unsigned max_connections)
 }
 
 /*
- * Turns a finished signing job into its reply and audit entry. flush: send
- * the reply now (from the loop; the read handler sends its own at the end).
+ * Turns a finished signing job into its audit entry and then its reply:
+ * a signature or token leaves only once its entry is written (doc/audit.md);
+ * while the log cannot be written the client hears AUDIT_UNAVAILABLE and
+ * the signature is dropped. flush: send the reply now (from the loop; the
+ * read handler sends its own at the end).
  */
 static void
 finish_job(struct server *s, struct botid_job *job, int flush)
@@ -1442,7 +1659,7 @@ finish_job(struct server *s, struct botid_job *job, int flush)
 	uint8_t *der = NULL;
 	const uint8_t *sig = job->sig;
 	size_t sig_len = job->sig_len;
-	int r = job->result;
+	int r = job->result, audited;
 
 	rq = job->owner;
 	c = rq->conn;
@@ -1451,14 +1668,6 @@ finish_job(struct server *s, struct botid_job *job, int flush)
 		if ((r = sig_ecdsa_raw_to_der(job->sig, job->sig_len,
 		    &der, &sig_len)) == 0)
 			sig = der;
-	}
-	if (c->fd != -1) {
-		if (r == 0) {
-			if (reply_signature(c, rq, sig, sig_len) != 0)
-				c->closing = 1;
-		} else
-			reply_error(c, rq->op, rq->id,
-			    wire_err_to_status(r), botid_strerror(r));
 	}
 	memset(&ev, 0, sizeof(ev));
 	ev.op = op_name(rq->op);
@@ -1471,10 +1680,21 @@ finish_job(struct server *s, struct botid_job *job, int flush)
 	ev.result = r == 0 ? "ok" : "error";
 	ev.detail = r == 0 ? rq->jwt_detail : botid_strerror(r);
 	ev.micros = micros_since(&rq->t0);
-	audit_write(&ev);
-	if (r == 0)
+	audited = audit_write(&ev);
+	if (c->fd != -1) {
+		if (r == 0 && audited != 0)
+			reply_error(c, rq->op, rq->id,
+			    BOTID_STATUS_AUDIT_UNAVAILABLE, AUDIT_REFUSAL);
+		else if (r == 0) {
+			if (reply_signature(c, rq, sig, sig_len) != 0)
+				c->closing = 1;
+		} else
+			reply_error(c, rq->op, rq->id,
+			    wire_err_to_status(r), botid_strerror(r));
+	}
+	if (r == 0 && audited == 0)
 		bot_used(rq->bot);
-	else
+	else if (r != 0)
 		log_warn("bot %s: %s failed: %s", rq->bot->cfg->name,
 		    ev.op, botid_strerror(r));
 	OPENSSL_free(der);
@@ -1508,9 +1728,13 @@ finish_jobs(struct server *s)
 	}
 }
 
-/* Drops idle connections and ones that stall half-way through a frame. */
+/*
+ * Drops idle connections, ones that stall half-way through a frame, and
+ * ones that never said HELLO within first_request_timeout (a connection
+ * that has not asked for anything holds a slot for nothing).
+ */
 static void
-sweep(struct server *s, unsigned idle_timeout)
+sweep(struct server *s, const struct botid_agent_config *cfg)
 {
 	struct conn *c, *next;
 	time_t now = time(NULL);
@@ -1521,11 +1745,20 @@ sweep(struct server *s, unsigned idle_timeout)
 			continue;
 		if (c->frame_started != 0 &&
 		    now - c->frame_started > (time_t)BOTID_FRAME_TIMEOUT_S) {
-			log_info("dropping a connection: frame not completed in "
-			    "%u s", BOTID_FRAME_TIMEOUT_S);
+			log_limited(&s->log_frame, "dropping a connection: "
+			    "frame not completed in %u s",
+			    BOTID_FRAME_TIMEOUT_S);
+			conn_close(s, c);
+		} else if (!c->hello && c->inflight == 0 &&
+		    now - c->accepted > (time_t)cfg->first_request_timeout) {
+			log_limited(&s->log_hello, "dropping a connection of "
+			    "uid %lu: no HELLO within first_request_timeout "
+			    "%u s",
+			    (unsigned long)c->owner,
+			    cfg->first_request_timeout);
 			conn_close(s, c);
 		} else if (c->inflight == 0 && buf_len(&c->out) == 0 &&
-		    now - c->last_active > (time_t)idle_timeout)
+		    now - c->last_active > (time_t)cfg->idle_timeout)
 			conn_close(s, c);
 	}
 }
@@ -1765,7 +1998,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 
 			if (tag == &listen_tag) {
 				if (!s.stopping)
-					accept_all(&s, s.reg->cfg->max_connections);
+					accept_all(&s, s.reg->cfg);
 			} else if (tag == &signal_tag)
 				handle_signals(&s);
 			else if (tag == &done_tag)
@@ -1790,11 +2023,12 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 			}
 		}
 		graveyard_empty(&s);
+		audit_flush_due();
 		if (!s.stopping)
 			audit_tick(s.reg);
 		if (time(NULL) != last_sweep) {
 			last_sweep = time(NULL);
-			sweep(&s, s.reg->cfg->idle_timeout);
+			sweep(&s, s.reg->cfg);
 			if (!s.stopping)
 				renew_tick(s.renew, s.reg);
 		}
@@ -1815,6 +2049,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	graveyard_empty(&s);
 	/* The last entries are in: seal them, with the TPM still open. */
 	audit_signer_stop();
+	audit_flush();
 	audit_seal(s.reg, "shutdown");
 	/* Drops the registry references its jobs hold. */
 	renew_close(s.renew);
@@ -1826,5 +2061,6 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	if (s.epfd != -1)
 		close(s.epfd);
 	done_free(&s.done);
+	free(s.uids);
 	return r;
 }

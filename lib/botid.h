@@ -38,6 +38,8 @@ enum botid_err {
 	BOTID_ERR_VERSION = -18,	/* unsupported protocol version */
 	BOTID_ERR_TIMEOUT = -19,	/* an operation took too long */
 	BOTID_ERR_UNAVAILABLE = -20,	/* a backend is down; retry later */
+	BOTID_ERR_AUDIT_UNAVAILABLE = -21, /* the agent cannot write its audit
+					 * log, so it signs nothing; retry */
 };
 
 enum botid_hash {

@@ -29,6 +29,7 @@ botid_strerror(int r)
 	case BOTID_ERR_VERSION:		return "unsupported protocol version";
 	case BOTID_ERR_TIMEOUT:		return "timed out";
 	case BOTID_ERR_UNAVAILABLE:	return "backend unavailable";
+	case BOTID_ERR_AUDIT_UNAVAILABLE: return "audit log unavailable";
 	}
 	return "unknown error";
 }

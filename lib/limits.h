@@ -23,6 +23,8 @@
 #define BOTID_MAX_ALLOW		64u		/* allow lines per bot */
 #define BOTID_MAX_CONNECTIONS	65536u		/* highest max_connections allowed */
 #define BOTID_DEFAULT_CONNECTIONS 1024u		/* max_connections by default */
+/* max_connections_per_uid by default: one uid cannot take them all. */
+#define BOTID_DEFAULT_CONNECTIONS_PER_UID 256u
 #define BOTID_MAX_INFLIGHT	32u		/* requests queued per connection */
 #define BOTID_MAX_OUTBUF	(256u * 1024u)	/* unsent reply bytes per connection */
 #define BOTID_MAX_SIGNATURE	512u		/* RSA-4096 fits */
@@ -33,6 +35,9 @@
 #define BOTID_MAX_CONFIG_FILE	(1024u * 1024u)
 #define BOTID_IDLE_TIMEOUT_S	300u		/* default idle connection timeout */
 #define BOTID_FRAME_TIMEOUT_S	10u		/* a started frame must finish by then */
+/* first_request_timeout: by default, and the highest allowed. */
+#define BOTID_FIRST_REQUEST_TIMEOUT_S 5u
+#define BOTID_MAX_FIRST_REQUEST_S 300u
 #define BOTID_MAX_SCOPES	32u		/* scopes per bot and per token */
 #define BOTID_MAX_SCOPE		64u		/* bytes in one scope */
 #define BOTID_MAX_AUDIENCE	256u		/* bytes in a JWT audience */
@@ -45,5 +50,10 @@
 #define BOTID_MAX_CHAIN		8u		/* certificates in an x5c chain */
 #define BOTID_MAX_AUDIT_LINE	(64u * 1024u)	/* bytes in one audit log line */
 #define BOTID_MAX_AUDIT_UNSEALED (1024u * 1024u) /* entries between seals */
+/* Callers x ops x bots x results counted at once in aggregated audit lines. */
+#define BOTID_AUDIT_AGGREGATE_SLOTS 64u
+#define BOTID_AUDIT_MAX_DETAIL	256u		/* detail an aggregate keeps */
+/* A refusal repeated by a flood is logged at most this often, with a count. */
+#define BOTID_LOG_EVERY_S	1u
 
 #endif /* BOTID_LIMITS_H */

@@ -504,6 +504,8 @@ wire_status_to_err(uint32_t status)
 		return BOTID_ERR_INTERNAL;
 	case BOTID_STATUS_NO_CERT:
 		return BOTID_ERR_NOT_FOUND;
+	case BOTID_STATUS_AUDIT_UNAVAILABLE:
+		return BOTID_ERR_AUDIT_UNAVAILABLE;
 	}
 	/* A status this client does not know means the peer speaks past us. */
 	return BOTID_ERR_PROTOCOL;
@@ -535,6 +537,8 @@ wire_err_to_status(int r)
 		return BOTID_STATUS_BUSY;
 	case BOTID_ERR_TOO_LARGE:
 		return BOTID_STATUS_TOO_LARGE;
+	case BOTID_ERR_AUDIT_UNAVAILABLE:
+		return BOTID_STATUS_AUDIT_UNAVAILABLE;
 	}
 	return BOTID_STATUS_INTERNAL;
 }

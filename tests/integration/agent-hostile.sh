@@ -11,7 +11,9 @@ start_softhsm hsm hostile
 export SOFTHSM2_CONF
 . "$top_srcdir/tests/integration/agent-common.sh"
 
-agent_conf_begin
+# One uid opens the thousand connections here: let it (agent-admission.sh
+# shows what max_connections_per_uid does to a uid that tries).
+agent_conf_begin "max_connections_per_uid = 1024"
 agent_add_bot worker pkcs11 ecdsa-p256 "uid:$(id -u)"
 start_agent
 check "${PYTHON3:-python3}" "$top_srcdir/tests/integration/agent-hostile.py" \

@@ -71,7 +71,7 @@ test_same_bytes_every_shape(void **state)
 	unsigned mask;
 
 	(void)state;
-	for (mask = 0; mask < 64; mask++) {
+	for (mask = 0; mask < 128; mask++) {
 		memset(&ev, 0, sizeof(ev));
 		ev.op = "sign-digest";
 		ev.peer = &peer;
@@ -89,6 +89,9 @@ test_same_bytes_every_shape(void **state)
 			ev.data_sha256 = data_sha256;
 		if (mask & 32)
 			ev.detail = "rate limit: 100/s for uid 1001";
+		/* An aggregated line's count (audit_note). */
+		if (mask & 64)
+			ev.count = 20000;
 		assert_same(&ev, mask * 0x100000001ull);
 	}
 }
