@@ -585,6 +585,7 @@ registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev
 		if ((r = key_get(cfg, bc, prev, done, &reg->bots[i].key)) != 0) {
 			log_err("bot %s: not served: %s", bc->name,
 			    botid_strerror(r));
+			reg->bots[i].unavailable = r == BOTID_ERR_UNAVAILABLE;
 			if (r == BOTID_ERR_ALLOC) {
 				registry_unref(reg);
 				return r;
@@ -610,6 +611,18 @@ registry_find(struct botid_registry *reg, const char *name)
 
 	for (i = 0; i < reg->nbots; i++)
 		if (reg->bots[i].key != NULL &&
+		    strcmp(reg->bots[i].cfg->name, name) == 0)
+			return &reg->bots[i];
+	return NULL;
+}
+
+struct botid_bot *
+registry_find_unavailable(struct botid_registry *reg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < reg->nbots; i++)
+		if (reg->bots[i].key == NULL && reg->bots[i].unavailable &&
 		    strcmp(reg->bots[i].cfg->name, name) == 0)
 			return &reg->bots[i];
 	return NULL;

@@ -79,6 +79,7 @@ enum botid_status {
 	BOTID_STATUS_TOO_LARGE = 8,
 	BOTID_STATUS_INTERNAL = 9,
 	BOTID_STATUS_NO_CERT = 10,	/* the bot has no certificate yet */
+	BOTID_STATUS_UNAVAILABLE = 11,	/* its TPM/token is down; retry later */
 };
 
 /* A decoded request. Pointers point into the frame body given to decode. */

@@ -35,7 +35,8 @@ STATUS_NAMES = {
     1: "malformed request", 2: "unsupported protocol version",
     3: "unknown operation", 4: "denied", 5: "not supported",
     6: "backend unavailable", 7: "busy", 8: "too large",
-    9: "internal error",
+    9: "internal error", 10: "no certificate yet",
+    11: "backend unavailable",
 }
 
 HASHES = {  # name: (wire value, hashlib name, digest length)
