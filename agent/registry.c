@@ -223,6 +223,18 @@ key_state(const struct botid_agent_config *cfg,
 		    "it gets a new key", bot->name);
 		if (st->gen == UINT32_MAX)
 			return BOTID_ERR_TOO_LARGE;
+		/*
+		 * Configured again, it may hold ROTATION_MAX_RETIRED entries,
+		 * not the one more a removal adds: it waits until the renewer
+		 * has revoked enough of the old certificates.
+		 */
+		if (st->nretired > ROTATION_MAX_RETIRED) {
+			log_err("bot %s: not back yet: %zu certificates of its "
+			    "old keys still wait for revocation (at most %u may "
+			    "while it is configured)", bot->name, st->nretired,
+			    ROTATION_MAX_RETIRED);
+			return BOTID_ERR_BUSY;
+		}
 		if ((r = rotation_init(bot, &fresh)) != 0)
 			return r;
 		/* Its old certificates may still wait for revocation. */

@@ -431,7 +431,7 @@ rotate_run(struct botid_renewer *rn, struct renew_job *job)
 		    "bot's key state: %s", botid_strerror(r));
 		goto out;
 	}
-	if (st.nretired == ROTATION_MAX_RETIRED) {
+	if (st.nretired >= ROTATION_MAX_RETIRED) {
 		snprintf(job->error, sizeof(job->error), "%u retired keys "
 		    "still wait to be destroyed", ROTATION_MAX_RETIRED);
 		r = BOTID_ERR_BUSY;
@@ -463,8 +463,12 @@ rotate_run(struct botid_renewer *rn, struct renew_job *job)
 	if ((r = job_run(rn, job)) != 0)
 		goto out;
 	rotation_crash_point("rotate-certified");
-	rt = &st.retired[st.nretired++];
-	memset(rt, 0, sizeof(*rt));
+	/* Checked at the start; the state cannot have grown since. */
+	if ((r = rotation_retired_add(&st, ROTATION_MAX_RETIRED, &rt)) != 0) {
+		snprintf(job->error, sizeof(job->error), "%u retired keys "
+		    "still wait to be destroyed", ROTATION_MAX_RETIRED);
+		goto out;
+	}
 	rt->gen = st.gen;
 	snprintf(rt->serial, sizeof(rt->serial), "%s", job->old_serial);
 	rt->destroy_after = time(NULL) + (time_t)job->grace;

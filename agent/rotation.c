@@ -209,7 +209,8 @@ state_decode(json_t *root, const char *bot, struct rotation_state *st)
 		goto out;
 	st->removed = json_is_true(v);
 	a = json_object_get(root, "retired");
-	if (!json_is_array(a) || json_array_size(a) > ROTATION_MAX_RETIRED + 1)
+	/* The extra entry is the current key of a removed bot, no other. */
+	if (!json_is_array(a) || json_array_size(a) > rotation_retired_max(st))
 		goto out;
 	json_array_foreach(a, i, e) {
 		struct rotation_retired *rt = &st->retired[i];
@@ -416,6 +417,27 @@ rotation_list(const char *state_dir, char ***namesp, size_t *np)
 	return r;
 }
 
+size_t
+rotation_retired_max(const struct rotation_state *st)
+{
+	return st->removed ? ROTATION_MAX_RETIRED + 1 : ROTATION_MAX_RETIRED;
+}
+
+int
+rotation_retired_add(struct rotation_state *st, size_t limit,
+    struct rotation_retired **rt)
+{
+	*rt = NULL;
+	/* A caller asking for more than the array holds is a bug. */
+	if (limit > sizeof(st->retired) / sizeof(st->retired[0]))
+		return BOTID_ERR_INTERNAL;
+	if (st->nretired >= limit)
+		return BOTID_ERR_BUSY;
+	*rt = &st->retired[st->nretired++];
+	memset(*rt, 0, sizeof(**rt));
+	return 0;
+}
+
 int
 rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
     const char *serial)
@@ -426,6 +448,13 @@ rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
 	size_t i;
 	int r;
 
+	/* Room to retire the current key, checked before anything goes. */
+	if (!st->removed && st->nretired >= ROTATION_MAX_RETIRED + 1) {
+		log_err("bot %s: %zu retired keys still wait for their "
+		    "certificates' revocation: no room to retire the current "
+		    "key, left as it is", st->bot, st->nretired);
+		return BOTID_ERR_BUSY;
+	}
 	if (st->pending != 0) {
 		rotation_key_config(st, st->pending, name, &kc);
 		if ((r = be->ops->key_remove(be, &kc)) != 0 &&
@@ -449,8 +478,9 @@ rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
 		if ((r = be->ops->key_remove(be, &kc)) != 0 &&
 		    r != BOTID_ERR_NOT_FOUND)
 			return r;
-		rt = &st->retired[st->nretired++];
-		memset(rt, 0, sizeof(*rt));
+		if ((r = rotation_retired_add(st, ROTATION_MAX_RETIRED + 1,
+		    &rt)) != 0)
+			return r;
 		rt->gen = st->gen;
 		snprintf(rt->serial, sizeof(rt->serial), "%s", serial);
 		rt->destroyed = 1;

@@ -86,10 +86,27 @@ void	rotation_key_config(const struct rotation_state *st, uint32_t gen,
 	    char name[BOTID_MAX_KEY_NAME + 1], struct botid_bot_config *cfg);
 
 /*
+ * How many retired entries st may hold: ROTATION_MAX_RETIRED while the bot
+ * is configured, one more once it is removed (its current key retired).
+ */
+size_t	rotation_retired_max(const struct rotation_state *st);
+
+/*
+ * Appends a zeroed retired entry to st for the caller to fill, unless st
+ * already holds limit entries (limit at most ROTATION_MAX_RETIRED + 1).
+ * *rt points into st on success, NULL otherwise. Errors: BOTID_ERR_BUSY
+ * (full: older entries still wait), _INTERNAL (limit past the array).
+ */
+int	rotation_retired_add(struct rotation_state *st, size_t limit,
+	    struct rotation_retired **rt);
+
+/*
  * Destroys every key of st (current, being made, retired) through be,
  * marking them destroyed in st: the current one becomes a retired entry
  * with serial (its certificate, "" for none), and st->removed is set.
- * The caller saves st. Errors from key_remove (not _NOT_FOUND) stop it.
+ * The caller saves st. Errors from key_remove (not _NOT_FOUND) stop it;
+ * BOTID_ERR_BUSY when st has no room left to retire the current key (st
+ * is then left as it was).
  */
 struct botid_backend;
 int	rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
