@@ -132,6 +132,7 @@ struct tpm_backend {
 	pthread_mutex_t		 lock;		/* everything below */
 	char			*tcti_conf;	/* NULL: tpm2-tss default */
 	char			*dir_path;	/* state_dir/tpm, for messages */
+	char			*state_dir;	/* for the host keys' blobs */
 	int			 dir_fd;
 	TSS2_TCTI_CONTEXT	*tcti;		/* NULL: disconnected */
 	ESYS_CONTEXT		*esys;
@@ -588,6 +589,46 @@ tpm_name_is_blob(struct tpm_backend *be, const TPM2B_NAME *name)
 	return found;
 }
 
+/*
+ * Whether name is the attestation or host key's: from the keys handed
+ * over, or before that (at the first connection) from their public areas
+ * in state_dir/attest (ak.pub, hostkey.pub: marshalled TPM2B_PUBLIC, as
+ * attest/host-state.c writes them), which a killed agent may have left
+ * loaded too. Unreadable files match nothing.
+ */
+static int
+tpm_name_is_host_key(struct tpm_backend *be, const TPM2B_NAME *name)
+{
+	static const char *const files[] = { "attest/ak.pub",
+	    "attest/hostkey.pub" };
+	struct botid_key k;
+	uint8_t *data = NULL;
+	char *path = NULL;
+	size_t i, len, off;
+	int found = 0;
+
+	if (be->ak != NULL || be->hostkey != NULL)
+		return tpm_name_is_key(name, be->ak) ||
+		    tpm_name_is_key(name, be->hostkey);
+	for (i = 0; !found && i < sizeof(files) / sizeof(files[0]); i++) {
+		memset(&k, 0, sizeof(k));
+		off = 0;
+		if (asprintf(&path, "%s/%s", be->state_dir, files[i]) == -1) {
+			path = NULL;
+			break;
+		}
+		if (file_read(path, sizeof(TPM2B_PUBLIC) + 16, &data,
+		    &len) == 0 && Tss2_MU_TPM2B_PUBLIC_Unmarshal(data, len,
+		    &off, &k.pub) == 0 && off == len)
+			found = tpm_name_is_key(name, &k);
+		free(data);
+		data = NULL;
+		free(path);
+		path = NULL;
+	}
+	return found;
+}
+
 /* Whether TPM handle h is one this connection holds. */
 static int
 tpm_handle_is_live(struct tpm_backend *be, TPM2_HANDLE h)
@@ -654,8 +695,7 @@ tpm_flush_orphans(struct tpm_backend *be)
 			continue;
 		}
 		ours = (primary != NULL && tpm_name_equal(name, primary)) ||
-		    tpm_name_is_key(name, be->ak) ||
-		    tpm_name_is_key(name, be->hostkey) ||
+		    tpm_name_is_host_key(be, name) ||
 		    tpm_name_is_blob(be, name);
 		Esys_Free(name);
 		name = NULL;
@@ -1759,6 +1799,7 @@ tpm_close(struct botid_backend *bep)
 	free(be->loaded);
 	free(be->tcti_conf);
 	free(be->dir_path);
+	free(be->state_dir);
 	free(be);
 }
 
@@ -1838,6 +1879,7 @@ backend_tpm_open(const char *tcti, const char *state_dir,
 	    TPM_MAX_LOADED : loaded_keys;
 	if ((be->loaded = calloc(be->max_loaded, sizeof(*be->loaded))) == NULL ||
 	    (tcti != NULL && (be->tcti_conf = strdup(tcti)) == NULL) ||
+	    (be->state_dir = strdup(state_dir)) == NULL ||
 	    asprintf(&be->dir_path, "%s/%s", state_dir, TPM_SUBDIR) == -1) {
 		be->dir_path = NULL;
 		r = BOTID_ERR_ALLOC;

@@ -199,7 +199,7 @@ key_reusable(const struct botid_registry *prev, const struct botid_bot_config *b
  * destroyed: it was never certified nor served.
  */
 static int
-key_state(const struct botid_agent_config *cfg,
+key_state_update(const struct botid_agent_config *cfg,
     const struct botid_bot_config *bot, struct botid_backend_ref *b,
     int starting, struct rotation_state *st)
 {
@@ -269,6 +269,39 @@ key_state(const struct botid_agent_config *cfg,
 			return r;
 	}
 	return 0;
+}
+
+/*
+ * key_state_update() under the lock of the bot's state file when it will
+ * write the file, so that a rotation or retirement of the same bot running
+ * in the renewer loses no update and has none of its own lost. The lock
+ * is not waited for (this is the event loop): the bot then waits for the
+ * next reload. Reading alone needs no lock: the file is replaced whole.
+ */
+static int
+key_state(const struct botid_agent_config *cfg,
+    const struct botid_bot_config *bot, struct botid_backend_ref *b,
+    int starting, struct rotation_state *st)
+{
+	int lock = -1, writes, r;
+
+	r = rotation_load(cfg->state_dir, bot->name, st);
+	if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+		return r;
+	writes = r == BOTID_ERR_NOT_FOUND || st->removed ||
+	    (starting && st->pending != 0);
+	rotation_free(st);
+	if (writes &&
+	    (r = rotation_lock(cfg->state_dir, bot->name, 0, &lock)) != 0) {
+		if (r == BOTID_ERR_BUSY)
+			log_err("bot %s: its key state is being changed (a "
+			    "rotation or revocation is under way): not served "
+			    "until the next reload", bot->name);
+		return r;
+	}
+	r = key_state_update(cfg, bot, b, starting, st);
+	rotation_unlock(lock);
+	return r;
 }
 
 static int
@@ -434,11 +467,28 @@ forget_bot(const struct botid_agent_config *cfg, const char *name,
 	struct botid_bot_config kc;
 	char key[BOTID_MAX_KEY_NAME + 1], serial[80];
 	size_t i;
-	int r, waits = 0;
+	int r, waits = 0, lock = -1;
 
 	*gone = 0;
-	if ((r = rotation_load(cfg->state_dir, name, &st)) != 0)
+	memset(&st, 0, sizeof(st));
+	/*
+	 * A rotation or retirement of this bot holds the lock while it
+	 * reads, changes and writes the state: destroying the keys meanwhile
+	 * would be undone by its write. Not waited for (this is the event
+	 * loop): the next registry build (the rotation's end, a reload)
+	 * comes back to it.
+	 */
+	if ((r = rotation_lock(cfg->state_dir, name, 0, &lock)) != 0) {
+		if (r == BOTID_ERR_BUSY)
+			log_info("bot %s: gone from the configuration; a "
+			    "rotation or revocation of its keys is under way: "
+			    "its keys go once it ends", name);
+		return r == BOTID_ERR_ALLOC ? r : 0;
+	}
+	if ((r = rotation_load(cfg->state_dir, name, &st)) != 0) {
+		rotation_unlock(lock);
 		return r == BOTID_ERR_ALLOC ? r : 0;	/* logged */
+	}
 	if (!st.removed) {
 		rotation_key_config(&st, st.gen, key, &kc);
 		if ((r = backend_get(cfg, &kc, done, &b)) != 0) {
@@ -473,6 +523,7 @@ forget_bot(const struct botid_agent_config *cfg, const char *name,
  out:
 	backend_unref(b);
 	rotation_free(&st);
+	rotation_unlock(lock);
 	return r == BOTID_ERR_ALLOC ? r : 0;
 }
 

@@ -423,9 +423,15 @@ rotate_run(struct botid_renewer *rn, struct renew_job *job)
 	uint8_t *spki = NULL;
 	size_t spki_len = 0;
 	uint32_t next;
-	int r, made = 0;
+	int r, made = 0, lock = -1;
 
 	memset(&st, 0, sizeof(st));
+	/* Held until the state is final: a reload must not write between. */
+	if ((r = rotation_lock(rn->state_dir, job->name, 1, &lock)) != 0) {
+		snprintf(job->error, sizeof(job->error), "cannot lock the "
+		    "bot's key state: %s", botid_strerror(r));
+		goto out;
+	}
 	if ((r = rotation_load(rn->state_dir, job->name, &st)) != 0) {
 		snprintf(job->error, sizeof(job->error), "cannot read the "
 		    "bot's key state: %s", botid_strerror(r));
@@ -506,6 +512,7 @@ rotate_run(struct botid_renewer *rn, struct renew_job *job)
 	}
 	free(spki);
 	rotation_free(&st);
+	rotation_unlock(lock);
 	return r;
 }
 
@@ -523,9 +530,14 @@ retire_run(struct botid_renewer *rn, struct renew_job *job)
 	char name[BOTID_MAX_KEY_NAME + 1];
 	time_t now = time(NULL);
 	size_t i;
-	int r, failed = 0;
+	int r, failed = 0, lock = -1;
 
 	memset(&st, 0, sizeof(st));
+	if ((r = rotation_lock(rn->state_dir, job->name, 1, &lock)) != 0) {
+		snprintf(job->error, sizeof(job->error), "cannot lock the "
+		    "bot's key state: %s", botid_strerror(r));
+		goto out;
+	}
 	if ((r = rotation_load(rn->state_dir, job->name, &st)) != 0) {
 		snprintf(job->error, sizeof(job->error), "cannot read the "
 		    "bot's key state: %s", botid_strerror(r));
@@ -582,6 +594,7 @@ retire_run(struct botid_renewer *rn, struct renew_job *job)
 	r = failed;
  out:
 	rotation_free(&st);
+	rotation_unlock(lock);
 	return r;
 }
 

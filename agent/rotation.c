@@ -3,10 +3,12 @@
  * is checked for type and range, unknown members are refused, so a
  * damaged file is named in the log instead of steering key destruction.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@
 #define KEYS_SUBDIR		"keys"
 #define STATE_SUFFIX		".json"
 #define STATE_MAX		(16u * 1024u)
+#define LOCK_SUFFIX		".lock"	/* after a '.': rotation_list skips it */
 
 static int
 state_path(const char *state_dir, const char *bot, char **path)
@@ -415,6 +418,60 @@ rotation_list(const char *state_dir, char ***namesp, size_t *np)
 		closedir(d);
 	free(dir);
 	return r;
+}
+
+int
+rotation_lock(const char *state_dir, const char *bot, int wait, int *fdp)
+{
+	char *dir = NULL, *path = NULL;
+	int fd = -1, r = BOTID_ERR_ALLOC;
+
+	*fdp = -1;
+	if (asprintf(&dir, "%s/%s", state_dir, KEYS_SUBDIR) == -1) {
+		dir = NULL;
+		goto out;
+	}
+	if (asprintf(&path, "%s/.%s%s", dir, bot, LOCK_SUFFIX) == -1) {
+		path = NULL;
+		goto out;
+	}
+	r = BOTID_ERR_IO;
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_err("%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+	    O_NOCTTY, 0600)) == -1) {
+		log_err("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* Per open file: two threads of this process exclude each other. */
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK) {
+			r = BOTID_ERR_BUSY;
+			goto out;
+		}
+		log_err("%s: flock: %s", path, strerror(errno));
+		goto out;
+	}
+	*fdp = fd;
+	fd = -1;
+	r = 0;
+ out:
+	if (fd != -1)
+		close(fd);
+	free(dir);
+	free(path);
+	return r;
+}
+
+void
+rotation_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);	/* releases the flock */
 }
 
 size_t

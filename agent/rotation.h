@@ -58,6 +58,20 @@ int	rotation_load(const char *state_dir, const char *bot,
 /* Writes st atomically (temporary file, fsync, rename; 0600). */
 int	rotation_save(const char *state_dir, const struct rotation_state *st);
 
+/*
+ * Takes the lock of bot's state file (STATE_DIR/keys/.BOT.lock, 0600, an
+ * flock): whoever reads the state, changes it and writes it back holds it
+ * throughout, so that no update is lost (a reload forgetting the bot, a
+ * rotation, a retirement; other processes too). With wait 0 it does not
+ * block: BOTID_ERR_BUSY when someone holds it. *fdp is the lock, for
+ * rotation_unlock(). Errors: _BUSY, _IO (logged), _ALLOC.
+ */
+int	rotation_lock(const char *state_dir, const char *bot, int wait,
+	    int *fdp);
+
+/* Releases a lock taken by rotation_lock(); -1 is ignored. */
+void	rotation_unlock(int fd);
+
 /* Removes bot's state file (its keys are gone). Missing is fine. */
 int	rotation_remove(const char *state_dir, const char *bot);
 

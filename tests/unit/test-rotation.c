@@ -2,13 +2,15 @@
  * Unit tests for the retired-key bounds of agent/rotation.c: the state
  * decoder takes at most ROTATION_MAX_RETIRED entries, one more only for
  * a removed bot; entries are added only within the array; a removal that
- * finds no room leaves the state and the keys as they were. Run under
+ * finds no room leaves the state and the keys as they were; the state
+ * file's lock excludes other writers, so that no update is lost. Run under
  * ASan (CI's sanitizer stage), a write past the array is a failure too.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +222,79 @@ test_destroy_all_room(void **state)
 	rotation_free(&st);
 }
 
+static void
+test_lock(void **state)
+{
+	int fd1 = -1, fd2 = -1, fd3 = -1;
+
+	(void)state;
+	assert_int_equal(rotation_lock(tmpdir, "lk", 1, &fd1), 0);
+	assert_true(fd1 >= 0);
+	/* Another open of the same lock, as another thread would: busy. */
+	assert_int_equal(rotation_lock(tmpdir, "lk", 0, &fd2), BOTID_ERR_BUSY);
+	assert_int_equal(fd2, -1);
+	/* Another bot's state is not held up. */
+	assert_int_equal(rotation_lock(tmpdir, "other", 0, &fd3), 0);
+	rotation_unlock(fd3);
+	rotation_unlock(fd1);
+	assert_int_equal(rotation_lock(tmpdir, "lk", 0, &fd2), 0);
+	rotation_unlock(fd2);
+	rotation_unlock(-1);
+}
+
+#define RMW_THREADS	4
+#define RMW_ROUNDS	50
+
+/* Read-modify-write of one bot's state under its lock, like the agent. */
+static void *
+rmw_main(void *arg)
+{
+	struct rotation_state st;
+	int *failures = arg, i, lock;
+
+	for (i = 0; i < RMW_ROUNDS; i++) {
+		if (rotation_lock(tmpdir, "rmw", 1, &lock) != 0) {
+			(*failures)++;
+			continue;
+		}
+		if (rotation_load(tmpdir, "rmw", &st) != 0) {
+			(*failures)++;
+			rotation_unlock(lock);
+			continue;
+		}
+		st.gen++;
+		if (rotation_save(tmpdir, &st) != 0)
+			(*failures)++;
+		rotation_free(&st);
+		rotation_unlock(lock);
+	}
+	return NULL;
+}
+
+/* No update is lost: every increment of every thread is in the file. */
+static void
+test_lock_no_lost_update(void **state)
+{
+	struct rotation_state st;
+	pthread_t t[RMW_THREADS];
+	int failures[RMW_THREADS], i;
+
+	(void)state;
+	write_state("rmw", 0, 0);
+	for (i = 0; i < RMW_THREADS; i++) {
+		failures[i] = 0;
+		assert_int_equal(pthread_create(&t[i], NULL, rmw_main,
+		    &failures[i]), 0);
+	}
+	for (i = 0; i < RMW_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(failures[i], 0);
+	}
+	assert_int_equal(rotation_load(tmpdir, "rmw", &st), 0);
+	assert_int_equal(st.gen, 20 + RMW_THREADS * RMW_ROUNDS);
+	rotation_free(&st);
+}
+
 int
 main(void)
 {
@@ -230,6 +305,8 @@ main(void)
 		cmocka_unit_test(test_retired_add),
 		cmocka_unit_test(test_destroy_all_full),
 		cmocka_unit_test(test_destroy_all_room),
+		cmocka_unit_test(test_lock),
+		cmocka_unit_test(test_lock_no_lost_update),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
