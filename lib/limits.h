@@ -33,5 +33,6 @@
 #define BOTID_MAX_CHAIN		8u		/* certificates in an x5c chain */
 #define BOTID_MAX_AUDIT_LINE	(64u * 1024u)	/* bytes in one audit log line */
 #define BOTID_MAX_AUDIT_UNSEALED (1024u * 1024u) /* entries between seals */
+#define BOTID_MAX_STATE_DEPTH	16u		/* directory levels under state_dir */
 
 #endif /* BOTID_LIMITS_H */
