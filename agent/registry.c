@@ -273,7 +273,7 @@ key_state_update(const struct botid_agent_config *cfg,
 
 /*
  * key_state_update() under the lock of the bot's state file when it will
- * write the file, so that a rotation or retirement of the same bot running
+ * rewrite the file, so that a rotation or retirement of the same bot running
  * in the renewer loses no update and has none of its own lost. The lock
  * is not waited for (this is the event loop): the bot then waits for the
  * next reload. Reading alone needs no lock: the file is replaced whole.
@@ -288,8 +288,12 @@ key_state(const struct botid_agent_config *cfg,
 	r = rotation_load(cfg->state_dir, bot->name, st);
 	if (r != 0 && r != BOTID_ERR_NOT_FOUND)
 		return r;
-	writes = r == BOTID_ERR_NOT_FOUND || st->removed ||
-	    (starting && st->pending != 0);
+	/*
+	 * A bot with no state yet has nobody else writing it (rotations and
+	 * retirements need a state), and its first write must leave nothing
+	 * else on a full disk: no lock file for it.
+	 */
+	writes = r == 0 && (st->removed || (starting && st->pending != 0));
 	rotation_free(st);
 	if (writes &&
 	    (r = rotation_lock(cfg->state_dir, bot->name, 0, &lock)) != 0) {
