@@ -461,6 +461,7 @@ rotate_run(struct botid_renewer *rn, struct renew_job *job)
 		goto out;
 	}
 	rotation_crash_point("rotate-created");
+	rotation_pause_point("rotate-created", job->name);
 	free(job->spki);
 	job->spki = spki;
 	job->spki_len = spki_len;

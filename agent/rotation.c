@@ -593,6 +593,23 @@ rotation_uncache(const char *state_dir, const char *bot)
 }
 
 void
+rotation_pause_point(const char *step, const char *bot)
+{
+	const char *at = getenv("BOTID_TEST_PAUSE_AT");
+	const char *file = getenv("BOTID_TEST_PAUSE_FILE");
+	size_t n = strlen(step);
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	if (at == NULL || file == NULL || strncmp(at, step, n) != 0 ||
+	    at[n] != ':' || strcmp(at + n + 1, bot) != 0)
+		return;
+	log_warn("BOTID_TEST_PAUSE_AT=%s: waiting for %s", at, file);
+	while (access(file, F_OK) != 0)
+		(void)nanosleep(&ts, NULL);
+	log_warn("BOTID_TEST_PAUSE_AT=%s: going on", at);
+}
+
+void
 rotation_crash_point(const char *step)
 {
 	const char *at = getenv("BOTID_TEST_CRASH_AT");

@@ -139,4 +139,11 @@ void	rotation_uncache(const char *state_dir, const char *bot);
  */
 void	rotation_crash_point(const char *step);
 
+/*
+ * Test hook: when BOTID_TEST_PAUSE_AT equals "step:bot", the calling
+ * thread waits there until the file named by BOTID_TEST_PAUSE_FILE exists
+ * (tests that change the configuration while a rotation runs).
+ */
+void	rotation_pause_point(const char *step, const char *bot);
+
 #endif /* BOTID_AGENT_ROTATION_H */

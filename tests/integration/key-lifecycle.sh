@@ -5,8 +5,10 @@
 # rotate_grace (TPM blob gone, token objects gone) and its certificate on
 # the CA's CRL; rotate_every rotates by itself; SIGKILL at every step of a
 # rotation leaves every bot able to sign; a bot removed from the
-# configuration has its keys destroyed and its certificate revoked; `botid
-# deprovision` revokes the host and leaves no key behind.
+# configuration has its keys destroyed and its certificate revoked, also
+# when the reload that removes it comes in the middle of its rotation (no
+# update of its state lost); `botid deprovision` revokes the host and
+# leaves no key behind.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -280,6 +282,48 @@ for step in rotate-pending rotate-created rotate-certified rotate-committed \
 	done
 	echo "SIGKILL at $step: every bot signs after a restart"
 done
+
+# --- A bot removed while it rotates: two writers of one state file -------
+# The rotation of `race` stops (test hook) once its new key exists, holding
+# the bot's state; a reload then removes the bot. The reload must not
+# destroy the keys under the rotation, and the rotation's write must not
+# undo the removal: in the end no key of race is left and its state goes.
+write_conf gone race
+stop_agent
+BOTID_TEST_PAUSE_AT=rotate-created:race BOTID_TEST_PAUSE_FILE="$T/race.go" \
+    start_agent
+wait_cert race
+botid_cli rotate race >"$T/race.rotate" 2>&1 &
+race_pid=$!
+register_pid "$race_pid"
+for _ in $(seq 1 600); do
+	grep -q 'BOTID_TEST_PAUSE_AT=rotate-created:race: waiting' "$AGENT_LOG" && break
+	sleep 0.1
+done
+grep -q 'BOTID_TEST_PAUSE_AT=rotate-created:race: waiting' "$AGENT_LOG" ||
+    fail "the rotation of race did not reach its new key: $(tail -3 "$AGENT_LOG")"
+write_conf gone
+kill -HUP "$AGENT_PID"
+for _ in $(seq 1 600); do
+	grep -q 'bot race: gone from the configuration; a rotation' "$AGENT_LOG" && break
+	sleep 0.1
+done
+grep -q 'bot race: gone from the configuration; a rotation' "$AGENT_LOG" ||
+    fail "the reload did not wait for the rotation: $(tail -3 "$AGENT_LOG")"
+token_labels | grep -qx 'botid:race~1' ||
+    fail "the reload destroyed the key the rotation is making"
+touch "$T/race.go"
+wait "$race_pid" || fail "the rotation of race failed: $(cat "$T/race.rotate")"
+for _ in $(seq 1 600); do
+	! token_labels | grep '^botid:race' >/dev/null &&
+	    [ ! -e "$T/state/keys/race.json" ] && break
+	sleep 0.1
+done
+n=$(token_labels | grep -c '^botid:race' || true)
+[ "$n" -eq 0 ] || fail "race, removed while rotating, keeps $n keys: $(token_labels)"
+[ ! -e "$T/state/keys/race.json" ] ||
+    fail "race's state outlives its removal: $(cat "$T/state/keys/race.json")"
+echo "race: removed while rotating; no key and no state left"
 
 # --- A bot removed from the configuration --------------------------------
 check botid_cli cert gone --out "$T/gone.chain"
