@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -131,6 +132,7 @@ struct tpm_backend {
 	pthread_mutex_t		 lock;		/* everything below */
 	char			*tcti_conf;	/* NULL: tpm2-tss default */
 	char			*dir_path;	/* state_dir/tpm, for messages */
+	char			*state_dir;	/* for the host keys' blobs */
 	int			 dir_fd;
 	TSS2_TCTI_CONTEXT	*tcti;		/* NULL: disconnected */
 	ESYS_CONTEXT		*esys;
@@ -195,6 +197,8 @@ static void	tpm_key_close(struct botid_backend *, struct botid_key *);
 static int	tpm_key_remove(struct botid_backend *,
 		    const struct botid_bot_config *);
 static void	tpm_close(struct botid_backend *);
+static int	tpm_blob_read(struct tpm_backend *, struct botid_key *,
+		    const char *);
 
 static const struct botid_backend_ops tpm_ops = {
 	.name = "tpm",
@@ -288,7 +292,8 @@ tpm_rc_is_tpm_layer(TSS2_RC rc)
 static int
 tpm_rc_is_object_memory(TSS2_RC rc)
 {
-	return tpm_rc_is_tpm_layer(rc) && rc == TPM2_RC_OBJECT_MEMORY;
+	return tpm_rc_is_tpm_layer(rc) && (rc == TPM2_RC_OBJECT_MEMORY ||
+	    rc == TPM2_RC_OBJECT_HANDLES);
 }
 
 /*
@@ -488,45 +493,244 @@ tpm_primary_template(struct tpm_backend *be, const TPM2B_PUBLIC **tmpl)
 }
 
 /*
- * Opens the TCTI and ESYS contexts, starts the TPM if nobody did, and
- * creates the storage primary. Returns 0, TPM_LOST, BOTID_ERR_UNAVAILABLE
- * (no TPM there) or BOTID_ERR_TPM; leaves be disconnected on failure.
+ * Computes an object's TPM name from its public area: nameAlg followed by
+ * the nameAlg digest of the marshalled TPMT_PUBLIC (TPM 2.0 part 1, 16).
  */
+static int
+tpm_public_name(const TPM2B_PUBLIC *pub, TPM2B_NAME *name)
+{
+	uint8_t buf[sizeof(TPMT_PUBLIC)];
+	const EVP_MD *md;
+	unsigned int dlen = 0;
+	size_t off = 0;
+
+	memset(name, 0, sizeof(*name));
+	switch (pub->publicArea.nameAlg) {
+	case TPM2_ALG_SHA1:
+		md = EVP_sha1();
+		break;
+	case TPM2_ALG_SHA256:
+		md = EVP_sha256();
+		break;
+	case TPM2_ALG_SHA384:
+		md = EVP_sha384();
+		break;
+	case TPM2_ALG_SHA512:
+		md = EVP_sha512();
+		break;
+	default:
+		return BOTID_ERR_UNSUPPORTED;
+	}
+	if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, buf, sizeof(buf),
+	    &off) != 0 || (size_t)EVP_MD_get_size(md) >
+	    sizeof(name->name) - 2)
+		return BOTID_ERR_INTERNAL;
+	name->name[0] = (uint8_t)(pub->publicArea.nameAlg >> 8);
+	name->name[1] = (uint8_t)pub->publicArea.nameAlg;
+	if (EVP_Digest(buf, off, name->name + 2, &dlen, md, NULL) <= 0)
+		return BOTID_ERR_INTERNAL;
+	name->size = (UINT16)(dlen + 2);
+	return 0;
+}
+
+static int
+tpm_name_equal(const TPM2B_NAME *a, const TPM2B_NAME *b)
+{
+	return a->size != 0 && a->size == b->size &&
+	    a->size <= sizeof(a->name) && memcmp(a->name, b->name, a->size) == 0;
+}
+
+/* Whether name is that of key (its public area); NULL key: no. */
+static int
+tpm_name_is_key(const TPM2B_NAME *name, const struct botid_key *key)
+{
+	TPM2B_NAME kn;
+
+	return key != NULL && key->pub.size != 0 &&
+	    tpm_public_name(&key->pub, &kn) == 0 && tpm_name_equal(name, &kn);
+}
+
 /*
- * Flushes the transient objects this connection can see. Under a resource
- * manager a new connection sees none of anyone's; without one (a bare
- * /dev/tpm0, or swtpm, both one connection at a time) the ones it sees
- * were left by a process that died holding them, such as an agent killed
- * with SIGKILL. Returns how many were flushed.
+ * Whether name is one of the bot keys whose blobs are in state_dir/tpm:
+ * what an agent killed with them loaded leaves behind. The blobs are
+ * read with the same checks as for signing; unreadable ones match nothing.
+ */
+static int
+tpm_name_is_blob(struct tpm_backend *be, const TPM2B_NAME *name)
+{
+	static const size_t suffix_len = sizeof(TPM_BLOB_SUFFIX) - 1;
+	struct botid_key *scan = NULL;
+	struct dirent *de;
+	DIR *d = NULL;
+	size_t len;
+	int fd, found = 0;
+
+	if ((fd = dup(be->dir_fd)) == -1)
+		goto out;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		goto out;
+	}
+	rewinddir(d);
+	if ((scan = calloc(1, sizeof(*scan))) == NULL)
+		goto out;
+	scan->handle = ESYS_TR_NONE;
+	while (!found && (de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len <= suffix_len ||
+		    strcmp(de->d_name + len - suffix_len, TPM_BLOB_SUFFIX) != 0)
+			continue;
+		snprintf(scan->name, sizeof(scan->name), "%.*s",
+		    (int)(len - suffix_len), de->d_name);
+		memset(&scan->pub, 0, sizeof(scan->pub));
+		if (tpm_blob_read(be, scan, de->d_name) == 0)
+			found = tpm_name_is_key(name, scan);
+	}
+ out:
+	if (d != NULL)
+		closedir(d);
+	if (scan != NULL)
+		OPENSSL_cleanse(&scan->priv, sizeof(scan->priv));
+	free(scan);
+	return found;
+}
+
+/*
+ * Whether name is the attestation or host key's: from the keys handed
+ * over, or before that (at the first connection) from their public areas
+ * in state_dir/attest (ak.pub, hostkey.pub: marshalled TPM2B_PUBLIC, as
+ * attest/host-state.c writes them), which a killed agent may have left
+ * loaded too. Unreadable files match nothing.
+ */
+static int
+tpm_name_is_host_key(struct tpm_backend *be, const TPM2B_NAME *name)
+{
+	static const char *const files[] = { "attest/ak.pub",
+	    "attest/hostkey.pub" };
+	struct botid_key k;
+	uint8_t *data = NULL;
+	char *path = NULL;
+	size_t i, len, off;
+	int found = 0;
+
+	if (be->ak != NULL || be->hostkey != NULL)
+		return tpm_name_is_key(name, be->ak) ||
+		    tpm_name_is_key(name, be->hostkey);
+	for (i = 0; !found && i < sizeof(files) / sizeof(files[0]); i++) {
+		memset(&k, 0, sizeof(k));
+		off = 0;
+		if (asprintf(&path, "%s/%s", be->state_dir, files[i]) == -1) {
+			path = NULL;
+			break;
+		}
+		if (file_read(path, sizeof(TPM2B_PUBLIC) + 16, &data,
+		    &len) == 0 && Tss2_MU_TPM2B_PUBLIC_Unmarshal(data, len,
+		    &off, &k.pub) == 0 && off == len)
+			found = tpm_name_is_key(name, &k);
+		free(data);
+		data = NULL;
+		free(path);
+		path = NULL;
+	}
+	return found;
+}
+
+/* Whether TPM handle h is one this connection holds. */
+static int
+tpm_handle_is_live(struct tpm_backend *be, TPM2_HANDLE h)
+{
+	TPM2_HANDLE th;
+	unsigned i;
+
+	if (be->primary != ESYS_TR_NONE &&
+	    Esys_TR_GetTpmHandle(be->esys, be->primary, &th) == 0 && th == h)
+		return 1;
+	for (i = 0; i < be->max_loaded; i++) {
+		struct botid_key *k = be->loaded[i];
+
+		if (k != NULL && k->handle != ESYS_TR_NONE &&
+		    Esys_TR_GetTpmHandle(be->esys, k->handle, &th) == 0 &&
+		    th == h)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Flushes the transient objects an earlier run of this agent left in the
+ * TPM, and only those. Under a resource manager a connection sees none
+ * but its own; without one (a bare /dev/tpm0, swtpm over TCP) it sees
+ * every client's, and the ones of a process killed while holding them
+ * keep their slots until someone flushes them. An object is ours when
+ * its name is that of our storage primary (CreatePrimary is
+ * deterministic: the dead agent's primary has the same name) or of a key
+ * whose blob is in state_dir/tpm, or of the attestation or host key.
+ * Another client that loaded one of these very objects cannot be told
+ * apart; any other object stays. Returns how many were flushed.
  */
 static unsigned
 tpm_flush_orphans(struct tpm_backend *be)
 {
 	TPMS_CAPABILITY_DATA *cap = NULL;
 	TPMI_YES_NO more = TPM2_NO;
+	TPM2B_NAME *name = NULL, *primary = NULL;
+	TPM2_HANDLE h;
 	ESYS_TR tr;
 	unsigned n = 0;
 	UINT32 i;
+	int ours;
 
+	if (be->primary != ESYS_TR_NONE &&
+	    Esys_TR_GetName(be->esys, be->primary, &primary) != 0)
+		primary = NULL;
 	if (Esys_GetCapability(be->esys, ESYS_TR_NONE, ESYS_TR_NONE,
 	    ESYS_TR_NONE, TPM2_CAP_HANDLES, TPM_TRANSIENT_FIRST,
 	    TPM2_MAX_CAP_HANDLES, &more, &cap) != 0 || cap == NULL)
 		goto out;
 	for (i = 0; i < cap->data.handles.count &&
 	    i < TPM2_MAX_CAP_HANDLES; i++) {
-		if (Esys_TR_FromTPMPublic(be->esys, cap->data.handles.handle[i],
-		    ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr) != 0)
+		h = cap->data.handles.handle[i];
+		if ((h & 0xff000000u) != TPM_TRANSIENT_FIRST ||
+		    tpm_handle_is_live(be, h))
 			continue;
-		if (Esys_FlushContext(be->esys, tr) == 0)
+		if (Esys_TR_FromTPMPublic(be->esys, h, ESYS_TR_NONE,
+		    ESYS_TR_NONE, ESYS_TR_NONE, &tr) != 0)
+			continue;
+		if (Esys_TR_GetName(be->esys, tr, &name) != 0) {
+			(void)Esys_TR_Close(be->esys, &tr);
+			continue;
+		}
+		ours = (primary != NULL && tpm_name_equal(name, primary)) ||
+		    tpm_name_is_host_key(be, name) ||
+		    tpm_name_is_blob(be, name);
+		Esys_Free(name);
+		name = NULL;
+		if (!ours) {
+			log_debug("tpm: leaving transient object 0x%08x: not "
+			    "ours", h);
+			(void)Esys_TR_Close(be->esys, &tr);
+			continue;
+		}
+		if (Esys_FlushContext(be->esys, tr) == 0) {
+			log_debug("tpm: flushed our transient object 0x%08x",
+			    h);
 			n++;
-		else
+		} else
 			(void)Esys_TR_Close(be->esys, &tr);
 	}
  out:
+	Esys_Free(primary);
 	Esys_Free(cap);
 	return n;
 }
 
+/*
+ * Opens the TCTI and ESYS contexts, starts the TPM if nobody did, and
+ * creates the storage primary. Returns 0, TPM_LOST, BOTID_ERR_UNAVAILABLE
+ * (no TPM there) or BOTID_ERR_TPM; leaves be disconnected on failure.
+ * Objects an earlier run left behind (killed with SIGKILL) are flushed:
+ * when the primary finds no room, and once it is made.
+ */
 static int
 tpm_connect(struct tpm_backend *be)
 {
@@ -571,8 +775,8 @@ tpm_connect(struct tpm_backend *be)
 	    &tpm_empty_outside_info, &tpm_empty_pcrs, &be->primary, NULL, NULL,
 	    NULL, NULL);
 	if (tpm_rc_is_object_memory(rc) && (n = tpm_flush_orphans(be)) > 0) {
-		log_warn("tpm: flushed %u transient objects left by a process "
-		    "that died holding them (no resource manager)", n);
+		log_warn("tpm: flushed %u transient objects an earlier run "
+		    "of the agent left loaded (no resource manager)", n);
 		rc = Esys_CreatePrimary(be->esys, ESYS_TR_RH_OWNER,
 		    ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
 		    &tpm_empty_sensitive, tmpl, &tpm_empty_outside_info,
@@ -586,14 +790,17 @@ tpm_connect(struct tpm_backend *be)
 	}
 	if (tpm_rc_is_object_memory(rc)) {
 		log_err("tpm: no free object slot for the storage key: other "
-		    "clients hold them (without a resource manager, "
-		    "`tpm2_flushcontext -t` frees them)");
-		r = BOTID_ERR_TPM;
+		    "clients hold them");
+		r = BOTID_ERR_UNAVAILABLE;
 		goto out;
 	}
 	if ((r = tpm_rc_check(rc, NULL, "cannot create the storage primary")) != 0)
 		goto out;
 	be->generation++;
+	/* A killed agent's primary is the same object as ours: free it. */
+	if ((n = tpm_flush_orphans(be)) > 0)
+		log_warn("tpm: flushed %u transient objects an earlier run "
+		    "of the agent left loaded (no resource manager)", n);
 	log_debug("tpm: connected, %s storage primary ready",
 	    tmpl == &tpm_template_srk_ecc ? "ECC P-256" : "RSA-2048");
 	r = 0;
@@ -615,8 +822,8 @@ tpm_key_load(struct tpm_backend *be, struct botid_key *key, const char *what)
 	TPMS_CONTEXT ctx;
 	size_t off;
 	TSS2_RC rc;
-	unsigned i;
-	int r, tries;
+	unsigned i, n;
+	int r, tries, flushed = 0;
 
 	if (key->handle != ESYS_TR_NONE) {
 		key->used = ++be->clock;
@@ -648,16 +855,24 @@ tpm_key_load(struct tpm_backend *be, struct botid_key *key, const char *what)
 			    ESYS_TR_NONE, ESYS_TR_NONE, &key->priv, &key->pub,
 			    &key->handle);
 		if (!tpm_rc_is_object_memory(rc) ||
-		    tries >= TPM_MAX_MEMORY_RETRY ||
-		    tpm_evict_lru(be, key) != 0)
+		    tries >= TPM_MAX_MEMORY_RETRY)
 			break;
+		/* None of ours left to evict: look for what we left behind. */
+		if (tpm_evict_lru(be, key) != 0) {
+			if (flushed || (n = tpm_flush_orphans(be)) == 0)
+				break;
+			flushed = 1;
+			log_warn("tpm: bot '%s': flushed %u transient objects an "
+			    "earlier run of the agent left loaded (no resource "
+			    "manager)", key->name, n);
+		}
 	}
 	if (rc != 0) {
 		key->handle = ESYS_TR_NONE;
 		if (tpm_rc_is_object_memory(rc)) {
 			log_err("tpm: bot '%s': no free TPM object slot: other "
 			    "clients hold them", key->name);
-			return BOTID_ERR_TPM;
+			return BOTID_ERR_UNAVAILABLE;
 		}
 		return tpm_rc_check(rc, key->name, what);
 	}
@@ -1590,6 +1805,7 @@ tpm_close(struct botid_backend *bep)
 	free(be->loaded);
 	free(be->tcti_conf);
 	free(be->dir_path);
+	free(be->state_dir);
 	free(be);
 }
 
@@ -1669,6 +1885,7 @@ backend_tpm_open(const char *tcti, const char *state_dir,
 	    TPM_MAX_LOADED : loaded_keys;
 	if ((be->loaded = calloc(be->max_loaded, sizeof(*be->loaded))) == NULL ||
 	    (tcti != NULL && (be->tcti_conf = strdup(tcti)) == NULL) ||
+	    (be->state_dir = strdup(state_dir)) == NULL ||
 	    asprintf(&be->dir_path, "%s/%s", state_dir, TPM_SUBDIR) == -1) {
 		be->dir_path = NULL;
 		r = BOTID_ERR_ALLOC;

@@ -1185,6 +1185,21 @@ config_read_file(struct config_parse *p)
 		    "writable by other users; refusing to trust it");
 		goto out;
 	}
+	/*
+	 * Started as root, the agent acts on it as root (the user it
+	 * becomes, the state it hands over): only root may have written it.
+	 */
+	if (geteuid() == 0 && st.st_uid != 0) {
+		r = config_error(p, BOTID_ERR_CONFIG, 0, "owned by uid %lu, "
+		    "not root; refusing to trust it as root",
+		    (unsigned long)st.st_uid);
+		goto out;
+	}
+	if (geteuid() == 0 && (st.st_mode & S_IWGRP) != 0) {
+		r = config_error(p, BOTID_ERR_CONFIG, 0, "writable by its "
+		    "group; refusing to trust it as root");
+		goto out;
+	}
 	if (st.st_size > (off_t)BOTID_MAX_CONFIG_FILE) {
 		r = config_error(p, BOTID_ERR_CONFIG, 0,
 		    "larger than %u bytes", BOTID_MAX_CONFIG_FILE);

@@ -18,7 +18,8 @@ int	privdrop_needs_ptrace(const struct botid_agent_config *cfg);
 
 /*
  * When cfg->user is set: hands the state directory tree and the audit log
- * to that user, then switches to its uid, gid and groups for good, keeping
+ * to that user (through descriptors, never following a link; a hard-linked
+ * file or one swapped for a link mid-walk is refused), then switches to its uid, gid and groups for good, keeping
  * CAP_SYS_PTRACE only when privdrop_needs_ptrace(), and leaves the process
  * non-dumpable with no_new_privs set. Call it before starting any thread. Nothing to do when cfg->user is NULL or the agent
  * already runs as that user. Errors: BOTID_ERR_CONFIG (started neither as

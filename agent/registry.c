@@ -209,7 +209,7 @@ key_reusable(const struct botid_registry *prev, const struct botid_bot_config *b
  * destroyed: it was never certified nor served.
  */
 static int
-key_state(const struct botid_agent_config *cfg,
+key_state_update(const struct botid_agent_config *cfg,
     const struct botid_bot_config *bot, struct botid_backend_ref *b,
     int starting, struct rotation_state *st)
 {
@@ -233,6 +233,18 @@ key_state(const struct botid_agent_config *cfg,
 		    "it gets a new key", bot->name);
 		if (st->gen == UINT32_MAX)
 			return BOTID_ERR_TOO_LARGE;
+		/*
+		 * Configured again, it may hold ROTATION_MAX_RETIRED entries,
+		 * not the one more a removal adds: it waits until the renewer
+		 * has revoked enough of the old certificates.
+		 */
+		if (st->nretired > ROTATION_MAX_RETIRED) {
+			log_err("bot %s: not back yet: %zu certificates of its "
+			    "old keys still wait for revocation (at most %u may "
+			    "while it is configured)", bot->name, st->nretired,
+			    ROTATION_MAX_RETIRED);
+			return BOTID_ERR_BUSY;
+		}
 		if ((r = rotation_init(bot, &fresh)) != 0)
 			return r;
 		/* Its old certificates may still wait for revocation. */
@@ -296,6 +308,43 @@ token_key_get(struct botid_backend_ref *b, const struct botid_bot_config *bot,
 	}
 	return b->be->ops->key_open(b->be, &kc, &k->tok_key, &k->tok_spki,
 	    &k->tok_spki_len);
+}
+
+/*
+ * key_state_update() under the lock of the bot's state file when it will
+ * rewrite the file, so that a rotation or retirement of the same bot running
+ * in the renewer loses no update and has none of its own lost. The lock
+ * is not waited for (this is the event loop): the bot then waits for the
+ * next reload. Reading alone needs no lock: the file is replaced whole.
+ */
+static int
+key_state(const struct botid_agent_config *cfg,
+    const struct botid_bot_config *bot, struct botid_backend_ref *b,
+    int starting, struct rotation_state *st)
+{
+	int lock = -1, writes, r;
+
+	r = rotation_load(cfg->state_dir, bot->name, st);
+	if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+		return r;
+	/*
+	 * A bot with no state yet has nobody else writing it (rotations and
+	 * retirements need a state), and its first write must leave nothing
+	 * else on a full disk: no lock file for it.
+	 */
+	writes = r == 0 && (st->removed || (starting && st->pending != 0));
+	rotation_free(st);
+	if (writes &&
+	    (r = rotation_lock(cfg->state_dir, bot->name, 0, &lock)) != 0) {
+		if (r == BOTID_ERR_BUSY)
+			log_err("bot %s: its key state is being changed (a "
+			    "rotation or revocation is under way): not served "
+			    "until the next reload", bot->name);
+		return r;
+	}
+	r = key_state_update(cfg, bot, b, starting, st);
+	rotation_unlock(lock);
+	return r;
 }
 
 static int
@@ -465,11 +514,28 @@ forget_bot(const struct botid_agent_config *cfg, const char *name,
 	struct botid_bot_config kc;
 	char key[BOTID_MAX_KEY_NAME + 1], serial[80];
 	size_t i;
-	int r, waits = 0;
+	int r, waits = 0, lock = -1;
 
 	*gone = 0;
-	if ((r = rotation_load(cfg->state_dir, name, &st)) != 0)
+	memset(&st, 0, sizeof(st));
+	/*
+	 * A rotation or retirement of this bot holds the lock while it
+	 * reads, changes and writes the state: destroying the keys meanwhile
+	 * would be undone by its write. Not waited for (this is the event
+	 * loop): the next registry build (the rotation's end, a reload)
+	 * comes back to it.
+	 */
+	if ((r = rotation_lock(cfg->state_dir, name, 0, &lock)) != 0) {
+		if (r == BOTID_ERR_BUSY)
+			log_info("bot %s: gone from the configuration; a "
+			    "rotation or revocation of its keys is under way: "
+			    "its keys go once it ends", name);
+		return r == BOTID_ERR_ALLOC ? r : 0;
+	}
+	if ((r = rotation_load(cfg->state_dir, name, &st)) != 0) {
+		rotation_unlock(lock);
 		return r == BOTID_ERR_ALLOC ? r : 0;	/* logged */
+	}
 	if (!st.removed) {
 		rotation_key_config(&st, st.gen, key, &kc);
 		if ((r = backend_get(cfg, &kc, done, &b)) != 0) {
@@ -504,6 +570,7 @@ forget_bot(const struct botid_agent_config *cfg, const char *name,
  out:
 	backend_unref(b);
 	rotation_free(&st);
+	rotation_unlock(lock);
 	return r == BOTID_ERR_ALLOC ? r : 0;
 }
 
@@ -628,6 +695,7 @@ registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev
 		if ((r = key_get(cfg, bc, prev, done, &reg->bots[i].key)) != 0) {
 			log_err("bot %s: not served: %s", bc->name,
 			    botid_strerror(r));
+			reg->bots[i].unavailable = r == BOTID_ERR_UNAVAILABLE;
 			if (r == BOTID_ERR_ALLOC) {
 				registry_unref(reg);
 				return r;
@@ -653,6 +721,18 @@ registry_find(struct botid_registry *reg, const char *name)
 
 	for (i = 0; i < reg->nbots; i++)
 		if (reg->bots[i].key != NULL &&
+		    strcmp(reg->bots[i].cfg->name, name) == 0)
+			return &reg->bots[i];
+	return NULL;
+}
+
+struct botid_bot *
+registry_find_unavailable(struct botid_registry *reg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < reg->nbots; i++)
+		if (reg->bots[i].key == NULL && reg->bots[i].unavailable &&
 		    strcmp(reg->bots[i].cfg->name, name) == 0)
 			return &reg->bots[i];
 	return NULL;

@@ -22,6 +22,8 @@ struct botid_key_ref;
 struct botid_bot {
 	const struct botid_bot_config	*cfg;	/* points into registry->cfg */
 	struct botid_key_ref		*key;	/* NULL: key unusable, bot not served */
+	/* key is NULL because its TPM or token was down: not a refusal. */
+	int				 unavailable;
 	struct botid_fairq		 fairq;
 	/*
 	 * Since the agent started (a reload carries them over), for the
@@ -104,6 +106,14 @@ struct botid_key *registry_token_key(const struct botid_bot *bot);
 const uint8_t *registry_token_spki(const struct botid_bot *bot, size_t *len);
 /* 1 if the bot's key is an EC key, 0 for RSA. */
 int	registry_key_is_ec(const struct botid_bot *bot);
+
+/*
+ * A configured bot that is not served because its backend was unavailable
+ * when the registry was built (BOTID_ERR_UNAVAILABLE), or NULL. The
+ * caller checks the policy before saying so: to anyone else it is denied.
+ */
+struct botid_bot *registry_find_unavailable(struct botid_registry *reg,
+	    const char *name);
 
 void	registry_ref(struct botid_registry *reg);
 /* Drops a reference; the last one closes keys and backends no longer used. */

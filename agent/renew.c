@@ -455,15 +455,21 @@ rotate_run(struct botid_renewer *rn, struct renew_job *job)
 	uint8_t *spki = NULL;
 	size_t spki_len = 0;
 	uint32_t next;
-	int r, made = 0;
+	int r, made = 0, lock = -1;
 
 	memset(&st, 0, sizeof(st));
+	/* Held until the state is final: a reload must not write between. */
+	if ((r = rotation_lock(rn->state_dir, job->name, 1, &lock)) != 0) {
+		snprintf(job->error, sizeof(job->error), "cannot lock the "
+		    "bot's key state: %s", botid_strerror(r));
+		goto out;
+	}
 	if ((r = rotation_load(rn->state_dir, job->name, &st)) != 0) {
 		snprintf(job->error, sizeof(job->error), "cannot read the "
 		    "bot's key state: %s", botid_strerror(r));
 		goto out;
 	}
-	if (st.nretired == ROTATION_MAX_RETIRED) {
+	if (st.nretired >= ROTATION_MAX_RETIRED) {
 		snprintf(job->error, sizeof(job->error), "%u retired keys "
 		    "still wait to be destroyed", ROTATION_MAX_RETIRED);
 		r = BOTID_ERR_BUSY;
@@ -487,6 +493,7 @@ rotate_run(struct botid_renewer *rn, struct renew_job *job)
 		goto out;
 	}
 	rotation_crash_point("rotate-created");
+	rotation_pause_point("rotate-created", job->name);
 	free(job->spki);
 	job->spki = spki;
 	job->spki_len = spki_len;
@@ -495,8 +502,12 @@ rotate_run(struct botid_renewer *rn, struct renew_job *job)
 	if ((r = job_run(rn, job)) != 0)
 		goto out;
 	rotation_crash_point("rotate-certified");
-	rt = &st.retired[st.nretired++];
-	memset(rt, 0, sizeof(*rt));
+	/* Checked at the start; the state cannot have grown since. */
+	if ((r = rotation_retired_add(&st, ROTATION_MAX_RETIRED, &rt)) != 0) {
+		snprintf(job->error, sizeof(job->error), "%u retired keys "
+		    "still wait to be destroyed", ROTATION_MAX_RETIRED);
+		goto out;
+	}
 	rt->gen = st.gen;
 	snprintf(rt->serial, sizeof(rt->serial), "%s", job->old_serial);
 	rt->destroy_after = time(NULL) + (time_t)job->grace;
@@ -534,6 +545,7 @@ rotate_run(struct botid_renewer *rn, struct renew_job *job)
 	}
 	free(spki);
 	rotation_free(&st);
+	rotation_unlock(lock);
 	return r;
 }
 
@@ -551,9 +563,14 @@ retire_run(struct botid_renewer *rn, struct renew_job *job)
 	char name[BOTID_MAX_KEY_NAME + 1];
 	time_t now = time(NULL);
 	size_t i;
-	int r, failed = 0;
+	int r, failed = 0, lock = -1;
 
 	memset(&st, 0, sizeof(st));
+	if ((r = rotation_lock(rn->state_dir, job->name, 1, &lock)) != 0) {
+		snprintf(job->error, sizeof(job->error), "cannot lock the "
+		    "bot's key state: %s", botid_strerror(r));
+		goto out;
+	}
 	if ((r = rotation_load(rn->state_dir, job->name, &st)) != 0) {
 		snprintf(job->error, sizeof(job->error), "cannot read the "
 		    "bot's key state: %s", botid_strerror(r));
@@ -610,6 +627,7 @@ retire_run(struct botid_renewer *rn, struct renew_job *job)
 	r = failed;
  out:
 	rotation_free(&st);
+	rotation_unlock(lock);
 	return r;
 }
 

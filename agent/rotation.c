@@ -3,10 +3,12 @@
  * is checked for type and range, unknown members are refused, so a
  * damaged file is named in the log instead of steering key destruction.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@
 #define KEYS_SUBDIR		"keys"
 #define STATE_SUFFIX		".json"
 #define STATE_MAX		(16u * 1024u)
+#define LOCK_SUFFIX		".lock"	/* after a '.': rotation_list skips it */
 
 static int
 state_path(const char *state_dir, const char *bot, char **path)
@@ -209,7 +212,8 @@ state_decode(json_t *root, const char *bot, struct rotation_state *st)
 		goto out;
 	st->removed = json_is_true(v);
 	a = json_object_get(root, "retired");
-	if (!json_is_array(a) || json_array_size(a) > ROTATION_MAX_RETIRED + 1)
+	/* The extra entry is the current key of a removed bot, no other. */
+	if (!json_is_array(a) || json_array_size(a) > rotation_retired_max(st))
 		goto out;
 	json_array_foreach(a, i, e) {
 		struct rotation_retired *rt = &st->retired[i];
@@ -436,6 +440,81 @@ rotation_key_remove(struct botid_backend *be, const struct botid_bot_config *kc)
 }
 
 int
+rotation_lock(const char *state_dir, const char *bot, int wait, int *fdp)
+{
+	char *dir = NULL, *path = NULL;
+	int fd = -1, r = BOTID_ERR_ALLOC;
+
+	*fdp = -1;
+	if (asprintf(&dir, "%s/%s", state_dir, KEYS_SUBDIR) == -1) {
+		dir = NULL;
+		goto out;
+	}
+	if (asprintf(&path, "%s/.%s%s", dir, bot, LOCK_SUFFIX) == -1) {
+		path = NULL;
+		goto out;
+	}
+	r = BOTID_ERR_IO;
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_err("%s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+	    O_NOCTTY, 0600)) == -1) {
+		log_err("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* Per open file: two threads of this process exclude each other. */
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno == EWOULDBLOCK) {
+			r = BOTID_ERR_BUSY;
+			goto out;
+		}
+		log_err("%s: flock: %s", path, strerror(errno));
+		goto out;
+	}
+	*fdp = fd;
+	fd = -1;
+	r = 0;
+ out:
+	if (fd != -1)
+		close(fd);
+	free(dir);
+	free(path);
+	return r;
+}
+
+void
+rotation_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);	/* releases the flock */
+}
+
+size_t
+rotation_retired_max(const struct rotation_state *st)
+{
+	return st->removed ? ROTATION_MAX_RETIRED + 1 : ROTATION_MAX_RETIRED;
+}
+
+int
+rotation_retired_add(struct rotation_state *st, size_t limit,
+    struct rotation_retired **rt)
+{
+	*rt = NULL;
+	/* A caller asking for more than the array holds is a bug. */
+	if (limit > sizeof(st->retired) / sizeof(st->retired[0]))
+		return BOTID_ERR_INTERNAL;
+	if (st->nretired >= limit)
+		return BOTID_ERR_BUSY;
+	*rt = &st->retired[st->nretired++];
+	memset(*rt, 0, sizeof(**rt));
+	return 0;
+}
+
+int
 rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
     const char *serial)
 {
@@ -445,6 +524,13 @@ rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
 	size_t i;
 	int r;
 
+	/* Room to retire the current key, checked before anything goes. */
+	if (!st->removed && st->nretired >= ROTATION_MAX_RETIRED + 1) {
+		log_err("bot %s: %zu retired keys still wait for their "
+		    "certificates' revocation: no room to retire the current "
+		    "key, left as it is", st->bot, st->nretired);
+		return BOTID_ERR_BUSY;
+	}
 	if (st->pending != 0) {
 		rotation_key_config(st, st->pending, name, &kc);
 		if ((r = rotation_key_remove(be, &kc)) != 0 &&
@@ -468,8 +554,9 @@ rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
 		if ((r = rotation_key_remove(be, &kc)) != 0 &&
 		    r != BOTID_ERR_NOT_FOUND)
 			return r;
-		rt = &st->retired[st->nretired++];
-		memset(rt, 0, sizeof(*rt));
+		if ((r = rotation_retired_add(st, ROTATION_MAX_RETIRED + 1,
+		    &rt)) != 0)
+			return r;
 		rt->gen = st->gen;
 		snprintf(rt->serial, sizeof(rt->serial), "%s", serial);
 		rt->destroyed = 1;
@@ -529,6 +616,23 @@ rotation_uncache(const char *state_dir, const char *bot)
 	if (unlink(path) == -1 && errno != ENOENT)
 		log_warn("%s: %s", path, strerror(errno));
 	free(path);
+}
+
+void
+rotation_pause_point(const char *step, const char *bot)
+{
+	const char *at = getenv("BOTID_TEST_PAUSE_AT");
+	const char *file = getenv("BOTID_TEST_PAUSE_FILE");
+	size_t n = strlen(step);
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	if (at == NULL || file == NULL || strncmp(at, step, n) != 0 ||
+	    at[n] != ':' || strcmp(at + n + 1, bot) != 0)
+		return;
+	log_warn("BOTID_TEST_PAUSE_AT=%s: waiting for %s", at, file);
+	while (access(file, F_OK) != 0)
+		(void)nanosleep(&ts, NULL);
+	log_warn("BOTID_TEST_PAUSE_AT=%s: going on", at);
 }
 
 void

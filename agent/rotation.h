@@ -58,6 +58,20 @@ int	rotation_load(const char *state_dir, const char *bot,
 /* Writes st atomically (temporary file, fsync, rename; 0600). */
 int	rotation_save(const char *state_dir, const struct rotation_state *st);
 
+/*
+ * Takes the lock of bot's state file (STATE_DIR/keys/.BOT.lock, 0600, an
+ * flock): whoever reads the state, changes it and writes it back holds it
+ * throughout, so that no update is lost (a reload forgetting the bot, a
+ * rotation, a retirement; other processes too). With wait 0 it does not
+ * block: BOTID_ERR_BUSY when someone holds it. *fdp is the lock, for
+ * rotation_unlock(). Errors: _BUSY, _IO (logged), _ALLOC.
+ */
+int	rotation_lock(const char *state_dir, const char *bot, int wait,
+	    int *fdp);
+
+/* Releases a lock taken by rotation_lock(); -1 is ignored. */
+void	rotation_unlock(int fd);
+
 /* Removes bot's state file (its keys are gone). Missing is fine. */
 int	rotation_remove(const char *state_dir, const char *bot);
 
@@ -96,10 +110,27 @@ int	rotation_key_remove(struct botid_backend *be,
 	    const struct botid_bot_config *kc);
 
 /*
+ * How many retired entries st may hold: ROTATION_MAX_RETIRED while the bot
+ * is configured, one more once it is removed (its current key retired).
+ */
+size_t	rotation_retired_max(const struct rotation_state *st);
+
+/*
+ * Appends a zeroed retired entry to st for the caller to fill, unless st
+ * already holds limit entries (limit at most ROTATION_MAX_RETIRED + 1).
+ * *rt points into st on success, NULL otherwise. Errors: BOTID_ERR_BUSY
+ * (full: older entries still wait), _INTERNAL (limit past the array).
+ */
+int	rotation_retired_add(struct rotation_state *st, size_t limit,
+	    struct rotation_retired **rt);
+
+/*
  * Destroys every key of st (current, being made, retired) through be,
  * marking them destroyed in st: the current one becomes a retired entry
  * with serial (its certificate, "" for none), and st->removed is set.
- * The caller saves st. Errors from key_remove (not _NOT_FOUND) stop it.
+ * The caller saves st. Errors from key_remove (not _NOT_FOUND) stop it;
+ * BOTID_ERR_BUSY when st has no room left to retire the current key (st
+ * is then left as it was).
  */
 struct botid_backend;
 int	rotation_destroy_all(struct rotation_state *st, struct botid_backend *be,
@@ -117,5 +148,12 @@ void	rotation_uncache(const char *state_dir, const char *bot);
  * step, the agent kills itself with SIGKILL there (rotation tests).
  */
 void	rotation_crash_point(const char *step);
+
+/*
+ * Test hook: when BOTID_TEST_PAUSE_AT equals "step:bot", the calling
+ * thread waits there until the file named by BOTID_TEST_PAUSE_FILE exists
+ * (tests that change the configuration while a rotation runs).
+ */
+void	rotation_pause_point(const char *step, const char *bot);
 
 #endif /* BOTID_AGENT_ROTATION_H */

@@ -439,6 +439,28 @@ policy_ok(const struct botid_bot *bot, const struct conn *c)
 	return bot != NULL && policy_allows(bot->cfg, &c->peer);
 }
 
+/*
+ * A bot whose TPM or token was down when its key was to be opened: to a
+ * caller it serves, an outage (UNAVAILABLE, retry later), never a refusal;
+ * to anyone else the same denial as for any bot. Returns 1 if it replied.
+ */
+static int
+refuse_unavailable(struct server *s, struct conn *c,
+    const struct botid_request *req, const struct timespec *t0)
+{
+	struct botid_bot *down;
+
+	if ((down = registry_find_unavailable(s->reg, req->bot)) == NULL ||
+	    !policy_ok(down, c))
+		return 0;
+	reply_error(c, req->op, req->id, BOTID_STATUS_UNAVAILABLE,
+	    "backend unavailable: the bot's TPM or token was down when its "
+	    "key was to be opened; retry after the agent reloads");
+	audit_simple(c, op_name(req->op), req->bot, "error",
+	    "backend unavailable", t0);
+	return 1;
+}
+
 static void
 handle_hello(struct conn *c, const struct botid_request *req)
 {
@@ -1331,6 +1353,8 @@ handle_frame(struct server *s, struct conn *c, const uint8_t *body, size_t len)
 	}
 	/* Every other op names a bot: unknown and not allowed look the same. */
 	bot = registry_find(s->reg, req.bot);
+	if (bot == NULL && refuse_unavailable(s, c, &req, &t0))
+		return;
 	if (!policy_ok(bot, c)) {
 		if (bot != NULL)
 			bot->denials++;

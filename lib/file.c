@@ -88,6 +88,9 @@ file_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* Temporary names handed out by this process, so that no two collide. */
+static unsigned long file_tmp_seq;
+
 int
 file_write_atomic(const char *path, const void *data, size_t len,
     mode_t mode)
@@ -95,14 +98,26 @@ file_write_atomic(const char *path, const void *data, size_t len,
 	char *tmp = NULL, *dcopy = NULL;
 	int fd = -1, dfd = -1, made = 0, saved, r = BOTID_ERR_IO;
 
-	if (asprintf(&tmp, "%s.%ld.tmp", path, (long)getpid()) == -1) {
+	/*
+	 * One name per writer: two threads (or two calls of one) replacing
+	 * the same file must not write into one temporary file, or one
+	 * could rename the other's half-written content into place.
+	 */
+	if (asprintf(&tmp, "%s.%ld.%ld.%lu.tmp", path, (long)getpid(),
+	    (long)gettid(), __atomic_fetch_add(&file_tmp_seq, 1,
+	    __ATOMIC_RELAXED)) == -1) {
 		tmp = NULL;
 		r = BOTID_ERR_ALLOC;
 		goto out;
 	}
-	(void)unlink(tmp);	/* left by a crashed process with our pid */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 	    mode);
+	if (fd == -1 && errno == EEXIST) {
+		/* Left by a crashed process that had our pid and tid. */
+		(void)unlink(tmp);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+		    O_NOFOLLOW, mode);
+	}
 	if (fd == -1) {
 		log_err("%s: %s", tmp, strerror(errno));
 		goto out;

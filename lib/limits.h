@@ -55,5 +55,6 @@
 #define BOTID_AUDIT_MAX_DETAIL	256u		/* detail an aggregate keeps */
 /* A refusal repeated by a flood is logged at most this often, with a count. */
 #define BOTID_LOG_EVERY_S	1u
+#define BOTID_MAX_STATE_DEPTH	16u		/* directory levels under state_dir */
 
 #endif /* BOTID_LIMITS_H */

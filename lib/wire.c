@@ -495,6 +495,7 @@ wire_status_to_err(uint32_t status)
 	case BOTID_STATUS_DENIED:
 		return BOTID_ERR_DENIED;
 	case BOTID_STATUS_BACKEND:
+	case BOTID_STATUS_UNAVAILABLE:
 		return BOTID_ERR_UNAVAILABLE;
 	case BOTID_STATUS_BUSY:
 		return BOTID_ERR_BUSY;
@@ -528,9 +529,11 @@ wire_err_to_status(int r)
 	case BOTID_ERR_NOT_FOUND:
 		/* "No such bot" must look exactly like "not yours". */
 		return BOTID_STATUS_DENIED;
+	case BOTID_ERR_UNAVAILABLE:
+		/* An outage, never a refusal: the client may retry. */
+		return BOTID_STATUS_UNAVAILABLE;
 	case BOTID_ERR_TPM:
 	case BOTID_ERR_PKCS11:
-	case BOTID_ERR_UNAVAILABLE:
 	case BOTID_ERR_EXPORTABLE:
 		return BOTID_STATUS_BACKEND;
 	case BOTID_ERR_BUSY:

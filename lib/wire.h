@@ -79,7 +79,7 @@ enum botid_status {
 	BOTID_STATUS_TOO_LARGE = 8,
 	BOTID_STATUS_INTERNAL = 9,
 	BOTID_STATUS_NO_CERT = 10,	/* the bot has no certificate yet */
-	/* 11 is BOTID_STATUS_UNAVAILABLE (a backend outage). */
+	BOTID_STATUS_UNAVAILABLE = 11,	/* its TPM/token is down; retry later */
 	BOTID_STATUS_AUDIT_UNAVAILABLE = 12, /* the audit log cannot be
 					 * written: nothing was signed */
 };

@@ -28,6 +28,7 @@
 #define EXIT_USAGE	2
 #define EXIT_DENIED	3
 #define EXIT_NOAGENT	4
+#define EXIT_UNAVAILABLE 5	/* the bot's TPM or token is down: retry */
 
 #define INPUT_MAX_BYTES	(64u * 1024u * 1024u)
 #define DATA_INLINE	(32u * 1024u)	/* larger inputs are hashed here */
@@ -98,6 +99,9 @@ fail_op(struct botid_client *c, const char *what, int r)
 
 	if (r == BOTID_ERR_DENIED)
 		return fail(EXIT_DENIED, "%s: denied", what);
+	if (r == BOTID_ERR_UNAVAILABLE)
+		return fail(EXIT_UNAVAILABLE, "%s: unavailable: %s%s%s", what,
+		    botid_strerror(r), *msg ? ": " : "", *msg ? msg : "");
 	return fail(EXIT_FAIL, "%s: %s%s%s", what, botid_strerror(r),
 	    *msg ? ": " : "", *msg ? msg : "");
 }

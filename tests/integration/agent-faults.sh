@@ -3,9 +3,13 @@
 # real botid-ca with 30-second certificates:
 #  - the CA down: certificates keep being served and used, renewals fail
 #    and back off, loudly; the CA back on its port: renewal succeeds;
-#  - swtpm killed under a signing load: requests fail with a clear error
-#    meanwhile (the SoftHSM2 bot keeps signing), and once the TPM is back
-#    the agent reconnects, reloads the keys and signs again;
+#  - swtpm killed under a signing load: requests fail with status
+#    UNAVAILABLE (11), never DENIED, meanwhile (the SoftHSM2 bot keeps
+#    signing), a caller the bot does not allow still gets DENIED, and once
+#    the TPM is back the agent reconnects, reloads the keys and signs again;
+#  - the TPM down when the agent starts: its bots answer UNAVAILABLE to
+#    their callers, DENIED to others, and a reload with the TPM back
+#    serves them;
 #  - the token's storage gone: a clear error for its bot, none for others;
 #  - the disk full while a new key's blob is written: the reload fails for
 #    that bot only, no partial file is left, the old blobs are untouched,
@@ -25,7 +29,9 @@ me="uid:$(id -u)"
 agent_conf_begin
 agent_add_bot tbot tpm ecdsa-p256 "$me"
 agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
-"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --bots tbot,pbot >"$T/join.token"
+# A TPM bot this caller may not use: its refusals stay DENIED.
+agent_add_bot xbot tpm ecdsa-p256 "uid:65534"
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --bots tbot,pbot,xbot >"$T/join.token"
 check "$top_builddir/tools/botid-provision" -c "$AGENT_CONF" \
     --ca "$BOTID_CA_URL" --ca-bundle "$BOTID_CA_BUNDLE" \
     --join-token-file "$T/join.token" >/dev/null
@@ -41,6 +47,34 @@ for b in tbot pbot; do
 	[ -n "$(serial "$b")" ] || fail "no certificate for $b: $(tail -3 "$AGENT_LOG")"
 	check botid_cli pubkey "$b" --out "$T/$b.pem"
 done
+# status_of BOT: the wire status of a SIGN_DATA request for BOT (section 8
+# of doc/protocol.md), read from the reply itself.
+status_of() {
+	python3 - "$AGENT_SOCK" "$1" <<'PY'
+import socket, struct, sys
+sock, bot = sys.argv[1:]
+def frame(op, rid, *fields):
+    body = struct.pack(">BI", op, rid) + b"".join(
+        struct.pack(">HI", t, len(v)) + v for t, v in fields)
+    return struct.pack(">I", len(body)) + body
+def reply(s):
+    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+    return struct.unpack(">BII", s.recv(n, socket.MSG_WAITALL)[:9])
+s = socket.socket(socket.AF_UNIX); s.connect(sock)
+s.sendall(frame(1, 1, (1, struct.pack(">I", 1)))); assert reply(s)[2] == 0
+s.sendall(frame(6, 2, (3, bot.encode()), (10, b"status probe")))
+print(reply(s)[2])
+PY
+}
+# wait_lines FILE PATTERN N: waits until FILE has N lines matching PATTERN
+# (an event, not a while: 60 s is only the bound for a hung test).
+wait_lines() {
+	for _ in $(seq 1 600); do
+		[ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 sign_ok() {	# sign_ok BOT TAG: a signature that verifies
 	printf 'order %s\n' "$2" >"$T/msg.$2"
 	botid_cli sign "$1" --in "$T/msg.$2" --out "$T/sig.$2" 2>"$T/err.$2" &&
@@ -92,13 +126,27 @@ agent_pid=$AGENT_PID
 ) &
 load_pid=$!
 register_pid "$load_pid"
-sleep 1
+# The load has signed before the TPM goes, whatever the scheduling.
+wait_lines "$T/load.out" '^ok' 3 || fail "the load does not sign"
 kill -KILL "$(fixture_var tpm SWTPM_PID)"
-sleep 2
+wait_lines "$T/load.out" '^fail' 1 || fail "the load never saw the TPM gone"
 rc=0
+rm -f "$T/down.sig"
 botid_cli sign tbot --in "$T/msg.ca-down" --out "$T/down.sig" 2>"$T/down.err" || rc=$?
-[ "$rc" -ne 0 ] || fail "the TPM bot signed with no TPM"
-grep -qi 'unavailable' "$T/down.err" || fail "unclear error with no TPM: $(cat "$T/down.err")"
+[ "$rc" -eq 5 ] || fail "exit status $rc, not 5 (unavailable), with no TPM: $(cat "$T/down.err")"
+[ ! -s "$T/down.sig" ] || fail "a signature was written with no TPM"
+grep -q 'sign: unavailable' "$T/down.err" || fail "unclear error with no TPM: $(cat "$T/down.err")"
+st=$(status_of tbot) || fail "no reply to the status probe"
+[ "$st" = 11 ] || fail "status $st, not 11 (UNAVAILABLE), for a TPM bot with no TPM"
+# A real denial stays a denial while the TPM is down.
+st=$(status_of xbot) || fail "no reply to the status probe"
+[ "$st" = 4 ] || fail "status $st, not 4 (DENIED), for a bot this caller may not use"
+st=$(status_of nosuchbot) || fail "no reply to the status probe"
+[ "$st" = 4 ] || fail "status $st, not 4 (DENIED), for no such bot"
+rc=0
+botid_cli sign xbot --in "$T/msg.ca-down" --out "$T/x.sig" 2>"$T/x.err" || rc=$?
+[ "$rc" -eq 3 ] && [ ! -e "$T/x.sig" ] && grep -q 'sign: denied' "$T/x.err" ||
+    fail "xbot: exit status $rc, not 3 (denied): $(cat "$T/x.err")"
 sign_ok pbot tpm-down || fail "the SoftHSM2 bot failed while the TPM was down: $(cat "$T/err.tpm-down")"
 swtpm_by_hand tpm not-need-init,startup-clear
 ok=
@@ -107,14 +155,16 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 [ -n "$ok" ] || fail "no signature after the TPM came back: $(tail -3 "$AGENT_LOG")"
-sleep 1
+# The load signs again: three more signatures than it had made by now.
+oks=$(grep -c '^ok' "$T/load.out")
+wait_lines "$T/load.out" '^ok' $((oks + 3)) || fail "the load does not sign again"
 touch "$T/load.stop"
 wait "$load_pid"
 [ "$AGENT_PID" = "$agent_pid" ] && kill -0 "$AGENT_PID" || fail "the agent restarted"
 grep -q '^ok' "$T/load.out" || fail "the load never signed"
 grep -q '^fail' "$T/load.out" || fail "the load never saw the TPM gone"
 tail -1 "$T/load.out" | grep -q '^ok' || fail "the load ends failing: $(tail -1 "$T/load.out")"
-! grep '^fail' "$T/load.out" | grep -vqi 'unavailable' ||
+! grep '^fail' "$T/load.out" | grep -vq 'sign: unavailable' ||
     fail "unclear errors: $(grep '^fail' "$T/load.out" | sort | uniq -c)"
 # ---- the token's storage gone: its bot fails with a clear error, the
 # TPM bot is not held up. (SoftHSM2 marks a token whose directory vanished
@@ -127,6 +177,30 @@ botid_cli sign pbot --in "$T/msg.ca-down" --out "$T/away.sig" 2>"$T/away.err" ||
 grep -q 'backend unavailable' "$T/away.err" || fail "unclear error with the token gone: $(cat "$T/away.err")"
 sign_ok tbot token-away || fail "the TPM bot failed while the token was gone: $(cat "$T/err.token-away")"
 mv "$T/hsm/tokens.away" "$T/hsm/tokens"
+stop_agent
+
+# ---- the TPM down when the agent starts: an outage, not a refusal
+swtpm_by_hand_stop KILL
+start_agent
+grep -q 'bot tbot: not served: backend unavailable' "$AGENT_LOG" ||
+    fail "tbot was served with no TPM: $(tail -3 "$AGENT_LOG")"
+st=$(status_of tbot) || fail "no reply to the status probe"
+[ "$st" = 11 ] || fail "status $st, not 11 (UNAVAILABLE), for tbot with no TPM at start"
+st=$(status_of xbot) || fail "no reply to the status probe"
+[ "$st" = 4 ] || fail "status $st, not 4 (DENIED), for xbot with no TPM at start"
+rc=0
+rm -f "$T/start-down.sig"
+botid_cli sign tbot --in "$T/msg.ca-down" --out "$T/start-down.sig" 2>"$T/start-down.err" || rc=$?
+[ "$rc" -eq 5 ] && [ ! -s "$T/start-down.sig" ] ||
+    fail "tbot with no TPM at start: exit status $rc, not 5: $(cat "$T/start-down.err")"
+swtpm_by_hand tpm not-need-init,startup-clear
+kill -HUP "$AGENT_PID"
+ok=
+for _ in $(seq 1 100); do
+	sign_ok tbot "start-back" && { ok=1; break; }
+	sleep 0.1
+done
+[ -n "$ok" ] || fail "no signature after the TPM came back and a reload: $(tail -3 "$AGENT_LOG")"
 stop_agent
 
 # ---- the disk full while a key blob is written

@@ -5,7 +5,9 @@
 # CAP_SYS_PTRACE (to read other users' /proc/PID/exe) when an exe: rule
 # needs it; it is not dumpable, has no core limit and
 # no_new_privs; its state and audit log are botid's; it still signs with
-# TPM and SoftHSM2 keys and creates a new key on reload. swtpm and SoftHSM2.
+# TPM and SoftHSM2 keys and creates a new key on reload; handing its state
+# and audit log over it follows no link, not even one swapped in mid-walk;
+# it refuses a configuration not root's alone. swtpm and SoftHSM2.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -112,4 +114,90 @@ out=$("${PYTHON3:-python3}" "$PYCLIENT" --socket "$AGENT_SOCK" pubkey tbot "$T/p
 [ "$rc" -eq 3 ] ||
     fail "an exe: rule matched python: $out"
 stop_agent
+
+# ---- the hand-over follows no link, even one swapped in mid-walk. botid
+# owns state_dir: it plants a link to a root file, and a directory of its
+# own holding a file of group tss (so that the hand-over visits it); the
+# preloaded shim swaps that directory for a link to a root directory, and
+# the audit log for a link to a root file, right before the agent re-owns
+# what is below or at them: the race won every time.
+PRELOAD=$top_builddir/tests/integration/.libs/libswap-preload.so
+[ -f "$PRELOAD" ] || fail "$PRELOAD is not built (make check builds it)"
+[ "$(readlink -f "$T")" = "$T" ] || fail "$T is not a canonical path"
+mkdir -m 0700 "$T/secret"
+echo "root's secret" >"$T/secret/shadow"
+echo "root's log" >"$T/secret/audit"
+chmod 0600 "$T/secret/shadow" "$T/secret/audit"
+mkdir "$T/state/sub"
+echo planted >"$T/state/sub/shadow"
+chown -R botid:botid "$T/state/sub"
+chgrp tss "$T/state/sub/shadow"
+ln -s "$T/secret/shadow" "$T/state/link"
+chown -h botid:botid "$T/state/link"
+# As after a start without `user =`: the log is root's, to be handed over.
+chown root:root "$AUDIT_LOG"
+agent_conf_begin "user = botid" "socket_group = nogroup" "socket_mode = 0660"
+agent_add_bot tbot tpm ecdsa-p256 "uid:0"
+env LD_PRELOAD="$PRELOAD" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+    BOTID_SWAP_DIR="$T/state/sub" BOTID_SWAP_DIR_TARGET="$T/secret" \
+    BOTID_SWAP_FILE="$AUDIT_LOG" BOTID_SWAP_FILE_TARGET="$T/secret/audit" \
+    "$AGENT" -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
+AGENT_PID=$!
+register_pid "$AGENT_PID"
+for _ in $(seq 1 600); do
+	botid_cli version >/dev/null 2>&1 && break
+	kill -0 "$AGENT_PID" 2>/dev/null || break
+	sleep 0.1
+done
+grep -q "swap-preload: $T/state/sub is now a link" "$AGENT_LOG" ||
+    fail "the state directory was not swapped mid-walk: $(tail -3 "$AGENT_LOG")"
+grep -q "swap-preload: $AUDIT_LOG is now a link" "$AGENT_LOG" ||
+    fail "the audit log was not swapped: $(tail -3 "$AGENT_LOG")"
+for f in "$T/secret" "$T/secret/shadow" "$T/secret/audit"; do
+	[ "$(stat -c %u:%g "$f")" = 0:0 ] ||
+	    fail "$f was given to botid through a link: $(stat -c %U:%G "$f")"
+done
+[ "$(stat -c %u "$T/state/sub.away/shadow")" = "$buid" ] ||
+    fail "the planted file itself was not handed over"
+kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent died: $(tail -3 "$AGENT_LOG")"
+sign_ok tbot || fail "signing after the hand-over failed: $(tail -3 "$AGENT_LOG")"
+stop_agent
+rm -rf "$T/state/sub" "$T/state/sub.away" "$T/state/link"
+rm -f "$AUDIT_LOG"
+mv "$AUDIT_LOG.away" "$AUDIT_LOG"
+
+# ---- a configuration root did not write alone is refused, with a reason.
+cp "$AGENT_CONF" "$T/group.conf"
+chmod 0664 "$T/group.conf"
+cp "$AGENT_CONF" "$T/botid.conf"
+chmod 0644 "$T/botid.conf"
+chown botid "$T/botid.conf"
+for c in group botid; do
+	case $c in
+	group) why="writable by its group; refusing to trust it as root";;
+	botid) why="owned by uid $buid, not root; refusing to trust it as root";;
+	esac
+	rm -f "$AGENT_SOCK"
+	# In the background: an agent that accepts the file keeps running.
+	"$AGENT" -c "$T/$c.conf" >"$T/$c.out" 2>&1 &
+	pid=$!
+	register_pid "$pid"
+	for _ in $(seq 1 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		if botid_cli version >/dev/null 2>&1; then
+			kill "$pid"
+			fail "$c.conf: the agent started and serves"
+		fi
+		sleep 0.1
+	done
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -ne 0 ] || fail "$c.conf: the agent exited 0"
+	[ "$(wc -l <"$T/$c.out")" -eq 1 ] && grep -qF "$why" "$T/$c.out" ||
+	    fail "$c.conf: not the one-line refusal: $(cat "$T/$c.out")"
+	[ ! -e "$AGENT_SOCK" ] || fail "$c.conf: a socket was made"
+	! "$AGENT" --check-config -c "$T/$c.conf" >/dev/null 2>&1 ||
+	    fail "$c.conf: --check-config accepted it"
+done
 echo "PASS: the agent drops root for botid and keeps only what its rules need"

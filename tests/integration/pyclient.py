@@ -36,6 +36,7 @@ STATUS_NAMES = {
     3: "unknown operation", 4: "denied", 5: "not supported",
     6: "backend unavailable", 7: "busy", 8: "too large",
     9: "internal error", 10: "no certificate yet",
+    11: "backend unavailable",
     12: "audit log unavailable",
 }
 

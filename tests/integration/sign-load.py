@@ -73,6 +73,8 @@ def main():
                 with open(os.path.join(outdir, "%d.sig" % n), "wb") as f:
                     f.write(fields[TAG_SIGNATURE])
             log.write("%d %.6f %.6f %d\n" % (n, t0, t1, status))
+            # Whole lines, as they come: the test waits on their count.
+            log.flush()
             time.sleep(0.01)
     print("%d requests, %d failed" % (n, failures))
     return 1 if failures else 0

@@ -1746,7 +1746,7 @@ test_status_mapping(void **state)
 		{ BOTID_ERR_NOT_FOUND, BOTID_STATUS_DENIED },
 		{ BOTID_ERR_TPM, BOTID_STATUS_BACKEND },
 		{ BOTID_ERR_PKCS11, BOTID_STATUS_BACKEND },
-		{ BOTID_ERR_UNAVAILABLE, BOTID_STATUS_BACKEND },
+		{ BOTID_ERR_UNAVAILABLE, BOTID_STATUS_UNAVAILABLE },
 		{ BOTID_ERR_EXPORTABLE, BOTID_STATUS_BACKEND },
 		{ BOTID_ERR_BUSY, BOTID_STATUS_BUSY },
 		{ BOTID_ERR_TOO_LARGE, BOTID_STATUS_TOO_LARGE },
@@ -1777,8 +1777,8 @@ test_status_mapping(void **state)
 		{ BOTID_STATUS_TOO_LARGE, BOTID_ERR_TOO_LARGE },
 		{ BOTID_STATUS_INTERNAL, BOTID_ERR_INTERNAL },
 		{ BOTID_STATUS_NO_CERT, BOTID_ERR_NOT_FOUND },
+		{ BOTID_STATUS_UNAVAILABLE, BOTID_ERR_UNAVAILABLE },
 		{ BOTID_STATUS_AUDIT_UNAVAILABLE, BOTID_ERR_AUDIT_UNAVAILABLE },
-		{ 11, BOTID_ERR_PROTOCOL },
 		{ 13, BOTID_ERR_PROTOCOL },
 		{ 0x80000000u, BOTID_ERR_PROTOCOL },
 		{ UINT32_MAX, BOTID_ERR_PROTOCOL },
@@ -1792,11 +1792,16 @@ test_status_mapping(void **state)
 	for (i = 0; i < NELEM(to_err); i++)
 		assert_int_equal(wire_status_to_err(to_err[i].status),
 		    to_err[i].err);
-	/* Every status but UNKNOWN_OP survives a trip through an error. */
+	/*
+	 * Every status but UNKNOWN_OP survives a trip through an error, and
+	 * BACKEND, which a client takes as an outage like UNAVAILABLE.
+	 */
 	for (s = BOTID_STATUS_OK; s <= BOTID_STATUS_INTERNAL; s++)
-		if (s != BOTID_STATUS_UNKNOWN_OP)
+		if (s != BOTID_STATUS_UNKNOWN_OP && s != BOTID_STATUS_BACKEND)
 			assert_int_equal(wire_err_to_status(
 			    wire_status_to_err(s)), s);
+	assert_int_equal(wire_err_to_status(wire_status_to_err(
+	    BOTID_STATUS_UNAVAILABLE)), BOTID_STATUS_UNAVAILABLE);
 }
 
 static void
