@@ -14,6 +14,13 @@
  *  - At rotation and shutdown the loop signs at once, so a file ends
  *    with a checkpoint that seals everything before it and a cut after it
  *    shows.
+ *  - A checkpoint (version 2) signs all it says: its own number, the
+ *    agent's run, time, reason, seal and the previous checkpoint's hash,
+ *    so that a relabelled, removed or replayed checkpoint shows.
+ *  - A final checkpoint is also recorded outside the log (audit.state in
+ *    the state directory). A starting agent continues only from a log
+ *    that ends with that checkpoint; anything else is sealed by a "break"
+ *    checkpoint saying what was found, never silently by the next one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +38,9 @@
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
 #include "agent/audit-line.h"
@@ -39,6 +49,7 @@
 #include "lib/auditlog.h"
 #include "lib/base64.h"
 #include "lib/error.h"
+#include "lib/file.h"
 #include "lib/hex.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -46,12 +57,22 @@
 #define DEFAULT_CHECKPOINT_ENTRIES	100
 #define DEFAULT_CHECKPOINT_INTERVAL	60
 #define NO_HOST_KEY	"host not provisioned, or its TPM unavailable"
+#define STATE_FILE	"audit.state"
+#define STATE_MAX	1024
+#define HOST_CERT_FILE	"attest/host-cert.pem"
+#define HOST_CERT_MAX	(64 * 1024)
 
 struct checkpoint_job {
 	struct botid_registry	*reg;		/* reference held */
 	const char		*reason;	/* a static string */
 	uint64_t		 sealed_seq;
 	uint8_t			 sealed_hash[AUDITLOG_HASH_LEN];
+	/* What else a version 2 checkpoint signs. */
+	uint64_t		 number;
+	struct timespec		 ts;
+	char			 time[AUDIT_LINE_TIME_LEN];
+	uint8_t			 prev_checkpoint[AUDITLOG_HASH_LEN];
+	char			 found[AUDITLOG_FOUND_MAX];
 	/* Results. */
 	int			 result;
 	const char		*alg;
@@ -77,6 +98,13 @@ static uint64_t entries_since;	/* since the last checkpoint was asked */
 static time_t last_checkpoint;
 static int have_sealed;
 static uint64_t sealed_seq;	/* of the last checkpoint written */
+/* The checkpoints' own chain, and this run's identity. */
+static uint8_t run_id[AUDITLOG_RUN_LEN];
+static uint64_t next_number;
+static uint8_t last_checkpoint_hash[AUDITLOG_HASH_LEN];
+static char *state_path;	/* where the last final checkpoint is kept */
+static int break_pending;	/* the start found a log it cannot continue */
+static char break_found[AUDITLOG_FOUND_MAX];
 
 /* The signing worker; queue and done under lock. */
 static pthread_t signer;
@@ -157,21 +185,13 @@ audit_reopen(const char *path, struct botid_registry *reg)
 void
 audit_close(void)
 {
+	free(state_path);
+	state_path = NULL;
 	if (audit_fd != -1)
 		close(audit_fd);
 	audit_fd = -1;
 	EVP_MD_free(sha256);
 	sha256 = NULL;
-}
-
-/* A new entry: seq, prev and time come first, in that order. */
-static json_t *
-entry_new(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	return audit_line_head(next_seq, last_hash, &now);
 }
 
 /*
@@ -294,6 +314,33 @@ signature_from_tpm(const uint8_t *m, size_t len, const char **alg,
 	return r;
 }
 
+/* The statement job signs: everything its line says but seq and prev. */
+static void
+checkpoint_statement(const struct checkpoint_job *job,
+    struct auditlog_checkpoint *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->number = job->number;
+	memcpy(c->run, run_id, sizeof(c->run));
+	c->time = job->time;
+	c->reason = job->reason;
+	c->sealed_seq = job->sealed_seq;
+	memcpy(c->sealed_hash, job->sealed_hash, sizeof(c->sealed_hash));
+	memcpy(c->prev_checkpoint, job->prev_checkpoint,
+	    sizeof(c->prev_checkpoint));
+	c->found = job->found;
+}
+
+static int
+checkpoint_digest(const struct checkpoint_job *job,
+    uint8_t digest[AUDITLOG_HASH_LEN])
+{
+	struct auditlog_checkpoint c;
+
+	checkpoint_statement(job, &c);
+	return auditlog_checkpoint_digest_v2(&c, digest);
+}
+
 /* Has the host key sign job's seal; any thread (the backend serialises). */
 static int
 checkpoint_sign(struct botid_backend *be, struct checkpoint_job *job)
@@ -302,8 +349,7 @@ checkpoint_sign(struct botid_backend *be, struct checkpoint_job *job)
 	size_t tlen = 0;
 	int r;
 
-	if ((r = auditlog_checkpoint_digest(job->sealed_seq, job->sealed_hash,
-	    digest)) != 0 ||
+	if ((r = checkpoint_digest(job, digest)) != 0 ||
 	    (r = backend_tpm_host_sign(be, digest, &tsig, &tlen)) != 0)
 		goto out;
 	r = signature_from_tpm(tsig, tlen, &job->alg, &job->sig,
@@ -313,24 +359,58 @@ checkpoint_sign(struct botid_backend *be, struct checkpoint_job *job)
 	return r;
 }
 
+/*
+ * Keeps the final checkpoint just written (the log's last line) outside
+ * the log, for the next start to compare the log's tail with. A failure
+ * only means that start writes a break.
+ */
+static void
+state_save(uint64_t number, const char *reason)
+{
+	char text[STATE_MAX], hex[2 * AUDITLOG_HASH_LEN + 1];
+	int n;
+
+	if (state_path == NULL)
+		return;
+	hex_encode(last_hash, sizeof(last_hash), hex);
+	n = snprintf(text, sizeof(text), "botid-audit-state-v1\nnumber %"
+	    PRIu64 "\nseq %" PRIu64 "\nhash %s\nreason %s\n", number,
+	    next_seq - 1, hex, reason);
+	if (n < 0 || (size_t)n >= sizeof(text) ||
+	    file_write_atomic(state_path, text, (size_t)n, 0600) != 0)
+		log_err("audit: cannot record the last checkpoint in %s",
+		    state_path);
+}
+
 /* Appends the checkpoint for job: signed if it has a signature. */
 static void
 checkpoint_write(const struct checkpoint_job *job, const char *unsigned_why)
 {
 	json_t *o = NULL;
 	char sealed[2 * AUDITLOG_HASH_LEN + 1], *b64 = NULL, *text = NULL;
+	char run[2 * AUDITLOG_RUN_LEN + 1], prev[2 * AUDITLOG_HASH_LEN + 1];
 	int r = BOTID_ERR_ALLOC;
 
-	if ((o = entry_new()) == NULL)
+	/* Its time is the one signed: when it was asked for. */
+	if ((o = audit_line_head(next_seq, last_hash, &job->ts)) == NULL)
 		goto out;
 	hex_encode(job->sealed_hash, sizeof(job->sealed_hash), sealed);
+	hex_encode(run_id, sizeof(run_id), run);
+	hex_encode(job->prev_checkpoint, sizeof(job->prev_checkpoint), prev);
 	if (json_object_set_new(o, "op", json_string("checkpoint")) != 0 ||
 	    json_object_set_new(o, "result", json_string(job->sig != NULL ?
 	    "signed" : "unsigned")) != 0 ||
 	    json_object_set_new(o, "reason", json_string(job->reason)) != 0 ||
+	    json_object_set_new(o, "v", json_integer(2)) != 0 ||
+	    json_object_set_new(o, "number",
+	    json_integer((json_int_t)job->number)) != 0 ||
+	    json_object_set_new(o, "run", json_string(run)) != 0 ||
 	    json_object_set_new(o, "sealed_seq",
 	    json_integer((json_int_t)job->sealed_seq)) != 0 ||
-	    json_object_set_new(o, "sealed_hash", json_string(sealed)) != 0)
+	    json_object_set_new(o, "sealed_hash", json_string(sealed)) != 0 ||
+	    json_object_set_new(o, "prev_checkpoint", json_string(prev)) != 0 ||
+	    (job->found[0] != '\0' && json_object_set_new(o, "found",
+	    json_string(job->found)) != 0))
 		goto out;
 	if (job->sig != NULL) {
 		if ((r = base64_encode(job->sig, job->sig_len, &b64)) != 0 ||
@@ -348,6 +428,11 @@ checkpoint_write(const struct checkpoint_job *job, const char *unsigned_why)
 		goto out;
 	have_sealed = 1;
 	sealed_seq = job->sealed_seq;
+	next_number = job->number + 1;
+	memcpy(last_checkpoint_hash, last_hash, sizeof(last_checkpoint_hash));
+	if (strcmp(job->reason, "rotate") == 0 ||
+	    strcmp(job->reason, "shutdown") == 0)
+		state_save(job->number, job->reason);
  out:
 	if (r != 0)
 		log_err("audit: cannot write a checkpoint: %s%s%s",
@@ -451,6 +536,11 @@ job_new(struct botid_registry *reg, const char *reason)
 	job->reason = reason;
 	job->sealed_seq = next_seq - 1;
 	memcpy(job->sealed_hash, last_hash, sizeof(job->sealed_hash));
+	job->number = next_number;
+	memcpy(job->prev_checkpoint, last_checkpoint_hash,
+	    sizeof(job->prev_checkpoint));
+	clock_gettime(CLOCK_REALTIME, &job->ts);
+	audit_line_time(&job->ts, job->time);
 	if (reg != NULL) {
 		registry_ref(reg);
 		job->reg = reg;
@@ -460,6 +550,47 @@ job_new(struct botid_registry *reg, const char *reason)
 	return job;
 }
 
+/* Signs job at once on this thread, or says why it is unsigned. */
+static void
+checkpoint_now(struct botid_registry *reg, struct checkpoint_job *job)
+{
+	struct botid_backend *be;
+	char why[128];
+	int r;
+
+	why[0] = '\0';
+	be = registry_attest_backend(reg);
+	if (be == NULL)
+		snprintf(why, sizeof(why), "%s", NO_HOST_KEY);
+	else if ((r = checkpoint_sign(be, job)) != 0) {
+		log_err("audit: the host key cannot sign the %s checkpoint: %s",
+		    job->reason, botid_strerror(r));
+		snprintf(why, sizeof(why), "the host key cannot sign: %s",
+		    botid_strerror(r));
+	}
+	checkpoint_write(job, why);
+}
+
+/*
+ * The first checkpoint of a start that found a log it cannot continue:
+ * signed before any entry of this run, it seals what was found and says
+ * what was wrong, so verification reports the break at that line.
+ */
+static void
+break_write(struct botid_registry *reg)
+{
+	struct checkpoint_job *job;
+
+	if (audit_fd == -1 || reg == NULL || next_seq == 0)
+		return;
+	break_pending = 0;
+	if ((job = job_new(NULL, "break")) == NULL)
+		return;
+	snprintf(job->found, sizeof(job->found), "%s", break_found);
+	checkpoint_now(reg, job);
+	job_free(job);
+}
+
 void
 audit_tick(struct botid_registry *reg)
 {
@@ -467,6 +598,8 @@ audit_tick(struct botid_registry *reg)
 	const char *reason;
 	time_t now = time(NULL);
 
+	if (break_pending)
+		break_write(reg);
 	if (audit_fd == -1 || !signer_started || inflight || next_seq == 0 ||
 	    entries_since == 0)
 		return;
@@ -510,7 +643,7 @@ audit_finish(void)
 	if (job->result != 0)
 		log_err("audit: the host key cannot sign a checkpoint: %s",
 		    botid_strerror(job->result));
-	else if (audit_fd != -1 &&
+	else if (audit_fd != -1 && job->number == next_number &&
 	    (!have_sealed || job->sealed_seq > sealed_seq))
 		checkpoint_write(job, NULL);
 	job_free(job);
@@ -520,24 +653,176 @@ void
 audit_seal(struct botid_registry *reg, const char *reason)
 {
 	struct checkpoint_job *job;
-	struct botid_backend *be;
-	char why[128];
-	int r;
 
-	why[0] = '\0';
+	if (break_pending)
+		break_write(reg);
 	/* No registry: the agent failed at start and wrote nothing. */
 	if (audit_fd == -1 || next_seq == 0 || reg == NULL ||
 	    (job = job_new(NULL, reason)) == NULL)
 		return;
-	be = registry_attest_backend(reg);
-	if (be == NULL)
-		snprintf(why, sizeof(why), "%s", NO_HOST_KEY);
-	else if ((r = checkpoint_sign(be, job)) != 0) {
-		log_err("audit: the host key cannot sign the %s checkpoint: %s",
-		    reason, botid_strerror(r));
-		snprintf(why, sizeof(why), "the host key cannot sign: %s",
-		    botid_strerror(r));
-	}
-	checkpoint_write(job, why);
+	checkpoint_now(reg, job);
 	job_free(job);
+}
+
+/* The host certificate's public key, if the host is provisioned. */
+static EVP_PKEY *
+host_key_load(const char *state_dir)
+{
+	char *path = NULL;
+	uint8_t *pem = NULL;
+	size_t len;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	EVP_PKEY *key = NULL;
+
+	if (asprintf(&path, "%s/%s", state_dir, HOST_CERT_FILE) == -1) {
+		path = NULL;
+		goto out;
+	}
+	if (file_read(path, HOST_CERT_MAX, &pem, &len) != 0)
+		goto out;
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		goto out;
+	key = X509_get_pubkey(x);
+ out:
+	X509_free(x);
+	BIO_free(bio);
+	free(pem);
+	free(path);
+	return key;
+}
+
+/* A lowercase hex digit's value (sscanf checked it is one). */
+static int
+digit(char c)
+{
+	return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+/*
+ * Reads the state file: the number, seq and line hash of the last final
+ * checkpoint the agent wrote. Errors: BOTID_ERR_NOT_FOUND, _INVALID, ...
+ */
+static int
+state_load(uint64_t *number, uint64_t *seq, uint8_t hash[AUDITLOG_HASH_LEN])
+{
+	char hex[2 * AUDITLOG_HASH_LEN + 1], reason[16];
+	uint8_t *text = NULL;
+	size_t len;
+	unsigned long long n, q;
+	size_t i;
+	int end = 0, r;
+
+	if ((r = file_read(state_path, STATE_MAX, &text, &len)) != 0)
+		goto out;
+	r = BOTID_ERR_INVALID;
+	if (sscanf((char *)text, "botid-audit-state-v1\nnumber %llu\nseq %llu\n"
+	    "hash %64[0-9a-f]\nreason %15[a-z]\n%n", &n, &q, hex, reason,
+	    &end) != 4 || (size_t)end != len ||
+	    strlen(hex) != 2 * AUDITLOG_HASH_LEN)
+		goto out;
+	for (i = 0; i < AUDITLOG_HASH_LEN; i++)
+		hash[i] = (uint8_t)(digit(hex[2 * i]) << 4 |
+		    digit(hex[2 * i + 1]));
+	*number = n;
+	*seq = q;
+	r = 0;
+ out:
+	free(text);
+	return r;
+}
+
+int
+audit_resume(const struct botid_agent_config *cfg)
+{
+	struct auditlog_tail_info t;
+	EVP_PKEY *key = NULL;
+	uint64_t s_number = 0, s_seq = 0;
+	uint8_t s_hash[AUDITLOG_HASH_LEN];
+	int have_state, partial, r, tr;
+
+	if (audit_fd == -1)
+		return 0;
+	/* Each run names itself, so a restart shows in the chain. */
+	if (RAND_bytes(run_id, sizeof(run_id)) != 1) {
+		log_err("audit: no random run identity");
+		return BOTID_ERR_CRYPTO;
+	}
+	free(state_path);
+	if (asprintf(&state_path, "%s/%s", cfg->state_dir, STATE_FILE) == -1) {
+		state_path = NULL;
+		return BOTID_ERR_ALLOC;
+	}
+	r = state_load(&s_number, &s_seq, s_hash);
+	if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+		log_warn("audit: %s unreadable: the log's tail is checked by "
+		    "its signature only", state_path);
+	have_state = r == 0;
+	key = host_key_load(cfg->state_dir);
+	tr = auditlog_tail_check(audit_fd, key, &t, &partial);
+	if (tr == BOTID_ERR_NOT_FOUND) {
+		/*
+		 * An empty file (after logrotate moved the last one):
+		 * continue from the checkpoint that ended it, sealing nothing
+		 * this run has not written.
+		 */
+		if (have_state) {
+			next_seq = s_seq + 1;
+			memcpy(last_hash, s_hash, sizeof(last_hash));
+			memcpy(last_checkpoint_hash, s_hash,
+			    sizeof(last_checkpoint_hash));
+			next_number = s_number + 1;
+		}
+		r = 0;
+		goto out;
+	}
+	if (tr != 0) {
+		/* audit_open started a new chain, which verify reports. */
+		r = 0;
+		goto out;
+	}
+	if (have_state)
+		memcpy(last_checkpoint_hash, s_hash,
+		    sizeof(last_checkpoint_hash));
+	next_number = have_state ? s_number + 1 : 0;
+	if (t.checkpoint && t.version == 2 && t.number + 1 > next_number)
+		next_number = t.number + 1;
+	if (!t.checkpoint)
+		snprintf(break_found, sizeof(break_found), "the log ends with "
+		    "seq %" PRIu64 ", not a checkpoint: a crash, or a cut",
+		    t.seq);
+	else if (!t.final)
+		snprintf(break_found, sizeof(break_found), "the log ends with "
+		    "a %s checkpoint (seq %" PRIu64 "), not a shutdown or "
+		    "rotation one: a crash, or a cut", t.reason, t.seq);
+	else if (key != NULL && !t.sig_ok)
+		snprintf(break_found, sizeof(break_found), "the log's last "
+		    "checkpoint (seq %" PRIu64 ") is %s", t.seq, t.is_signed ?
+		    "not signed by the host key" : "unsigned");
+	else if (have_state && (t.seq != s_seq ||
+	    memcmp(t.hash, s_hash, sizeof(s_hash)) != 0))
+		snprintf(break_found, sizeof(break_found), "the log ends with "
+		    "seq %" PRIu64 ", not the checkpoint written last (number %"
+		    PRIu64 ", seq %" PRIu64 "): cut, rolled back or replaced",
+		    t.seq, s_number, s_seq);
+	else {
+		if (!have_state)
+			log_warn("audit: no %s: continuing from the log's last "
+			    "checkpoint (seq %" PRIu64 ")%s", state_path, t.seq,
+			    key != NULL ? ", its signature checked" :
+			    ", unchecked (host not provisioned)");
+		memcpy(last_checkpoint_hash, t.hash,
+		    sizeof(last_checkpoint_hash));
+		if (t.version != 2)
+			next_number = have_state ? s_number + 1 : 0;
+		r = 0;
+		goto out;
+	}
+	log_warn("audit: %s; a break checkpoint will say so", break_found);
+	break_pending = 1;
+	r = 0;
+ out:
+	EVP_PKEY_free(key);
+	return r;
 }

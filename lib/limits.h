@@ -33,5 +33,6 @@
 #define BOTID_MAX_CHAIN		8u		/* certificates in an x5c chain */
 #define BOTID_MAX_AUDIT_LINE	(64u * 1024u)	/* bytes in one audit log line */
 #define BOTID_MAX_AUDIT_UNSEALED (1024u * 1024u) /* entries between seals */
+#define BOTID_MAX_AUDIT_FAILURES 64u	/* failures verify reports one by one */
 
 #endif /* BOTID_LIMITS_H */

@@ -1163,6 +1163,14 @@ read_cert_key(const char *path)
 	return pk;
 }
 
+/* Each failure the verifier finds, on a line of its own. */
+static void
+audit_report(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "botid: audit verify: %s\n", line);
+}
+
 static int
 cmd_audit(int argc, char **argv)
 {
@@ -1212,11 +1220,12 @@ cmd_audit(int argc, char **argv)
 		r = fail(EXIT_FAIL, "audit verify: %s", botid_strerror(r));
 		goto out;
 	}
+	auditlog_verifier_set_report(v, audit_report, NULL);
+	/* Every file, so that each place in doubt is named. */
 	for (i = optind; i < argc; i++)
-		if (auditlog_verify_file(v, argv[i], err, sizeof(err)) != 0)
-			break;
+		(void)auditlog_verify_file(v, argv[i], err, sizeof(err));
 	if (auditlog_verify_end(v, sealed, &sum, err, sizeof(err)) != 0) {
-		r = fail(EXIT_FAIL, "audit verify: %s", err);
+		r = EXIT_FAIL;	/* each failure is on stderr already */
 		goto out;
 	}
 	printf("OK: %" PRIu64 " entries, seq %" PRIu64 " to %" PRIu64 ", %"
@@ -1236,6 +1245,11 @@ cmd_audit(int argc, char **argv)
 		printf("; the chain continues from seq %" PRIu64 " in an "
 		    "earlier file", sum.first_seq - 1);
 	printf("\n");
+	if (sum.v1_checkpoints > 0)
+		fprintf(stderr, "botid: audit verify: warning: %" PRIu64
+		    " version 1 checkpoints, verified under the old rules: "
+		    "their reason and time are not signed\n",
+		    sum.v1_checkpoints);
 	r = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
  out:
 	auditlog_verifier_free(v);
