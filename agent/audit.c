@@ -794,8 +794,8 @@ audit_resume(const struct botid_agent_config *cfg)
 		    t.seq);
 	else if (!t.final)
 		snprintf(break_found, sizeof(break_found), "the log ends with "
-		    "a %s checkpoint (seq %" PRIu64 "), not a shutdown or "
-		    "rotation one: a crash, or a cut", t.reason, t.seq);
+		    "checkpoint seq %" PRIu64 " (%s), not a shutdown or "
+		    "rotation one: a crash, or a cut", t.seq, t.reason);
 	else if (key != NULL && !t.sig_ok)
 		snprintf(break_found, sizeof(break_found), "the log's last "
 		    "checkpoint (seq %" PRIu64 ") is %s", t.seq, t.is_signed ?

@@ -281,6 +281,61 @@ PY
 head -n "$(echo "$periodic" | tail -1)" "$NEW" >"$T/cut.log"
 expect_reject "does not end with a shutdown or rotation checkpoint" \
     --host-cert "$HOST_CERT" --require-sealed "$OLD" "$T/cut.log"
+# The tail dropped after every line of the new file. --require-sealed
+# passes only where what is kept ends with a shutdown or rotation
+# checkpoint sealing all before it (the file holds two runs: the first
+# run's shutdown is such a place, which only the state file, at the next
+# start, or the CA anchor sees). Relabelling the last checkpoint kept
+# breaks its signature.
+finals=$("$python" - "$NEW" <<'PY'
+import json, sys
+for n, raw in enumerate(open(sys.argv[1], "rb"), 1):
+    e = json.loads(raw)
+    if e.get("reason") in ("shutdown", "rotate") and e["sealed_seq"] == e["seq"] - 1:
+        print(n)
+PY
+)
+[ "$(echo "$finals" | wc -l)" -eq 2 ] || fail "two runs in the new file: $finals"
+n=$(grep -c '' "$NEW")
+for k in $(seq 1 "$n"); do
+	head -n "$k" "$NEW" >"$T/cut.log"
+	if echo "$finals" | grep -qx "$k"; then
+		check verify --host-cert "$HOST_CERT" --require-sealed "$OLD" \
+		    "$T/cut.log" >/dev/null
+		label=rotate
+	else
+		expect_reject "$T/cut.log:$k" --host-cert "$HOST_CERT" \
+		    --require-sealed "$OLD" "$T/cut.log"
+		label=shutdown
+	fi
+	tail -1 "$T/cut.log" | grep -q '"op":"checkpoint"' || continue
+	sed -i "\$s/\"reason\":\"[a-z]*\"/\"reason\":\"$label\"/" "$T/cut.log"
+	expect_reject "$T/cut.log:$k (seq $(tail -1 "$T/cut.log" |
+	    sed 's/^{"seq":\([0-9]*\).*/\1/')): checkpoint signature does not verify" \
+	    --host-cert "$HOST_CERT" --require-sealed "$OLD" "$T/cut.log"
+done
+# Every checkpoint removed, the chain recomputed (no TPM needed): nothing
+# seals the entries.
+"$python" - "$OLD" "$NEW" "$B" <<'PY'
+import hashlib, json, sys
+out, seq, prev = [], 0, "0" * 64
+for path in sys.argv[1:3]:
+    for raw in open(path, "rb"):
+        e = json.loads(raw)
+        if e["op"] == "checkpoint":
+            continue
+        e["seq"], e["prev"] = seq, prev
+        line = json.dumps(e, separators=(",", ":")).encode() + b"\n"
+        out.append(line)
+        seq, prev = seq + 1, hashlib.sha256(line).hexdigest()
+open(sys.argv[3], "wb").write(b"".join(out))
+PY
+expect_reject "no checkpoint seals the $(grep -c '' "$B") entries unsealed" \
+    --host-cert "$HOST_CERT" --require-sealed "$B"
+# Removed without recomputing: the first gap is named.
+grep -v '"op":"checkpoint"' "$OLD" >"$B"
+expect_reject "$B:$cp (seq $cp): seq $cp where $((cp - 1)) was expected: entries deleted or moved" \
+    --host-cert "$HOST_CERT" --require-sealed "$B"
 # A cut line.
 head -c -10 "$NEW" >"$T/cut.log"
 expect_reject "cut short" --host-cert "$HOST_CERT" "$OLD" "$T/cut.log"
