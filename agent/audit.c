@@ -43,6 +43,7 @@
 #include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
+#include "agent/anchor.h"
 #include "agent/audit-line.h"
 #include "agent/audit.h"
 #include "agent/backend.h"
@@ -103,6 +104,7 @@ static uint8_t run_id[AUDITLOG_RUN_LEN];
 static uint64_t next_number;
 static uint8_t last_checkpoint_hash[AUDITLOG_HASH_LEN];
 static char *state_path;	/* where the last final checkpoint is kept */
+static char *state_dir;
 static int break_pending;	/* the start found a log it cannot continue */
 static char break_found[AUDITLOG_FOUND_MAX];
 
@@ -185,8 +187,12 @@ audit_reopen(const char *path, struct botid_registry *reg)
 void
 audit_close(void)
 {
+	/* After the shutdown checkpoint: the sender tries it once more. */
+	anchor_stop();
 	free(state_path);
 	state_path = NULL;
+	free(state_dir);
+	state_dir = NULL;
 	if (audit_fd != -1)
 		close(audit_fd);
 	audit_fd = -1;
@@ -426,6 +432,8 @@ checkpoint_write(const struct checkpoint_job *job, const char *unsigned_why)
 	if ((text = json_dumps(o, JSON_COMPACT)) == NULL ||
 	    (r = entry_append(text, strlen(text))) != 0)
 		goto out;
+	if (job->sig != NULL)
+		anchor_enqueue(text, strlen(text));
 	have_sealed = 1;
 	sealed_seq = job->sealed_seq;
 	next_number = job->number + 1;
@@ -495,6 +503,8 @@ audit_signer_start(void)
 		return BOTID_ERR_INTERNAL;
 	}
 	signer_started = 1;
+	if (state_dir != NULL && anchor_start(state_dir) != 0)
+		log_err("audit: checkpoints are not sent to the CA");
 	return 0;
 }
 
@@ -666,7 +676,7 @@ audit_seal(struct botid_registry *reg, const char *reason)
 
 /* The host certificate's public key, if the host is provisioned. */
 static EVP_PKEY *
-host_key_load(const char *state_dir)
+host_key_load(const char *dir)
 {
 	char *path = NULL;
 	uint8_t *pem = NULL;
@@ -675,7 +685,7 @@ host_key_load(const char *state_dir)
 	X509 *x = NULL;
 	EVP_PKEY *key = NULL;
 
-	if (asprintf(&path, "%s/%s", state_dir, HOST_CERT_FILE) == -1) {
+	if (asprintf(&path, "%s/%s", dir, HOST_CERT_FILE) == -1) {
 		path = NULL;
 		goto out;
 	}
@@ -750,6 +760,9 @@ audit_resume(const struct botid_agent_config *cfg)
 		return BOTID_ERR_CRYPTO;
 	}
 	free(state_path);
+	free(state_dir);
+	if ((state_dir = strdup(cfg->state_dir)) == NULL)
+		return BOTID_ERR_ALLOC;
 	if (asprintf(&state_path, "%s/%s", cfg->state_dir, STATE_FILE) == -1) {
 		state_path = NULL;
 		return BOTID_ERR_ALLOC;

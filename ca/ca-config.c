@@ -20,6 +20,8 @@
 #define DEFAULT_HOST_LIFETIME	(30L * 86400)
 #define DEFAULT_SESSION		300
 #define DEFAULT_NONCE		60
+#define DEFAULT_ANCHOR_HISTORY	1000	/* audit anchors kept per host */
+#define MAX_ANCHOR_HISTORY	1000000
 #define MAX_LIFETIME		(366L * 86400)
 
 struct parse {
@@ -82,6 +84,24 @@ set_seconds(struct parse *p, int line, const char *name, long *dst,
 		    line, name, min, max);
 		return 0;
 	}
+	return 1;
+}
+
+static int
+set_count(struct parse *p, int line, const char *name, long *dst,
+    const char *value, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < min || v > max) {
+		snprintf(p->err, p->errlen, "%s:%d: %s must be a number from "
+		    "%ld to %ld", p->c->path, line, name, min, max);
+		return 0;
+	}
+	*dst = v;
 	return 1;
 }
 
@@ -224,6 +244,9 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "nonce_lifetime") == 0)
 		ok = set_seconds(p, line, name, &c->nonce_lifetime, value, 5,
 		    3600);
+	else if (strcmp(name, "audit_anchor_history") == 0)
+		ok = set_count(p, line, name, &c->audit_anchor_history, value,
+		    1, MAX_ANCHOR_HISTORY);
 	else {
 		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s'", c->path,
 		    line, name);
@@ -267,6 +290,7 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	c->host_lifetime = DEFAULT_HOST_LIFETIME;
 	c->session_lifetime = DEFAULT_SESSION;
 	c->nonce_lifetime = DEFAULT_NONCE;
+	c->audit_anchor_history = DEFAULT_ANCHOR_HISTORY;
 	if ((f = fopen(path, "re")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		r = BOTID_ERR_IO;

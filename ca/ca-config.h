@@ -29,6 +29,7 @@ struct ca_config {
 	long		 host_lifetime;
 	long		 session_lifetime;
 	long		 nonce_lifetime;
+	long		 audit_anchor_history;	/* anchors kept per host */
 };
 
 /*

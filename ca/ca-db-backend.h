@@ -44,6 +44,12 @@ struct ca_db_ops {
 	int	(*revoked)(struct ca_db *, time_t,
 		    int (*)(const char *, time_t, int, void *), void *);
 	int	(*inventory)(struct ca_db *, FILE *);
+	int	(*anchor_latest)(struct ca_db *, const char *,
+		    struct ca_anchor *);
+	int	(*anchor_add)(struct ca_db *, const struct ca_anchor *,
+		    unsigned);
+	int	(*anchor_each)(struct ca_db *,
+		    int (*)(const struct ca_anchor *, void *), void *);
 };
 
 struct ca_db {

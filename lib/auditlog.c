@@ -64,6 +64,11 @@ struct auditlog_verifier {
 	int		 cp_version;
 	int		 cp_final;
 	uint8_t		 cp_run[AUDITLOG_RUN_LEN];
+	/* The anchor held elsewhere, and whether the chain reached it. */
+	int		 have_anchor;
+	struct auditlog_anchor anchor;
+	char		*anchor_source;
+	int		 anchor_seen;
 	char		 cp_where[NAME_MAX_SHOWN + 64];
 };
 
@@ -361,6 +366,7 @@ auditlog_verifier_free(struct auditlog_verifier *v)
 		return;
 	EVP_PKEY_free(v->key);
 	free(v->pending);
+	free(v->anchor_source);
 	free(v);
 }
 
@@ -395,6 +401,58 @@ verify_fail(struct auditlog_verifier *v, int r, const char *where,
 	    v->sum.failures == BOTID_MAX_AUDIT_FAILURES + 1)
 		v->report(v->report_arg, "more failures: not shown");
 	snprintf(err, errlen, "%s", v->msg);
+	return r;
+}
+
+int
+auditlog_verifier_set_anchor(struct auditlog_verifier *v,
+    const struct auditlog_anchor *a, const char *source)
+{
+	free(v->anchor_source);
+	if ((v->anchor_source = strdup(source)) == NULL)
+		return BOTID_ERR_ALLOC;
+	v->anchor = *a;
+	v->have_anchor = 1;
+	return 0;
+}
+
+int
+auditlog_checkpoint_check(const uint8_t *line, size_t len, EVP_PKEY *key,
+    struct auditlog_anchor *a)
+{
+	struct entry e;
+	EVP_MD_CTX *ctx = NULL;
+	json_t *root = NULL;
+	const char *why;
+	int r = BOTID_ERR_INVALID;
+
+	memset(a, 0, sizeof(*a));
+	if (len >= BOTID_MAX_AUDIT_LINE)
+		return BOTID_ERR_TOO_LARGE;
+	if (entry_parse(line, len, &root, &e, &why) != 0 || !e.checkpoint ||
+	    e.version != 2 || !e.is_signed)
+		goto out;
+	/* The hash the next entry links to: the line with its line end. */
+	r = BOTID_ERR_CRYPTO;
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, line, len) != 1 ||
+	    EVP_DigestUpdate(ctx, "\n", 1) != 1 ||
+	    EVP_DigestFinal_ex(ctx, a->hash, NULL) != 1)
+		goto out;
+	r = BOTID_ERR_DENIED;
+	if (key != NULL && !checkpoint_sig_ok(key, &e))
+		goto out;
+	a->number = e.cp.number;
+	a->seq = e.seq;
+	a->sealed_seq = e.sealed_seq;
+	memcpy(a->run, e.cp.run, sizeof(a->run));
+	snprintf(a->reason, sizeof(a->reason), "%s", e.reason);
+	snprintf(a->time, sizeof(a->time), "%s", e.cp.time);
+	r = 0;
+ out:
+	EVP_MD_CTX_free(ctx);
+	json_decref(root);
 	return r;
 }
 
@@ -522,6 +580,17 @@ verify_checkpoint(struct auditlog_verifier *v, const char *where,
 	snprintf(v->cp_where, sizeof(v->cp_where), "%s", where);
 	memcpy(v->sum.last_checkpoint, line_hash, AUDITLOG_HASH_LEN);
 	v->sum.last_checkpoint_seq = e->seq;
+	if (e->version == 2 && v->have_anchor &&
+	    e->cp.number == v->anchor.number) {
+		v->anchor_seen = 1;
+		if (CRYPTO_memcmp(line_hash, v->anchor.hash,
+		    AUDITLOG_HASH_LEN) != 0 && r == 0)
+			r = verify_fail(v, BOTID_ERR_DENIED, where, e, err,
+			    errlen, "checkpoint number %" PRIu64 " is not the "
+			    "one %s holds (seq %" PRIu64 ", %s, %s): replaced",
+			    e->cp.number, v->anchor_source, v->anchor.seq,
+			    v->anchor.reason, v->anchor.time);
+	}
 	if (e->version == 2) {
 		v->sum.have_number = 1;
 		v->sum.last_number = e->cp.number;
@@ -747,6 +816,26 @@ auditlog_verify_end(struct auditlog_verifier *v, int require_sealed,
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
+	if (v->have_anchor && v->started && (!v->sum.have_number ||
+	    v->sum.last_number < v->anchor.number)) {
+		if (v->sum.have_number)
+			(void)verify_fail(v, BOTID_ERR_DENIED, v->cp_where,
+			    NULL, err, errlen, "the log ends at checkpoint "
+			    "number %" PRIu64 " (seq %" PRIu64 "), before the "
+			    "newest one %s holds, number %" PRIu64 " (seq %"
+			    PRIu64 ", %s, %s): entries after seq %" PRIu64
+			    " were cut or rolled back", v->sum.last_number,
+			    v->sum.last_checkpoint_seq, v->anchor_source,
+			    v->anchor.number, v->anchor.seq, v->anchor.reason,
+			    v->anchor.time, v->sum.last_checkpoint_seq);
+		else
+			(void)verify_fail(v, BOTID_ERR_DENIED, v->last_where,
+			    NULL, err, errlen, "the log holds no version 2 "
+			    "checkpoint; %s holds number %" PRIu64 " (seq %"
+			    PRIu64 ", %s, %s): cut or rolled back",
+			    v->anchor_source, v->anchor.number, v->anchor.seq,
+			    v->anchor.reason, v->anchor.time);
+	}
 	v->sum.unsealed = 0;
 	for (i = 0; i < v->npending; i++)
 		if (!v->pending[i].checkpoint)

@@ -85,6 +85,26 @@ int	auditlog_tail_check(int fd, EVP_PKEY *key, struct auditlog_tail_info *t,
 int	auditlog_tail(int fd, uint64_t *seq, uint8_t hash[AUDITLOG_HASH_LEN],
 	    int *partial);
 
+/* A checkpoint as the CA anchors it (doc/audit.md, "The anchor"). */
+struct auditlog_anchor {
+	uint64_t	number;
+	uint64_t	seq;		/* of the checkpoint line */
+	uint64_t	sealed_seq;
+	uint8_t		hash[AUDITLOG_HASH_LEN];	/* of the line + '\n' */
+	uint8_t		run[AUDITLOG_RUN_LEN];
+	char		reason[16];
+	char		time[AUDITLOG_TIME_MAX];
+};
+
+/*
+ * Parses one log line (without its line end) that must be a signed
+ * version 2 checkpoint, and with key (may be NULL) checks its signature.
+ * Errors: BOTID_ERR_INVALID (not such a checkpoint), _DENIED (the
+ * signature does not verify), _TOO_LARGE.
+ */
+int	auditlog_checkpoint_check(const uint8_t *line, size_t len,
+	    EVP_PKEY *key, struct auditlog_anchor *a);
+
 struct auditlog_verifier;
 
 struct auditlog_summary {
@@ -126,6 +146,15 @@ void	auditlog_verifier_free(struct auditlog_verifier *v);
 /* Sets the function told of each failure (NULL: none). */
 void	auditlog_verifier_set_report(struct auditlog_verifier *v,
 	    auditlog_report_fn *fn, void *arg);
+
+/*
+ * The newest checkpoint held outside the host (source names it in
+ * messages, e.g. the CA's URL): verification fails when the chain ends
+ * before it, or holds another checkpoint under its number.
+ * Errors: BOTID_ERR_ALLOC.
+ */
+int	auditlog_verifier_set_anchor(struct auditlog_verifier *v,
+	    const struct auditlog_anchor *a, const char *source);
 
 /*
  * Checks the next file of the chain (or len bytes of data, named name in

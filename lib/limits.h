@@ -34,5 +34,6 @@
 #define BOTID_MAX_AUDIT_LINE	(64u * 1024u)	/* bytes in one audit log line */
 #define BOTID_MAX_AUDIT_UNSEALED (1024u * 1024u) /* entries between seals */
 #define BOTID_MAX_AUDIT_FAILURES 64u	/* failures verify reports one by one */
+#define BOTID_MAX_ANCHOR_QUEUE 4096u	/* checkpoints waiting for the CA */
 
 #endif /* BOTID_LIMITS_H */
