@@ -583,6 +583,7 @@ verify_checkpoint(struct auditlog_verifier *v, const char *where,
 	if (e->version == 2 && v->have_anchor &&
 	    e->cp.number == v->anchor.number) {
 		v->anchor_seen = 1;
+		v->sum.anchor_seen = 1;
 		if (CRYPTO_memcmp(line_hash, v->anchor.hash,
 		    AUDITLOG_HASH_LEN) != 0 && r == 0)
 			r = verify_fail(v, BOTID_ERR_DENIED, where, e, err,

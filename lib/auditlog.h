@@ -124,6 +124,7 @@ struct auditlog_summary {
 	uint64_t	last_number;	/* the last one's number */
 	uint8_t		last_checkpoint[AUDITLOG_HASH_LEN]; /* its line hash */
 	uint64_t	last_checkpoint_seq;
+	int		anchor_seen;	/* the anchor's checkpoint was read */
 };
 
 /*
