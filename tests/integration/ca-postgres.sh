@@ -2,9 +2,9 @@
 # botid-ca on PostgreSQL, one replica and two. On a PostgreSQL server of the
 # test's own (pg-common.sh): ca-basic.sh, attest-flow.sh and
 # audit-anchor.sh pass against it as they do against SQLite; two replicas
-# starting at once on an empty database migrate it once; a join token raced at both replicas enrols one
-# host only; 50 enrolments from 10 TPMs, then 50 certify requests each sent
-# to both replicas at once, give 50 hosts and 50 certificates with distinct
+# starting at once on an empty database migrate it once; a join token raced
+# at both replicas enrols one host only; 50 enrolments from 10 TPMs, then
+# 50 certify requests each sent to both replicas at once, give 50 hosts and 50 certificates with distinct
 # serials, every nonce accepted once; a host revoked while a replica serves
 # is refused by both at the next request; a host's own revocation body
 # raced at both replicas is accepted once, and two for one serial revoke it
