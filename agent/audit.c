@@ -809,16 +809,27 @@ audit_resume(const struct botid_agent_config *cfg)
 		snprintf(break_found, sizeof(break_found), "the log ends with "
 		    "checkpoint seq %" PRIu64 " (%s), not a shutdown or "
 		    "rotation one: a crash, or a cut", t.seq, t.reason);
-	else if (key != NULL && !t.sig_ok)
-		snprintf(break_found, sizeof(break_found), "the log's last "
-		    "checkpoint (seq %" PRIu64 ") is %s", t.seq, t.is_signed ?
-		    "not signed by the host key" : "unsigned");
 	else if (have_state && (t.seq != s_seq ||
 	    memcmp(t.hash, s_hash, sizeof(s_hash)) != 0))
 		snprintf(break_found, sizeof(break_found), "the log ends with "
 		    "seq %" PRIu64 ", not the checkpoint written last (number %"
 		    PRIu64 ", seq %" PRIu64 "): cut, rolled back or replaced",
 		    t.seq, s_number, s_seq);
+	/*
+	 * The state names the exact bytes the agent wrote; without it the
+	 * signature is what is left (a host provisioned since that line was
+	 * written has a new key: the state, not the signature, is what
+	 * lets it continue).
+	 */
+	else if (!have_state && key != NULL && t.is_signed && !t.sig_ok)
+		snprintf(break_found, sizeof(break_found), "the log's last "
+		    "checkpoint (seq %" PRIu64 ") is not signed by the host "
+		    "key, and no state names it", t.seq);
+	else if (!have_state && key != NULL && !t.is_signed)
+		/* Written unprovisioned, and nothing kept to compare with. */
+		snprintf(break_found, sizeof(break_found), "the log's last "
+		    "checkpoint (seq %" PRIu64 ") is unsigned, and no state "
+		    "names it", t.seq);
 	else {
 		if (!have_state)
 			log_warn("audit: no %s: continuing from the log's last "

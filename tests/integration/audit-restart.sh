@@ -9,8 +9,10 @@
 # After each, the next start writes a signed "break" checkpoint before any
 # entry of its own, saying what it found, and `botid audit verify` reports
 # that line (and the tampering itself where the chain shows it) even
-# though the log ends with the agent's signed shutdown checkpoint. A clean
-# restart, and one on an emptied (rotated) file, write no break.
+# though the log ends with the agent's signed shutdown checkpoint. Without
+# the state file a good tail is taken on its signature and a relabelled one
+# is a break. A clean restart, and one on an emptied (rotated) file, write
+# no break.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -115,7 +117,7 @@ head -n "$k" "$T/clean.log" >"$AUDIT_LOG"
 sed -i '$s/"reason":"entries"/"reason":"shutdown"/' "$AUDIT_LOG"
 run 2
 break_after "$k"
-expect_break "the log's last checkpoint (seq $seq_k) is not signed by the host key"
+expect_break "the log ends with seq $seq_k, not the checkpoint written last (number $(sed -n 's/^number //p' "$T/clean.state"), seq $(sed -n 's/^seq //p' "$T/clean.state")): cut, rolled back or replaced"
 printf '%s\n' "$VERIFY_OUT" | grep -qF "$AUDIT_LOG:$k (seq $seq_k): checkpoint signature does not verify" ||
     fail "verify does not name the relabelled checkpoint: $VERIFY_OUT"
 tail -1 "$AUDIT_LOG" | grep -q '"result":"signed","reason":"shutdown"' ||
@@ -152,6 +154,15 @@ run 1
 grep -q '"reason":"break"' "$AUDIT_LOG" && fail "a break on a good log without state"
 grep -q "no .*audit.state: continuing from the log's last checkpoint (seq [0-9]*), its signature checked" "$AGENT_LOG" ||
     fail "the agent did not say it had no state: $(tail -3 "$AGENT_LOG")"
+
+# --- Without the state file, a relabelled tail fails its signature ------
+reset_clean
+rm "$STATE"
+head -n "$k" "$T/clean.log" >"$AUDIT_LOG"
+sed -i '$s/"reason":"entries"/"reason":"shutdown"/' "$AUDIT_LOG"
+run 1
+break_after "$k"
+expect_break "the log's last checkpoint (seq $seq_k) is not signed by the host key, and no state names it"
 
 # --- Sealed entries rewritten, chain recomputed, checkpoints dropped ----
 reset_clean
