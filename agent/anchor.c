@@ -168,8 +168,8 @@ send_one(const char *line)
 		return BOTID_ERR_ALLOC;
 	r = ca_client_post(ca, ANCHOR_PATH, req, &resp, err, sizeof(err));
 	if (r == BOTID_ERR_DENIED || r == BOTID_ERR_INVALID)
-		log_err("audit anchor: the CA refused a checkpoint, dropped: %s",
-		    err);
+		log_err("audit anchor: the CA refused a checkpoint, "
+		    "dropped: %s", err);
 	else if (r != 0)
 		log_warn("audit anchor: not sent, will retry: %s", err);
 	json_decref(req);

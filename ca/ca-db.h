@@ -145,7 +145,7 @@ struct ca_anchor {
 	char		 time[40];	/* when the host made it */
 	char		 hash[65];	/* SHA-256 of its line, hex */
 	time_t		 received;
-	char		*line;		/* the line itself, malloc'd */
+	char		*line;		/* the line, malloc'd */
 };
 void	ca_anchor_clear(struct ca_anchor *a);
 /*

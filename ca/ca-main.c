@@ -298,7 +298,8 @@ cmd_audit_export(const char *conf, const char *host_id)
 	memset(&a, 0, sizeof(a));
 	if (load(conf, &cfg, &db) != 0)
 		goto out;
-	if ((dr = ca_db_anchor_latest(db, host_id, &a)) == BOTID_ERR_NOT_FOUND) {
+	dr = ca_db_anchor_latest(db, host_id, &a);
+	if (dr == BOTID_ERR_NOT_FOUND) {
 		r = fail("audit export: host %s anchored no audit checkpoint",
 		    host_id);
 		goto out;

@@ -203,8 +203,8 @@ ca_metrics_anchors(char **text, const struct ca_metrics_anchor *a, size_t n)
 	    "# TYPE botid_ca_audit_anchor_age_seconds gauge\n"))
 		return BOTID_ERR_ALLOC;
 	for (i = 0; i < n; i++)
-		if (!append(text, "botid_ca_audit_anchor_age_seconds{host=\"%s\"} "
-		    "%lld\n", a[i].host, a[i].age))
+		if (!append(text, "botid_ca_audit_anchor_age_seconds"
+		    "{host=\"%s\"} %lld\n", a[i].host, a[i].age))
 			return BOTID_ERR_ALLOC;
 	return 0;
 }

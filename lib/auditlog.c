@@ -58,7 +58,8 @@ struct auditlog_verifier {
 	auditlog_report_fn *report;
 	void		*report_arg;
 	int		 resync;	/* the next line starts afresh */
-	char		 pending_where[NAME_MAX_SHOWN + 64]; /* pending_base's */
+	/* Where the entry pending_base is. */
+	char		 pending_where[NAME_MAX_SHOWN + 64];
 	/* The last checkpoint read: the next one links to it. */
 	int		 have_cp;
 	int		 cp_version;

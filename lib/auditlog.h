@@ -27,7 +27,7 @@ struct auditlog_checkpoint {
 	uint64_t	 number;
 	uint8_t		 run[AUDITLOG_RUN_LEN];
 	const char	*time;
-	const char	*reason;	/* entries interval rotate shutdown break */
+	const char	*reason;	/* entries ... shutdown, break */
 	uint64_t	 sealed_seq;
 	uint8_t		 sealed_hash[AUDITLOG_HASH_LEN];
 	uint8_t		 prev_checkpoint[AUDITLOG_HASH_LEN];
@@ -61,7 +61,7 @@ struct auditlog_tail_info {
 	int		version;	/* its version, 1 or 2 */
 	int		final;		/* reason rotate or shutdown */
 	int		is_signed;
-	int		sig_ok;		/* its signature verified with key */
+	int		sig_ok;		/* signature verified */
 	uint64_t	number;		/* version 2: its number */
 	char		reason[16];
 };
@@ -71,8 +71,8 @@ struct auditlog_tail_info {
  * it is; with key (may be NULL), whether its signature verifies.
  * Errors: those of auditlog_tail.
  */
-int	auditlog_tail_check(int fd, EVP_PKEY *key, struct auditlog_tail_info *t,
-	    int *partial);
+int	auditlog_tail_check(int fd, EVP_PKEY *key,
+	    struct auditlog_tail_info *t, int *partial);
 
 /*
  * Reads the last line of the log open for reading at fd: its seq and the
@@ -90,7 +90,7 @@ struct auditlog_anchor {
 	uint64_t	number;
 	uint64_t	seq;		/* of the checkpoint line */
 	uint64_t	sealed_seq;
-	uint8_t		hash[AUDITLOG_HASH_LEN];	/* of the line + '\n' */
+	uint8_t		hash[AUDITLOG_HASH_LEN];	/* line + '\n' */
 	uint8_t		run[AUDITLOG_RUN_LEN];
 	char		reason[16];
 	char		time[AUDITLOG_TIME_MAX];
@@ -118,7 +118,7 @@ struct auditlog_summary {
 	uint64_t	unsealed;	/* entries after it, checkpoints aside */
 	int		ends_sealed;	/* ends with a shutdown or rotation
 					 * checkpoint sealing all before it */
-	uint64_t	v1_checkpoints;	/* old format: reason, time unsigned */
+	uint64_t	v1_checkpoints;	/* reason, time unsigned */
 	uint64_t	failures;	/* reported through the callback */
 	int		have_number;	/* a version 2 checkpoint was read */
 	uint64_t	last_number;	/* the last one's number */

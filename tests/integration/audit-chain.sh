@@ -7,9 +7,12 @@
 # (allowed and denied) with a checkpoint every 4 entries, the log is
 # rotated (mv + SIGHUP) and the agent restarted; `botid audit verify`
 # passes on the logs, an independent openssl check agrees with one
-# checkpoint, and verification fails, naming the entry, for an edited,
-# deleted, swapped or inserted entry, a bad checkpoint signature, a cut
-# after the last checkpoint, a cut line and another host's certificate.
+# (version 2) checkpoint, and verification fails, naming the entry, for an
+# edited, deleted, swapped or inserted entry, a bad checkpoint signature, a
+# chain rewritten (the range in doubt named), the tail dropped after every
+# line with and without relabelling the last checkpoint, every checkpoint
+# removed, a cut line and another host's certificate. A version 1 log
+# still verifies, with a warning.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -132,6 +135,26 @@ tail -1 "$AUDIT_LOG" | grep -q '"reason":"shutdown"' ||
     fail "the agent did not seal the log at shutdown"
 out=$(verify "$AUDIT_LOG" 2>&1) || fail "chain of the unprovisioned log: $out"
 case $out in *"signatures not checked"*) ;; *) fail "verify output: $out";; esac
+# The same log as an agent before version 2 checkpoints wrote it: still
+# verified, under the old rules, with a warning.
+"$python" - "$AUDIT_LOG" "$T/v1.log" <<'PY'
+import hashlib, json, sys
+out, prev, hashes = [], "0" * 64, {}
+for raw in open(sys.argv[1], "rb"):
+    e = json.loads(raw)
+    e["prev"] = prev
+    for k in ("v", "number", "run", "prev_checkpoint", "found"):
+        e.pop(k, None)
+    if e["op"] == "checkpoint":
+        e["sealed_hash"] = hashes[e["sealed_seq"]]
+    line = json.dumps(e, separators=(",", ":")).encode() + b"\n"
+    out.append(line)
+    prev = hashes[e["seq"]] = hashlib.sha256(line).hexdigest()
+open(sys.argv[2], "wb").write(b"".join(out))
+PY
+out=$(verify "$T/v1.log" 2>&1) || fail "a version 1 log: $out"
+case $out in *"warning: $(grep -c '"op":"checkpoint"' "$T/v1.log") version 1 checkpoints, verified under the old rules: their reason and time are not signed"*) ;;
+*) fail "no warning for version 1 checkpoints: $out";; esac
 
 # --- Provisioned: signed checkpoints, rotation, restart ---------------------
 # A fresh chain in a new file: without the state the unprovisioned run left
