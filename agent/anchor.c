@@ -46,6 +46,7 @@ static struct ca_client *ca;
 static char **lines;
 static size_t nlines, persisted;
 static int rewrite;		/* the file holds lines no longer queued */
+static size_t snapshot, drops;	/* lines being written, dropped since */
 
 static void
 queue_drop_head(void)
@@ -55,57 +56,96 @@ queue_drop_head(void)
 	nlines--;
 	if (persisted > 0)
 		persisted--;
+	drops++;
 	rewrite = 1;
 }
 
-/* Under lock: brings the file in line with the queue. */
-static void
-queue_persist(void)
+/*
+ * Under lock: what the file lacks, as text for persist_write: every line
+ * (*whole set: the file is replaced) or those not written yet. NULL when
+ * the file is up to date (or without memory: the next round tries again).
+ */
+static char *
+persist_prepare(int *whole, size_t *len)
 {
-	char *text = NULL, *p;
-	size_t i, len = 0;
-	int fd;
+	char *text, *p;
+	size_t i, from, n = 0;
 
+	*whole = rewrite;
+	*len = 0;
 	if (queue_path == NULL || (!rewrite && persisted == nlines))
-		return;
-	if (rewrite) {
-		for (i = 0; i < nlines; i++)
-			len += strlen(lines[i]) + 1;
-		if ((text = malloc(len + 1)) == NULL) {
-			log_err("audit anchor: out of memory for the queue");
-			return;
-		}
-		for (p = text, i = 0; i < nlines; i++) {
-			len = strlen(lines[i]);
-			memcpy(p, lines[i], len);
-			p[len] = '\n';
-			p += len + 1;
-		}
-		if (file_write_atomic(queue_path, text, (size_t)(p - text),
-		    0600) == 0) {
-			rewrite = 0;
-			persisted = nlines;
-		}
-		free(text);
-		return;
+		return NULL;
+	from = rewrite ? 0 : persisted;
+	for (i = from; i < nlines; i++)
+		n += strlen(lines[i]) + 1;
+	if ((text = malloc(n + 1)) == NULL)
+		return NULL;
+	for (p = text, i = from; i < nlines; i++) {
+		n = strlen(lines[i]);
+		memcpy(p, lines[i], n);
+		p[n] = '\n';
+		p += n + 1;
 	}
+	*len = (size_t)(p - text);
+	/* Lines queued or dropped from here on are the next round's. */
+	rewrite = 0;
+	drops = 0;
+	snapshot = nlines;
+	return text;
+}
+
+/* Without the lock: replaces the file with, or appends, len bytes. */
+static int
+persist_write(int whole, const char *text, size_t len)
+{
+	int fd, r = -1;
+
+	if (whole)
+		return file_write_atomic(queue_path, text, len, 0600) == 0 ?
+		    0 : -1;
 	if ((fd = open(queue_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW, 0600)) == -1) {
 		log_err("audit anchor: %s: %s", queue_path, strerror(errno));
+		return -1;
+	}
+	if (file_write_all(fd, text, len) == -1 || fsync(fd) == -1)
+		log_err("audit anchor: %s: %s", queue_path, strerror(errno));
+	else
+		r = 0;
+	close(fd);
+	return r;
+}
+
+/* Under lock: the file now holds the snapshot, less what went since. */
+static void
+persist_done(int ok)
+{
+	if (!ok) {
+		rewrite = 1;	/* a partial append: write it all again */
 		return;
 	}
-	for (; persisted < nlines; persisted++)
-		if (file_write_all(fd, lines[persisted],
-		    strlen(lines[persisted])) == -1 ||
-		    file_write_all(fd, "\n", 1) == -1) {
-			log_err("audit anchor: %s: %s", queue_path,
-			    strerror(errno));
-			break;
-		}
-	if (fsync(fd) == -1)
-		log_err("audit anchor: %s: fsync: %s", queue_path,
-		    strerror(errno));
-	close(fd);
+	persisted = snapshot >= drops ? snapshot - drops : 0;
+}
+
+/*
+ * Brings the file in line with the queue; called with the lock held,
+ * which it lets go while it writes, so that the loop thread queueing a
+ * checkpoint never waits for the disk.
+ */
+static void
+queue_persist(void)
+{
+	char *text;
+	size_t len;
+	int whole;
+
+	if ((text = persist_prepare(&whole, &len)) == NULL)
+		return;
+	(void)pthread_mutex_unlock(&lock);
+	whole = persist_write(whole, text, len) == 0 ? whole : -1;
+	free(text);
+	(void)pthread_mutex_lock(&lock);
+	persist_done(whole != -1);
 }
 
 /* Under lock: appends a copy of line; the oldest goes when full. */

@@ -49,6 +49,7 @@
 #include "agent/backend.h"
 #include "lib/auditlog.h"
 #include "lib/base64.h"
+#include "lib/buf.h"
 #include "lib/error.h"
 #include "lib/file.h"
 #include "lib/hex.h"
@@ -703,40 +704,91 @@ host_key_load(const char *dir)
 	return key;
 }
 
-/* A lowercase hex digit's value (sscanf checked it is one). */
+/* A lowercase hex digit's value, or -1. */
 static int
-digit(char c)
+digit(uint8_t c)
 {
-	return c <= '9' ? c - '0' : c - 'a' + 10;
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ?
+	    c - 'a' + 10 : -1;
+}
+
+/*
+ * The next line of b, which must be "NAME VALUE": VALUE (no NUL in it)
+ * into out[outlen], NUL-terminated. Errors: BOTID_ERR_INVALID.
+ */
+static int
+state_field(struct botid_buf *b, const char *name, char *out, size_t outlen)
+{
+	const uint8_t *p;
+	size_t off, nlen = strlen(name), vlen;
+
+	if (buf_find_byte(b, '\n', &off) != 0 || off <= nlen + 1)
+		return BOTID_ERR_INVALID;
+	vlen = off - nlen - 1;
+	if (vlen >= outlen || buf_get_direct(b, &p, off + 1) != 0 ||
+	    memcmp(p, name, nlen) != 0 || p[nlen] != ' ' ||
+	    memchr(p + nlen + 1, '\0', vlen) != NULL)
+		return BOTID_ERR_INVALID;
+	memcpy(out, p + nlen + 1, vlen);
+	out[vlen] = '\0';
+	return 0;
+}
+
+/* A decimal uint64 with no sign, space or leading zero. */
+static int
+state_u64(const char *s, uint64_t *v)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	if (s[0] == '\0' || (s[0] == '0' && s[1] != '\0'))
+		return BOTID_ERR_INVALID;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9' ||
+		    n > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return BOTID_ERR_INVALID;
+		n = n * 10 + (uint64_t)(s[i] - '0');
+	}
+	*v = n;
+	return 0;
 }
 
 /*
  * Reads the state file: the number, seq and line hash of the last final
- * checkpoint the agent wrote. Errors: BOTID_ERR_NOT_FOUND, _INVALID, ...
+ * checkpoint the agent wrote, parsed as untrusted input.
+ * Errors: BOTID_ERR_NOT_FOUND, _INVALID, _TOO_LARGE, _IO, _ALLOC.
  */
 static int
 state_load(uint64_t *number, uint64_t *seq, uint8_t hash[AUDITLOG_HASH_LEN])
 {
-	char hex[2 * AUDITLOG_HASH_LEN + 1], reason[16];
+	static const char head[] = "botid-audit-state-v1\n";
+	struct botid_buf b;
+	char num[24], sq[24], hex[2 * AUDITLOG_HASH_LEN + 1], reason[16];
+	const uint8_t *p;
 	uint8_t *text = NULL;
-	size_t len;
-	unsigned long long n, q;
-	size_t i;
-	int end = 0, r;
+	size_t len, i;
+	int hi, lo, r;
 
 	if ((r = file_read(state_path, STATE_MAX, &text, &len)) != 0)
-		goto out;
+		return r;
+	buf_init_view(&b, text, len);
 	r = BOTID_ERR_INVALID;
-	if (sscanf((char *)text, "botid-audit-state-v1\nnumber %llu\nseq %llu\n"
-	    "hash %64[0-9a-f]\nreason %15[a-z]\n%n", &n, &q, hex, reason,
-	    &end) != 4 || (size_t)end != len ||
-	    strlen(hex) != 2 * AUDITLOG_HASH_LEN)
+	if (buf_get_direct(&b, &p, sizeof(head) - 1) != 0 ||
+	    memcmp(p, head, sizeof(head) - 1) != 0 ||
+	    state_field(&b, "number", num, sizeof(num)) != 0 ||
+	    state_field(&b, "seq", sq, sizeof(sq)) != 0 ||
+	    state_field(&b, "hash", hex, sizeof(hex)) != 0 ||
+	    state_field(&b, "reason", reason, sizeof(reason)) != 0 ||
+	    buf_len(&b) != 0 || state_u64(num, number) != 0 ||
+	    state_u64(sq, seq) != 0 || strlen(hex) != 2 * AUDITLOG_HASH_LEN ||
+	    (strcmp(reason, "rotate") != 0 && strcmp(reason, "shutdown") != 0))
 		goto out;
-	for (i = 0; i < AUDITLOG_HASH_LEN; i++)
-		hash[i] = (uint8_t)(digit(hex[2 * i]) << 4 |
-		    digit(hex[2 * i + 1]));
-	*number = n;
-	*seq = q;
+	for (i = 0; i < AUDITLOG_HASH_LEN; i++) {
+		if ((hi = digit((uint8_t)hex[2 * i])) < 0 ||
+		    (lo = digit((uint8_t)hex[2 * i + 1])) < 0)
+			goto out;
+		hash[i] = (uint8_t)(hi << 4 | lo);
+	}
 	r = 0;
  out:
 	free(text);

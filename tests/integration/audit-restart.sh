@@ -10,8 +10,8 @@
 # entry of its own, saying what it found, and `botid audit verify` reports
 # that line (and the tampering itself where the chain shows it) even
 # though the log ends with the agent's signed shutdown checkpoint. Without
-# the state file a good tail is taken on its signature and a relabelled one
-# is a break. A clean restart, and one on an emptied (rotated) file, write
+# the state file (or with a damaged one) a good tail is taken on its
+# signature and a relabelled one is a break. A clean restart, and one on an emptied (rotated) file, write
 # no break.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
@@ -163,6 +163,14 @@ sed -i '$s/"reason":"entries"/"reason":"shutdown"/' "$AUDIT_LOG"
 run 1
 break_after "$k"
 expect_break "the log's last checkpoint (seq $seq_k) is not signed by the host key, and no state names it"
+
+# --- A damaged state file: said, and the tail checked by its signature --
+reset_clean
+printf 'botid-audit-state-v1\nnumber 1x\n' >"$STATE"
+run 1
+grep -q '"reason":"break"' "$AUDIT_LOG" && fail "a break on a good log, damaged state"
+grep -q "audit: $STATE unreadable: the log's tail is checked by its signature only" "$AGENT_LOG" ||
+    fail "the agent did not say its state is damaged: $(tail -3 "$AGENT_LOG")"
 
 # --- Sealed entries rewritten, chain recomputed, checkpoints dropped ----
 reset_clean
