@@ -40,6 +40,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static pthread_t sender;
 static int running, stopping, enabled;
+static int unreachable;		/* the last attempt found no CA */
 static char *queue_path, *host_id;
 static struct ca_client *ca;
 /* The queue, oldest first; lines [0, persisted) are in the file. */
@@ -248,7 +249,9 @@ sender_main(void *arg)
 		r = line != NULL ? send_one(line) : BOTID_ERR_ALLOC;
 		free(line);
 		(void)pthread_mutex_lock(&lock);
-		if (r == 0 || r == BOTID_ERR_DENIED || r == BOTID_ERR_INVALID) {
+		unreachable = r != 0 && r != BOTID_ERR_DENIED &&
+		    r != BOTID_ERR_INVALID;
+		if (!unreachable) {
 			queue_drop_head();
 			pause = ANCHOR_RETRY_MIN;
 			next_try = 0;
@@ -330,8 +333,11 @@ anchor_stop(void)
 	(void)pthread_mutex_unlock(&lock);
 	(void)pthread_join(sender, NULL);
 	running = 0;
-	/* One more try for what is queued (the shutdown checkpoint). */
-	for (;;) {
+	/*
+	 * One more try for what is queued (the shutdown checkpoint), unless
+	 * the CA did not answer the last one: a stop does not wait for it.
+	 */
+	while (!unreachable) {
 		(void)pthread_mutex_lock(&lock);
 		line = nlines > 0 ? strdup(lines[0]) : NULL;
 		(void)pthread_mutex_unlock(&lock);
@@ -339,12 +345,12 @@ anchor_stop(void)
 			break;
 		r = send_one(line);
 		free(line);
+		unreachable = r != 0 && r != BOTID_ERR_DENIED &&
+		    r != BOTID_ERR_INVALID;
 		(void)pthread_mutex_lock(&lock);
-		if (r == 0 || r == BOTID_ERR_DENIED || r == BOTID_ERR_INVALID)
+		if (!unreachable)
 			queue_drop_head();
 		(void)pthread_mutex_unlock(&lock);
-		if (r != 0 && r != BOTID_ERR_DENIED && r != BOTID_ERR_INVALID)
-			break;
 	}
 	(void)pthread_mutex_lock(&lock);
 	queue_persist();
