@@ -27,6 +27,12 @@ time_format(const struct timespec *now, char out[AUDIT_LINE_TIME_LEN])
 	    now->tv_nsec / 1000);
 }
 
+void
+audit_line_time(const struct timespec *now, char out[AUDIT_LINE_TIME_LEN])
+{
+	time_format(now, out);
+}
+
 json_t *
 audit_line_head(uint64_t seq, const uint8_t prev[AUDITLOG_HASH_LEN],
     const struct timespec *now)

@@ -20,6 +20,9 @@
 /* "2026-12-03T07:00:00.123456Z" and its NUL. */
 #define AUDIT_LINE_TIME_LEN	28
 
+/* now as an entry's "time" is written. */
+void	audit_line_time(const struct timespec *now,
+	    char out[AUDIT_LINE_TIME_LEN]);
 /* A new JSON object holding seq, prev and time; NULL without memory. */
 json_t	*audit_line_head(uint64_t seq, const uint8_t prev[AUDITLOG_HASH_LEN],
 	    const struct timespec *now);

@@ -19,6 +19,13 @@
  *    short is truncated away again, so the chain never holds a broken line.
  *  - Denials and reads cost a client nothing to repeat: they are counted
  *    per caller, op, bot and result, one line a second (audit_note).
+ *  - A checkpoint (version 2) signs all it says: its own number, the
+ *    agent's run, time, reason, seal and the previous checkpoint's hash,
+ *    so that a relabelled, removed or replayed checkpoint shows.
+ *  - A final checkpoint is also recorded outside the log (audit.state in
+ *    the state directory). A starting agent continues only from a log
+ *    that ends with that checkpoint; anything else is sealed by a "break"
+ *    checkpoint saying what was found, never silently by the next one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,14 +44,20 @@
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_mu.h>
 
+#include "agent/anchor.h"
 #include "agent/audit-line.h"
 #include "agent/audit.h"
 #include "agent/backend.h"
 #include "lib/auditlog.h"
 #include "lib/base64.h"
+#include "lib/buf.h"
 #include "lib/error.h"
+#include "lib/file.h"
 #include "lib/hex.h"
 #include "lib/limits.h"
 #include "lib/log.h"
@@ -52,12 +65,22 @@
 #define DEFAULT_CHECKPOINT_ENTRIES	100
 #define DEFAULT_CHECKPOINT_INTERVAL	60
 #define NO_HOST_KEY	"host not provisioned, or its TPM unavailable"
+#define STATE_FILE	"audit.state"
+#define STATE_MAX	1024
+#define HOST_CERT_FILE	"attest/host-cert.pem"
+#define HOST_CERT_MAX	(64 * 1024)
 
 struct checkpoint_job {
 	struct botid_registry	*reg;		/* reference held */
 	const char		*reason;	/* a static string */
 	uint64_t		 sealed_seq;
 	uint8_t			 sealed_hash[AUDITLOG_HASH_LEN];
+	/* What else a version 2 checkpoint signs. */
+	uint64_t		 number;
+	struct timespec		 ts;
+	char			 time[AUDIT_LINE_TIME_LEN];
+	uint8_t			 prev_checkpoint[AUDITLOG_HASH_LEN];
+	char			 found[AUDITLOG_FOUND_MAX];
 	/* Results. */
 	int			 result;
 	const char		*alg;
@@ -83,6 +106,14 @@ static uint64_t entries_since;	/* since the last checkpoint was asked */
 static time_t last_checkpoint;
 static int have_sealed;
 static uint64_t sealed_seq;	/* of the last checkpoint written */
+/* The checkpoints' own chain, and this run's identity. */
+static uint8_t run_id[AUDITLOG_RUN_LEN];
+static uint64_t next_number;
+static uint8_t last_checkpoint_hash[AUDITLOG_HASH_LEN];
+static char *state_path;	/* where the last final checkpoint is kept */
+static char *state_dir;
+static int break_pending;	/* the start found a log it cannot continue */
+static char break_found[AUDITLOG_FOUND_MAX];
 
 /* The signing worker; queue and done under lock. */
 static pthread_t signer;
@@ -191,21 +222,17 @@ audit_reopen(const char *path, struct botid_registry *reg)
 void
 audit_close(void)
 {
+	/* After the shutdown checkpoint: the sender tries it once more. */
+	anchor_stop();
+	free(state_path);
+	state_path = NULL;
+	free(state_dir);
+	state_dir = NULL;
 	if (audit_fd != -1)
 		close(audit_fd);
 	audit_fd = -1;
 	EVP_MD_free(sha256);
 	sha256 = NULL;
-}
-
-/* A new entry: seq, prev and time come first, in that order. */
-static json_t *
-entry_new(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	return audit_line_head(next_seq, last_hash, &now);
 }
 
 /*
@@ -563,6 +590,33 @@ signature_from_tpm(const uint8_t *m, size_t len, const char **alg,
 	return r;
 }
 
+/* The statement job signs: everything its line says but seq and prev. */
+static void
+checkpoint_statement(const struct checkpoint_job *job,
+    struct auditlog_checkpoint *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->number = job->number;
+	memcpy(c->run, run_id, sizeof(c->run));
+	c->time = job->time;
+	c->reason = job->reason;
+	c->sealed_seq = job->sealed_seq;
+	memcpy(c->sealed_hash, job->sealed_hash, sizeof(c->sealed_hash));
+	memcpy(c->prev_checkpoint, job->prev_checkpoint,
+	    sizeof(c->prev_checkpoint));
+	c->found = job->found;
+}
+
+static int
+checkpoint_digest(const struct checkpoint_job *job,
+    uint8_t digest[AUDITLOG_HASH_LEN])
+{
+	struct auditlog_checkpoint c;
+
+	checkpoint_statement(job, &c);
+	return auditlog_checkpoint_digest_v2(&c, digest);
+}
+
 /* Has the host key sign job's seal; any thread (the backend serialises). */
 static int
 checkpoint_sign(struct botid_backend *be, struct checkpoint_job *job)
@@ -571,8 +625,7 @@ checkpoint_sign(struct botid_backend *be, struct checkpoint_job *job)
 	size_t tlen = 0;
 	int r;
 
-	if ((r = auditlog_checkpoint_digest(job->sealed_seq, job->sealed_hash,
-	    digest)) != 0 ||
+	if ((r = checkpoint_digest(job, digest)) != 0 ||
 	    (r = backend_tpm_host_sign(be, digest, &tsig, &tlen)) != 0)
 		goto out;
 	r = signature_from_tpm(tsig, tlen, &job->alg, &job->sig,
@@ -582,24 +635,58 @@ checkpoint_sign(struct botid_backend *be, struct checkpoint_job *job)
 	return r;
 }
 
+/*
+ * Keeps the final checkpoint just written (the log's last line) outside
+ * the log, for the next start to compare the log's tail with. A failure
+ * only means that start writes a break.
+ */
+static void
+state_save(uint64_t number, const char *reason)
+{
+	char text[STATE_MAX], hex[2 * AUDITLOG_HASH_LEN + 1];
+	int n;
+
+	if (state_path == NULL)
+		return;
+	hex_encode(last_hash, sizeof(last_hash), hex);
+	n = snprintf(text, sizeof(text), "botid-audit-state-v1\nnumber %"
+	    PRIu64 "\nseq %" PRIu64 "\nhash %s\nreason %s\n", number,
+	    next_seq - 1, hex, reason);
+	if (n < 0 || (size_t)n >= sizeof(text) ||
+	    file_write_atomic(state_path, text, (size_t)n, 0600) != 0)
+		log_err("audit: cannot record the last checkpoint in %s",
+		    state_path);
+}
+
 /* Appends the checkpoint for job: signed if it has a signature. */
 static void
 checkpoint_write(const struct checkpoint_job *job, const char *unsigned_why)
 {
 	json_t *o = NULL;
 	char sealed[2 * AUDITLOG_HASH_LEN + 1], *b64 = NULL, *text = NULL;
+	char run[2 * AUDITLOG_RUN_LEN + 1], prev[2 * AUDITLOG_HASH_LEN + 1];
 	int r = BOTID_ERR_ALLOC;
 
-	if ((o = entry_new()) == NULL)
+	/* Its time is the one signed: when it was asked for. */
+	if ((o = audit_line_head(next_seq, last_hash, &job->ts)) == NULL)
 		goto out;
 	hex_encode(job->sealed_hash, sizeof(job->sealed_hash), sealed);
+	hex_encode(run_id, sizeof(run_id), run);
+	hex_encode(job->prev_checkpoint, sizeof(job->prev_checkpoint), prev);
 	if (json_object_set_new(o, "op", json_string("checkpoint")) != 0 ||
 	    json_object_set_new(o, "result", json_string(job->sig != NULL ?
 	    "signed" : "unsigned")) != 0 ||
 	    json_object_set_new(o, "reason", json_string(job->reason)) != 0 ||
+	    json_object_set_new(o, "v", json_integer(2)) != 0 ||
+	    json_object_set_new(o, "number",
+	    json_integer((json_int_t)job->number)) != 0 ||
+	    json_object_set_new(o, "run", json_string(run)) != 0 ||
 	    json_object_set_new(o, "sealed_seq",
 	    json_integer((json_int_t)job->sealed_seq)) != 0 ||
-	    json_object_set_new(o, "sealed_hash", json_string(sealed)) != 0)
+	    json_object_set_new(o, "sealed_hash", json_string(sealed)) != 0 ||
+	    json_object_set_new(o, "prev_checkpoint", json_string(prev)) != 0 ||
+	    (job->found[0] != '\0' && json_object_set_new(o, "found",
+	    json_string(job->found)) != 0))
 		goto out;
 	if (job->sig != NULL) {
 		if ((r = base64_encode(job->sig, job->sig_len, &b64)) != 0 ||
@@ -615,8 +702,15 @@ checkpoint_write(const struct checkpoint_job *job, const char *unsigned_why)
 	if ((text = json_dumps(o, JSON_COMPACT)) == NULL ||
 	    (r = entry_append(text, strlen(text))) != 0)
 		goto out;
+	if (job->sig != NULL)
+		anchor_enqueue(text, strlen(text));
 	have_sealed = 1;
 	sealed_seq = job->sealed_seq;
+	next_number = job->number + 1;
+	memcpy(last_checkpoint_hash, last_hash, sizeof(last_checkpoint_hash));
+	if (strcmp(job->reason, "rotate") == 0 ||
+	    strcmp(job->reason, "shutdown") == 0)
+		state_save(job->number, job->reason);
  out:
 	if (r != 0)
 		log_err("audit: cannot write a checkpoint: %s%s%s",
@@ -679,6 +773,8 @@ audit_signer_start(void)
 		return BOTID_ERR_INTERNAL;
 	}
 	signer_started = 1;
+	if (state_dir != NULL && anchor_start(state_dir) != 0)
+		log_err("audit: checkpoints are not sent to the CA");
 	return 0;
 }
 
@@ -720,6 +816,11 @@ job_new(struct botid_registry *reg, const char *reason)
 	job->reason = reason;
 	job->sealed_seq = next_seq - 1;
 	memcpy(job->sealed_hash, last_hash, sizeof(job->sealed_hash));
+	job->number = next_number;
+	memcpy(job->prev_checkpoint, last_checkpoint_hash,
+	    sizeof(job->prev_checkpoint));
+	clock_gettime(CLOCK_REALTIME, &job->ts);
+	audit_line_time(&job->ts, job->time);
 	if (reg != NULL) {
 		registry_ref(reg);
 		job->reg = reg;
@@ -729,6 +830,47 @@ job_new(struct botid_registry *reg, const char *reason)
 	return job;
 }
 
+/* Signs job at once on this thread, or says why it is unsigned. */
+static void
+checkpoint_now(struct botid_registry *reg, struct checkpoint_job *job)
+{
+	struct botid_backend *be;
+	char why[128];
+	int r;
+
+	why[0] = '\0';
+	be = registry_attest_backend(reg);
+	if (be == NULL)
+		snprintf(why, sizeof(why), "%s", NO_HOST_KEY);
+	else if ((r = checkpoint_sign(be, job)) != 0) {
+		log_err("audit: the host key cannot sign the %s checkpoint: %s",
+		    job->reason, botid_strerror(r));
+		snprintf(why, sizeof(why), "the host key cannot sign: %s",
+		    botid_strerror(r));
+	}
+	checkpoint_write(job, why);
+}
+
+/*
+ * The first checkpoint of a start that found a log it cannot continue:
+ * signed before any entry of this run, it seals what was found and says
+ * what was wrong, so verification reports the break at that line.
+ */
+static void
+break_write(struct botid_registry *reg)
+{
+	struct checkpoint_job *job;
+
+	if (audit_fd == -1 || reg == NULL || next_seq == 0)
+		return;
+	break_pending = 0;
+	if ((job = job_new(NULL, "break")) == NULL)
+		return;
+	snprintf(job->found, sizeof(job->found), "%s", break_found);
+	checkpoint_now(reg, job);
+	job_free(job);
+}
+
 void
 audit_tick(struct botid_registry *reg)
 {
@@ -736,6 +878,8 @@ audit_tick(struct botid_registry *reg)
 	const char *reason;
 	time_t now = time(NULL);
 
+	if (break_pending)
+		break_write(reg);
 	if (audit_fd == -1 || !signer_started || inflight || next_seq == 0 ||
 	    entries_since == 0)
 		return;
@@ -779,7 +923,7 @@ audit_finish(void)
 	if (job->result != 0)
 		log_err("audit: the host key cannot sign a checkpoint: %s",
 		    botid_strerror(job->result));
-	else if (audit_fd != -1 &&
+	else if (audit_fd != -1 && job->number == next_number &&
 	    (!have_sealed || job->sealed_seq > sealed_seq))
 		checkpoint_write(job, NULL);
 	job_free(job);
@@ -789,24 +933,241 @@ void
 audit_seal(struct botid_registry *reg, const char *reason)
 {
 	struct checkpoint_job *job;
-	struct botid_backend *be;
-	char why[128];
-	int r;
 
-	why[0] = '\0';
+	if (break_pending)
+		break_write(reg);
 	/* No registry: the agent failed at start and wrote nothing. */
 	if (audit_fd == -1 || next_seq == 0 || reg == NULL ||
 	    (job = job_new(NULL, reason)) == NULL)
 		return;
-	be = registry_attest_backend(reg);
-	if (be == NULL)
-		snprintf(why, sizeof(why), "%s", NO_HOST_KEY);
-	else if ((r = checkpoint_sign(be, job)) != 0) {
-		log_err("audit: the host key cannot sign the %s checkpoint: %s",
-		    reason, botid_strerror(r));
-		snprintf(why, sizeof(why), "the host key cannot sign: %s",
-		    botid_strerror(r));
-	}
-	checkpoint_write(job, why);
+	checkpoint_now(reg, job);
 	job_free(job);
+}
+
+/* The host certificate's public key, if the host is provisioned. */
+static EVP_PKEY *
+host_key_load(const char *dir)
+{
+	char *path = NULL;
+	uint8_t *pem = NULL;
+	size_t len;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	EVP_PKEY *key = NULL;
+
+	if (asprintf(&path, "%s/%s", dir, HOST_CERT_FILE) == -1) {
+		path = NULL;
+		goto out;
+	}
+	if (file_read(path, HOST_CERT_MAX, &pem, &len) != 0)
+		goto out;
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		goto out;
+	key = X509_get_pubkey(x);
+ out:
+	X509_free(x);
+	BIO_free(bio);
+	free(pem);
+	free(path);
+	return key;
+}
+
+/* A lowercase hex digit's value, or -1. */
+static int
+digit(uint8_t c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ?
+	    c - 'a' + 10 : -1;
+}
+
+/*
+ * The next line of b, which must be "NAME VALUE": VALUE (no NUL in it)
+ * into out[outlen], NUL-terminated. Errors: BOTID_ERR_INVALID.
+ */
+static int
+state_field(struct botid_buf *b, const char *name, char *out, size_t outlen)
+{
+	const uint8_t *p;
+	size_t off, nlen = strlen(name), vlen;
+
+	if (buf_find_byte(b, '\n', &off) != 0 || off <= nlen + 1)
+		return BOTID_ERR_INVALID;
+	vlen = off - nlen - 1;
+	if (vlen >= outlen || buf_get_direct(b, &p, off + 1) != 0 ||
+	    memcmp(p, name, nlen) != 0 || p[nlen] != ' ' ||
+	    memchr(p + nlen + 1, '\0', vlen) != NULL)
+		return BOTID_ERR_INVALID;
+	memcpy(out, p + nlen + 1, vlen);
+	out[vlen] = '\0';
+	return 0;
+}
+
+/* A decimal uint64 with no sign, space or leading zero. */
+static int
+state_u64(const char *s, uint64_t *v)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	if (s[0] == '\0' || (s[0] == '0' && s[1] != '\0'))
+		return BOTID_ERR_INVALID;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9' ||
+		    n > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
+			return BOTID_ERR_INVALID;
+		n = n * 10 + (uint64_t)(s[i] - '0');
+	}
+	*v = n;
+	return 0;
+}
+
+/*
+ * Reads the state file: the number, seq and line hash of the last final
+ * checkpoint the agent wrote, parsed as untrusted input.
+ * Errors: BOTID_ERR_NOT_FOUND, _INVALID, _TOO_LARGE, _IO, _ALLOC.
+ */
+static int
+state_load(uint64_t *number, uint64_t *seq, uint8_t hash[AUDITLOG_HASH_LEN])
+{
+	static const char head[] = "botid-audit-state-v1\n";
+	struct botid_buf b;
+	char num[24], sq[24], hex[2 * AUDITLOG_HASH_LEN + 1], reason[16];
+	const uint8_t *p;
+	uint8_t *text = NULL;
+	size_t len, i;
+	int hi, lo, r;
+
+	if ((r = file_read(state_path, STATE_MAX, &text, &len)) != 0)
+		return r;
+	buf_init_view(&b, text, len);
+	r = BOTID_ERR_INVALID;
+	if (buf_get_direct(&b, &p, sizeof(head) - 1) != 0 ||
+	    memcmp(p, head, sizeof(head) - 1) != 0 ||
+	    state_field(&b, "number", num, sizeof(num)) != 0 ||
+	    state_field(&b, "seq", sq, sizeof(sq)) != 0 ||
+	    state_field(&b, "hash", hex, sizeof(hex)) != 0 ||
+	    state_field(&b, "reason", reason, sizeof(reason)) != 0 ||
+	    buf_len(&b) != 0 || state_u64(num, number) != 0 ||
+	    state_u64(sq, seq) != 0 || strlen(hex) != 2 * AUDITLOG_HASH_LEN ||
+	    (strcmp(reason, "rotate") != 0 && strcmp(reason, "shutdown") != 0))
+		goto out;
+	for (i = 0; i < AUDITLOG_HASH_LEN; i++) {
+		if ((hi = digit((uint8_t)hex[2 * i])) < 0 ||
+		    (lo = digit((uint8_t)hex[2 * i + 1])) < 0)
+			goto out;
+		hash[i] = (uint8_t)(hi << 4 | lo);
+	}
+	r = 0;
+ out:
+	free(text);
+	return r;
+}
+
+int
+audit_resume(const struct botid_agent_config *cfg)
+{
+	struct auditlog_tail_info t;
+	EVP_PKEY *key = NULL;
+	uint64_t s_number = 0, s_seq = 0;
+	uint8_t s_hash[AUDITLOG_HASH_LEN];
+	int have_state, partial, r, tr;
+
+	if (audit_fd == -1)
+		return 0;
+	/* Each run names itself, so a restart shows in the chain. */
+	if (RAND_bytes(run_id, sizeof(run_id)) != 1) {
+		log_err("audit: no random run identity");
+		return BOTID_ERR_CRYPTO;
+	}
+	free(state_path);
+	free(state_dir);
+	if ((state_dir = strdup(cfg->state_dir)) == NULL)
+		return BOTID_ERR_ALLOC;
+	if (asprintf(&state_path, "%s/%s", cfg->state_dir, STATE_FILE) == -1) {
+		state_path = NULL;
+		return BOTID_ERR_ALLOC;
+	}
+	r = state_load(&s_number, &s_seq, s_hash);
+	if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+		log_warn("audit: %s unreadable: the log's tail is checked by "
+		    "its signature only", state_path);
+	have_state = r == 0;
+	key = host_key_load(cfg->state_dir);
+	tr = auditlog_tail_check(audit_fd, key, &t, &partial);
+	if (tr == BOTID_ERR_NOT_FOUND) {
+		/*
+		 * An empty file (after logrotate moved the last one):
+		 * continue from the checkpoint that ended it, sealing nothing
+		 * this run has not written.
+		 */
+		if (have_state) {
+			next_seq = s_seq + 1;
+			memcpy(last_hash, s_hash, sizeof(last_hash));
+			memcpy(last_checkpoint_hash, s_hash,
+			    sizeof(last_checkpoint_hash));
+			next_number = s_number + 1;
+		}
+		r = 0;
+		goto out;
+	}
+	if (tr != 0) {
+		/* audit_open started a new chain, which verify reports. */
+		r = 0;
+		goto out;
+	}
+	if (have_state)
+		memcpy(last_checkpoint_hash, s_hash,
+		    sizeof(last_checkpoint_hash));
+	next_number = have_state ? s_number + 1 : 0;
+	if (t.checkpoint && t.version == 2 && t.number + 1 > next_number)
+		next_number = t.number + 1;
+	if (!t.checkpoint)
+		snprintf(break_found, sizeof(break_found), "the log ends with "
+		    "seq %" PRIu64 ", not a checkpoint: a crash, or a cut",
+		    t.seq);
+	else if (!t.final)
+		snprintf(break_found, sizeof(break_found), "the log ends with "
+		    "checkpoint seq %" PRIu64 " (%s), not a shutdown or "
+		    "rotation one: a crash, or a cut", t.seq, t.reason);
+	else if (have_state && (t.seq != s_seq ||
+	    memcmp(t.hash, s_hash, sizeof(s_hash)) != 0))
+		snprintf(break_found, sizeof(break_found), "the log ends with "
+		    "seq %" PRIu64 ", not the checkpoint written last (number %"
+		    PRIu64 ", seq %" PRIu64 "): cut, rolled back or replaced",
+		    t.seq, s_number, s_seq);
+	/*
+	 * The state names the exact bytes the agent wrote; without it the
+	 * signature is what is left (a host provisioned since that line was
+	 * written has a new key: the state, not the signature, is what
+	 * lets it continue).
+	 */
+	else if (!have_state && key != NULL && t.is_signed && !t.sig_ok)
+		snprintf(break_found, sizeof(break_found), "the log's last "
+		    "checkpoint (seq %" PRIu64 ") is not signed by the host "
+		    "key, and no state names it", t.seq);
+	else if (!have_state && key != NULL && !t.is_signed)
+		/* Written unprovisioned, and nothing kept to compare with. */
+		snprintf(break_found, sizeof(break_found), "the log's last "
+		    "checkpoint (seq %" PRIu64 ") is unsigned, and no state "
+		    "names it", t.seq);
+	else {
+		if (!have_state)
+			log_warn("audit: no %s: continuing from the log's last "
+			    "checkpoint (seq %" PRIu64 ")%s", state_path, t.seq,
+			    key != NULL ? ", its signature checked" :
+			    ", unchecked (host not provisioned)");
+		memcpy(last_checkpoint_hash, t.hash,
+		    sizeof(last_checkpoint_hash));
+		if (t.version != 2)
+			next_number = have_state ? s_number + 1 : 0;
+		r = 0;
+		goto out;
+	}
+	log_warn("audit: %s; a break checkpoint will say so", break_found);
+	break_pending = 1;
+	r = 0;
+ out:
+	EVP_PKEY_free(key);
+	return r;
 }

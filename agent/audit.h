@@ -35,6 +35,14 @@ struct botid_audit_event {
  * last line; NULL path disables auditing. Errors: BOTID_ERR_IO.
  */
 int	audit_open(const char *path);
+/*
+ * At start, after audit_open: checks that the log ends with the final
+ * checkpoint this agent wrote last (STATE_DIR/audit.state, its signature
+ * by the host key when provisioned); if not, the first checkpoint of this
+ * run is a signed "break" saying what was found. Draws the run identity.
+ * Errors: BOTID_ERR_CRYPTO, _ALLOC (fatal: the agent must not start).
+ */
+int	audit_resume(const struct botid_agent_config *cfg);
 /* Takes the checkpoint period and syslog forwarding from cfg. */
 void	audit_configure(const struct botid_agent_config *cfg);
 /*

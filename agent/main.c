@@ -122,6 +122,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	audit_configure(cfg);
+	if (audit_resume(cfg) != 0) {
+		config_free(cfg);
+		audit_close();
+		return 1;
+	}
 	if (socket_listen(cfg, &listen_fd, &activated) != 0) {
 		config_free(cfg);
 		audit_close();

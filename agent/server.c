@@ -1985,6 +1985,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	if ((r = registry_build(cfg, NULL, &s.done, &s.reg)) != 0)
 		goto out;
 	renew_tick(s.renew, s.reg);
+	audit_tick(s.reg);	/* a break checkpoint before any entry */
 	log_info("ready: %u connections max", s.reg->cfg->max_connections);
 	for (;;) {
 		if (s.stopping) {

@@ -14,8 +14,12 @@
  *  - The challenge secret is never stored: only its SHA-256.
  *  - A revocation consumes its nonce and changes the certificates in one
  *    transaction; a refused one still consumes the nonce.
+ *  - An audit anchor needs no nonce: the checkpoint is signed by the host
+ *    key and carries its own number, which must grow, so a replay is
+ *    either the same checkpoint (answered as already held) or refused.
  */
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include "attest/ca-revoke.h"
 #include "attest/makecred.h"
 #include "attest/tpm-verify.h"
+#include "lib/auditlog.h"
 #include "lib/base64.h"
 #include "lib/botid.h"
 #include "lib/certify-tbs.h"
@@ -50,6 +55,8 @@
 #define CERT_MAX	8192
 #define SECRET_LEN	32
 #define NONCE_LEN	32
+#define ANCHOR_PREFIX	"/v1/audit/anchor/"
+#define CA_MAX_ANCHOR_GAUGES	100000	/* hosts shown in /metrics */
 
 struct reply {
 	int		 status;
@@ -1092,6 +1099,171 @@ handle_revoke(struct ca_api *api, json_t *j, const char *peer,
 	ca_host_clear(&h);
 }
 
+json_t *
+ca_anchor_json(const struct ca_anchor *a)
+{
+	return json_pack("{s:s, s:I, s:I, s:s, s:s, s:s, s:I, s:s}",
+	    "host_id", a->host_id, "number", (json_int_t)a->number, "seq",
+	    (json_int_t)a->seq, "reason", a->reason, "time", a->time, "hash",
+	    a->hash, "received", (json_int_t)a->received, "checkpoint",
+	    a->line);
+}
+
+/*
+ * POST /v1/audit/anchor: a host's signed checkpoint, kept as its newest
+ * when its number is above the one held; the same checkpoint again is
+ * answered as held, an older or different one under a held number is a
+ * replay.
+ */
+static void
+handle_anchor(struct ca_api *api, json_t *j, const char *peer,
+    struct reply *rp)
+{
+	struct auditlog_anchor cp;
+	struct ca_anchor a, latest;
+	struct ca_host h;
+	TPM2B_PUBLIC hk;
+	EVP_PKEY *key = NULL;
+	json_error_t je;
+	const char *id, *line;
+	int r, in_tx = 0, already = 0;
+
+	memset(&h, 0, sizeof(h));
+	memset(&a, 0, sizeof(a));
+	memset(&latest, 0, sizeof(latest));
+	if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s, s:s}", "host_id", &id,
+	    "checkpoint", &line) != 0) {
+		refuse(rp, peer, "anchor", 400, "bad request: %s", je.text);
+		goto out;
+	}
+	if (host_load(api, id, "anchor", peer, &h, rp) != 0)
+		goto out;
+	if (tpm_public_parse(h.hk_pub, h.hk_len, &hk) != 0 ||
+	    tpm_public_to_pkey(&hk, &key) != 0)
+		goto fail;
+	r = auditlog_checkpoint_check((const uint8_t *)line, strlen(line),
+	    key, &cp);
+	if (r == BOTID_ERR_DENIED) {
+		refuse(rp, peer, "anchor", 403, "host %s: the checkpoint's "
+		    "signature does not verify with the host key", id);
+		goto out;
+	} else if (r != 0) {
+		refuse(rp, peer, "anchor", 400, "bad request: not a signed "
+		    "version 2 audit checkpoint");
+		goto out;
+	}
+	snprintf(a.host_id, sizeof(a.host_id), "%s", id);
+	a.number = cp.number;
+	a.seq = cp.seq;
+	snprintf(a.reason, sizeof(a.reason), "%s", cp.reason);
+	snprintf(a.time, sizeof(a.time), "%s", cp.time);
+	hex_encode(cp.hash, sizeof(cp.hash), a.hash);
+	a.received = time(NULL);
+	a.line = (char *)line;
+	if (ca_db_begin(api->db) != 0)
+		goto fail;
+	in_tx = 1;
+	r = ca_db_anchor_latest(api->db, id, &latest);
+	if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+		goto fail;
+	if (r == 0 && latest.number == a.number &&
+	    strcmp(latest.hash, a.hash) == 0)
+		already = 1;
+	else if (r == 0 && latest.number >= a.number) {
+		ca_db_rollback(api->db);
+		in_tx = 0;
+		refuse(rp, peer, "anchor", 409, "host %s: checkpoint number %"
+		    PRIu64 " is not after number %" PRIu64 ", the newest held "
+		    "(replay)", id, a.number, latest.number);
+		goto out;
+	} else if ((r = ca_db_anchor_add(api->db, &a,
+	    (unsigned)api->cfg->audit_anchor_history)) == BOTID_ERR_DENIED) {
+		ca_db_rollback(api->db);
+		in_tx = 0;
+		refuse(rp, peer, "anchor", 409, "host %s: checkpoint number %"
+		    PRIu64 " is held already (replay)", id, a.number);
+		goto out;
+	} else if (r != 0)
+		goto fail;
+	if (ca_db_commit(api->db) != 0)
+		goto fail;
+	in_tx = 0;
+	if (!already)
+		log_info("ca: host %s anchored audit checkpoint %" PRIu64
+		    " (seq %" PRIu64 ", %s) from %s", id, a.number, a.seq,
+		    a.reason, peer);
+	reply_json(rp, 200, json_pack("{s:I, s:b}", "number",
+	    (json_int_t)a.number, "already", already));
+	goto out;
+ fail:
+	if (in_tx)
+		ca_db_rollback(api->db);
+	refuse(rp, peer, "anchor", 500, "internal error");
+ out:
+	EVP_PKEY_free(key);
+	ca_anchor_clear(&latest);
+	ca_host_clear(&h);
+}
+
+/* GET /v1/audit/anchor/HOST: the newest checkpoint held for HOST. */
+static void
+handle_anchor_get(struct ca_api *api, const char *id, const char *peer,
+    struct reply *rp)
+{
+	struct ca_anchor a;
+	int r;
+
+	memset(&a, 0, sizeof(a));
+	if (!host_id_valid(id))
+		refuse(rp, peer, "anchor", 404, "no such host");
+	else if ((r = ca_db_anchor_latest(api->db, id, &a)) ==
+	    BOTID_ERR_NOT_FOUND)
+		refuse(rp, peer, "anchor", 404, "host %s anchored no audit "
+		    "checkpoint", id);
+	else if (r != 0)
+		refuse(rp, peer, "anchor", 500, "internal error");
+	else
+		reply_json(rp, 200, ca_anchor_json(&a));
+	ca_anchor_clear(&a);
+}
+
+struct anchors {
+	struct ca_metrics_anchor	*a;
+	size_t				 n;
+	time_t				 now;
+};
+
+static int
+anchor_gauge(const struct ca_anchor *a, void *arg)
+{
+	struct anchors *l = arg;
+	struct ca_metrics_anchor *n;
+
+	if (l->n >= CA_MAX_ANCHOR_GAUGES)
+		return 0;
+	if ((n = reallocarray(l->a, l->n + 1, sizeof(*n))) == NULL)
+		return BOTID_ERR_ALLOC;
+	l->a = n;
+	snprintf(n[l->n].host, sizeof(n[l->n].host), "%s", a->host_id);
+	n[l->n].number = a->number;
+	n[l->n].age = (long long)(l->now - a->received);
+	l->n++;
+	return 0;
+}
+
+/* Adds each host's newest anchor to the metrics text. */
+static int
+metrics_anchors(struct ca_api *api, char **text)
+{
+	struct anchors l = { NULL, 0, time(NULL) };
+	int r;
+
+	if ((r = ca_db_anchor_each(api->db, anchor_gauge, &l)) == 0)
+		r = ca_metrics_anchors(text, l.a, l.n);
+	free(l.a);
+	return r;
+}
+
 int
 ca_api_handle(struct ca_api *api, const char *method, const char *path,
     const char *body, size_t len, const char *peer, char **out,
@@ -1107,6 +1279,7 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 		{ "/v1/nonce", handle_nonce },
 		{ "/v1/certify", handle_certify },
 		{ "/v1/revoke", handle_revoke },
+		{ "/v1/audit/anchor", handle_anchor },
 	};
 	struct reply rp;
 	struct timespec t0, t1;
@@ -1133,6 +1306,12 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 		if (ca_metrics_render(&api->metrics, ca_db_ping(api->db) == 0,
 		    &rp.body) != 0)
 			rp.body = NULL;
+		else if (rp.body != NULL && metrics_anchors(api,
+		    &rp.body) != 0)
+			log_err("ca: metrics: audit anchors left out");
+	} else if (get && strncmp(path, ANCHOR_PREFIX,
+	    strlen(ANCHOR_PREFIX)) == 0) {
+		handle_anchor_get(api, path + strlen(ANCHOR_PREFIX), peer, &rp);
 	} else if (get && strcmp(path, "/v1/bundle") == 0) {
 		rp.status = 200;
 		rp.ctype = "application/x-pem-file";

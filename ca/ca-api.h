@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
 #include <openssl/x509.h>
 
 #include "ca/ca-config.h"
@@ -32,6 +33,12 @@ int	ca_api_init(struct ca_api *api, const struct ca_config *cfg,
 	    struct ca_db *db, struct ca_signer *signer, char *err,
 	    size_t errlen);
 void	ca_api_free(struct ca_api *api);
+
+/*
+ * An audit anchor as the API answers it (GET /v1/audit/anchor/HOST) and
+ * `botid-ca audit export` writes it; NULL without memory.
+ */
+json_t	*ca_anchor_json(const struct ca_anchor *a);
 
 /*
  * Answers one request, and counts it in api->metrics. Returns the HTTP

@@ -22,6 +22,8 @@
 #define DEFAULT_SESSION		300
 #define DEFAULT_NONCE		60
 #define DEFAULT_TOKEN_MAX_TTL	3600
+#define DEFAULT_ANCHOR_HISTORY	1000	/* audit anchors kept per host */
+#define MAX_ANCHOR_HISTORY	1000000
 #define MAX_LIFETIME		(366L * 86400)
 
 struct parse {
@@ -84,6 +86,24 @@ set_seconds(struct parse *p, int line, const char *name, long *dst,
 		    line, name, min, max);
 		return 0;
 	}
+	return 1;
+}
+
+static int
+set_count(struct parse *p, int line, const char *name, long *dst,
+    const char *value, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < min || v > max) {
+		snprintf(p->err, p->errlen, "%s:%d: %s must be a number from "
+		    "%ld to %ld", p->c->path, line, name, min, max);
+		return 0;
+	}
+	*dst = v;
 	return 1;
 }
 
@@ -233,6 +253,9 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "token_max_ttl") == 0)
 		ok = set_seconds(p, line, name, &c->token_max_ttl, value, 1,
 		    BOTID_MAX_TOKEN_TTL);
+	else if (strcmp(name, "audit_anchor_history") == 0)
+		ok = set_count(p, line, name, &c->audit_anchor_history, value,
+		    1, MAX_ANCHOR_HISTORY);
 	else {
 		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s'", c->path,
 		    line, name);
@@ -289,6 +312,7 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	c->session_lifetime = DEFAULT_SESSION;
 	c->nonce_lifetime = DEFAULT_NONCE;
 	c->token_max_ttl = DEFAULT_TOKEN_MAX_TTL;
+	c->audit_anchor_history = DEFAULT_ANCHOR_HISTORY;
 	if ((f = fopen(path, "re")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		r = BOTID_ERR_IO;

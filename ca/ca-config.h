@@ -37,6 +37,7 @@ struct ca_config {
 	char		*issuer;
 	char		*public_url;	/* NULL: https://LISTEN:PORT */
 	long		 token_max_ttl;		/* seconds */
+	long		 audit_anchor_history;	/* anchors kept per host */
 };
 
 /*

@@ -48,6 +48,12 @@ struct ca_db_ops {
 		    const char *);
 	int	(*token_keys)(struct ca_db *, time_t, long,
 		    int (*)(const char *, void *), void *);
+	int	(*anchor_latest)(struct ca_db *, const char *,
+		    struct ca_anchor *);
+	int	(*anchor_add)(struct ca_db *, const struct ca_anchor *,
+		    unsigned);
+	int	(*anchor_each)(struct ca_db *,
+		    int (*)(const struct ca_anchor *, void *), void *);
 };
 
 struct ca_db {

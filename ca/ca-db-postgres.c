@@ -73,6 +73,12 @@ static const char *const migrations[] = {
 	"CREATE TABLE token_keys ("
 	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
 	"  kid TEXT NOT NULL, jwk TEXT NOT NULL);",
+	/* 4: audit anchors, the checkpoints hosts sent (doc/audit.md) */
+	"CREATE TABLE audit_anchors ("
+	"  host_id TEXT NOT NULL, number BIGINT NOT NULL,"
+	"  seq BIGINT NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL,"
+	"  hash TEXT NOT NULL, received BIGINT NOT NULL, line TEXT NOT NULL,"
+	"  PRIMARY KEY (host_id, number));",
 };
 
 static void	pg_close(struct ca_db *);
@@ -863,6 +869,96 @@ pg_inventory(struct ca_db *db, FILE *f)
 	return 0;
 }
 
+#define ANCHOR_COLUMNS	"host_id, number, seq, reason, time, hash, received, line"
+
+/* Row i of ANCHOR_COLUMNS into *a. */
+static int
+anchor_row(const PGresult *res, int i, struct ca_anchor *a)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->host_id, sizeof(a->host_id), "%s", PQgetvalue(res, i, 0));
+	a->number = (uint64_t)col_int(res, i, 1);
+	a->seq = (uint64_t)col_int(res, i, 2);
+	snprintf(a->reason, sizeof(a->reason), "%s", PQgetvalue(res, i, 3));
+	snprintf(a->time, sizeof(a->time), "%s", PQgetvalue(res, i, 4));
+	snprintf(a->hash, sizeof(a->hash), "%s", PQgetvalue(res, i, 5));
+	a->received = (time_t)col_int(res, i, 6);
+	if ((a->line = col_strdup(res, i, 7)) == NULL)
+		return BOTID_ERR_ALLOC;
+	return 0;
+}
+
+static int
+pg_anchor_latest(struct ca_db *db, const char *host_id, struct ca_anchor *a)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, host_id);
+	if ((r = pg_query(db, "SELECT " ANCHOR_COLUMNS " FROM audit_anchors "
+	    "WHERE host_id = $1 ORDER BY number DESC LIMIT 1", &p, &res,
+	    NULL)) != 0)
+		return r;
+	r = PQntuples(res) == 1 ? anchor_row(res, 0, a) : BOTID_ERR_NOT_FOUND;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_anchor_add(struct ca_db *db, const struct ca_anchor *a, unsigned keep)
+{
+	struct pg_params p;
+	int changes = 0, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, a->host_id);
+	pp_int(&p, (long long)a->number);
+	pp_int(&p, (long long)a->seq);
+	pp_text(&p, a->reason);
+	pp_text(&p, a->time);
+	pp_text(&p, a->hash);
+	pp_int(&p, (long long)a->received);
+	pp_text(&p, a->line);
+	/* A number taken meanwhile (another replica) inserts nothing. */
+	if ((r = pg_query(db, "INSERT INTO audit_anchors (" ANCHOR_COLUMNS
+	    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+	    &p, NULL, &changes)) != 0)
+		return r;
+	if (changes != 1)
+		return BOTID_ERR_DENIED;
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, a->host_id);
+	pp_int(&p, (long long)keep);
+	return pg_query(db, "DELETE FROM audit_anchors WHERE host_id = $1 AND "
+	    "number NOT IN (SELECT number FROM audit_anchors WHERE host_id = "
+	    "$1 ORDER BY number DESC LIMIT $2)", &p, NULL, NULL);
+}
+
+static int
+pg_anchor_each(struct ca_db *db,
+    int (*fn)(const struct ca_anchor *, void *), void *arg)
+{
+	struct ca_anchor a;
+	PGresult *res = NULL;
+	int i, r;
+
+	if ((r = pg_query(db, "SELECT " ANCHOR_COLUMNS " FROM audit_anchors x "
+	    "WHERE number = (SELECT MAX(number) FROM audit_anchors y WHERE "
+	    "y.host_id = x.host_id) ORDER BY host_id", NULL, &res, NULL)) != 0)
+		return r;
+	for (i = 0; i < PQntuples(res); i++) {
+		if ((r = anchor_row(res, i, &a)) == 0)
+			r = fn(&a, arg);
+		ca_anchor_clear(&a);
+		if (r != 0)
+			break;
+	}
+	PQclear(res);
+	return r;
+}
+
 const struct ca_db_ops ca_db_postgres = {
 	.open = pg_open,
 	.close = pg_close,
@@ -889,4 +985,7 @@ const struct ca_db_ops ca_db_postgres = {
 	.inventory = pg_inventory,
 	.token_key_add = pg_token_key_add,
 	.token_keys = pg_token_keys,
+	.anchor_latest = pg_anchor_latest,
+	.anchor_add = pg_anchor_add,
+	.anchor_each = pg_anchor_each,
 };

@@ -69,6 +69,12 @@ static const char *const migrations[] = {
 	"CREATE TABLE token_keys ("
 	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
 	"  kid TEXT NOT NULL, jwk TEXT NOT NULL);",
+	/* 4: audit anchors, the checkpoints hosts sent (doc/audit.md) */
+	"CREATE TABLE audit_anchors ("
+	"  host_id TEXT NOT NULL, number INTEGER NOT NULL,"
+	"  seq INTEGER NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL,"
+	"  hash TEXT NOT NULL, received INTEGER NOT NULL, line TEXT NOT NULL,"
+	"  PRIMARY KEY (host_id, number));",
 };
 
 static int
@@ -805,6 +811,111 @@ sqlite_inventory(struct ca_db *db, FILE *f)
 	return r;
 }
 
+#define ANCHOR_COLUMNS	"host_id, number, seq, reason, time, hash, received, line"
+
+/* One row of ANCHOR_COLUMNS into *a. */
+static int
+anchor_row(sqlite3_stmt *st, struct ca_anchor *a)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->host_id, sizeof(a->host_id), "%s",
+	    (const char *)sqlite3_column_text(st, 0));
+	a->number = (uint64_t)sqlite3_column_int64(st, 1);
+	a->seq = (uint64_t)sqlite3_column_int64(st, 2);
+	snprintf(a->reason, sizeof(a->reason), "%s",
+	    (const char *)sqlite3_column_text(st, 3));
+	snprintf(a->time, sizeof(a->time), "%s",
+	    (const char *)sqlite3_column_text(st, 4));
+	snprintf(a->hash, sizeof(a->hash), "%s",
+	    (const char *)sqlite3_column_text(st, 5));
+	a->received = (time_t)sqlite3_column_int64(st, 6);
+	if ((a->line = strdup((const char *)sqlite3_column_text(st,
+	    7))) == NULL)
+		return BOTID_ERR_ALLOC;
+	return 0;
+}
+
+static int
+sqlite_anchor_latest(struct ca_db *db, const char *host_id,
+    struct ca_anchor *a)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, "SELECT " ANCHOR_COLUMNS " FROM audit_anchors "
+	    "WHERE host_id = ? ORDER BY number DESC LIMIT 1", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, host_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = anchor_row(st, a);
+	else if (rc == SQLITE_DONE)
+		r = BOTID_ERR_NOT_FOUND;
+	else
+		r = db_fail(db, "anchor lookup");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sqlite_anchor_add(struct ca_db *db, const struct ca_anchor *a, unsigned keep)
+{
+	sqlite3_stmt *st;
+	int changes = 0, rc, r;
+
+	if ((r = db_prepare(db, "INSERT INTO audit_anchors (" ANCHOR_COLUMNS
+	    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, a->host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)a->number);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)a->seq);
+	sqlite3_bind_text(st, 4, a->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, a->time, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, a->hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)a->received);
+	sqlite3_bind_text(st, 8, a->line, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return BOTID_ERR_DENIED;
+	if (rc != SQLITE_DONE)
+		return db_fail(db, "anchor insert");
+	/* The history is bounded: the newest keep stay. */
+	if ((r = db_prepare(db, "DELETE FROM audit_anchors WHERE host_id = ? "
+	    "AND number NOT IN (SELECT number FROM audit_anchors WHERE "
+	    "host_id = ? ORDER BY number DESC LIMIT ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, a->host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)keep);
+	return db_step_done(db, st, &changes);
+}
+
+static int
+sqlite_anchor_each(struct ca_db *db,
+    int (*fn)(const struct ca_anchor *, void *), void *arg)
+{
+	struct ca_anchor a;
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, "SELECT " ANCHOR_COLUMNS " FROM audit_anchors "
+	    "x WHERE number = (SELECT MAX(number) FROM audit_anchors y WHERE "
+	    "y.host_id = x.host_id) ORDER BY host_id", &st)) != 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = anchor_row(st, &a)) == 0)
+			r = fn(&a, arg);
+		ca_anchor_clear(&a);
+		if (r != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(db, "anchor list");
+	sqlite3_finalize(st);
+	return r;
+}
+
 const struct ca_db_ops ca_db_sqlite = {
 	.open = sqlite_open,
 	.close = sqlite_close,
@@ -831,4 +942,7 @@ const struct ca_db_ops ca_db_sqlite = {
 	.inventory = sqlite_inventory,
 	.token_key_add = sqlite_token_key_add,
 	.token_keys = sqlite_token_keys,
+	.anchor_latest = sqlite_anchor_latest,
+	.anchor_add = sqlite_anchor_add,
+	.anchor_each = sqlite_anchor_each,
 };

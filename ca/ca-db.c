@@ -209,3 +209,33 @@ ca_db_inventory(struct ca_db *db, FILE *f)
 {
 	return db->ops->inventory(db, f);
 }
+
+void
+ca_anchor_clear(struct ca_anchor *a)
+{
+	if (a == NULL)
+		return;
+	free(a->line);
+	memset(a, 0, sizeof(*a));
+}
+
+int
+ca_db_anchor_latest(struct ca_db *db, const char *host_id,
+    struct ca_anchor *a)
+{
+	memset(a, 0, sizeof(*a));
+	return db->ops->anchor_latest(db, host_id, a);
+}
+
+int
+ca_db_anchor_add(struct ca_db *db, const struct ca_anchor *a, unsigned keep)
+{
+	return db->ops->anchor_add(db, a, keep);
+}
+
+int
+ca_db_anchor_each(struct ca_db *db,
+    int (*fn)(const struct ca_anchor *, void *), void *arg)
+{
+	return db->ops->anchor_each(db, fn, arg);
+}

@@ -149,4 +149,36 @@ int	ca_db_token_keys(struct ca_db *db, time_t now, long overlap,
 /* Writes hosts and their issuance history as text to f. */
 int	ca_db_inventory(struct ca_db *db, FILE *f);
 
+/*
+ * Audit anchors (doc/audit.md): the signed checkpoints each host sent,
+ * newest first, at most the configured number per host.
+ */
+struct ca_anchor {
+	char		 host_id[17];
+	uint64_t	 number;	/* the checkpoint's own number */
+	uint64_t	 seq;		/* of its line in the host's log */
+	char		 reason[16];
+	char		 time[40];	/* when the host made it */
+	char		 hash[65];	/* SHA-256 of its line, hex */
+	time_t		 received;
+	char		*line;		/* the line, malloc'd */
+};
+void	ca_anchor_clear(struct ca_anchor *a);
+/*
+ * The newest anchor of host_id into *a (clear it after).
+ * Errors: BOTID_ERR_NOT_FOUND, _IO, _ALLOC.
+ */
+int	ca_db_anchor_latest(struct ca_db *db, const char *host_id,
+	    struct ca_anchor *a);
+/*
+ * Inside the caller's transaction: adds a (the caller checked it is newer
+ * than the latest) and keeps only the newest keep anchors of its host.
+ * Errors: BOTID_ERR_DENIED (that number is taken), _IO.
+ */
+int	ca_db_anchor_add(struct ca_db *db, const struct ca_anchor *a,
+	    unsigned keep);
+/* Calls fn with each host's newest anchor, by host id. Errors: _IO. */
+int	ca_db_anchor_each(struct ca_db *db,
+	    int (*fn)(const struct ca_anchor *, void *), void *arg);
+
 #endif /* BOTID_ATTEST_CA_DB_H */

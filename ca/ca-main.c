@@ -1,7 +1,7 @@
 /*
  * botid-ca: the attesting CA. `serve` answers agents over HTTPS; `init`,
- * `token create`, `revoke` and `inventory` are the operator's commands and
- * work on the same database while the daemon runs.
+ * `token create`, `revoke`, `inventory` and `audit export` are the
+ * operator's commands and work on the same database while the daemon runs.
  */
 #include "botid-config.h"
 
@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,9 @@ usage(FILE *f)
 	    "  token create --ttl DURATION [--bots a,b]\n"
 	    "                                print a single-use join token\n"
 	    "  revoke host HOST_ID | bot SPIFFE_ID\n"
-	    "  inventory                     hosts and the certificates issued\n"
+	    "  inventory                     hosts and the certificates issued,\n"
+	    "                                and each host's last audit anchor\n"
+	    "  audit export HOST_ID          the host's newest audit anchor (JSON)\n"
 	    "CONFIG defaults to %s. See botid-ca(8).\n", DEFAULT_CONFIG);
 }
 
@@ -252,15 +255,66 @@ cmd_revoke(const char *conf, const char *kind, const char *what)
 	return r;
 }
 
+/* One host's newest audit anchor, with its age, as an inventory row. */
+static int
+anchor_row(const struct ca_anchor *a, void *arg)
+{
+	time_t *now = arg;
+
+	printf("%-16s %-10" PRIu64 " %-10" PRIu64 " %-9s %-27s %-10lld %llds\n",
+	    a->host_id, a->number, a->seq, a->reason, a->time,
+	    (long long)a->received, (long long)(*now - a->received));
+	return 0;
+}
+
 static int
 cmd_inventory(const char *conf)
 {
 	struct ca_config *cfg = NULL;
 	struct ca_db *db = NULL;
+	time_t now = time(NULL);
 	int r = 1;
 
-	if (load(conf, &cfg, &db) == 0 && ca_db_inventory(db, stdout) == 0)
+	if (load(conf, &cfg, &db) == 0 && ca_db_inventory(db, stdout) == 0 &&
+	    printf("\n%-16s %-10s %-10s %-9s %-27s %-10s %s\n", "HOST",
+	    "CHECKPOINT", "SEQ", "REASON", "MADE", "ANCHORED", "AGE") > 0 &&
+	    ca_db_anchor_each(db, anchor_row, &now) == 0)
 		r = 0;
+	ca_db_close(db);
+	ca_config_free(cfg);
+	return r;
+}
+
+/* `audit export HOST_ID`: what `botid audit verify --anchor` reads. */
+static int
+cmd_audit_export(const char *conf, const char *host_id)
+{
+	struct ca_config *cfg = NULL;
+	struct ca_db *db = NULL;
+	struct ca_anchor a;
+	json_t *j = NULL;
+	int r = 1, dr;
+
+	memset(&a, 0, sizeof(a));
+	if (load(conf, &cfg, &db) != 0)
+		goto out;
+	dr = ca_db_anchor_latest(db, host_id, &a);
+	if (dr == BOTID_ERR_NOT_FOUND) {
+		r = fail("audit export: host %s anchored no audit checkpoint",
+		    host_id);
+		goto out;
+	}
+	if (dr != 0 || (j = ca_anchor_json(&a)) == NULL ||
+	    json_dumpf(j, stdout, JSON_COMPACT) != 0 || puts("") == EOF ||
+	    fflush(stdout) != 0) {
+		r = fail("audit export: %s", dr != 0 ? botid_strerror(dr) :
+		    "cannot write");
+		goto out;
+	}
+	r = 0;
+ out:
+	json_decref(j);
+	ca_anchor_clear(&a);
 	ca_db_close(db);
 	ca_config_free(cfg);
 	return r;
@@ -296,8 +350,9 @@ main(int argc, char **argv)
 	cmd = argv[1];
 	argc--;
 	argv++;
-	if (strcmp(cmd, "token") == 0) {
-		if (argc < 2 || strcmp(argv[1], "create") != 0) {
+	if (strcmp(cmd, "token") == 0 || strcmp(cmd, "audit") == 0) {
+		if (argc < 2 || strcmp(argv[1], strcmp(cmd, "token") == 0 ?
+		    "create" : "export") != 0) {
 			usage(stderr);
 			return 2;
 		}
@@ -327,6 +382,8 @@ main(int argc, char **argv)
 		return cmd_revoke(conf, argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "inventory") == 0 && optind == argc)
 		return cmd_inventory(conf);
+	if (strcmp(cmd, "audit") == 0 && optind + 1 == argc)
+		return cmd_audit_export(conf, argv[optind]);
 	usage(stderr);
 	return 2;
 }

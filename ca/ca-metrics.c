@@ -3,6 +3,7 @@
  * tables, never from the request: an unknown path counts as "other", so a
  * client cannot grow the exposition.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,4 +159,52 @@ ca_metrics_render(const struct ca_metrics *m, int db_up, char **out)
 	}
 	free(text);
 	return r;
+}
+
+/* Appends printf-formatted text to *text; false without memory. */
+static int __attribute__((format(printf, 2, 3)))
+append(char **text, const char *fmt, ...)
+{
+	char *more = NULL, *n = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&more, fmt, ap);
+	va_end(ap);
+	if (r == -1)
+		return 0;
+	r = asprintf(&n, "%s%s", *text, more);
+	free(more);
+	if (r == -1)
+		return 0;
+	free(*text);
+	*text = n;
+	return 1;
+}
+
+int
+ca_metrics_anchors(char **text, const struct ca_metrics_anchor *a, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	if (!append(text, "# HELP botid_ca_audit_anchor_number The number of "
+	    "the newest audit checkpoint each host anchored.\n"
+	    "# TYPE botid_ca_audit_anchor_number gauge\n"))
+		return BOTID_ERR_ALLOC;
+	for (i = 0; i < n; i++)
+		if (!append(text, "botid_ca_audit_anchor_number{host=\"%s\"} "
+		    "%llu\n", a[i].host, a[i].number))
+			return BOTID_ERR_ALLOC;
+	if (!append(text, "# HELP botid_ca_audit_anchor_age_seconds Seconds "
+	    "since each host's newest audit checkpoint reached the CA.\n"
+	    "# TYPE botid_ca_audit_anchor_age_seconds gauge\n"))
+		return BOTID_ERR_ALLOC;
+	for (i = 0; i < n; i++)
+		if (!append(text, "botid_ca_audit_anchor_age_seconds"
+		    "{host=\"%s\"} %lld\n", a[i].host, a[i].age))
+			return BOTID_ERR_ALLOC;
+	return 0;
 }

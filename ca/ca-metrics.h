@@ -46,4 +46,19 @@ void	ca_metrics_revocation(struct ca_metrics *m, int host);
  */
 int	ca_metrics_render(const struct ca_metrics *m, int db_up, char **out);
 
+/* One host's newest audit anchor, for /metrics. */
+struct ca_metrics_anchor {
+	char			host[17];
+	unsigned long long	number;
+	long long		age;	/* seconds since the CA received it */
+};
+
+/*
+ * Appends to *text (malloc'd, replaced) the n hosts' audit anchor gauges
+ * (botid_ca_audit_anchor_number, _age_seconds), each family with its HELP
+ * and TYPE lines. Errors: BOTID_ERR_ALLOC.
+ */
+int	ca_metrics_anchors(char **text, const struct ca_metrics_anchor *a,
+	    size_t n);
+
 #endif /* BOTID_ATTEST_CA_METRICS_H */

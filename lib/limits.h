@@ -56,5 +56,7 @@
 /* A refusal repeated by a flood is logged at most this often, with a count. */
 #define BOTID_LOG_EVERY_S	1u
 #define BOTID_MAX_STATE_DEPTH	16u		/* directory levels under state_dir */
+#define BOTID_MAX_AUDIT_FAILURES 64u	/* failures verify reports one by one */
+#define BOTID_MAX_ANCHOR_QUEUE 4096u	/* checkpoints waiting for the CA */
 
 #endif /* BOTID_LIMITS_H */

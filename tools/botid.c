@@ -14,12 +14,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "attest/ca-client.h"
 #include "lib/auditlog.h"
 #include "lib/botid.h"
+#include "lib/certid.h"
+#include "lib/file.h"
+#include "lib/limits.h"
 #include "lib/hex.h"
 
 /* Exit codes, documented in botid(1). */
@@ -58,7 +63,8 @@ usage(FILE *f)
 	    "       [--leeway SECONDS] [--expect-spiffe ID] SIGFILE\n"
 	    "  verify-cert --bundle CA.pem [--crl FILE] [--require-tpm]\n"
 	    "       [--leeway SECONDS] [--expect-spiffe ID] CHAIN.pem\n"
-	    "  audit verify [--host-cert CERT.pem] [--require-sealed] FILE...\n"
+	    "  audit verify [--host-cert CERT.pem] [--require-sealed]\n"
+	    "      [--ca URL --ca-bundle PEM | --anchor FILE] FILE...\n"
 	    "                                    check an audit log's chain and\n"
 	    "                                    checkpoints (rotated files oldest first)\n"
 	    "  inventory [--json]                every bot, for an administrator\n"
@@ -1171,17 +1177,132 @@ read_cert_key(const char *path)
 	return pk;
 }
 
+/*
+ * The anchor an exported file or the CA holds: {"host_id", "number",
+ * "checkpoint", ...}, the checkpoint line checked against key.
+ */
+static int
+anchor_parse(const char *text, size_t len, EVP_PKEY *key, const char *source,
+    struct auditlog_anchor *a)
+{
+	json_error_t je;
+	json_t *j;
+	const char *line;
+	int r;
+
+	if ((j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je)) == NULL ||
+	    json_unpack(j, "{s:s}", "checkpoint", &line) != 0) {
+		json_decref(j);
+		return fail(EXIT_FAIL, "audit verify: %s: not an audit anchor",
+		    source);
+	}
+	r = auditlog_checkpoint_check((const uint8_t *)line, strlen(line), key,
+	    a);
+	json_decref(j);
+	if (r == BOTID_ERR_DENIED)
+		return fail(EXIT_FAIL, "audit verify: %s: the anchored "
+		    "checkpoint is not signed by the host certificate's key",
+		    source);
+	if (r != 0)
+		return fail(EXIT_FAIL, "audit verify: %s: the anchor is not a "
+		    "signed version 2 checkpoint", source);
+	return EXIT_OK;
+}
+
+/* The host id in the host certificate's SPIFFE ID (.../host/ID). */
+static char *
+cert_host_id(const char *path)
+{
+	FILE *f;
+	X509 *x = NULL;
+	unsigned char *der = NULL;
+	char *spiffe = NULL, *id = NULL;
+	const char *p;
+	int len;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return NULL;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL || (len = i2d_X509(x, &der)) <= 0 ||
+	    certid_spiffe_id(der, (size_t)len, &spiffe) != 0 ||
+	    (p = strstr(spiffe, "/host/")) == NULL)
+		goto out;
+	id = strdup(p + 6);
+ out:
+	free(spiffe);
+	OPENSSL_free(der);
+	X509_free(x);
+	return id;
+}
+
+/* Reads the anchor from --anchor FILE or the CA at url into *a. */
+static int
+anchor_load(const char *file, const char *url, const char *bundle,
+    const char *cert, EVP_PKEY *key, struct auditlog_anchor *a)
+{
+	struct ca_client *c = NULL;
+	char err[512], path[64], *body = NULL, *id = NULL;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int r;
+
+	if (file != NULL) {
+		if ((r = file_read(file, BOTID_MAX_AUDIT_LINE * 2, &data,
+		    &len)) != 0)
+			return fail(EXIT_FAIL, "audit verify: %s: %s", file,
+			    botid_strerror(r));
+		r = anchor_parse((char *)data, len, key, file, a);
+		free(data);
+		return r;
+	}
+	if ((id = cert_host_id(cert)) == NULL) {
+		r = fail(EXIT_FAIL, "audit verify: %s: no host SPIFFE ID",
+		    cert);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/audit/anchor/%.20s", id);
+	if ((r = ca_client_new(url, bundle, &c)) != 0) {
+		r = fail(EXIT_USAGE, "audit verify: --ca %s: not an https URL",
+		    url);
+		goto out;
+	}
+	if ((r = ca_client_get(c, path, &body, &len, err, sizeof(err))) != 0) {
+		r = fail(EXIT_FAIL, "audit verify: %s: %s", url, err);
+		goto out;
+	}
+	r = anchor_parse(body, len, key, url, a);
+ out:
+	free(body);
+	free(id);
+	ca_client_free(c);
+	return r;
+}
+
+/* Each failure the verifier finds, on a line of its own. */
+static void
+audit_report(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "botid: audit verify: %s\n", line);
+}
+
 static int
 cmd_audit(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "host-cert", required_argument, NULL, 'c' },
 		{ "require-sealed", no_argument, NULL, 's' },
+		{ "ca", required_argument, NULL, 'u' },
+		{ "ca-bundle", required_argument, NULL, 'b' },
+		{ "anchor", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct auditlog_verifier *v = NULL;
 	struct auditlog_summary sum;
-	const char *cert = NULL;
+	struct auditlog_anchor anchor;
+	const char *cert = NULL, *ca_url = NULL, *bundle = NULL, *afile = NULL;
+	const char *source = NULL;
 	EVP_PKEY *key = NULL;
 	char err[768];
 	int ch, i, sealed = 0, r;
@@ -1202,6 +1323,15 @@ cmd_audit(int argc, char **argv)
 		case 's':
 			sealed = 1;
 			break;
+		case 'u':
+			ca_url = optarg;
+			break;
+		case 'b':
+			bundle = optarg;
+			break;
+		case 'a':
+			afile = optarg;
+			break;
 		default:
 			return EXIT_USAGE;
 		}
@@ -1213,6 +1343,13 @@ cmd_audit(int argc, char **argv)
 	if (sealed && cert == NULL)
 		return fail(EXIT_USAGE, "audit verify: --require-sealed needs "
 		    "--host-cert");
+	if ((ca_url != NULL || afile != NULL) && cert == NULL)
+		return fail(EXIT_USAGE, "audit verify: --ca and --anchor need "
+		    "--host-cert");
+	if ((ca_url != NULL) != (bundle != NULL) ||
+	    (ca_url != NULL && afile != NULL))
+		return fail(EXIT_USAGE, "audit verify: give --ca with "
+		    "--ca-bundle, or --anchor");
 	if (cert != NULL && (key = read_cert_key(cert)) == NULL)
 		return fail(EXIT_FAIL, "audit verify: %s: no certificate with "
 		    "a usable public key", cert);
@@ -1220,11 +1357,22 @@ cmd_audit(int argc, char **argv)
 		r = fail(EXIT_FAIL, "audit verify: %s", botid_strerror(r));
 		goto out;
 	}
+	if (ca_url != NULL || afile != NULL) {
+		source = ca_url != NULL ? ca_url : afile;
+		if ((r = anchor_load(afile, ca_url, bundle, cert, key,
+		    &anchor)) != EXIT_OK)
+			goto out;
+		if (auditlog_verifier_set_anchor(v, &anchor, source) != 0) {
+			r = fail(EXIT_FAIL, "audit verify: out of memory");
+			goto out;
+		}
+	}
+	auditlog_verifier_set_report(v, audit_report, NULL);
+	/* Every file, so that each place in doubt is named. */
 	for (i = optind; i < argc; i++)
-		if (auditlog_verify_file(v, argv[i], err, sizeof(err)) != 0)
-			break;
+		(void)auditlog_verify_file(v, argv[i], err, sizeof(err));
 	if (auditlog_verify_end(v, sealed, &sum, err, sizeof(err)) != 0) {
-		r = fail(EXIT_FAIL, "audit verify: %s", err);
+		r = EXIT_FAIL;	/* each failure is on stderr already */
 		goto out;
 	}
 	printf("OK: %" PRIu64 " entries, seq %" PRIu64 " to %" PRIu64 ", %"
@@ -1243,7 +1391,16 @@ cmd_audit(int argc, char **argv)
 	if (sum.first_seq != 0)
 		printf("; the chain continues from seq %" PRIu64 " in an "
 		    "earlier file", sum.first_seq - 1);
+	if (source != NULL)
+		printf("; the newest anchored checkpoint, number %" PRIu64
+		    ", is %s", anchor.number, sum.anchor_seen ? "in it" :
+		    "before the files given");
 	printf("\n");
+	if (sum.v1_checkpoints > 0)
+		fprintf(stderr, "botid: audit verify: warning: %" PRIu64
+		    " version 1 checkpoints, verified under the old rules: "
+		    "their reason and time are not signed\n",
+		    sum.v1_checkpoints);
 	r = fflush(stdout) == 0 ? EXIT_OK : EXIT_FAIL;
  out:
 	auditlog_verifier_free(v);

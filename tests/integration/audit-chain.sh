@@ -7,9 +7,12 @@
 # (allowed and denied) with a checkpoint every 4 entries, the log is
 # rotated (mv + SIGHUP) and the agent restarted; `botid audit verify`
 # passes on the logs, an independent openssl check agrees with one
-# checkpoint, and verification fails, naming the entry, for an edited,
-# deleted, swapped or inserted entry, a bad checkpoint signature, a cut
-# after the last checkpoint, a cut line and another host's certificate.
+# (version 2) checkpoint, and verification fails, naming the entry, for an
+# edited, deleted, swapped or inserted entry, a bad checkpoint signature, a
+# chain rewritten (the range in doubt named), the tail dropped after every
+# line with and without relabelling the last checkpoint, every checkpoint
+# removed, a cut line and another host's certificate. A version 1 log
+# still verifies, with a warning.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -52,14 +55,21 @@ wait_checkpoints() {
 
 verify() { "$BOTID" audit verify "$@"; }
 
-# expect_reject WANT FILE... [OPTIONS]: verify fails with WANT in its line.
+# expect_reject WANT FILE... [OPTIONS]: verify fails, saying one line per
+# failure and nothing else, the first of them with WANT in it; REJECTED
+# holds them all.
 expect_reject() {
 	local want=$1 out
 	shift
 	out=$(verify "$@" 2>&1) && fail "verify accepted a bad log ($want): $out"
-	[ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] ||
-	    fail "verify said more than one line: $out"
-	case $out in *"$want"*) ;; *) fail "verify: want '$want', got: $out";; esac
+	if printf '%s\n' "$out" | grep -qv '^botid: audit verify: '; then
+		fail "verify said more than failure lines: $out"
+	fi
+	case $(printf '%s\n' "$out" | head -1) in
+	*"$want"*) ;;
+	*) fail "verify: want '$want' first, got: $out";;
+	esac
+	REJECTED=$out
 }
 
 # start_agent_syslog: start_agent in a mount namespace whose /dev/log is
@@ -123,10 +133,34 @@ grep '"op":"checkpoint"' "$AUDIT_LOG" | grep '"result":"unsigned"' |
     fail "no unsigned checkpoint says why: $(tail -2 "$AUDIT_LOG")"
 tail -1 "$AUDIT_LOG" | grep -q '"reason":"shutdown"' ||
     fail "the agent did not seal the log at shutdown"
-out=$(verify "$AUDIT_LOG") || fail "chain of the unprovisioned log: $out"
+out=$(verify "$AUDIT_LOG" 2>&1) || fail "chain of the unprovisioned log: $out"
 case $out in *"signatures not checked"*) ;; *) fail "verify output: $out";; esac
+# The same log as an agent before version 2 checkpoints wrote it: still
+# verified, under the old rules, with a warning.
+"$python" - "$AUDIT_LOG" "$T/v1.log" <<'PY'
+import hashlib, json, sys
+out, prev, hashes = [], "0" * 64, {}
+for raw in open(sys.argv[1], "rb"):
+    e = json.loads(raw)
+    e["prev"] = prev
+    for k in ("v", "number", "run", "prev_checkpoint", "found"):
+        e.pop(k, None)
+    if e["op"] == "checkpoint":
+        e["sealed_hash"] = hashes[e["sealed_seq"]]
+    line = json.dumps(e, separators=(",", ":")).encode() + b"\n"
+    out.append(line)
+    prev = hashes[e["seq"]] = hashlib.sha256(line).hexdigest()
+open(sys.argv[2], "wb").write(b"".join(out))
+PY
+out=$(verify "$T/v1.log" 2>&1) || fail "a version 1 log: $out"
+case $out in *"warning: $(grep -c '"op":"checkpoint"' "$T/v1.log") version 1 checkpoints, verified under the old rules: their reason and time are not signed"*) ;;
+*) fail "no warning for version 1 checkpoints: $out";; esac
 
 # --- Provisioned: signed checkpoints, rotation, restart ---------------------
+# A fresh chain in a new file: without the state the unprovisioned run left
+# (its last checkpoint), the agent would continue that chain in it.
+[ -s "$T/state/audit.state" ] || fail "no audit.state after a clean stop"
+rm "$T/state/audit.state"
 start_ca ca "$BOTID_EK_CA_CHAIN"
 "$CA" token create -c "$BOTID_CA_CONF" --ttl 1h >"$T/token"
 conf "$T/audit.log" no 3600
@@ -181,10 +215,14 @@ sealed_line=$(sed -n "$((n - 1))p" "$NEW")
 [ "$(printf '%s\n' "$sealed_line" | sha256sum | cut -c1-64)" = \
     "$(tail -1 "$NEW" | sed 's/.*"sealed_hash":"\([0-9a-f]*\)".*/\1/')" ] ||
     fail "sealed_hash is not the SHA-256 of the line before the checkpoint"
-sealed_seq=$(tail -1 "$NEW" | sed 's/.*"sealed_seq":\([0-9]*\).*/\1/')
-sealed_hash=$(tail -1 "$NEW" | sed 's/.*"sealed_hash":"\([0-9a-f]*\)".*/\1/')
-printf 'botid-audit-checkpoint-v1\n%s\n%s\n' "$sealed_seq" "$sealed_hash" \
-    >"$T/cp.msg"
+# Version 2: every member of the checkpoint but seq and prev is signed.
+tail -1 "$NEW" | "$python" -c '
+import json, sys
+e = json.loads(sys.stdin.read())
+assert e["v"] == 2 and "found" not in e
+sys.stdout.write("botid-audit-checkpoint-v2\n" + "".join(
+    "%s %s\n" % (k, e.get(k, "")) for k in ("number", "run", "time", "reason",
+    "sealed_seq", "sealed_hash", "prev_checkpoint", "found")))' >"$T/cp.msg"
 tail -1 "$NEW" | sed 's/.*"sig":"\([^"]*\)".*/\1/' | base64 -d >"$T/cp.sig"
 openssl x509 -in "$HOST_CERT" -noout -pubkey >"$T/host.pub"
 check openssl dgst -sha256 -verify "$T/host.pub" -signature "$T/cp.sig" \
@@ -243,7 +281,7 @@ for raw in lines[2:]:
     out.append(json.dumps(e, separators=(",", ":")).encode() + b"\n")
 open(sys.argv[2], "wb").write(b"".join(out))
 PY
-expect_reject "$B:$cp (seq $((cp - 1))): checkpoint seals seq $cp_sealed with another hash" \
+expect_reject "$B:$cp (seq $((cp - 1))): checkpoint seals seq $cp_sealed with another hash than that entry's: it was edited, or the chain rewritten; seq 0 ($B:1) to $cp_sealed are in doubt" \
     --host-cert "$HOST_CERT" "$B"
 
 # Cut after the last checkpoint: the shutdown seal and the line before it.
@@ -266,6 +304,61 @@ PY
 head -n "$(echo "$periodic" | tail -1)" "$NEW" >"$T/cut.log"
 expect_reject "does not end with a shutdown or rotation checkpoint" \
     --host-cert "$HOST_CERT" --require-sealed "$OLD" "$T/cut.log"
+# The tail dropped after every line of the new file. --require-sealed
+# passes only where what is kept ends with a shutdown or rotation
+# checkpoint sealing all before it (the file holds two runs: the first
+# run's shutdown is such a place, which only the state file, at the next
+# start, or the CA anchor sees). Relabelling the last checkpoint kept
+# breaks its signature.
+finals=$("$python" - "$NEW" <<'PY'
+import json, sys
+for n, raw in enumerate(open(sys.argv[1], "rb"), 1):
+    e = json.loads(raw)
+    if e.get("reason") in ("shutdown", "rotate") and e["sealed_seq"] == e["seq"] - 1:
+        print(n)
+PY
+)
+[ "$(echo "$finals" | wc -l)" -eq 2 ] || fail "two runs in the new file: $finals"
+n=$(grep -c '' "$NEW")
+for k in $(seq 1 "$n"); do
+	head -n "$k" "$NEW" >"$T/cut.log"
+	if echo "$finals" | grep -qx "$k"; then
+		check verify --host-cert "$HOST_CERT" --require-sealed "$OLD" \
+		    "$T/cut.log" >/dev/null
+		label=rotate
+	else
+		expect_reject "$T/cut.log:$k" --host-cert "$HOST_CERT" \
+		    --require-sealed "$OLD" "$T/cut.log"
+		label=shutdown
+	fi
+	tail -1 "$T/cut.log" | grep -q '"op":"checkpoint"' || continue
+	sed -i "\$s/\"reason\":\"[a-z]*\"/\"reason\":\"$label\"/" "$T/cut.log"
+	expect_reject "$T/cut.log:$k (seq $(tail -1 "$T/cut.log" |
+	    sed 's/^{"seq":\([0-9]*\).*/\1/')): checkpoint signature does not verify" \
+	    --host-cert "$HOST_CERT" --require-sealed "$OLD" "$T/cut.log"
+done
+# Every checkpoint removed, the chain recomputed (no TPM needed): nothing
+# seals the entries.
+"$python" - "$OLD" "$NEW" "$B" <<'PY'
+import hashlib, json, sys
+out, seq, prev = [], 0, "0" * 64
+for path in sys.argv[1:3]:
+    for raw in open(path, "rb"):
+        e = json.loads(raw)
+        if e["op"] == "checkpoint":
+            continue
+        e["seq"], e["prev"] = seq, prev
+        line = json.dumps(e, separators=(",", ":")).encode() + b"\n"
+        out.append(line)
+        seq, prev = seq + 1, hashlib.sha256(line).hexdigest()
+open(sys.argv[3], "wb").write(b"".join(out))
+PY
+expect_reject "no checkpoint seals the $(grep -c '' "$B") entries unsealed" \
+    --host-cert "$HOST_CERT" --require-sealed "$B"
+# Removed without recomputing: the first gap is named.
+grep -v '"op":"checkpoint"' "$OLD" >"$B"
+expect_reject "$B:$cp (seq $cp): seq $cp where $((cp - 1)) was expected: entries deleted or moved" \
+    --host-cert "$HOST_CERT" --require-sealed "$B"
 # A cut line.
 head -c -10 "$NEW" >"$T/cut.log"
 expect_reject "cut short" --host-cert "$HOST_CERT" "$OLD" "$T/cut.log"

@@ -1,10 +1,10 @@
 #!/bin/bash
 # botid-ca on PostgreSQL, one replica and two. On a PostgreSQL server of the
-# test's own (pg-common.sh): ca-basic.sh and attest-flow.sh pass against it
-# as they do against SQLite; two replicas starting at once on an empty
-# database migrate it once; a join token raced at both replicas enrols one
-# host only; 50 enrolments from 10 TPMs, then 50 certify requests each sent
-# to both replicas at once, give 50 hosts and 50 certificates with distinct
+# test's own (pg-common.sh): ca-basic.sh, attest-flow.sh and
+# audit-anchor.sh pass against it as they do against SQLite; two replicas
+# starting at once on an empty database migrate it once; a join token raced
+# at both replicas enrols one host only; 50 enrolments from 10 TPMs, then
+# 50 certify requests each sent to both replicas at once, give 50 hosts and 50 certificates with distinct
 # serials, every nonce accepted once; a host revoked while a replica serves
 # is refused by both at the next request; a host's own revocation body
 # raced at both replicas is accepted once, and two for one serial revoke it
@@ -18,7 +18,7 @@ botid_setup
 start_postgres
 
 # The CA tests of the SQLite backend, against this server, meanwhile.
-for t in ca-basic attest-flow; do
+for t in ca-basic attest-flow audit-anchor; do
 	bash "$top_srcdir/tests/integration/$t.sh" >"$T/$t.out" 2>&1 &
 	eval "job_${t//-/_}=$!"
 	register_pid "$!"
@@ -311,7 +311,7 @@ for m in 'botid_ca_enrolments_total [1-9]' 'botid_ca_issuances_total{kind="bot"}
     'botid_ca_request_duration_seconds_count [1-9]' 'botid_ca_database_up 1'; do
 	grep -q "^$m" "$T/metrics" || fail "/metrics lacks '$m'"
 done
-for t in ca-basic attest-flow; do
+for t in ca-basic attest-flow audit-anchor; do
 	eval "job=\$job_${t//-/_}"
 	wait "$job" || fail "$t.sh on PostgreSQL: $(tail -3 "$T/$t.out")"
 	echo "$t.sh on PostgreSQL: $(grep '^PASS' "$T/$t.out")"

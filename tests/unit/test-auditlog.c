@@ -30,6 +30,10 @@ struct log {
 	size_t		nlines;
 	uint64_t	seq;
 	uint8_t		hash[AUDITLOG_HASH_LEN];
+	/* Version 2 checkpoints: the next number, the last one's hash. */
+	uint64_t	number;
+	uint8_t		cp_hash[AUDITLOG_HASH_LEN];
+	uint8_t		run[AUDITLOG_RUN_LEN];
 };
 
 static EVP_PKEY *host_key, *other_key;
@@ -107,6 +111,69 @@ add_checkpoint(struct log *l, EVP_PKEY *key, const char *reason)
 	    (unsigned long long)l->seq - 1, sealed, b64);
 	free(b64);
 	add(l, body);
+}
+
+/* ES256 over digest, base64 (caller frees). */
+static char *
+sign_b64(EVP_PKEY *key, const uint8_t digest[AUDITLOG_HASH_LEN])
+{
+	EVP_PKEY_CTX *ctx;
+	uint8_t sig[256];
+	size_t sig_len = sizeof(sig);
+	char *b64 = NULL;
+
+	assert_non_null(ctx = EVP_PKEY_CTX_new(key, NULL));
+	assert_int_equal(EVP_PKEY_sign_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()), 1);
+	assert_int_equal(EVP_PKEY_sign(ctx, sig, &sig_len, digest,
+	    AUDITLOG_HASH_LEN), 1);
+	EVP_PKEY_CTX_free(ctx);
+	assert_int_equal(base64_encode(sig, sig_len, &b64), 0);
+	return b64;
+}
+
+/*
+ * A version 2 checkpoint sealing the last line, as the agent writes one:
+ * signed by key, reason as given, found for a break (else NULL).
+ */
+static void
+add_checkpoint_v2(struct log *l, EVP_PKEY *key, const char *reason,
+    const char *found)
+{
+	struct auditlog_checkpoint c;
+	uint8_t digest[AUDITLOG_HASH_LEN];
+	char body[2048], sealed[2 * AUDITLOG_HASH_LEN + 1];
+	char run[2 * AUDITLOG_RUN_LEN + 1], prev[2 * AUDITLOG_HASH_LEN + 1];
+	char fnd[300], *b64;
+
+	memset(&c, 0, sizeof(c));
+	c.number = l->number;
+	memcpy(c.run, l->run, sizeof(c.run));
+	c.time = "2026-12-03T07:00:01.000000Z";
+	c.reason = reason;
+	c.sealed_seq = l->seq - 1;
+	memcpy(c.sealed_hash, l->hash, sizeof(c.sealed_hash));
+	memcpy(c.prev_checkpoint, l->cp_hash, sizeof(c.prev_checkpoint));
+	c.found = found != NULL ? found : "";
+	assert_int_equal(auditlog_checkpoint_digest_v2(&c, digest), 0);
+	b64 = sign_b64(key, digest);
+	hexs(l->hash, sizeof(l->hash), sealed);
+	hexs(l->run, sizeof(l->run), run);
+	hexs(l->cp_hash, sizeof(l->cp_hash), prev);
+	fnd[0] = '\0';
+	if (found != NULL)
+		snprintf(fnd, sizeof(fnd), ",\"found\":\"%s\"", found);
+	snprintf(body, sizeof(body), "\"time\":\"%s\",\"op\":\"checkpoint\","
+	    "\"result\":\"signed\",\"reason\":\"%s\",\"v\":2,"
+	    "\"number\":%llu,\"run\":\"%s\",\"sealed_seq\":%llu,"
+	    "\"sealed_hash\":\"%s\",\"prev_checkpoint\":\"%s\"%s,"
+	    "\"alg\":\"ES256\",\"sig\":\"%s\"", c.time, reason,
+	    (unsigned long long)c.number, run, (unsigned long long)c.sealed_seq,
+	    sealed, prev, fnd, b64);
+	free(b64);
+	add(l, body);
+	memcpy(l->cp_hash, l->hash, sizeof(l->cp_hash));
+	l->number++;
 }
 
 /* ops, checkpoint, ops, checkpoint, op, shutdown checkpoint: 12 lines. */
@@ -303,7 +370,7 @@ test_checkpoints(void **state)
 	    NULL), BOTID_ERR_DENIED);
 	assert_string_equal(err, "t.log:5 (seq 4): checkpoint seals seq 3 with "
 	    "another hash than that entry's: it was edited, or the chain "
-	    "rewritten");
+	    "rewritten; seq 0 (t.log:1) to 3 are in doubt");
 	/* The wrong alg for the key. */
 	good_log(&l, host_key);
 	assert_non_null(p = strstr(l.data + l.starts[4], "ES256"));
@@ -481,6 +548,275 @@ test_file_and_tail(void **state)
 	auditlog_verifier_free(v);
 }
 
+/* Two runs: 3 ops, entries, 2 ops, shutdown; then op, entries, op, shutdown. */
+static void
+good_log_v2(struct log *l, EVP_PKEY *key)
+{
+	memset(l, 0, sizeof(*l));
+	memset(l->run, 0x11, sizeof(l->run));
+	add_op(l, "ok");
+	add_op(l, "denied");
+	add_op(l, "ok");
+	add_checkpoint_v2(l, key, "entries", NULL);
+	add_op(l, "ok");
+	add_op(l, "ok");
+	add_checkpoint_v2(l, key, "shutdown", NULL);
+	memset(l->run, 0x22, sizeof(l->run));
+	add_op(l, "ok");
+	add_checkpoint_v2(l, key, "entries", NULL);
+	add_op(l, "ok");
+	add_checkpoint_v2(l, key, "shutdown", NULL);
+}
+
+static void
+test_v2_digest(void **state)
+{
+	static const char text[] = "botid-audit-checkpoint-v2\n"
+	    "number 7\n"
+	    "run 0102030405060708090a0b0c0d0e0f10\n"
+	    "time 2026-12-03T07:00:01.000000Z\n"
+	    "reason shutdown\n"
+	    "sealed_seq 41\n"
+	    "sealed_hash aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+	    "prev_checkpoint bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"
+	    "found \n";
+	struct auditlog_checkpoint c;
+	uint8_t want[AUDITLOG_HASH_LEN], got[AUDITLOG_HASH_LEN];
+	size_t i;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	c.number = 7;
+	for (i = 0; i < AUDITLOG_RUN_LEN; i++)
+		c.run[i] = (uint8_t)(i + 1);
+	c.time = "2026-12-03T07:00:01.000000Z";
+	c.reason = "shutdown";
+	c.sealed_seq = 41;
+	memset(c.sealed_hash, 0xaa, sizeof(c.sealed_hash));
+	memset(c.prev_checkpoint, 0xbb, sizeof(c.prev_checkpoint));
+	c.found = "";
+	assert_int_equal(EVP_Digest(text, strlen(text), want, NULL,
+	    EVP_sha256(), NULL), 1);
+	assert_int_equal(auditlog_checkpoint_digest_v2(&c, got), 0);
+	assert_memory_equal(want, got, sizeof(want));
+	/* Each member changes the digest: nothing it says is unsigned. */
+	c.reason = "entries";
+	assert_int_equal(auditlog_checkpoint_digest_v2(&c, got), 0);
+	assert_memory_not_equal(want, got, sizeof(want));
+	/* A string that would make another line of the text. */
+	c.found = "a\nreason shutdown";
+	assert_int_equal(auditlog_checkpoint_digest_v2(&c, got),
+	    BOTID_ERR_INVALID);
+}
+
+struct reports {
+	char	lines[8][512];
+	size_t	n;
+};
+
+static void
+collect(void *arg, const char *line)
+{
+	struct reports *r = arg;
+
+	if (r->n < 8)
+		snprintf(r->lines[r->n], sizeof(r->lines[0]), "%s", line);
+	r->n++;
+}
+
+/* Verifies data as one file, every failure collected in *rep. */
+static int
+verify_all(EVP_PKEY *key, const void *data, size_t len, int sealed,
+    struct reports *rep, struct auditlog_summary *s)
+{
+	struct auditlog_verifier *v = NULL;
+	char err[512];
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	assert_int_equal(auditlog_verifier_new(key, &v), 0);
+	auditlog_verifier_set_report(v, collect, rep);
+	(void)auditlog_verify_data(v, "t.log", data, len, err, sizeof(err));
+	r = auditlog_verify_end(v, sealed, s, err, sizeof(err));
+	auditlog_verifier_free(v);
+	if (r != 0)
+		assert_string_equal(err, rep->lines[0]);
+	return r;
+}
+
+static void
+test_v2_chain(void **state)
+{
+	struct auditlog_summary s;
+	struct reports rep;
+	struct log l;
+	char buf[LOG_MAX], err[512], *p;
+	size_t n;
+
+	(void)state;
+	good_log_v2(&l, host_key);
+	assert_int_equal(verify_all(host_key, l.data, l.len, 1, &rep, &s), 0);
+	assert_int_equal(s.checkpoints, 4);
+	assert_int_equal(s.signed_checkpoints, 4);
+	assert_int_equal(s.v1_checkpoints, 0);
+	assert_true(s.have_number);
+	assert_int_equal(s.last_number, 3);
+	assert_memory_equal(s.last_checkpoint, l.hash, AUDITLOG_HASH_LEN);
+	assert_true(s.ends_sealed);
+	assert_int_equal(rep.n, 0);
+	/* Old checkpoints still verify, counted for the warning. */
+	good_log(&l, host_key);
+	assert_int_equal(verify_all(host_key, l.data, l.len, 1, &rep, &s), 0);
+	assert_int_equal(s.v1_checkpoints, 3);
+
+	/* Cut after the second run's periodic checkpoint, relabelled. */
+	good_log_v2(&l, host_key);
+	n = l.starts[9];
+	memcpy(buf, l.data, n);
+	buf[n] = '\0';
+	assert_int_equal(verify(host_key, buf, n, 1, err, sizeof(err), NULL),
+	    BOTID_ERR_DENIED);
+	assert_non_null(strstr(err, "t.log:9: the log does not end with a "
+	    "shutdown or rotation checkpoint"));
+	assert_non_null(p = strstr(buf + l.starts[8], "\"reason\":\"entries\""));
+	memcpy(p, "\"reason\":\"rotate\" ", 18);
+	assert_int_equal(verify_all(host_key, buf, n, 1, &rep, &s),
+	    BOTID_ERR_DENIED);
+	assert_string_equal(rep.lines[0], "t.log:9 (seq 8): checkpoint "
+	    "signature does not verify with the host certificate's key");
+	/* The same log read without a key: the relabel is not seen. */
+	assert_int_equal(verify(NULL, buf, n, 1, err, sizeof(err), NULL), 0);
+
+	/* A new run after a periodic checkpoint (a cut, then a restart). */
+	memset(&l, 0, sizeof(l));
+	add_op(&l, "ok");
+	add_checkpoint_v2(&l, host_key, "entries", NULL);
+	memset(l.run, 0x33, sizeof(l.run));
+	add_op(&l, "ok");
+	add_checkpoint_v2(&l, host_key, "shutdown", NULL);
+	assert_int_equal(verify_all(host_key, l.data, l.len, 1, &rep, &s),
+	    BOTID_ERR_DENIED);
+	assert_string_equal(rep.lines[0], "t.log:4 (seq 3): a new agent run "
+	    "continues from t.log:2 (seq 1), not a shutdown or rotation "
+	    "checkpoint: the log was cut or rolled back there");
+	assert_int_equal(rep.n, 1);
+
+	/* A break: reported, however well signed. */
+	memset(&l, 0, sizeof(l));
+	add_op(&l, "ok");
+	add_checkpoint_v2(&l, host_key, "entries", NULL);
+	add_op(&l, "ok");
+	memset(l.run, 0x33, sizeof(l.run));
+	add_checkpoint_v2(&l, host_key, "break", "the log ends with seq 2");
+	add_op(&l, "ok");
+	add_checkpoint_v2(&l, host_key, "shutdown", NULL);
+	assert_int_equal(verify_all(host_key, l.data, l.len, 1, &rep, &s),
+	    BOTID_ERR_DENIED);
+	assert_string_equal(rep.lines[0], "t.log:4 (seq 3): the agent "
+	    "restarted on a log it could not verify (the log ends with seq "
+	    "2): entries up to seq 2 are in doubt");
+	assert_int_equal(rep.n, 1);
+	assert_int_equal(verify(NULL, l.data, l.len, 0, err, sizeof(err),
+	    NULL), BOTID_ERR_DENIED);
+
+	/* A checkpoint number skipped; one not linking to the one before. */
+	memset(&l, 0, sizeof(l));
+	add_op(&l, "ok");
+	add_checkpoint_v2(&l, host_key, "entries", NULL);
+	add_op(&l, "ok");
+	l.number++;
+	add_checkpoint_v2(&l, host_key, "entries", NULL);
+	add_op(&l, "ok");
+	l.cp_hash[0] ^= 1;
+	add_checkpoint_v2(&l, host_key, "shutdown", NULL);
+	assert_int_equal(verify_all(host_key, l.data, l.len, 1, &rep, &s),
+	    BOTID_ERR_DENIED);
+	assert_int_equal(rep.n, 2);
+	assert_string_equal(rep.lines[0], "t.log:4 (seq 3): checkpoint number "
+	    "2 where 1 was expected: checkpoints removed or replayed");
+	assert_string_equal(rep.lines[1], "t.log:6 (seq 5): checkpoint does "
+	    "not link to the checkpoint before it, t.log:4 (seq 3): a "
+	    "checkpoint replaced");
+
+	/* A version 1 checkpoint after version 2 ones. */
+	memset(&l, 0, sizeof(l));
+	add_op(&l, "ok");
+	add_checkpoint_v2(&l, host_key, "entries", NULL);
+	add_op(&l, "ok");
+	add_checkpoint(&l, host_key, "shutdown");
+	assert_int_equal(verify_all(host_key, l.data, l.len, 0, &rep, &s),
+	    BOTID_ERR_DENIED);
+	assert_string_equal(rep.lines[0], "t.log:4 (seq 3): a version 1 "
+	    "checkpoint after version 2 ones: forged");
+}
+
+/* Every failure gets its own line, and the chain is taken up again. */
+static void
+test_every_failure(void **state)
+{
+	struct auditlog_summary s;
+	struct reports rep;
+	struct log l;
+	char buf[LOG_MAX], *p;
+	size_t n;
+
+	(void)state;
+	good_log_v2(&l, host_key);
+	/* Lines 2 and 3 swapped, and line 8 edited (uid 0 -> 7). */
+	memcpy(buf, l.data, l.starts[1]);
+	n = l.starts[1];
+	memcpy(buf + n, l.data + l.starts[2], l.starts[3] - l.starts[2]);
+	n += l.starts[3] - l.starts[2];
+	memcpy(buf + n, l.data + l.starts[1], l.starts[2] - l.starts[1]);
+	n += l.starts[2] - l.starts[1];
+	memcpy(buf + n, l.data + l.starts[3], l.len - l.starts[3]);
+	assert_non_null(p = strstr(buf + l.starts[7], "\"uid\":0"));
+	p[6] = '7';
+	assert_int_equal(verify_all(host_key, buf, l.len, 1, &rep, &s),
+	    BOTID_ERR_DENIED);
+	assert_int_equal(rep.n, 4);
+	assert_string_equal(rep.lines[0], "t.log:2 (seq 2): seq 2 where 1 was "
+	    "expected: entries deleted or moved");
+	assert_string_equal(rep.lines[1], "t.log:3 (seq 1): seq 1 where 3 was "
+	    "expected: entries moved or inserted");
+	assert_string_equal(rep.lines[2], "t.log:4 (seq 3): seq 3 where 2 was "
+	    "expected: entries deleted or moved");
+	assert_string_equal(rep.lines[3], "t.log:9 (seq 8): does not link to "
+	    "the entry before it, t.log:8 (seq 7): that entry was edited, or "
+	    "this one inserted");
+	assert_int_equal(s.failures, 4);
+}
+
+static void
+test_tail_check(void **state)
+{
+	struct auditlog_tail_info t;
+	struct log l;
+	char path[] = "/tmp/test-auditlog.XXXXXX";
+	int fd, partial;
+
+	(void)state;
+	good_log_v2(&l, host_key);
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_int_equal(write(fd, l.data, l.starts[9]), (ssize_t)l.starts[9]);
+	assert_int_equal(auditlog_tail_check(fd, host_key, &t, &partial), 0);
+	assert_true(t.checkpoint);
+	assert_int_equal(t.version, 2);
+	assert_false(t.final);
+	assert_true(t.sig_ok);
+	assert_int_equal(t.number, 2);
+	assert_string_equal(t.reason, "entries");
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, l.data, l.len, 0), (ssize_t)l.len);
+	assert_int_equal(auditlog_tail_check(fd, other_key, &t, &partial), 0);
+	assert_true(t.final);
+	assert_false(t.sig_ok);
+	assert_int_equal(t.seq, 10);
+	assert_memory_equal(t.hash, l.hash, sizeof(t.hash));
+	close(fd);
+	unlink(path);
+}
+
 static EVP_PKEY *
 ec_key(void)
 {
@@ -503,6 +839,10 @@ main(void)
 		cmocka_unit_test(test_flipped_bytes),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_file_and_tail),
+		cmocka_unit_test(test_v2_digest),
+		cmocka_unit_test(test_v2_chain),
+		cmocka_unit_test(test_every_failure),
+		cmocka_unit_test(test_tail_check),
 	};
 	int r;
 
