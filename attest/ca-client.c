@@ -3,14 +3,25 @@
  * alone (never the system store), redirects are not followed, answers are
  * capped before they are parsed, and every failure becomes one line that
  * names the CA and the cause.
+ *
+ * The CA's bundle also issues every host and bot certificate, so a server
+ * certificate that chains to it is not enough: a server certificate that
+ * names a SPIFFE ID is one the CA issued to a host or a bot, never its own
+ * TLS certificate (which names only the server), and is refused whatever
+ * its other names say. Certificates from before bot certificates lost
+ * their CN (a host chose it, e.g. "ca.example") are refused the same way.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "attest/ca-client.h"
 #include "attest/ca-revoke.h"
@@ -91,6 +102,55 @@ body_write(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Whether x names a SPIFFE ID: issued to a host or a bot, not the CA. */
+static int
+names_spiffe_id(X509 *x)
+{
+	GENERAL_NAMES *names;
+	const GENERAL_NAME *gn;
+	const unsigned char *s;
+	int i, n, found = 0;
+
+	names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	n = names == NULL ? 0 : sk_GENERAL_NAME_num(names);
+	for (i = 0; i < n && !found; i++) {
+		gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type != GEN_URI)
+			continue;
+		s = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+		found = ASN1_STRING_length(gn->d.uniformResourceIdentifier) >=
+		    9 && strncasecmp((const char *)s, "spiffe://", 9) == 0;
+	}
+	GENERAL_NAMES_free(names);
+	return found;
+}
+
+static int
+server_cert_check(int ok, X509_STORE_CTX *ctx)
+{
+	X509 *x;
+
+	if (!ok || X509_STORE_CTX_get_error_depth(ctx) != 0)
+		return ok;
+	if ((x = X509_STORE_CTX_get_current_cert(ctx)) == NULL ||
+	    names_spiffe_id(x)) {
+		X509_STORE_CTX_set_error(ctx,
+		    X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	return 1;
+}
+
+/* libcurl's OpenSSL context, before the handshake: add our check. */
+static CURLcode
+ssl_ctx_setup(CURL *h, void *sslctx, void *arg)
+{
+	(void)h;
+	(void)arg;
+	SSL_CTX_set_verify(sslctx, SSL_VERIFY_PEER, server_cert_check);
+	return CURLE_OK;
+}
+
 static int
 status_error(long status)
 {
@@ -117,7 +177,7 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 	struct curl_slist *hdrs = NULL;
 	CURL *h = NULL;
 	CURLcode cc;
-	long status = 0;
+	long status = 0, verify;
 	json_t *j = NULL;
 	const char *msg;
 	int r = BOTID_ERR_INTERNAL;
@@ -141,6 +201,8 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 	    curl_easy_setopt(h, CURLOPT_CAPATH, NULL) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION,
+	    ssl_ctx_setup) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
@@ -156,8 +218,13 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 		goto out;
 	}
 	if ((cc = curl_easy_perform(h)) != CURLE_OK) {
+		verify = 0;
+		(void)curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &verify);
 		snprintf(err, errlen, "cannot reach the CA at %s: %s", c->url,
 		    out->too_large ? "answer larger than 1 MiB" :
+		    verify == X509_V_ERR_APPLICATION_VERIFICATION ?
+		    "the server's certificate names a SPIFFE ID: a host or "
+		    "bot certificate, not the CA's" :
 		    curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
 		r = BOTID_ERR_UNAVAILABLE;
 		goto out;

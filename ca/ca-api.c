@@ -377,7 +377,7 @@ issue(struct ca_api *api, const char *host_id, const char *bot,
 	int r;
 
 	memset(&req, 0, sizeof(req));
-	req.common_name = bot != NULL ? bot : host_id;
+	req.serves = bot != NULL;
 	req.spiffe_id = spiffe;
 	req.pubkey = pub;
 	req.lifetime = lifetime;

@@ -2,8 +2,14 @@
  * Certificates from botid-ca (ca-issue.h). Why it is built this way:
  *  - Extensions are added one by one from code, never from a config file,
  *    so a certificate's content is exactly what doc/ca-api.md promises:
- *    CA:FALSE, critical digitalSignature, clientAuth and serverAuth, one
- *    URI SAN (the SPIFFE ID), and the attestation kind.
+ *    CA:FALSE, critical digitalSignature, clientAuth (bots also
+ *    serverAuth), one critical URI SAN (the SPIFFE ID), and the
+ *    attestation kind.
+ *  - Host and bot certificates have an empty subject: a host chooses its
+ *    bot names, and a CN like "ca.example" would be taken for a host name
+ *    by TLS clients that fall back to the CN when there is no DNS SAN.
+ *    With no CN and no DNS or IP SAN, no such certificate matches any
+ *    host name, so none can pass as botid-ca's TLS server.
  *  - Lifetimes are clamped to the CA certificate's, and notBefore is a
  *    minute back to absorb small clock differences.
  *  - The CA key may be a token object: libp11 gives an EVP_PKEY whose
@@ -379,7 +385,7 @@ ca_signer_bundle(const struct ca_signer *s)
 	return s->bundle;
 }
 
-/* The common part of every certificate we issue. */
+/* The common part of every certificate we issue; cn NULL: empty subject. */
 static X509 *
 cert_begin(struct ca_signer *s, const char *cn, EVP_PKEY *pub, long lifetime,
     char serial[33], time_t *not_after)
@@ -397,8 +403,8 @@ cert_begin(struct ca_signer *s, const char *cn, EVP_PKEY *pub, long lifetime,
 	    X509_time_adj_ex(X509_getm_notBefore(x), 0, -60, &now) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &end) == NULL ||
 	    (name = X509_get_subject_name(x)) == NULL ||
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	    (const unsigned char *)cn, -1, -1, 0) != 1 ||
+	    (cn != NULL && X509_NAME_add_entry_by_txt(name, "CN",
+	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) != 1) ||
 	    X509_set_issuer_name(x, X509_get_subject_name(s->cert)) != 1 ||
 	    X509_set_pubkey(x, pub) != 1 ||
 	    !add_ext(x, s->cert, NID_basic_constraints, "critical,CA:FALSE") ||
@@ -420,14 +426,16 @@ ca_issue(struct ca_signer *s, const struct ca_issue_req *req, char **chain,
 	int r = BOTID_ERR_CRYPTO;
 
 	*chain = NULL;
-	if ((size_t)snprintf(san, sizeof(san), "URI:%s", req->spiffe_id) >=
-	    sizeof(san))
+	/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical. */
+	if ((size_t)snprintf(san, sizeof(san), "critical,URI:%s",
+	    req->spiffe_id) >= sizeof(san))
 		return BOTID_ERR_INVALID;
-	if ((x = cert_begin(s, req->common_name, req->pubkey, req->lifetime,
-	    serial, not_after)) == NULL)
+	if ((x = cert_begin(s, NULL, req->pubkey, req->lifetime, serial,
+	    not_after)) == NULL)
 		goto out;
 	if (!add_ext(x, s->cert, NID_key_usage, "critical,digitalSignature") ||
-	    !add_ext(x, s->cert, NID_ext_key_usage, "clientAuth,serverAuth") ||
+	    !add_ext(x, s->cert, NID_ext_key_usage, req->serves ?
+	    "clientAuth,serverAuth" : "clientAuth") ||
 	    !add_ext(x, s->cert, NID_subject_alt_name, san) ||
 	    !add_attestation(x, req->attestation) ||
 	    X509_sign(x, s->key, sign_md(s->key)) <= 0)

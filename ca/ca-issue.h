@@ -36,9 +36,14 @@ void	ca_signer_close(struct ca_signer *s);
 /* The CA certificate as PEM (owned by s). */
 const char *ca_signer_bundle(const struct ca_signer *s);
 
+/*
+ * The certificate has an empty subject and the SPIFFE ID as its only name,
+ * so it matches no host name. serves adds serverAuth (bots may serve mTLS
+ * to other bots, which check the SPIFFE ID); hosts only ever connect.
+ */
 struct ca_issue_req {
-	const char	*common_name;
-	const char	*spiffe_id;	/* the only URI SAN */
+	const char	*spiffe_id;	/* the only name: one URI SAN */
+	int		 serves;
 	EVP_PKEY	*pubkey;
 	long		 lifetime;	/* seconds */
 	const char	*attestation;	/* "tpm" or "pkcs11" */

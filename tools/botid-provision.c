@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,11 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
@@ -39,6 +44,8 @@
 #define TOKEN_MAX	256
 #define NONCE_MAX	64
 #define BLOB_MAX	4096
+#define BUNDLE_MAX	(256u * 1024u)	/* a CA bundle file */
+#define BUNDLE_CERTS	16
 
 /* Exit codes, documented in botid-provision(8). */
 #define EXIT_OK		0
@@ -228,6 +235,69 @@ get_string(json_t *o, const char *key, const char **s)
 	return *s != NULL ? 0 : BOTID_ERR_PROTOCOL;
 }
 
+/* The certificates of a PEM text, at most BUNDLE_CERTS; NULL if none. */
+static STACK_OF(X509) *
+bundle_parse(const void *pem, size_t len)
+{
+	STACK_OF(X509) *st = NULL;
+	BIO *b = NULL;
+	X509 *x;
+
+	if (len > INT_MAX || (b = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (st = sk_X509_new_null()) == NULL)
+		goto fail;
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		if (sk_X509_num(st) == BUNDLE_CERTS || sk_X509_push(st, x) <= 0) {
+			X509_free(x);
+			goto fail;
+		}
+	ERR_clear_error();
+	if (sk_X509_num(st) == 0)
+		goto fail;
+	BIO_free(b);
+	return st;
+ fail:
+	ERR_clear_error();
+	BIO_free(b);
+	sk_X509_pop_free(st, X509_free);
+	return NULL;
+}
+
+static int
+bundle_has(STACK_OF(X509) *st, X509 *x)
+{
+	int i;
+
+	for (i = 0; i < sk_X509_num(st); i++)
+		if (X509_cmp(sk_X509_value(st, i), x) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether every certificate of the bundle in the CA's answer is one of the
+ * bundle the operator gave: whoever answered must not choose what this
+ * host trusts from now on (and what it saves is the bundle given).
+ */
+static int
+bundle_given(const void *given, size_t given_len, const char *answer)
+{
+	STACK_OF(X509) *a = NULL, *b = NULL;
+	int i, ok = 0;
+
+	if ((a = bundle_parse(given, given_len)) == NULL ||
+	    (b = bundle_parse(answer, strlen(answer))) == NULL)
+		goto out;
+	for (i = 0; i < sk_X509_num(b); i++)
+		if (!bundle_has(a, sk_X509_value(b, i)))
+			goto out;
+	ok = 1;
+ out:
+	sk_X509_pop_free(a, X509_free);
+	sk_X509_pop_free(b, X509_free);
+	return ok;
+}
+
 static int
 enrol(struct provision *p)
 {
@@ -237,7 +307,9 @@ enrol(struct provision *p)
 	size_t secret_len = 0, blob_len, enc_len, nonce_len, attest_len = 0;
 	size_t sig_len = 0;
 	const char *session, *host_id, *spiffe, *host_cert, *bundle, *why;
-	char err[1024];
+	uint8_t *given = NULL;
+	size_t given_len = 0;
+	char err[1024], *pinned = NULL;
 	int r, code = EXIT_FAIL;
 
 	if (evidence_ek_open(p->esys, &p->ek, &why) != 0) {
@@ -310,8 +382,19 @@ enrol(struct provision *p)
 		    "CA");
 		goto out;
 	}
+	if (file_read(p->bundle, BUNDLE_MAX, &given, &given_len) != 0 ||
+	    (pinned = strndup((const char *)given, given_len)) == NULL) {
+		code = fail(EXIT_FAIL, "%s: cannot read it again", p->bundle);
+		goto out;
+	}
+	if (!bundle_given(given, given_len, bundle)) {
+		code = fail(EXIT_REFUSED, "activation: the CA answered with a "
+		    "bundle other than %s: not enrolled", p->bundle);
+		goto out;
+	}
+	/* What this host trusts is what the operator gave. */
 	if (host_state_save_enrolment(&p->hs, host_id, spiffe, p->ca_url,
-	    bundle, host_cert, err, sizeof(err)) != 0) {
+	    pinned, host_cert, err, sizeof(err)) != 0) {
 		code = fail(EXIT_FAIL, "%s", err);
 		goto out;
 	}
@@ -334,6 +417,8 @@ enrol(struct provision *p)
 	free(nonce);
 	free(attest);
 	free(sig);
+	free(given);
+	free(pinned);
 	return code;
 }
 
