@@ -29,7 +29,18 @@ struct ca_config {
 	long		 host_lifetime;
 	long		 session_lifetime;
 	long		 nonce_lifetime;
+	unsigned	 nonce_max;	/* unused nonces a host may hold */
+	long		 cert_retention;	/* kept after expiry, seconds */
+	long		 purge_interval;	/* seconds; 0: never */
+	unsigned	 key_rsa_min_bits;
+	unsigned	 key_ecc_curves;	/* CA_CURVE_* bits */
+	int		 ek_purpose_check;	/* TCG EK EKU where present */
 };
+
+/* key_ecc_curves bits. */
+#define CA_CURVE_P256	0x1u
+#define CA_CURVE_P384	0x2u
+#define CA_CURVE_P521	0x4u
 
 /*
  * Reads and validates path. On failure returns BOTID_ERR_CONFIG (or _IO,

@@ -44,6 +44,15 @@ struct ca_db_ops {
 	int	(*revoked)(struct ca_db *, time_t,
 		    int (*)(const char *, time_t, int, void *), void *);
 	int	(*inventory)(struct ca_db *, FILE *);
+	int	(*ek_revoked)(struct ca_db *, const char *);
+	int	(*cert_add_live)(struct ca_db *, const char *, const char *,
+		    const char *, const char *, const char *, time_t,
+		    const char *, time_t, enum ca_refusal *);
+	int	(*bot_lift)(struct ca_db *, const char *);
+	int	(*nonce_add_capped)(struct ca_db *, const uint8_t *, size_t,
+		    const char *, time_t, time_t, unsigned int);
+	int	(*purge)(struct ca_db *, time_t, long,
+		    struct ca_purge_counts *);
 };
 
 struct ca_db {

@@ -1,7 +1,10 @@
 /*
  * botid-ca: the attesting CA. `serve` answers agents over HTTPS; `init`,
- * `token create`, `revoke` and `inventory` are the operator's commands and
- * work on the same database while the daemon runs.
+ * `token create`, `revoke`, `unrevoke`, `purge` and `inventory` are the
+ * operator's commands and work on the same database while the daemon runs.
+ * `serve` also purges expired state every purge_interval, from a thread
+ * with a database connection of its own, so the event loop never waits
+ * for it.
  */
 #include "botid-config.h"
 
@@ -11,6 +14,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +50,9 @@ usage(FILE *f)
 	    "  token create --ttl DURATION [--bots a,b]\n"
 	    "                                print a single-use join token\n"
 	    "  revoke host HOST_ID | bot SPIFFE_ID\n"
+	    "  unrevoke bot SPIFFE_ID         lift a bot's revocation\n"
+	    "  purge [--at UNIX_TIME]        delete expired nonces, sessions,\n"
+	    "                                tokens and old certificates\n"
 	    "  inventory                     hosts and the certificates issued\n"
 	    "CONFIG defaults to %s. See botid-ca(8).\n", DEFAULT_CONFIG);
 }
@@ -111,6 +119,48 @@ cmd_init(const char *conf)
 	return r;
 }
 
+/* One purge as of now; counts in the log. */
+static int
+purge_once(struct ca_db *db, const struct ca_config *cfg, time_t now,
+    struct ca_purge_counts *c)
+{
+	int r;
+
+	if ((r = ca_db_purge(db, now, cfg->cert_retention, c)) != 0) {
+		log_err("ca: purge failed: %s", botid_strerror(r));
+		return r;
+	}
+	log_info("ca: purged %ld nonce(s), %ld session(s), %ld token(s), "
+	    "%ld certificate(s)", c->nonces, c->sessions, c->tokens, c->certs);
+	return 0;
+}
+
+static void *
+purge_loop(void *arg)
+{
+	const struct ca_config *cfg = arg;
+	struct ca_purge_counts c;
+	struct ca_db *db = NULL;
+	struct timespec t;
+	char err[1024];
+
+	for (;;) {
+		t.tv_sec = cfg->purge_interval;
+		t.tv_nsec = 0;
+		while (nanosleep(&t, &t) == -1 && errno == EINTR)
+			;
+		/* Opened for each run: a database restart costs one run. */
+		if (ca_db_open(cfg->database, &db, err, sizeof(err)) != 0) {
+			log_err("ca: purge: %s", err);
+			continue;
+		}
+		(void)purge_once(db, cfg, time(NULL), &c);
+		ca_db_close(db);
+		db = NULL;
+	}
+	return NULL;
+}
+
 static int
 cmd_serve(const char *conf, const char *port_file)
 {
@@ -128,6 +178,19 @@ cmd_serve(const char *conf, const char *port_file)
 	    ca_api_init(&api, cfg, db, signer, err, sizeof(err)) != 0) {
 		fail("%s", err);
 		goto out;
+	}
+	if (cfg->purge_interval > 0) {
+		pthread_t th;
+		pthread_attr_t a;
+
+		if (pthread_attr_init(&a) != 0 ||
+		    pthread_attr_setdetachstate(&a,
+		    PTHREAD_CREATE_DETACHED) != 0 ||
+		    pthread_create(&th, &a, purge_loop, cfg) != 0) {
+			fail("cannot start the purge thread");
+			goto out;
+		}
+		(void)pthread_attr_destroy(&a);
 	}
 	if (ca_http_serve(&api, cfg->listen_host, cfg->listen_port,
 	    port_file) != 0)
@@ -253,6 +316,66 @@ cmd_revoke(const char *conf, const char *kind, const char *what)
 }
 
 static int
+cmd_unrevoke(const char *conf, const char *kind, const char *what)
+{
+	struct ca_config *cfg = NULL;
+	struct ca_db *db = NULL;
+	int r = 1, rc;
+
+	if (strcmp(kind, "bot") != 0 || strncmp(what, "spiffe://", 9) != 0)
+		return fail("unrevoke: bot SPIFFE_ID");
+	if (load(conf, &cfg, &db) != 0)
+		goto out;
+	if ((rc = ca_db_bot_lift(db, what)) == BOTID_ERR_NOT_FOUND) {
+		fail("unrevoke: %s is not revoked", what);
+		goto out;
+	} else if (rc != 0) {
+		fail("unrevoke: database error");
+		goto out;
+	}
+	printf("%s may be certified again; its old certificates stay "
+	    "revoked\n", what);
+	r = 0;
+ out:
+	ca_db_close(db);
+	ca_config_free(cfg);
+	return r;
+}
+
+static int
+cmd_purge(const char *conf, const char *at)
+{
+	struct ca_config *cfg = NULL;
+	struct ca_db *db = NULL;
+	struct ca_purge_counts c;
+	time_t now = time(NULL);
+	long long v;
+	char *end;
+	int r = 1;
+
+	if (at != NULL) {
+		errno = 0;
+		v = strtoll(at, &end, 10);
+		if (errno != 0 || end == at || *end != '\0' || v < 0)
+			return fail("purge: --at takes a Unix time");
+		now = (time_t)v;
+	}
+	if (load(conf, &cfg, &db) != 0)
+		goto out;
+	if (purge_once(db, cfg, now, &c) != 0) {
+		fail("purge: database error");
+		goto out;
+	}
+	printf("purged %ld nonce(s), %ld session(s), %ld token(s), %ld "
+	    "certificate(s)\n", c.nonces, c.sessions, c.tokens, c.certs);
+	r = 0;
+ out:
+	ca_db_close(db);
+	ca_config_free(cfg);
+	return r;
+}
+
+static int
 cmd_inventory(const char *conf)
 {
 	struct ca_config *cfg = NULL;
@@ -275,11 +398,12 @@ main(int argc, char **argv)
 		{ "ttl", required_argument, NULL, 't' },
 		{ "bots", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "at", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf = DEFAULT_CONFIG, *port_file = NULL, *ttl = NULL;
-	const char *bots = NULL, *cmd;
+	const char *bots = NULL, *at = NULL, *cmd;
 	struct rlimit no_core = { 0, 0 };
 	int ch, verbose = 0;
 
@@ -310,6 +434,7 @@ main(int argc, char **argv)
 		case 'p': port_file = optarg; break;
 		case 't': ttl = optarg; break;
 		case 'b': bots = optarg; break;
+		case 'a': at = optarg; break;
 		case 'v': verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -325,6 +450,10 @@ main(int argc, char **argv)
 		return cmd_token(conf, ttl, bots);
 	if (strcmp(cmd, "revoke") == 0 && optind + 2 == argc)
 		return cmd_revoke(conf, argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "unrevoke") == 0 && optind + 2 == argc)
+		return cmd_unrevoke(conf, argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "purge") == 0 && optind == argc)
+		return cmd_purge(conf, at);
 	if (strcmp(cmd, "inventory") == 0 && optind == argc)
 		return cmd_inventory(conf);
 	usage(stderr);
