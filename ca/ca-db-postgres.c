@@ -848,7 +848,11 @@ pg_bot_lift(struct ca_db *db, const char *spiffe_id)
 	return changes == 1 ? 0 : BOTID_ERR_NOT_FOUND;
 }
 
-/* The host's row is locked: two replicas cannot both pass the count. */
+/*
+ * A transaction-scoped advisory lock per host serialises the count and the
+ * insert across replicas, without locking the host's row (which a certify
+ * holds while it records a certificate).
+ */
 static int
 pg_nonce_add_capped(struct ca_db *db, const uint8_t *nonce, size_t len,
     const char *host_id, time_t expires, time_t now, unsigned int max)
@@ -858,7 +862,7 @@ pg_nonce_add_capped(struct ca_db *db, const uint8_t *nonce, size_t len,
 
 	if ((r = pg_begin(db)) != 0)
 		return r;
-	if ((r = pg_exists(db, "SELECT 1 FROM hosts WHERE id = $1 FOR UPDATE",
+	if ((r = pg_exists(db, "SELECT pg_advisory_xact_lock(hashtext($1))",
 	    host_id, &found)) != 0)
 		goto fail;
 	memset(&p, 0, sizeof(p));

@@ -11,11 +11,13 @@
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
-start_swtpm tpm other
+start_swtpm tpm other third
 BOTID_TCTI=$(fixture_var tpm BOTID_TCTI)
 BOTID_EK_CA_CHAIN=$(fixture_var tpm BOTID_EK_CA_CHAIN)
 TCTI2=$(fixture_var other BOTID_TCTI)
-cat "$BOTID_EK_CA_CHAIN" "$(fixture_var other BOTID_EK_CA_CHAIN)" >"$T/ek-roots.pem"
+TCTI3=$(fixture_var third BOTID_TCTI)
+cat "$BOTID_EK_CA_CHAIN" "$(fixture_var other BOTID_EK_CA_CHAIN)" \
+    "$(fixture_var third BOTID_EK_CA_CHAIN)" >"$T/ek-roots.pem"
 . "$top_srcdir/tests/integration/agent-common.sh"
 REQUESTS="$top_builddir/tests/integration/ca-certify-requests"
 PROVISION="$top_builddir/tools/botid-provision"
@@ -129,3 +131,122 @@ certify k1 worker 200
 [ "$("$CA" inventory -c "$BOTID_CA_CONF" | grep "bot/worker\b" | grep -c revoked)" = 1 ] ||
     fail "the old certificate is not revoked any more"
 echo "revoked bot: refused until lifted"
+
+# --- Two replicas on PostgreSQL: certify and host revocation interleaved --
+. "$top_srcdir/tests/integration/pg-common.sh"
+start_postgres
+DB=$(pg_database replicas)
+sql() { pg_sql "${DB##*/}" "$1"; }
+# Both replicas use the CA above's key and certificate.
+for r in ra rb; do
+	mkdir -p "$T/$r"
+	cat >"$T/$r/ca.conf" <<CONF
+[ca]
+trust_domain = test.botid
+listen = 127.0.0.1:0
+database = $DB
+ca_cert = $BOTID_CA_BUNDLE
+ca_key = file:$T/ca/ca.key
+ek_root = $T/ek-roots.pem
+CONF
+	"$CA" serve -c "$T/$r/ca.conf" --port-file "$T/$r/port" 2>>"$T/$r/log" &
+	register_pid "$!"
+done
+for r in ra rb; do
+	for _ in $(seq 1 100); do
+		[ -s "$T/$r/port" ] && break
+		sleep 0.1
+	done
+	[ -s "$T/$r/port" ] || fail "replica $r did not start: $(tail -3 "$T/$r/log")"
+done
+URL_ra="https://127.0.0.1:$(cat "$T/ra/port")"
+URL_rb="https://127.0.0.1:$(cat "$T/rb/port")"
+# A psql session of the test's own holds locks that stop a replica at a
+# chosen statement; lock_held waits until a query is waiting for it.
+mkfifo "$T/psql.in"
+"$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$DB" <"$T/psql.in" \
+    >"$T/psql.out" 2>&1 &
+register_pid "$!"
+exec 4>"$T/psql.in"
+# psql_run SQL MARK: runs SQL in the session, waits until it printed MARK.
+psql_run() {
+	printf '%s\nSELECT %s;\n' "$1" "'$2'" >&4
+	for _ in $(seq 1 600); do
+		grep -qx "$2" "$T/psql.out" && return 0
+		sleep 0.1
+	done
+	fail "psql: $(cat "$T/psql.out")"
+}
+# waiting PATTERN: until a replica's query LIKE PATTERN waits for a lock.
+waiting() {
+	for _ in $(seq 1 600); do
+		[ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '$1'")" = 1 ] &&
+		    return 0
+		sleep 0.1
+	done
+	fail "no query like '$1' waits for a lock"
+}
+# pg_host NAME TCTI: a host enrolled at ra on that TPM, with a certify
+# body for bot "late" over a nonce from ra in $T/NAME-req/certify-0.json.
+# (A revoked host's TPM cannot enrol again: one TPM per host here.)
+pg_host() {
+	"$CA" token create -c "$T/ra/ca.conf" --ttl 10m >"$T/token-$1"
+	conf_for "$1" "$2"
+	check "$PROVISION" -c "$T/agent-$1.conf" --ca "$URL_ra" \
+	    --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/token-$1"
+	mkdir -p "$T/$1-req"
+	"$REQUESTS" "$T/state-$1" "$2" 1 "$T/$1-req" late >"$T/$1-req/out" 2>&1 ||
+	    fail "ca-certify-requests: $(cat "$T/$1-req/out")"
+}
+
+# 1. A certify at rb has checked its host, and waits (here: for its nonce)
+# while the host revokes itself at ra. It is then refused, with no row.
+pg_host c "$TCTI2"
+host_c=$(host_of c)
+psql_run "BEGIN; SELECT 1 FROM nonces WHERE host_id = '$host_c' FOR UPDATE;" locked1
+BODY="$T/c.body" post "$URL_rb" /v1/certify "$T/c-req/certify-0.json" >"$T/c.status" &
+cpid=$!
+waiting 'UPDATE nonces%'
+"$REQUESTS" "$T/state-c" "$TCTI2" revoke host keyCompromise >"$T/rc.out" 2>&1 ||
+    fail "host c's revocation at ra: $(cat "$T/rc.out")"
+psql_run "ROLLBACK;" released1
+wait "$cpid" || true
+[ "$(cat "$T/c.status")" = 403 ] ||
+    fail "certify raced with its host's revocation: HTTP $(cat "$T/c.status"), not 403: $(cat "$T/c.body")"
+grep -qF '"error":"the host was revoked"' "$T/c.body" ||
+    fail "raced certify: unclear refusal: $(cat "$T/c.body")"
+[ "$(sql "SELECT count(*) FROM certs WHERE host_id = '$host_c' AND bot = 'late'")" = 0 ] ||
+    fail "a certificate was recorded for the revoked host"
+[ "$(sql "SELECT count(*) FROM certs WHERE host_id = '$host_c' AND revoked_at IS NULL")" = 0 ] ||
+    fail "the revoked host keeps an unrevoked certificate"
+echo "pg: a certify overtaken by its host's revocation is refused, no row"
+
+# 2. A certify at rb is recording its certificate (here: stopped after it
+# locked its host's row) when the host revokes itself at ra: the
+# revocation waits, then revokes that certificate too.
+pg_host d "$TCTI3"
+host_d=$(host_of d)
+psql_run "BEGIN; LOCK TABLE revoked_bots IN ACCESS EXCLUSIVE MODE;" locked2
+BODY="$T/d.body" post "$URL_rb" /v1/certify "$T/d-req/certify-0.json" >"$T/d.status" &
+cpid=$!
+waiting 'SELECT 1 FROM revoked_bots%'
+"$REQUESTS" "$T/state-d" "$TCTI3" revoke-body host keyCompromise host host \
+    "$T/rd.json" >"$T/rd.out" 2>&1 || fail "revoke-body: $(cat "$T/rd.out")"
+BODY="$T/rd.body" post "$URL_ra" /v1/revoke "$T/rd.json" >"$T/rd.status" &
+rpid=$!
+waiting 'UPDATE hosts%'
+psql_run "COMMIT;" released2
+wait "$cpid" || true
+wait "$rpid" || true
+[ "$(cat "$T/rd.status")" = 200 ] ||
+    fail "host d's revocation at ra: HTTP $(cat "$T/rd.status"): $(cat "$T/rd.body")"
+[ "$(cat "$T/d.status")" = 200 ] ||
+    fail "certify ahead of the revocation: HTTP $(cat "$T/d.status"): $(cat "$T/d.body")"
+serial=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["serial"])' "$T/d.body")
+[ "$(sql "SELECT count(*) FROM certs WHERE serial = '$serial' AND revoked_at IS NOT NULL")" = 1 ] ||
+    fail "the certificate recorded before the revocation is not revoked"
+curl -sS --cacert "$BOTID_CA_BUNDLE" "$URL_ra/v1/crl" >"$T/crl.pem" || fail "GET /v1/crl"
+openssl crl -in "$T/crl.pem" -noout -text | grep -qi "Serial Number: *$serial\$" ||
+    fail "the CRL does not list $serial"
+echo "pg: a revocation behind a certify waits and revokes its certificate"
+echo "ca-revocation: ok"
