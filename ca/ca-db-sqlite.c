@@ -206,22 +206,35 @@ sqlite_open(const char *path, struct ca_db **dbp, char *err, size_t errlen)
 {
 	struct sqlite_db *sq = NULL;
 	struct ca_db *db = NULL;
-	int fd, r = BOTID_ERR_IO;
+	struct stat stb;
+	int fd = -1, r = BOTID_ERR_IO;
 
 	*dbp = NULL;
-	/* Create it 0600 ourselves: SQLite would use the umask. */
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-	    0600)) == -1) {
+	/*
+	 * Create it 0600 ourselves (SQLite would use the umask), but never
+	 * open and close an existing file: closing any descriptor of it drops
+	 * every POSIX lock this process holds on it, those of a connection
+	 * already open here (botid-ca serve's purge thread opens a second
+	 * one), and another process could then delete the WAL under it.
+	 */
+	if (lstat(path, &stb) == 0) {
+		if (S_ISLNK(stb.st_mode)) {
+			snprintf(err, errlen, "%s: is a symbolic link", path);
+			return BOTID_ERR_IO;
+		}
+	} else if (errno != ENOENT ||
+	    ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1 && errno != EEXIST)) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return BOTID_ERR_IO;
-	}
-	close(fd);
+	} else if (fd != -1)
+		close(fd);
 	if ((sq = calloc(1, sizeof(*sq))) == NULL)
 		return BOTID_ERR_ALLOC;
 	sq->base.ops = &ca_db_sqlite;
 	db = &sq->base;
 	if (sqlite3_open_v2(path, &H(db), SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+	    SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, H(db) != NULL ?
 		    sqlite3_errmsg(H(db)) : "cannot open");
 		goto out;
