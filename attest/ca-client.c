@@ -10,7 +10,13 @@
  * TLS certificate (which names only the server), and is refused whatever
  * its other names say. Certificates from before bot certificates lost
  * their CN (a host chose it, e.g. "ca.example") are refused the same way.
+ *
+ * Where the operator pinned the CA's TLS key (botid provision --ca-pin,
+ * saved as ca-tls-pin next to the bundle), the server must also hold that
+ * key: a certificate the CA issued to anyone else never passes, whatever
+ * it names.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +33,18 @@
 #include "attest/ca-revoke.h"
 #include "lib/base64.h"
 #include "lib/botid.h"
+#include "lib/file.h"
 
 #define CA_BODY_MAX		(1024u * 1024u)
 #define CA_CONNECT_TIMEOUT	5L	/* seconds */
 #define CA_TIMEOUT		30L
+#define CA_PIN_LEN		52	/* "sha256//" and 44 base64 characters */
+#define CA_PIN_FILE		CA_CLIENT_PIN_FILE
 
 struct ca_client {
 	char	*url;
 	char	*bundle;
+	char	*pin;		/* NULL: the bundle alone */
 };
 
 struct body {
@@ -44,11 +54,72 @@ struct body {
 };
 
 int
+ca_client_pin_valid(const char *pin)
+{
+	size_t i;
+
+	if (strlen(pin) != CA_PIN_LEN || strncmp(pin, "sha256//", 8) != 0 ||
+	    pin[CA_PIN_LEN - 1] != '=')
+		return 0;
+	for (i = 8; i < CA_PIN_LEN - 1; i++)
+		if (!isalnum((unsigned char)pin[i]) && pin[i] != '+' &&
+		    pin[i] != '/')
+			return 0;
+	return 1;
+}
+
+int
+ca_client_pin(struct ca_client *c, const char *pin)
+{
+	char *p;
+
+	if (!ca_client_pin_valid(pin))
+		return BOTID_ERR_INVALID;
+	if ((p = strdup(pin)) == NULL)
+		return BOTID_ERR_ALLOC;
+	free(c->pin);
+	c->pin = p;
+	return 0;
+}
+
+/* The pin saved next to the bundle, if any. */
+static int
+pin_load(struct ca_client *c, const char *bundle_path)
+{
+	const char *slash = strrchr(bundle_path, '/');
+	uint8_t *data = NULL;
+	size_t len = 0;
+	char *path = NULL, pin[CA_PIN_LEN + 1];
+	int r;
+
+	if (asprintf(&path, "%.*s%s", slash != NULL ?
+	    (int)(slash - bundle_path + 1) : 0, bundle_path, CA_PIN_FILE) == -1)
+		return BOTID_ERR_ALLOC;
+	r = file_read(path, CA_PIN_LEN + 2, &data, &len);
+	free(path);
+	if (r == BOTID_ERR_NOT_FOUND)
+		return 0;
+	if (r != 0)
+		return r;
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	r = BOTID_ERR_INVALID;
+	if (len == CA_PIN_LEN && memchr(data, '\0', len) == NULL) {
+		memcpy(pin, data, len);
+		pin[len] = '\0';
+		r = ca_client_pin(c, pin);
+	}
+	free(data);
+	return r;
+}
+
+int
 ca_client_new(const char *url, const char *bundle_path, struct ca_client **cp)
 {
 	static int curl_ready;
 	struct ca_client *c = NULL;
 	size_t n;
+	int r;
 
 	*cp = NULL;
 	if (strncmp(url, "https://", 8) != 0)
@@ -68,6 +139,10 @@ ca_client_new(const char *url, const char *bundle_path, struct ca_client **cp)
 	n = strlen(c->url);
 	while (n > 8 && c->url[n - 1] == '/')
 		c->url[--n] = '\0';
+	if ((r = pin_load(c, bundle_path)) != 0) {
+		ca_client_free(c);
+		return r;
+	}
 	*cp = c;
 	return 0;
 }
@@ -79,6 +154,7 @@ ca_client_free(struct ca_client *c)
 		return;
 	free(c->url);
 	free(c->bundle);
+	free(c->pin);
 	free(c);
 }
 
@@ -203,6 +279,8 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION,
 	    ssl_ctx_setup) != CURLE_OK ||
+	    (c->pin != NULL && curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY,
+	    c->pin) != CURLE_OK) ||
 	    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
@@ -225,6 +303,8 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 		    verify == X509_V_ERR_APPLICATION_VERIFICATION ?
 		    "the server's certificate names a SPIFFE ID: a host or "
 		    "bot certificate, not the CA's" :
+		    cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ?
+		    "the server's key is not the pinned CA TLS key" :
 		    curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
 		r = BOTID_ERR_UNAVAILABLE;
 		goto out;

@@ -269,6 +269,8 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		ok = set_string(p, line, name, &c->ca_cert, value);
 	else if (strcmp(name, "ca_key") == 0)
 		ok = set_string(p, line, name, &c->ca_key, value);
+	else if (strcmp(name, "tls_key") == 0)
+		ok = set_string(p, line, name, &c->tls_key, value);
 	else if (strcmp(name, "pkcs11_module") == 0)
 		ok = set_string(p, line, name, &c->pkcs11_module, value);
 	else if (strcmp(name, "pkcs11_token") == 0)
@@ -422,6 +424,7 @@ ca_config_free(struct ca_config *c)
 	free(c->database);
 	free(c->ca_cert);
 	free(c->ca_key);
+	free(c->tls_key);
 	free(c->pkcs11_module);
 	free(c->pkcs11_token);
 	free(c->pkcs11_key_label);

@@ -17,6 +17,7 @@ struct ca_config {
 	char		*database;
 	char		*ca_cert;	/* PEM */
 	char		*ca_key;	/* file:PATH or pkcs11 */
+	char		*tls_key;	/* PEM: the TLS server key; NULL: new */
 	char		*pkcs11_module;	/* ca_key = pkcs11 */
 	char		*pkcs11_token;
 	char		*pkcs11_key_label;

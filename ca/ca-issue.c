@@ -47,6 +47,7 @@ struct ca_signer {
 	EVP_PKEY	*key;
 	X509		*cert;
 	char		*bundle;	/* PEM of cert */
+	EVP_PKEY	*tls_key;	/* tls_key, or NULL: a new one */
 	PKCS11_CTX	*p11;
 	PKCS11_SLOT	*slots;
 	unsigned int	 nslots;
@@ -126,7 +127,7 @@ key_pkcs11(struct ca_signer *s, const struct ca_config *c, char *err,
 }
 
 static int
-key_file(struct ca_signer *s, const char *path, char *err, size_t errlen)
+pem_key_load(const char *path, EVP_PKEY **k, char *err, size_t errlen)
 {
 	BIO *b;
 
@@ -134,11 +135,17 @@ key_file(struct ca_signer *s, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return BOTID_ERR_IO;
 	}
-	s->key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	*k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 	BIO_free(b);
-	if (s->key == NULL)
+	if (*k == NULL)
 		return crypto_fail(err, errlen, path);
 	return 0;
+}
+
+static int
+key_file(struct ca_signer *s, const char *path, char *err, size_t errlen)
+{
+	return pem_key_load(path, &s->key, err, errlen);
 }
 
 static int
@@ -156,6 +163,7 @@ ca_signer_close(struct ca_signer *s)
 	if (s == NULL)
 		return;
 	EVP_PKEY_free(s->key);
+	EVP_PKEY_free(s->tls_key);
 	X509_free(s->cert);
 	free(s->bundle);
 	if (s->p11 != NULL) {
@@ -370,6 +378,9 @@ ca_signer_open(const struct ca_config *c, struct ca_signer **sp, char *err,
 		r = BOTID_ERR_ALLOC;
 		goto out;
 	}
+	if (c->tls_key != NULL &&
+	    (r = pem_key_load(c->tls_key, &s->tls_key, err, errlen)) != 0)
+		goto out;
 	*sp = s;
 	s = NULL;
 	r = 0;
@@ -541,6 +552,71 @@ ca_crl(struct ca_signer *s, struct ca_db *db, char **pem)
 }
 
 int
+ca_tls_key_init(const struct ca_config *c, int *made, char *err,
+    size_t errlen)
+{
+	EVP_PKEY *k = NULL;
+	BIO *b = NULL;
+	mode_t old;
+	int r = 0;
+
+	*made = 0;
+	if (c->tls_key == NULL || access(c->tls_key, F_OK) == 0)
+		return 0;
+	old = umask(0177);
+	if ((k = EVP_EC_gen("P-256")) == NULL ||
+	    (b = BIO_new_file(c->tls_key, "wx")) == NULL ||
+	    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) != 1)
+		r = crypto_fail(err, errlen, c->tls_key);
+	else
+		*made = 1;
+	umask(old);
+	BIO_free(b);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
+ca_tls_pin(const struct ca_config *c, char **pin, char *err, size_t errlen)
+{
+	EVP_PKEY *k = NULL;
+	unsigned char *der = NULL, h[32];
+	char *b64 = NULL;
+	int len, r;
+
+	*pin = NULL;
+	if (c->tls_key == NULL) {
+		snprintf(err, errlen, "no tls_key in %s: the TLS key is new at "
+		    "each start and cannot be pinned", c->path);
+		return BOTID_ERR_CONFIG;
+	}
+	if ((r = pem_key_load(c->tls_key, &k, err, errlen)) != 0)
+		return r;
+	r = BOTID_ERR_CRYPTO;
+	if ((len = i2d_PUBKEY(k, &der)) <= 0 ||
+	    EVP_Digest(der, (size_t)len, h, NULL, EVP_sha256(), NULL) != 1) {
+		r = crypto_fail(err, errlen, c->tls_key);
+		goto out;
+	}
+	if ((b64 = malloc(4 * ((sizeof(h) + 2) / 3) + 1)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, h, sizeof(h));
+	if (asprintf(pin, "sha256//%s", b64) == -1) {
+		*pin = NULL;
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	r = 0;
+ out:
+	free(b64);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
 ca_tls_context(struct ca_signer *s, const char *host, SSL_CTX **ctxp)
 {
 	unsigned char addr[16];
@@ -552,12 +628,18 @@ ca_tls_context(struct ca_signer *s, const char *host, SSL_CTX **ctxp)
 	int r = BOTID_ERR_CRYPTO;
 
 	*ctxp = NULL;
+	/* A pinned key (tls_key) survives restarts and is shared by replicas. */
+	if (s->tls_key != NULL) {
+		if (EVP_PKEY_up_ref(s->tls_key) != 1)
+			return BOTID_ERR_CRYPTO;
+		k = s->tls_key;
+	}
 	if (inet_pton(AF_INET, host, addr) == 1 ||
 	    inet_pton(AF_INET6, host, addr) == 1)
 		snprintf(san, sizeof(san), "IP:%s", host);
 	else
 		snprintf(san, sizeof(san), "DNS:%s", host);
-	if ((k = EVP_EC_gen("P-256")) == NULL ||
+	if ((k == NULL && (k = EVP_EC_gen("P-256")) == NULL) ||
 	    (x = cert_begin(s, host, k, 7L * 86400, serial, &end)) == NULL ||
 	    !add_ext(x, s->cert, NID_key_usage, "critical,digitalSignature") ||
 	    !add_ext(x, s->cert, NID_ext_key_usage, "serverAuth") ||

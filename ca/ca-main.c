@@ -51,6 +51,7 @@ usage(FILE *f)
 	    "                                print a single-use join token\n"
 	    "  revoke host HOST_ID | bot SPIFFE_ID\n"
 	    "  unrevoke bot SPIFFE_ID         lift a bot's revocation\n"
+	    "  tls-pin                       print the TLS key's pin for agents\n"
 	    "  purge [--at UNIX_TIME]        delete expired nonces, sessions,\n"
 	    "                                tokens and old certificates\n"
 	    "  inventory                     hosts and the certificates issued\n"
@@ -107,6 +108,13 @@ cmd_init(const char *conf)
 	if (made == 0)
 		printf("CA certificate %s exists; nothing changed\n",
 		    cfg->ca_cert);
+	if (ca_tls_key_init(cfg, &made, err, sizeof(err)) != 0) {
+		fail("%s", err);
+		goto out;
+	}
+	if (made)
+		printf("created the TLS key %s (agents pin it: botid-ca "
+		    "tls-pin)\n", cfg->tls_key);
 	/* A PostgreSQL URI may carry a password: not echoed. */
 	if (ca_db_is_postgres(cfg->database))
 		printf("database (PostgreSQL) ready\n");
@@ -375,6 +383,28 @@ cmd_purge(const char *conf, const char *at)
 	return r;
 }
 
+/* Prints the pin of tls_key for botid provision --ca-pin. */
+static int
+cmd_tls_pin(const char *conf)
+{
+	struct ca_config *cfg = NULL;
+	char err[1024], *pin = NULL;
+	int r = 1;
+
+	if (load(conf, &cfg, NULL) != 0)
+		goto out;
+	if (ca_tls_pin(cfg, &pin, err, sizeof(err)) != 0) {
+		fail("tls-pin: %s", err);
+		goto out;
+	}
+	printf("%s\n", pin);
+	r = 0;
+ out:
+	free(pin);
+	ca_config_free(cfg);
+	return r;
+}
+
 static int
 cmd_inventory(const char *conf)
 {
@@ -452,6 +482,8 @@ main(int argc, char **argv)
 		return cmd_revoke(conf, argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "unrevoke") == 0 && optind + 2 == argc)
 		return cmd_unrevoke(conf, argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "tls-pin") == 0 && optind == argc)
+		return cmd_tls_pin(conf);
 	if (strcmp(cmd, "purge") == 0 && optind == argc)
 		return cmd_purge(conf, at);
 	if (strcmp(cmd, "inventory") == 0 && optind == argc)

@@ -61,6 +61,7 @@ struct provision {
 	struct ca_client		*ca;
 	const char			*ca_url;
 	const char			*bundle;
+	const char			*pin;	/* --ca-pin, or NULL */
 	char				 token[TOKEN_MAX + 1];
 	TSS2_TCTI_CONTEXT		*tcti;
 	ESYS_CONTEXT			*esys;
@@ -76,6 +77,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: botid-provision [-c CONFIG] --ca URL --ca-bundle FILE\n"
+	    "           [--ca-pin sha256//BASE64]\n"
 	    "           [--join-token TOKEN | --join-token-file FILE]\n"
 	    "       botid-provision [-c CONFIG] --status\n"
 	    "Enrols this host with botid-ca by TPM credential activation.\n"
@@ -298,6 +300,45 @@ bundle_given(const void *given, size_t given_len, const char *answer)
 	return ok;
 }
 
+/*
+ * Writes the pin to CA_CLIENT_PIN_FILE next to the host's CA bundle, or
+ * removes a stale one when no pin was given.
+ */
+static int
+pin_save(struct provision *p, char *err, size_t errlen)
+{
+	const char *slash = strrchr(p->hs.bundle_path, '/');
+	char *path = NULL, *line = NULL;
+	int r = BOTID_ERR_ALLOC;
+
+	if (asprintf(&path, "%.*s%s", slash != NULL ?
+	    (int)(slash - p->hs.bundle_path + 1) : 0, p->hs.bundle_path,
+	    CA_CLIENT_PIN_FILE) == -1) {
+		path = NULL;
+		goto out;
+	}
+	if (p->pin == NULL) {
+		r = 0;
+		if (unlink(path) == -1 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			r = BOTID_ERR_IO;
+		}
+		goto out;
+	}
+	if (asprintf(&line, "%s\n", p->pin) == -1) {
+		line = NULL;
+		goto out;
+	}
+	if ((r = file_write_atomic(path, line, strlen(line), 0644)) != 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+ out:
+	if (r == BOTID_ERR_ALLOC)
+		snprintf(err, errlen, "out of memory");
+	free(path);
+	free(line);
+	return r;
+}
+
 static int
 enrol(struct provision *p)
 {
@@ -392,6 +433,14 @@ enrol(struct provision *p)
 		    "bundle other than %s: not enrolled", p->bundle);
 		goto out;
 	}
+	/*
+	 * The pin next to the bundle, before the enrolment is recorded: the
+	 * agent's CA client pins the same key from then on.
+	 */
+	if (pin_save(p, err, sizeof(err)) != 0) {
+		code = fail(EXIT_FAIL, "%s", err);
+		goto out;
+	}
 	/* What this host trusts is what the operator gave. */
 	if (host_state_save_enrolment(&p->hs, host_id, spiffe, p->ca_url,
 	    pinned, host_cert, err, sizeof(err)) != 0) {
@@ -449,6 +498,7 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "ca", required_argument, NULL, 'u' },
 		{ "ca-bundle", required_argument, NULL, 'b' },
+		{ "ca-pin", required_argument, NULL, 'p' },
 		{ "join-token", required_argument, NULL, 't' },
 		{ "join-token-file", required_argument, NULL, 'T' },
 		{ "status", no_argument, NULL, 's' },
@@ -469,6 +519,7 @@ main(int argc, char **argv)
 		case 'c': conf = optarg; break;
 		case 'u': p.ca_url = optarg; break;
 		case 'b': p.bundle = optarg; break;
+		case 'p': p.pin = optarg; break;
 		case 't':
 			if (strlen(optarg) > TOKEN_MAX)
 				return fail(EXIT_USAGE, "join token too long");
@@ -523,9 +574,18 @@ main(int argc, char **argv)
 			    strerror(errno));
 			goto out;
 		}
+		if (p.pin != NULL && !ca_client_pin_valid(p.pin)) {
+			code = fail(EXIT_USAGE, "--ca-pin: not sha256// and a "
+			    "base64 SHA-256 (botid-ca tls-pin prints it)");
+			goto out;
+		}
 		if (ca_client_new(p.ca_url, p.bundle, &p.ca) != 0) {
 			code = fail(EXIT_USAGE, "%s: not an https:// URL",
 			    p.ca_url);
+			goto out;
+		}
+		if (p.pin != NULL && ca_client_pin(p.ca, p.pin) != 0) {
+			code = fail(EXIT_FAIL, "out of memory");
 			goto out;
 		}
 	}

@@ -8,7 +8,10 @@
 # issued before the fix) serving TLS at the CA's address is refused by the
 # agent's CA client, and no join token reaches it. botid-provision refuses
 # an /v1/activate answer whose bundle names a certificate the operator did
-# not give it, and then records no enrolment.
+# not give it, and then records no enrolment. With tls_key, agents pin the
+# CA's TLS key (botid provision --ca-pin): a wrong pin is refused, and a
+# certificate chained to the CA with the CA's own name and no SPIFFE ID is
+# refused by the pin alone.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -192,4 +195,67 @@ grep -q "activation: the CA answered with a bundle other than $T/given.pem: not 
 if grep -q 'BEGIN' "$T/state-swap/attest/ca-bundle.pem" 2>/dev/null; then
 	fail "a bundle was saved"
 fi
+
+# --- A CA whose TLS key agents pin (tls_key, botid-ca tls-pin) ------------
+start_ca pinned "$BOTID_EK_CA_CHAIN" "tls_key = $T/pinned/tls.key"
+pin=$("$CA" tls-pin -c "$BOTID_CA_CONF") || fail "botid-ca tls-pin"
+# The pin is the key the CA serves with, computed by openssl.
+# (s_client's own exit status says nothing here: its output is checked.)
+{ openssl s_client -connect "${BOTID_CA_URL#https://}" </dev/null 2>/dev/null || true; } \
+    >"$T/s_client.out"
+openssl x509 -in "$T/s_client.out" -noout -pubkey >"$T/served.pub" ||
+    fail "no server certificate: $(cat "$T/s_client.out")"
+openssl pkey -pubin -in "$T/served.pub" -outform DER |
+    openssl dgst -sha256 -binary | base64 >"$T/served-pin"
+[ "sha256//$(cat "$T/served-pin")" = "$pin" ] ||
+    fail "tls-pin $pin is not the served key's $(cat "$T/served-pin")"
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 10m >"$T/token-p"
+conf_for p
+expect_fail "$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --ca-pin not-a-pin --join-token-file "$T/token-p"
+# A wrong pin: refused at the handshake, nothing recorded.
+other_pin="sha256//$(openssl pkey -in "$T/evil.key" -pubout -outform DER |
+    openssl dgst -sha256 -binary | base64)"
+rc=0
+"$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --ca-pin "$other_pin" \
+    --join-token-file "$T/token-p" >"$T/prov-p0.out" 2>&1 || rc=$?
+[ "$rc" -eq 4 ] || fail "a wrong pin: exit $rc, not 4: $(cat "$T/prov-p0.out")"
+grep -q "the server's key is not the pinned CA TLS key" "$T/prov-p0.out" ||
+    fail "a wrong pin: unclear refusal: $(cat "$T/prov-p0.out")"
+[ ! -e "$T/state-p/attest/host.json" ] || fail "enrolled despite a wrong pin"
+# The right pin: enrolled, and the pin saved for the agent.
+check "$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --ca-pin "$pin" --join-token-file "$T/token-p"
+[ "$(cat "$T/state-p/attest/ca-tls-pin")" = "$pin" ] || fail "the pin was not saved"
+mkdir -p "$T/pr"
+check "$REQUESTS" "$T/state-p" "$BOTID_TCTI" 1 "$T/pr" pinned-bot
+# A certificate the CA issued with the CA's own name and no SPIFFE ID
+# (here made with the CA key), at the address the agent uses: the chain
+# and the name pass, the pin does not.
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\n' \
+    >"$T/named.ext"
+openssl req -new -key "$T/evil.key" -subj /CN=127.0.0.1 -out "$T/named.csr" ||
+    fail "openssl req"
+openssl x509 -req -in "$T/named.csr" -CA "$BOTID_CA_BUNDLE" \
+    -CAkey "$T/pinned/ca.key" -set_serial 9 -days 1 -extfile "$T/named.ext" \
+    -out "$T/named.pem" 2>/dev/null || fail "openssl x509 -req"
+serve "$T/named.pem" -www
+check curl -sS -o /dev/null --cacert "$BOTID_CA_BUNDLE" "https://127.0.0.1:$SRV_PORT/"
+cp -r "$T/state-p" "$T/state-p2"
+sed -i "s|$BOTID_CA_URL|https://127.0.0.1:$SRV_PORT|" "$T/state-p2/attest/host.json"
+grep -q "127.0.0.1:$SRV_PORT" "$T/state-p2/attest/host.json" || fail "cannot redirect the host"
+mkdir -p "$T/pr2"
+rc=0
+"$REQUESTS" "$T/state-p2" "$BOTID_TCTI" 1 "$T/pr2" pinned-bot >"$T/pr2.out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "the agent's CA client took the impostor"
+grep -q "the server's key is not the pinned CA TLS key" "$T/pr2.out" ||
+    fail "impostor with the CA's name: unclear refusal: $(cat "$T/pr2.out")"
+# The chain and the name pass (curl above); the pin alone refuses it.
+rc=0
+curl -sS -o /dev/null --cacert "$BOTID_CA_BUNDLE" --pinnedpubkey "$pin" \
+    "https://127.0.0.1:$SRV_PORT/" 2>/dev/null || rc=$?
+[ "$rc" -eq 90 ] || fail "curl --pinnedpubkey: exit $rc, not 90 (pin mismatch)"
+kill "$SRV_PID" 2>/dev/null || true
+wait "$SRV_PID" 2>/dev/null || true
 echo "ca-identity: ok"
