@@ -600,7 +600,6 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
 	uint8_t nonce[NONCE_LEN];
 	char *nb64 = NULL;
 	time_t exp = time(NULL) + api->cfg->nonce_lifetime;
-
 	int r;
 
 	memset(&h, 0, sizeof(h));
