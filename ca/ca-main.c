@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,35 +143,94 @@ purge_once(struct ca_db *db, const struct ca_config *cfg, time_t now,
 	return 0;
 }
 
+/* The purge thread and how serve stops it before freeing what it reads. */
+struct purge_thread {
+	const struct ca_config	*cfg;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;	/* signalled to stop */
+	int			 stop;
+};
+
 static void *
 purge_loop(void *arg)
 {
-	const struct ca_config *cfg = arg;
+	struct purge_thread *pt = arg;
 	struct ca_purge_counts c;
 	struct ca_db *db = NULL;
-	struct timespec t;
+	struct timespec until;
+	sigset_t all;
 	char err[1024];
+	int stop;
 
+	/* Signals are the event loop's. */
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
-		t.tv_sec = cfg->purge_interval;
-		t.tv_nsec = 0;
-		while (nanosleep(&t, &t) == -1 && errno == EINTR)
+		(void)clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += pt->cfg->purge_interval;
+		pthread_mutex_lock(&pt->mu);
+		while (!pt->stop && pthread_cond_timedwait(&pt->cv, &pt->mu,
+		    &until) != ETIMEDOUT)
 			;
+		stop = pt->stop;
+		pthread_mutex_unlock(&pt->mu);
+		if (stop)
+			break;
 		/* Opened for each run: a database restart costs one run. */
-		if (ca_db_open(cfg->database, &db, err, sizeof(err)) != 0) {
+		if (ca_db_open(pt->cfg->database, &db, err,
+		    sizeof(err)) != 0) {
 			log_err("ca: purge: %s", err);
 			continue;
 		}
-		(void)purge_once(db, cfg, time(NULL), &c);
+		(void)purge_once(db, pt->cfg, time(NULL), &c);
 		ca_db_close(db);
 		db = NULL;
 	}
 	return NULL;
 }
 
+/* Starts the purge thread (cv on the monotonic clock). Errors: _INTERNAL. */
+static int
+purge_start(struct purge_thread *pt, pthread_t *th)
+{
+	pthread_condattr_t ca;
+	int r = BOTID_ERR_INTERNAL;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return r;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+	    pthread_mutex_init(&pt->mu, NULL) == 0) {
+		if (pthread_cond_init(&pt->cv, &ca) != 0)
+			pthread_mutex_destroy(&pt->mu);
+		else if (pthread_create(th, NULL, purge_loop, pt) != 0) {
+			pthread_cond_destroy(&pt->cv);
+			pthread_mutex_destroy(&pt->mu);
+		} else
+			r = 0;
+	}
+	pthread_condattr_destroy(&ca);
+	return r;
+}
+
+/* Stops it: a purge under way finishes first. */
+static void
+purge_stop(struct purge_thread *pt, pthread_t th)
+{
+	pthread_mutex_lock(&pt->mu);
+	pt->stop = 1;
+	pthread_cond_signal(&pt->cv);
+	pthread_mutex_unlock(&pt->mu);
+	(void)pthread_join(th, NULL);
+	pthread_cond_destroy(&pt->cv);
+	pthread_mutex_destroy(&pt->mu);
+}
+
 static int
 cmd_serve(const char *conf, const char *port_file)
 {
+	struct purge_thread pt;
+	pthread_t purge_th;
+	int purging = 0;
 	struct ca_config *cfg = NULL;
 	struct ca_db *db = NULL;
 	struct ca_signer *signer = NULL;
@@ -187,23 +247,21 @@ cmd_serve(const char *conf, const char *port_file)
 		goto out;
 	}
 	if (cfg->purge_interval > 0) {
-		pthread_t th;
-		pthread_attr_t a;
-
-		if (pthread_attr_init(&a) != 0 ||
-		    pthread_attr_setdetachstate(&a,
-		    PTHREAD_CREATE_DETACHED) != 0 ||
-		    pthread_create(&th, &a, purge_loop, cfg) != 0) {
+		memset(&pt, 0, sizeof(pt));
+		pt.cfg = cfg;
+		if (purge_start(&pt, &purge_th) != 0) {
 			fail("cannot start the purge thread");
 			goto out;
 		}
-		(void)pthread_attr_destroy(&a);
+		purging = 1;
 	}
 	if (ca_http_serve(&api, cfg->listen_host, cfg->listen_port,
 	    port_file) != 0)
 		goto out;
 	r = 0;
  out:
+	if (purging)
+		purge_stop(&pt, purge_th);
 	ca_api_free(&api);
 	ca_signer_close(signer);
 	ca_db_close(db);

@@ -7,7 +7,8 @@
 # PostgreSQL: a certify that passed its host check before the host was
 # revoked at the other replica is refused and leaves no certificate; a
 # host revocation that arrives while a certify is recording its
-# certificate waits for it and revokes it too, and the CRL lists it.
+# certificate waits for it and revokes it too, and the CRL lists it. The
+# schema's indexes exist on PostgreSQL.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -249,4 +250,9 @@ curl -sS --cacert "$BOTID_CA_BUNDLE" "$URL_ra/v1/crl" >"$T/crl.pem" || fail "GET
 openssl crl -in "$T/crl.pem" -noout -text | grep -qi "Serial Number: *$serial\$" ||
     fail "the CRL does not list $serial"
 echo "pg: a revocation behind a certify waits and revokes its certificate"
+# The CRL and purge queries have their indexes on PostgreSQL too.
+[ "$(sql "SELECT count(*) FROM pg_indexes WHERE indexname IN ('certs_revoked',
+    'certs_not_after', 'certs_key', 'hosts_ek', 'nonces_host', 'nonces_expires',
+    'sessions_expires', 'tokens_expires')")" = 8 ] ||
+    fail "PostgreSQL lacks an index of schema 3"
 echo "ca-revocation: ok"
