@@ -67,6 +67,27 @@ for bot in tbot pbot rbot gone; do wait_cert "$bot"; done
 printf 'lifecycle test message\n' >"$T/msg"
 
 # --- Rotation on demand under load --------------------------------------
+# sigs BOT I: how many signatures loader I of BOT has written (one file
+# each, written as it comes; the loader's log is only flushed at its end).
+sigs() {
+	find "$T/load-$1-$2" -name '*.sig' | wc -l
+}
+# wait_sigs BOT N1 N2 N3: until loader I has written NI signatures; waits
+# for the signatures, not for a time that a busy machine may not honour.
+wait_sigs() {
+	local bot=$1 i ok
+	shift
+	local want=("$@")
+	for _ in $(seq 1 600); do
+		ok=0
+		for i in 1 2 3; do
+			[ "$(sigs "$bot" "$i")" -ge "${want[i - 1]}" ] && ok=$((ok + 1))
+		done
+		[ "$ok" -eq 3 ] && return 0
+		sleep 0.1
+	done
+	fail "$bot: the signing clients did not sign: $(cat "$T"/load-"$bot"-*/errors)"
+}
 # rotate_under_load BOT KEYFILE-CHECK: rotates BOT while a client signs.
 rotate_under_load() {
 	local bot=$1 t_start t_end gen i out loaders=()
@@ -87,7 +108,8 @@ rotate_under_load() {
 		    >"$out/summary" 2>"$out/errors" &
 		loaders+=("$!")
 	done
-	sleep 1
+	# Three signatures each finished before the rotation starts.
+	wait_sigs "$bot" 3 3 3
 	t_start=$(date +%s.%N)
 	botid_cli rotate "$bot" >"$T/$bot.rotate.out" ||
 	    fail "botid rotate $bot failed: $(cat "$T/$bot.rotate.out") $(tail -3 "$AGENT_LOG")"
@@ -95,7 +117,9 @@ rotate_under_load() {
 	# Right after: both keys exist; the old one waits for rotate_grace.
 	old_key_present "$bot" || fail "$bot's old key went before its grace period"
 	new_key_present "$bot" || fail "no key in the device for $bot's new key"
-	sleep 1
+	# Three more each (beyond one in flight at t_end) asked after it ended.
+	wait_sigs "$bot" $(($(sigs "$bot" 1) + 4)) $(($(sigs "$bot" 2) + 4)) \
+	    $(($(sigs "$bot" 3) + 4))
 	touch "$T/stop"
 	for i in 1 2 3; do
 		wait "${loaders[i - 1]}" ||
