@@ -3,27 +3,48 @@
  * alone (never the system store), redirects are not followed, answers are
  * capped before they are parsed, and every failure becomes one line that
  * names the CA and the cause.
+ *
+ * The CA's bundle also issues every host and bot certificate, so a server
+ * certificate that chains to it is not enough: a server certificate that
+ * names a SPIFFE ID is one the CA issued to a host or a bot, never its own
+ * TLS certificate (which names only the server), and is refused whatever
+ * its other names say. Certificates from before bot certificates lost
+ * their CN (a host chose it, e.g. "ca.example") are refused the same way.
+ *
+ * Where the operator pinned the CA's TLS key (botid provision --ca-pin,
+ * saved as ca-tls-pin next to the bundle), the server must also hold that
+ * key: a certificate the CA issued to anyone else never passes, whatever
+ * it names.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "attest/ca-client.h"
 #include "attest/ca-revoke.h"
 #include "lib/base64.h"
 #include "lib/botid.h"
+#include "lib/file.h"
 
 #define CA_BODY_MAX		(1024u * 1024u)
 #define CA_CONNECT_TIMEOUT	5L	/* seconds */
 #define CA_TIMEOUT		30L
+#define CA_PIN_LEN		52	/* "sha256//" and 44 base64 characters */
+#define CA_PIN_FILE		CA_CLIENT_PIN_FILE
 
 struct ca_client {
 	char	*url;
 	char	*bundle;
+	char	*pin;		/* NULL: the bundle alone */
 };
 
 struct body {
@@ -33,11 +54,72 @@ struct body {
 };
 
 int
+ca_client_pin_valid(const char *pin)
+{
+	size_t i;
+
+	if (strlen(pin) != CA_PIN_LEN || strncmp(pin, "sha256//", 8) != 0 ||
+	    pin[CA_PIN_LEN - 1] != '=')
+		return 0;
+	for (i = 8; i < CA_PIN_LEN - 1; i++)
+		if (!isalnum((unsigned char)pin[i]) && pin[i] != '+' &&
+		    pin[i] != '/')
+			return 0;
+	return 1;
+}
+
+int
+ca_client_pin(struct ca_client *c, const char *pin)
+{
+	char *p;
+
+	if (!ca_client_pin_valid(pin))
+		return BOTID_ERR_INVALID;
+	if ((p = strdup(pin)) == NULL)
+		return BOTID_ERR_ALLOC;
+	free(c->pin);
+	c->pin = p;
+	return 0;
+}
+
+/* The pin saved next to the bundle, if any. */
+static int
+pin_load(struct ca_client *c, const char *bundle_path)
+{
+	const char *slash = strrchr(bundle_path, '/');
+	uint8_t *data = NULL;
+	size_t len = 0;
+	char *path = NULL, pin[CA_PIN_LEN + 1];
+	int r;
+
+	if (asprintf(&path, "%.*s%s", slash != NULL ?
+	    (int)(slash - bundle_path + 1) : 0, bundle_path, CA_PIN_FILE) == -1)
+		return BOTID_ERR_ALLOC;
+	r = file_read(path, CA_PIN_LEN + 2, &data, &len);
+	free(path);
+	if (r == BOTID_ERR_NOT_FOUND)
+		return 0;
+	if (r != 0)
+		return r;
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	r = BOTID_ERR_INVALID;
+	if (len == CA_PIN_LEN && memchr(data, '\0', len) == NULL) {
+		memcpy(pin, data, len);
+		pin[len] = '\0';
+		r = ca_client_pin(c, pin);
+	}
+	free(data);
+	return r;
+}
+
+int
 ca_client_new(const char *url, const char *bundle_path, struct ca_client **cp)
 {
 	static int curl_ready;
 	struct ca_client *c = NULL;
 	size_t n;
+	int r;
 
 	*cp = NULL;
 	if (strncmp(url, "https://", 8) != 0)
@@ -57,6 +139,10 @@ ca_client_new(const char *url, const char *bundle_path, struct ca_client **cp)
 	n = strlen(c->url);
 	while (n > 8 && c->url[n - 1] == '/')
 		c->url[--n] = '\0';
+	if ((r = pin_load(c, bundle_path)) != 0) {
+		ca_client_free(c);
+		return r;
+	}
 	*cp = c;
 	return 0;
 }
@@ -68,6 +154,7 @@ ca_client_free(struct ca_client *c)
 		return;
 	free(c->url);
 	free(c->bundle);
+	free(c->pin);
 	free(c);
 }
 
@@ -89,6 +176,55 @@ body_write(char *p, size_t size, size_t nmemb, void *arg)
 	b->len += n;
 	d[b->len] = '\0';
 	return n;
+}
+
+/* Whether x names a SPIFFE ID: issued to a host or a bot, not the CA. */
+static int
+names_spiffe_id(X509 *x)
+{
+	GENERAL_NAMES *names;
+	const GENERAL_NAME *gn;
+	const unsigned char *s;
+	int i, n, found = 0;
+
+	names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	n = names == NULL ? 0 : sk_GENERAL_NAME_num(names);
+	for (i = 0; i < n && !found; i++) {
+		gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type != GEN_URI)
+			continue;
+		s = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
+		found = ASN1_STRING_length(gn->d.uniformResourceIdentifier) >=
+		    9 && strncasecmp((const char *)s, "spiffe://", 9) == 0;
+	}
+	GENERAL_NAMES_free(names);
+	return found;
+}
+
+static int
+server_cert_check(int ok, X509_STORE_CTX *ctx)
+{
+	X509 *x;
+
+	if (!ok || X509_STORE_CTX_get_error_depth(ctx) != 0)
+		return ok;
+	if ((x = X509_STORE_CTX_get_current_cert(ctx)) == NULL ||
+	    names_spiffe_id(x)) {
+		X509_STORE_CTX_set_error(ctx,
+		    X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	return 1;
+}
+
+/* libcurl's OpenSSL context, before the handshake: add our check. */
+static CURLcode
+ssl_ctx_setup(CURL *h, void *sslctx, void *arg)
+{
+	(void)h;
+	(void)arg;
+	SSL_CTX_set_verify(sslctx, SSL_VERIFY_PEER, server_cert_check);
+	return CURLE_OK;
 }
 
 static int
@@ -117,7 +253,7 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 	struct curl_slist *hdrs = NULL;
 	CURL *h = NULL;
 	CURLcode cc;
-	long status = 0;
+	long status = 0, verify;
 	json_t *j = NULL;
 	const char *msg;
 	int r = BOTID_ERR_INTERNAL;
@@ -141,6 +277,10 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 	    curl_easy_setopt(h, CURLOPT_CAPATH, NULL) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION,
+	    ssl_ctx_setup) != CURLE_OK ||
+	    (c->pin != NULL && curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY,
+	    c->pin) != CURLE_OK) ||
 	    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
@@ -156,8 +296,15 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 		goto out;
 	}
 	if ((cc = curl_easy_perform(h)) != CURLE_OK) {
+		verify = 0;
+		(void)curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &verify);
 		snprintf(err, errlen, "cannot reach the CA at %s: %s", c->url,
 		    out->too_large ? "answer larger than 1 MiB" :
+		    verify == X509_V_ERR_APPLICATION_VERIFICATION ?
+		    "the server's certificate names a SPIFFE ID: a host or "
+		    "bot certificate, not the CA's" :
+		    cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ?
+		    "the server's key is not the pinned CA TLS key" :
 		    curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
 		r = BOTID_ERR_UNAVAILABLE;
 		goto out;

@@ -14,12 +14,27 @@ struct ca_client;
 
 /*
  * A client for the CA at url (https://host:port) trusting only the PEM
- * certificates in bundle_path. Errors: BOTID_ERR_INVALID (not https),
- * _ALLOC.
+ * certificates in bundle_path (and the key pinned in the ca-tls-pin file
+ * next to it, if any). Errors: BOTID_ERR_INVALID (not https, or a
+ * malformed pin file), _IO, _TOO_LARGE, _ALLOC.
  */
 int	ca_client_new(const char *url, const char *bundle_path,
 	    struct ca_client **cp);
 void	ca_client_free(struct ca_client *c);
+
+/*
+ * Pins the CA's TLS key: "sha256//" and the base64 SHA-256 of its
+ * SubjectPublicKeyInfo (botid-ca tls-pin). ca_client_new pins the key
+ * saved in ca-tls-pin next to the bundle, when that file exists.
+ * Errors: BOTID_ERR_INVALID (not a pin), _ALLOC.
+ */
+int	ca_client_pin(struct ca_client *c, const char *pin);
+
+/* Whether pin has the form ca_client_pin takes. */
+int	ca_client_pin_valid(const char *pin);
+
+/* The file, next to the CA bundle, that holds the pin. */
+#define CA_CLIENT_PIN_FILE	"ca-tls-pin"
 
 /*
  * POSTs the JSON object req to path (e.g. "/v1/nonce") and parses the

@@ -286,7 +286,7 @@ host_state_remove(const char *state_dir, char *err, size_t errlen)
 {
 	static const char *const files[] = { "host.json", "ak.priv",
 	    "hostkey.priv", "ak.pub", "hostkey.pub", "host-cert.pem",
-	    "ca-bundle.pem", NULL };
+	    "ca-bundle.pem", "ca-tls-pin", NULL };
 	char *dir = NULL, *path = NULL;
 	size_t i;
 	int fd, r = BOTID_ERR_ALLOC;

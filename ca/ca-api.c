@@ -17,6 +17,11 @@
  *  - An audit anchor needs no nonce: the checkpoint is signed by the host
  *    key and carries its own number, which must grow, so a replay is
  *    either the same checkpoint (answered as already held) or refused.
+ *  - Revocation sticks: a revoked host's EK cannot enrol again, a bot
+ *    certificate is recorded only while its host, its SPIFFE ID and its
+ *    key are unrevoked (in one transaction with the check), and a revoked
+ *    bot stays refused until the operator lifts it (botid-ca unrevoke).
+ *  - The key policy (ca-policy.h) is checked before anything is consumed.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -37,6 +42,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ca-api.h"
+#include "ca/ca-policy.h"
 #include "attest/ca-revoke.h"
 #include "attest/makecred.h"
 #include "attest/tpm-verify.h"
@@ -151,6 +157,17 @@ bot_allowed(const char *list, const char *bot)
 	return 0;
 }
 
+/* Puts what in front of the reason in why; returns 1 for chaining. */
+static int
+prefix(char *why, size_t whylen, const char *what)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s", why);
+	snprintf(why, whylen, "%s%s", what, tmp);
+	return 1;
+}
+
 static int
 sha256(const void *p, size_t n, uint8_t out[32])
 {
@@ -237,6 +254,7 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 	json_error_t je;
 	X509 *cert = NULL;
 	char *bots = NULL, *eb64 = NULL, *bb64 = NULL, *nb64 = NULL;
+	char pwhy[256];
 	time_t now = time(NULL);
 	int r;
 
@@ -278,12 +296,29 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 		    "(sha256:%s): %s", s.ek_fpr, why);
 		goto out;
 	}
+	if (ca_policy_ek_cert(api->cfg, cert, pwhy, sizeof(pwhy)) != 0 ||
+	    (ca_policy_tpm_key(api->cfg, &ek, pwhy, sizeof(pwhy)) != 0 &&
+	    prefix(pwhy, sizeof(pwhy), "EK: ")) ||
+	    (ca_policy_tpm_key(api->cfg, &ak, pwhy, sizeof(pwhy)) != 0 &&
+	    prefix(pwhy, sizeof(pwhy), "attestation key: ")) ||
+	    (ca_policy_tpm_key(api->cfg, &hk, pwhy, sizeof(pwhy)) != 0 &&
+	    prefix(pwhy, sizeof(pwhy), "host key: "))) {
+		ca_metrics_key_policy(&api->metrics, 0);
+		refuse(rp, peer, "enrol", 403, "%s", pwhy);
+		goto out;
+	}
 	if (tpm_public_to_pkey(&ek, &ek_key) != 0 ||
 	    !tpm_pkey_equal(ek_key, X509_get0_pubkey(cert))) {
 		refuse(rp, peer, "enrol", 403, "ek_public is not the key of "
 		    "the EK certificate");
 		goto out;
 	}
+	if ((r = ca_db_ek_revoked(api->db, s.ek_fpr)) == BOTID_ERR_DENIED) {
+		refuse(rp, peer, "enrol", 403, "EK sha256:%s belongs to a "
+		    "revoked host", s.ek_fpr);
+		goto out;
+	} else if (r != 0)
+		goto fail;
 	if (tpm_public_check(&ak, TPM_PROFILE_AK, &why) != 0) {
 		refuse(rp, peer, "enrol", 403, "attestation key refused: %s",
 		    why);
@@ -377,6 +412,24 @@ random_host_id(char id[17])
 	return 0;
 }
 
+/* The SHA-256 of a key's SubjectPublicKeyInfo, in hex. */
+static int
+key_fingerprint(EVP_PKEY *pk, char out[65])
+{
+	unsigned char *der = NULL;
+	uint8_t h[32];
+	int len, r;
+
+	if ((len = i2d_PUBKEY(pk, &der)) <= 0) {
+		ERR_clear_error();
+		return BOTID_ERR_CRYPTO;
+	}
+	if ((r = sha256(der, (size_t)len, h)) == 0)
+		hex_encode(h, sizeof(h), out);
+	OPENSSL_free(der);
+	return r;
+}
+
 /* Issues a certificate and records it. */
 static int
 issue(struct ca_api *api, const char *host_id, const char *bot,
@@ -387,7 +440,7 @@ issue(struct ca_api *api, const char *host_id, const char *bot,
 	int r;
 
 	memset(&req, 0, sizeof(req));
-	req.common_name = bot != NULL ? bot : host_id;
+	req.serves = bot != NULL;
 	req.spiffe_id = spiffe;
 	req.pubkey = pub;
 	req.lifetime = lifetime;
@@ -477,6 +530,16 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 	if (ca_db_begin(api->db) != 0)
 		goto fail;
 	in_tx = 1;
+	/* The host may have been revoked since the enrolment began. */
+	if ((r = ca_db_ek_revoked(api->db, s.ek_fpr)) != 0) {
+		ca_db_rollback(api->db);
+		in_tx = 0;
+		if (r != BOTID_ERR_DENIED)
+			goto fail;
+		refuse(rp, peer, "activate", 403, "EK sha256:%s belongs to a "
+		    "revoked host", s.ek_fpr);
+		goto out;
+	}
 	if (s.has_token &&
 	    (r = ca_db_token_use(api->db, s.token_hash, now, host_id)) != 0) {
 		ca_db_rollback(api->db);
@@ -547,6 +610,7 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
 	uint8_t nonce[NONCE_LEN];
 	char *nb64 = NULL;
 	time_t exp = time(NULL) + api->cfg->nonce_lifetime;
+	int r;
 
 	memset(&h, 0, sizeof(h));
 	if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s}", "host_id", &id) != 0) {
@@ -555,9 +619,19 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
 	}
 	if (host_load(api, id, "nonce", peer, &h, rp) != 0)
 		goto out;
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
-	    ca_db_nonce_add(api->db, nonce, sizeof(nonce), id, exp) != 0 ||
-	    base64_encode(nonce, sizeof(nonce), &nb64) != 0) {
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		refuse(rp, peer, "nonce", 500, "internal error");
+		goto out;
+	}
+	/* host_id is printed in every bot certificate: cap what it costs. */
+	r = ca_db_nonce_add_capped(api->db, nonce, sizeof(nonce), id, exp,
+	    time(NULL), api->cfg->nonce_max);
+	if (r == BOTID_ERR_BUSY) {
+		refuse(rp, peer, "nonce", 429, "host %s holds %u unused "
+		    "nonces: use or let them expire", id, api->cfg->nonce_max);
+		goto out;
+	}
+	if (r != 0 || base64_encode(nonce, sizeof(nonce), &nb64) != 0) {
 		refuse(rp, peer, "nonce", 500, "internal error");
 		goto out;
 	}
@@ -689,45 +763,18 @@ token_jwk(const char *chain_pem, char **kid, char **jwk)
 }
 
 /*
- * Issues a token-key certificate and records it with its JWK in one
- * transaction: the JWK Set never serves a key without its certificate
- * row, which is what revocation changes.
+ * Records the JWK of a token key whose certificate is already recorded:
+ * the JWK Set never serves a key without its certificate row, which is
+ * what revocation changes.
  */
 static int
-issue_token(struct ca_api *api, const char *host_id, const char *bot,
-    const char *spiffe, EVP_PKEY *pub, const char *kind,
-    const struct botid_grant *grant, char **chain, char serial[33],
-    time_t *not_after)
+token_key_record(struct ca_api *api, const char *chain, const char *serial)
 {
-	struct ca_issue_req req;
 	char *kid = NULL, *jwk = NULL;
 	int r;
 
-	*chain = NULL;
-	memset(&req, 0, sizeof(req));
-	req.common_name = bot;
-	req.spiffe_id = spiffe;
-	req.pubkey = pub;
-	req.lifetime = api->cfg->bot_lifetime;
-	req.attestation = kind;
-	req.grant = grant;
-	if ((r = ca_issue(api->signer, &req, chain, serial, not_after)) != 0 ||
-	    (r = token_jwk(*chain, &kid, &jwk)) != 0)
-		goto out;
-	if ((r = ca_db_begin(api->db)) != 0)
-		goto out;
-	if ((r = ca_db_cert_add(api->db, serial, host_id, bot, spiffe,
-	    *not_after, kind, time(NULL))) != 0 ||
-	    (r = ca_db_token_key_add(api->db, serial, kid, jwk)) != 0) {
-		ca_db_rollback(api->db);
-		goto out;
-	}
-	r = ca_db_commit(api->db);
- out:
-	if (r != 0) {
-		free(*chain);
-		*chain = NULL;
-	}
+	if ((r = token_jwk(chain, &kid, &jwk)) == 0)
+		r = ca_db_token_key_add(api->db, serial, kid, jwk);
 	free(kid);
 	free(jwk);
 	return r;
@@ -797,7 +844,9 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	EVP_PKEY *pk = NULL;
 	json_error_t je;
 	const uint8_t *p;
-	char spiffe[512], serial[33], *chain = NULL;
+	char spiffe[512], serial[33], *chain = NULL, pwhy[256], kfpr[65];
+	struct ca_issue_req req;
+	enum ca_refusal refused = CA_REFUSED_NONE;
 	time_t now = time(NULL), not_after;
 	int r, tpm;
 
@@ -841,6 +890,30 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	}
 	if (host_load(api, id, "certify", peer, &h, rp) != 0)
 		goto out;
+	/* The key policy first: a refused key consumes nothing. */
+	if (tpm) {
+		if (tpm_public_parse(pubb, pub_len, &key) != 0) {
+			refuse(rp, peer, "certify", 400, "public is not a valid "
+			    "TPM2B_PUBLIC");
+			goto out;
+		}
+		r = ca_policy_tpm_key(api->cfg, &key, pwhy, sizeof(pwhy));
+	} else {
+		p = spki;
+		if ((pk = d2i_PUBKEY(NULL, &p, (long)spki_len)) == NULL ||
+		    p != spki + spki_len) {
+			ERR_clear_error();
+			refuse(rp, peer, "certify", 400, "spki is not a DER "
+			    "SubjectPublicKeyInfo");
+			goto out;
+		}
+		r = ca_policy_pkey(api->cfg, pk, pwhy, sizeof(pwhy));
+	}
+	if (r != 0) {
+		ca_metrics_key_policy(&api->metrics, 1);
+		refuse(rp, peer, "certify", 403, "bot %s: %s", bot, pwhy);
+		goto out;
+	}
 	r = ca_db_nonce_use(api->db, nonce, nonce_len, id, now);
 	if (r == BOTID_ERR_DENIED) {
 		refuse(rp, peer, "certify", 409, "nonce already used (replay)");
@@ -862,11 +935,6 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	    tpm_public_parse(h.hk_pub, h.hk_len, &hk) != 0)
 		goto fail;
 	if (tpm) {
-		if (tpm_public_parse(pubb, pub_len, &key) != 0) {
-			refuse(rp, peer, "certify", 400, "public is not a valid "
-			    "TPM2B_PUBLIC");
-			goto out;
-		}
 		if (tpm_public_check(&key, TPM_PROFILE_KEY, &why) != 0 ||
 		    tpm_certify_verify(&ak, &key, nonce, nonce_len, attb,
 		    att_len, sigb, sig_len, &why) != 0) {
@@ -877,14 +945,6 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 		if (tpm_public_to_pkey(&key, &pk) != 0)
 			goto fail;
 	} else {
-		p = spki;
-		if ((pk = d2i_PUBKEY(NULL, &p, (long)spki_len)) == NULL ||
-		    p != spki + spki_len) {
-			ERR_clear_error();
-			refuse(rp, peer, "certify", 400, "spki is not a DER "
-			    "SubjectPublicKeyInfo");
-			goto out;
-		}
 		/*
 		 * SHA-256 is applied by the verifier. The host key vouches
 		 * for a token key under the name BOT+jwt, so that a vouching
@@ -909,12 +969,34 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	}
 	snprintf(spiffe, sizeof(spiffe), "spiffe://%s/host/%s/bot/%s",
 	    api->cfg->trust_domain, id, bot);
-	if (purpose != NULL) {
-		if (issue_token(api, id, bot, spiffe, pk, tpm ? "tpm" :
-		    "pkcs11", &grant, &chain, serial, &not_after) != 0)
-			goto fail;
-	} else if (issue(api, id, bot, spiffe, pk, api->cfg->bot_lifetime,
-	    tpm ? "tpm" : "pkcs11", &chain, serial, &not_after) != 0)
+	if (key_fingerprint(pk, kfpr) != 0)
+		goto fail;
+	memset(&req, 0, sizeof(req));
+	req.spiffe_id = spiffe;
+	req.serves = purpose == NULL;
+	req.pubkey = pk;
+	req.lifetime = api->cfg->bot_lifetime;
+	req.attestation = tpm ? "tpm" : "pkcs11";
+	req.grant = purpose != NULL ? &grant : NULL;
+	if (ca_issue(api->signer, &req, &chain, serial, &not_after) != 0 ||
+	    ca_db_cert_add_live(api->db, serial, id, bot, spiffe, kfpr,
+	    not_after, req.attestation, now, &refused) != 0)
+		goto fail;
+	/* Signed but not recorded: the certificate is dropped unseen. */
+	if (refused != CA_REFUSED_NONE) {
+		refuse(rp, peer, "certify", 403, "%s",
+		    refused == CA_REFUSED_HOST ? "the host was revoked" :
+		    refused == CA_REFUSED_BOT ? "the bot is revoked until an "
+		    "operator lifts it (botid-ca unrevoke bot)" :
+		    "the key was certified for a revoked bot");
+		goto out;
+	}
+	/*
+	 * A token key enters the JWK Set only once its certificate is
+	 * recorded; if this fails the key stays out of the set, where every
+	 * JWK Set verifier refuses its tokens, and the agent asks again.
+	 */
+	if (purpose != NULL && token_key_record(api, chain, serial) != 0)
 		goto fail;
 	log_info("ca: issued %s%s to %s (%s, serial %s, until %lld)", spiffe,
 	    purpose != NULL ? " (token key)" : "", peer, kind, serial,

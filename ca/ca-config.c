@@ -25,6 +25,13 @@
 #define DEFAULT_ANCHOR_HISTORY	1000	/* audit anchors kept per host */
 #define MAX_ANCHOR_HISTORY	1000000
 #define MAX_LIFETIME		(366L * 86400)
+#define DEFAULT_NONCE_MAX	32
+#define MAX_NONCE_MAX		10000
+#define DEFAULT_RETENTION	(7L * 86400)
+#define DEFAULT_PURGE		3600
+#define DEFAULT_RSA_MIN_BITS	2048
+#define MIN_RSA_MIN_BITS	1024	/* the floor no configuration lowers */
+#define MAX_RSA_MIN_BITS	16384
 
 struct parse {
 	struct ca_config	*c;
@@ -185,6 +192,70 @@ add_list(struct parse *p, int line, const char *name, char **list,
 	return 1;
 }
 
+static int
+set_uint(struct parse *p, int line, const char *name, unsigned *dst,
+    const char *value, unsigned min, unsigned max)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || value[0] == '-' ||
+	    v < min || v > max) {
+		snprintf(p->err, p->errlen, "%s:%d: %s must be a number from "
+		    "%u to %u", p->c->path, line, name, min, max);
+		return 0;
+	}
+	*dst = (unsigned)v;
+	return 1;
+}
+
+static int
+set_bool(struct parse *p, int line, const char *name, int *dst,
+    const char *value)
+{
+	if (strcmp(value, "yes") == 0)
+		*dst = 1;
+	else if (strcmp(value, "no") == 0)
+		*dst = 0;
+	else {
+		snprintf(p->err, p->errlen, "%s:%d: %s must be yes or no",
+		    p->c->path, line, name);
+		return 0;
+	}
+	return 1;
+}
+
+/* key_ecc_curves: a space- or comma-separated list of P-256, P-384, P-521. */
+static int
+set_curves(struct parse *p, int line, const char *value)
+{
+	const char *s = value;
+	unsigned bits = 0;
+	size_t n;
+
+	while (*s != '\0') {
+		n = strcspn(s, " ,");
+		if (n == 5 && strncmp(s, "P-256", 5) == 0)
+			bits |= CA_CURVE_P256;
+		else if (n == 5 && strncmp(s, "P-384", 5) == 0)
+			bits |= CA_CURVE_P384;
+		else if (n == 5 && strncmp(s, "P-521", 5) == 0)
+			bits |= CA_CURVE_P521;
+		else if (n != 0) {
+			snprintf(p->err, p->errlen, "%s:%d: key_ecc_curves: "
+			    "only P-256, P-384 and P-521", p->c->path, line);
+			return 0;
+		}
+		s += n;
+		if (*s != '\0')
+			s++;
+	}
+	p->c->key_ecc_curves = bits;
+	return 1;
+}
+
 /* Feeds inih line by line, counting lines for error messages. */
 static char *
 reader(char *str, int num, void *arg)
@@ -220,6 +291,8 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		ok = set_string(p, line, name, &c->ca_cert, value);
 	else if (strcmp(name, "ca_key") == 0)
 		ok = set_string(p, line, name, &c->ca_key, value);
+	else if (strcmp(name, "tls_key") == 0)
+		ok = set_string(p, line, name, &c->tls_key, value);
 	else if (strcmp(name, "pkcs11_module") == 0)
 		ok = set_string(p, line, name, &c->pkcs11_module, value);
 	else if (strcmp(name, "pkcs11_token") == 0)
@@ -256,6 +329,22 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "audit_anchor_history") == 0)
 		ok = set_count(p, line, name, &c->audit_anchor_history, value,
 		    1, MAX_ANCHOR_HISTORY);
+	else if (strcmp(name, "nonce_max") == 0)
+		ok = set_uint(p, line, name, &c->nonce_max, value, 1,
+		    MAX_NONCE_MAX);
+	else if (strcmp(name, "cert_retention") == 0)
+		ok = set_seconds(p, line, name, &c->cert_retention, value, 0,
+		    10 * MAX_LIFETIME);
+	else if (strcmp(name, "purge_interval") == 0)
+		ok = set_seconds(p, line, name, &c->purge_interval, value, 0,
+		    MAX_LIFETIME);
+	else if (strcmp(name, "key_rsa_min_bits") == 0)
+		ok = set_uint(p, line, name, &c->key_rsa_min_bits, value,
+		    MIN_RSA_MIN_BITS, MAX_RSA_MIN_BITS);
+	else if (strcmp(name, "key_ecc_curves") == 0)
+		ok = set_curves(p, line, value);
+	else if (strcmp(name, "ek_purpose_check") == 0)
+		ok = set_bool(p, line, name, &c->ek_purpose_check, value);
 	else {
 		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s'", c->path,
 		    line, name);
@@ -313,6 +402,12 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	c->nonce_lifetime = DEFAULT_NONCE;
 	c->token_max_ttl = DEFAULT_TOKEN_MAX_TTL;
 	c->audit_anchor_history = DEFAULT_ANCHOR_HISTORY;
+	c->nonce_max = DEFAULT_NONCE_MAX;
+	c->cert_retention = DEFAULT_RETENTION;
+	c->purge_interval = DEFAULT_PURGE;
+	c->key_rsa_min_bits = DEFAULT_RSA_MIN_BITS;
+	c->key_ecc_curves = CA_CURVE_P256 | CA_CURVE_P384;
+	c->ek_purpose_check = 1;
 	if ((f = fopen(path, "re")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		r = BOTID_ERR_IO;
@@ -385,6 +480,7 @@ ca_config_free(struct ca_config *c)
 	free(c->database);
 	free(c->ca_cert);
 	free(c->ca_key);
+	free(c->tls_key);
 	free(c->pkcs11_module);
 	free(c->pkcs11_token);
 	free(c->pkcs11_key_label);

@@ -17,6 +17,7 @@ struct ca_config {
 	char		*database;
 	char		*ca_cert;	/* PEM */
 	char		*ca_key;	/* file:PATH or pkcs11 */
+	char		*tls_key;	/* PEM: the TLS server key; NULL: new */
 	char		*pkcs11_module;	/* ca_key = pkcs11 */
 	char		*pkcs11_token;
 	char		*pkcs11_key_label;
@@ -38,7 +39,18 @@ struct ca_config {
 	char		*public_url;	/* NULL: https://LISTEN:PORT */
 	long		 token_max_ttl;		/* seconds */
 	long		 audit_anchor_history;	/* anchors kept per host */
+	unsigned	 nonce_max;	/* unused nonces a host may hold */
+	long		 cert_retention;	/* kept after expiry, seconds */
+	long		 purge_interval;	/* seconds; 0: never */
+	unsigned	 key_rsa_min_bits;
+	unsigned	 key_ecc_curves;	/* CA_CURVE_* bits */
+	int		 ek_purpose_check;	/* TCG EK EKU where present */
 };
+
+/* key_ecc_curves bits. */
+#define CA_CURVE_P256	0x1u
+#define CA_CURVE_P384	0x2u
+#define CA_CURVE_P521	0x4u
 
 /*
  * Reads and validates path. On failure returns BOTID_ERR_CONFIG (or _IO,

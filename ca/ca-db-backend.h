@@ -54,6 +54,15 @@ struct ca_db_ops {
 		    unsigned);
 	int	(*anchor_each)(struct ca_db *,
 		    int (*)(const struct ca_anchor *, void *), void *);
+	int	(*ek_revoked)(struct ca_db *, const char *);
+	int	(*cert_add_live)(struct ca_db *, const char *, const char *,
+		    const char *, const char *, const char *, time_t,
+		    const char *, time_t, enum ca_refusal *);
+	int	(*bot_lift)(struct ca_db *, const char *);
+	int	(*nonce_add_capped)(struct ca_db *, const uint8_t *, size_t,
+		    const char *, time_t, time_t, unsigned int);
+	int	(*purge)(struct ca_db *, time_t, long,
+		    struct ca_purge_counts *);
 };
 
 struct ca_db {

@@ -79,6 +79,21 @@ static const char *const migrations[] = {
 	"  seq BIGINT NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL,"
 	"  hash TEXT NOT NULL, received BIGINT NOT NULL, line TEXT NOT NULL,"
 	"  PRIMARY KEY (host_id, number));",
+	/*
+	 * 5: revoked bots (until an operator lifts them) and the key of each
+	 * certificate; indexes for revoked EKs, the CRL and the purge.
+	 */
+	"CREATE TABLE revoked_bots ("
+	"  spiffe_id TEXT PRIMARY KEY, revoked_at BIGINT NOT NULL);"
+	"ALTER TABLE certs ADD COLUMN key_fpr TEXT;"
+	"CREATE INDEX certs_key ON certs(key_fpr);"
+	"CREATE INDEX certs_revoked ON certs(revoked_at);"
+	"CREATE INDEX certs_not_after ON certs(not_after);"
+	"CREATE INDEX hosts_ek ON hosts(ek_fpr);"
+	"CREATE INDEX nonces_host ON nonces(host_id, expires);"
+	"CREATE INDEX nonces_expires ON nonces(expires);"
+	"CREATE INDEX sessions_expires ON sessions(expires);"
+	"CREATE INDEX tokens_expires ON tokens(expires);",
 };
 
 static void	pg_close(struct ca_db *);
@@ -697,18 +712,226 @@ pg_cert_add(struct ca_db *db, const char *serial, const char *host_id,
 	    "($1, $2, $3, $4, $5, $6, $7)", &p, NULL, NULL);
 }
 
+/*
+ * The certificates are revoked and the SPIFFE ID stays revoked. The host's
+ * row is locked first, as a host revocation does, so that a certify at
+ * another replica either commits before (and its certificate is revoked
+ * here) or waits and finds the SPIFFE ID revoked.
+ */
+static int	pg_exists(struct ca_db *, const char *, const char *, int *);
+
 static int
 pg_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id, time_t now,
     int *n)
 {
 	struct pg_params p;
+	int found = 0, r;
 
 	*n = 0;
 	memset(&p, 0, sizeof(p));
 	pp_int(&p, (long long)now);
 	pp_text(&p, spiffe_id);
-	return pg_query(db, "UPDATE certs SET revoked_at = $1 WHERE "
-	    "spiffe_id = $2 AND revoked_at IS NULL", &p, NULL, n);
+	if ((r = pg_begin(db)) != 0)
+		return r;
+	/* spiffe://TD/host/ID/bot/NAME: ID is the fifth part. */
+	if ((r = pg_exists(db, "SELECT 1 FROM hosts WHERE id = "
+	    "split_part($1, '/', 5) FOR UPDATE", spiffe_id, &found)) != 0 ||
+	    (r = pg_query(db, "UPDATE certs SET revoked_at = $1 WHERE "
+	    "spiffe_id = $2 AND revoked_at IS NULL", &p, NULL, n)) != 0 ||
+	    (r = pg_query(db, "INSERT INTO revoked_bots (spiffe_id, "
+	    "revoked_at) VALUES ($2, $1) ON CONFLICT DO NOTHING", &p, NULL,
+	    NULL)) != 0)
+		goto fail;
+	return pg_commit(db);
+ fail:
+	pg_rollback(db);
+	return r;
+}
+
+static int
+pg_ek_revoked(struct ca_db *db, const char *ek_fpr)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, ek_fpr);
+	if ((r = pg_query(db, "SELECT 1 FROM hosts WHERE ek_fpr = $1 AND "
+	    "revoked_at IS NOT NULL LIMIT 1", &p, &res, NULL)) != 0)
+		return r;
+	r = PQntuples(res) > 0 ? BOTID_ERR_DENIED : 0;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_exists(struct ca_db *db, const char *sql, const char *arg, int *found)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	*found = 0;
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, arg);
+	if ((r = pg_query(db, sql, &p, &res, NULL)) != 0)
+		return r;
+	*found = PQntuples(res) > 0;
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * The host's row is locked (FOR SHARE) before anything is checked: a host
+ * revocation at another replica updates that row first, so it either waits
+ * for this transaction and then revokes this certificate with the others,
+ * or has committed and this finds the host revoked. Bot revocations lock
+ * the same row (pg_cert_revoke_spiffe).
+ */
+static int
+pg_cert_add_live(struct ca_db *db, const char *serial, const char *host_id,
+    const char *bot, const char *spiffe_id, const char *key_fpr,
+    time_t not_after, const char *attestation, time_t now,
+    enum ca_refusal *refused)
+{
+	struct pg_params p;
+	int found = 0, r;
+
+	if ((r = pg_begin(db)) != 0)
+		return r;
+	if ((r = pg_exists(db, "SELECT 1 FROM hosts WHERE id = $1 AND "
+	    "revoked_at IS NULL FOR SHARE", host_id, &found)) != 0)
+		goto fail;
+	if (!found) {
+		*refused = CA_REFUSED_HOST;
+		goto refuse;
+	}
+	if ((r = pg_exists(db, "SELECT 1 FROM revoked_bots WHERE "
+	    "spiffe_id = $1", spiffe_id, &found)) != 0)
+		goto fail;
+	if (found) {
+		*refused = CA_REFUSED_BOT;
+		goto refuse;
+	}
+	if ((r = pg_exists(db, "SELECT 1 FROM certs c JOIN revoked_bots b "
+	    "ON b.spiffe_id = c.spiffe_id WHERE c.key_fpr = $1 LIMIT 1",
+	    key_fpr, &found)) != 0)
+		goto fail;
+	if (found) {
+		*refused = CA_REFUSED_KEY;
+		goto refuse;
+	}
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, serial);
+	pp_text(&p, host_id);
+	pp_text(&p, bot);
+	pp_text(&p, spiffe_id);
+	pp_text(&p, attestation);
+	pp_int(&p, (long long)now);
+	pp_int(&p, (long long)not_after);
+	pp_text(&p, key_fpr);
+	if ((r = pg_query(db, "INSERT INTO certs (serial, host_id, bot, "
+	    "spiffe_id, attestation, issued, not_after, key_fpr) VALUES "
+	    "($1, $2, $3, $4, $5, $6, $7, $8)", &p, NULL, NULL)) != 0)
+		goto fail;
+	return pg_commit(db);
+ refuse:
+	pg_rollback(db);
+	return 0;
+ fail:
+	pg_rollback(db);
+	return r;
+}
+
+static int
+pg_bot_lift(struct ca_db *db, const char *spiffe_id)
+{
+	struct pg_params p;
+	int changes = 0, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, spiffe_id);
+	if ((r = pg_query(db, "DELETE FROM revoked_bots WHERE spiffe_id = $1",
+	    &p, NULL, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
+/*
+ * A transaction-scoped advisory lock per host serialises the count and the
+ * insert across replicas, without locking the host's row (which a certify
+ * holds while it records a certificate).
+ */
+static int
+pg_nonce_add_capped(struct ca_db *db, const uint8_t *nonce, size_t len,
+    const char *host_id, time_t expires, time_t now, unsigned int max)
+{
+	struct pg_params p;
+	int changes = 0, found = 0, r;
+
+	if ((r = pg_begin(db)) != 0)
+		return r;
+	if ((r = pg_exists(db, "SELECT pg_advisory_xact_lock(hashtext($1))",
+	    host_id, &found)) != 0)
+		goto fail;
+	memset(&p, 0, sizeof(p));
+	pp_blob(&p, nonce, len);
+	pp_text(&p, host_id);
+	pp_int(&p, (long long)expires);
+	pp_int(&p, (long long)now);
+	pp_int(&p, (long long)max);
+	if ((r = pg_query(db, "INSERT INTO nonces (value, host_id, expires) "
+	    "SELECT $1, $2, $3 WHERE (SELECT count(*) FROM nonces WHERE "
+	    "host_id = $2 AND used = 0 AND expires >= $4) < $5", &p, NULL,
+	    &changes)) != 0)
+		goto fail;
+	if ((r = pg_commit(db)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_BUSY;
+ fail:
+	pg_rollback(db);
+	return r;
+}
+
+static int
+pg_delete_before(struct ca_db *db, const char *sql, time_t t, long *n)
+{
+	struct pg_params p;
+	int changes = 0, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)t);
+	if ((r = pg_query(db, sql, &p, NULL, &changes)) != 0)
+		return r;
+	*n = changes;
+	return 0;
+}
+
+static int
+pg_purge(struct ca_db *db, time_t now, long cert_retention,
+    struct ca_purge_counts *c)
+{
+	long token_keys;	/* a purged token key's JWK goes with it */
+	int r;
+
+	if ((r = pg_begin(db)) != 0)
+		return r;
+	if ((r = pg_delete_before(db, "DELETE FROM nonces WHERE expires < $1",
+	    now, &c->nonces)) != 0 ||
+	    (r = pg_delete_before(db, "DELETE FROM sessions WHERE "
+	    "expires < $1", now, &c->sessions)) != 0 ||
+	    (r = pg_delete_before(db, "DELETE FROM tokens WHERE expires < $1",
+	    now, &c->tokens)) != 0 ||
+	    (r = pg_delete_before(db, "DELETE FROM token_keys WHERE serial IN "
+	    "(SELECT serial FROM certs WHERE not_after < $1)",
+	    now - cert_retention, &token_keys)) != 0 ||
+	    (r = pg_delete_before(db, "DELETE FROM certs WHERE not_after < $1",
+	    now - cert_retention, &c->certs)) != 0) {
+		pg_rollback(db);
+		return r;
+	}
+	return pg_commit(db);
 }
 
 /*
@@ -988,4 +1211,9 @@ const struct ca_db_ops ca_db_postgres = {
 	.anchor_latest = pg_anchor_latest,
 	.anchor_add = pg_anchor_add,
 	.anchor_each = pg_anchor_each,
+	.ek_revoked = pg_ek_revoked,
+	.cert_add_live = pg_cert_add_live,
+	.bot_lift = pg_bot_lift,
+	.nonce_add_capped = pg_nonce_add_capped,
+	.purge = pg_purge,
 };

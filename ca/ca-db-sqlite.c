@@ -75,6 +75,21 @@ static const char *const migrations[] = {
 	"  seq INTEGER NOT NULL, reason TEXT NOT NULL, time TEXT NOT NULL,"
 	"  hash TEXT NOT NULL, received INTEGER NOT NULL, line TEXT NOT NULL,"
 	"  PRIMARY KEY (host_id, number));",
+	/*
+	 * 5: revoked bots (until an operator lifts them) and the key of each
+	 * certificate; indexes for revoked EKs, the CRL and the purge.
+	 */
+	"CREATE TABLE revoked_bots ("
+	"  spiffe_id TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);"
+	"ALTER TABLE certs ADD COLUMN key_fpr TEXT;"
+	"CREATE INDEX certs_key ON certs(key_fpr);"
+	"CREATE INDEX certs_revoked ON certs(revoked_at);"
+	"CREATE INDEX certs_not_after ON certs(not_after);"
+	"CREATE INDEX hosts_ek ON hosts(ek_fpr);"
+	"CREATE INDEX nonces_host ON nonces(host_id, expires);"
+	"CREATE INDEX nonces_expires ON nonces(expires);"
+	"CREATE INDEX sessions_expires ON sessions(expires);"
+	"CREATE INDEX tokens_expires ON tokens(expires);",
 };
 
 static int
@@ -201,22 +216,35 @@ sqlite_open(const char *path, struct ca_db **dbp, char *err, size_t errlen)
 {
 	struct sqlite_db *sq = NULL;
 	struct ca_db *db = NULL;
-	int fd, r = BOTID_ERR_IO;
+	struct stat stb;
+	int fd = -1, r = BOTID_ERR_IO;
 
 	*dbp = NULL;
-	/* Create it 0600 ourselves: SQLite would use the umask. */
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-	    0600)) == -1) {
+	/*
+	 * Create it 0600 ourselves (SQLite would use the umask), but never
+	 * open and close an existing file: closing any descriptor of it drops
+	 * every POSIX lock this process holds on it, those of a connection
+	 * already open here (botid-ca serve's purge thread opens a second
+	 * one), and another process could then delete the WAL under it.
+	 */
+	if (lstat(path, &stb) == 0) {
+		if (S_ISLNK(stb.st_mode)) {
+			snprintf(err, errlen, "%s: is a symbolic link", path);
+			return BOTID_ERR_IO;
+		}
+	} else if (errno != ENOENT ||
+	    ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1 && errno != EEXIST)) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return BOTID_ERR_IO;
-	}
-	close(fd);
+	} else if (fd != -1)
+		close(fd);
 	if ((sq = calloc(1, sizeof(*sq))) == NULL)
 		return BOTID_ERR_ALLOC;
 	sq->base.ops = &ca_db_sqlite;
 	db = &sq->base;
 	if (sqlite3_open_v2(path, &H(db), SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+	    SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path, H(db) != NULL ?
 		    sqlite3_errmsg(H(db)) : "cannot open");
 		goto out;
@@ -624,6 +652,7 @@ sqlite_cert_add(struct ca_db *db, const char *serial, const char *host_id,
 	return db_step_done(db, st, NULL);
 }
 
+/* The certificates are revoked and the SPIFFE ID stays revoked. */
 static int
 sqlite_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id, time_t now,
     int *n)
@@ -632,12 +661,197 @@ sqlite_cert_revoke_spiffe(struct ca_db *db, const char *spiffe_id, time_t now,
 	int r;
 
 	*n = 0;
+	if ((r = sqlite_begin(db)) != 0)
+		return r;
 	if ((r = db_prepare(db, "UPDATE certs SET revoked_at = ? WHERE "
 	    "spiffe_id = ? AND revoked_at IS NULL", &st)) != 0)
-		return r;
+		goto fail;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
 	sqlite3_bind_text(st, 2, spiffe_id, -1, SQLITE_STATIC);
-	return db_step_done(db, st, n);
+	if ((r = db_step_done(db, st, n)) != 0)
+		goto fail;
+	if ((r = db_prepare(db, "INSERT OR IGNORE INTO revoked_bots "
+	    "(spiffe_id, revoked_at) VALUES (?, ?)", &st)) != 0)
+		goto fail;
+	sqlite3_bind_text(st, 1, spiffe_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	if ((r = db_step_done(db, st, NULL)) != 0)
+		goto fail;
+	return sqlite_commit(db);
+ fail:
+	sqlite_rollback(db);
+	return r;
+}
+
+static int
+sqlite_ek_revoked(struct ca_db *db, const char *ek_fpr)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, "SELECT 1 FROM hosts WHERE ek_fpr = ? AND "
+	    "revoked_at IS NOT NULL LIMIT 1", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, ek_fpr, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	r = rc == SQLITE_ROW ? BOTID_ERR_DENIED : rc == SQLITE_DONE ? 0 :
+	    db_fail(db, "revoked EK");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Whether a one-row query with one text parameter finds a row. */
+static int
+db_exists(struct ca_db *db, const char *sql, const char *arg, int *found)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	*found = 0;
+	if ((r = db_prepare(db, sql, &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	r = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(db, "query");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* BEGIN IMMEDIATE holds the write lock: no revocation runs meanwhile. */
+static int
+sqlite_cert_add_live(struct ca_db *db, const char *serial,
+    const char *host_id, const char *bot, const char *spiffe_id,
+    const char *key_fpr, time_t not_after, const char *attestation,
+    time_t now, enum ca_refusal *refused)
+{
+	sqlite3_stmt *st;
+	int found = 0, r;
+
+	if ((r = sqlite_begin(db)) != 0)
+		return r;
+	if ((r = db_exists(db, "SELECT 1 FROM hosts WHERE id = ? AND "
+	    "revoked_at IS NULL", host_id, &found)) != 0)
+		goto fail;
+	if (!found) {
+		*refused = CA_REFUSED_HOST;
+		goto refuse;
+	}
+	if ((r = db_exists(db, "SELECT 1 FROM revoked_bots WHERE "
+	    "spiffe_id = ?", spiffe_id, &found)) != 0)
+		goto fail;
+	if (found) {
+		*refused = CA_REFUSED_BOT;
+		goto refuse;
+	}
+	if ((r = db_exists(db, "SELECT 1 FROM certs c JOIN revoked_bots b "
+	    "ON b.spiffe_id = c.spiffe_id WHERE c.key_fpr = ? LIMIT 1",
+	    key_fpr, &found)) != 0)
+		goto fail;
+	if (found) {
+		*refused = CA_REFUSED_KEY;
+		goto refuse;
+	}
+	if ((r = db_prepare(db, "INSERT INTO certs (serial, host_id, bot, "
+	    "spiffe_id, attestation, issued, not_after, key_fpr) VALUES "
+	    "(?, ?, ?, ?, ?, ?, ?, ?)", &st)) != 0)
+		goto fail;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, bot, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, spiffe_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, attestation, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 7, (sqlite3_int64)not_after);
+	sqlite3_bind_text(st, 8, key_fpr, -1, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, NULL)) != 0)
+		goto fail;
+	return sqlite_commit(db);
+ refuse:
+	sqlite_rollback(db);
+	return 0;
+ fail:
+	sqlite_rollback(db);
+	return r;
+}
+
+static int
+sqlite_bot_lift(struct ca_db *db, const char *spiffe_id)
+{
+	sqlite3_stmt *st;
+	int changes = 0, r;
+
+	if ((r = db_prepare(db, "DELETE FROM revoked_bots WHERE spiffe_id = ?",
+	    &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, spiffe_id, -1, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
+/* One INSERT ... SELECT: the count and the insert cannot be split. */
+static int
+sqlite_nonce_add_capped(struct ca_db *db, const uint8_t *nonce, size_t len,
+    const char *host_id, time_t expires, time_t now, unsigned int max)
+{
+	sqlite3_stmt *st;
+	int changes = 0, r;
+
+	if ((r = db_prepare(db, "INSERT INTO nonces (value, host_id, expires) "
+	    "SELECT ?, ?, ? WHERE (SELECT count(*) FROM nonces WHERE "
+	    "host_id = ? AND used = 0 AND expires >= ?) < ?", &st)) != 0)
+		return r;
+	sqlite3_bind_blob(st, 1, nonce, (int)len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)expires);
+	sqlite3_bind_text(st, 4, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)now);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)max);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_BUSY;
+}
+
+static int
+db_delete_before(struct ca_db *db, const char *sql, time_t t, long *n)
+{
+	sqlite3_stmt *st;
+	int changes = 0, r;
+
+	if ((r = db_prepare(db, sql, &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)t);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	*n = changes;
+	return 0;
+}
+
+static int
+sqlite_purge(struct ca_db *db, time_t now, long cert_retention,
+    struct ca_purge_counts *c)
+{
+	long token_keys;	/* a purged token key's JWK goes with it */
+	int r;
+
+	if ((r = sqlite_begin(db)) != 0)
+		return r;
+	if ((r = db_delete_before(db, "DELETE FROM nonces WHERE expires < ?",
+	    now, &c->nonces)) != 0 ||
+	    (r = db_delete_before(db, "DELETE FROM sessions WHERE "
+	    "expires < ?", now, &c->sessions)) != 0 ||
+	    (r = db_delete_before(db, "DELETE FROM tokens WHERE expires < ?",
+	    now, &c->tokens)) != 0 ||
+	    (r = db_delete_before(db, "DELETE FROM token_keys WHERE serial IN "
+	    "(SELECT serial FROM certs WHERE not_after < ?)",
+	    now - cert_retention, &token_keys)) != 0 ||
+	    (r = db_delete_before(db, "DELETE FROM certs WHERE not_after < ?",
+	    now - cert_retention, &c->certs)) != 0) {
+		sqlite_rollback(db);
+		return r;
+	}
+	return sqlite_commit(db);
 }
 
 /*
@@ -945,4 +1159,9 @@ const struct ca_db_ops ca_db_sqlite = {
 	.anchor_latest = sqlite_anchor_latest,
 	.anchor_add = sqlite_anchor_add,
 	.anchor_each = sqlite_anchor_each,
+	.ek_revoked = sqlite_ek_revoked,
+	.cert_add_live = sqlite_cert_add_live,
+	.bot_lift = sqlite_bot_lift,
+	.nonce_add_capped = sqlite_nonce_add_capped,
+	.purge = sqlite_purge,
 };

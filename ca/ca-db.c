@@ -239,3 +239,42 @@ ca_db_anchor_each(struct ca_db *db,
 {
 	return db->ops->anchor_each(db, fn, arg);
 }
+
+int
+ca_db_ek_revoked(struct ca_db *db, const char *ek_fpr)
+{
+	return db->ops->ek_revoked(db, ek_fpr);
+}
+
+int
+ca_db_cert_add_live(struct ca_db *db, const char *serial,
+    const char *host_id, const char *bot, const char *spiffe_id,
+    const char *key_fpr, time_t not_after, const char *attestation,
+    time_t now, enum ca_refusal *refused)
+{
+	*refused = CA_REFUSED_NONE;
+	return db->ops->cert_add_live(db, serial, host_id, bot, spiffe_id,
+	    key_fpr, not_after, attestation, now, refused);
+}
+
+int
+ca_db_bot_lift(struct ca_db *db, const char *spiffe_id)
+{
+	return db->ops->bot_lift(db, spiffe_id);
+}
+
+int
+ca_db_nonce_add_capped(struct ca_db *db, const uint8_t *nonce, size_t len,
+    const char *host_id, time_t expires, time_t now, unsigned int max)
+{
+	return db->ops->nonce_add_capped(db, nonce, len, host_id, expires, now,
+	    max);
+}
+
+int
+ca_db_purge(struct ca_db *db, time_t now, long cert_retention,
+    struct ca_purge_counts *c)
+{
+	memset(c, 0, sizeof(*c));
+	return db->ops->purge(db, now, cert_retention, c);
+}

@@ -132,7 +132,7 @@ int	ca_db_revoked(struct ca_db *db, time_t now,
 	    void *arg), void *arg);
 /*
  * Records the JWK (compact JSON with kid, x5c...) of the token key whose
- * certificate serial was just added with ca_db_cert_add.
+ * certificate serial was just added with ca_db_cert_add_live.
  */
 int	ca_db_token_key_add(struct ca_db *db, const char *serial,
 	    const char *kid, const char *jwk);
@@ -146,6 +146,66 @@ int	ca_db_token_key_add(struct ca_db *db, const char *serial,
  */
 int	ca_db_token_keys(struct ca_db *db, time_t now, long overlap,
 	    int (*fn)(const char *jwk, void *arg), void *arg);
+
+/*
+ * Whether a host enrolled with the EK of this fingerprint was revoked:
+ * 0 no, BOTID_ERR_DENIED yes (the TPM may not enrol again), _IO.
+ */
+int	ca_db_ek_revoked(struct ca_db *db, const char *ek_fpr);
+
+/* Why ca_db_cert_add_live did not record a certificate. */
+enum ca_refusal {
+	CA_REFUSED_NONE = 0,
+	CA_REFUSED_HOST,	/* the host is revoked (or unknown) */
+	CA_REFUSED_BOT,		/* the SPIFFE ID is revoked */
+	CA_REFUSED_KEY		/* the key was certified for a revoked bot */
+};
+
+/*
+ * In its own transaction: records a bot certificate only while its host
+ * is unrevoked, its SPIFFE ID not revoked and its key (key_fpr, the
+ * SHA-256 of the SubjectPublicKeyInfo, hex) never certified for a revoked
+ * SPIFFE ID; else *refused says why and nothing is recorded. The host's
+ * row is locked against a revocation running at the same time (another
+ * replica's), which then waits and revokes this certificate too.
+ * Errors: _IO.
+ */
+int	ca_db_cert_add_live(struct ca_db *db, const char *serial,
+	    const char *host_id, const char *bot, const char *spiffe_id,
+	    const char *key_fpr, time_t not_after, const char *attestation,
+	    time_t now, enum ca_refusal *refused);
+
+/*
+ * Lifts the revocation of a bot (its SPIFFE ID and the keys certified for
+ * it): it may be certified again; its old certificates stay revoked.
+ * Errors: BOTID_ERR_NOT_FOUND (not revoked), _IO.
+ */
+int	ca_db_bot_lift(struct ca_db *db, const char *spiffe_id);
+
+/*
+ * Records a nonce for host_id unless the host already holds max unused,
+ * unexpired ones (BOTID_ERR_BUSY). Errors: _BUSY, _IO.
+ */
+int	ca_db_nonce_add_capped(struct ca_db *db, const uint8_t *nonce,
+	    size_t len, const char *host_id, time_t expires, time_t now,
+	    unsigned int max);
+
+/* What ca_db_purge deleted. */
+struct ca_purge_counts {
+	long	nonces;
+	long	sessions;
+	long	tokens;
+	long	certs;
+};
+
+/*
+ * Deletes nonces, enrolment sessions and join tokens that expired before
+ * now, and certificates that expired before now - cert_retention (gone
+ * from every CRL by then). Errors: _IO.
+ */
+int	ca_db_purge(struct ca_db *db, time_t now, long cert_retention,
+	    struct ca_purge_counts *c);
+
 /* Writes hosts and their issuance history as text to f. */
 int	ca_db_inventory(struct ca_db *db, FILE *f);
 

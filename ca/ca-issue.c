@@ -2,8 +2,14 @@
  * Certificates from botid-ca (ca-issue.h). Why it is built this way:
  *  - Extensions are added one by one from code, never from a config file,
  *    so a certificate's content is exactly what doc/ca-api.md promises:
- *    CA:FALSE, critical digitalSignature, clientAuth and serverAuth, one
- *    URI SAN (the SPIFFE ID), and the attestation kind.
+ *    CA:FALSE, critical digitalSignature, clientAuth (bots also
+ *    serverAuth), one critical URI SAN (the SPIFFE ID), and the
+ *    attestation kind.
+ *  - Host and bot certificates have an empty subject: a host chooses its
+ *    bot names, and a CN like "ca.example" would be taken for a host name
+ *    by TLS clients that fall back to the CN when there is no DNS SAN.
+ *    With no CN and no DNS or IP SAN, no such certificate matches any
+ *    host name, so none can pass as botid-ca's TLS server.
  *  - Lifetimes are clamped to the CA certificate's, and notBefore is a
  *    minute back to absorb small clock differences.
  *  - The CA key may be a token object: libp11 gives an EVP_PKEY whose
@@ -42,6 +48,7 @@ struct ca_signer {
 	EVP_PKEY	*key;
 	X509		*cert;
 	char		*bundle;	/* PEM of cert */
+	EVP_PKEY	*tls_key;	/* tls_key, or NULL: a new one */
 	PKCS11_CTX	*p11;
 	PKCS11_SLOT	*slots;
 	unsigned int	 nslots;
@@ -121,7 +128,7 @@ key_pkcs11(struct ca_signer *s, const struct ca_config *c, char *err,
 }
 
 static int
-key_file(struct ca_signer *s, const char *path, char *err, size_t errlen)
+pem_key_load(const char *path, EVP_PKEY **k, char *err, size_t errlen)
 {
 	BIO *b;
 
@@ -129,11 +136,17 @@ key_file(struct ca_signer *s, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return BOTID_ERR_IO;
 	}
-	s->key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	*k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 	BIO_free(b);
-	if (s->key == NULL)
+	if (*k == NULL)
 		return crypto_fail(err, errlen, path);
 	return 0;
+}
+
+static int
+key_file(struct ca_signer *s, const char *path, char *err, size_t errlen)
+{
+	return pem_key_load(path, &s->key, err, errlen);
 }
 
 static int
@@ -151,6 +164,7 @@ ca_signer_close(struct ca_signer *s)
 	if (s == NULL)
 		return;
 	EVP_PKEY_free(s->key);
+	EVP_PKEY_free(s->tls_key);
 	X509_free(s->cert);
 	free(s->bundle);
 	if (s->p11 != NULL) {
@@ -366,6 +380,9 @@ ca_signer_open(const struct ca_config *c, struct ca_signer **sp, char *err,
 		r = BOTID_ERR_ALLOC;
 		goto out;
 	}
+	if (c->tls_key != NULL &&
+	    (r = pem_key_load(c->tls_key, &s->tls_key, err, errlen)) != 0)
+		goto out;
 	*sp = s;
 	s = NULL;
 	r = 0;
@@ -381,7 +398,7 @@ ca_signer_bundle(const struct ca_signer *s)
 	return s->bundle;
 }
 
-/* The common part of every certificate we issue. */
+/* The common part of every certificate we issue; cn NULL: empty subject. */
 static X509 *
 cert_begin(struct ca_signer *s, const char *cn, EVP_PKEY *pub, long lifetime,
     char serial[33], time_t *not_after)
@@ -399,8 +416,8 @@ cert_begin(struct ca_signer *s, const char *cn, EVP_PKEY *pub, long lifetime,
 	    X509_time_adj_ex(X509_getm_notBefore(x), 0, -60, &now) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &end) == NULL ||
 	    (name = X509_get_subject_name(x)) == NULL ||
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	    (const unsigned char *)cn, -1, -1, 0) != 1 ||
+	    (cn != NULL && X509_NAME_add_entry_by_txt(name, "CN",
+	    MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0) != 1) ||
 	    X509_set_issuer_name(x, X509_get_subject_name(s->cert)) != 1 ||
 	    X509_set_pubkey(x, pub) != 1 ||
 	    !add_ext(x, s->cert, NID_basic_constraints, "critical,CA:FALSE") ||
@@ -455,15 +472,16 @@ ca_issue(struct ca_signer *s, const struct ca_issue_req *req, char **chain,
 	int r = BOTID_ERR_CRYPTO;
 
 	*chain = NULL;
-	if ((size_t)snprintf(san, sizeof(san), "URI:%s", req->spiffe_id) >=
-	    sizeof(san))
+	/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical. */
+	if ((size_t)snprintf(san, sizeof(san), "critical,URI:%s",
+	    req->spiffe_id) >= sizeof(san))
 		return BOTID_ERR_INVALID;
-	if ((x = cert_begin(s, req->common_name, req->pubkey, req->lifetime,
-	    serial, not_after)) == NULL)
+	if ((x = cert_begin(s, NULL, req->pubkey, req->lifetime, serial,
+	    not_after)) == NULL)
 		goto out;
 	if (!add_ext(x, s->cert, NID_key_usage, "critical,digitalSignature") ||
 	    (req->grant == NULL && !add_ext(x, s->cert, NID_ext_key_usage,
-	    "clientAuth,serverAuth")) ||
+	    req->serves ? "clientAuth,serverAuth" : "clientAuth")) ||
 	    (req->grant != NULL && !add_token_purpose(x, s->cert,
 	    req->grant)) ||
 	    !add_ext(x, s->cert, NID_subject_alt_name, san) ||
@@ -571,6 +589,71 @@ ca_crl(struct ca_signer *s, struct ca_db *db, char **pem)
 }
 
 int
+ca_tls_key_init(const struct ca_config *c, int *made, char *err,
+    size_t errlen)
+{
+	EVP_PKEY *k = NULL;
+	BIO *b = NULL;
+	mode_t old;
+	int r = 0;
+
+	*made = 0;
+	if (c->tls_key == NULL || access(c->tls_key, F_OK) == 0)
+		return 0;
+	old = umask(0177);
+	if ((k = EVP_EC_gen("P-256")) == NULL ||
+	    (b = BIO_new_file(c->tls_key, "wx")) == NULL ||
+	    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) != 1)
+		r = crypto_fail(err, errlen, c->tls_key);
+	else
+		*made = 1;
+	umask(old);
+	BIO_free(b);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
+ca_tls_pin(const struct ca_config *c, char **pin, char *err, size_t errlen)
+{
+	EVP_PKEY *k = NULL;
+	unsigned char *der = NULL, h[32];
+	char *b64 = NULL;
+	int len, r;
+
+	*pin = NULL;
+	if (c->tls_key == NULL) {
+		snprintf(err, errlen, "no tls_key in %s: the TLS key is new at "
+		    "each start and cannot be pinned", c->path);
+		return BOTID_ERR_CONFIG;
+	}
+	if ((r = pem_key_load(c->tls_key, &k, err, errlen)) != 0)
+		return r;
+	r = BOTID_ERR_CRYPTO;
+	if ((len = i2d_PUBKEY(k, &der)) <= 0 ||
+	    EVP_Digest(der, (size_t)len, h, NULL, EVP_sha256(), NULL) != 1) {
+		r = crypto_fail(err, errlen, c->tls_key);
+		goto out;
+	}
+	if ((b64 = malloc(4 * ((sizeof(h) + 2) / 3) + 1)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, h, sizeof(h));
+	if (asprintf(pin, "sha256//%s", b64) == -1) {
+		*pin = NULL;
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	r = 0;
+ out:
+	free(b64);
+	OPENSSL_free(der);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
 ca_tls_context(struct ca_signer *s, const char *host, SSL_CTX **ctxp)
 {
 	unsigned char addr[16];
@@ -582,12 +665,18 @@ ca_tls_context(struct ca_signer *s, const char *host, SSL_CTX **ctxp)
 	int r = BOTID_ERR_CRYPTO;
 
 	*ctxp = NULL;
+	/* A pinned key (tls_key) survives restarts and is shared by replicas. */
+	if (s->tls_key != NULL) {
+		if (EVP_PKEY_up_ref(s->tls_key) != 1)
+			return BOTID_ERR_CRYPTO;
+		k = s->tls_key;
+	}
 	if (inet_pton(AF_INET, host, addr) == 1 ||
 	    inet_pton(AF_INET6, host, addr) == 1)
 		snprintf(san, sizeof(san), "IP:%s", host);
 	else
 		snprintf(san, sizeof(san), "DNS:%s", host);
-	if ((k = EVP_EC_gen("P-256")) == NULL ||
+	if ((k == NULL && (k = EVP_EC_gen("P-256")) == NULL) ||
 	    (x = cert_begin(s, host, k, 7L * 86400, serial, &end)) == NULL ||
 	    !add_ext(x, s->cert, NID_key_usage, "critical,digitalSignature") ||
 	    !add_ext(x, s->cert, NID_ext_key_usage, "serverAuth") ||

@@ -38,9 +38,14 @@ void	ca_signer_close(struct ca_signer *s);
 /* The CA certificate as PEM (owned by s). */
 const char *ca_signer_bundle(const struct ca_signer *s);
 
+/*
+ * The certificate has an empty subject and the SPIFFE ID as its only name,
+ * so it matches no host name. serves adds serverAuth (bots may serve mTLS
+ * to other bots, which check the SPIFFE ID); hosts only ever connect.
+ */
 struct ca_issue_req {
-	const char	*common_name;
-	const char	*spiffe_id;	/* the only URI SAN */
+	const char	*spiffe_id;	/* the only name: one URI SAN */
+	int		 serves;
 	EVP_PKEY	*pubkey;
 	long		 lifetime;	/* seconds */
 	const char	*attestation;	/* "tpm" or "pkcs11" */
@@ -64,9 +69,25 @@ int	ca_issue(struct ca_signer *s, const struct ca_issue_req *req,
 int	ca_crl(struct ca_signer *s, struct ca_db *db, char **pem);
 
 /*
- * A TLS server context with a new key and a certificate for host (an IP
- * address or a DNS name) issued by the CA, so the CA bundle authenticates
- * the server too. Errors: _CRYPTO.
+ * Creates the TLS server key tls_key (P-256, 0600) when configured and
+ * absent; *made 1 if created. Errors: _CRYPTO (err set).
+ */
+int	ca_tls_key_init(const struct ca_config *c, int *made, char *err,
+	    size_t errlen);
+
+/*
+ * The pin of tls_key for agents (botid provision --ca-pin): "sha256//"
+ * and the base64 SHA-256 of its SubjectPublicKeyInfo, as curl pins;
+ * *pin malloc'd. Errors: _CONFIG (no tls_key), _IO, _CRYPTO, _ALLOC.
+ */
+int	ca_tls_pin(const struct ca_config *c, char **pin, char *err,
+	    size_t errlen);
+
+/*
+ * A TLS server context with a new key (or tls_key when configured, which
+ * agents pin) and a certificate for host (an IP address or a DNS name)
+ * issued by the CA, so the CA bundle authenticates the server too.
+ * Errors: _CRYPTO.
  */
 int	ca_tls_context(struct ca_signer *s, const char *host, SSL_CTX **ctxp);
 

@@ -1,7 +1,10 @@
 /*
  * botid-ca: the attesting CA. `serve` answers agents over HTTPS; `init`,
- * `token create`, `revoke`, `inventory` and `audit export` are the
- * operator's commands and work on the same database while the daemon runs.
+ * `token create`, `revoke`, `unrevoke`, `purge`, `inventory` and `audit
+ * export` are the operator's commands and work on the same database while
+ * the daemon runs. `serve` also purges expired state every purge_interval,
+ * from a thread with a database connection of its own, so the event loop
+ * never waits for it.
  */
 #include "botid-config.h"
 
@@ -12,6 +15,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +51,10 @@ usage(FILE *f)
 	    "  token create --ttl DURATION [--bots a,b]\n"
 	    "                                print a single-use join token\n"
 	    "  revoke host HOST_ID | bot SPIFFE_ID\n"
+	    "  unrevoke bot SPIFFE_ID         lift a bot's revocation\n"
+	    "  tls-pin                       print the TLS key's pin for agents\n"
+	    "  purge [--at UNIX_TIME]        delete expired nonces, sessions,\n"
+	    "                                tokens and old certificates\n"
 	    "  inventory                     hosts and the certificates issued,\n"
 	    "                                and each host's last audit anchor\n"
 	    "  audit export HOST_ID          the host's newest audit anchor (JSON)\n"
@@ -102,6 +111,13 @@ cmd_init(const char *conf)
 	if (made == 0)
 		printf("CA certificate %s exists; nothing changed\n",
 		    cfg->ca_cert);
+	if (ca_tls_key_init(cfg, &made, err, sizeof(err)) != 0) {
+		fail("%s", err);
+		goto out;
+	}
+	if (made)
+		printf("created the TLS key %s (agents pin it: botid-ca "
+		    "tls-pin)\n", cfg->tls_key);
 	/* A PostgreSQL URI may carry a password: not echoed. */
 	if (ca_db_is_postgres(cfg->database))
 		printf("database (PostgreSQL) ready\n");
@@ -114,9 +130,110 @@ cmd_init(const char *conf)
 	return r;
 }
 
+/* One purge as of now; counts in the log. */
+static int
+purge_once(struct ca_db *db, const struct ca_config *cfg, time_t now,
+    struct ca_purge_counts *c)
+{
+	int r;
+
+	if ((r = ca_db_purge(db, now, cfg->cert_retention, c)) != 0) {
+		log_err("ca: purge failed: %s", botid_strerror(r));
+		return r;
+	}
+	log_info("ca: purged %ld nonce(s), %ld session(s), %ld token(s), "
+	    "%ld certificate(s)", c->nonces, c->sessions, c->tokens, c->certs);
+	return 0;
+}
+
+/* The purge thread and how serve stops it before freeing what it reads. */
+struct purge_thread {
+	const struct ca_config	*cfg;
+	pthread_mutex_t		 mu;
+	pthread_cond_t		 cv;	/* signalled to stop */
+	int			 stop;
+};
+
+static void *
+purge_loop(void *arg)
+{
+	struct purge_thread *pt = arg;
+	struct ca_purge_counts c;
+	struct ca_db *db = NULL;
+	struct timespec until;
+	sigset_t all;
+	char err[1024];
+	int stop;
+
+	/* Signals are the event loop's. */
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		(void)clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += pt->cfg->purge_interval;
+		pthread_mutex_lock(&pt->mu);
+		while (!pt->stop && pthread_cond_timedwait(&pt->cv, &pt->mu,
+		    &until) != ETIMEDOUT)
+			;
+		stop = pt->stop;
+		pthread_mutex_unlock(&pt->mu);
+		if (stop)
+			break;
+		/* Opened for each run: a database restart costs one run. */
+		if (ca_db_open(pt->cfg->database, &db, err,
+		    sizeof(err)) != 0) {
+			log_err("ca: purge: %s", err);
+			continue;
+		}
+		(void)purge_once(db, pt->cfg, time(NULL), &c);
+		ca_db_close(db);
+		db = NULL;
+	}
+	return NULL;
+}
+
+/* Starts the purge thread (cv on the monotonic clock). Errors: _INTERNAL. */
+static int
+purge_start(struct purge_thread *pt, pthread_t *th)
+{
+	pthread_condattr_t ca;
+	int r = BOTID_ERR_INTERNAL;
+
+	if (pthread_condattr_init(&ca) != 0)
+		return r;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+	    pthread_mutex_init(&pt->mu, NULL) == 0) {
+		if (pthread_cond_init(&pt->cv, &ca) != 0)
+			pthread_mutex_destroy(&pt->mu);
+		else if (pthread_create(th, NULL, purge_loop, pt) != 0) {
+			pthread_cond_destroy(&pt->cv);
+			pthread_mutex_destroy(&pt->mu);
+		} else
+			r = 0;
+	}
+	pthread_condattr_destroy(&ca);
+	return r;
+}
+
+/* Stops it: a purge under way finishes first. */
+static void
+purge_stop(struct purge_thread *pt, pthread_t th)
+{
+	pthread_mutex_lock(&pt->mu);
+	pt->stop = 1;
+	pthread_cond_signal(&pt->cv);
+	pthread_mutex_unlock(&pt->mu);
+	(void)pthread_join(th, NULL);
+	pthread_cond_destroy(&pt->cv);
+	pthread_mutex_destroy(&pt->mu);
+}
+
 static int
 cmd_serve(const char *conf, const char *port_file)
 {
+	struct purge_thread pt;
+	pthread_t purge_th;
+	int purging = 0;
 	struct ca_config *cfg = NULL;
 	struct ca_db *db = NULL;
 	struct ca_signer *signer = NULL;
@@ -132,11 +249,22 @@ cmd_serve(const char *conf, const char *port_file)
 		fail("%s", err);
 		goto out;
 	}
+	if (cfg->purge_interval > 0) {
+		memset(&pt, 0, sizeof(pt));
+		pt.cfg = cfg;
+		if (purge_start(&pt, &purge_th) != 0) {
+			fail("cannot start the purge thread");
+			goto out;
+		}
+		purging = 1;
+	}
 	if (ca_http_serve(&api, cfg->listen_host, cfg->listen_port,
 	    port_file) != 0)
 		goto out;
 	r = 0;
  out:
+	if (purging)
+		purge_stop(&pt, purge_th);
 	ca_api_free(&api);
 	ca_signer_close(signer);
 	ca_db_close(db);
@@ -268,6 +396,88 @@ anchor_row(const struct ca_anchor *a, void *arg)
 }
 
 static int
+cmd_unrevoke(const char *conf, const char *kind, const char *what)
+{
+	struct ca_config *cfg = NULL;
+	struct ca_db *db = NULL;
+	int r = 1, rc;
+
+	if (strcmp(kind, "bot") != 0 || strncmp(what, "spiffe://", 9) != 0)
+		return fail("unrevoke: bot SPIFFE_ID");
+	if (load(conf, &cfg, &db) != 0)
+		goto out;
+	if ((rc = ca_db_bot_lift(db, what)) == BOTID_ERR_NOT_FOUND) {
+		fail("unrevoke: %s is not revoked", what);
+		goto out;
+	} else if (rc != 0) {
+		fail("unrevoke: database error");
+		goto out;
+	}
+	printf("%s may be certified again; its old certificates stay "
+	    "revoked\n", what);
+	r = 0;
+ out:
+	ca_db_close(db);
+	ca_config_free(cfg);
+	return r;
+}
+
+static int
+cmd_purge(const char *conf, const char *at)
+{
+	struct ca_config *cfg = NULL;
+	struct ca_db *db = NULL;
+	struct ca_purge_counts c;
+	time_t now = time(NULL);
+	long long v;
+	char *end;
+	int r = 1;
+
+	if (at != NULL) {
+		errno = 0;
+		v = strtoll(at, &end, 10);
+		if (errno != 0 || end == at || *end != '\0' || v < 0)
+			return fail("purge: --at takes a Unix time");
+		now = (time_t)v;
+	}
+	if (load(conf, &cfg, &db) != 0)
+		goto out;
+	if (purge_once(db, cfg, now, &c) != 0) {
+		fail("purge: database error");
+		goto out;
+	}
+	printf("purged %ld nonce(s), %ld session(s), %ld token(s), %ld "
+	    "certificate(s)\n", c.nonces, c.sessions, c.tokens, c.certs);
+	r = 0;
+ out:
+	ca_db_close(db);
+	ca_config_free(cfg);
+	return r;
+}
+
+/* Prints the pin of tls_key for botid provision --ca-pin. */
+static int
+cmd_tls_pin(const char *conf)
+{
+	struct ca_config *cfg = NULL;
+	char err[1024], *pin = NULL;
+	int r = 1;
+
+	if (load(conf, &cfg, NULL) != 0)
+		goto out;
+	if (ca_tls_pin(cfg, &pin, err, sizeof(err)) != 0) {
+		fail("tls-pin: %s", err);
+		goto out;
+	}
+	printf("%s\n", pin);
+	r = 0;
+ out:
+	free(pin);
+	ca_config_free(cfg);
+	return r;
+}
+
+static int
 cmd_inventory(const char *conf)
 {
 	struct ca_config *cfg = NULL;
@@ -329,11 +539,12 @@ main(int argc, char **argv)
 		{ "ttl", required_argument, NULL, 't' },
 		{ "bots", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "at", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf = DEFAULT_CONFIG, *port_file = NULL, *ttl = NULL;
-	const char *bots = NULL, *cmd;
+	const char *bots = NULL, *at = NULL, *cmd;
 	struct rlimit no_core = { 0, 0 };
 	int ch, verbose = 0;
 
@@ -365,6 +576,7 @@ main(int argc, char **argv)
 		case 'p': port_file = optarg; break;
 		case 't': ttl = optarg; break;
 		case 'b': bots = optarg; break;
+		case 'a': at = optarg; break;
 		case 'v': verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -380,6 +592,12 @@ main(int argc, char **argv)
 		return cmd_token(conf, ttl, bots);
 	if (strcmp(cmd, "revoke") == 0 && optind + 2 == argc)
 		return cmd_revoke(conf, argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "unrevoke") == 0 && optind + 2 == argc)
+		return cmd_unrevoke(conf, argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "tls-pin") == 0 && optind == argc)
+		return cmd_tls_pin(conf);
+	if (strcmp(cmd, "purge") == 0 && optind == argc)
+		return cmd_purge(conf, at);
 	if (strcmp(cmd, "inventory") == 0 && optind == argc)
 		return cmd_inventory(conf);
 	if (strcmp(cmd, "audit") == 0 && optind + 1 == argc)

@@ -93,6 +93,12 @@ ca_metrics_revocation(struct ca_metrics *m, int host)
 		m->revoked_bot++;
 }
 
+void
+ca_metrics_key_policy(struct ca_metrics *m, int certify)
+{
+	m->key_policy[certify ? 1 : 0]++;
+}
+
 int
 ca_metrics_render(const struct ca_metrics *m, int db_up, char **out)
 {
@@ -145,6 +151,12 @@ ca_metrics_render(const struct ca_metrics *m, int db_up, char **out)
 	fprintf(f, "botid_ca_request_duration_seconds_sum %.6f\n"
 	    "botid_ca_request_duration_seconds_count %llu\n", m->latency_sum,
 	    m->requests);
+	fprintf(f, "# HELP botid_ca_key_policy_refusals_total Keys refused "
+	    "by the key policy (ca.conf), by endpoint.\n"
+	    "# TYPE botid_ca_key_policy_refusals_total counter\n"
+	    "botid_ca_key_policy_refusals_total{endpoint=\"enrol\"} %llu\n"
+	    "botid_ca_key_policy_refusals_total{endpoint=\"certify\"} %llu\n",
+	    m->key_policy[0], m->key_policy[1]);
 	fprintf(f, "# HELP botid_ca_database_up Whether the database "
 	    "answered this scrape.\n"
 	    "# TYPE botid_ca_database_up gauge\n"

@@ -23,6 +23,7 @@ struct ca_metrics {
 	unsigned long long	latency[CA_METRICS_BUCKETS]; /* per bucket */
 	unsigned long long	requests;
 	double			latency_sum;
+	unsigned long long	key_policy[2];	/* refusals: enrol, certify */
 };
 
 /*
@@ -39,6 +40,9 @@ void	ca_metrics_request(struct ca_metrics *m, const char *path, int status,
  * certificate by serial. Idempotent repeats are not counted.
  */
 void	ca_metrics_revocation(struct ca_metrics *m, int host);
+
+/* A key refused by the key policy, at enrolment or at certify. */
+void	ca_metrics_key_policy(struct ca_metrics *m, int certify);
 
 /*
  * The exposition text, with db_up (1 or 0) as botid_ca_database_up.

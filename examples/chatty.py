@@ -11,8 +11,9 @@ TPM or token, so the TLS client is `openssl s_client`, which signs with
 the key through OpenSSL's pkcs11 engine and the module botid-pkcs11.so;
 the request, token included, reaches it on its standard input, never on
 a command line. chatty believes an answer only if the server's
-certificate chains to the CA bundle and names the inventory bot, and the
-body carries inventory's signature (X-Botid-Signature, a JWS with
+certificate chains to the CA bundle and its SPIFFE ID names the inventory
+bot (bot certificates carry no host name: a host chooses its bot names),
+and the body carries inventory's signature (X-Botid-Signature, a JWS with
 detached payload) from the expected SPIFFE ID (`botid verify-msg`).
 
 The token is signed by the bot's token key, which only the agent's token
@@ -32,6 +33,7 @@ import http.client
 import io
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -154,6 +156,14 @@ def in_jwks(token, url, bundle):
     return True
 
 
+def spiffe_id(openssl, pem):
+    """The one SPIFFE ID a PEM certificate names, or None."""
+    p = subprocess.run([openssl, "x509", "-noout", "-ext", "subjectAltName"],
+                       input=pem, capture_output=True, timeout=30)
+    ids = re.findall(r"URI:(spiffe://[^\s,]+)", p.stdout.decode(errors="replace"))
+    return ids[0] if p.returncode == 0 and len(ids) == 1 else None
+
+
 def main():
     ap = argparse.ArgumentParser(
         description="chatty: call the inventory bot over mTLS with a JWT")
@@ -170,7 +180,7 @@ def main():
     ap.add_argument("--botid", default="botid")
     ap.add_argument("--openssl", default="openssl")
     ap.add_argument("--host", default="inventory",
-                    help="the server bot's name, as in its certificate")
+                    help="the server bot's name, as in its SPIFFE ID")
     ap.add_argument("action", choices=["read", "write"])
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
@@ -211,20 +221,38 @@ def main():
         paths = {n: os.path.join(tmp, n) for n in ("chain.pem", "body", "sig")}
         with open(paths["chain.pem"], "w") as f:
             f.write("".join(pem(c) for c in chain))
-        # The server must chain to the bundle and be named by the bot name
-        # (its certificate's CN; the SPIFFE ID is checked on the answer).
-        # The request, with the token, goes on standard input.
-        cmd = [a.openssl, "s_client", "-quiet",
+        # The server must chain to the bundle and its SPIFFE ID name the
+        # bot: bot certificates carry no host name to verify. s_client
+        # checks the chain; its SPIFFE ID is read from a first handshake
+        # that sends nothing (with -quiet, s_client shows no certificate).
+        # The answer's signer is checked too, below. The request, with the
+        # token, goes on standard input.
+        cmd = [a.openssl, "s_client",
                "-connect", "127.0.0.1:%d" % a.port, "-servername", a.host,
                "-CAfile", a.bundle, "-verify_return_error",
-               "-verify_hostname", a.host,
                "-engine", "pkcs11", "-keyform", "engine",
                "-key", "pkcs11:object=%s;type=private" % a.bot,
                "-cert", paths["chain.pem"]]
         env = dict(os.environ, PKCS11_MODULE_PATH=a.module,
                    BOTID_SOCKET=a.socket)
-        p = subprocess.run(cmd, input=request, env=env, capture_output=True,
+        p = subprocess.run(cmd, input=b"", env=env, capture_output=True,
                            timeout=60)
+        leaf = re.search(rb"-----BEGIN CERTIFICATE-----\n.*?"
+                         rb"-----END CERTIFICATE-----\n", p.stdout, re.S)
+        if leaf is None:
+            why = [ln for ln in p.stderr.decode(errors="replace").split("\n")
+                   if "error" in ln.lower()]
+            print("chatty: inventory over mTLS: %s" %
+                  (why[0] if why else "no server certificate"),
+                  file=sys.stderr)
+            return 1
+        server = spiffe_id(a.openssl, leaf.group(0))
+        if server is None or not server.endswith("/bot/" + a.host):
+            print("chatty: inventory over mTLS: the server is %s, not bot "
+                  "%s" % (server or "no SPIFFE ID", a.host), file=sys.stderr)
+            return 1
+        p = subprocess.run(cmd[:2] + ["-quiet"] + cmd[2:], input=request,
+                           env=env, capture_output=True, timeout=60)
         # libevent's server closes without a TLS close_notify, which
         # s_client reports as an error after printing the whole answer;
         # a short answer fails below, on its Content-Length or signature.

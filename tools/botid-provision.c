@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,11 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
@@ -39,6 +44,8 @@
 #define TOKEN_MAX	256
 #define NONCE_MAX	64
 #define BLOB_MAX	4096
+#define BUNDLE_MAX	(256u * 1024u)	/* a CA bundle file */
+#define BUNDLE_CERTS	16
 
 /* Exit codes, documented in botid-provision(8). */
 #define EXIT_OK		0
@@ -54,6 +61,7 @@ struct provision {
 	struct ca_client		*ca;
 	const char			*ca_url;
 	const char			*bundle;
+	const char			*pin;	/* --ca-pin, or NULL */
 	char				 token[TOKEN_MAX + 1];
 	TSS2_TCTI_CONTEXT		*tcti;
 	ESYS_CONTEXT			*esys;
@@ -69,6 +77,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: botid-provision [-c CONFIG] --ca URL --ca-bundle FILE\n"
+	    "           [--ca-pin sha256//BASE64]\n"
 	    "           [--join-token TOKEN | --join-token-file FILE]\n"
 	    "       botid-provision [-c CONFIG] --status\n"
 	    "Enrols this host with botid-ca by TPM credential activation.\n"
@@ -228,6 +237,108 @@ get_string(json_t *o, const char *key, const char **s)
 	return *s != NULL ? 0 : BOTID_ERR_PROTOCOL;
 }
 
+/* The certificates of a PEM text, at most BUNDLE_CERTS; NULL if none. */
+static STACK_OF(X509) *
+bundle_parse(const void *pem, size_t len)
+{
+	STACK_OF(X509) *st = NULL;
+	BIO *b = NULL;
+	X509 *x;
+
+	if (len > INT_MAX || (b = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (st = sk_X509_new_null()) == NULL)
+		goto fail;
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		if (sk_X509_num(st) == BUNDLE_CERTS || sk_X509_push(st, x) <= 0) {
+			X509_free(x);
+			goto fail;
+		}
+	ERR_clear_error();
+	if (sk_X509_num(st) == 0)
+		goto fail;
+	BIO_free(b);
+	return st;
+ fail:
+	ERR_clear_error();
+	BIO_free(b);
+	sk_X509_pop_free(st, X509_free);
+	return NULL;
+}
+
+static int
+bundle_has(STACK_OF(X509) *st, X509 *x)
+{
+	int i;
+
+	for (i = 0; i < sk_X509_num(st); i++)
+		if (X509_cmp(sk_X509_value(st, i), x) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether every certificate of the bundle in the CA's answer is one of the
+ * bundle the operator gave: whoever answered must not choose what this
+ * host trusts from now on (and what it saves is the bundle given).
+ */
+static int
+bundle_given(const void *given, size_t given_len, const char *answer)
+{
+	STACK_OF(X509) *a = NULL, *b = NULL;
+	int i, ok = 0;
+
+	if ((a = bundle_parse(given, given_len)) == NULL ||
+	    (b = bundle_parse(answer, strlen(answer))) == NULL)
+		goto out;
+	for (i = 0; i < sk_X509_num(b); i++)
+		if (!bundle_has(a, sk_X509_value(b, i)))
+			goto out;
+	ok = 1;
+ out:
+	sk_X509_pop_free(a, X509_free);
+	sk_X509_pop_free(b, X509_free);
+	return ok;
+}
+
+/*
+ * Writes the pin to CA_CLIENT_PIN_FILE next to the host's CA bundle, or
+ * removes a stale one when no pin was given.
+ */
+static int
+pin_save(struct provision *p, char *err, size_t errlen)
+{
+	const char *slash = strrchr(p->hs.bundle_path, '/');
+	char *path = NULL, *line = NULL;
+	int r = BOTID_ERR_ALLOC;
+
+	if (asprintf(&path, "%.*s%s", slash != NULL ?
+	    (int)(slash - p->hs.bundle_path + 1) : 0, p->hs.bundle_path,
+	    CA_CLIENT_PIN_FILE) == -1) {
+		path = NULL;
+		goto out;
+	}
+	if (p->pin == NULL) {
+		r = 0;
+		if (unlink(path) == -1 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			r = BOTID_ERR_IO;
+		}
+		goto out;
+	}
+	if (asprintf(&line, "%s\n", p->pin) == -1) {
+		line = NULL;
+		goto out;
+	}
+	if ((r = file_write_atomic(path, line, strlen(line), 0644)) != 0)
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+ out:
+	if (r == BOTID_ERR_ALLOC)
+		snprintf(err, errlen, "out of memory");
+	free(path);
+	free(line);
+	return r;
+}
+
 static int
 enrol(struct provision *p)
 {
@@ -237,7 +348,9 @@ enrol(struct provision *p)
 	size_t secret_len = 0, blob_len, enc_len, nonce_len, attest_len = 0;
 	size_t sig_len = 0;
 	const char *session, *host_id, *spiffe, *host_cert, *bundle, *why;
-	char err[1024];
+	uint8_t *given = NULL;
+	size_t given_len = 0;
+	char err[1024], *pinned = NULL;
 	int r, code = EXIT_FAIL;
 
 	if (evidence_ek_open(p->esys, &p->ek, &why) != 0) {
@@ -310,8 +423,27 @@ enrol(struct provision *p)
 		    "CA");
 		goto out;
 	}
+	if (file_read(p->bundle, BUNDLE_MAX, &given, &given_len) != 0 ||
+	    (pinned = strndup((const char *)given, given_len)) == NULL) {
+		code = fail(EXIT_FAIL, "%s: cannot read it again", p->bundle);
+		goto out;
+	}
+	if (!bundle_given(given, given_len, bundle)) {
+		code = fail(EXIT_REFUSED, "activation: the CA answered with a "
+		    "bundle other than %s: not enrolled", p->bundle);
+		goto out;
+	}
+	/*
+	 * The pin next to the bundle, before the enrolment is recorded: the
+	 * agent's CA client pins the same key from then on.
+	 */
+	if (pin_save(p, err, sizeof(err)) != 0) {
+		code = fail(EXIT_FAIL, "%s", err);
+		goto out;
+	}
+	/* What this host trusts is what the operator gave. */
 	if (host_state_save_enrolment(&p->hs, host_id, spiffe, p->ca_url,
-	    bundle, host_cert, err, sizeof(err)) != 0) {
+	    pinned, host_cert, err, sizeof(err)) != 0) {
 		code = fail(EXIT_FAIL, "%s", err);
 		goto out;
 	}
@@ -334,6 +466,8 @@ enrol(struct provision *p)
 	free(nonce);
 	free(attest);
 	free(sig);
+	free(given);
+	free(pinned);
 	return code;
 }
 
@@ -364,6 +498,7 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "ca", required_argument, NULL, 'u' },
 		{ "ca-bundle", required_argument, NULL, 'b' },
+		{ "ca-pin", required_argument, NULL, 'p' },
 		{ "join-token", required_argument, NULL, 't' },
 		{ "join-token-file", required_argument, NULL, 'T' },
 		{ "status", no_argument, NULL, 's' },
@@ -384,6 +519,7 @@ main(int argc, char **argv)
 		case 'c': conf = optarg; break;
 		case 'u': p.ca_url = optarg; break;
 		case 'b': p.bundle = optarg; break;
+		case 'p': p.pin = optarg; break;
 		case 't':
 			if (strlen(optarg) > TOKEN_MAX)
 				return fail(EXIT_USAGE, "join token too long");
@@ -438,9 +574,18 @@ main(int argc, char **argv)
 			    strerror(errno));
 			goto out;
 		}
+		if (p.pin != NULL && !ca_client_pin_valid(p.pin)) {
+			code = fail(EXIT_USAGE, "--ca-pin: not sha256// and a "
+			    "base64 SHA-256 (botid-ca tls-pin prints it)");
+			goto out;
+		}
 		if (ca_client_new(p.ca_url, p.bundle, &p.ca) != 0) {
 			code = fail(EXIT_USAGE, "%s: not an https:// URL",
 			    p.ca_url);
+			goto out;
+		}
+		if (p.pin != NULL && ca_client_pin(p.ca, p.pin) != 0) {
+			code = fail(EXIT_FAIL, "out of memory");
 			goto out;
 		}
 	}

@@ -144,6 +144,9 @@ openssl crl -in "$T/crl.pem" -noout -text | grep -i "$serial" >/dev/null ||
     fail "the CRL does not list $serial"
 "$CA" inventory -c "$BOTID_CA_CONF" | grep "$spiffe" | grep revoked >/dev/null ||
     fail "the inventory does not show the revoked certificate"
+# The bot stays revoked until lifted (ca-revocation.sh): lift it for the
+# host's own revocations below.
+check "$CA" unrevoke -c "$BOTID_CA_CONF" bot "$spiffe"
 
 # Revocation by the host itself (POST /v1/revoke), signed by its host key
 # in the TPM: its own certificate by serial, idempotently; never another

@@ -17,6 +17,16 @@
  * target SIGNED by the host key ("host") or by a new key of the same TPM
  * that the CA never saw ("other"), for ca-basic.sh to post (replays, bad
  * signatures).
+ *
+ * ca-certify-requests STATE_DIR TCTI pkcs11-body SPKI_DER BOT FILE: writes
+ * a /v1/certify body for a PKCS#11 bot BOT whose key is the
+ * SubjectPublicKeyInfo in SPKI_DER (any key: a software key, a weak one),
+ * vouched for by the host key over a fresh nonce, as an enrolled host
+ * controlled by an attacker can (caharden.sh, ca-keypolicy.sh).
+ *
+ * ca-certify-requests STATE_DIR TCTI tpm-body rsa1024|rsa2048|p224|p256
+ * BOT FILE: writes a /v1/certify body for a new TPM key of that type,
+ * certified by the genuine AK over a fresh nonce (ca-keypolicy.sh).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +43,10 @@
 #include "attest/host-state.h"
 #include "attest/tpm-templates.h"
 #include "lib/botid.h"
+#include "lib/certify-tbs.h"
+#include "lib/file.h"
+
+#include <openssl/evp.h>
 
 #define MAX_COUNT	10000
 
@@ -191,6 +205,103 @@ revoke_body(struct host_state *hs, struct ca_client *ca, struct signer *sg,
 	return r;
 }
 
+/* A fresh nonce from the host's CA (malloc'd). */
+static int
+nonce_get(struct host_state *hs, struct ca_client *ca, uint8_t **nonce,
+    size_t *nlen)
+{
+	json_t *req, *resp = NULL;
+	char err[512];
+	int r;
+
+	err[0] = '\0';
+	req = json_pack("{s:s}", "host_id", hs->host_id);
+	r = req == NULL || ca_client_post(ca, "/v1/nonce", req, &resp, err,
+	    sizeof(err)) != 0 || ca_json_get_b64(resp, "nonce", 64, nonce,
+	    nlen) != 0;
+	if (r)
+		fprintf(stderr, "certify-requests: nonce: %s\n", err);
+	json_decref(req);
+	json_decref(resp);
+	return r;
+}
+
+/* The pkcs11-body mode: the host key vouches for any SPKI. */
+static int
+pkcs11_body(struct host_state *hs, struct ca_client *ca, struct signer *sg,
+    const char *spki_path, const char *bot, const char *path)
+{
+	uint8_t *spki = NULL, *nonce = NULL, *tbs = NULL, *sig = NULL;
+	uint8_t digest[32];
+	size_t spki_len = 0, nlen = 0, tbs_len = 0, slen = 0;
+	json_t *req = NULL;
+	int r = 1;
+
+	if (file_read(spki_path, 16384, &spki, &spki_len) != 0) {
+		fprintf(stderr, "certify-requests: cannot read %s\n",
+		    spki_path);
+		goto out;
+	}
+	if (nonce_get(hs, ca, &nonce, &nlen) != 0)
+		goto out;
+	if (certify_pkcs11_tbs(nonce, nlen, bot, spki, spki_len, &tbs,
+	    &tbs_len) != 0 || EVP_Digest(tbs, tbs_len, digest, NULL,
+	    EVP_sha256(), NULL) != 1 || sign_digest(sg, digest, &sig,
+	    &slen) != 0) {
+		fprintf(stderr, "certify-requests: cannot sign\n");
+		goto out;
+	}
+	req = json_pack("{s:s, s:s, s:s}", "host_id", hs->host_id, "bot", bot,
+	    "attestation", "pkcs11");
+	if (req == NULL || ca_json_set_b64(req, "nonce", nonce, nlen) != 0 ||
+	    ca_json_set_b64(req, "spki", spki, spki_len) != 0 ||
+	    ca_json_set_b64(req, "signature", sig, slen) != 0 ||
+	    json_dump_file(req, path, JSON_COMPACT) != 0) {
+		fprintf(stderr, "certify-requests: cannot write %s\n", path);
+		goto out;
+	}
+	r = 0;
+ out:
+	json_decref(req);
+	free(spki);
+	free(nonce);
+	free(tbs);
+	free(sig);
+	return r;
+}
+
+/* The tpm-body mode: a new TPM key of the type named, for the AK. */
+static int
+tpm_body(struct host_state *hs, struct ca_client *ca, struct signer *sg,
+    const char *type, const char *bot, const char *path)
+{
+	TPM2B_PUBLIC tmpl, kpub;
+	TPM2B_PRIVATE kpriv;
+
+	if (strcmp(type, "rsa1024") == 0 || strcmp(type, "rsa2048") == 0) {
+		tmpl = tpm_template_hostkey_rsa;
+		tmpl.publicArea.parameters.rsaDetail.keyBits =
+		    strcmp(type, "rsa1024") == 0 ? 1024 : 2048;
+	} else if (strcmp(type, "p224") == 0 || strcmp(type, "p256") == 0) {
+		tmpl = tpm_template_hostkey_ecc;
+		tmpl.publicArea.parameters.eccDetail.curveID =
+		    strcmp(type, "p224") == 0 ? TPM2_ECC_NIST_P224 :
+		    TPM2_ECC_NIST_P256;
+	} else {
+		fprintf(stderr, "certify-requests: unknown key type %s\n",
+		    type);
+		return 2;
+	}
+	if (evidence_key_create(sg->esys, sg->srk, &tmpl, &kpub,
+	    &kpriv) != 0) {
+		fprintf(stderr, "certify-requests: the TPM cannot create a "
+		    "%s key\n", type);
+		return 6;
+	}
+	return write_request(hs, ca, sg->esys, sg->srk, &kpub, &kpriv, bot,
+	    path);
+}
+
 /* The revoke and revoke-body modes; the host's TPM is opened here. */
 static int
 revoke_main(int argc, char **argv)
@@ -204,8 +315,18 @@ revoke_main(int argc, char **argv)
 	struct signer sg;
 	char err[512];
 	int body = strcmp(argv[3], "revoke-body") == 0, ecc, r;
+	int p11 = strcmp(argv[3], "pkcs11-body") == 0;
+	int tpmb = strcmp(argv[3], "tpm-body") == 0;
 
-	if ((!body && argc != 6) || (body && (argc != 9 ||
+	if ((p11 || tpmb) && argc != 7) {
+		fprintf(stderr, "usage: ca-certify-requests STATE_DIR TCTI "
+		    "pkcs11-body SPKI_DER BOT FILE\n       ca-certify-requests "
+		    "STATE_DIR TCTI tpm-body TYPE BOT FILE\n");
+		return 2;
+	}
+	if (p11 || tpmb)
+		;
+	else if ((!body && argc != 6) || (body && (argc != 9 ||
 	    (strcmp(argv[7], "host") != 0 && strcmp(argv[7], "other") != 0)))) {
 		fprintf(stderr, "usage: ca-certify-requests STATE_DIR TCTI "
 		    "revoke SERIAL|host REASON\n       ca-certify-requests "
@@ -239,7 +360,11 @@ revoke_main(int argc, char **argv)
 		sg.pub = &opub;
 		sg.priv = &opriv;
 	}
-	if (body)
+	if (p11)
+		r = pkcs11_body(&hs, ca, &sg, argv[4], argv[5], argv[6]);
+	else if (tpmb)
+		r = tpm_body(&hs, ca, &sg, argv[4], argv[5], argv[6]);
+	else if (body)
 		r = revoke_body(&hs, ca, &sg, argv[4], argv[5], argv[6],
 		    argv[8]);
 	else
@@ -266,7 +391,9 @@ main(int argc, char **argv)
 	long count, i;
 	int ecc;
 
-	if (argc >= 4 && strncmp(argv[3], "revoke", 6) == 0)
+	if (argc >= 4 && (strncmp(argv[3], "revoke", 6) == 0 ||
+	    strcmp(argv[3], "pkcs11-body") == 0 ||
+	    strcmp(argv[3], "tpm-body") == 0))
 		return revoke_main(argc, argv);
 	if (argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: ca-certify-requests STATE_DIR TCTI "
