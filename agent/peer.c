@@ -528,13 +528,26 @@ peer_describe(const struct botid_peer *peer, char *out, size_t len)
 }
 
 static enum botid_peer_mechanism peer_mechanism = BOTID_PEER_PIDFD_OPEN;
+/* The agent's own user namespace (/proc/self/ns/user), once known. */
+static int peer_userns_known;
+static dev_t peer_userns_dev;
+static ino_t peer_userns_ino;
+
+#define PEER_OTHER_USERNS	" (other user namespace)"
 
 enum botid_peer_mechanism
 peer_mechanism_init(void)
 {
 	const char *force = getenv("BOTID_PEER_FALLBACK");
+	struct stat st;
 	int sv[2] = { -1, -1 }, on = 1;
 
+
+	if (stat("/proc/self/ns/user", &st) == 0) {
+		peer_userns_known = 1;
+		peer_userns_dev = st.st_dev;
+		peer_userns_ino = st.st_ino;
+	}
 	peer_mechanism = BOTID_PEER_PIDFD_OPEN;
 	if (force != NULL && strcmp(force, "1") == 0)
 		return peer_mechanism;
@@ -785,6 +798,39 @@ peer_sender_unchanged(const struct botid_sender *sender,
 	    st.st_ino == sender->exe_ino;
 }
 
+/*
+ * A process in another user namespace than the agent's may have claimed
+ * its pid in SCM_CREDENTIALS: with CAP_SYS_ADMIN over its own pid
+ * namespace, which any user gets with unshare -Urp, a sender may name any
+ * process of that namespace, such as an allowed program it started. So
+ * for such a process (or one whose namespace cannot be read) the unit is
+ * unknown and the executable is marked, which no exe: term matches; uid
+ * and gid, which it cannot claim beyond its own, still count.
+ */
+static void
+peer_check_userns(int dfd, struct botid_peer *id)
+{
+	struct stat st;
+	size_t len;
+
+	if (peer_userns_known && fstatat(dfd, "ns/user", &st, 0) == 0 &&
+	    st.st_dev == peer_userns_dev && st.st_ino == peer_userns_ino)
+		return;
+	id->have_unit = 0;
+	id->unit[0] = '\0';
+	id->ngroups = 0;
+	len = strlen(id->exe);
+	if (!id->have_exe)
+		return;
+	if (sizeof(id->exe) - len <= strlen(PEER_OTHER_USERNS)) {
+		id->have_exe = 0;
+		id->exe[0] = '\0';
+		return;
+	}
+	memcpy(id->exe + len, PEER_OTHER_USERNS,
+	    strlen(PEER_OTHER_USERNS) + 1);
+}
+
 int
 peer_sender_identify(struct botid_sender *sender,
     const struct botid_cred *cred, int may_change, struct botid_peer *peer,
@@ -834,8 +880,10 @@ peer_sender_identify(struct botid_sender *sender,
 		}
 		if (dfd == -1)
 			dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd != -1)
+		if (dfd != -1) {
 			peer_read_proc(dfd, id);
+			peer_check_userns(dfd, id);
+		}
 		/*
 		 * Alive after the reads: it held the pid all along, so the
 		 * directory opened above was its own.

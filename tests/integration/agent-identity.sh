@@ -9,7 +9,9 @@
 # with SO_PASSPIDFD only), (e) runs under the allowed path by a bind mount
 # in its own mount namespace, as root and as an unprivileged user
 # (unshare -Urm), (f) writes the first half of a request on the allowed
-# program's connection, which writes the rest. Zero signatures; every
+# program's connection, which writes the rest, (g) as an unprivileged user
+# in a user and pid namespace of its own (unshare -Urpf), starts the
+# allowed program and names its pid in SCM_CREDENTIALS. Zero signatures; every
 # refusal is in the audit log naming the executable that really asked. Run
 # with the kernel's own mechanism and again with the pidfd_open fallback
 # forced (BOTID_PEER_FALLBACK=1). Last, an exe: rule follows its file
@@ -107,6 +109,9 @@ run_phase() {	# run_phase MODE: MODE is "kernel" or "fallback"
 	attack "$mode-exec-away" "$ALLOWED" exec-away "$AGENT_SOCK" guarded "$OTHER"
 	attack "$mode-pass" "$ALLOWED" pass "$AGENT_SOCK" guarded "$OTHER"
 	attack "$mode-split" "$ALLOWED" split "$AGENT_SOCK" guarded "$OTHER"
+	attack "$mode-claim" setpriv --reuid=nobody --regid=nogroup \
+	    --clear-groups unshare -Urpf \
+	    "$OTHER" claim "$AGENT_SOCK" guarded "$ALLOWED"
 	# shellcheck disable=SC2016 # sh -c gets its arguments as $1...
 	attack "$mode-mount-root" unshare -m sh -c \
 	    'mount --bind "$1" "$2" && exec "$2" sign "$3" guarded' \
@@ -167,16 +172,25 @@ assert len(ok) == legit, ("signatures", len(ok), legit)
 assert all(l["exe"] == allowed for l in ok), ok
 denied = [l for l in signs if l["result"] == "denied"]
 by_other = [l for l in denied if l["exe"] == other]
-spoof = re.compile(re.escape(allowed) + r" \(not this file: dev \d+:\d+ ino \d+\)$")
+userns = " (other user namespace)"
+spoof = re.compile(re.escape(allowed) +
+    r" \(not this file: dev \d+:\d+ ino \d+\)(" + re.escape(userns) + ")?$")
 mounted = [l for l in denied if l["exe"] is not None and spoof.match(l["exe"])]
+# (g): the pid of an allowed program, claimed from a user namespace
+claimed = [l for l in denied if l["exe"] == allowed + userns]
 gone = [l for l in denied if l["exe"] is None]
-stray = [l for l in denied if l not in by_other + mounted + gone]
+stray = [l for l in denied if l not in by_other + mounted + claimed + gone]
 assert not stray, ("refusals naming something else", stray[:3])
 # one plain refusal, then fork-exec, exec-away, pass
 assert len(by_other) == 1 + 3 * tries, ("denied as other", len(by_other),
     [l for l in mounted + gone if l["uid"] == 0][:3])
 assert len(mounted) == 2 * tries, ("denied under a bind mount", len(mounted))
 assert {l["uid"] for l in mounted} == {0, 65534}, {l["uid"] for l in mounted}
+# the unprivileged ones in their own user namespace are marked so
+assert all(l["exe"].endswith(userns) == (l["uid"] == 65534)
+           for l in mounted), mounted[:3]
+assert len(claimed) == tries, ("denied, pid claimed", len(claimed))
+assert all(l["uid"] == 65534 and l["unit"] is None for l in claimed), claimed[:3]
 assert all(l["unit"] is None for l in gone), gone[:3]
 assert len(gone) == reuse, ("denied, sender gone", len(gone), reuse)
 assert not any(l["exe"] == allowed for l in denied), "a refusal names the allowed program"

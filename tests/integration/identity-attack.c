@@ -19,6 +19,10 @@
  *                                  a signing request; write the rest
  *   prefix FD BOT                  receive a connection on FD, write the
  *                                  first half of a signing request
+ *   claim SOCK BOT ALLOWED         (as root of a user and pid namespace of
+ *                                  its own: unshare -Urpf) start ALLOWED,
+ *                                  then sign naming its pid in
+ *                                  SCM_CREDENTIALS
  *   pid-reuse SOCK BOT ALLOWED AGENT_PID
  *                                  stop the agent; a child connects, asks
  *                                  for a signature and exits; ALLOWED takes
@@ -447,6 +451,77 @@ cmd_prefix(int via, const char *bot)
 	return 0;
 }
 
+static int
+cmd_claim(const char *sock, const char *bot, const char *allowed)
+{
+	union {
+		struct cmsghdr	align;
+		char		space[CMSG_SPACE(sizeof(struct ucred))];
+	} u;
+	struct botid_buf b;
+	struct ucred uc;
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	int fd, pipefd[2], sync[2], status;
+	ssize_t n;
+	pid_t child;
+	char c;
+
+	if (pipe2(pipefd, O_CLOEXEC) == -1 || pipe2(sync, O_CLOEXEC) == -1)
+		die("pipe");
+	if ((child = fork()) == -1)
+		die("fork");
+	if (child == 0) {
+		char *argv[] = { (char *)"bot", (char *)"idle", NULL, NULL };
+
+		close(pipefd[1]);
+		close(sync[0]);
+		if (fcntl(pipefd[0], F_SETFD, 0) == -1)
+			die("fcntl");
+		argv[2] = fd_arg(pipefd[0]);
+		exec_self(allowed, argv);
+	}
+	close(pipefd[0]);
+	/*
+	 * /proc here is the outer pid namespace's: wait for the exec by
+	 * the close-on-exec end of sync instead.
+	 */
+	close(sync[1]);
+	do
+		n = read(sync[0], &c, 1);
+	while (n == -1 && errno == EINTR);
+	close(sync[0]);
+	fd = connect_agent(sock, 1);
+	buf_init(&b, 4 + BOTID_MAX_FRAME);
+	put_requests(&b, 1, bot);
+	memset(&msg, 0, sizeof(msg));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = (void *)buf_ptr(&b);
+	iov.iov_len = buf_len(&b);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.space;
+	msg.msg_controllen = sizeof(u.space);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_CREDENTIALS;
+	cm->cmsg_len = CMSG_LEN(sizeof(uc));
+	uc.pid = child;		/* the allowed program, not us */
+	uc.uid = getuid();
+	uc.gid = getgid();
+	memcpy(CMSG_DATA(cm), &uc, sizeof(uc));
+	if (sendmsg(fd, &msg, 0) != (ssize_t)buf_len(&b))
+		die("sendmsg claiming another pid");
+	buf_reset(&b);
+	read_verdict(fd);
+	close(fd);
+	close(pipefd[1]);
+	if (waitpid(child, &status, 0) == -1)
+		die("waitpid");
+	return 0;
+}
+
 static char
 proc_state(pid_t pid)
 {
@@ -566,6 +641,8 @@ main(int argc, char **argv)
 		return cmd_split(argv[2], argv[3], argv[4]);
 	if (strcmp(cmd, "prefix") == 0 && argc == 4)
 		return cmd_prefix(atoi(argv[2]), argv[3]);
+	if (strcmp(cmd, "claim") == 0 && argc == 5)
+		return cmd_claim(argv[2], argv[3], argv[4]);
 	if (strcmp(cmd, "pid-reuse") == 0 && argc == 6)
 		return cmd_pid_reuse(argv[2], argv[3], argv[4],
 		    (pid_t)atoi(argv[5]));
