@@ -62,7 +62,10 @@ for b in $BOTS; do
 done
 HOST_CERT="$T/state/attest/host-cert.pem"
 [ -s "$HOST_CERT" ] || fail "no host certificate at $HOST_CERT"
-host_id=$(openssl x509 -in "$HOST_CERT" -noout -subject | sed 's/.*CN *= *//')
+# Host and bot certificates name only their SPIFFE ID (no subject).
+host_id=$(openssl x509 -in "$HOST_CERT" -noout -ext subjectAltName |
+    sed -n 's|.*URI:spiffe://[^/]*/host/\([0-9a-f]*\)$|\1|p')
+[ -n "$host_id" ] || fail "no host ID in the host certificate's SAN"
 
 # The CA's TLS server certificate, as a client receives it.
 openssl s_client -connect "${BOTID_CA_URL#https://}" -showcerts \
@@ -109,9 +112,10 @@ echo "ca $BOTID_CA_BUNDLE - -" >>"$T/certs.list"
 echo "ca-tls $T/ca-tls.pem - -" >>"$T/certs.list"
 # The host certificate's claim and ID are what OpenSSL reads, so the
 # other stacks are compared with a reference, not with themselves.
-openssl x509 -in "$HOST_CERT" -noout -ext subjectAltName |
-    grep -q "URI:spiffe://$TD/host/$host_id\$" ||
-    fail "host certificate: unexpected SAN: $(openssl x509 -in "$HOST_CERT" -noout -ext subjectAltName)"
+# (read whole first: grep -q at the end of a pipe may stop the writer)
+host_san=$(openssl x509 -in "$HOST_CERT" -noout -ext subjectAltName)
+grep -q "URI:spiffe://$TD/host/$host_id\$" <<<"$host_san" ||
+    fail "host certificate: unexpected SAN: $host_san"
 
 # ---- GnuTLS: certtool parses each certificate and verifies it against
 # the CA certificate, and parses and verifies the CRL.
@@ -448,7 +452,7 @@ gnutls_handshake() {
 	grep -q 'Successfully sent 2 certificate(s) to server' "$T/gnutls.$b.out" ||
 	    fail "$b: gnutls-cli did not send the bot's chain"
 	# s_server checked the chain to the bundle: the leaf at depth 0.
-	grep -A1 "^depth=0 CN = $b\$" "$srv" | grep -q '^verify return:1$' ||
+	grep -A1 "^depth=0" "$srv" | grep -q '^verify return:1$' ||
 	    fail "$b: s_server did not verify the bot's certificate"
 }
 for b in $BOTS; do
