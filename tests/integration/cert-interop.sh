@@ -396,11 +396,14 @@ done
 # botid-pkcs11.so (a PKCS#11 URL) and the chain botid-ca issued; s_server
 # requires a client certificate chaining to the botid-ca bundle, and prints
 # the one it accepted, whose URI SAN is the bot's SPIFFE ID.
-# In a sanitizer build the module is ASan-instrumented and gnutls-cli is
-# not: it loads the module only with the ASan runtime preloaded.
+# In a sanitizer build the module is ASan-instrumented, and gnutls-cli
+# loads it only with the ASan runtime preloaded, under which gnutls-cli
+# never exits after its session (with or without the module; curl does
+# the same, see pkcs11-module.sh). The handshakes run in the normal build,
+# which CI runs too; the sanitizer build has checked everything above.
 if [ -n "${BOTID_SANITIZER_PRELOAD:-}" ]; then
-	export LD_PRELOAD="$BOTID_SANITIZER_PRELOAD"
-	export ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0"
+	echo "sanitizer build: the handshakes through botid-pkcs11.so are not run here"
+	exit 0
 fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost \
