@@ -63,7 +63,13 @@ await_readable(struct botid_await *w, int fd, int timeout_ms)
 	if (n == -1)
 		return BOTID_ERR_IO;
 	waited = now_ns() - t0;
-	/* Three quarters of the old average, a quarter of this wait. */
-	w->avg_ns = w->avg_ns - w->avg_ns / 4 + waited / 4;
+	await_record(w, waited);
 	return 0;
+}
+
+void
+await_record(struct botid_await *w, uint64_t waited_ns)
+{
+	/* Three quarters of the old average, a quarter of this wait. */
+	w->avg_ns = w->avg_ns - w->avg_ns / 4 + waited_ns / 4;
 }

@@ -28,5 +28,11 @@ void	await_init(struct botid_await *w);
  * if poll fails.
  */
 int	await_readable(struct botid_await *w, int fd, int timeout_ms);
+/*
+ * Folds one wait of waited_ns into w's moving average, as await_readable
+ * does after each wait: polling goes on while the average stays within
+ * the window.
+ */
+void	await_record(struct botid_await *w, uint64_t waited_ns);
 
 #endif /* BOTID_LIB_AWAIT_H */
