@@ -359,21 +359,23 @@ jwks_kids() {
 	curl -sf --cacert "$BOTID_CA_BUNDLE" "$JWKS" | "$PY" -c 'import json,sys
 for k in json.load(sys.stdin)["keys"]: print(k["kid"])'
 }
-jwks_kids | grep -qx "$new_kid" || fail "the new token key is not in the set"
+jwks_kids >"$T/kids.now"
+# -e: a kid is base64url and may begin with "-".
+grep -qx -e "$new_kid" "$T/kids.now" || fail "the new token key is not in the set"
 for _ in $(seq 1 600); do
 	jwks_kids >"$T/kids" || fail "no JWKS"
-	grep -qx "$old_kid" "$T/kids" || break
+	grep -qx -e "$old_kid" "$T/kids" || break
 	sleep 0.2
 done
-grep -qx "$old_kid" "$T/kids" && fail "the rotated token key is still served"
-grep -qx "$new_kid" "$T/kids" || fail "the new token key left the set"
+grep -qx -e "$old_kid" "$T/kids" && fail "the rotated token key is still served"
+grep -qx -e "$new_kid" "$T/kids" || fail "the new token key left the set"
 [ "$(sort "$T/kids" | uniq -d)" = "" ] || fail "a kid is served twice: $(cat "$T/kids")"
 
 # --- Revocation empties the set at the next request -------------------------------
 kid=$(kid_of "$T/t.jwt")
 check "$CA" revoke -c "$BOTID_CA_CONF" bot "$spiffe" >/dev/null
 curl -sf --cacert "$BOTID_CA_BUNDLE" "$JWKS" >"$T/jwks2.json" || fail "no JWKS"
-grep -q "$kid" "$T/jwks2.json" && fail "a revoked token key is still served"
+grep -qF -e "$kid" "$T/jwks2.json" && fail "a revoked token key is still served"
 [ "$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["keys"]))' \
     "$T/jwks2.json")" -eq 1 ] || fail "pbot's key left the set: $(cat "$T/jwks2.json")"
 rc=0; out=$(jose_check "$T/t.jwt") || rc=$?
@@ -420,7 +422,7 @@ done
 grep -q 'pbot+jwt: certificate [0-9A-F]* revoked' "$AGENT_LOG" ||
     fail "pbot's token certificate was not revoked: $(grep pbot "$AGENT_LOG" | tail -3)"
 jwks_kids >"$T/kids" || fail "no JWKS"
-grep -qx "$p_kid" "$T/kids" && fail "pbot's destroyed token key is still served"
+grep -qx -e "$p_kid" "$T/kids" && fail "pbot's destroyed token key is still served"
 rc=0; out=$(jose_check "$T/p.jwt") || rc=$?
 [ "$rc" -eq 1 ] || fail "jose accepted a token of a destroyed token key ($rc): $out"
 case $out in *ERR_JWKS_NO_MATCHING_KEY*) ;; *) fail "destroyed key, jose: $out";; esac
