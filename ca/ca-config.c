@@ -21,6 +21,10 @@
 #define DEFAULT_SESSION		300
 #define DEFAULT_NONCE		60
 #define MAX_LIFETIME		(366L * 86400)
+#define DEFAULT_MAX_CONNECTIONS	1024
+#define DEFAULT_PER_ADDRESS	32
+#define DEFAULT_REQUEST_TIMEOUT	10
+#define MAX_CONNECTIONS_LIMIT	65536
 
 struct parse {
 	struct ca_config	*c;
@@ -82,6 +86,24 @@ set_seconds(struct parse *p, int line, const char *name, long *dst,
 		    line, name, min, max);
 		return 0;
 	}
+	return 1;
+}
+
+static int
+set_count(struct parse *p, int line, const char *name, long *dst,
+    const char *value, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < min || v > max) {
+		snprintf(p->err, p->errlen, "%s:%d: %s must be a number from "
+		    "%ld to %ld", p->c->path, line, name, min, max);
+		return 0;
+	}
+	*dst = v;
 	return 1;
 }
 
@@ -224,6 +246,15 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "nonce_lifetime") == 0)
 		ok = set_seconds(p, line, name, &c->nonce_lifetime, value, 5,
 		    3600);
+	else if (strcmp(name, "max_connections") == 0)
+		ok = set_count(p, line, name, &c->max_connections, value, 1,
+		    MAX_CONNECTIONS_LIMIT);
+	else if (strcmp(name, "max_connections_per_address") == 0)
+		ok = set_count(p, line, name, &c->max_connections_per_address,
+		    value, 1, MAX_CONNECTIONS_LIMIT);
+	else if (strcmp(name, "request_timeout") == 0)
+		ok = set_seconds(p, line, name, &c->request_timeout, value, 1,
+		    300);
 	else {
 		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s'", c->path,
 		    line, name);
@@ -267,6 +298,9 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	c->host_lifetime = DEFAULT_HOST_LIFETIME;
 	c->session_lifetime = DEFAULT_SESSION;
 	c->nonce_lifetime = DEFAULT_NONCE;
+	c->max_connections = DEFAULT_MAX_CONNECTIONS;
+	c->max_connections_per_address = DEFAULT_PER_ADDRESS;
+	c->request_timeout = DEFAULT_REQUEST_TIMEOUT;
 	if ((f = fopen(path, "re")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		r = BOTID_ERR_IO;

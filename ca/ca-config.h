@@ -29,6 +29,10 @@ struct ca_config {
 	long		 host_lifetime;
 	long		 session_lifetime;
 	long		 nonce_lifetime;
+	/* HTTP limits (ca-http.c) */
+	long		 max_connections;	/* also capped by RLIMIT_NOFILE */
+	long		 max_connections_per_address;
+	long		 request_timeout;	/* seconds for a whole request */
 };
 
 /*
