@@ -400,7 +400,12 @@ on_request(struct evhttp_request *req, void *arg)
 	switch (evhttp_request_get_command(req)) {
 	case EVHTTP_REQ_GET:	method = "GET"; break;
 	case EVHTTP_REQ_POST:	method = "POST"; break;
-	default:		method = "OTHER"; break;
+	default:
+		/* evhttp would answer another method 501, a 5xx. */
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, POST");
+		evhttp_send_error(req, 405, "use GET or POST");
+		return;
 	}
 	if (conn != NULL)
 		evhttp_connection_get_peer(conn, &addr, &port);
@@ -518,7 +523,11 @@ ca_http_serve(struct ca_api *api, const char *host, unsigned port,
 	evhttp_set_max_body_size(http, CA_BODY_MAX);
 	evhttp_set_max_headers_size(http, HTTP_HEADERS_MAX);
 	evhttp_set_timeout(http, HTTP_IDLE_TIMEOUT);
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	/* Every method reaches on_request(), which refuses all but two. */
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
 	evhttp_set_gencb(http, on_request, s);
 	if ((bound = evhttp_bind_socket_with_handle(http, host,
 	    (ev_uint16_t)port)) == NULL) {
