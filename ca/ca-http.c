@@ -1,14 +1,14 @@
 /*
  * HTTPS for botid-ca (ca-http.h). libevent caps the header and body sizes
- * (a larger body gets 413 before it is read) and allows only GET and POST;
- * each complete request goes to ca_api_handle() in the one event loop
- * thread, so the database is never used from two threads. This file also
- * keeps slow and numerous clients from taking the CA down: connections are
- * accepted here (not by evhttp) against a global and a per-address cap,
- * each request has one deadline for all its bytes (evhttp's timeout is per
- * read, so a byte every few seconds would keep a connection for ever), the
- * listener backs off when accept() fails, and the lines these refusals log
- * are rate-limited.
+ * (a larger body gets 413 before it is read); GET and POST go to
+ * ca_api_handle() in the one event loop thread, so the database is never
+ * used from two threads, and other methods get 405. This file also keeps
+ * slow and numerous clients from taking the CA down: each connection evhttp
+ * accepts is counted against a global and a per-address cap and closed
+ * when over one, each request has one deadline for all its bytes (evhttp's
+ * timeout is per read, so a byte every few seconds would keep a connection
+ * for ever), the listener backs off when accept() fails, and the lines
+ * these refusals log are rate-limited.
  */
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -120,7 +120,10 @@ log_limited(struct log_limit *l, const char *fmt, ...)
 	l->dropped = 0;
 }
 
-/* The address part of sa as a hash key; 0 if the family is unknown. */
+/*
+ * The client part of sa as a hash key; 0 if the family is unknown. An IPv6
+ * client is its /64: one host usually has a whole /64 to pick from.
+ */
 static int
 addr_key(const struct sockaddr *sa, int *family, uint8_t key[16])
 {
@@ -132,8 +135,10 @@ addr_key(const struct sockaddr *sa, int *family, uint8_t key[16])
 		return 1;
 	}
 	if (sa->sa_family == AF_INET6) {
-		memcpy(key, &((const struct sockaddr_in6 *)(const void *)sa)->
-		    sin6_addr, 16);
+		const struct in6_addr *a =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+		memcpy(key, a, IN6_IS_ADDR_V4MAPPED(a) ? 16 : 8);
 		return 1;
 	}
 	return 0;
@@ -378,7 +383,7 @@ reply_sent(struct evhttp_connection *evcon)
 		return;
 	(void)evbuffer_pullup(bufferevent_get_output(bev), -1);
 	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
-	    (c = SSL_get_ex_data(ssl, conn_index)) != NULL &&
+	    (c = SSL_get_ex_data(ssl, conn_index)) != NULL && c->started &&
 	    evtimer_add(c->deadline, &c->s->deadline) != 0)
 		shutdown(c->fd, SHUT_RDWR);
 }
