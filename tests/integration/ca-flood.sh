@@ -23,7 +23,8 @@ FLOOD="$top_srcdir/tests/integration/ca-flood.py"
 
 # A CA with 256 descriptors: today's main accepts until EMFILE and spins.
 ulimit -Sn 256
-start_ca ca "$BOTID_EK_CA_CHAIN" "request_timeout = 10"
+start_ca ca "$BOTID_EK_CA_CHAIN" "request_timeout = 10" \
+    "max_connections_per_address = 32"
 grep -q "at most 192 connections, 32 per address, 10 s per request" \
     "$BOTID_CA_LOG" || fail "the CA does not log its limits: $(cat "$BOTID_CA_LOG")"
 
