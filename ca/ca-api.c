@@ -677,8 +677,8 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 		if ((r = tpm_public_to_pkey(&key, &pk)) != 0) {
 			if (request_status(r) == 500)
 				goto fail;
-			refuse(rp, peer, "certify", request_status(r), "bot %s: "
-			    "key refused: %s", bot, botid_strerror(r));
+			refuse(rp, peer, "certify", request_status(r),
+			    "bot %s: key refused: %s", bot, botid_strerror(r));
 			goto out;
 		}
 	} else {

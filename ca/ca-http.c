@@ -41,12 +41,15 @@
 #include "lib/file.h"
 #include "lib/log.h"
 
-#define HTTP_IDLE_TIMEOUT	10	/* seconds evhttp waits for one read */
+/* Seconds evhttp waits for one read (the whole request: request_timeout). */
+#define HTTP_IDLE_TIMEOUT	10
 #define HTTP_HEADERS_MAX	16384
-#define HTTP_FD_RESERVE		64	/* descriptors kept for the database,
-					   logs and the CA key */
-#define HTTP_ADDR_BUCKETS	1024	/* per-address counters' hash size */
-#define HTTP_ACCEPT_BACKOFF_MS	200	/* listener pause after accept fails */
+/* Descriptors kept for the database, the logs and the CA key. */
+#define HTTP_FD_RESERVE		64
+/* Buckets of the per-address counters' hash. */
+#define HTTP_ADDR_BUCKETS	1024
+/* The listener's pause after accept() failed. */
+#define HTTP_ACCEPT_BACKOFF_MS	200
 
 /* At most one line a second of each kind; the next one says how many went. */
 struct log_limit {
@@ -68,7 +71,7 @@ struct server {
 	struct event_base	*base;
 	struct evhttp		*http;
 	struct evconnlistener	*listener;
-	struct event		*resume;	/* re-enables the listener */
+	struct event		*resume;	/* re-enables listener */
 	int			 paused;
 	unsigned long		 nconn, max_conn, max_per_addr;
 	struct timeval		 deadline;
@@ -464,7 +467,8 @@ conn_cap(long configured)
 	struct rlimit rl;
 	unsigned long cap = (unsigned long)configured;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY) {
 		if (rl.rlim_cur <= HTTP_FD_RESERVE + 1)
 			cap = 1;
 		else if (rl.rlim_cur - HTTP_FD_RESERVE < cap)

@@ -328,7 +328,8 @@ fetch_bot(struct bot_fetch *bf, const char *bot)
 	    &d.ncerts)) != 0) {
 		if (agent_transport_error(r))
 			goto out;
-		d.certs = NULL;	/* keys without a certificate are useful */
+		/* A key without a certificate is still useful. */
+		d.certs = NULL;
 		d.ncerts = 0;
 	}
 	if ((nb = reallocarray(bf->bots, bf->n + 1, sizeof(*nb))) == NULL ||
