@@ -7,7 +7,8 @@
 # spins at the descriptor limit: a good client's health check and a good
 # agent's renewal (nonce, then certify of a TPM key) succeed during the
 # flood, the CA uses a bounded share of the CPU, and its refusal lines are
-# rate-limited (at most one a second of each kind).
+# rate-limited (at most one a second of each kind). TLS renegotiation is
+# refused.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -105,6 +106,15 @@ echo "CA log lines during the flood: $lines in $elapsed s"
     fail "the CA wrote $lines log lines in $elapsed s"
 grep -q "more like it" "$BOTID_CA_LOG" ||
     fail "no rate-limited line counts what it left out"
+
+# A client cannot make the CA redo handshakes: renegotiation is refused.
+# (s_client reads its commands from stdin and ends at its EOF: stdin stays
+# open long enough for the CA's alert, which ends s_client at once.)
+port=$(cat "$T/ca/port")
+out=$( (printf 'R\n'; sleep 15) | timeout 30 openssl s_client -tls1_2 \
+    -connect "127.0.0.1:$port" -CAfile "$BOTID_CA_BUNDLE" 2>&1) || true
+case $out in *RENEGOTIATING*"no renegotiation"*) ;;
+*) fail "TLS renegotiation was not refused: $(echo "$out" | tail -3)";; esac
 
 # Still serving after the flood.
 code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 60 \
