@@ -332,8 +332,11 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	if ((r = ca_client_post(rn->ca, "/v1/nonce", req, &resp, job->error,
 	    sizeof(job->error))) != 0)
 		goto out;
+	/* The CA's nonces are 32 bytes; the vouching message takes no other. */
 	if ((r = ca_json_get_b64(resp, "nonce", NONCE_MAX, &nonce,
-	    &nonce_len)) != 0) {
+	    &nonce_len)) == 0 && nonce_len != BOTID_NONCE_LEN)
+		r = BOTID_ERR_PROTOCOL;
+	if (r != 0) {
 		snprintf(job->error, sizeof(job->error), "malformed nonce "
 		    "from the CA");
 		goto out;

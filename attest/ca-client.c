@@ -283,6 +283,8 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 	    c->pin) != CURLE_OK) ||
 	    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    /* Requests go out at once, not after the CA's delayed ACK. */
+	    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT,
 	    CA_CONNECT_TIMEOUT) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_TIMEOUT, CA_TIMEOUT) != CURLE_OK ||

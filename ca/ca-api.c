@@ -106,6 +106,38 @@ refuse(struct reply *rp, const char *peer, const char *what, int status,
 	reply_json(rp, status, json_pack("{s:s}", "error", msg));
 }
 
+/*
+ * The status for an error returned by a check of what the request carried
+ * (a TPM structure, a key, evidence): malformed input is 400, input that
+ * is well-formed but refused is 403, and only the CA's own failures
+ * (memory, OpenSSL, the database) are 500 (doc/ca-api.md).
+ */
+static int
+request_status(int r)
+{
+	switch (r) {
+	case BOTID_ERR_INVALID:
+	case BOTID_ERR_INCOMPLETE:
+	case BOTID_ERR_PROTOCOL:
+	case BOTID_ERR_VERSION:
+		return 400;
+	case BOTID_ERR_UNSUPPORTED:
+	case BOTID_ERR_DENIED:
+	case BOTID_ERR_EXPORTABLE:
+		return 403;
+	case BOTID_ERR_NOT_FOUND:
+		return 404;
+	case BOTID_ERR_TIMEOUT:
+		return 410;
+	case BOTID_ERR_TOO_LARGE:
+		return 413;
+	case BOTID_ERR_BUSY:
+		return 429;
+	default:
+		return 500;
+	}
+}
+
 /* Decodes a base64 member already known to be a string. */
 static int
 b64(const char *s, size_t max, uint8_t **out, size_t *len)
@@ -364,9 +396,9 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 	hex_encode(fp, 16, s.id);
 	if ((r = tpm_make_credential(&ek, name, name_len, secret,
 	    sizeof(secret), &blob, &blob_len, &enc, &enc_len)) != 0) {
-		refuse(rp, peer, "enrol", r == BOTID_ERR_UNSUPPORTED ? 403 :
-		    500, "cannot make a credential for this EK: %s",
-		    botid_strerror(r));
+		refuse(rp, peer, "enrol", request_status(r) == 400 ? 403 :
+		    request_status(r), "cannot make a credential for this EK: "
+		    "%s", botid_strerror(r));
 		goto out;
 	}
 	if (sha256(secret, sizeof(secret), s.secret_hash) != 0)
@@ -942,8 +974,13 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 			    "%s", bot, why != NULL ? why : "malformed evidence");
 			goto out;
 		}
-		if (tpm_public_to_pkey(&key, &pk) != 0)
-			goto fail;
+		if ((r = tpm_public_to_pkey(&key, &pk)) != 0) {
+			if (request_status(r) == 500)
+				goto fail;
+			refuse(rp, peer, "certify", request_status(r),
+			    "bot %s: key refused: %s", bot, botid_strerror(r));
+			goto out;
+		}
 	} else {
 		/*
 		 * SHA-256 is applied by the verifier. The host key vouches

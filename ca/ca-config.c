@@ -32,6 +32,10 @@
 #define DEFAULT_RSA_MIN_BITS	2048
 #define MIN_RSA_MIN_BITS	1024	/* the floor no configuration lowers */
 #define MAX_RSA_MIN_BITS	16384
+#define DEFAULT_MAX_CONNECTIONS	1024
+#define DEFAULT_PER_ADDRESS	256
+#define DEFAULT_REQUEST_TIMEOUT	10
+#define MAX_CONNECTIONS_LIMIT	65536
 
 struct parse {
 	struct ca_config	*c;
@@ -345,6 +349,15 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		ok = set_curves(p, line, value);
 	else if (strcmp(name, "ek_purpose_check") == 0)
 		ok = set_bool(p, line, name, &c->ek_purpose_check, value);
+	else if (strcmp(name, "max_connections") == 0)
+		ok = set_count(p, line, name, &c->max_connections, value, 1,
+		    MAX_CONNECTIONS_LIMIT);
+	else if (strcmp(name, "max_connections_per_address") == 0)
+		ok = set_count(p, line, name, &c->max_connections_per_address,
+		    value, 1, MAX_CONNECTIONS_LIMIT);
+	else if (strcmp(name, "request_timeout") == 0)
+		ok = set_seconds(p, line, name, &c->request_timeout, value, 1,
+		    300);
 	else {
 		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s'", c->path,
 		    line, name);
@@ -408,6 +421,9 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	c->key_rsa_min_bits = DEFAULT_RSA_MIN_BITS;
 	c->key_ecc_curves = CA_CURVE_P256 | CA_CURVE_P384;
 	c->ek_purpose_check = 1;
+	c->max_connections = DEFAULT_MAX_CONNECTIONS;
+	c->max_connections_per_address = DEFAULT_PER_ADDRESS;
+	c->request_timeout = DEFAULT_REQUEST_TIMEOUT;
 	if ((f = fopen(path, "re")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		r = BOTID_ERR_IO;

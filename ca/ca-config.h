@@ -45,6 +45,10 @@ struct ca_config {
 	unsigned	 key_rsa_min_bits;
 	unsigned	 key_ecc_curves;	/* CA_CURVE_* bits */
 	int		 ek_purpose_check;	/* TCG EK EKU where present */
+	/* HTTP limits (ca-http.c) */
+	long		 max_connections;	/* also capped by RLIMIT_NOFILE */
+	long		 max_connections_per_address;
+	long		 request_timeout;	/* seconds for a whole request */
 };
 
 /* key_ecc_curves bits. */

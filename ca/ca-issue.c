@@ -52,6 +52,12 @@ struct ca_signer {
 	PKCS11_CTX	*p11;
 	PKCS11_SLOT	*slots;
 	unsigned int	 nslots;
+	struct crl_cache {		/* the last CRL signed (ca_crl()) */
+		char		*pem;
+		uint8_t		 digest[32];	/* of its entries */
+		time_t		 this_update;
+		uint64_t	 number;
+	}		 crl;
 };
 
 static int
@@ -167,6 +173,7 @@ ca_signer_close(struct ca_signer *s)
 	EVP_PKEY_free(s->tls_key);
 	X509_free(s->cert);
 	free(s->bundle);
+	free(s->crl.pem);
 	if (s->p11 != NULL) {
 		if (s->slots != NULL)
 			PKCS11_release_all_slots(s->p11, s->slots, s->nslots);
@@ -503,8 +510,17 @@ ca_issue(struct ca_signer *s, const struct ca_issue_req *req, char **chain,
 	return r;
 }
 
+/*
+ * A CRL is valid for CRL_VALIDITY seconds (its nextUpdate) and signed again
+ * when its entries change or when it is CRL_RESIGN old, not per request:
+ * GET /v1/crl is unauthenticated and the signature may be a token's.
+ */
+#define CRL_VALIDITY	3600
+#define CRL_RESIGN	(CRL_VALIDITY / 2)
+
 struct crl_fill {
 	X509_CRL	*crl;
+	EVP_MD_CTX	*md;		/* digest of the entries */
 	int		 failed;
 };
 
@@ -521,8 +537,13 @@ crl_add(const char *serial, time_t revoked, int reason, void *arg)
 	ASN1_ENUMERATED *code = NULL;
 	ASN1_TIME *t = NULL;
 	BIGNUM *bn = NULL;
+	int64_t when = (int64_t)revoked;
+	int32_t why = reason;
 
-	if (BN_hex2bn(&bn, serial) == 0 ||
+	if (EVP_DigestUpdate(f->md, serial, strlen(serial) + 1) != 1 ||
+	    EVP_DigestUpdate(f->md, &when, sizeof(when)) != 1 ||
+	    EVP_DigestUpdate(f->md, &why, sizeof(why)) != 1 ||
+	    BN_hex2bn(&bn, serial) == 0 ||
 	    (sn = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
 	    (rv = X509_REVOKED_new()) == NULL ||
 	    (t = ASN1_TIME_set(NULL, revoked)) == NULL ||
@@ -542,49 +563,124 @@ crl_add(const char *serial, time_t revoked, int reason, void *arg)
 	return f->failed ? BOTID_ERR_CRYPTO : 0;
 }
 
+/*
+ * RFC 5280 5.2: the authorityKeyIdentifier (the CA certificate's subject
+ * key identifier, or its SHA-1 key hash as RFC 5280 4.2.1.2 (1) makes
+ * it) and the cRLNumber. The number is the signing time in nanoseconds,
+ * or one more than the last when the clock did not move on: it grows
+ * across restarts and replicas without state of its own, as long as their
+ * clocks agree (Let's Encrypt's CRLs are numbered the same way).
+ */
+static int
+crl_add_extensions(struct ca_signer *s, X509_CRL *crl)
+{
+	const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(s->cert);
+	AUTHORITY_KEYID *akid = NULL;
+	ASN1_INTEGER *num = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	struct timespec ts;
+	uint64_t number;
+	int r = BOTID_ERR_CRYPTO;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	number = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (number <= s->crl.number)
+		number = s->crl.number + 1;
+	if ((akid = AUTHORITY_KEYID_new()) == NULL ||
+	    (akid->keyid = ASN1_OCTET_STRING_new()) == NULL)
+		goto out;
+	if (ski != NULL) {
+		if (ASN1_OCTET_STRING_set(akid->keyid, ski->data,
+		    ski->length) != 1)
+			goto out;
+	} else if (X509_pubkey_digest(s->cert, EVP_sha1(), md, &mdlen) != 1 ||
+	    ASN1_OCTET_STRING_set(akid->keyid, md, (int)mdlen) != 1)
+		goto out;
+	if ((num = ASN1_INTEGER_new()) == NULL ||
+	    ASN1_INTEGER_set_uint64(num, number) != 1 ||
+	    X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0,
+	    0) != 1 ||
+	    X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1)
+		goto out;
+	s->crl.number = number;
+	r = 0;
+ out:
+	AUTHORITY_KEYID_free(akid);
+	ASN1_INTEGER_free(num);
+	return r;
+}
+
 int
 ca_crl(struct ca_signer *s, struct ca_db *db, char **pem)
 {
 	struct crl_fill f;
 	ASN1_TIME *t = NULL;
 	BIO *b = NULL;
-	char *data;
+	char *data, *copy = NULL;
+	uint8_t digest[32];
+	unsigned int dlen = 0;
 	long len;
 	time_t now = time(NULL);
 	int r = BOTID_ERR_CRYPTO;
 
 	*pem = NULL;
 	memset(&f, 0, sizeof(f));
-	if ((f.crl = X509_CRL_new()) == NULL ||
+	if ((f.md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(f.md, EVP_sha256(), NULL) != 1 ||
+	    (f.crl = X509_CRL_new()) == NULL ||
 	    X509_CRL_set_version(f.crl, 1) != 1 ||
 	    X509_CRL_set_issuer_name(f.crl,
 	    X509_get_subject_name(s->cert)) != 1 ||
 	    (t = ASN1_TIME_set(NULL, now)) == NULL ||
 	    X509_CRL_set1_lastUpdate(f.crl, t) != 1 ||
-	    ASN1_TIME_set(t, now + 3600) == NULL ||
+	    ASN1_TIME_set(t, now + CRL_VALIDITY) == NULL ||
 	    X509_CRL_set1_nextUpdate(f.crl, t) != 1)
 		goto out;
 	if ((r = ca_db_revoked(db, now, crl_add, &f)) != 0)
 		goto out;
 	r = BOTID_ERR_CRYPTO;
+	if (EVP_DigestFinal_ex(f.md, digest, &dlen) != 1 ||
+	    dlen != sizeof(digest))
+		goto out;
+	/* The same entries, signed recently enough: the cached CRL. */
+	if (s->crl.pem != NULL && now >= s->crl.this_update &&
+	    now - s->crl.this_update < CRL_RESIGN &&
+	    memcmp(digest, s->crl.digest, sizeof(digest)) == 0) {
+		if ((*pem = strdup(s->crl.pem)) == NULL) {
+			r = BOTID_ERR_ALLOC;
+			goto out;
+		}
+		r = 0;
+		goto out;
+	}
 	if (X509_CRL_sort(f.crl) != 1 ||
+	    crl_add_extensions(s, f.crl) != 0 ||
 	    X509_CRL_sign(f.crl, s->key, sign_md(s->key)) <= 0 ||
 	    (b = BIO_new(BIO_s_mem())) == NULL ||
 	    PEM_write_bio_X509_CRL(b, f.crl) != 1)
 		goto out;
 	len = BIO_get_mem_data(b, &data);
-	if ((*pem = malloc((size_t)len + 1)) == NULL) {
+	if ((copy = malloc((size_t)len + 1)) == NULL ||
+	    (*pem = malloc((size_t)len + 1)) == NULL) {
+		free(copy);
 		r = BOTID_ERR_ALLOC;
 		goto out;
 	}
-	memcpy(*pem, data, (size_t)len);
-	(*pem)[len] = '\0';
+	memcpy(copy, data, (size_t)len);
+	copy[len] = '\0';
+	memcpy(*pem, copy, (size_t)len + 1);
+	free(s->crl.pem);
+	s->crl.pem = copy;
+	memcpy(s->crl.digest, digest, sizeof(digest));
+	s->crl.this_update = now;
 	r = 0;
  out:
 	ERR_clear_error();
 	BIO_free(b);
 	ASN1_TIME_free(t);
 	X509_CRL_free(f.crl);
+	EVP_MD_CTX_free(f.md);
 	return r;
 }
 

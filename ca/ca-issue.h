@@ -65,7 +65,11 @@ struct ca_issue_req {
 int	ca_issue(struct ca_signer *s, const struct ca_issue_req *req,
 	    char **chain, char serial[33], time_t *not_after);
 
-/* A fresh CRL of every revoked, unexpired certificate, PEM (malloc'd). */
+/*
+ * The CRL of every revoked, unexpired certificate, PEM (malloc'd), with an
+ * authorityKeyIdentifier and a cRLNumber; signed again only when its entries
+ * changed or it is half-way to its nextUpdate (an hour after it).
+ */
 int	ca_crl(struct ca_signer *s, struct ca_db *db, char **pem);
 
 /*

@@ -27,7 +27,8 @@ now_ns(void)
 void
 await_init(struct botid_await *w)
 {
-	const char *s = getenv("BOTID_SPIN_US");
+	/* Not from a setuid caller's environment (see botid_connect()). */
+	const char *s = secure_getenv("BOTID_SPIN_US");
 	unsigned long us = BOTID_AWAIT_SPIN_US;
 	char *end;
 

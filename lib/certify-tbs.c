@@ -4,8 +4,9 @@
 
 #include "lib/botid.h"
 #include "lib/certify-tbs.h"
+#include "lib/limits.h"
 
-#define TBS_LABEL	"botid-pkcs11-certify-v1"
+#define TBS_LABEL	"botid-pkcs11-certify-v2"
 #define TBS_PART_MAX	(1u << 20)	/* no nonce, name or key is larger */
 
 static size_t
@@ -27,15 +28,17 @@ certify_pkcs11_tbs(const uint8_t *nonce, size_t nonce_len, const char *bot,
 
 	*out = NULL;
 	*out_len = 0;
-	if (nonce_len > TBS_PART_MAX || blen > TBS_PART_MAX ||
-	    spki_len > TBS_PART_MAX)
+	if (nonce == NULL || nonce_len != BOTID_NONCE_LEN)
+		return BOTID_ERR_INVALID;
+	if (blen > TBS_PART_MAX || spki_len > TBS_PART_MAX)
 		return BOTID_ERR_TOO_LARGE;
 	/* The label goes in with its NUL. */
-	if ((t = malloc(sizeof(TBS_LABEL) + nonce_len + 4 + blen + 4 +
+	if ((t = malloc(sizeof(TBS_LABEL) + 4 + nonce_len + 4 + blen + 4 +
 	    spki_len)) == NULL)
 		return BOTID_ERR_ALLOC;
 	memcpy(t, TBS_LABEL, sizeof(TBS_LABEL));
 	off += sizeof(TBS_LABEL);
+	off += put_be32(t + off, nonce_len);
 	memcpy(t + off, nonce, nonce_len);
 	off += nonce_len;
 	off += put_be32(t + off, blen);

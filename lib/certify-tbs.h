@@ -10,9 +10,11 @@
 #include <stdint.h>
 
 /*
- * "botid-pkcs11-certify-v1" 0x00 || nonce || u32be(len(bot)) || bot ||
- * u32be(len(spki)) || spki, in a malloc'd *out. Errors: BOTID_ERR_ALLOC,
- * _TOO_LARGE.
+ * "botid-pkcs11-certify-v2" 0x00 || u32be(len(nonce)) || nonce ||
+ * u32be(len(bot)) || bot || u32be(len(spki)) || spki, in a malloc'd *out.
+ * Every part is length-prefixed, so no two inputs give the same bytes; the
+ * nonce is exactly BOTID_NONCE_LEN bytes, as the CA makes them. Errors:
+ * BOTID_ERR_INVALID (nonce length), _TOO_LARGE, _ALLOC.
  */
 int	certify_pkcs11_tbs(const uint8_t *nonce, size_t nonce_len,
 	    const char *bot, const uint8_t *spki, size_t spki_len,

@@ -190,7 +190,12 @@ botid_connect(const char *path, struct botid_client **cp)
 	int r = BOTID_ERR_IO;
 
 	*cp = NULL;
-	if (path == NULL && (path = getenv("BOTID_SOCKET")) == NULL)
+	/*
+	 * secure_getenv: this library (and the PKCS#11 module on it) may be
+	 * loaded into a setuid or setgid program, whose caller must not
+	 * point it at a socket of their choosing.
+	 */
+	if (path == NULL && (path = secure_getenv("BOTID_SOCKET")) == NULL)
 		path = BOTID_DEFAULT_SOCKET;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;

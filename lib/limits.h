@@ -29,6 +29,7 @@
 #define BOTID_MAX_OUTBUF	(256u * 1024u)	/* unsent reply bytes per connection */
 #define BOTID_MAX_SIGNATURE	512u		/* RSA-4096 fits */
 #define BOTID_MAX_DIGEST	64u		/* SHA-512 */
+#define BOTID_NONCE_LEN		32u		/* bytes in a botid-ca nonce */
 #define BOTID_MAX_PUBKEY	1024u		/* DER SubjectPublicKeyInfo */
 #define BOTID_MAX_PATH		4096u
 #define BOTID_MAX_PIN		256u

@@ -77,33 +77,54 @@ verify_d2i(const struct botid_blob *b)
 	return x;
 }
 
-/* Loads every CRL in a PEM file into the store. */
+/*
+ * Loads every CRL in a PEM file into the store. OpenSSL's CRL time check
+ * is off with its certificate check (X509_V_FLAG_NO_CHECK_TIME turns off
+ * both), so each CRL's freshness is checked here: a CRL whose nextUpdate
+ * passed more than leeway seconds ago, or that has none, would accept a
+ * revoked certificate for ever; one issued after now + leeway is not yet
+ * valid. Errors: _IO, _INVALID (no CRL), _DENIED (stale), _CRYPTO.
+ */
 static int
-verify_load_crls(X509_STORE *store, const char *path, char *err,
-    size_t errlen)
+verify_load_crls(X509_STORE *store, const char *path, int64_t now,
+    long leeway, char *err, size_t errlen)
 {
 	X509_CRL *crl;
+	const ASN1_TIME *next, *last;
+	time_t early = (time_t)(now + leeway), late = (time_t)(now - leeway);
 	FILE *f;
-	int n = 0;
+	int n = 0, c, r = 0;
 
 	if ((f = fopen(path, "re")) == NULL)
 		return verify_fail(BOTID_ERR_IO, err, errlen,
 		    "cannot read CRL file %s", path);
-	while ((crl = PEM_read_X509_CRL(f, NULL, NULL, NULL)) != NULL) {
-		if (X509_STORE_add_crl(store, crl) != 1) {
-			X509_CRL_free(crl);
-			fclose(f);
-			return verify_fail(BOTID_ERR_CRYPTO, err, errlen,
+	while (r == 0 &&
+	    (crl = PEM_read_X509_CRL(f, NULL, NULL, NULL)) != NULL) {
+		next = X509_CRL_get0_nextUpdate(crl);
+		last = X509_CRL_get0_lastUpdate(crl);
+		if (next == NULL)
+			r = verify_fail(BOTID_ERR_DENIED, err, errlen,
+			    "CRL %d of %s has no nextUpdate", n, path);
+		else if ((c = X509_cmp_time(next, &late)) == 0 || c < 0)
+			r = verify_fail(BOTID_ERR_DENIED, err, errlen,
+			    "CRL %d of %s is stale: its nextUpdate passed", n,
+			    path);
+		else if (last == NULL ||
+		    (c = X509_cmp_time(last, &early)) == 0 || c > 0)
+			r = verify_fail(BOTID_ERR_DENIED, err, errlen,
+			    "CRL %d of %s is not yet valid", n, path);
+		else if (X509_STORE_add_crl(store, crl) != 1)
+			r = verify_fail(BOTID_ERR_CRYPTO, err, errlen,
 			    "cannot use CRL from %s", path);
-		}
 		X509_CRL_free(crl);
 		n++;
 	}
+	ERR_clear_error();
 	fclose(f);
-	if (n == 0)
-		return verify_fail(BOTID_ERR_INVALID, err, errlen,
+	if (r == 0 && n == 0)
+		r = verify_fail(BOTID_ERR_INVALID, err, errlen,
 		    "no PEM CRL in %s", path);
-	return 0;
+	return r;
 }
 
 /*
@@ -186,7 +207,8 @@ verify_chain(const struct botid_verify_opts *o, const struct botid_blob *der,
 		goto out;
 	}
 	if (o->crl != NULL) {
-		if ((r = verify_load_crls(store, o->crl, err, errlen)) != 0)
+		if ((r = verify_load_crls(store, o->crl, verify_now(o),
+		    o->leeway, err, errlen)) != 0)
 			goto out;
 		flags |= X509_V_FLAG_CRL_CHECK;
 	}

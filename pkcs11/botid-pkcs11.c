@@ -5,11 +5,15 @@
  * key without knowing about botid. The agent decides from the caller's
  * peer credentials; this module holds no key and no secret.
  *
- * One mutex guards the whole module and one agent connection serves it:
- * requests go out one at a time, as the wire client is for one thread. A
- * child after fork() sees an uninitialised module: the parent's connection
- * carries the parent's identity and must not be shared; the lock is held
- * across fork() (pthread_atfork) so that the child's copy is free.
+ * One mutex guards the module's state and one agent connection serves it:
+ * requests go out one at a time, as the wire client is for one thread,
+ * under a second mutex taken only around a round trip, so that a slow or
+ * hung agent holds up only the callers that wait for it, never
+ * C_GetInfo, C_GetSlotList, session bookkeeping or fork(). A child after
+ * fork() sees an uninitialised module: the parent's connection carries the
+ * parent's identity and must not be shared; the module lock is held across
+ * fork() (pthread_atfork) so that the child's copy is free, and the
+ * child's copy of the agent lock is made anew.
  */
 #include "botid-config.h"
 
@@ -57,6 +61,11 @@ struct session {
 };
 
 static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
+/*
+ * Guards module.client. A thread holding module_lock may take it (only
+ * module_reset() does); a thread holding it never takes module_lock.
+ */
+static pthread_mutex_t agent_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t module_atfork_once = PTHREAD_ONCE_INIT;
 static int module_atfork_rv;
 
@@ -113,13 +122,17 @@ module_reset(void)
 {
 	size_t i;
 
+	/* Waits for a round trip in flight (another thread's). */
+	(void)pthread_mutex_lock(&agent_lock);
 	sessions_free();
 	objects_clear(&module.objects);
 	botid_close(module.client);
+	module.client = NULL;
 	for (i = 0; i < module.nnames; i++)
 		free(module.names[i]);
 	free(module.names);
 	memset(&module, 0, sizeof(module));
+	(void)pthread_mutex_unlock(&agent_lock);
 }
 
 /*
@@ -138,11 +151,22 @@ module_atfork_release(void)
 	(void)pthread_mutex_unlock(&module_lock);
 }
 
+/*
+ * The child has only the thread that forked: a round trip another thread
+ * had in flight will never end there, so the agent lock starts afresh.
+ */
+static void
+module_atfork_child(void)
+{
+	(void)pthread_mutex_init(&agent_lock, NULL);
+	(void)pthread_mutex_unlock(&module_lock);
+}
+
 static void
 module_atfork_register(void)
 {
 	module_atfork_rv = pthread_atfork(module_atfork_prepare,
-	    module_atfork_release, module_atfork_release);
+	    module_atfork_release, module_atfork_child);
 }
 
 /*
@@ -190,6 +214,7 @@ agent_transport_error(int r)
 	    r == BOTID_ERR_TIMEOUT || r == BOTID_ERR_PROTOCOL;
 }
 
+/* agent_disconnect() and agent_connect(): with agent_lock held. */
 static void
 agent_disconnect(void)
 {
@@ -258,75 +283,138 @@ name_index(const char *bot, size_t *index)
 	return 0;
 }
 
-/* One bot's objects; a bot the agent no longer serves is left out. */
-static int
-load_bot(const char *bot)
+/* What the agent said of the caller's bots, read without the module lock. */
+struct bot_data {
+	char			*name;
+	uint8_t			*spki;
+	size_t			 spki_len;
+	struct botid_blob	*certs;
+	size_t			 ncerts;
+};
+
+struct bot_fetch {
+	struct bot_data		*bots;
+	size_t			 n;
+};
+
+static void
+bot_fetch_free(struct bot_fetch *bf)
 {
-	struct botid_blob *certs = NULL;
-	uint8_t *spki = NULL;
-	size_t spki_len = 0, ncerts = 0, index;
+	size_t i;
+
+	for (i = 0; i < bf->n; i++) {
+		free(bf->bots[i].name);
+		botid_free(bf->bots[i].spki);
+		botid_blobs_free(bf->bots[i].certs, bf->bots[i].ncerts);
+	}
+	free(bf->bots);
+	memset(bf, 0, sizeof(*bf));
+}
+
+/* One bot; a bot the agent no longer serves is left out. */
+static int
+fetch_bot(struct bot_fetch *bf, const char *bot)
+{
+	struct bot_data d, *nb;
 	int r;
 
-	if ((r = botid_pubkey(module.client, bot, &spki, &spki_len)) != 0) {
+	memset(&d, 0, sizeof(d));
+	if ((r = botid_pubkey(module.client, bot, &d.spki,
+	    &d.spki_len)) != 0) {
 		if (r == BOTID_ERR_DENIED || r == BOTID_ERR_NOT_FOUND)
 			r = 0;
 		goto out;
 	}
-	if ((r = botid_cert_chain(module.client, bot, &certs, &ncerts)) != 0) {
+	if ((r = botid_cert_chain(module.client, bot, &d.certs,
+	    &d.ncerts)) != 0) {
 		if (agent_transport_error(r))
 			goto out;
-		ncerts = 0;	/* keys without a certificate are still useful */
+		/* A key without a certificate is still useful. */
+		d.certs = NULL;
+		d.ncerts = 0;
 	}
-	if ((r = name_index(bot, &index)) != 0)
+	if ((nb = reallocarray(bf->bots, bf->n + 1, sizeof(*nb))) == NULL ||
+	    (d.name = strdup(bot)) == NULL) {
+		if (nb != NULL)
+			bf->bots = nb;
+		r = BOTID_ERR_ALLOC;
 		goto out;
-	r = objects_add_bot(&module.objects, index, bot, spki, spki_len,
-	    ncerts > 0 ? certs[0].data : NULL, ncerts > 0 ? certs[0].len : 0);
-	if (r == BOTID_ERR_INVALID)
-		r = 0;	/* a key type this module cannot show */
+	}
+	bf->bots = nb;
+	bf->bots[bf->n++] = d;
+	memset(&d, 0, sizeof(d));
+	r = 0;
  out:
-	botid_blobs_free(certs, ncerts);
-	botid_free(spki);
+	botid_free(d.spki);
+	botid_blobs_free(d.certs, d.ncerts);
 	return r;
 }
 
 static int
-load_objects_once(void)
+fetch_once(struct bot_fetch *bf)
 {
 	struct botid_bot_info *bots = NULL;
 	size_t nbots = 0, i;
 	int r;
 
-	objects_clear(&module.objects);
+	bot_fetch_free(bf);
 	if ((r = agent_connect()) != 0 ||
 	    (r = botid_list(module.client, &bots, &nbots)) != 0)
 		goto out;
 	for (i = 0; i < nbots; i++)
-		if ((r = load_bot(bots[i].name)) != 0)
+		if ((r = fetch_bot(bf, bots[i].name)) != 0)
 			goto out;
 	r = 0;
  out:
 	if (r != 0)
-		objects_clear(&module.objects);
+		bot_fetch_free(bf);
 	botid_bot_info_free(bots, nbots);
 	return r;
 }
 
 /*
- * Reads the bots from the agent. An agent that cannot be reached leaves
- * the token empty (and the next session tries again): applications that
- * probe every module must not fail because of this one.
+ * Reads the bots from the agent, under agent_lock and not the module
+ * lock. An agent that cannot be reached leaves the token empty (and the
+ * next session tries again): applications that probe every module must
+ * not fail because of this one.
  */
-static void
-load_objects(void)
+static int
+agent_fetch_bots(struct bot_fetch *bf)
 {
 	int r;
 
-	if ((r = load_objects_once()) != 0 && agent_transport_error(r)) {
+	if (pthread_mutex_lock(&agent_lock) != 0)
+		return BOTID_ERR_INTERNAL;
+	if ((r = fetch_once(bf)) != 0 && agent_transport_error(r)) {
 		agent_disconnect();
-		r = load_objects_once();
+		r = fetch_once(bf);
 	}
 	if (r != 0)
 		agent_disconnect();
+	pthread_mutex_unlock(&agent_lock);
+	return r;
+}
+
+/* Makes the token's objects from what agent_fetch_bots() got (r its result). */
+static void
+install_objects(const struct bot_fetch *bf, int r)
+{
+	size_t i, index;
+
+	objects_clear(&module.objects);
+	for (i = 0; r == 0 && i < bf->n; i++) {
+		const struct bot_data *d = &bf->bots[i];
+
+		if ((r = name_index(d->name, &index)) != 0)
+			break;
+		r = objects_add_bot(&module.objects, index, d->name, d->spki,
+		    d->spki_len, d->ncerts > 0 ? d->certs[0].data : NULL,
+		    d->ncerts > 0 ? d->certs[0].len : 0);
+		if (r == BOTID_ERR_INVALID)
+			r = 0;	/* a key type this module cannot show */
+	}
+	if (r != 0)
+		objects_clear(&module.objects);
 	module.loaded = r == 0;
 }
 
@@ -339,6 +427,8 @@ agent_sign(const struct sign_op *op, uint32_t hash, const uint8_t *digest,
 	    BOTID_FORMAT_RAW : BOTID_FORMAT_DER;
 	int r, attempt;
 
+	if (pthread_mutex_lock(&agent_lock) != 0)
+		return BOTID_ERR_INTERNAL;
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((r = agent_connect()) == 0)
 			r = botid_sign_digest(module.client, op->bot, hash,
@@ -348,6 +438,7 @@ agent_sign(const struct sign_op *op, uint32_t hash, const uint8_t *digest,
 			break;
 		agent_disconnect();
 	}
+	pthread_mutex_unlock(&agent_lock);
 	return r;
 }
 
@@ -585,8 +676,11 @@ pkcs11_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
     CK_NOTIFY notify, CK_SESSION_HANDLE_PTR handle)
 {
 	struct session *ns;
+	struct bot_fetch bf;
 	CK_RV rv;
+	int r;
 
+	memset(&bf, 0, sizeof(bf));
 	if (handle == NULL)
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = module_enter()) != CKR_OK)
@@ -608,8 +702,20 @@ pkcs11_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
 	 * long-running process sees new bots and renewed certificates;
 	 * handles stay the same for the same bot.
 	 */
-	if (module.nsessions == 0 || !module.loaded)
-		load_objects();
+	if (module.nsessions == 0 || !module.loaded) {
+		/* The agent is asked without the module lock held. */
+		module_leave();
+		r = agent_fetch_bots(&bf);
+		if ((rv = module_enter()) != CKR_OK) {
+			bot_fetch_free(&bf);
+			return rv;
+		}
+		if (module.nsessions >= MODULE_MAX_SESSIONS) {
+			rv = CKR_SESSION_COUNT;
+			goto out;
+		}
+		install_objects(&bf, r);
+	}
 	if ((ns = reallocarray(module.sessions, module.nsessions + 1,
 	    sizeof(*ns))) == NULL) {
 		rv = CKR_HOST_MEMORY;
@@ -623,6 +729,7 @@ pkcs11_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_VOID_PTR app,
 	*handle = ns->handle;
  out:
 	module_leave();
+	bot_fetch_free(&bf);
 	return rv;
 }
 
@@ -947,6 +1054,8 @@ sign_digest_of(struct sign_op *op, const uint8_t *data, size_t len,
 /*
  * Ends op with a signature in out (room for op->sig_len bytes, checked by
  * the caller). RSA signatures shorter than the modulus are left-padded.
+ * Called without the module lock: op was taken off its session
+ * (sign_take()), and only the agent lock is held for the round trip.
  */
 static CK_RV
 sign_finish(struct sign_op *op, const uint8_t *data, size_t len,
@@ -1005,11 +1114,26 @@ sign_output_check(struct sign_op *op, CK_BYTE_PTR sig, CK_ULONG_PTR sig_len,
 	return CKR_OK;
 }
 
+/*
+ * Takes the session's operation over for sign_finish(): the session has
+ * none afterwards, as after any C_Sign or C_SignFinal that did not stop at
+ * a size query.
+ */
+static struct sign_op
+sign_take(struct session *s)
+{
+	struct sign_op op = s->sign;
+
+	memset(&s->sign, 0, sizeof(s->sign));
+	return op;
+}
+
 static CK_RV
 pkcs11_sign(CK_SESSION_HANDLE handle, CK_BYTE_PTR data, CK_ULONG data_len,
     CK_BYTE_PTR sig, CK_ULONG_PTR sig_len)
 {
 	struct session *s;
+	struct sign_op op;
 	int done;
 	CK_RV rv;
 
@@ -1032,7 +1156,9 @@ pkcs11_sign(CK_SESSION_HANDLE handle, CK_BYTE_PTR data, CK_ULONG data_len,
 	if ((rv = sign_output_check(&s->sign, sig, sig_len, &done)) != CKR_OK ||
 	    done)
 		goto out;
-	rv = sign_finish(&s->sign, data, data_len, sig, sig_len);
+	op = sign_take(s);
+	module_leave();
+	return sign_finish(&op, data, data_len, sig, sig_len);
  out:
 	module_leave();
 	return rv;
@@ -1077,6 +1203,7 @@ pkcs11_sign_final(CK_SESSION_HANDLE handle, CK_BYTE_PTR sig,
     CK_ULONG_PTR sig_len)
 {
 	struct session *s;
+	struct sign_op op;
 	int done;
 	CK_RV rv;
 
@@ -1103,7 +1230,9 @@ pkcs11_sign_final(CK_SESSION_HANDLE handle, CK_BYTE_PTR sig,
 	if ((rv = sign_output_check(&s->sign, sig, sig_len, &done)) != CKR_OK ||
 	    done)
 		goto out;
-	rv = sign_finish(&s->sign, NULL, 0, sig, sig_len);
+	op = sign_take(s);
+	module_leave();
+	return sign_finish(&op, NULL, 0, sig, sig_len);
  out:
 	module_leave();
 	return rv;

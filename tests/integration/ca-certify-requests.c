@@ -4,7 +4,8 @@
  * fresh nonce from the host's CA and with real TPM evidence for one new
  * key, to OUTDIR/certify-N.json. ca-postgres.sh and ca-bench post them at
  * several replicas at once (curl), to race one nonce or to load the CA.
- * Exit 0 when every body was written.
+ * Exit 0 when every body was written. With CERTIFY_CURVE=p224 in the
+ * environment the keys are NIST P-224 ECC keys (for refusals).
  *
  * ca-certify-requests STATE_DIR TCTI revoke SERIAL|host REASON: revokes
  * through ca_client_revoke, signing with the host key in the TPM. Exit 0
@@ -386,8 +387,10 @@ main(int argc, char **argv)
 	TSS2_TCTI_CONTEXT *tcti = NULL;
 	TPM2B_PUBLIC kpub;
 	TPM2B_PRIVATE kpriv;
+	TPM2B_PUBLIC tmpl = tpm_template_hostkey_ecc;
 	ESYS_TR srk = ESYS_TR_NONE;
 	char err[512], path[4096];
+	const char *curve = getenv("CERTIFY_CURVE");
 	long count, i;
 	int ecc;
 
@@ -406,6 +409,10 @@ main(int argc, char **argv)
 		    MAX_COUNT);
 		return 2;
 	}
+	/* CERTIFY_CURVE=p224: keys the CA must refuse (ca-hostile.sh). */
+	if (curve != NULL && strcmp(curve, "p224") == 0)
+		tmpl.publicArea.parameters.eccDetail.curveID =
+		    TPM2_ECC_NIST_P224;
 	memset(&hs, 0, sizeof(hs));
 	if (host_state_load(argv[1], &hs, err, sizeof(err)) != 0 ||
 	    !hs.enrolled) {
@@ -416,8 +423,7 @@ main(int argc, char **argv)
 	    Tss2_TctiLdr_Initialize(argv[2], &tcti) != 0 ||
 	    Esys_Initialize(&esys, tcti, NULL) != 0 ||
 	    evidence_srk_create(esys, &srk, &ecc) != 0 ||
-	    evidence_key_create(esys, srk, &tpm_template_hostkey_ecc, &kpub,
-	    &kpriv) != 0) {
+	    evidence_key_create(esys, srk, &tmpl, &kpub, &kpriv) != 0) {
 		fprintf(stderr, "certify-requests: TPM set-up failed\n");
 		return 2;
 	}

@@ -1,6 +1,7 @@
 /*
  * Unit tests for botid-pkcs11: the function list called directly with no
- * agent to reach (every argument and state error, an empty token, fork),
+ * agent to reach (every argument and state error, an empty token, fork)
+ * or a hostile one that never answers (other threads and fork() go on),
  * the object builder fed with keys and certificates made here and with
  * damaged DER, and the mechanism checks (PSS parameters, DigestInfo).
  */
@@ -11,6 +12,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -331,6 +334,132 @@ test_fork_while_busy(void **state)
 	assert_int_equal(f->C_GetInfo(&info), CKR_OK);
 }
 
+/* A hostile agent: it accepts one connection and never answers. */
+struct hung_agent {
+	int		 lfd, cfd;
+	pthread_mutex_t	 m;
+	pthread_cond_t	 c;
+	int		 accepted, opened;
+	CK_RV		 open_rv;
+};
+
+static void *
+hung_agent_accept(void *arg)
+{
+	struct hung_agent *h = arg;
+	int fd = accept(h->lfd, NULL, NULL);
+
+	pthread_mutex_lock(&h->m);
+	h->cfd = fd;
+	h->accepted = 1;
+	pthread_cond_broadcast(&h->c);
+	pthread_mutex_unlock(&h->m);
+	return NULL;
+}
+
+static void *
+hung_open(void *arg)
+{
+	struct hung_agent *h = arg;
+	CK_SESSION_HANDLE s = 0;
+	CK_RV rv;
+
+	rv = f->C_OpenSession(1, CKF_SERIAL_SESSION, NULL, NULL, &s);
+	if (rv == CKR_OK)
+		(void)f->C_CloseSession(s);
+	pthread_mutex_lock(&h->m);
+	h->open_rv = rv;
+	h->opened = 1;
+	pthread_mutex_unlock(&h->m);
+	return NULL;
+}
+
+/*
+ * One thread's C_OpenSession waits on an agent that never answers; another
+ * thread's C_GetInfo and C_GetSlotList, and a fork() whose child starts
+ * the module afresh, return while it still waits (issue 21: the module
+ * held its one mutex across agent round trips, so a hung agent stalled
+ * every thread and fork() for the socket's 60 s timeout). The waiting
+ * thread ends when the agent's connection is shut down, not on a timer.
+ */
+static void
+test_hung_agent(void **state)
+{
+	char dir[] = "/tmp/test-pkcs11-hung.XXXXXX", path[64];
+	struct sockaddr_un sun;
+	/* Not on the stack: the threads may outlive a failed assertion. */
+	static struct hung_agent h;
+	pthread_t ta, to;
+	CK_SLOT_ID slots[2];
+	CK_ULONG n = 2;
+	CK_INFO info;
+	pid_t pid;
+	int status = 0, opened;
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	h.cfd = -1;
+	pthread_mutex_init(&h.m, NULL);
+	pthread_cond_init(&h.c, NULL);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/agent.sock", dir);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	strcpy(sun.sun_path, path);
+	assert_true((h.lfd = socket(AF_UNIX, SOCK_STREAM, 0)) != -1);
+	assert_int_equal(bind(h.lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(h.lfd, 4), 0);
+	setenv("BOTID_SOCKET", path, 1);
+	assert_int_equal(pthread_create(&ta, NULL, hung_agent_accept, &h), 0);
+	assert_int_equal(pthread_create(&to, NULL, hung_open, &h), 0);
+	pthread_mutex_lock(&h.m);
+	while (!h.accepted)
+		pthread_cond_wait(&h.c, &h.m);
+	pthread_mutex_unlock(&h.m);
+	assert_true(h.cfd != -1);
+
+	/* The opening thread is inside a round trip that cannot end yet. */
+	assert_int_equal(f->C_GetInfo(&info), CKR_OK);
+	assert_int_equal(f->C_GetSlotList(CK_FALSE, slots, &n), CKR_OK);
+	assert_int_equal(n, 1);
+	if ((pid = fork()) == 0) {
+		alarm(30);
+		if (f->C_GetInfo(&info) != CKR_CRYPTOKI_NOT_INITIALIZED ||
+		    f->C_Initialize(NULL) != CKR_OK ||
+		    f->C_GetInfo(&info) != CKR_OK ||
+		    f->C_Finalize(NULL) != CKR_OK)
+			_exit(1);
+		/*
+		 * The parent's connection in the making belongs to a thread
+		 * the child does not have: exec rather than let a leak
+		 * checker (valgrind, LeakSanitizer) count it at exit.
+		 */
+		execl("/bin/true", "true", (char *)NULL);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	pthread_mutex_lock(&h.m);
+	opened = h.opened;
+	pthread_mutex_unlock(&h.m);
+	assert_int_equal(opened, 0);
+
+	/* The agent goes away: the session opens on an empty token. */
+	shutdown(h.cfd, SHUT_RDWR);
+	assert_int_equal(pthread_join(to, NULL), 0);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(h.open_rv, CKR_OK);
+	close(h.cfd);
+	close(h.lfd);
+	unlink(path);
+	rmdir(dir);
+	pthread_mutex_destroy(&h.m);
+	pthread_cond_destroy(&h.c);
+	setenv("BOTID_SOCKET", "/nonexistent/botid-test.sock", 1);
+}
+
 /* ---------------------------------------------------------------- objects */
 
 static uint8_t *
@@ -636,6 +765,7 @@ main(void)
 		cmocka_unit_test(test_session_with_no_agent),
 		cmocka_unit_test(test_fork_child_uninitialised),
 		cmocka_unit_test(test_fork_while_busy),
+		cmocka_unit_test(test_hung_agent),
 	};
 	const struct CMUnitTest parts[] = {
 		cmocka_unit_test(test_objects_ec),

@@ -729,6 +729,97 @@ test_messages_and_chains(void **state)
 	    sizeof(err)), BOTID_ERR_INVALID);
 }
 
+/*
+ * Writes a CRL signed by the test CA, from now + last to now + next (no
+ * nextUpdate when next is 0), listing bot a's certificate when revoke_a.
+ */
+static void
+write_crl(const char *path, long last, long next, int revoke_a)
+{
+	X509_CRL *crl = X509_CRL_new();
+	X509_REVOKED *rv;
+	ASN1_TIME *t = ASN1_TIME_set(NULL, now + last);
+	const unsigned char *p = bot_a.der;
+	X509 *a = d2i_X509(NULL, &p, (long)bot_a.der_len);
+	FILE *f;
+
+	assert_non_null(crl);
+	assert_non_null(t);
+	assert_non_null(a);
+	assert_int_equal(X509_CRL_set_version(crl, 1), 1);
+	assert_int_equal(X509_CRL_set_issuer_name(crl,
+	    X509_get_subject_name(ca_cert)), 1);
+	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+	if (next != 0) {
+		assert_non_null(ASN1_TIME_set(t, now + next));
+		assert_int_equal(X509_CRL_set1_nextUpdate(crl, t), 1);
+	}
+	if (revoke_a) {
+		assert_non_null(rv = X509_REVOKED_new());
+		assert_int_equal(X509_REVOKED_set_serialNumber(rv,
+		    X509_get_serialNumber(a)), 1);
+		assert_int_equal(X509_REVOKED_set_revocationDate(rv, t), 1);
+		assert_int_equal(X509_CRL_add0_revoked(crl, rv), 1);
+	}
+	assert_true(X509_CRL_sign(crl, ca_key, EVP_sha256()) > 0);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(PEM_write_X509_CRL(f, crl), 1);
+	assert_int_equal(fclose(f), 0);
+	X509_free(a);
+	ASN1_TIME_free(t);
+	X509_CRL_free(crl);
+}
+
+/*
+ * --crl: a fresh CRL that lists the certificate refuses it, one that does
+ * not accepts it; a CRL whose nextUpdate passed (beyond the leeway), one
+ * without nextUpdate and one from the future are refused whatever they list
+ * (issue 21: OpenSSL's own CRL time check was off with the certificate one).
+ */
+static void
+test_crl_freshness(void **state)
+{
+	struct botid_verify_opts o;
+	struct botid_verified *v = NULL;
+	char path[64] = "/tmp/test-verify-crl.XXXXXX", err[256];
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) != -1);
+	close(fd);
+	opts_init(&o);
+	o.crl = path;
+	write_crl(path, -60, 3600, 0);
+	assert_int_equal(botid_verify_cert(&o, bot_a.chain, 2, &v, err,
+	    sizeof(err)), 0);
+	botid_verified_free(v);
+	v = NULL;
+	write_crl(path, -60, 3600, 1);
+	assert_int_equal(botid_verify_cert(&o, bot_a.chain, 2, &v, err,
+	    sizeof(err)), BOTID_ERR_DENIED);
+	assert_non_null(strstr(err, "revoked"));
+	/* Stale: nextUpdate 2 minutes ago, leeway 60 s. */
+	write_crl(path, -7200, -120, 0);
+	assert_int_equal(botid_verify_cert(&o, bot_a.chain, 2, &v, err,
+	    sizeof(err)), BOTID_ERR_DENIED);
+	assert_non_null(strstr(err, "stale"));
+	/* Within the leeway it is still good. */
+	write_crl(path, -7200, -30, 0);
+	assert_int_equal(botid_verify_cert(&o, bot_a.chain, 2, &v, err,
+	    sizeof(err)), 0);
+	botid_verified_free(v);
+	v = NULL;
+	write_crl(path, -60, 0, 0);
+	assert_int_equal(botid_verify_cert(&o, bot_a.chain, 2, &v, err,
+	    sizeof(err)), BOTID_ERR_DENIED);
+	assert_non_null(strstr(err, "no nextUpdate"));
+	write_crl(path, 600, 3600, 0);
+	assert_int_equal(botid_verify_cert(&o, bot_a.chain, 2, &v, err,
+	    sizeof(err)), BOTID_ERR_DENIED);
+	assert_non_null(strstr(err, "not yet valid"));
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -740,6 +831,7 @@ main(void)
 		cmocka_unit_test(test_grant),
 		cmocka_unit_test(test_truncate_and_flip),
 		cmocka_unit_test(test_messages_and_chains),
+		cmocka_unit_test(test_crl_freshness),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
