@@ -171,9 +171,11 @@ def too_large(path):
 
 # Every endpoint and method, and paths that are not endpoints.
 GETS = ["/v1/bundle", "/v1/crl", "/v1/health/live", "/v1/health/ready",
-        "/metrics"]
+        "/metrics", "/.well-known/jwks.json",
+        "/.well-known/openid-configuration", "/v1/audit/anchor/" + host_id,
+        "/v1/audit/anchor/" + "0" * 16, "/v1/audit/anchor/%00"]
 POSTS = ["/v1/enrol", "/v1/activate", "/v1/nonce", "/v1/certify",
-         "/v1/revoke"]
+         "/v1/revoke", "/v1/audit/anchor"]
 for p in GETS + POSTS:
     for m in ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
         check("method", m, p, "{}" if m != "GET" else None)
