@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <tss2/tss2_tpm2_types.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -315,14 +316,48 @@ token_request(json_t *req, const struct botid_bot_config *bot)
 	return 0;
 }
 
+/*
+ * The PCR selection the CA's nonce answer asks a quote over
+ * (doc/ca-api.md): pcr_bank "sha256" and pcr_select, indices 0 to 23.
+ * Neither member: no quote (*mask 0). Errors: BOTID_ERR_PROTOCOL.
+ */
+static int
+pcr_wanted(json_t *resp, uint16_t *bank, uint32_t *mask)
+{
+	json_t *b, *sel, *v;
+	json_int_t i;
+	size_t k;
+
+	*bank = 0;
+	*mask = 0;
+	b = json_object_get(resp, "pcr_bank");
+	sel = json_object_get(resp, "pcr_select");
+	if (b == NULL && sel == NULL)
+		return 0;
+	if (!json_is_string(b) || strcmp(json_string_value(b), "sha256") != 0 ||
+	    !json_is_array(sel) || json_array_size(sel) == 0)
+		return BOTID_ERR_PROTOCOL;
+	json_array_foreach(sel, k, v) {
+		if (!json_is_integer(v) || (i = json_integer_value(v)) < 0 ||
+		    i > 23)
+			return BOTID_ERR_PROTOCOL;
+		*mask |= 1u << i;
+	}
+	*bank = TPM2_ALG_SHA256;
+	return 0;
+}
+
 static int
 job_run(struct botid_renewer *rn, struct renew_job *job)
 {
 	json_t *req = NULL, *resp = NULL;
 	uint8_t *nonce = NULL, *pub = NULL, *attest = NULL, *sig = NULL;
-	uint8_t digest[32];
+	uint8_t digest[32], *qatt = NULL, *qsig = NULL, *qval = NULL;
 	size_t nonce_len = 0, pub_len = 0, attest_len = 0, sig_len = 0;
+	size_t qatt_len = 0, qsig_len = 0, qval_len = 0;
 	const char *chain;
+	uint32_t mask = 0;
+	uint16_t bank = 0;
 	int r;
 
 	if ((req = json_pack("{s:s}", "host_id", rn->hs.host_id)) == NULL) {
@@ -336,6 +371,11 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	    &nonce_len)) != 0) {
 		snprintf(job->error, sizeof(job->error), "malformed nonce "
 		    "from the CA");
+		goto out;
+	}
+	if ((r = pcr_wanted(resp, &bank, &mask)) != 0) {
+		snprintf(job->error, sizeof(job->error), "malformed PCR "
+		    "selection from the CA");
 		goto out;
 	}
 	json_decref(req);
@@ -378,6 +418,23 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	}
 	if ((r = ca_json_set_b64(req, "signature", sig, sig_len)) != 0)
 		goto out;
+	/* The CA's boot-state policy wants the host's PCRs quoted. */
+	if (mask != 0) {
+		if ((r = backend_tpm_quote(job->attest, bank, mask, nonce,
+		    nonce_len, &qatt, &qatt_len, &qsig, &qsig_len, &qval,
+		    &qval_len)) != 0) {
+			snprintf(job->error, sizeof(job->error), "the TPM "
+			    "cannot quote the PCRs: %s", botid_strerror(r));
+			goto out;
+		}
+		if ((r = ca_json_set_b64(req, "pcr_quote", qatt,
+		    qatt_len)) != 0 ||
+		    (r = ca_json_set_b64(req, "pcr_signature", qsig,
+		    qsig_len)) != 0 ||
+		    (r = ca_json_set_b64(req, "pcr_values", qval,
+		    qval_len)) != 0)
+			goto out;
+	}
 	if ((r = ca_client_post(rn->ca, "/v1/certify", req, &resp, job->error,
 	    sizeof(job->error))) != 0)
 		goto out;
@@ -412,6 +469,9 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	free(pub);
 	free(attest);
 	free(sig);
+	free(qatt);
+	free(qsig);
+	free(qval);
 	return r;
 }
 

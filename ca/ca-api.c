@@ -33,6 +33,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca/ca-api.h"
+#include "ca/ca-pcr.h"
 #include "attest/ca-revoke.h"
 #include "attest/makecred.h"
 #include "attest/tpm-verify.h"
@@ -530,6 +531,76 @@ host_load(struct ca_api *api, const char *id, const char *what,
 	return 0;
 }
 
+/*
+ * The boot-state policy's PCR selection, added to a nonce answer
+ * (doc/ca-api.md): the host quotes those PCRs with its certify request.
+ */
+static int
+nonce_pcr_select(struct ca_api *api, struct reply *rp)
+{
+	json_t *o = NULL, *sel;
+	int i, r = BOTID_ERR_ALLOC;
+
+	if ((o = json_loads(rp->body, 0, NULL)) == NULL ||
+	    (sel = json_array()) == NULL ||
+	    json_object_set_new(o, "pcr_select", sel) != 0 ||
+	    json_object_set_new(o, "pcr_bank", json_string("sha256")) != 0)
+		goto out;
+	for (i = 0; i < CA_PCR_COUNT; i++)
+		if ((api->cfg->pcr.select & (1u << i)) &&
+		    json_array_append_new(sel, json_integer(i)) != 0)
+			goto out;
+	free(rp->body);
+	rp->body = NULL;
+	reply_json(rp, 200, o);
+	o = NULL;
+	r = rp->status == 200 ? 0 : BOTID_ERR_ALLOC;
+ out:
+	json_decref(o);
+	return r;
+}
+
+/*
+ * The boot-state check of a certify request (ca-pcr.h), after its nonce
+ * was consumed: a refused quote cannot be retried with that nonce.
+ * first-use records the first values it sees as the host's golden ones,
+ * and a change marks the host so that the inventory shows it.
+ */
+static int
+boot_admit(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
+    const uint8_t *nonce, size_t nonce_len, const char *qa, const char *qs,
+    const char *qv, const char *peer, struct reply *rp)
+{
+	uint8_t *att = NULL, *sig = NULL, *val = NULL;
+	size_t att_len = 0, sig_len = 0, val_len = 0;
+	char why[256];
+	int adopt = 0, r;
+
+	if ((qa != NULL && b64(qa, BLOB_MAX, &att, &att_len) != 0) ||
+	    (qs != NULL && b64(qs, BLOB_MAX, &sig, &sig_len) != 0) ||
+	    (qv != NULL && b64(qv, CA_PCR_COUNT * CA_PCR_SIZE, &val,
+	    &val_len) != 0)) {
+		refuse(rp, peer, "certify", 400, "bad request: a PCR member is "
+		    "not base64 or is too large");
+		r = BOTID_ERR_INVALID;
+		goto out;
+	}
+	r = ca_pcr_admit(&api->cfg->pcr, ak, nonce, nonce_len, att, att_len,
+	    sig, sig_len, val, val_len, NULL, &adopt, why, sizeof(why));
+	if (r == BOTID_ERR_INVALID)
+		refuse(rp, peer, "certify", 400, "bad request: %s", why);
+	else if (r == BOTID_ERR_DENIED) {
+		api->metrics.boot_refusals++;
+		refuse(rp, peer, "certify", 403, "host %s: %s", id, why);
+	} else if (r != 0)
+		refuse(rp, peer, "certify", 500, "internal error");
+ out:
+	free(att);
+	free(sig);
+	free(val);
+	return r;
+}
+
 static void
 handle_nonce(struct ca_api *api, json_t *j, const char *peer,
     struct reply *rp)
@@ -556,6 +627,9 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
 	}
 	reply_json(rp, 200, json_pack("{s:s, s:I}", "nonce", nb64, "expires",
 	    (json_int_t)exp));
+	if (rp->status == 200 && api->cfg->pcr.mode != CA_PCR_NONE &&
+	    nonce_pcr_select(api, rp) != 0)
+		refuse(rp, peer, "nonce", 500, "internal error");
  out:
 	free(nb64);
 	ca_host_clear(&h);
@@ -777,6 +851,7 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 {
 	const char *id, *nb, *bot, *kind, *pub = NULL, *att = NULL, *spk = NULL;
 	const char *sig, *why = NULL, *purpose = NULL, *tbs_bot;
+	const char *pcr_quote = NULL, *pcr_sig = NULL, *pcr_values = NULL;
 	json_t *scopes = NULL;
 	json_int_t max_ttl = 0;
 	struct botid_grant grant;
@@ -797,11 +872,13 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	memset(&h, 0, sizeof(h));
 	memset(&grant, 0, sizeof(grant));
 	if (json_unpack_ex(j, &je, JSON_STRICT,
-	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s:s, s?s, s?o, s?I}",
+	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s:s, s?s, s?o, s?I, s?s, s?s, "
+	    "s?s}",
 	    "host_id", &id, "nonce", &nb, "bot", &bot, "attestation", &kind,
 	    "public", &pub, "attest", &att, "spki", &spk, "signature", &sig,
 	    "purpose", &purpose, "scopes", &scopes, "max_token_ttl",
-	    &max_ttl) != 0) {
+	    &max_ttl, "pcr_quote", &pcr_quote, "pcr_signature", &pcr_sig,
+	    "pcr_values", &pcr_values) != 0) {
 		refuse(rp, peer, "certify", 400, "bad request: %s", je.text);
 		goto out;
 	}
@@ -854,6 +931,15 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	if (tpm_public_parse(h.ak_pub, h.ak_len, &ak) != 0 ||
 	    tpm_public_parse(h.hk_pub, h.hk_len, &hk) != 0)
 		goto fail;
+	if (api->cfg->pcr.mode != CA_PCR_NONE) {
+		if (boot_admit(api, id, &ak, nonce, nonce_len, pcr_quote,
+		    pcr_sig, pcr_values, peer, rp) != 0)
+			goto out;
+	} else if (pcr_quote != NULL || pcr_sig != NULL || pcr_values != NULL) {
+		refuse(rp, peer, "certify", 400, "bad request: no boot-state "
+		    "policy asked for a PCR quote");
+		goto out;
+	}
 	if (tpm) {
 		if (tpm_public_parse(pubb, pub_len, &key) != 0) {
 			refuse(rp, peer, "certify", 400, "public is not a valid "

@@ -180,6 +180,7 @@ handler(void *arg, const char *section, const char *name, const char *value)
 {
 	struct parse *p = arg;
 	struct ca_config *c = p->c;
+	const char *why = NULL;
 	int ok, line = p->line;
 
 	if (p->failed)
@@ -233,7 +234,12 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "token_max_ttl") == 0)
 		ok = set_seconds(p, line, name, &c->token_max_ttl, value, 1,
 		    BOTID_MAX_TOKEN_TTL);
-	else {
+	else if (ca_pcr_config_key(&c->pcr, name, value, &why)) {
+		ok = why == NULL;
+		if (!ok)
+			snprintf(p->err, p->errlen, "%s:%d: %s", c->path, line,
+			    why);
+	} else {
 		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s'", c->path,
 		    line, name);
 		ok = 0;
@@ -274,6 +280,7 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 {
 	struct ca_config *c = NULL;
 	struct parse p;
+	const char *why = NULL;
 	FILE *f = NULL;
 	int ir, r = BOTID_ERR_CONFIG;
 
@@ -326,6 +333,8 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	else if (c->nek_roots == 0 && c->nallow_ek == 0)
 		snprintf(err, errlen, "%s: no ek_root: no EK certificate could "
 		    "ever be trusted", path);
+	else if (ca_pcr_config_check(&c->pcr, &why) != 0)
+		snprintf(err, errlen, "%s: %s", path, why);
 	else if (c->issuer == NULL && asprintf(&c->issuer, "spiffe://%s",
 	    c->trust_domain) == -1) {
 		c->issuer = NULL;

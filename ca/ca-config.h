@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "ca/ca-pcr.h"
+
 #define CA_MAX_LIST	32	/* ek_root and allow_ek lines */
 
 struct ca_config {
@@ -37,6 +39,7 @@ struct ca_config {
 	char		*issuer;
 	char		*public_url;	/* NULL: https://LISTEN:PORT */
 	long		 token_max_ttl;		/* seconds */
+	struct ca_pcr_policy pcr;		/* boot-state policy */
 };
 
 /*

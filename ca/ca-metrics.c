@@ -144,6 +144,10 @@ ca_metrics_render(const struct ca_metrics *m, int db_up, char **out)
 	fprintf(f, "botid_ca_request_duration_seconds_sum %.6f\n"
 	    "botid_ca_request_duration_seconds_count %llu\n", m->latency_sum,
 	    m->requests);
+	fprintf(f, "# HELP botid_ca_boot_refusals_total Certify requests "
+	    "refused by the boot-state (PCR) policy.\n"
+	    "# TYPE botid_ca_boot_refusals_total counter\n"
+	    "botid_ca_boot_refusals_total %llu\n", m->boot_refusals);
 	fprintf(f, "# HELP botid_ca_database_up Whether the database "
 	    "answered this scrape.\n"
 	    "# TYPE botid_ca_database_up gauge\n"

@@ -23,6 +23,7 @@ struct ca_metrics {
 	unsigned long long	latency[CA_METRICS_BUCKETS]; /* per bucket */
 	unsigned long long	requests;
 	double			latency_sum;
+	unsigned long long	boot_refusals;	/* PCR policy said no */
 };
 
 /*
