@@ -561,6 +561,76 @@ nonce_pcr_select(struct ca_api *api, struct reply *rp)
 }
 
 /*
+ * The policy's verdict on a quote, with first-use's record kept: the
+ * first genuine values become the host's golden ones (read back, as
+ * another replica may have recorded its own first), and every verdict
+ * updates the host's state for `botid-ca inventory` and approve-boot.
+ */
+static int
+boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *att,
+    size_t att_len, const uint8_t *sig, size_t sig_len, const uint8_t *val,
+    size_t val_len, char *why, size_t whylen)
+{
+	const struct ca_pcr_policy *p = &api->cfg->pcr;
+	struct ca_boot b;
+	char differ[CA_PCR_COUNT * 3 + 1];
+	time_t now = time(NULL);
+	int have = 0, outcome = 0, e, r;
+
+	memset(&b, 0, sizeof(b));
+	if (p->mode == CA_PCR_FIRST_USE) {
+		r = ca_db_boot_get(api->db, id, &b);
+		if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+			return r;
+		have = r == 0;
+	}
+	r = ca_pcr_admit(p, ak, nonce, nonce_len, att, att_len, sig, sig_len,
+	    val, val_len, have && b.select == p->select &&
+	    b.golden_len == val_len ? b.golden : NULL, &outcome, why, whylen);
+	if (r != 0 && outcome != CA_PCR_CHANGED)
+		return r;
+	if (p->mode == CA_PCR_EXACT) {
+		/* Only the inventory reads this: the policy is the file. */
+		if ((e = ca_db_boot_adopt(api->db, id, p->select, val, val_len,
+		    now)) != 0 || (e = ca_db_boot_mark(api->db, id, p->select,
+		    val, val_len, outcome == CA_PCR_CHANGED, now)) != 0)
+			return e;
+		return r;
+	}
+	if (outcome == CA_PCR_ADOPT && have) {
+		/* Golden values over another selection: the policy changed. */
+		snprintf(why, whylen, "boot state refused: the PCR selection "
+		    "changed since approved (botid-ca host approve-boot)");
+		outcome = CA_PCR_CHANGED;
+		r = BOTID_ERR_DENIED;
+	} else if (outcome == CA_PCR_ADOPT) {
+		if ((r = ca_db_boot_adopt(api->db, id, p->select, val, val_len,
+		    now)) != 0 || (r = ca_db_boot_get(api->db, id, &b)) != 0)
+			return r;
+		if (b.select != p->select || b.golden_len != val_len ||
+		    ca_pcr_diff(p->select, val, b.golden, differ,
+		    sizeof(differ)) != 0) {
+			snprintf(why, whylen, "boot state refused: PCR %s "
+			    "changed since approved (botid-ca host "
+			    "approve-boot)", differ);
+			outcome = CA_PCR_CHANGED;
+			r = BOTID_ERR_DENIED;
+		} else {
+			log_info("ca: host %s: first boot state recorded as "
+			    "its golden PCR values", id);
+			return 0;
+		}
+	}
+	/* Recorded for the inventory and for approve-boot. */
+	if ((outcome == CA_PCR_CHANGED || b.changed) &&
+	    (e = ca_db_boot_mark(api->db, id, p->select, val, val_len,
+	    outcome == CA_PCR_CHANGED, now)) != 0)
+		return e;
+	return r;
+}
+
+/*
  * The boot-state check of a certify request (ca-pcr.h), after its nonce
  * was consumed: a refused quote cannot be retried with that nonce.
  * first-use records the first values it sees as the host's golden ones,
@@ -574,7 +644,7 @@ boot_admit(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
 	uint8_t *att = NULL, *sig = NULL, *val = NULL;
 	size_t att_len = 0, sig_len = 0, val_len = 0;
 	char why[256];
-	int adopt = 0, r;
+	int r;
 
 	if ((qa != NULL && b64(qa, BLOB_MAX, &att, &att_len) != 0) ||
 	    (qs != NULL && b64(qs, BLOB_MAX, &sig, &sig_len) != 0) ||
@@ -585,8 +655,8 @@ boot_admit(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
 		r = BOTID_ERR_INVALID;
 		goto out;
 	}
-	r = ca_pcr_admit(&api->cfg->pcr, ak, nonce, nonce_len, att, att_len,
-	    sig, sig_len, val, val_len, NULL, &adopt, why, sizeof(why));
+	r = boot_decide(api, id, ak, nonce, nonce_len, att, att_len, sig,
+	    sig_len, val, val_len, why, sizeof(why));
 	if (r == BOTID_ERR_INVALID)
 		refuse(rp, peer, "certify", 400, "bad request: %s", why);
 	else if (r == BOTID_ERR_DENIED) {

@@ -46,6 +46,7 @@ usage(FILE *f)
 	    "                                print a single-use join token\n"
 	    "  revoke host HOST_ID | bot SPIFFE_ID\n"
 	    "  inventory                     hosts and the certificates issued\n"
+	    "  host approve-boot HOST_ID     accept a host's changed boot state\n"
 	    "CONFIG defaults to %s. See botid-ca(8).\n", DEFAULT_CONFIG);
 }
 
@@ -259,8 +260,43 @@ cmd_inventory(const char *conf)
 	struct ca_db *db = NULL;
 	int r = 1;
 
-	if (load(conf, &cfg, &db) == 0 && ca_db_inventory(db, stdout) == 0)
+	if (load(conf, &cfg, &db) == 0 && ca_db_inventory(db, stdout) == 0 &&
+	    (cfg->pcr.mode == CA_PCR_NONE || (putchar('\n') != EOF &&
+	    ca_db_boot_inventory(db, stdout) == 0)))
 		r = 0;
+	ca_db_close(db);
+	ca_config_free(cfg);
+	return r;
+}
+
+/* `host approve-boot HOST`: the host's last quoted PCRs become golden. */
+static int
+cmd_host(const char *conf, const char *verb, const char *host)
+{
+	struct ca_config *cfg = NULL;
+	struct ca_db *db = NULL;
+	int r = 1, rc;
+
+	if (strcmp(verb, "approve-boot") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (load(conf, &cfg, &db) != 0)
+		goto out;
+	rc = ca_db_boot_approve(db, host, time(NULL));
+	if (rc == BOTID_ERR_NOT_FOUND) {
+		fail("approve-boot: no quote recorded for host %s", host);
+		goto out;
+	}
+	if (rc != 0) {
+		fail("approve-boot: database error");
+		goto out;
+	}
+	log_info("ca: host %s: boot state approved by the operator", host);
+	printf("host %s: its last quoted PCR values are now its golden "
+	    "values\n", host);
+	r = 0;
+ out:
 	ca_db_close(db);
 	ca_config_free(cfg);
 	return r;
@@ -327,6 +363,8 @@ main(int argc, char **argv)
 		return cmd_revoke(conf, argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "inventory") == 0 && optind == argc)
 		return cmd_inventory(conf);
+	if (strcmp(cmd, "host") == 0 && optind + 2 == argc)
+		return cmd_host(conf, argv[optind], argv[optind + 1]);
 	usage(stderr);
 	return 2;
 }

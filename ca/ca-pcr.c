@@ -215,7 +215,7 @@ ca_pcr_admit(const struct ca_pcr_policy *p, const TPM2B_PUBLIC *ak,
     const uint8_t *nonce, size_t nonce_len, const uint8_t *attest,
     size_t attest_len, const uint8_t *sig, size_t sig_len,
     const uint8_t *values, size_t values_len, const uint8_t *golden,
-    int *adopt, char *why, size_t whylen)
+    int *outcome, char *why, size_t whylen)
 {
 	const uint8_t *v[CA_PCR_COUNT];
 	struct quote_selection want;
@@ -224,7 +224,7 @@ ca_pcr_admit(const struct ca_pcr_policy *p, const TPM2B_PUBLIC *ak,
 	size_t n, i;
 	int r;
 
-	*adopt = 0;
+	*outcome = 0;
 	n = ca_pcr_count(p->select);
 	if (attest == NULL || sig == NULL || values == NULL) {
 		snprintf(why, whylen, "the boot-state policy needs a PCR quote "
@@ -252,18 +252,20 @@ ca_pcr_admit(const struct ca_pcr_policy *p, const TPM2B_PUBLIC *ak,
 		if (ca_pcr_check_exact(p, values, differ, sizeof(differ)) != 0) {
 			snprintf(why, whylen, "boot state refused: PCR %s not "
 			    "allowed by the policy", differ);
+			*outcome = CA_PCR_CHANGED;
 			return BOTID_ERR_DENIED;
 		}
 		return 0;
 	}
 	if (golden == NULL) {
-		*adopt = 1;
+		*outcome = CA_PCR_ADOPT;
 		return 0;
 	}
 	if (ca_pcr_diff(p->select, values, golden, differ,
 	    sizeof(differ)) != 0) {
 		snprintf(why, whylen, "boot state refused: PCR %s changed since "
 		    "approved (botid-ca host approve-boot)", differ);
+		*outcome = CA_PCR_CHANGED;
 		return BOTID_ERR_DENIED;
 	}
 	return 0;

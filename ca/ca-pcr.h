@@ -75,16 +75,20 @@ int	ca_pcr_check_exact(const struct ca_pcr_policy *p,
  * by ak over p's selection with extraData nonce, values (the selected
  * PCRs' SHA-256 values, ascending) matching its digest, and those values
  * allowed by the policy; golden is the host's recorded values for
- * first-use (NULL: none yet, these become them: *adopt is set to 1).
+ * first-use (NULL: none yet). *outcome says what the CA records:
+ * CA_PCR_ADOPT (first-use, no golden values: these become them),
+ * CA_PCR_CHANGED (a genuine quote of values the policy refuses), or 0.
  * On refusal writes one line into why (for a first-use or exact mismatch,
  * "PCR 7 ..." naming every differing index) and returns
  * BOTID_ERR_DENIED (bad evidence or values, 403) or _INVALID (a missing
  * or mis-sized member, 400). Other errors: _CRYPTO, _ALLOC.
  */
+#define CA_PCR_ADOPT	1
+#define CA_PCR_CHANGED	2
 int	ca_pcr_admit(const struct ca_pcr_policy *p, const TPM2B_PUBLIC *ak,
 	    const uint8_t *nonce, size_t nonce_len, const uint8_t *attest,
 	    size_t attest_len, const uint8_t *sig, size_t sig_len,
 	    const uint8_t *values, size_t values_len, const uint8_t *golden,
-	    int *adopt, char *why, size_t whylen);
+	    int *outcome, char *why, size_t whylen);
 
 #endif /* BOTID_CA_PCR_H */
