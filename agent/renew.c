@@ -131,6 +131,7 @@ struct botid_renewer {
 	pthread_mutex_t		 lock;		/* queue, done, stop */
 	pthread_cond_t		 cond;
 	unsigned		 renew_percent;	/* config renew_at */
+	char			*event_log;	/* config event_log */
 	int			 rebuild;	/* a rotation switched keys */
 	struct renew_job	*queue;
 	struct renew_job	*done;
@@ -356,9 +357,11 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	size_t nonce_len = 0, pub_len = 0, attest_len = 0, sig_len = 0;
 	size_t qatt_len = 0, qsig_len = 0, qval_len = 0;
 	const char *chain;
+	uint8_t *evlog = NULL;
+	size_t evlog_len = 0;
 	uint32_t mask = 0;
 	uint16_t bank = 0;
-	int r;
+	int want_log = 0, r;
 
 	if ((req = json_pack("{s:s}", "host_id", rn->hs.host_id)) == NULL) {
 		r = BOTID_ERR_ALLOC;
@@ -378,6 +381,7 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 		    "selection from the CA");
 		goto out;
 	}
+	want_log = json_is_true(json_object_get(resp, "pcr_eventlog"));
 	json_decref(req);
 	json_decref(resp);
 	resp = NULL;
@@ -434,6 +438,18 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 		    (r = ca_json_set_b64(req, "pcr_values", qval,
 		    qval_len)) != 0)
 			goto out;
+		if (want_log) {
+			if ((r = file_read(rn->event_log, BOTID_MAX_EVENTLOG,
+			    &evlog, &evlog_len)) != 0) {
+				snprintf(job->error, sizeof(job->error),
+				    "cannot read the event log %s: %s",
+				    rn->event_log, botid_strerror(r));
+				goto out;
+			}
+			if ((r = ca_json_set_b64(req, "pcr_eventlog", evlog,
+			    evlog_len)) != 0)
+				goto out;
+		}
 	}
 	if ((r = ca_client_post(rn->ca, "/v1/certify", req, &resp, job->error,
 	    sizeof(job->error))) != 0)
@@ -472,6 +488,7 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	free(qatt);
 	free(qsig);
 	free(qval);
+	free(evlog);
 	return r;
 }
 
@@ -1439,7 +1456,8 @@ renew_open(const struct botid_agent_config *cfg, struct botid_renewer **rp)
 		return BOTID_ERR_ALLOC;
 	rn->efd = -1;
 	rn->renew_percent = cfg->renew_percent;
-	if ((rn->state_dir = strdup(cfg->state_dir)) == NULL)
+	if ((rn->event_log = strdup(cfg->event_log)) == NULL ||
+	    (rn->state_dir = strdup(cfg->state_dir)) == NULL)
 		goto out;
 	if ((r = host_state_load(cfg->state_dir, &rn->hs, err,
 	    sizeof(err))) != 0) {
@@ -1538,5 +1556,6 @@ renew_close(struct botid_renewer *rn)
 	host_state_free(&rn->hs);
 	free(rn->certs_dir);
 	free(rn->state_dir);
+	free(rn->event_log);
 	free(rn);
 }

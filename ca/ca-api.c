@@ -544,7 +544,9 @@ nonce_pcr_select(struct ca_api *api, struct reply *rp)
 	if ((o = json_loads(rp->body, 0, NULL)) == NULL ||
 	    (sel = json_array()) == NULL ||
 	    json_object_set_new(o, "pcr_select", sel) != 0 ||
-	    json_object_set_new(o, "pcr_bank", json_string("sha256")) != 0)
+	    json_object_set_new(o, "pcr_bank", json_string("sha256")) != 0 ||
+	    (api->cfg->pcr.eventlog && json_object_set_new(o, "pcr_eventlog",
+	    json_true()) != 0))
 		goto out;
 	for (i = 0; i < CA_PCR_COUNT; i++)
 		if ((api->cfg->pcr.select & (1u << i)) &&
@@ -570,7 +572,8 @@ static int
 boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
     const uint8_t *nonce, size_t nonce_len, const uint8_t *att,
     size_t att_len, const uint8_t *sig, size_t sig_len, const uint8_t *val,
-    size_t val_len, char *why, size_t whylen)
+    size_t val_len, const uint8_t *log, size_t log_len, char *why,
+    size_t whylen)
 {
 	const struct ca_pcr_policy *p = &api->cfg->pcr;
 	struct ca_boot b;
@@ -586,7 +589,7 @@ boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
 		have = r == 0;
 	}
 	r = ca_pcr_admit(p, ak, nonce, nonce_len, att, att_len, sig, sig_len,
-	    val, val_len, have && b.select == p->select &&
+	    val, val_len, log, log_len, have && b.select == p->select &&
 	    b.golden_len == val_len ? b.golden : NULL, &outcome, why, whylen);
 	if (r != 0 && outcome != CA_PCR_CHANGED)
 		return r;
@@ -639,24 +642,25 @@ boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
 static int
 boot_admit(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
     const uint8_t *nonce, size_t nonce_len, const char *qa, const char *qs,
-    const char *qv, const char *peer, struct reply *rp)
+    const char *qv, const char *ql, const char *peer, struct reply *rp)
 {
-	uint8_t *att = NULL, *sig = NULL, *val = NULL;
-	size_t att_len = 0, sig_len = 0, val_len = 0;
+	uint8_t *att = NULL, *sig = NULL, *val = NULL, *log = NULL;
+	size_t att_len = 0, sig_len = 0, val_len = 0, log_len = 0;
 	char why[256];
 	int r;
 
 	if ((qa != NULL && b64(qa, BLOB_MAX, &att, &att_len) != 0) ||
 	    (qs != NULL && b64(qs, BLOB_MAX, &sig, &sig_len) != 0) ||
 	    (qv != NULL && b64(qv, CA_PCR_COUNT * CA_PCR_SIZE, &val,
-	    &val_len) != 0)) {
+	    &val_len) != 0) ||
+	    (ql != NULL && b64(ql, BOTID_MAX_EVENTLOG, &log, &log_len) != 0)) {
 		refuse(rp, peer, "certify", 400, "bad request: a PCR member is "
 		    "not base64 or is too large");
 		r = BOTID_ERR_INVALID;
 		goto out;
 	}
 	r = boot_decide(api, id, ak, nonce, nonce_len, att, att_len, sig,
-	    sig_len, val, val_len, why, sizeof(why));
+	    sig_len, val, val_len, log, log_len, why, sizeof(why));
 	if (r == BOTID_ERR_INVALID)
 		refuse(rp, peer, "certify", 400, "bad request: %s", why);
 	else if (r == BOTID_ERR_DENIED) {
@@ -668,6 +672,7 @@ boot_admit(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
 	free(att);
 	free(sig);
 	free(val);
+	free(log);
 	return r;
 }
 
@@ -922,6 +927,7 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	const char *id, *nb, *bot, *kind, *pub = NULL, *att = NULL, *spk = NULL;
 	const char *sig, *why = NULL, *purpose = NULL, *tbs_bot;
 	const char *pcr_quote = NULL, *pcr_sig = NULL, *pcr_values = NULL;
+	const char *pcr_log = NULL;
 	json_t *scopes = NULL;
 	json_int_t max_ttl = 0;
 	struct botid_grant grant;
@@ -943,12 +949,12 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	memset(&grant, 0, sizeof(grant));
 	if (json_unpack_ex(j, &je, JSON_STRICT,
 	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s:s, s?s, s?o, s?I, s?s, s?s, "
-	    "s?s}",
+	    "s?s, s?s}",
 	    "host_id", &id, "nonce", &nb, "bot", &bot, "attestation", &kind,
 	    "public", &pub, "attest", &att, "spki", &spk, "signature", &sig,
 	    "purpose", &purpose, "scopes", &scopes, "max_token_ttl",
 	    &max_ttl, "pcr_quote", &pcr_quote, "pcr_signature", &pcr_sig,
-	    "pcr_values", &pcr_values) != 0) {
+	    "pcr_values", &pcr_values, "pcr_eventlog", &pcr_log) != 0) {
 		refuse(rp, peer, "certify", 400, "bad request: %s", je.text);
 		goto out;
 	}
@@ -1003,9 +1009,10 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 		goto fail;
 	if (api->cfg->pcr.mode != CA_PCR_NONE) {
 		if (boot_admit(api, id, &ak, nonce, nonce_len, pcr_quote,
-		    pcr_sig, pcr_values, peer, rp) != 0)
+		    pcr_sig, pcr_values, pcr_log, peer, rp) != 0)
 			goto out;
-	} else if (pcr_quote != NULL || pcr_sig != NULL || pcr_values != NULL) {
+	} else if (pcr_quote != NULL || pcr_sig != NULL || pcr_values != NULL ||
+	    pcr_log != NULL) {
 		refuse(rp, peer, "certify", 400, "bad request: no boot-state "
 		    "policy asked for a PCR quote");
 		goto out;

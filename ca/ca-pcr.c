@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "attest/eventlog.h"
 #include "attest/quote.h"
 #include "ca/ca-pcr.h"
 #include "lib/botid.h"
@@ -110,6 +111,13 @@ ca_pcr_config_key(struct ca_pcr_policy *p, const char *name,
 			*why = "pcr_policy must be none, exact or first-use";
 		return 1;
 	}
+	if (strcmp(name, "pcr_eventlog") == 0) {
+		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0)
+			p->eventlog = strcmp(value, "yes") == 0;
+		else
+			*why = "pcr_eventlog must be yes or no";
+		return 1;
+	}
 	if (strcmp(name, "pcr_select") == 0) {
 		if (p->nsets > 0)
 			*why = "pcr_select must come before pcr_allow";
@@ -144,6 +152,8 @@ ca_pcr_config_check(const struct ca_pcr_policy *p, const char **why)
 		*why = "pcr_policy exact needs at least one pcr_allow";
 	else if (p->mode != CA_PCR_EXACT && p->nsets > 0)
 		*why = "pcr_allow is only for pcr_policy exact";
+	else if (p->mode == CA_PCR_NONE && p->eventlog)
+		*why = "pcr_eventlog needs pcr_policy exact or first-use";
 	return *why == NULL ? 0 : BOTID_ERR_CONFIG;
 }
 
@@ -214,21 +224,31 @@ int
 ca_pcr_admit(const struct ca_pcr_policy *p, const TPM2B_PUBLIC *ak,
     const uint8_t *nonce, size_t nonce_len, const uint8_t *attest,
     size_t attest_len, const uint8_t *sig, size_t sig_len,
-    const uint8_t *values, size_t values_len, const uint8_t *golden,
-    int *outcome, char *why, size_t whylen)
+    const uint8_t *values, size_t values_len, const uint8_t *evlog,
+    size_t evlog_len, const uint8_t *golden, int *outcome, char *why,
+    size_t whylen)
 {
+	uint8_t replay[EVENTLOG_PCRS][EVENTLOG_SHA256];
+	uint8_t flat[CA_PCR_COUNT * CA_PCR_SIZE];
+	uint32_t touched = 0;
 	const uint8_t *v[CA_PCR_COUNT];
 	struct quote_selection want;
 	char differ[CA_PCR_COUNT * 3 + 1];
 	const char *reason = NULL;
-	size_t n, i;
+	size_t n, i, k;
 	int r;
 
+	(void)touched;
 	*outcome = 0;
 	n = ca_pcr_count(p->select);
 	if (attest == NULL || sig == NULL || values == NULL) {
 		snprintf(why, whylen, "the boot-state policy needs a PCR quote "
 		    "(pcr_quote, pcr_signature, pcr_values)");
+		return BOTID_ERR_INVALID;
+	}
+	if (p->eventlog && evlog == NULL) {
+		snprintf(why, whylen, "the boot-state policy needs the event "
+		    "log (pcr_eventlog)");
 		return BOTID_ERR_INVALID;
 	}
 	if (values_len != n * CA_PCR_SIZE) {
@@ -247,6 +267,27 @@ ca_pcr_admit(const struct ca_pcr_policy *p, const TPM2B_PUBLIC *ak,
 		snprintf(why, whylen, "PCR quote refused: %s", reason != NULL ?
 		    reason : "malformed");
 		return BOTID_ERR_DENIED;
+	}
+	/* The log must account for every quoted value, event by event. */
+	if (p->eventlog) {
+		if ((r = eventlog_replay(evlog, evlog_len, replay, &touched,
+		    &reason)) != 0) {
+			if (r == BOTID_ERR_CRYPTO)
+				return r;
+			snprintf(why, whylen, "event log refused: %s",
+			    reason != NULL ? reason : "malformed");
+			return BOTID_ERR_DENIED;
+		}
+		for (i = 0, k = 0; i < CA_PCR_COUNT; i++)
+			if (p->select & (1u << i))
+				memcpy(flat + CA_PCR_SIZE * k++, replay[i],
+				    CA_PCR_SIZE);
+		if (ca_pcr_diff(p->select, values, flat, differ,
+		    sizeof(differ)) != 0) {
+			snprintf(why, whylen, "event log refused: it does not "
+			    "replay to the quoted PCR %s", differ);
+			return BOTID_ERR_DENIED;
+		}
 	}
 	if (p->mode == CA_PCR_EXACT) {
 		if (ca_pcr_check_exact(p, values, differ, sizeof(differ)) != 0) {

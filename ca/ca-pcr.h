@@ -29,13 +29,15 @@ struct ca_pcr_policy {
 	uint32_t		select;		/* bit i = PCR i, SHA-256 */
 	struct ca_pcr_set	sets[CA_PCR_MAX_SETS];
 	size_t			nsets;
+	int			eventlog;	/* pcr_eventlog = yes */
 };
 
 /*
  * Applies one ca.conf key: pcr_policy (none, exact, first-use),
  * pcr_select (comma-separated indices 0 to 23) or pcr_allow (one allowed
  * set: comma-separated INDEX:HEX, each a SHA-256 value; give pcr_select
- * first). Returns 1 if name is one of these keys (then *why is NULL, or a
+ * first) or pcr_eventlog (yes or no: the host must send its TCG event log,
+ * which must replay to the quoted values). Returns 1 if name is one of these keys (then *why is NULL, or a
  * one-line reason the value is refused), 0 otherwise.
  */
 int	ca_pcr_config_key(struct ca_pcr_policy *p, const char *name,
@@ -75,7 +77,9 @@ int	ca_pcr_check_exact(const struct ca_pcr_policy *p,
  * by ak over p's selection with extraData nonce, values (the selected
  * PCRs' SHA-256 values, ascending) matching its digest, and those values
  * allowed by the policy; golden is the host's recorded values for
- * first-use (NULL: none yet). *outcome says what the CA records:
+ * first-use (NULL: none yet), evlog the host's TCG event log (needed when
+ * p->eventlog: every selected PCR must replay to its quoted value).
+ * *outcome says what the CA records:
  * CA_PCR_ADOPT (first-use, no golden values: these become them),
  * CA_PCR_CHANGED (a genuine quote of values the policy refuses), or 0.
  * On refusal writes one line into why (for a first-use or exact mismatch,
@@ -88,7 +92,8 @@ int	ca_pcr_check_exact(const struct ca_pcr_policy *p,
 int	ca_pcr_admit(const struct ca_pcr_policy *p, const TPM2B_PUBLIC *ak,
 	    const uint8_t *nonce, size_t nonce_len, const uint8_t *attest,
 	    size_t attest_len, const uint8_t *sig, size_t sig_len,
-	    const uint8_t *values, size_t values_len, const uint8_t *golden,
-	    int *outcome, char *why, size_t whylen);
+	    const uint8_t *values, size_t values_len, const uint8_t *evlog,
+	    size_t evlog_len, const uint8_t *golden, int *outcome, char *why,
+	    size_t whylen);
 
 #endif /* BOTID_CA_PCR_H */

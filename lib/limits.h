@@ -56,4 +56,14 @@
 /* A refusal repeated by a flood is logged at most this often, with a count. */
 #define BOTID_LOG_EVERY_S	1u
 
+/*
+ * A TCG event log botid-ca replays (attest/eventlog.c): its bytes (base64
+ * of it must fit in a certify body, CA_BODY_MAX), records, and the bytes
+ * of one event's data.
+ */
+#define BOTID_MAX_EVENTLOG	(40u * 1024u)
+#define BOTID_MAX_EVENTLOG_EVENTS 2048u
+#define BOTID_MAX_EVENTLOG_EVENT (16u * 1024u)
+#define BOTID_MAX_EVENTLOG_ALGS	8u	/* digests in one record */
+
 #endif /* BOTID_LIMITS_H */
