@@ -1257,7 +1257,15 @@ certify_finish(struct botid_renewer *rn, struct cert_entry *e,
     struct renew_job *job, time_t now)
 {
 	time_t wait;
+	int again;
 
+	/*
+	 * The same refusal again (a boot state the CA refuses stays refused
+	 * until an operator acts) is logged once; `botid status` still
+	 * shows it. Outages keep being logged at every retry.
+	 */
+	again = job->result == BOTID_ERR_DENIED && !e->attempt_ok &&
+	    e->attempted != 0 && strcmp(e->error, job->error) == 0;
 	e->attempted = now;
 	e->attempt_ok = job->result == 0;
 	snprintf(e->error, sizeof(e->error), "%s",
@@ -1274,7 +1282,9 @@ certify_finish(struct botid_renewer *rn, struct cert_entry *e,
 		if (wait > RENEW_BACKOFF_MAX)
 			wait = RENEW_BACKOFF_MAX;
 		e->next = now + wait;
-		if (e->nchain > 0 && e->not_after > now)
+		if (again)
+			;
+		else if (e->nchain > 0 && e->not_after > now)
 			log_err("bot %s: certificate renewal failed "
 			    "(attempt %u): %s; still serving the "
 			    "current one until %ld; retry in %lds",

@@ -3,8 +3,8 @@
 # answer names PCRs 16 and 23, the agent quotes them with its AK, and the
 # CA issues only while they hold an allowed set. After tpm2_pcrextend of
 # PCR 23 the renewal is refused with "PCR 23" named, counted in /metrics,
-# while the agent keeps serving its certificate and `botid status` shows
-# why; adding the new values as a second allowed set (an A/B update)
+# while the agent keeps serving its certificate, logs the refusal once
+# however often it retries, and `botid status` shows why; adding the new values as a second allowed set (an A/B update)
 # makes the renewal pass again.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
@@ -82,6 +82,12 @@ curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/metrics" |
 check botid_cli cert tbot --out "$T/tbot.still"
 cmp -s "$T/tbot.chain" "$T/tbot.still" ||
     fail "the agent stopped serving its certificate"
+# The agent retries, and logs the same refusal once: after the CA's third
+# refusal (the worker is serial, so the second reply was handled), one line.
+wait_log "refused (403): host $host_id: boot state refused: PCR 23" \
+    "$BOTID_CA_LOG" 3
+[ "$(grep -c "bot tbot: certificate renewal failed.*PCR 23" "$AGENT_LOG")" = 1 ] ||
+    fail "the agent logged the same refusal more than once"
 out=$(botid_cli status 2>&1 || true)
 case $out in *tbot*failed*"PCR 23 not allowed"*) ;;
 *) fail "botid status does not show the cause: $out";; esac
