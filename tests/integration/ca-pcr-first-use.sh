@@ -4,9 +4,14 @@
 # ("good"). After tpm2_pcrextend of PCR 23 its renewal is refused with the
 # PCR named and nothing issued, the inventory says "changed"; after
 # `botid-ca host approve-boot HOST` the renewal passes and it is "good".
+# With BOTID_PCR_PG=1 (ca-pcr-first-use-pg.sh) the CA runs on PostgreSQL.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
+if [ -n "${BOTID_PCR_PG:-}" ]; then
+	. "$top_srcdir/tests/integration/pg-common.sh"
+	start_postgres
+fi
 start_swtpm tpm
 . "$top_srcdir/tests/integration/agent-common.sh"
 
