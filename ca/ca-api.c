@@ -215,6 +215,13 @@ ek_allowlisted(struct ca_api *api, const char *fpr)
 	return 0;
 }
 
+/* The boot-state policy's hooks (defined with handle_nonce below). */
+static int	nonce_pcr_select(struct ca_api *, struct reply *);
+static int	boot_admit(struct ca_api *, const char *, const char *,
+		    const TPM2B_PUBLIC *, const uint8_t *, size_t, const char *,
+		    const char *, const char *, const char *, const char *,
+		    struct reply *, uint8_t **, size_t *);
+
 static void
 handle_enrol(struct ca_api *api, json_t *j, const char *peer,
     struct reply *rp)
@@ -342,6 +349,10 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 	reply_json(rp, 200, json_pack("{s:s, s:s, s:s, s:s, s:I}", "session",
 	    s.id, "nonce", nb64, "credential_blob", bb64, "encrypted_secret",
 	    eb64, "expires", (json_int_t)s.expires));
+	/* Activation quotes the policy's PCRs over the session's nonce. */
+	if (rp->status == 200 && api->cfg->pcr.mode != CA_PCR_NONE &&
+	    nonce_pcr_select(api, rp) != 0)
+		goto fail;
 	goto out;
  fail:
 	refuse(rp, peer, "enrol", 500, "internal error");
@@ -401,8 +412,11 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
     struct reply *rp)
 {
 	const char *sid, *sec, *att, *sig, *why = NULL;
+	const char *pcr_quote = NULL, *pcr_sig = NULL, *pcr_values = NULL;
+	const char *pcr_log = NULL;
 	uint8_t *secret = NULL, *attest = NULL, *sigb = NULL, h[32];
-	size_t secret_len = 0, attest_len = 0, sig_len = 0;
+	uint8_t *boot = NULL;
+	size_t secret_len = 0, attest_len = 0, sig_len = 0, boot_len = 0;
 	struct ca_session s;
 	TPM2B_PUBLIC ak, hk;
 	EVP_PKEY *hk_key = NULL;
@@ -412,9 +426,12 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 	int r, in_tx = 0;
 
 	memset(&s, 0, sizeof(s));
-	if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s, s:s, s:s, s:s}",
+	if (json_unpack_ex(j, &je, JSON_STRICT,
+	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s?s}",
 	    "session", &sid, "secret", &sec, "host_key_attest", &att,
-	    "host_key_signature", &sig) != 0) {
+	    "host_key_signature", &sig, "pcr_quote", &pcr_quote,
+	    "pcr_signature", &pcr_sig, "pcr_values", &pcr_values,
+	    "pcr_eventlog", &pcr_log) != 0) {
 		refuse(rp, peer, "activate", 400, "bad request: %s", je.text);
 		goto out;
 	}
@@ -463,6 +480,18 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 		    "refused: %s", why != NULL ? why : "malformed");
 		goto out;
 	}
+	/* The AK is proven in the EK's TPM: its quote can be judged. */
+	if (api->cfg->pcr.mode != CA_PCR_NONE) {
+		if (boot_admit(api, "activate", NULL, &ak, s.nonce,
+		    sizeof(s.nonce), pcr_quote, pcr_sig, pcr_values, pcr_log,
+		    peer, rp, &boot, &boot_len) != 0)
+			goto out;
+	} else if (pcr_quote != NULL || pcr_sig != NULL || pcr_values != NULL ||
+	    pcr_log != NULL) {
+		refuse(rp, peer, "activate", 400, "bad request: no boot-state "
+		    "policy asked for a PCR quote");
+		goto out;
+	}
 	if (tpm_public_to_pkey(&hk, &hk_key) != 0 ||
 	    random_host_id(host_id) != 0)
 		goto fail;
@@ -482,6 +511,8 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 		goto out;
 	}
 	if (ca_db_host_add(api->db, host_id, s.ek_fpr, &s, now) != 0 ||
+	    (boot != NULL && ca_db_boot_adopt(api->db, host_id,
+	    api->cfg->pcr.select, boot, boot_len, now) != 0) ||
 	    issue(api, host_id, NULL, spiffe, hk_key, api->cfg->host_lifetime,
 	    "tpm", &chain, serial, &not_after) != 0 ||
 	    ca_db_commit(api->db) != 0)
@@ -489,6 +520,9 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 	in_tx = 0;
 	log_info("ca: host %s enrolled (EK sha256:%s, bots %s) from %s",
 	    host_id, s.ek_fpr, s.bots != NULL ? s.bots : "any", peer);
+	if (boot != NULL)
+		log_info("ca: host %s: first boot state recorded at enrolment",
+		    host_id);
 	reply_json(rp, 200, json_pack("{s:s, s:s, s:s, s:s}", "host_id",
 	    host_id, "spiffe_id", spiffe, "host_cert", chain, "bundle",
 	    ca_signer_bundle(api->signer)));
@@ -503,6 +537,7 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 	free(secret);
 	free(attest);
 	free(sigb);
+	free(boot);
 	free(chain);
 	EVP_PKEY_free(hk_key);
 	ca_session_clear(&s);
@@ -582,6 +617,11 @@ boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
 	int have = 0, outcome = 0, e, r;
 
 	memset(&b, 0, sizeof(b));
+	/* At activation the host has no record yet: its values start one. */
+	if (id == NULL)
+		return ca_pcr_admit(p, ak, nonce, nonce_len, att, att_len, sig,
+		    sig_len, val, val_len, log, log_len, NULL, &outcome, why,
+		    whylen);
 	if (p->mode == CA_PCR_FIRST_USE) {
 		r = ca_db_boot_get(api->db, id, &b);
 		if (r != 0 && r != BOTID_ERR_NOT_FOUND)
@@ -620,8 +660,8 @@ boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
 			outcome = CA_PCR_CHANGED;
 			r = BOTID_ERR_DENIED;
 		} else {
-			log_info("ca: host %s: first boot state recorded as "
-			    "its golden PCR values", id);
+			log_info("ca: host %s: first boot state recorded at "
+			    "its first quote", id);
 			return 0;
 		}
 	}
@@ -640,21 +680,26 @@ boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
  * and a change marks the host so that the inventory shows it.
  */
 static int
-boot_admit(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
-    const uint8_t *nonce, size_t nonce_len, const char *qa, const char *qs,
-    const char *qv, const char *ql, const char *peer, struct reply *rp)
+boot_admit(struct ca_api *api, const char *what, const char *id,
+    const TPM2B_PUBLIC *ak, const uint8_t *nonce, size_t nonce_len,
+    const char *qa, const char *qs, const char *qv, const char *ql,
+    const char *peer, struct reply *rp, uint8_t **values, size_t *values_len)
 {
 	uint8_t *att = NULL, *sig = NULL, *val = NULL, *log = NULL;
 	size_t att_len = 0, sig_len = 0, val_len = 0, log_len = 0;
 	char why[256];
 	int r;
 
+	if (values != NULL) {
+		*values = NULL;
+		*values_len = 0;
+	}
 	if ((qa != NULL && b64(qa, BLOB_MAX, &att, &att_len) != 0) ||
 	    (qs != NULL && b64(qs, BLOB_MAX, &sig, &sig_len) != 0) ||
 	    (qv != NULL && b64(qv, CA_PCR_COUNT * CA_PCR_SIZE, &val,
 	    &val_len) != 0) ||
 	    (ql != NULL && b64(ql, BOTID_MAX_EVENTLOG, &log, &log_len) != 0)) {
-		refuse(rp, peer, "certify", 400, "bad request: a PCR member is "
+		refuse(rp, peer, what, 400, "bad request: a PCR member is "
 		    "not base64 or is too large");
 		r = BOTID_ERR_INVALID;
 		goto out;
@@ -662,12 +707,18 @@ boot_admit(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
 	r = boot_decide(api, id, ak, nonce, nonce_len, att, att_len, sig,
 	    sig_len, val, val_len, log, log_len, why, sizeof(why));
 	if (r == BOTID_ERR_INVALID)
-		refuse(rp, peer, "certify", 400, "bad request: %s", why);
+		refuse(rp, peer, what, 400, "bad request: %s", why);
 	else if (r == BOTID_ERR_DENIED) {
 		api->metrics.boot_refusals++;
-		refuse(rp, peer, "certify", 403, "host %s: %s", id, why);
+		refuse(rp, peer, what, 403, "host %s: %s", id != NULL ? id :
+		    "(enrolling)", why);
 	} else if (r != 0)
-		refuse(rp, peer, "certify", 500, "internal error");
+		refuse(rp, peer, what, 500, "internal error");
+	else if (values != NULL) {
+		*values = val;
+		*values_len = val_len;
+		val = NULL;
+	}
  out:
 	free(att);
 	free(sig);
@@ -1008,8 +1059,9 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	    tpm_public_parse(h.hk_pub, h.hk_len, &hk) != 0)
 		goto fail;
 	if (api->cfg->pcr.mode != CA_PCR_NONE) {
-		if (boot_admit(api, id, &ak, nonce, nonce_len, pcr_quote,
-		    pcr_sig, pcr_values, pcr_log, peer, rp) != 0)
+		if (boot_admit(api, "certify", id, &ak, nonce, nonce_len,
+		    pcr_quote, pcr_sig, pcr_values, pcr_log, peer, rp, NULL,
+		    NULL) != 0)
 			goto out;
 	} else if (pcr_quote != NULL || pcr_sig != NULL || pcr_values != NULL ||
 	    pcr_log != NULL) {

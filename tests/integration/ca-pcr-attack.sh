@@ -6,7 +6,8 @@
 # digest, and no quote at all. Each is refused with its exact reason, is
 # counted in /metrics, and leaves no certificate (no "issued" log line, no
 # inventory row). The right quote, made the same way, is accepted: the
-# probe's forgeries differ from it in one thing each.
+# probe's forgeries differ from it in one thing each. Last, a host whose
+# PCR 23 changed is refused at enrolment (activation is quoted too).
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -76,4 +77,23 @@ got=$(http POST /v1/certify "$T/good.json")
     fail "no inventory row for the accepted certificate"
 got=$(http POST /v1/certify "$T/good.json")
 [ "$got" = 409 ] || fail "a replayed quote: HTTP $got, not 409"
-echo "PASS: forged PCR quotes refused, the right one accepted"
+
+# Enrolment is quoted too: with PCR 23 changed, a new host is refused at
+# activation, naming it, and no host row, certificate or token use is left.
+tpm2_pcrextend -T "$BOTID_TCTI" \
+    "23:sha256=$(printf 'rootkit' | sha256sum | cut -d' ' -f1)" ||
+    fail "tpm2_pcrextend failed"
+hosts=$("$CA" inventory -c "$BOTID_CA_CONF" | awk 'NR > 1 && $2 == "enrolled"' | sort -u -k1,1 | wc -l)
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h >"$T/token2"
+sed "s|^state_dir *=.*|state_dir = $T/state2|" "$AGENT_CONF" >"$T/agent2.conf"
+out=$("$PROVISION" -c "$T/agent2.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/token2" 2>&1) &&
+    fail "a host with a refused boot state was enrolled"
+case $out in *"boot state refused: PCR 23 not allowed by the policy"*) ;;
+*) fail "enrolment refusal: unclear message: $out";; esac
+grep -q "activate from .* refused (403): host (enrolling): boot state refused: PCR 23" \
+    "$BOTID_CA_LOG" || fail "the CA log does not show the refused activation"
+[ "$("$CA" inventory -c "$BOTID_CA_CONF" | awk 'NR > 1 && $2 == "enrolled"' | sort -u -k1,1 | wc -l)" = "$hosts" ] ||
+    fail "a host row was added for the refused enrolment"
+[ ! -e "$T/state2/attest/host-cert.pem" ] || fail "a host certificate was written"
+echo "PASS: forged PCR quotes refused, the right one accepted, a changed host not enrolled"
