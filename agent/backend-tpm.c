@@ -2044,6 +2044,65 @@ backend_tpm_certify(struct botid_backend *bep, struct botid_key *key,
 	return 0;
 }
 
+struct tpm_quote_args {
+	uint16_t	 bank;
+	uint32_t	 mask;
+	const uint8_t	*nonce;
+	size_t		 nonce_len;
+	uint8_t		*attest, *sig, *values;
+	size_t		 attest_len, sig_len, values_len;
+};
+
+static int
+tpm_op_quote(struct tpm_backend *be, struct botid_key *key, void *arg)
+{
+	struct tpm_quote_args *a = arg;
+	int r;
+
+	(void)key;
+	if ((r = tpm_key_load(be, be->ak, "the TPM refuses the attestation "
+	    "key (made by another TPM or owner seed: run botid provision "
+	    "again)")) != 0)
+		return r;
+	return evidence_quote(be->esys, be->ak->handle, a->bank, a->mask,
+	    a->nonce, a->nonce_len, &a->attest, &a->attest_len, &a->sig,
+	    &a->sig_len, &a->values, &a->values_len);
+}
+
+int
+backend_tpm_quote(struct botid_backend *bep, uint16_t bank, uint32_t mask,
+    const uint8_t *nonce, size_t nonce_len, uint8_t **attest,
+    size_t *attest_len, uint8_t **sig, size_t *sig_len, uint8_t **values,
+    size_t *values_len)
+{
+	struct tpm_backend *be = (struct tpm_backend *)bep;
+	struct tpm_quote_args a;
+	int r;
+
+	*attest = *sig = *values = NULL;
+	*attest_len = *sig_len = *values_len = 0;
+	if (be->ak == NULL)
+		return BOTID_ERR_NOT_FOUND;
+	memset(&a, 0, sizeof(a));
+	a.bank = bank;
+	a.mask = mask;
+	a.nonce = nonce;
+	a.nonce_len = nonce_len;
+	if ((r = tpm_call(be, be->ak, tpm_op_quote, &a)) != 0) {
+		free(a.attest);
+		free(a.sig);
+		free(a.values);
+		return r;
+	}
+	*attest = a.attest;
+	*attest_len = a.attest_len;
+	*sig = a.sig;
+	*sig_len = a.sig_len;
+	*values = a.values;
+	*values_len = a.values_len;
+	return 0;
+}
+
 struct tpm_host_sign_args {
 	const uint8_t	*digest;
 	uint8_t		*sig;

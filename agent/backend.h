@@ -125,6 +125,17 @@ int	backend_tpm_certify(struct botid_backend *be, struct botid_key *key,
 	    size_t *attest_len, uint8_t **sig, size_t *sig_len);
 
 /*
+ * TPM2_Quote by the AK over the PCRs of mask in bank with qualifyingData
+ * nonce, and the PCR values read after it (evidence_quote()); every output
+ * is the caller's to free. Errors: BOTID_ERR_NOT_FOUND (no AK), _INVALID,
+ * _TPM, _UNAVAILABLE.
+ */
+int	backend_tpm_quote(struct botid_backend *be, uint16_t bank,
+	    uint32_t mask, const uint8_t *nonce, size_t nonce_len,
+	    uint8_t **attest, size_t *attest_len, uint8_t **sig,
+	    size_t *sig_len, uint8_t **values, size_t *values_len);
+
+/*
  * Signs a SHA-256 digest with the host key; *sig is a marshalled
  * TPMT_SIGNATURE for the caller to free. Errors: BOTID_ERR_NOT_FOUND (no
  * host key), _TPM, _UNAVAILABLE.

@@ -32,6 +32,8 @@
 #define CONFIG_DEFAULT_SOCKET_MODE	0660
 #define CONFIG_DEFAULT_STATE_DIR	"/var/lib/botid"
 #define CONFIG_DEFAULT_AUDIT_LOG	"/var/log/botid/audit.log"
+#define CONFIG_DEFAULT_EVENT_LOG	\
+	"/sys/kernel/security/tpm0/binary_bios_measurements"
 #define CONFIG_DEFAULT_CONNECTIONS	BOTID_DEFAULT_CONNECTIONS
 #define CONFIG_DEFAULT_TPM_KEYS		2
 #define CONFIG_DEFAULT_SESSIONS		4
@@ -76,6 +78,7 @@ enum agent_key {
 	AGENT_ROTATE_GRACE,
 	AGENT_MAX_CONNECTIONS_PER_UID,
 	AGENT_FIRST_REQUEST_TIMEOUT,
+	AGENT_EVENT_LOG,
 	AGENT_NKEYS,
 };
 
@@ -85,6 +88,7 @@ static const char *const agent_keys[AGENT_NKEYS] = {
 	"pkcs11_sessions", "user", "admin", "renew_at",
 	"audit_checkpoint_entries", "audit_checkpoint_interval", "audit_syslog",
 	"rotate_grace", "max_connections_per_uid", "first_request_timeout",
+	"event_log",
 };
 
 /* Keys of [bot NAME]; the order matches bot_keys[]. */
@@ -581,9 +585,12 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 		return 0;
 	case AGENT_TCTI:
 		return config_set_string(p, &cfg->tcti, value);
+	case AGENT_EVENT_LOG:
+		return config_set_path(p, name, &cfg->event_log, value);
 	case AGENT_AUDIT_LOG:
 		if (strcmp(value, "none") == 0) {
 			free(cfg->audit_log);
+	free(cfg->event_log);
 			cfg->audit_log = NULL;
 			return 0;
 		}
@@ -1255,7 +1262,8 @@ config_defaults(struct config_parse *p)
 	if ((cfg->path = strdup(p->path)) == NULL ||
 	    (cfg->socket_path = strdup(CONFIG_DEFAULT_SOCKET)) == NULL ||
 	    (cfg->state_dir = strdup(CONFIG_DEFAULT_STATE_DIR)) == NULL ||
-	    (cfg->audit_log = strdup(CONFIG_DEFAULT_AUDIT_LOG)) == NULL)
+	    (cfg->audit_log = strdup(CONFIG_DEFAULT_AUDIT_LOG)) == NULL ||
+	    (cfg->event_log = strdup(CONFIG_DEFAULT_EVENT_LOG)) == NULL)
 		return config_error(p, BOTID_ERR_ALLOC, 0, "out of memory");
 	return 0;
 }

@@ -79,6 +79,7 @@ struct botid_agent_config {
 	uid_t			 user_uid;	/* user resolved at load */
 	char			*tcti;		/* NULL: tpm2-tss default */
 	char			*audit_log;	/* NULL: no audit file */
+	char			*event_log;	/* TCG log sent when asked */
 	unsigned		 audit_checkpoint_entries; /* seal every n */
 	unsigned		 audit_checkpoint_interval; /* or s seconds */
 	int			 audit_syslog;	/* copy entries to syslog */

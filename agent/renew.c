@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <tss2/tss2_tpm2_types.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -130,6 +131,7 @@ struct botid_renewer {
 	pthread_mutex_t		 lock;		/* queue, done, stop */
 	pthread_cond_t		 cond;
 	unsigned		 renew_percent;	/* config renew_at */
+	char			*event_log;	/* config event_log */
 	int			 rebuild;	/* a rotation switched keys */
 	struct renew_job	*queue;
 	struct renew_job	*done;
@@ -315,15 +317,51 @@ token_request(json_t *req, const struct botid_bot_config *bot)
 	return 0;
 }
 
+/*
+ * The PCR selection the CA's nonce answer asks a quote over
+ * (doc/ca-api.md): pcr_bank "sha256" and pcr_select, indices 0 to 23.
+ * Neither member: no quote (*mask 0). Errors: BOTID_ERR_PROTOCOL.
+ */
+static int
+pcr_wanted(json_t *resp, uint16_t *bank, uint32_t *mask)
+{
+	json_t *b, *sel, *v;
+	json_int_t i;
+	size_t k;
+
+	*bank = 0;
+	*mask = 0;
+	b = json_object_get(resp, "pcr_bank");
+	sel = json_object_get(resp, "pcr_select");
+	if (b == NULL && sel == NULL)
+		return 0;
+	if (!json_is_string(b) || strcmp(json_string_value(b), "sha256") != 0 ||
+	    !json_is_array(sel) || json_array_size(sel) == 0)
+		return BOTID_ERR_PROTOCOL;
+	json_array_foreach(sel, k, v) {
+		if (!json_is_integer(v) || (i = json_integer_value(v)) < 0 ||
+		    i > 23)
+			return BOTID_ERR_PROTOCOL;
+		*mask |= 1u << i;
+	}
+	*bank = TPM2_ALG_SHA256;
+	return 0;
+}
+
 static int
 job_run(struct botid_renewer *rn, struct renew_job *job)
 {
 	json_t *req = NULL, *resp = NULL;
 	uint8_t *nonce = NULL, *pub = NULL, *attest = NULL, *sig = NULL;
-	uint8_t digest[32];
+	uint8_t digest[32], *qatt = NULL, *qsig = NULL, *qval = NULL;
 	size_t nonce_len = 0, pub_len = 0, attest_len = 0, sig_len = 0;
+	size_t qatt_len = 0, qsig_len = 0, qval_len = 0;
 	const char *chain;
-	int r;
+	uint8_t *evlog = NULL;
+	size_t evlog_len = 0;
+	uint32_t mask = 0;
+	uint16_t bank = 0;
+	int want_log = 0, r;
 
 	if ((req = json_pack("{s:s}", "host_id", rn->hs.host_id)) == NULL) {
 		r = BOTID_ERR_ALLOC;
@@ -341,6 +379,12 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 		    "from the CA");
 		goto out;
 	}
+	if ((r = pcr_wanted(resp, &bank, &mask)) != 0) {
+		snprintf(job->error, sizeof(job->error), "malformed PCR "
+		    "selection from the CA");
+		goto out;
+	}
+	want_log = json_is_true(json_object_get(resp, "pcr_eventlog"));
 	json_decref(req);
 	json_decref(resp);
 	resp = NULL;
@@ -381,6 +425,35 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	}
 	if ((r = ca_json_set_b64(req, "signature", sig, sig_len)) != 0)
 		goto out;
+	/* The CA's boot-state policy wants the host's PCRs quoted. */
+	if (mask != 0) {
+		if ((r = backend_tpm_quote(job->attest, bank, mask, nonce,
+		    nonce_len, &qatt, &qatt_len, &qsig, &qsig_len, &qval,
+		    &qval_len)) != 0) {
+			snprintf(job->error, sizeof(job->error), "the TPM "
+			    "cannot quote the PCRs: %s", botid_strerror(r));
+			goto out;
+		}
+		if ((r = ca_json_set_b64(req, "pcr_quote", qatt,
+		    qatt_len)) != 0 ||
+		    (r = ca_json_set_b64(req, "pcr_signature", qsig,
+		    qsig_len)) != 0 ||
+		    (r = ca_json_set_b64(req, "pcr_values", qval,
+		    qval_len)) != 0)
+			goto out;
+		if (want_log) {
+			if ((r = file_read(rn->event_log, BOTID_MAX_EVENTLOG,
+			    &evlog, &evlog_len)) != 0) {
+				snprintf(job->error, sizeof(job->error),
+				    "cannot read the event log %s: %s",
+				    rn->event_log, botid_strerror(r));
+				goto out;
+			}
+			if ((r = ca_json_set_b64(req, "pcr_eventlog", evlog,
+			    evlog_len)) != 0)
+				goto out;
+		}
+	}
 	if ((r = ca_client_post(rn->ca, "/v1/certify", req, &resp, job->error,
 	    sizeof(job->error))) != 0)
 		goto out;
@@ -415,6 +488,10 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	free(pub);
 	free(attest);
 	free(sig);
+	free(qatt);
+	free(qsig);
+	free(qval);
+	free(evlog);
 	return r;
 }
 
@@ -1201,7 +1278,15 @@ certify_finish(struct botid_renewer *rn, struct cert_entry *e,
     struct renew_job *job, time_t now)
 {
 	time_t wait;
+	int again;
 
+	/*
+	 * The same refusal again (a boot state the CA refuses stays refused
+	 * until an operator acts) is logged once; `botid status` still
+	 * shows it. Outages keep being logged at every retry.
+	 */
+	again = job->result == BOTID_ERR_DENIED && !e->attempt_ok &&
+	    e->attempted != 0 && strcmp(e->error, job->error) == 0;
 	e->attempted = now;
 	e->attempt_ok = job->result == 0;
 	snprintf(e->error, sizeof(e->error), "%s",
@@ -1218,7 +1303,9 @@ certify_finish(struct botid_renewer *rn, struct cert_entry *e,
 		if (wait > RENEW_BACKOFF_MAX)
 			wait = RENEW_BACKOFF_MAX;
 		e->next = now + wait;
-		if (e->nchain > 0 && e->not_after > now)
+		if (again)
+			;
+		else if (e->nchain > 0 && e->not_after > now)
 			log_err("bot %s: certificate renewal failed "
 			    "(attempt %u): %s; still serving the "
 			    "current one until %ld; retry in %lds",
@@ -1400,7 +1487,8 @@ renew_open(const struct botid_agent_config *cfg, struct botid_renewer **rp)
 		return BOTID_ERR_ALLOC;
 	rn->efd = -1;
 	rn->renew_percent = cfg->renew_percent;
-	if ((rn->state_dir = strdup(cfg->state_dir)) == NULL)
+	if ((rn->event_log = strdup(cfg->event_log)) == NULL ||
+	    (rn->state_dir = strdup(cfg->state_dir)) == NULL)
 		goto out;
 	if ((r = host_state_load(cfg->state_dir, &rn->hs, err,
 	    sizeof(err))) != 0) {
@@ -1499,5 +1587,6 @@ renew_close(struct botid_renewer *rn)
 	host_state_free(&rn->hs);
 	free(rn->certs_dir);
 	free(rn->state_dir);
+	free(rn->event_log);
 	free(rn);
 }

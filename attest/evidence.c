@@ -478,6 +478,157 @@ evidence_certify(ESYS_CONTEXT *esys, ESYS_TR ak, ESYS_TR key,
 	return r;
 }
 
+/*
+ * Reads the PCRs of mask in bank into values (ascending index order, each
+ * dsize bytes). TPM2_PCR_Read answers at most eight digests per call, so
+ * it is asked again for what it left out.
+ */
+static int
+pcr_read(ESYS_CONTEXT *esys, uint16_t bank, uint32_t mask, size_t dsize,
+    uint8_t *values)
+{
+	TPML_PCR_SELECTION sel;
+	TPML_PCR_SELECTION *got = NULL;
+	TPML_DIGEST *d = NULL;
+	uint32_t left = mask, done;
+	UINT32 counter;
+	size_t i, j, k, slot;
+	TSS2_RC rc;
+	int r = BOTID_ERR_TPM;
+
+	while (left != 0) {
+		memset(&sel, 0, sizeof(sel));
+		sel.count = 1;
+		sel.pcrSelections[0].hash = bank;
+		sel.pcrSelections[0].sizeofSelect = 3;
+		for (i = 0; i < 3; i++)
+			sel.pcrSelections[0].pcrSelect[i] =
+			    (uint8_t)(left >> (8 * i));
+		rc = Esys_PCR_Read(esys, ESYS_TR_NONE, ESYS_TR_NONE,
+		    ESYS_TR_NONE, &sel, &counter, &got, &d);
+		if (rc != 0) {
+			got = NULL;
+			d = NULL;
+			r = tpm_failed(rc, "TPM2_PCR_Read");
+			goto out;
+		}
+		done = 0;
+		if (got->count == 1)
+			for (i = 0; i < 3 && i < got->pcrSelections[0].
+			    sizeofSelect; i++)
+				done |= (uint32_t)got->pcrSelections[0].
+				    pcrSelect[i] << (8 * i);
+		done &= left;
+		if (done == 0)
+			goto out;
+		/* Digests come in ascending index order of what was read. */
+		for (i = 0, k = 0; i < 24; i++) {
+			if (!(done & (1u << i)))
+				continue;
+			if (k >= d->count || d->digests[k].size != dsize)
+				goto out;
+			/* Its place among all of mask's PCRs. */
+			for (slot = 0, j = 0; j < i; j++)
+				if (mask & (1u << j))
+					slot++;
+			memcpy(values + slot * dsize, d->digests[k].buffer,
+			    dsize);
+			k++;
+		}
+		left &= ~done;
+		Esys_Free(got);
+		Esys_Free(d);
+		got = NULL;
+		d = NULL;
+	}
+	r = 0;
+ out:
+	Esys_Free(got);
+	Esys_Free(d);
+	return r;
+}
+
+int
+evidence_quote(ESYS_CONTEXT *esys, ESYS_TR ak, uint16_t bank, uint32_t mask,
+    const uint8_t *nonce, size_t nonce_len, uint8_t **attest,
+    size_t *attest_len, uint8_t **sig, size_t *sig_len, uint8_t **values,
+    size_t *values_len)
+{
+	static const TPMT_SIG_SCHEME ak_scheme = { .scheme = TPM2_ALG_NULL };
+	uint8_t buf[sizeof(TPM2B_ATTEST)];
+	TPM2B_DATA qualifying;
+	TPML_PCR_SELECTION sel;
+	TPM2B_ATTEST *info = NULL;
+	TPMT_SIGNATURE *signature = NULL;
+	uint8_t *a = NULL, *v = NULL;
+	size_t off = 0, dsize, n = 0, i;
+	TSS2_RC rc;
+	int r = BOTID_ERR_INTERNAL;
+
+	*attest = *sig = *values = NULL;
+	*attest_len = *sig_len = *values_len = 0;
+	dsize = bank == TPM2_ALG_SHA256 ? 32 : bank == TPM2_ALG_SHA384 ? 48 :
+	    bank == TPM2_ALG_SHA512 ? 64 : bank == TPM2_ALG_SHA1 ? 20 : 0;
+	if (nonce_len > sizeof(qualifying.buffer) || dsize == 0 || mask == 0 ||
+	    mask >= (1u << 24)) {
+		r = BOTID_ERR_INVALID;
+		goto out;
+	}
+	for (i = 0; i < 24; i++)
+		if (mask & (1u << i))
+			n++;
+	if ((v = calloc(n, dsize)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	qualifying.size = (uint16_t)nonce_len;
+	memcpy(qualifying.buffer, nonce, nonce_len);
+	memset(&sel, 0, sizeof(sel));
+	sel.count = 1;
+	sel.pcrSelections[0].hash = bank;
+	sel.pcrSelections[0].sizeofSelect = 3;
+	for (i = 0; i < 3; i++)
+		sel.pcrSelections[0].pcrSelect[i] = (uint8_t)(mask >> (8 * i));
+	rc = Esys_Quote(esys, ak, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+	    &qualifying, &ak_scheme, &sel, &info, &signature);
+	if (rc != 0) {
+		info = NULL;
+		signature = NULL;
+		r = tpm_failed(rc, "TPM2_Quote");
+		goto out;
+	}
+	/*
+	 * Read after the quote: a PCR extended in between makes the CA
+	 * refuse this one (values do not match the digest), and the next
+	 * attempt quotes again.
+	 */
+	if ((r = pcr_read(esys, bank, mask, dsize, v)) != 0)
+		goto out;
+	r = BOTID_ERR_INTERNAL;
+	if (Tss2_MU_TPM2B_ATTEST_Marshal(info, buf, sizeof(buf), &off) != 0)
+		goto out;
+	if ((a = malloc(off)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto out;
+	}
+	memcpy(a, buf, off);
+	if ((r = signature_marshal(signature, sig, sig_len)) != 0)
+		goto out;
+	*attest = a;
+	*attest_len = off;
+	*values = v;
+	*values_len = n * dsize;
+	a = NULL;
+	v = NULL;
+	r = 0;
+ out:
+	free(a);
+	free(v);
+	Esys_Free(info);
+	Esys_Free(signature);
+	return r;
+}
+
 int
 evidence_sign(ESYS_CONTEXT *esys, ESYS_TR key, int ecc,
     const uint8_t digest[32], uint8_t **sig, size_t *sig_len)

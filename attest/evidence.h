@@ -73,6 +73,19 @@ int	evidence_certify(ESYS_CONTEXT *esys, ESYS_TR ak, ESYS_TR key,
 	    size_t *attest_len, uint8_t **sig, size_t *sig_len);
 
 /*
+ * TPM2_Quote by ak over the PCRs of mask (bit i = PCR i, 0 to 23) in bank
+ * (a TPM2_ALG_* hash) with qualifyingData nonce, then TPM2_PCR_Read of the
+ * same PCRs. *attest is a marshalled TPM2B_ATTEST, *sig a marshalled
+ * TPMT_SIGNATURE, *values the PCR values in ascending index order, each
+ * the bank's digest size; all malloc'd for the caller.
+ * Errors: BOTID_ERR_INVALID (bank, mask or nonce), _TPM, _ALLOC.
+ */
+int	evidence_quote(ESYS_CONTEXT *esys, ESYS_TR ak, uint16_t bank,
+	    uint32_t mask, const uint8_t *nonce, size_t nonce_len,
+	    uint8_t **attest, size_t *attest_len, uint8_t **sig,
+	    size_t *sig_len, uint8_t **values, size_t *values_len);
+
+/*
  * Signs a SHA-256 digest with the unrestricted host key at key (ECDSA or
  * RSASSA by key type); *sig is a marshalled TPMT_SIGNATURE, malloc'd.
  * Errors: BOTID_ERR_TPM, _ALLOC.

@@ -43,6 +43,7 @@
 
 #include "ca/ca-api.h"
 #include "ca/ca-policy.h"
+#include "ca/ca-pcr.h"
 #include "attest/ca-revoke.h"
 #include "attest/makecred.h"
 #include "attest/tpm-verify.h"
@@ -270,6 +271,13 @@ ek_allowlisted(struct ca_api *api, const char *fpr)
 	return 0;
 }
 
+/* The boot-state policy's hooks (defined with handle_nonce below). */
+static int	nonce_pcr_select(struct ca_api *, struct reply *);
+static int	boot_admit(struct ca_api *, const char *, const char *,
+		    const TPM2B_PUBLIC *, const uint8_t *, size_t, const char *,
+		    const char *, const char *, const char *, const char *,
+		    struct reply *, uint8_t **, size_t *);
+
 static void
 handle_enrol(struct ca_api *api, json_t *j, const char *peer,
     struct reply *rp)
@@ -415,6 +423,10 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 	reply_json(rp, 200, json_pack("{s:s, s:s, s:s, s:s, s:I}", "session",
 	    s.id, "nonce", nb64, "credential_blob", bb64, "encrypted_secret",
 	    eb64, "expires", (json_int_t)s.expires));
+	/* Activation quotes the policy's PCRs over the session's nonce. */
+	if (rp->status == 200 && api->cfg->pcr.mode != CA_PCR_NONE &&
+	    nonce_pcr_select(api, rp) != 0)
+		goto fail;
 	goto out;
  fail:
 	refuse(rp, peer, "enrol", 500, "internal error");
@@ -492,8 +504,11 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
     struct reply *rp)
 {
 	const char *sid, *sec, *att, *sig, *why = NULL;
+	const char *pcr_quote = NULL, *pcr_sig = NULL, *pcr_values = NULL;
+	const char *pcr_log = NULL;
 	uint8_t *secret = NULL, *attest = NULL, *sigb = NULL, h[32];
-	size_t secret_len = 0, attest_len = 0, sig_len = 0;
+	uint8_t *boot = NULL;
+	size_t secret_len = 0, attest_len = 0, sig_len = 0, boot_len = 0;
 	struct ca_session s;
 	TPM2B_PUBLIC ak, hk;
 	EVP_PKEY *hk_key = NULL;
@@ -503,9 +518,12 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 	int r, in_tx = 0;
 
 	memset(&s, 0, sizeof(s));
-	if (json_unpack_ex(j, &je, JSON_STRICT, "{s:s, s:s, s:s, s:s}",
+	if (json_unpack_ex(j, &je, JSON_STRICT,
+	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s?s}",
 	    "session", &sid, "secret", &sec, "host_key_attest", &att,
-	    "host_key_signature", &sig) != 0) {
+	    "host_key_signature", &sig, "pcr_quote", &pcr_quote,
+	    "pcr_signature", &pcr_sig, "pcr_values", &pcr_values,
+	    "pcr_eventlog", &pcr_log) != 0) {
 		refuse(rp, peer, "activate", 400, "bad request: %s", je.text);
 		goto out;
 	}
@@ -554,6 +572,18 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 		    "refused: %s", why != NULL ? why : "malformed");
 		goto out;
 	}
+	/* The AK is proven in the EK's TPM: its quote can be judged. */
+	if (api->cfg->pcr.mode != CA_PCR_NONE) {
+		if (boot_admit(api, "activate", NULL, &ak, s.nonce,
+		    sizeof(s.nonce), pcr_quote, pcr_sig, pcr_values, pcr_log,
+		    peer, rp, &boot, &boot_len) != 0)
+			goto out;
+	} else if (pcr_quote != NULL || pcr_sig != NULL || pcr_values != NULL ||
+	    pcr_log != NULL) {
+		refuse(rp, peer, "activate", 400, "bad request: no boot-state "
+		    "policy asked for a PCR quote");
+		goto out;
+	}
 	if (tpm_public_to_pkey(&hk, &hk_key) != 0 ||
 	    random_host_id(host_id) != 0)
 		goto fail;
@@ -583,6 +613,8 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 		goto out;
 	}
 	if (ca_db_host_add(api->db, host_id, s.ek_fpr, &s, now) != 0 ||
+	    (boot != NULL && ca_db_boot_adopt(api->db, host_id,
+	    api->cfg->pcr.select, boot, boot_len, now) != 0) ||
 	    issue(api, host_id, NULL, spiffe, hk_key, api->cfg->host_lifetime,
 	    "tpm", &chain, serial, &not_after) != 0 ||
 	    ca_db_commit(api->db) != 0)
@@ -590,6 +622,9 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 	in_tx = 0;
 	log_info("ca: host %s enrolled (EK sha256:%s, bots %s) from %s",
 	    host_id, s.ek_fpr, s.bots != NULL ? s.bots : "any", peer);
+	if (boot != NULL)
+		log_info("ca: host %s: first boot state recorded at enrolment",
+		    host_id);
 	reply_json(rp, 200, json_pack("{s:s, s:s, s:s, s:s}", "host_id",
 	    host_id, "spiffe_id", spiffe, "host_cert", chain, "bundle",
 	    ca_signer_bundle(api->signer)));
@@ -604,6 +639,7 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 	free(secret);
 	free(attest);
 	free(sigb);
+	free(boot);
 	free(chain);
 	EVP_PKEY_free(hk_key);
 	ca_session_clear(&s);
@@ -630,6 +666,167 @@ host_load(struct ca_api *api, const char *id, const char *what,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The boot-state policy's PCR selection, added to a nonce answer
+ * (doc/ca-api.md): the host quotes those PCRs with its certify request.
+ */
+static int
+nonce_pcr_select(struct ca_api *api, struct reply *rp)
+{
+	json_t *o = NULL, *sel;
+	int i, r = BOTID_ERR_ALLOC;
+
+	if ((o = json_loads(rp->body, 0, NULL)) == NULL ||
+	    (sel = json_array()) == NULL ||
+	    json_object_set_new(o, "pcr_select", sel) != 0 ||
+	    json_object_set_new(o, "pcr_bank", json_string("sha256")) != 0 ||
+	    (api->cfg->pcr.eventlog && json_object_set_new(o, "pcr_eventlog",
+	    json_true()) != 0))
+		goto out;
+	for (i = 0; i < CA_PCR_COUNT; i++)
+		if ((api->cfg->pcr.select & (1u << i)) &&
+		    json_array_append_new(sel, json_integer(i)) != 0)
+			goto out;
+	free(rp->body);
+	rp->body = NULL;
+	reply_json(rp, 200, o);
+	o = NULL;
+	r = rp->status == 200 ? 0 : BOTID_ERR_ALLOC;
+ out:
+	json_decref(o);
+	return r;
+}
+
+/*
+ * The policy's verdict on a quote, with first-use's record kept: the
+ * first genuine values become the host's golden ones (read back, as
+ * another replica may have recorded its own first), and every verdict
+ * updates the host's state for `botid-ca inventory` and approve-boot.
+ */
+static int
+boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
+    const uint8_t *nonce, size_t nonce_len, const uint8_t *att,
+    size_t att_len, const uint8_t *sig, size_t sig_len, const uint8_t *val,
+    size_t val_len, const uint8_t *log, size_t log_len, char *why,
+    size_t whylen)
+{
+	const struct ca_pcr_policy *p = &api->cfg->pcr;
+	struct ca_boot b;
+	char differ[CA_PCR_COUNT * 3 + 1];
+	time_t now = time(NULL);
+	int have = 0, outcome = 0, e, r;
+
+	memset(&b, 0, sizeof(b));
+	/* At activation the host has no record yet: its values start one. */
+	if (id == NULL)
+		return ca_pcr_admit(p, ak, nonce, nonce_len, att, att_len, sig,
+		    sig_len, val, val_len, log, log_len, NULL, &outcome, why,
+		    whylen);
+	if (p->mode == CA_PCR_FIRST_USE) {
+		r = ca_db_boot_get(api->db, id, &b);
+		if (r != 0 && r != BOTID_ERR_NOT_FOUND)
+			return r;
+		have = r == 0;
+	}
+	r = ca_pcr_admit(p, ak, nonce, nonce_len, att, att_len, sig, sig_len,
+	    val, val_len, log, log_len, have && b.select == p->select &&
+	    b.golden_len == val_len ? b.golden : NULL, &outcome, why, whylen);
+	if (r != 0 && outcome != CA_PCR_CHANGED)
+		return r;
+	if (p->mode == CA_PCR_EXACT) {
+		/* Only the inventory reads this: the policy is the file. */
+		if ((e = ca_db_boot_adopt(api->db, id, p->select, val, val_len,
+		    now)) != 0 || (e = ca_db_boot_mark(api->db, id, p->select,
+		    val, val_len, outcome == CA_PCR_CHANGED, now)) != 0)
+			return e;
+		return r;
+	}
+	if (outcome == CA_PCR_ADOPT && have) {
+		/* Golden values over another selection: the policy changed. */
+		snprintf(why, whylen, "boot state refused: the PCR selection "
+		    "changed since approved (botid-ca host approve-boot)");
+		outcome = CA_PCR_CHANGED;
+		r = BOTID_ERR_DENIED;
+	} else if (outcome == CA_PCR_ADOPT) {
+		if ((r = ca_db_boot_adopt(api->db, id, p->select, val, val_len,
+		    now)) != 0 || (r = ca_db_boot_get(api->db, id, &b)) != 0)
+			return r;
+		if (b.select != p->select || b.golden_len != val_len ||
+		    ca_pcr_diff(p->select, val, b.golden, differ,
+		    sizeof(differ)) != 0) {
+			snprintf(why, whylen, "boot state refused: PCR %s "
+			    "changed since approved (botid-ca host "
+			    "approve-boot)", differ);
+			outcome = CA_PCR_CHANGED;
+			r = BOTID_ERR_DENIED;
+		} else {
+			log_info("ca: host %s: first boot state recorded at "
+			    "its first quote", id);
+			return 0;
+		}
+	}
+	/* Recorded for the inventory and for approve-boot. */
+	if ((outcome == CA_PCR_CHANGED || b.changed) &&
+	    (e = ca_db_boot_mark(api->db, id, p->select, val, val_len,
+	    outcome == CA_PCR_CHANGED, now)) != 0)
+		return e;
+	return r;
+}
+
+/*
+ * The boot-state check of a certify request (ca-pcr.h), after its nonce
+ * was consumed: a refused quote cannot be retried with that nonce.
+ * first-use records the first values it sees as the host's golden ones,
+ * and a change marks the host so that the inventory shows it.
+ */
+static int
+boot_admit(struct ca_api *api, const char *what, const char *id,
+    const TPM2B_PUBLIC *ak, const uint8_t *nonce, size_t nonce_len,
+    const char *qa, const char *qs, const char *qv, const char *ql,
+    const char *peer, struct reply *rp, uint8_t **values, size_t *values_len)
+{
+	uint8_t *att = NULL, *sig = NULL, *val = NULL, *log = NULL;
+	size_t att_len = 0, sig_len = 0, val_len = 0, log_len = 0;
+	char why[256];
+	int r;
+
+	if (values != NULL) {
+		*values = NULL;
+		*values_len = 0;
+	}
+	if ((qa != NULL && b64(qa, BLOB_MAX, &att, &att_len) != 0) ||
+	    (qs != NULL && b64(qs, BLOB_MAX, &sig, &sig_len) != 0) ||
+	    (qv != NULL && b64(qv, CA_PCR_COUNT * CA_PCR_SIZE, &val,
+	    &val_len) != 0) ||
+	    (ql != NULL && b64(ql, BOTID_MAX_EVENTLOG, &log, &log_len) != 0)) {
+		refuse(rp, peer, what, 400, "bad request: a PCR member is "
+		    "not base64 or is too large");
+		r = BOTID_ERR_INVALID;
+		goto out;
+	}
+	r = boot_decide(api, id, ak, nonce, nonce_len, att, att_len, sig,
+	    sig_len, val, val_len, log, log_len, why, sizeof(why));
+	if (r == BOTID_ERR_INVALID)
+		refuse(rp, peer, what, 400, "bad request: %s", why);
+	else if (r == BOTID_ERR_DENIED) {
+		api->metrics.boot_refusals++;
+		refuse(rp, peer, what, 403, "host %s: %s", id != NULL ? id :
+		    "(enrolling)", why);
+	} else if (r != 0)
+		refuse(rp, peer, what, 500, "internal error");
+	else if (values != NULL) {
+		*values = val;
+		*values_len = val_len;
+		val = NULL;
+	}
+ out:
+	free(att);
+	free(sig);
+	free(val);
+	free(log);
+	return r;
 }
 
 static void
@@ -669,6 +866,9 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
 	}
 	reply_json(rp, 200, json_pack("{s:s, s:I}", "nonce", nb64, "expires",
 	    (json_int_t)exp));
+	if (rp->status == 200 && api->cfg->pcr.mode != CA_PCR_NONE &&
+	    nonce_pcr_select(api, rp) != 0)
+		refuse(rp, peer, "nonce", 500, "internal error");
  out:
 	free(nb64);
 	ca_host_clear(&h);
@@ -863,6 +1063,8 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 {
 	const char *id, *nb, *bot, *kind, *pub = NULL, *att = NULL, *spk = NULL;
 	const char *sig, *why = NULL, *purpose = NULL, *tbs_bot;
+	const char *pcr_quote = NULL, *pcr_sig = NULL, *pcr_values = NULL;
+	const char *pcr_log = NULL;
 	json_t *scopes = NULL;
 	json_int_t max_ttl = 0;
 	struct botid_grant grant;
@@ -885,11 +1087,13 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	memset(&h, 0, sizeof(h));
 	memset(&grant, 0, sizeof(grant));
 	if (json_unpack_ex(j, &je, JSON_STRICT,
-	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s:s, s?s, s?o, s?I}",
+	    "{s:s, s:s, s:s, s:s, s?s, s?s, s?s, s:s, s?s, s?o, s?I, s?s, s?s, "
+	    "s?s, s?s}",
 	    "host_id", &id, "nonce", &nb, "bot", &bot, "attestation", &kind,
 	    "public", &pub, "attest", &att, "spki", &spk, "signature", &sig,
 	    "purpose", &purpose, "scopes", &scopes, "max_token_ttl",
-	    &max_ttl) != 0) {
+	    &max_ttl, "pcr_quote", &pcr_quote, "pcr_signature", &pcr_sig,
+	    "pcr_values", &pcr_values, "pcr_eventlog", &pcr_log) != 0) {
 		refuse(rp, peer, "certify", 400, "bad request: %s", je.text);
 		goto out;
 	}
@@ -966,6 +1170,17 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	if (tpm_public_parse(h.ak_pub, h.ak_len, &ak) != 0 ||
 	    tpm_public_parse(h.hk_pub, h.hk_len, &hk) != 0)
 		goto fail;
+	if (api->cfg->pcr.mode != CA_PCR_NONE) {
+		if (boot_admit(api, "certify", id, &ak, nonce, nonce_len,
+		    pcr_quote, pcr_sig, pcr_values, pcr_log, peer, rp, NULL,
+		    NULL) != 0)
+			goto out;
+	} else if (pcr_quote != NULL || pcr_sig != NULL || pcr_values != NULL ||
+	    pcr_log != NULL) {
+		refuse(rp, peer, "certify", 400, "bad request: no boot-state "
+		    "policy asked for a PCR quote");
+		goto out;
+	}
 	if (tpm) {
 		if (tpm_public_check(&key, TPM_PROFILE_KEY, &why) != 0 ||
 		    tpm_certify_verify(&ak, &key, nonce, nonce_len, attb,

@@ -275,6 +275,7 @@ handler(void *arg, const char *section, const char *name, const char *value)
 {
 	struct parse *p = arg;
 	struct ca_config *c = p->c;
+	const char *why = NULL;
 	int ok, line = p->line;
 
 	if (p->failed)
@@ -358,7 +359,12 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "request_timeout") == 0)
 		ok = set_seconds(p, line, name, &c->request_timeout, value, 1,
 		    300);
-	else {
+	else if (ca_pcr_config_key(&c->pcr, name, value, &why)) {
+		ok = why == NULL;
+		if (!ok)
+			snprintf(p->err, p->errlen, "%s:%d: %s", c->path, line,
+			    why);
+	} else {
 		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s'", c->path,
 		    line, name);
 		ok = 0;
@@ -399,6 +405,7 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 {
 	struct ca_config *c = NULL;
 	struct parse p;
+	const char *why = NULL;
 	FILE *f = NULL;
 	int ir, r = BOTID_ERR_CONFIG;
 
@@ -461,6 +468,8 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	else if (c->nek_roots == 0 && c->nallow_ek == 0)
 		snprintf(err, errlen, "%s: no ek_root: no EK certificate could "
 		    "ever be trusted", path);
+	else if (ca_pcr_config_check(&c->pcr, &why) != 0)
+		snprintf(err, errlen, "%s: %s", path, why);
 	else if (c->issuer == NULL && asprintf(&c->issuer, "spiffe://%s",
 	    c->trust_domain) == -1) {
 		c->issuer = NULL;

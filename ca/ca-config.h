@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "ca/ca-pcr.h"
+
 #define CA_MAX_LIST	32	/* ek_root and allow_ek lines */
 
 struct ca_config {
@@ -49,6 +51,7 @@ struct ca_config {
 	long		 max_connections;	/* also capped by RLIMIT_NOFILE */
 	long		 max_connections_per_address;
 	long		 request_timeout;	/* seconds for a whole request */
+	struct ca_pcr_policy pcr;		/* boot-state policy */
 };
 
 /* key_ecc_curves bits. */

@@ -63,6 +63,13 @@ struct ca_db_ops {
 		    const char *, time_t, time_t, unsigned int);
 	int	(*purge)(struct ca_db *, time_t, long,
 		    struct ca_purge_counts *);
+	int	(*boot_get)(struct ca_db *, const char *, struct ca_boot *);
+	int	(*boot_adopt)(struct ca_db *, const char *, uint32_t,
+		    const uint8_t *, size_t, time_t);
+	int	(*boot_mark)(struct ca_db *, const char *, uint32_t,
+		    const uint8_t *, size_t, int, time_t);
+	int	(*boot_approve)(struct ca_db *, const char *, time_t);
+	int	(*boot_inventory)(struct ca_db *, FILE *);
 };
 
 struct ca_db {

@@ -94,6 +94,12 @@ static const char *const migrations[] = {
 	"CREATE INDEX nonces_expires ON nonces(expires);"
 	"CREATE INDEX sessions_expires ON sessions(expires);"
 	"CREATE INDEX tokens_expires ON tokens(expires);",
+	/* 6: boot state under pcr_policy first-use (ca-pcr.h) */
+	"CREATE TABLE host_boot ("
+	"  host_id TEXT PRIMARY KEY REFERENCES hosts(id),"
+	"  pcr_select BIGINT NOT NULL, golden BYTEA NOT NULL,"
+	"  last_select BIGINT NOT NULL, last BYTEA NOT NULL,"
+	"  changed INTEGER NOT NULL DEFAULT 0, updated BIGINT NOT NULL);",
 };
 
 static void	pg_close(struct ca_db *);
@@ -1182,6 +1188,108 @@ pg_anchor_each(struct ca_db *db,
 	return r;
 }
 
+static int
+pg_boot_get(struct ca_db *db, const char *host_id, struct ca_boot *b)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	uint8_t *g = NULL;
+	size_t n = 0;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, host_id);
+	if ((r = pg_query(db, "SELECT pcr_select, golden, changed FROM "
+	    "host_boot WHERE host_id = $1", &p, &res, NULL)) != 0)
+		return r;
+	if (PQntuples(res) != 1)
+		r = BOTID_ERR_NOT_FOUND;
+	else if ((r = col_blob(res, 0, 1, &g, &n)) == 0) {
+		if (n > sizeof(b->golden))
+			r = BOTID_ERR_INTERNAL;
+		else {
+			b->select = (uint32_t)col_int(res, 0, 0);
+			if (n > 0)
+				memcpy(b->golden, g, n);
+			b->golden_len = n;
+			b->changed = col_int(res, 0, 2) != 0;
+		}
+	}
+	free(g);
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_boot_adopt(struct ca_db *db, const char *host_id, uint32_t select,
+    const uint8_t *values, size_t len, time_t now)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, host_id);
+	pp_int(&p, (long long)select);
+	pp_blob(&p, values, len);
+	pp_int(&p, (long long)now);
+	return pg_query(db, "INSERT INTO host_boot (host_id, pcr_select, "
+	    "golden, last_select, last, changed, updated) VALUES ($1, $2, $3, "
+	    "$2, $3, 0, $4) ON CONFLICT (host_id) DO NOTHING", &p, NULL, NULL);
+}
+
+static int
+pg_boot_mark(struct ca_db *db, const char *host_id, uint32_t select,
+    const uint8_t *values, size_t len, int changed, time_t now)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)select);
+	pp_blob(&p, values, len);
+	pp_int(&p, changed != 0);
+	pp_int(&p, (long long)now);
+	pp_text(&p, host_id);
+	return pg_query(db, "UPDATE host_boot SET last_select = $1, last = $2, "
+	    "changed = $3, updated = $4 WHERE host_id = $5", &p, NULL, NULL);
+}
+
+static int
+pg_boot_approve(struct ca_db *db, const char *host_id, time_t now)
+{
+	struct pg_params p;
+	int changes = 0, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	pp_text(&p, host_id);
+	if ((r = pg_query(db, "UPDATE host_boot SET pcr_select = last_select, "
+	    "golden = last, changed = 0, updated = $1 WHERE host_id = $2", &p,
+	    NULL, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
+static int
+pg_boot_inventory(struct ca_db *db, FILE *f)
+{
+	PGresult *res = NULL;
+	int i, r, none;
+
+	if ((r = pg_query(db, "SELECT h.id, b.changed, b.updated FROM hosts h "
+	    "LEFT JOIN host_boot b ON b.host_id = h.id WHERE h.revoked_at IS "
+	    "NULL ORDER BY h.id", NULL, &res, NULL)) != 0)
+		return r;
+	fprintf(f, "%-16s %-14s %s\n", "HOST", "BOOT", "SINCE");
+	for (i = 0; i < PQntuples(res); i++) {
+		none = col_null(res, i, 1);
+		fprintf(f, "%-16s %-14s %lld\n", PQgetvalue(res, i, 0),
+		    none ? "never-quoted" : col_int(res, i, 1) ? "changed" :
+		    "good", none ? 0LL : col_int(res, i, 2));
+	}
+	PQclear(res);
+	return 0;
+}
+
 const struct ca_db_ops ca_db_postgres = {
 	.open = pg_open,
 	.close = pg_close,
@@ -1216,4 +1324,9 @@ const struct ca_db_ops ca_db_postgres = {
 	.bot_lift = pg_bot_lift,
 	.nonce_add_capped = pg_nonce_add_capped,
 	.purge = pg_purge,
+	.boot_get = pg_boot_get,
+	.boot_adopt = pg_boot_adopt,
+	.boot_mark = pg_boot_mark,
+	.boot_approve = pg_boot_approve,
+	.boot_inventory = pg_boot_inventory,
 };

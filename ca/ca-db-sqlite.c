@@ -90,6 +90,12 @@ static const char *const migrations[] = {
 	"CREATE INDEX nonces_expires ON nonces(expires);"
 	"CREATE INDEX sessions_expires ON sessions(expires);"
 	"CREATE INDEX tokens_expires ON tokens(expires);",
+	/* 6: boot state under pcr_policy first-use (ca-pcr.h) */
+	"CREATE TABLE host_boot ("
+	"  host_id TEXT PRIMARY KEY REFERENCES hosts(id),"
+	"  pcr_select INTEGER NOT NULL, golden BLOB NOT NULL,"
+	"  last_select INTEGER NOT NULL, last BLOB NOT NULL,"
+	"  changed INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL);",
 };
 
 static int
@@ -1130,6 +1136,119 @@ sqlite_anchor_each(struct ca_db *db,
 	return r;
 }
 
+static int
+sqlite_boot_get(struct ca_db *db, const char *host_id, struct ca_boot *b)
+{
+	sqlite3_stmt *st;
+	const void *g;
+	int rc, n, r;
+
+	memset(b, 0, sizeof(*b));
+	if ((r = db_prepare(db, "SELECT pcr_select, golden, changed FROM "
+	    "host_boot WHERE host_id = ?", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, host_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		g = sqlite3_column_blob(st, 1);
+		n = sqlite3_column_bytes(st, 1);
+		if (n < 0 || (size_t)n > sizeof(b->golden) ||
+		    (n > 0 && g == NULL))
+			r = BOTID_ERR_INTERNAL;
+		else {
+			b->select = (uint32_t)sqlite3_column_int64(st, 0);
+			if (n > 0)
+				memcpy(b->golden, g, (size_t)n);
+			b->golden_len = (size_t)n;
+			b->changed = sqlite3_column_int(st, 2) != 0;
+		}
+	} else if (rc == SQLITE_DONE)
+		r = BOTID_ERR_NOT_FOUND;
+	else
+		r = db_fail(db, "boot state");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sqlite_boot_adopt(struct ca_db *db, const char *host_id, uint32_t select,
+    const uint8_t *values, size_t len, time_t now)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "INSERT INTO host_boot (host_id, pcr_select, "
+	    "golden, last_select, last, changed, updated) VALUES (?, ?, ?, ?, "
+	    "?, 0, ?) ON CONFLICT (host_id) DO NOTHING", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)select);
+	sqlite3_bind_blob(st, 3, values, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)select);
+	sqlite3_bind_blob(st, 5, values, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)now);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_boot_mark(struct ca_db *db, const char *host_id, uint32_t select,
+    const uint8_t *values, size_t len, int changed, time_t now)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "UPDATE host_boot SET last_select = ?, "
+	    "last = ?, changed = ?, updated = ? WHERE host_id = ?", &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)select);
+	sqlite3_bind_blob(st, 2, values, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, changed != 0);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 5, host_id, -1, SQLITE_STATIC);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_boot_approve(struct ca_db *db, const char *host_id, time_t now)
+{
+	sqlite3_stmt *st;
+	int changes = 0, r;
+
+	if ((r = db_prepare(db, "UPDATE host_boot SET pcr_select = "
+	    "last_select, golden = last, changed = 0, updated = ? WHERE "
+	    "host_id = ?", &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
+static int
+sqlite_boot_inventory(struct ca_db *db, FILE *f)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, "SELECT h.id, b.changed, b.updated FROM hosts "
+	    "h LEFT JOIN host_boot b ON b.host_id = h.id WHERE h.revoked_at "
+	    "IS NULL ORDER BY h.id", &st)) != 0)
+		return r;
+	fprintf(f, "%-16s %-14s %s\n", "HOST", "BOOT", "SINCE");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int none = sqlite3_column_type(st, 1) == SQLITE_NULL;
+
+		fprintf(f, "%-16s %-14s %lld\n", sqlite3_column_text(st, 0),
+		    none ? "never-quoted" : sqlite3_column_int(st, 1) ?
+		    "changed" : "good", none ? 0LL :
+		    (long long)sqlite3_column_int64(st, 2));
+	}
+	r = rc == SQLITE_DONE ? 0 : db_fail(db, "boot inventory");
+	sqlite3_finalize(st);
+	return r;
+}
+
 const struct ca_db_ops ca_db_sqlite = {
 	.open = sqlite_open,
 	.close = sqlite_close,
@@ -1164,4 +1283,9 @@ const struct ca_db_ops ca_db_sqlite = {
 	.bot_lift = sqlite_bot_lift,
 	.nonce_add_capped = sqlite_nonce_add_capped,
 	.purge = sqlite_purge,
+	.boot_get = sqlite_boot_get,
+	.boot_adopt = sqlite_boot_adopt,
+	.boot_mark = sqlite_boot_mark,
+	.boot_approve = sqlite_boot_approve,
+	.boot_inventory = sqlite_boot_inventory,
 };

@@ -278,3 +278,36 @@ ca_db_purge(struct ca_db *db, time_t now, long cert_retention,
 	memset(c, 0, sizeof(*c));
 	return db->ops->purge(db, now, cert_retention, c);
 }
+
+int
+ca_db_boot_get(struct ca_db *db, const char *host_id, struct ca_boot *b)
+{
+	return db->ops->boot_get(db, host_id, b);
+}
+
+int
+ca_db_boot_adopt(struct ca_db *db, const char *host_id, uint32_t select,
+    const uint8_t *values, size_t len, time_t now)
+{
+	return db->ops->boot_adopt(db, host_id, select, values, len, now);
+}
+
+int
+ca_db_boot_mark(struct ca_db *db, const char *host_id, uint32_t select,
+    const uint8_t *values, size_t len, int changed, time_t now)
+{
+	return db->ops->boot_mark(db, host_id, select, values, len, changed,
+	    now);
+}
+
+int
+ca_db_boot_approve(struct ca_db *db, const char *host_id, time_t now)
+{
+	return db->ops->boot_approve(db, host_id, now);
+}
+
+int
+ca_db_boot_inventory(struct ca_db *db, FILE *f)
+{
+	return db->ops->boot_inventory(db, f);
+}

@@ -241,4 +241,37 @@ int	ca_db_anchor_add(struct ca_db *db, const struct ca_anchor *a,
 int	ca_db_anchor_each(struct ca_db *db,
 	    int (*fn)(const struct ca_anchor *, void *), void *arg);
 
+/*
+ * Boot state under pcr_policy first-use (ca-pcr.h): a host's golden PCR
+ * values (the selection's SHA-256 values, ascending), and whether its
+ * last quote differed from them.
+ */
+#define CA_BOOT_MAX	768	/* 24 SHA-256 values */
+struct ca_boot {
+	uint32_t	select;
+	uint8_t		golden[CA_BOOT_MAX];
+	size_t		golden_len;
+	int		changed;
+};
+/* Errors: BOTID_ERR_NOT_FOUND (never quoted). */
+int	ca_db_boot_get(struct ca_db *db, const char *host_id,
+	    struct ca_boot *b);
+/*
+ * Makes values the host's golden values unless it has some already (a
+ * replica racing this one): the caller reads them back and compares.
+ */
+int	ca_db_boot_adopt(struct ca_db *db, const char *host_id,
+	    uint32_t select, const uint8_t *values, size_t len, time_t now);
+/* Records the host's last quoted values and whether they differ. */
+int	ca_db_boot_mark(struct ca_db *db, const char *host_id,
+	    uint32_t select, const uint8_t *values, size_t len, int changed,
+	    time_t now);
+/*
+ * `botid-ca host approve-boot`: the last quoted values become the golden
+ * ones. Errors: BOTID_ERR_NOT_FOUND (no quote recorded for the host).
+ */
+int	ca_db_boot_approve(struct ca_db *db, const char *host_id, time_t now);
+/* Writes each unrevoked host's boot state (good, changed, never quoted). */
+int	ca_db_boot_inventory(struct ca_db *db, FILE *f);
+
 #endif /* BOTID_ATTEST_CA_DB_H */

@@ -55,6 +55,7 @@ usage(FILE *f)
 	    "  tls-pin                       print the TLS key's pin for agents\n"
 	    "  purge [--at UNIX_TIME]        delete expired nonces, sessions,\n"
 	    "                                tokens and old certificates\n"
+	    "  host approve-boot HOST_ID     accept a host's changed boot state\n"
 	    "  inventory                     hosts and the certificates issued,\n"
 	    "                                and each host's last audit anchor\n"
 	    "  audit export HOST_ID          the host's newest audit anchor (JSON)\n"
@@ -488,7 +489,9 @@ cmd_inventory(const char *conf)
 	if (load(conf, &cfg, &db) == 0 && ca_db_inventory(db, stdout) == 0 &&
 	    printf("\n%-16s %-10s %-10s %-9s %-27s %-10s %s\n", "HOST",
 	    "CHECKPOINT", "SEQ", "REASON", "MADE", "ANCHORED", "AGE") > 0 &&
-	    ca_db_anchor_each(db, anchor_row, &now) == 0)
+	    ca_db_anchor_each(db, anchor_row, &now) == 0 &&
+	    (cfg->pcr.mode == CA_PCR_NONE || (putchar('\n') != EOF &&
+	    ca_db_boot_inventory(db, stdout) == 0)))
 		r = 0;
 	ca_db_close(db);
 	ca_config_free(cfg);
@@ -525,6 +528,39 @@ cmd_audit_export(const char *conf, const char *host_id)
  out:
 	json_decref(j);
 	ca_anchor_clear(&a);
+	ca_db_close(db);
+	ca_config_free(cfg);
+	return r;
+}
+
+/* `host approve-boot HOST`: the host's last quoted PCRs become golden. */
+static int
+cmd_host(const char *conf, const char *verb, const char *host)
+{
+	struct ca_config *cfg = NULL;
+	struct ca_db *db = NULL;
+	int r = 1, rc;
+
+	if (strcmp(verb, "approve-boot") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (load(conf, &cfg, &db) != 0)
+		goto out;
+	rc = ca_db_boot_approve(db, host, time(NULL));
+	if (rc == BOTID_ERR_NOT_FOUND) {
+		fail("approve-boot: no quote recorded for host %s", host);
+		goto out;
+	}
+	if (rc != 0) {
+		fail("approve-boot: database error");
+		goto out;
+	}
+	log_info("ca: host %s: boot state approved by the operator", host);
+	printf("host %s: its last quoted PCR values are now its golden "
+	    "values\n", host);
+	r = 0;
+ out:
 	ca_db_close(db);
 	ca_config_free(cfg);
 	return r;
@@ -602,6 +638,8 @@ main(int argc, char **argv)
 		return cmd_inventory(conf);
 	if (strcmp(cmd, "audit") == 0 && optind + 1 == argc)
 		return cmd_audit_export(conf, argv[optind]);
+	if (strcmp(cmd, "host") == 0 && optind + 2 == argc)
+		return cmd_host(conf, argv[optind], argv[optind + 1]);
 	usage(stderr);
 	return 2;
 }

@@ -157,6 +157,10 @@ ca_metrics_render(const struct ca_metrics *m, int db_up, char **out)
 	    "botid_ca_key_policy_refusals_total{endpoint=\"enrol\"} %llu\n"
 	    "botid_ca_key_policy_refusals_total{endpoint=\"certify\"} %llu\n",
 	    m->key_policy[0], m->key_policy[1]);
+	fprintf(f, "# HELP botid_ca_boot_refusals_total Certify requests "
+	    "refused by the boot-state (PCR) policy.\n"
+	    "# TYPE botid_ca_boot_refusals_total counter\n"
+	    "botid_ca_boot_refusals_total %llu\n", m->boot_refusals);
 	fprintf(f, "# HELP botid_ca_database_up Whether the database "
 	    "answered this scrape.\n"
 	    "# TYPE botid_ca_database_up gauge\n"

@@ -24,6 +24,7 @@ struct ca_metrics {
 	unsigned long long	requests;
 	double			latency_sum;
 	unsigned long long	key_policy[2];	/* refusals: enrol, certify */
+	unsigned long long	boot_refusals;	/* PCR policy said no */
 };
 
 /*

@@ -60,4 +60,14 @@
 #define BOTID_MAX_AUDIT_FAILURES 64u	/* failures verify reports one by one */
 #define BOTID_MAX_ANCHOR_QUEUE 4096u	/* checkpoints waiting for the CA */
 
+/*
+ * A TCG event log botid-ca replays (attest/eventlog.c): its bytes (base64
+ * of it must fit in a certify body, CA_BODY_MAX), records, and the bytes
+ * of one event's data.
+ */
+#define BOTID_MAX_EVENTLOG	(40u * 1024u)
+#define BOTID_MAX_EVENTLOG_EVENTS 2048u
+#define BOTID_MAX_EVENTLOG_EVENT (16u * 1024u)
+#define BOTID_MAX_EVENTLOG_ALGS	8u	/* digests in one record */
+
 #endif /* BOTID_LIMITS_H */

@@ -38,6 +38,7 @@
 #include "attest/tpm-templates.h"
 #include "lib/botid.h"
 #include "lib/file.h"
+#include "lib/limits.h"
 #include "lib/log.h"
 
 #define DEFAULT_CONFIG	BOTID_SYSCONFDIR "/botid/agent.conf"
@@ -339,6 +340,56 @@ pin_save(struct provision *p, char *err, size_t errlen)
 	return r;
 }
 
+/*
+ * Under a boot-state policy the enrol answer names PCRs (doc/ca-api.md):
+ * a quote of them by the AK over the session's nonce, with the event log
+ * when asked, goes with the activation. 0 when nothing was asked.
+ */
+static int
+quote_add(struct provision *p, json_t *resp, json_t *req,
+    const uint8_t *nonce, size_t nonce_len)
+{
+	json_t *sel = json_object_get(resp, "pcr_select"), *v;
+	uint8_t *att = NULL, *sig = NULL, *val = NULL, *log = NULL;
+	size_t att_len = 0, sig_len = 0, val_len = 0, log_len = 0, i;
+	uint32_t mask = 0;
+	json_int_t n;
+	int r = BOTID_ERR_PROTOCOL;
+
+	if (sel == NULL)
+		return 0;
+	if (!json_is_array(sel) || json_array_size(sel) == 0)
+		goto out;
+	json_array_foreach(sel, i, v) {
+		if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 ||
+		    n > 23)
+			goto out;
+		mask |= 1u << n;
+	}
+	if ((r = evidence_quote(p->esys, p->ak, TPM2_ALG_SHA256, mask, nonce,
+	    nonce_len, &att, &att_len, &sig, &sig_len, &val,
+	    &val_len)) != 0)
+		goto out;
+	if (json_is_true(json_object_get(resp, "pcr_eventlog")) &&
+	    (r = file_read(p->cfg->event_log, BOTID_MAX_EVENTLOG, &log,
+	    &log_len)) != 0)
+		goto out;
+	r = BOTID_ERR_ALLOC;
+	if (ca_json_set_b64(req, "pcr_quote", att, att_len) != 0 ||
+	    ca_json_set_b64(req, "pcr_signature", sig, sig_len) != 0 ||
+	    ca_json_set_b64(req, "pcr_values", val, val_len) != 0 ||
+	    (log != NULL && ca_json_set_b64(req, "pcr_eventlog", log,
+	    log_len) != 0))
+		goto out;
+	r = 0;
+ out:
+	free(att);
+	free(sig);
+	free(val);
+	free(log);
+	return r;
+}
+
 static int
 enrol(struct provision *p)
 {
@@ -408,6 +459,11 @@ enrol(struct provision *p)
 	    ca_json_set_b64(req2, "host_key_attest", attest, attest_len) ||
 	    ca_json_set_b64(req2, "host_key_signature", sig, sig_len)) {
 		code = fail(EXIT_FAIL, "out of memory");
+		goto out;
+	}
+	if ((r = quote_add(p, resp, req2, nonce, nonce_len)) != 0) {
+		code = fail(EXIT_FAIL, "the CA's boot-state policy asks for a "
+		    "PCR quote the host cannot give: %s", botid_strerror(r));
 		goto out;
 	}
 	if ((r = ca_client_post(p->ca, "/v1/activate", req2, &resp2, err,
