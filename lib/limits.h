@@ -56,4 +56,10 @@
 /* A refusal repeated by a flood is logged at most this often, with a count. */
 #define BOTID_LOG_EVERY_S	1u
 
+/* ssh-agent protocol (agent/ssh-agent.c): bytes in one field of a request. */
+#define BOTID_SSH_MAX_KEY_BLOB	2048u		/* a key blob (RSA-8192 fits) */
+#define BOTID_SSH_MAX_SIGN_DATA	(32u * 1024u)	/* data in SIGN_REQUEST */
+#define BOTID_SSH_MAX_EXTENSION	64u		/* an extension's name */
+#define BOTID_SSH_MAX_SESSION_ID 64u		/* SHA-512 exchange hash */
+
 #endif /* BOTID_LIMITS_H */
