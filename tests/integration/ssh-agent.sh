@@ -190,6 +190,30 @@ done
     root@127.0.0.1 true </dev/null 2>/dev/null ||
     fail "nobody logged in through the agent"
 
+# ---- botid ssh-config: its key line is ssh-keygen's, its block logs in,
+# and a caller not allowed the bot gets nothing.
+[ "$(botid_cli ssh-config p11-ec --pubkey)" = "$(cut -d' ' -f1,2 "$T/p11-ec.pub") p11-ec" ] ||
+    fail "ssh-config --pubkey printed: $(botid_cli ssh-config p11-ec --pubkey)"
+botid_cli ssh-config p11-ec --pubkey >"$T/idfile.pub"
+{
+	botid_cli ssh-config p11-ec --ssh-socket "$SSH_SOCK" \
+	    --identity-file "$T/idfile.pub" || fail "ssh-config failed"
+	printf '\tHostName 127.0.0.1\n\tPort %s\n\tUser root\n\tBatchMode yes\n' \
+	    "$sshd_port"
+	printf '\tUserKnownHostsFile %s\n\tStrictHostKeyChecking yes\n' \
+	    "$T/known_hosts"
+} >"$T/ssh_config"
+out=$(env -u SSH_AUTH_SOCK ssh -F "$T/ssh_config" botid-p11-ec echo via-config \
+    </dev/null 2>"$T/ssh.err") ||
+    fail "ssh with ssh-config's block failed: $(tail -3 "$T/ssh.err")"
+[ "$out" = via-config ] || fail "ssh with ssh-config's block ran: $out"
+set +e
+out=$(as_nobody "$BOTID" --socket "$AGENT_SOCK" ssh-config tpm-ec 2>&1)
+rc=$?
+set -e
+[ "$rc" -eq 3 ] && [ "$out" = "botid: ssh-config: denied" ] ||
+    fail "ssh-config for nobody: exit $rc, $out"
+
 # ---- git clone and push over ssh with SSH_AUTH_SOCK, with the TPM bot.
 git init -q --bare "$T/repo.git"
 export GIT_SSH_COMMAND="ssh -F none -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$T/known_hosts -p $sshd_port"
