@@ -118,6 +118,20 @@ struct rotation {
 	struct timespec		 t0;
 };
 
+/*
+ * A bot's key in SSH form, kept by the bot's index: d2i and the point
+ * checks cost more than the rest of an SSH request. An entry is used only
+ * while the key it was made from is byte for byte the bot's current one.
+ */
+struct ssh_cached {
+	uint8_t			*spki;
+	size_t			 spki_len;
+	uint8_t			*blob;	/* NULL: the key has no SSH form */
+	size_t			 blob_len;
+	enum botid_sshkey_kind	 kind;
+	char			 fp[BOTID_SSHKEY_FP_LEN];
+};
+
 /* Connections each uid holds, for max_connections_per_uid and eviction. */
 struct uid_count {
 	uid_t			 uid;
@@ -151,6 +165,8 @@ struct server {
 	size_t			 nuids, uids_cap;
 	struct ratelog		 log_full, log_uid, log_evict, log_hello,
 				 log_frame, log_cred;
+	struct ssh_cached	*ssh_keys;	/* by bot index */
+	size_t			 nssh_keys;
 };
 
 static const char *
@@ -1377,37 +1393,94 @@ handle_frame(struct server *s, struct conn *c, const uint8_t *body, size_t len)
 	}
 }
 
+static void
+ssh_cache_free(struct server *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nssh_keys; i++) {
+		free(s->ssh_keys[i].spki);
+		free(s->ssh_keys[i].blob);
+	}
+	free(s->ssh_keys);
+	s->ssh_keys = NULL;
+	s->nssh_keys = 0;
+}
+
 /*
- * The bot's public key as an SSH key blob, in blob (which is reset
- * first). Errors: BOTID_ERR_UNSUPPORTED, _INVALID, buf errors.
+ * The SSH form of bot i's key in the current registry. Errors:
+ * BOTID_ERR_UNSUPPORTED (no SSH form), _ALLOC, and sshkey_from_spki's.
  */
 static int
-ssh_bot_blob(const struct botid_bot *bot, struct botid_buf *blob,
-    enum botid_sshkey_kind *kind)
+ssh_bot_key(struct server *s, size_t i, const struct ssh_cached **out)
 {
+	struct botid_buf blob;
+	struct ssh_cached *e, *grown;
 	const uint8_t *spki;
-	size_t spki_len;
+	size_t spki_len, n;
+	int r;
 
-	buf_reset(blob);
-	spki = registry_spki(bot, &spki_len);
-	return sshkey_from_spki(spki, spki_len, blob, kind);
+	*out = NULL;
+	if (i >= s->nssh_keys) {
+		n = s->reg->nbots;
+		if ((grown = reallocarray(s->ssh_keys, n, sizeof(*grown))) ==
+		    NULL)
+			return BOTID_ERR_ALLOC;
+		memset(grown + s->nssh_keys, 0, (n - s->nssh_keys) *
+		    sizeof(*grown));
+		s->ssh_keys = grown;
+		s->nssh_keys = n;
+	}
+	e = &s->ssh_keys[i];
+	spki = registry_spki(&s->reg->bots[i], &spki_len);
+	if (e->spki == NULL || e->spki_len != spki_len ||
+	    memcmp(e->spki, spki, spki_len) != 0) {
+		free(e->spki);
+		free(e->blob);
+		memset(e, 0, sizeof(*e));
+		if ((e->spki = malloc(spki_len)) == NULL)
+			return BOTID_ERR_ALLOC;
+		memcpy(e->spki, spki, spki_len);
+		e->spki_len = spki_len;
+		buf_init(&blob, BOTID_SSH_MAX_KEY_BLOB);
+		if ((r = sshkey_from_spki(spki, spki_len, &blob,
+		    &e->kind)) == 0 &&
+		    (r = sshkey_fingerprint(buf_ptr(&blob), buf_len(&blob),
+		    e->fp)) == 0) {
+			if ((e->blob = malloc(buf_len(&blob))) == NULL)
+				r = BOTID_ERR_ALLOC;
+			else {
+				memcpy(e->blob, buf_ptr(&blob), buf_len(&blob));
+				e->blob_len = buf_len(&blob);
+			}
+		}
+		buf_reset(&blob);
+		if (r != 0 && r != BOTID_ERR_UNSUPPORTED) {
+			/* Not remembered: the next request tries again. */
+			free(e->spki);
+			e->spki = NULL;
+			return r;
+		}
+	}
+	if (e->blob == NULL)
+		return BOTID_ERR_UNSUPPORTED;
+	*out = e;
+	return 0;
 }
 
 /* REQUEST_IDENTITIES: the bots this caller may use, and only those. */
 static void
 ssh_identities(struct server *s, struct conn *c, const struct timespec *t0)
 {
-	struct botid_buf blob;
-	enum botid_sshkey_kind kind;
+	const struct ssh_cached *key;
 	size_t i, mark;
 	uint32_t shown = 0;
 	char detail[64];
 	int r;
 
-	buf_init(&blob, BOTID_SSH_MAX_KEY_BLOB);
 	if ((r = ssh_agent_identities_begin(&c->out, &mark)) != 0) {
 		c->closing = 1;
-		goto out;
+		return;
 	}
 	for (i = 0; i < s->reg->nbots; i++) {
 		struct botid_bot *bot = &s->reg->bots[i];
@@ -1415,10 +1488,10 @@ ssh_identities(struct server *s, struct conn *c, const struct timespec *t0)
 		if (bot->key == NULL || !policy_ok(bot, c))
 			continue;
 		/* A key SSH cannot name is left out, not an error for all. */
-		if (ssh_bot_blob(bot, &blob, &kind) != 0)
+		if (ssh_bot_key(s, i, &key) != 0)
 			continue;
-		if ((r = ssh_agent_identities_add(&c->out, buf_ptr(&blob),
-		    buf_len(&blob), bot->cfg->name)) != 0)
+		if ((r = ssh_agent_identities_add(&c->out, key->blob,
+		    key->blob_len, bot->cfg->name)) != 0)
 			break;
 		shown++;
 	}
@@ -1428,12 +1501,10 @@ ssh_identities(struct server *s, struct conn *c, const struct timespec *t0)
 		reply_error(c, 0, 0, BOTID_STATUS_TOO_LARGE, NULL);
 		audit_simple(c, "ssh-list", NULL, "error", "reply too large",
 		    t0);
-		goto out;
+		return;
 	}
 	snprintf(detail, sizeof(detail), "%u keys", (unsigned)shown);
 	audit_simple(c, "ssh-list", NULL, "ok", detail, t0);
- out:
-	buf_reset(&blob);
 }
 
 /*
@@ -1444,7 +1515,7 @@ static void
 ssh_sign(struct server *s, struct conn *c, const struct ssh_agent_request *req,
     const struct timespec *t0)
 {
-	struct botid_buf blob;
+	const struct ssh_cached *key = NULL;
 	struct botid_bot *bot = NULL, *denied = NULL;
 	struct request *rq = NULL;
 	enum botid_sshkey_kind kind = BOTID_SSHKEY_NONE;
@@ -1453,21 +1524,24 @@ ssh_sign(struct server *s, struct conn *c, const struct ssh_agent_request *req,
 	uint32_t hash = 0, scheme = 0;
 	size_t i;
 
-	buf_init(&blob, BOTID_SSH_MAX_KEY_BLOB);
-	if (sshkey_fingerprint(req->key, req->key_len, fp) != 0)
-		snprintf(fp, sizeof(fp), "?");
-	for (i = 0; i < s->reg->nbots && bot == NULL; i++) {
+	fp[0] = '\0';
+	for (i = 0; i < s->reg->nbots && bot == NULL && denied == NULL; i++) {
 		struct botid_bot *b = &s->reg->bots[i];
 
-		if (b->key == NULL || ssh_bot_blob(b, &blob, &kind) != 0 ||
-		    buf_len(&blob) != req->key_len ||
-		    memcmp(buf_ptr(&blob), req->key, req->key_len) != 0)
+		if (b->key == NULL || ssh_bot_key(s, i, &key) != 0 ||
+		    key->blob_len != req->key_len ||
+		    memcmp(key->blob, req->key, req->key_len) != 0)
 			continue;
+		kind = key->kind;
+		snprintf(fp, sizeof(fp), "%s", key->fp);
 		if (policy_ok(b, c))
 			bot = b;
 		else
 			denied = b;
 	}
+	if (fp[0] == '\0' && sshkey_fingerprint(req->key, req->key_len,
+	    fp) != 0)
+		snprintf(fp, sizeof(fp), "?");
 	snprintf(detail, sizeof(detail), "key %s%s%s", fp,
 	    c->ssh_host[0] != '\0' ? " host " : "", c->ssh_host);
 	if (bot == NULL) {
@@ -1526,7 +1600,6 @@ ssh_sign(struct server *s, struct conn *c, const struct ssh_agent_request *req,
 	if (rq != NULL)
 		free(rq->jwt_detail);
 	free(rq);
-	buf_reset(&blob);
 }
 
 /*
@@ -2323,5 +2396,6 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		close(s.epfd);
 	done_free(&s.done);
 	free(s.uids);
+	ssh_cache_free(&s);
 	return r;
 }
