@@ -37,6 +37,7 @@ struct ca_config {
 	char		*issuer;
 	char		*public_url;	/* NULL: https://LISTEN:PORT */
 	long		 token_max_ttl;		/* seconds */
+	char		*ssh_ca_key;	/* SSH CA key (PEM); NULL: no SSH */
 };
 
 /*

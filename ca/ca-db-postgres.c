@@ -73,6 +73,10 @@ static const char *const migrations[] = {
 	"CREATE TABLE token_keys ("
 	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
 	"  kid TEXT NOT NULL, jwk TEXT NOT NULL);",
+	/* 4: bot keys given SSH certificates, for RevokedKeys */
+	"CREATE TABLE ssh_keys ("
+	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
+	"  key_line TEXT NOT NULL);",
 };
 
 static void	pg_close(struct ca_db *);
@@ -832,6 +836,64 @@ pg_token_keys(struct ca_db *db, time_t now, long overlap,
 }
 
 static int
+pg_ssh_cert_bot(struct ca_db *db, const char *serial, time_t now, char **bot,
+    char **spiffe_id)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, serial);
+	pp_int(&p, (long long)now);
+	if ((r = pg_query(db, CA_DB_SSH_CERT_BOT_SQL("$1", "$2"), &p, &res,
+	    NULL)) != 0)
+		return r;
+	if (PQntuples(res) != 1)
+		r = BOTID_ERR_NOT_FOUND;
+	else if ((*bot = strdup(PQgetvalue(res, 0, 0))) == NULL ||
+	    (*spiffe_id = strdup(PQgetvalue(res, 0, 1))) == NULL) {
+		free(*bot);
+		*bot = NULL;
+		r = BOTID_ERR_ALLOC;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_ssh_key_add(struct ca_db *db, const char *serial, const char *key_line)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, serial);
+	pp_text(&p, key_line);
+	return pg_query(db, "INSERT INTO ssh_keys (serial, key_line) VALUES "
+	    "($1, $2) ON CONFLICT (serial) DO NOTHING", &p, NULL, NULL);
+}
+
+static int
+pg_ssh_revoked_keys(struct ca_db *db, time_t now,
+    int (*fn)(const char *, void *), void *arg)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int i, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	if ((r = pg_query(db, CA_DB_SSH_REVOKED_SQL("$1"), &p, &res,
+	    NULL)) != 0)
+		return r;
+	for (i = 0; i < PQntuples(res); i++)
+		if ((r = fn(PQgetvalue(res, i, 0), arg)) != 0)
+			break;
+	PQclear(res);
+	return r;
+}
+
+static int
 pg_inventory(struct ca_db *db, FILE *f)
 {
 	PGresult *res = NULL;
@@ -889,4 +951,7 @@ const struct ca_db_ops ca_db_postgres = {
 	.inventory = pg_inventory,
 	.token_key_add = pg_token_key_add,
 	.token_keys = pg_token_keys,
+	.ssh_cert_bot = pg_ssh_cert_bot,
+	.ssh_key_add = pg_ssh_key_add,
+	.ssh_revoked_keys = pg_ssh_revoked_keys,
 };

@@ -69,6 +69,10 @@ static const char *const migrations[] = {
 	"CREATE TABLE token_keys ("
 	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
 	"  kid TEXT NOT NULL, jwk TEXT NOT NULL);",
+	/* 4: bot keys given SSH certificates, for RevokedKeys */
+	"CREATE TABLE ssh_keys ("
+	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
+	"  key_line TEXT NOT NULL);",
 };
 
 static int
@@ -771,6 +775,67 @@ sqlite_token_keys(struct ca_db *db, time_t now, long overlap,
 }
 
 static int
+sqlite_ssh_cert_bot(struct ca_db *db, const char *serial, time_t now,
+    char **bot, char **spiffe_id)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, CA_DB_SSH_CERT_BOT_SQL("?1", "?2"), &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (rc != SQLITE_ROW)
+		r = db_fail(db, "ssh certificate");
+	else if ((*bot = strdup((const char *)sqlite3_column_text(st,
+	    0))) == NULL || (*spiffe_id = strdup((const char *)
+	    sqlite3_column_text(st, 1))) == NULL) {
+		free(*bot);
+		*bot = NULL;
+		r = BOTID_ERR_ALLOC;
+	} else
+		r = 0;
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sqlite_ssh_key_add(struct ca_db *db, const char *serial, const char *key_line)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "INSERT OR IGNORE INTO ssh_keys (serial, "
+	    "key_line) VALUES (?, ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key_line, -1, SQLITE_STATIC);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_ssh_revoked_keys(struct ca_db *db, time_t now,
+    int (*fn)(const char *, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if ((r = db_prepare(db, CA_DB_SSH_REVOKED_SQL("?1"), &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn((const char *)sqlite3_column_text(st, 0), arg)) != 0)
+			break;
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(db, "ssh revoked keys");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
 sqlite_inventory(struct ca_db *db, FILE *f)
 {
 	sqlite3_stmt *st;
@@ -831,4 +896,7 @@ const struct ca_db_ops ca_db_sqlite = {
 	.inventory = sqlite_inventory,
 	.token_key_add = sqlite_token_key_add,
 	.token_keys = sqlite_token_keys,
+	.ssh_cert_bot = sqlite_ssh_cert_bot,
+	.ssh_key_add = sqlite_ssh_key_add,
+	.ssh_revoked_keys = sqlite_ssh_revoked_keys,
 };
