@@ -7,10 +7,16 @@
 # agent's ssh_socket; certificates not from this CA, or not a bot's valid
 # signing certificate, get nothing; after `botid-ca revoke bot`, the key is
 # in /v1/ssh/revoked-keys and sshd with it as RevokedKeys refuses the bot.
+# ca-ssh-pg.sh runs it with the CA on PostgreSQL.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
 [ "$(id -u)" -eq 0 ] || fail "this test runs sshd and needs root"
+# With BOTID_CA_SSH_PG=1 (ca-ssh-pg.sh) the CA runs on PostgreSQL.
+if [ -n "${BOTID_CA_SSH_PG:-}" ]; then
+	. "$top_srcdir/tests/integration/pg-common.sh"
+	start_postgres
+fi
 start_swtpm tpm
 BOTID_TCTI=$(fixture_var tpm BOTID_TCTI)
 start_softhsm hsm sshca
