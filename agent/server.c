@@ -1468,12 +1468,26 @@ ssh_bot_key(struct server *s, size_t i, const struct ssh_cached **out)
 	return 0;
 }
 
+/* The bot's SSH certificate, if botid-ca gave it one: BOTID_ERR_NOT_FOUND. */
+static int
+ssh_bot_cert(struct server *s, const struct botid_bot *bot,
+    const uint8_t **cert, size_t *len)
+{
+	const uint8_t *spki;
+	size_t spki_len;
+
+	spki = registry_spki(bot, &spki_len);
+	renew_ssh_cert(s->renew, bot->cfg->name, spki, spki_len, cert, len);
+	return *cert != NULL ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
 /* REQUEST_IDENTITIES: the bots this caller may use, and only those. */
 static void
 ssh_identities(struct server *s, struct conn *c, const struct timespec *t0)
 {
 	const struct ssh_cached *key;
-	size_t i, mark;
+	const uint8_t *cert;
+	size_t i, mark, cert_len;
 	uint32_t shown = 0;
 	char detail[64];
 	int r;
@@ -1494,6 +1508,13 @@ ssh_identities(struct server *s, struct conn *c, const struct timespec *t0)
 		    key->blob_len, bot->cfg->name)) != 0)
 			break;
 		shown++;
+		/* Its SSH certificate from botid-ca, when it has one. */
+		if (ssh_bot_cert(s, bot, &cert, &cert_len) == 0) {
+			if ((r = ssh_agent_identities_add(&c->out, cert,
+			    cert_len, bot->cfg->name)) != 0)
+				break;
+			shown++;
+		}
 	}
 	if (r != 0 || (r = ssh_agent_identities_end(&c->out, mark,
 	    shown)) != 0) {
@@ -1516,6 +1537,8 @@ ssh_sign(struct server *s, struct conn *c, const struct ssh_agent_request *req,
     const struct timespec *t0)
 {
 	const struct ssh_cached *key = NULL;
+	const uint8_t *cert;
+	size_t cert_len;
 	struct botid_bot *bot = NULL, *denied = NULL;
 	struct request *rq = NULL;
 	enum botid_sshkey_kind kind = BOTID_SSHKEY_NONE;
@@ -1528,9 +1551,14 @@ ssh_sign(struct server *s, struct conn *c, const struct ssh_agent_request *req,
 	for (i = 0; i < s->reg->nbots && bot == NULL && denied == NULL; i++) {
 		struct botid_bot *b = &s->reg->bots[i];
 
-		if (b->key == NULL || ssh_bot_key(s, i, &key) != 0 ||
-		    key->blob_len != req->key_len ||
-		    memcmp(key->blob, req->key, req->key_len) != 0)
+		if (b->key == NULL || ssh_bot_key(s, i, &key) != 0)
+			continue;
+		/* The client names the key, or its certificate. */
+		if ((key->blob_len != req->key_len ||
+		    memcmp(key->blob, req->key, req->key_len) != 0) &&
+		    (ssh_bot_cert(s, b, &cert, &cert_len) != 0 ||
+		    cert_len != req->key_len ||
+		    memcmp(cert, req->key, req->key_len) != 0))
 			continue;
 		kind = key->kind;
 		snprintf(fp, sizeof(fp), "%s", key->fp);

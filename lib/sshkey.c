@@ -389,3 +389,46 @@ sshkey_verify(const uint8_t *key, size_t key_len, const uint8_t *sig,
 	EVP_PKEY_free(pkey);
 	return r;
 }
+
+int
+sshkey_cert_check(const uint8_t *cert, size_t cert_len, const uint8_t *key,
+    size_t key_len, uint64_t *valid_before)
+{
+	static const char suffix[] = "-cert-v01@openssh.com";
+	struct botid_buf c, k;
+	const uint8_t *ctype, *ktype, *nonce, *fields, *id, *principals;
+	size_t ctype_len, ktype_len, nonce_len, id_len, principals_len;
+	uint64_t serial, after, before;
+	uint32_t type;
+	int r;
+
+	*valid_before = 0;
+	buf_init_view(&c, cert, cert_len);
+	buf_init_view(&k, key, key_len);
+	if ((r = buf_get_string_direct(&k, &ktype, &ktype_len, 64)) != 0 ||
+	    (r = buf_get_string_direct(&c, &ctype, &ctype_len, 128)) != 0)
+		return r;
+	if (ctype_len != ktype_len + sizeof(suffix) - 1 ||
+	    memcmp(ctype, ktype, ktype_len) != 0 ||
+	    memcmp(ctype + ktype_len, suffix, sizeof(suffix) - 1) != 0)
+		return BOTID_ERR_INVALID;
+	/* After the nonce come the key's own fields, byte for byte. */
+	if ((r = buf_get_string_direct(&c, &nonce, &nonce_len, 64)) != 0 ||
+	    (r = buf_get_direct(&c, &fields, buf_len(&k))) != 0)
+		return r;
+	if (memcmp(fields, buf_ptr(&k), buf_len(&k)) != 0)
+		return BOTID_ERR_INVALID;
+	if ((r = buf_get_u64(&c, &serial)) != 0 ||
+	    (r = buf_get_u32(&c, &type)) != 0 ||
+	    (r = buf_get_string_direct(&c, &id, &id_len,
+	    SSHKEY_MAX_FIELD)) != 0 ||
+	    (r = buf_get_string_direct(&c, &principals, &principals_len,
+	    SSHKEY_MAX_FIELD)) != 0 ||
+	    (r = buf_get_u64(&c, &after)) != 0 ||
+	    (r = buf_get_u64(&c, &before)) != 0)
+		return r;
+	if (type != 1)
+		return BOTID_ERR_INVALID;
+	*valid_before = before;
+	return 0;
+}

@@ -63,4 +63,14 @@ int	sshkey_fingerprint(const uint8_t *blob, size_t blob_len,
 int	sshkey_verify(const uint8_t *key, size_t key_len, const uint8_t *sig,
 	    size_t sig_len, const uint8_t *data, size_t data_len);
 
+/*
+ * Checks that cert is an OpenSSH user certificate (PROTOCOL.certkeys) for
+ * the key blob key: its type is the key's with "-cert-v01@openssh.com",
+ * its key fields are the key's. Sets *valid_before. The CA's signature is
+ * not checked (sshd does). Errors: BOTID_ERR_INVALID (another key or
+ * type, not a user certificate), _INCOMPLETE, _TOO_LARGE (malformed).
+ */
+int	sshkey_cert_check(const uint8_t *cert, size_t cert_len,
+	    const uint8_t *key, size_t key_len, uint64_t *valid_before);
+
 #endif /* BOTID_SSHKEY_H */

@@ -5,7 +5,9 @@
 # certificate the CA issued them; an sshd that trusts only the CA key served
 # at /v1/ssh/ca.pub (no authorized_keys) lets each log in through the
 # agent's ssh_socket; certificates not from this CA, or not a bot's valid
-# signing certificate, get nothing; after `botid-ca revoke bot`, the key is
+# signing certificate, get nothing; the agent fetches each bot's certificate
+# itself and serves it in REQUEST_IDENTITIES, and ssh logs in with it; after
+# `botid-ca revoke bot`, the key is
 # in /v1/ssh/revoked-keys and sshd with it as RevokedKeys refuses the bot.
 # ca-ssh-pg.sh runs it with the CA on PostgreSQL.
 set -euo pipefail
@@ -127,6 +129,25 @@ expect_status 400 POST /v1/ssh/certify "$T/req.json"
 printf 'not json' >"$T/req.json"
 expect_status 400 POST /v1/ssh/certify "$T/req.json"
 
+# ---- the agent fetched each bot's SSH certificate with its X.509 one and
+# serves it after the key in REQUEST_IDENTITIES, with the bot's name.
+for _ in $(seq 1 150); do
+	SSH_AUTH_SOCK=$SSH_SOCK ssh-add -L >"$T/agent-ids" 2>&1 || true
+	[ "$(grep -c -- '-cert-v01@openssh.com' "$T/agent-ids")" -eq 2 ] && break
+	sleep 0.2
+done
+[ "$(wc -l <"$T/agent-ids")" -eq 4 ] || fail "ssh-add -L: $(cat "$T/agent-ids")"
+for bot in tbot pbot; do
+	grep -- '-cert-v01@openssh.com .* '"$bot"'$' "$T/agent-ids" >"$T/$bot-agent-cert.pub" ||
+	    fail "no SSH certificate for $bot in ssh-add -L: $(cat "$T/agent-ids")"
+	TZ=UTC ssh-keygen -L -f "$T/$bot-agent-cert.pub" >"$T/$bot-agent-cert.txt" ||
+	    fail "the agent's $bot certificate does not parse"
+	grep -qF "Signing CA: ECDSA $ca_fp" "$T/$bot-agent-cert.txt" &&
+	    [ "$(sed -n '/Principals:/{n;p}' "$T/$bot-agent-cert.txt" | tr -d ' \t')" = "$bot" ] &&
+	    grep -qF "Public key: ECDSA-CERT $(ssh-keygen -l -f "$T/$bot.pub" | cut -d' ' -f2)" \
+	    "$T/$bot-agent-cert.txt" || fail "the agent's $bot certificate: $(cat "$T/$bot-agent-cert.txt")"
+done
+
 # ---- sshd trusting only the botid SSH CA.
 free_port() {
 	"${PYTHON3:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -176,6 +197,18 @@ for bot in tbot pbot; do
 	[ "$out" = "in-as-$bot" ] || fail "$bot ran: $out"
 	grep -q "Accepted publickey for root .*ECDSA-CERT.*ID spiffe://$TD/.*CA ECDSA $ca_fp" \
 	    "$T/sshd.log" || fail "sshd did not log $bot's certificate: $(tail -3 "$T/sshd.log")"
+	# The agent's own certificate, with no CertificateFile: offered by
+	# the agent, the request naming the certificate, audited.
+	n_before=$(grep -c "\"op\":\"ssh-sign\".*\"bot\":\"$bot\".*\"result\":\"ok\"" "$AUDIT_LOG" || true)
+	out=$(env -u SSH_AUTH_SOCK ssh -F none -o BatchMode=yes \
+	    -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$T/known_hosts" \
+	    -o ConnectTimeout=30 -o IdentityAgent="$SSH_SOCK" \
+	    -o IdentitiesOnly=yes -i "$T/$bot-agent-cert.pub" \
+	    -p "$sshd_port" root@127.0.0.1 echo "agent-cert-$bot" </dev/null 2>"$T/ssh.err") ||
+	    fail "$bot with the agent's certificate: $(tail -3 "$T/ssh.err"; tail -3 "$T/sshd.log")"
+	[ "$out" = "agent-cert-$bot" ] || fail "$bot ran: $out"
+	n_after=$(grep -c "\"op\":\"ssh-sign\".*\"bot\":\"$bot\".*\"result\":\"ok\"" "$AUDIT_LOG")
+	[ "$n_after" -gt "$n_before" ] || fail "the $bot certificate login is not audited"
 	# The plain key alone is not enough: there is no authorized_keys.
 	! ssh_bot "$bot" none true 2>/dev/null || fail "$bot logged in without its certificate"
 done
@@ -189,6 +222,11 @@ expect_status 200 GET /v1/ssh/revoked-keys
 cp "$T/body" "$T/revoked"
 ! ssh_bot tbot "$T/tbot-cert.pub" true 2>/dev/null ||
     fail "sshd accepted the revoked bot's certificate"
+! env -u SSH_AUTH_SOCK ssh -F none -o BatchMode=yes -o StrictHostKeyChecking=yes \
+    -o UserKnownHostsFile="$T/known_hosts" -o IdentityAgent="$SSH_SOCK" \
+    -o IdentitiesOnly=yes -i "$T/tbot-agent-cert.pub" -p "$sshd_port" \
+    root@127.0.0.1 true </dev/null 2>/dev/null ||
+    fail "sshd accepted the revoked bot's certificate from the agent"
 grep -q "revoked" "$T/sshd.log" || fail "sshd did not say revoked: $(tail -3 "$T/sshd.log")"
 out=$(ssh_bot pbot "$T/pbot-cert.pub" echo still-in 2>/dev/null) ||
     fail "the other bot was refused after tbot's revocation"

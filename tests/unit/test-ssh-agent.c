@@ -418,6 +418,60 @@ test_verify(void **state)
 	buf_reset(&sig);
 }
 
+/* A user certificate for ec_blob's key, as PROTOCOL.certkeys lays it out. */
+static void
+cert_vector(struct botid_buf *c, uint32_t type)
+{
+	static const char ct[] = "ecdsa-sha2-nistp256-cert-v01@openssh.com";
+	static const uint8_t nonce[32] = { 7 };
+	struct botid_buf k;
+	const uint8_t *kt;
+	size_t kt_len;
+
+	buf_init_view(&k, ec_blob, sizeof(ec_blob));
+	assert_int_equal(buf_get_string_direct(&k, &kt, &kt_len, 64), 0);
+	assert_int_equal(buf_put_string(c, ct, sizeof(ct) - 1), 0);
+	assert_int_equal(buf_put_string(c, nonce, sizeof(nonce)), 0);
+	assert_int_equal(buf_put(c, buf_ptr(&k), buf_len(&k)), 0);
+	assert_int_equal(buf_put_u64(c, 42), 0);
+	assert_int_equal(buf_put_u32(c, type), 0);
+	assert_int_equal(buf_put_string(c, "spiffe://t/bot", 14), 0);
+	assert_int_equal(buf_put_string(c, "\0\0\0\3bot", 7), 0);
+	assert_int_equal(buf_put_u64(c, 1000), 0);
+	assert_int_equal(buf_put_u64(c, 2000), 0);
+	assert_int_equal(buf_put_string(c, NULL, 0), 0);
+}
+
+static void
+test_cert_check(void **state)
+{
+	struct botid_buf c;
+	uint64_t before;
+	size_t i;
+
+	(void)state;
+	buf_init(&c, 1024);
+	cert_vector(&c, 1);
+	assert_int_equal(sshkey_cert_check(buf_ptr(&c), buf_len(&c), ec_blob,
+	    sizeof(ec_blob), &before), 0);
+	assert_int_equal(before, 2000);
+	/* Another key, a host certificate, any cut of the fields read: refused. */
+	assert_int_equal(sshkey_cert_check(buf_ptr(&c), buf_len(&c), rsa_blob,
+	    sizeof(rsa_blob), &before), BOTID_ERR_INVALID);
+	assert_int_equal(before, 0);
+	for (i = 0; i < buf_len(&c) - 4; i++)
+		assert_int_not_equal(sshkey_cert_check(buf_ptr(&c), i,
+		    ec_blob, sizeof(ec_blob), &before), 0);
+	buf_reset(&c);
+	cert_vector(&c, 2);
+	assert_int_equal(sshkey_cert_check(buf_ptr(&c), buf_len(&c), ec_blob,
+	    sizeof(ec_blob), &before), BOTID_ERR_INVALID);
+	buf_reset(&c);
+	/* A plain key is no certificate. */
+	assert_int_equal(sshkey_cert_check(ec_blob, sizeof(ec_blob), ec_blob,
+	    sizeof(ec_blob), &before), BOTID_ERR_INVALID);
+}
+
 int
 main(void)
 {
@@ -430,6 +484,7 @@ main(void)
 		cmocka_unit_test(test_sign_alg),
 		cmocka_unit_test(test_replies),
 		cmocka_unit_test(test_verify),
+		cmocka_unit_test(test_cert_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
