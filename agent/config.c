@@ -79,6 +79,7 @@ enum agent_key {
 	AGENT_MAX_CONNECTIONS_PER_UID,
 	AGENT_FIRST_REQUEST_TIMEOUT,
 	AGENT_EVENT_LOG,
+	AGENT_SSH_SOCKET,
 	AGENT_NKEYS,
 };
 
@@ -89,6 +90,7 @@ static const char *const agent_keys[AGENT_NKEYS] = {
 	"audit_checkpoint_entries", "audit_checkpoint_interval", "audit_syslog",
 	"rotate_grace", "max_connections_per_uid", "first_request_timeout",
 	"event_log",
+	"ssh_socket",
 };
 
 /* Keys of [bot NAME]; the order matches bot_keys[]. */
@@ -541,6 +543,15 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 			    "socket: path longer than %zu bytes",
 			    CONFIG_SOCKET_PATH_MAX);
 		return config_set_string(p, &cfg->socket_path, value);
+	case AGENT_SSH_SOCKET:
+		if ((problem = config_path_problem(value)) != NULL)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "ssh_socket: %s", problem);
+		if (strlen(value) > CONFIG_SOCKET_PATH_MAX)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "ssh_socket: path longer than %zu bytes",
+			    CONFIG_SOCKET_PATH_MAX);
+		return config_set_string(p, &cfg->ssh_socket_path, value);
 	case AGENT_SOCKET_MODE:
 		return config_set_socket_mode(p, value);
 	case AGENT_SOCKET_GROUP:
@@ -1442,6 +1453,7 @@ config_free(struct botid_agent_config *cfg)
 	free(cfg->admin);
 	free(cfg->path);
 	free(cfg->socket_path);
+	free(cfg->ssh_socket_path);
 	free(cfg->socket_group);
 	free(cfg->user);
 	free(cfg->state_dir);

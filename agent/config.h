@@ -71,6 +71,7 @@ struct botid_agent_config {
 	int			 refs;		/* config_ref(), config_free() */
 	char			*path;		/* file it was read from */
 	char			*socket_path;
+	char			*ssh_socket_path; /* ssh-agent protocol; NULL: off */
 	mode_t			 socket_mode;
 	char			*socket_group;	/* NULL: agent's own group */
 	gid_t			 socket_gid;	/* socket_group resolved at load */

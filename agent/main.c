@@ -65,6 +65,7 @@ main(int argc, char **argv)
 	struct botid_agent_config *cfg = NULL;
 	const char *path = DEFAULT_CONFIG;
 	int ch, check = 0, use_syslog = 0, activated = 0, listen_fd = -1, r;
+	int ssh_fd = -1;
 	enum botid_log_level level = BOTID_LOG_INFO;
 	char err[512];
 
@@ -134,14 +135,30 @@ main(int argc, char **argv)
 	}
 	log_info("listening on %s", activated ? "the systemd socket" :
 	    cfg->socket_path);
+	if (socket_listen_ssh(cfg, &ssh_fd) != 0) {
+		close(listen_fd);
+		if (!activated)
+			unlink(cfg->socket_path);
+		config_free(cfg);
+		audit_close();
+		return 1;
+	}
+	if (ssh_fd != -1)
+		log_info("ssh-agent protocol on %s", cfg->ssh_socket_path);
 	{
 		char *sock = activated ? NULL : strdup(cfg->socket_path);
+		char *ssh_sock = ssh_fd == -1 ? NULL :
+		    strdup(cfg->ssh_socket_path);
 
-		/* server_run owns cfg (and closes listen_fd) from here on. */
-		r = server_run(path, cfg, listen_fd);
+		/* server_run owns cfg (and closes both sockets) from here on. */
+		r = server_run(path, cfg, listen_fd, ssh_fd);
 		if (sock != NULL) {
 			unlink(sock);
 			free(sock);
+		}
+		if (ssh_sock != NULL) {
+			unlink(ssh_sock);
+			free(ssh_sock);
 		}
 	}
 	audit_close();

@@ -39,13 +39,17 @@
 #include "agent/rotation.h"
 #include "attest/ca-client.h"
 #include "attest/host-state.h"
+#include "lib/base64.h"
+#include "lib/buf.h"
 #include "lib/certify-tbs.h"
+#include "lib/sshkey.h"
 #include "lib/file.h"
 #include "lib/limits.h"
 #include "lib/log.h"
 
 #define RENEW_BACKOFF_MAX	300	/* seconds between failed attempts */
 #define RENEW_CHAIN_MAX		(256u * 1024u)
+#define RENEW_SSH_CERT_MAX	8192u	/* bytes in a bot's SSH certificate */
 #define RENEW_CHAIN_CERTS	8
 #define NONCE_MAX		64
 #define CERTS_SUBDIR		"certs"
@@ -60,6 +64,9 @@ struct cert_entry {
 	time_t			 not_before;
 	time_t			 not_after;
 	char			 serial[80];	/* of the leaf, hex */
+	uint8_t			*ssh_cert;	/* SSH certificate blob, or NULL */
+	size_t			 ssh_cert_len;
+	time_t			 ssh_before;	/* its valid_before */
 	time_t			 next;		/* next attempt */
 	unsigned		 failures;
 	int			 inflight;
@@ -117,6 +124,9 @@ struct renew_job {
 	time_t			 not_before;
 	time_t			 not_after;
 	char			 serial[80];
+	uint8_t			*ssh_cert;	/* from POST /v1/ssh/certify */
+	size_t			 ssh_cert_len;
+	time_t			 ssh_before;
 };
 
 struct botid_renewer {
@@ -348,6 +358,114 @@ pcr_wanted(json_t *resp, uint16_t *bank, uint32_t *mask)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* SSH certificates (botid-ca's POST /v1/ssh/certify), on the worker */
+
+/*
+ * The certificate blob of an OpenSSH line "TYPE BASE64[ comment]" from the
+ * CA or the cache, if it is a user certificate for spki's key: *blob
+ * (malloc'd) and its valid_before. Errors: BOTID_ERR_INVALID, _ALLOC.
+ */
+static int
+ssh_cert_parse(const char *line, size_t len, const uint8_t *spki,
+    size_t spki_len, uint8_t **blob, size_t *blob_len, time_t *before)
+{
+	struct botid_buf b, key;
+	enum botid_sshkey_kind kind;
+	uint64_t vb = 0;
+	size_t off, end;
+	char *b64 = NULL;
+	int r;
+
+	*blob = NULL;
+	*blob_len = 0;
+	*before = 0;
+	buf_init_view(&b, line, len);
+	buf_init(&key, BOTID_SSH_MAX_KEY_BLOB);
+	if (buf_find_byte(&b, ' ', &off) != 0 || buf_consume(&b, off + 1) != 0) {
+		r = BOTID_ERR_INVALID;
+		goto out;
+	}
+	if (buf_find_byte(&b, ' ', &end) != 0 &&
+	    buf_find_byte(&b, '\n', &end) != 0)
+		end = buf_len(&b);
+	if (end == 0 || end > 4 * RENEW_SSH_CERT_MAX / 3 + 4 ||
+	    (b64 = strndup((const char *)buf_ptr(&b), end)) == NULL) {
+		r = end == 0 ? BOTID_ERR_INVALID : BOTID_ERR_ALLOC;
+		goto out;
+	}
+	if ((r = base64_decode(b64, RENEW_SSH_CERT_MAX, blob, blob_len)) != 0 ||
+	    (r = sshkey_from_spki(spki, spki_len, &key, &kind)) != 0 ||
+	    (r = sshkey_cert_check(*blob, *blob_len, buf_ptr(&key),
+	    buf_len(&key), &vb)) != 0)
+		goto out;
+	*before = vb > (uint64_t)INT64_MAX ? (time_t)INT64_MAX : (time_t)vb;
+	r = 0;
+ out:
+	if (r != 0) {
+		free(*blob);
+		*blob = NULL;
+		*blob_len = 0;
+		if (r != BOTID_ERR_ALLOC)
+			r = BOTID_ERR_INVALID;
+	}
+	free(b64);
+	buf_reset(&key);
+	return r;
+}
+
+/*
+ * Asks the CA for an SSH certificate for the leaf just certified. A CA
+ * without an SSH key (404) or any failure leaves the bot without one:
+ * its X.509 certificate stands on its own.
+ */
+static void
+ssh_fetch(struct botid_renewer *rn, struct renew_job *job)
+{
+	json_t *req = NULL, *resp = NULL;
+	const unsigned char *p;
+	X509 *x = NULL;
+	BIO *bio = NULL;
+	char *pem = NULL, *path = NULL, err[256];
+	const char *line;
+	long n;
+
+	if (job->nchain == 0)
+		return;
+	p = job->chain[0].data;
+	if ((x = d2i_X509(NULL, &p, (long)job->chain[0].len)) == NULL ||
+	    (bio = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_X509(bio, x) != 1 ||
+	    (n = BIO_get_mem_data(bio, &pem)) <= 0 ||
+	    (req = json_pack("{s:s%}", "certificate", pem, (size_t)n)) ==
+	    NULL)
+		goto out;
+	err[0] = '\0';
+	if (ca_client_post(rn->ca, "/v1/ssh/certify", req, &resp, err,
+	    sizeof(err)) != 0) {
+		log_debug("bot %s: no SSH certificate: %s", job->name, err);
+		goto out;
+	}
+	if (json_str(resp, "certificate", &line) != 0 ||
+	    ssh_cert_parse(line, strlen(line), job->spki, job->spki_len,
+	    &job->ssh_cert, &job->ssh_cert_len, &job->ssh_before) != 0) {
+		log_warn("bot %s: the CA's SSH certificate is not for its key",
+		    job->name);
+		goto out;
+	}
+	/* Cached beside the chain, for the next start. */
+	if (asprintf(&path, "%s/%s.ssh-cert", rn->certs_dir, job->name) != -1 &&
+	    file_write_atomic(path, line, strlen(line), 0644) != 0)
+		log_warn("bot %s: cannot cache its SSH certificate", job->name);
+ out:
+	ERR_clear_error();
+	free(path);
+	json_decref(req);
+	json_decref(resp);
+	BIO_free(bio);
+	X509_free(x);
+}
+
 static int
 job_run(struct botid_renewer *rn, struct renew_job *job)
 {
@@ -477,6 +595,8 @@ job_run(struct botid_renewer *rn, struct renew_job *job)
 	}
 	if (job->kind == JOB_CERTIFY)
 		chain_cache(rn, job);
+	if (job->token_bot == NULL)
+		ssh_fetch(rn, job);
 	r = 0;
  out:
 	if (r != 0 && job->error[0] == '\0')
@@ -780,6 +900,10 @@ entry_clear_chain(struct cert_entry *e)
 	blobs_free(e->chain, e->nchain);
 	e->chain = NULL;
 	e->nchain = 0;
+	free(e->ssh_cert);
+	e->ssh_cert = NULL;
+	e->ssh_cert_len = 0;
+	e->ssh_before = 0;
 	e->not_before = e->not_after = 0;
 	e->serial[0] = '\0';
 }
@@ -832,6 +956,19 @@ entry_load_cache(struct botid_renewer *rn, struct cert_entry *e)
 	e->not_after = na;
 	snprintf(e->serial, sizeof(e->serial), "%s", serial);
 	e->next = renew_at(rn, nb, na, time(NULL));
+	free(path);
+	free(pem);
+	pem = NULL;
+	if (asprintf(&path, "%s/%s.ssh-cert", rn->certs_dir, e->name) == -1)
+		path = NULL;
+	else if (file_read(path, RENEW_SSH_CERT_MAX * 2, &pem, &len) == 0 &&
+	    ssh_cert_parse((const char *)pem, len, e->spki, e->spki_len,
+	    &e->ssh_cert, &e->ssh_cert_len, &e->ssh_before) == 0 &&
+	    e->ssh_before <= time(NULL)) {
+		free(e->ssh_cert);
+		e->ssh_cert = NULL;
+		e->ssh_cert_len = 0;
+	}
 	log_info("bot %s: using the cached certificate %s, valid until %ld",
 	    e->name, serial, (long)na);
  out:
@@ -1249,6 +1386,7 @@ job_free(struct renew_job *job)
 	registry_unref(job->reg);
 	blobs_free(job->chain, job->nchain);
 	free(job->chain_pem);
+	free(job->ssh_cert);
 	free(job->spki);
 	free(job);
 }
@@ -1263,6 +1401,10 @@ entry_install(struct botid_renewer *rn, struct cert_entry *e,
 	e->nchain = job->nchain;
 	job->chain = NULL;
 	job->nchain = 0;
+	e->ssh_cert = job->ssh_cert;
+	e->ssh_cert_len = job->ssh_cert_len;
+	e->ssh_before = job->ssh_before;
+	job->ssh_cert = NULL;
 	e->not_before = job->not_before;
 	e->not_after = job->not_after;
 	snprintf(e->serial, sizeof(e->serial), "%s", job->serial);
@@ -1448,6 +1590,23 @@ renew_chain(struct botid_renewer *rn, const char *bot, const uint8_t *spki,
 		return;
 	*certs = e->chain;
 	*n = e->nchain;
+}
+
+void
+renew_ssh_cert(struct botid_renewer *rn, const char *bot, const uint8_t *spki,
+    size_t spki_len, const uint8_t **cert, size_t *len)
+{
+	struct cert_entry *e;
+
+	*cert = NULL;
+	*len = 0;
+	if (rn == NULL || (e = entry_find(rn, bot)) == NULL ||
+	    e->ssh_cert == NULL || e->ssh_before <= time(NULL) ||
+	    e->not_after <= time(NULL) ||
+	    e->spki_len != spki_len || memcmp(e->spki, spki, spki_len) != 0)
+		return;
+	*cert = e->ssh_cert;
+	*len = e->ssh_cert_len;
 }
 
 void

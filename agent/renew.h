@@ -83,6 +83,16 @@ void	renew_chain(struct botid_renewer *rn, const char *bot,
 	    const struct botid_blob **certs, size_t *n);
 
 /* A bot's certificate and its last renewal, as renew_status() sees them. */
+/*
+ * The bot's SSH user certificate blob from botid-ca (POST /v1/ssh/certify),
+ * fetched with each certificate for its current key spki, while it and the
+ * X.509 certificate are valid; else *cert NULL. Valid until the next
+ * renew_finish(). The CA without an SSH key: never one.
+ */
+void	renew_ssh_cert(struct botid_renewer *rn, const char *bot,
+	    const uint8_t *spki, size_t spki_len, const uint8_t **cert,
+	    size_t *len);
+
 struct renew_status {
 	char	serial[80];	/* the served leaf's serial, hex; "" for none */
 	time_t	not_after;	/* 0: no valid certificate */

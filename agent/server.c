@@ -28,6 +28,7 @@
 #include "agent/registry.h"
 #include "agent/renew.h"
 #include "agent/server.h"
+#include "agent/ssh-agent.h"
 #include "agent/token.h"
 #include "attest/host-state.h"
 #include "lib/buf.h"
@@ -35,6 +36,7 @@
 #include "lib/error.h"
 #include "lib/log.h"
 #include "lib/sig.h"
+#include "lib/sshkey.h"
 #include "lib/wire.h"
 
 #define READ_CHUNK	16384
@@ -68,6 +70,9 @@ struct conn {
 						 * first_request_timeout */
 	uid_t			 owner;		/* SO_PEERCRED at accept: whose
 						 * share the connection uses */
+	int			 ssh;		/* ssh-agent protocol (ssh_socket) */
+	char			 ssh_host[BOTID_SSHKEY_FP_LEN]; /* bound host
+						 * key (session-bind), or "" */
 };
 
 /* A signing request in a pool; the job comes first so we can cast back. */
@@ -83,7 +88,9 @@ struct request {
 	int			 has_data_sha;
 	uint8_t			 data_sha256[SHA256_DIGEST_LENGTH];
 	char			*jwt_input;	/* JWT: header.claims */
-	char			*jwt_detail;	/* JWT: audit detail */
+	char			*jwt_detail;	/* JWT, ssh: audit detail */
+	enum botid_sshkey_kind	 ssh_kind;	/* ssh: the key's type */
+	const char		*ssh_alg;	/* ssh: signature algorithm */
 	struct timespec		 t0;
 };
 
@@ -111,6 +118,20 @@ struct rotation {
 	struct timespec		 t0;
 };
 
+/*
+ * A bot's key in SSH form, kept by the bot's index: d2i and the point
+ * checks cost more than the rest of an SSH request. An entry is used only
+ * while the key it was made from is byte for byte the bot's current one.
+ */
+struct ssh_cached {
+	uint8_t			*spki;
+	size_t			 spki_len;
+	uint8_t			*blob;	/* NULL: the key has no SSH form */
+	size_t			 blob_len;
+	enum botid_sshkey_kind	 kind;
+	char			 fp[BOTID_SSHKEY_FP_LEN];
+};
+
 /* Connections each uid holds, for max_connections_per_uid and eviction. */
 struct uid_count {
 	uid_t			 uid;
@@ -130,6 +151,7 @@ struct server {
 	struct botid_done	 done;
 	int			 epfd;
 	int			 listen_fd;
+	int			 ssh_fd;	/* ssh_socket, or -1 */
 	int			 sig_fd;
 	struct conn		*conns;
 	struct conn		*graveyard;	/* freed after each event batch */
@@ -143,6 +165,8 @@ struct server {
 	size_t			 nuids, uids_cap;
 	struct ratelog		 log_full, log_uid, log_evict, log_hello,
 				 log_frame, log_cred;
+	struct ssh_cached	*ssh_keys;	/* by bot index */
+	size_t			 nssh_keys;
 };
 
 static const char *
@@ -159,6 +183,7 @@ op_name(uint8_t op)
 	case BOTID_OP_INVENTORY:	return "inventory";
 	case BOTID_OP_ROTATE:		return "rotate";
 	case BOTID_OP_DEPROVISION:	return "deprovision";
+	case SSH_AGENT_OP_SIGN:		return "ssh-sign";
 	}
 	return "unknown";
 }
@@ -429,6 +454,12 @@ static void
 reply_error(struct conn *c, uint8_t op, uint32_t id, uint32_t status,
     const char *msg)
 {
+	/* The ssh-agent protocol has one way to say no, without a reason. */
+	if (c->ssh) {
+		if (ssh_agent_put_status(&c->out, SSH_AGENT_FAILURE) != 0)
+			c->closing = 1;
+		return;
+	}
 	if (wire_put_error(&c->out, op, id, status, msg) != 0)
 		c->closing = 1;	/* cannot even say why: hang up */
 }
@@ -1288,6 +1319,9 @@ reply_signature(struct conn *c, const struct request *rq, const uint8_t *sig,
 	size_t mark;
 	int r;
 
+	if (rq->op == SSH_AGENT_OP_SIGN)
+		return ssh_agent_put_signature(&c->out, rq->ssh_kind,
+		    rq->ssh_alg, sig, sig_len);
 	if (rq->op == BOTID_OP_JWT &&
 	    (r = jws_finish(rq->jwt_input, 0, sig, sig_len, &token)) != 0)
 		return r;
@@ -1383,6 +1417,314 @@ handle_frame(struct server *s, struct conn *c, const uint8_t *body, size_t len)
 	}
 }
 
+static void
+ssh_cache_free(struct server *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nssh_keys; i++) {
+		free(s->ssh_keys[i].spki);
+		free(s->ssh_keys[i].blob);
+	}
+	free(s->ssh_keys);
+	s->ssh_keys = NULL;
+	s->nssh_keys = 0;
+}
+
+/*
+ * The SSH form of bot i's key in the current registry. Errors:
+ * BOTID_ERR_UNSUPPORTED (no SSH form), _ALLOC, and sshkey_from_spki's.
+ */
+static int
+ssh_bot_key(struct server *s, size_t i, const struct ssh_cached **out)
+{
+	struct botid_buf blob;
+	struct ssh_cached *e, *grown;
+	const uint8_t *spki;
+	size_t spki_len, n;
+	int r;
+
+	*out = NULL;
+	if (i >= s->nssh_keys) {
+		n = s->reg->nbots;
+		if ((grown = reallocarray(s->ssh_keys, n, sizeof(*grown))) ==
+		    NULL)
+			return BOTID_ERR_ALLOC;
+		memset(grown + s->nssh_keys, 0, (n - s->nssh_keys) *
+		    sizeof(*grown));
+		s->ssh_keys = grown;
+		s->nssh_keys = n;
+	}
+	e = &s->ssh_keys[i];
+	spki = registry_spki(&s->reg->bots[i], &spki_len);
+	if (e->spki == NULL || e->spki_len != spki_len ||
+	    memcmp(e->spki, spki, spki_len) != 0) {
+		free(e->spki);
+		free(e->blob);
+		memset(e, 0, sizeof(*e));
+		if ((e->spki = malloc(spki_len)) == NULL)
+			return BOTID_ERR_ALLOC;
+		memcpy(e->spki, spki, spki_len);
+		e->spki_len = spki_len;
+		buf_init(&blob, BOTID_SSH_MAX_KEY_BLOB);
+		if ((r = sshkey_from_spki(spki, spki_len, &blob,
+		    &e->kind)) == 0 &&
+		    (r = sshkey_fingerprint(buf_ptr(&blob), buf_len(&blob),
+		    e->fp)) == 0) {
+			if ((e->blob = malloc(buf_len(&blob))) == NULL)
+				r = BOTID_ERR_ALLOC;
+			else {
+				memcpy(e->blob, buf_ptr(&blob), buf_len(&blob));
+				e->blob_len = buf_len(&blob);
+			}
+		}
+		buf_reset(&blob);
+		if (r != 0 && r != BOTID_ERR_UNSUPPORTED) {
+			/* Not remembered: the next request tries again. */
+			free(e->spki);
+			e->spki = NULL;
+			return r;
+		}
+	}
+	if (e->blob == NULL)
+		return BOTID_ERR_UNSUPPORTED;
+	*out = e;
+	return 0;
+}
+
+/* The bot's SSH certificate, if botid-ca gave it one: BOTID_ERR_NOT_FOUND. */
+static int
+ssh_bot_cert(struct server *s, const struct botid_bot *bot,
+    const uint8_t **cert, size_t *len)
+{
+	const uint8_t *spki;
+	size_t spki_len;
+
+	spki = registry_spki(bot, &spki_len);
+	renew_ssh_cert(s->renew, bot->cfg->name, spki, spki_len, cert, len);
+	return *cert != NULL ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
+/* REQUEST_IDENTITIES: the bots this caller may use, and only those. */
+static void
+ssh_identities(struct server *s, struct conn *c, const struct timespec *t0)
+{
+	const struct ssh_cached *key;
+	const uint8_t *cert;
+	size_t i, mark, cert_len;
+	uint32_t shown = 0;
+	char detail[64];
+	int r;
+
+	if ((r = ssh_agent_identities_begin(&c->out, &mark)) != 0) {
+		c->closing = 1;
+		return;
+	}
+	for (i = 0; i < s->reg->nbots; i++) {
+		struct botid_bot *bot = &s->reg->bots[i];
+
+		if (bot->key == NULL || !policy_ok(bot, c))
+			continue;
+		/* A key SSH cannot name is left out, not an error for all. */
+		if (ssh_bot_key(s, i, &key) != 0)
+			continue;
+		if ((r = ssh_agent_identities_add(&c->out, key->blob,
+		    key->blob_len, bot->cfg->name)) != 0)
+			break;
+		shown++;
+		/* Its SSH certificate from botid-ca, when it has one. */
+		if (ssh_bot_cert(s, bot, &cert, &cert_len) == 0) {
+			if ((r = ssh_agent_identities_add(&c->out, cert,
+			    cert_len, bot->cfg->name)) != 0)
+				break;
+			shown++;
+		}
+	}
+	if (r != 0 || (r = ssh_agent_identities_end(&c->out, mark,
+	    shown)) != 0) {
+		ssh_agent_identities_abort(&c->out, mark);
+		reply_error(c, 0, 0, BOTID_STATUS_TOO_LARGE, NULL);
+		audit_simple(c, "ssh-list", NULL, "error", "reply too large",
+		    t0);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%u keys", (unsigned)shown);
+	audit_simple(c, "ssh-list", NULL, "ok", detail, t0);
+}
+
+/*
+ * SIGN_REQUEST: the bot whose key the client names, if this caller may
+ * use it; otherwise the same FAILURE as for a key the agent never had.
+ */
+static void
+ssh_sign(struct server *s, struct conn *c, const struct ssh_agent_request *req,
+    const struct timespec *t0)
+{
+	const struct ssh_cached *key = NULL;
+	const uint8_t *cert;
+	size_t cert_len;
+	struct botid_bot *bot = NULL, *denied = NULL;
+	struct request *rq = NULL;
+	enum botid_sshkey_kind kind = BOTID_SSHKEY_NONE;
+	const char *alg, *why = NULL, *result = "error";
+	char fp[BOTID_SSHKEY_FP_LEN], detail[192];
+	uint32_t hash = 0, scheme = 0;
+	size_t i;
+
+	fp[0] = '\0';
+	for (i = 0; i < s->reg->nbots && bot == NULL && denied == NULL; i++) {
+		struct botid_bot *b = &s->reg->bots[i];
+
+		if (b->key == NULL || ssh_bot_key(s, i, &key) != 0)
+			continue;
+		/* The client names the key, or its certificate. */
+		if ((key->blob_len != req->key_len ||
+		    memcmp(key->blob, req->key, req->key_len) != 0) &&
+		    (ssh_bot_cert(s, b, &cert, &cert_len) != 0 ||
+		    cert_len != req->key_len ||
+		    memcmp(cert, req->key, req->key_len) != 0))
+			continue;
+		kind = key->kind;
+		snprintf(fp, sizeof(fp), "%s", key->fp);
+		if (policy_ok(b, c))
+			bot = b;
+		else
+			denied = b;
+	}
+	if (fp[0] == '\0' && sshkey_fingerprint(req->key, req->key_len,
+	    fp) != 0)
+		snprintf(fp, sizeof(fp), "?");
+	snprintf(detail, sizeof(detail), "key %s%s%s", fp,
+	    c->ssh_host[0] != '\0' ? " host " : "", c->ssh_host);
+	if (bot == NULL) {
+		if (denied != NULL)
+			denied->denials++;
+		reply_error(c, 0, 0, BOTID_STATUS_DENIED, NULL);
+		audit_simple(c, op_name(SSH_AGENT_OP_SIGN), denied != NULL ?
+		    denied->cfg->name : NULL, "denied", detail, t0);
+		goto out;
+	}
+	if (ssh_agent_sign_alg(kind, req->flags, &hash, &scheme, &alg) != 0) {
+		why = "algorithm not supported (never ssh-rsa with SHA-1)";
+		goto refuse;
+	}
+	if (c->inflight >= BOTID_MAX_INFLIGHT) {
+		why = "busy";
+		goto refuse;
+	}
+	if ((rq = calloc(1, sizeof(*rq))) == NULL ||
+	    (rq->jwt_detail = strdup(detail)) == NULL) {
+		why = "out of memory";
+		goto refuse;
+	}
+	if (sig_digest(hash, req->data, req->data_len, rq->job.digest,
+	    &rq->job.digest_len) != 0 ||
+	    sig_digest(BOTID_HASH_SHA256, req->data, req->data_len,
+	    rq->data_sha256, &(size_t){ 0 }) != 0) {
+		why = "cannot hash data";
+		goto refuse;
+	}
+	rq->has_data_sha = 1;
+	rq->job.params.hash = hash;
+	rq->job.params.scheme = scheme;
+	rq->job.key = registry_key(bot);
+	rq->job.fairq = &bot->fairq;
+	rq->job.owner = rq;
+	rq->conn = c;
+	rq->reg = s->reg;
+	registry_ref(s->reg);
+	rq->bot = bot;
+	rq->op = SSH_AGENT_OP_SIGN;
+	rq->hash = hash;
+	rq->format = BOTID_FORMAT_RAW;	/* r || s: SSH wants two mpints */
+	rq->ssh_kind = kind;
+	rq->ssh_alg = alg;
+	rq->t0 = *t0;
+	c->inflight++;
+	submit_job(s, registry_pool(bot), &rq->job);
+	rq = NULL;
+	goto out;
+ refuse:
+	reply_error(c, 0, 0, BOTID_STATUS_UNSUPPORTED, NULL);
+	audit_simple(c, op_name(SSH_AGENT_OP_SIGN), bot->cfg->name, result,
+	    why, t0);
+ out:
+	if (rq != NULL)
+		free(rq->jwt_detail);
+	free(rq);
+}
+
+/*
+ * session-bind@openssh.com: the host key the client is talking to, kept
+ * for the audit lines of this connection's signatures once the host's
+ * signature over the session identifier checks out.
+ */
+static void
+ssh_session_bind(struct conn *c, const struct ssh_agent_request *req,
+    const struct timespec *t0)
+{
+	char fp[BOTID_SSHKEY_FP_LEN], detail[128];
+	int r;
+
+	if (sshkey_fingerprint(req->key, req->key_len, fp) != 0)
+		snprintf(fp, sizeof(fp), "?");
+	r = sshkey_verify(req->key, req->key_len, req->signature,
+	    req->signature_len, req->session_id, req->session_id_len);
+	snprintf(detail, sizeof(detail), "host %s%s%s", fp,
+	    req->forwarding ? " forwarding" : "",
+	    r == 0 ? "" : r == BOTID_ERR_UNSUPPORTED ?
+	    ": host key type not supported" : ": bad signature");
+	if (r != 0) {
+		reply_error(c, 0, 0, BOTID_STATUS_DENIED, NULL);
+		audit_simple(c, "ssh-bind", NULL, "error", detail, t0);
+		return;
+	}
+	snprintf(c->ssh_host, sizeof(c->ssh_host), "%s", fp);
+	if (ssh_agent_put_status(&c->out, SSH_AGENT_SUCCESS) != 0)
+		c->closing = 1;
+	audit_simple(c, "ssh-bind", NULL, "ok", detail, t0);
+}
+
+/* One complete ssh-agent frame body from c (ssh_socket). */
+static void
+handle_ssh_frame(struct server *s, struct conn *c, const uint8_t *body,
+    size_t len)
+{
+	struct ssh_agent_request req;
+	struct timespec t0;
+	char detail[64];
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* The first request answers first_request_timeout. */
+	c->hello = 1;
+	if ((r = ssh_agent_decode(body, len, &req)) != 0) {
+		reply_error(c, 0, 0, BOTID_STATUS_MALFORMED, NULL);
+		snprintf(detail, sizeof(detail), "malformed %s",
+		    ssh_agent_type_name(req.type));
+		audit_simple(c, "ssh-request", NULL, "error", detail, &t0);
+		return;
+	}
+	switch (req.kind) {
+	case SSH_REQ_IDENTITIES:
+		ssh_identities(s, c, &t0);
+		break;
+	case SSH_REQ_SIGN:
+		ssh_sign(s, c, &req, &t0);
+		break;
+	case SSH_REQ_SESSION_BIND:
+		ssh_session_bind(c, &req, &t0);
+		break;
+	default:
+		/* Keys come only from the configuration. */
+		reply_error(c, 0, 0, BOTID_STATUS_DENIED, NULL);
+		snprintf(detail, sizeof(detail), "%s not served",
+		    ssh_agent_type_name(req.type));
+		audit_simple(c, "ssh-request", NULL, "denied", detail, &t0);
+		break;
+	}
+}
+
 /* Decodes every complete frame in c's input. */
 static void
 conn_process_input(struct server *s, struct conn *c)
@@ -1396,7 +1738,8 @@ conn_process_input(struct server *s, struct conn *c)
 			break;
 		if (r != 0) {
 			/* A bad length loses framing: say why, then hang up. */
-			reply_error(c, 0, 0, r == BOTID_ERR_TOO_LARGE ?
+			if (!c->ssh)
+				reply_error(c, 0, 0, r == BOTID_ERR_TOO_LARGE ?
 			    BOTID_STATUS_TOO_LARGE : BOTID_STATUS_MALFORMED,
 			    r == BOTID_ERR_TOO_LARGE ? "frame too large" :
 			    "malformed frame");
@@ -1404,7 +1747,10 @@ conn_process_input(struct server *s, struct conn *c)
 			break;
 		}
 		(void)buf_consume(&c->in, 4);
-		handle_frame(s, c, buf_ptr(&c->in), body_len);
+		if (c->ssh)
+			handle_ssh_frame(s, c, buf_ptr(&c->in), body_len);
+		else
+			handle_frame(s, c, buf_ptr(&c->in), body_len);
 		(void)buf_consume(&c->in, body_len);
 		/* The clock runs per frame, from its first byte. */
 		c->frame_started = 0;
@@ -1585,7 +1931,8 @@ evict_for(struct server *s, uid_t uid)
  * is one line with a count, not one each.
  */
 static void
-accept_all(struct server *s, const struct botid_agent_config *cfg)
+accept_all(struct server *s, const struct botid_agent_config *cfg,
+    int listen_fd, int ssh)
 {
 	struct epoll_event ev;
 	struct ucred cred;
@@ -1594,7 +1941,7 @@ accept_all(struct server *s, const struct botid_agent_config *cfg)
 	int fd, n;
 
 	for (n = 0; n < ACCEPT_BATCH; n++) {
-		fd = accept4(s->listen_fd, NULL, NULL,
+		fd = accept4(listen_fd, NULL, NULL,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -1645,6 +1992,7 @@ accept_all(struct server *s, const struct botid_agent_config *cfg)
 			continue;
 		}
 		c->fd = fd;
+		c->ssh = ssh;
 		buf_init(&c->in, 4 + BOTID_MAX_FRAME);
 		buf_init(&c->out, BOTID_MAX_OUTBUF + 4 + BOTID_MAX_FRAME);
 		c->last_active = c->accepted = time(NULL);
@@ -1895,6 +2243,11 @@ begin_drain(struct server *s)
 		close(s->listen_fd);
 		s->listen_fd = -1;
 	}
+	if (s->ssh_fd != -1) {
+		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->ssh_fd, NULL);
+		close(s->ssh_fd);
+		s->ssh_fd = -1;
+	}
 	for (c = s->conns; c != NULL; c = c->next)
 		if (c->fd != -1)
 			conn_update_events(s, c);
@@ -1913,9 +2266,9 @@ drained(struct server *s)
 
 int
 server_run(const char *config_path, struct botid_agent_config *cfg,
-    int listen_fd)
+    int listen_fd, int ssh_fd)
 {
-	static char listen_tag, signal_tag, done_tag, renew_tag, audit_tag;
+	static char ssh_tag, listen_tag, signal_tag, done_tag, renew_tag, audit_tag;
 	struct epoll_event events[MAX_EVENTS];
 	struct server s;
 	time_t last_sweep = time(NULL), drain_deadline = 0;
@@ -1924,9 +2277,11 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	memset(&s, 0, sizeof(s));
 	s.config_path = config_path;
 	s.listen_fd = listen_fd;
+	s.ssh_fd = ssh_fd;
 	/* Bytes sent before accept(2) carry credentials too. */
 	(void)peer_mechanism_init();
-	if (peer_socket_setup(listen_fd) != 0) {
+	if (peer_socket_setup(listen_fd) != 0 ||
+	    (ssh_fd != -1 && peer_socket_setup(ssh_fd) != 0)) {
 		log_err("caller identity: SO_PASSCRED: %s", strerror(errno));
 		config_free(cfg);
 		return BOTID_ERR_IO;
@@ -1942,7 +2297,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	    (s.sig_fd = signals_setup()) == -1 ||
 	    epoll_add(s.epfd, listen_fd, &listen_tag) == -1 ||
 	    epoll_add(s.epfd, s.sig_fd, &signal_tag) == -1 ||
-	    epoll_add(s.epfd, s.done.efd, &done_tag) == -1) {
+	    epoll_add(s.epfd, s.done.efd, &done_tag) == -1 ||
+	    (ssh_fd != -1 && epoll_add(s.epfd, ssh_fd, &ssh_tag) == -1)) {
 		log_err("event loop setup: %s", strerror(errno));
 		config_free(cfg);
 		goto out;
@@ -2023,7 +2379,11 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 
 			if (tag == &listen_tag) {
 				if (!s.stopping)
-					accept_all(&s, s.reg->cfg);
+					accept_all(&s, s.reg->cfg, s.listen_fd,
+					    0);
+			} else if (tag == &ssh_tag) {
+				if (!s.stopping)
+					accept_all(&s, s.reg->cfg, s.ssh_fd, 1);
 			} else if (tag == &signal_tag)
 				handle_signals(&s);
 			else if (tag == &done_tag)
@@ -2081,11 +2441,14 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	registry_unref(s.reg);
 	if (s.listen_fd != -1)
 		close(s.listen_fd);
+	if (s.ssh_fd != -1)
+		close(s.ssh_fd);
 	if (s.sig_fd != -1)
 		close(s.sig_fd);
 	if (s.epfd != -1)
 		close(s.epfd);
 	done_free(&s.done);
 	free(s.uids);
+	ssh_cache_free(&s);
 	return r;
 }

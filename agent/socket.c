@@ -79,13 +79,81 @@ socket_clear_stale(const char *path, const struct sockaddr_un *sun)
 	return 0;
 }
 
-int
-socket_listen(const struct botid_agent_config *cfg, int *fdp, int *activated)
+/*
+ * Binds and listens on path with the configured mode and group: the
+ * main socket and the ssh-agent one are made the same way.
+ */
+static int
+socket_bind_path(const struct botid_agent_config *cfg, const char *path,
+    int *fdp)
 {
 	struct sockaddr_un sun;
 	char dir[PATH_MAX], *slash;
 	mode_t old_mask;
-	int fd = -1, r = BOTID_ERR_IO, flags, rc;
+	int fd = -1, r = BOTID_ERR_IO, rc;
+
+	*fdp = -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_err("socket %s: path too long", path);
+		return BOTID_ERR_TOO_LARGE;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	/* Create the runtime directory (but not its parents) if missing. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+			log_err("socket directory %s: %s", dir, strerror(errno));
+			return BOTID_ERR_IO;
+		}
+	}
+	if ((r = socket_clear_stale(path, &sun)) != 0)
+		return r;
+	r = BOTID_ERR_IO;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) == -1)
+		goto out;
+	/* Never a moment when the socket exists with a wider mode. */
+	old_mask = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_mask);
+	if (rc == -1) {
+		log_err("socket %s: bind: %s", path, strerror(errno));
+		goto out;
+	}
+	/* config_load() resolved the group name, so a typo fails there. */
+	if (cfg->socket_group != NULL) {
+		if (chown(path, (uid_t)-1, cfg->socket_gid) == -1) {
+			log_err("socket %s: chown: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+	}
+	if (chmod(path, cfg->socket_mode) == -1) {
+		log_err("socket %s: chmod: %s", path, strerror(errno));
+		goto out;
+	}
+	if (listen(fd, SOMAXCONN) == -1) {
+		log_err("socket %s: listen: %s", path, strerror(errno));
+		goto out;
+	}
+	*fdp = fd;
+	fd = -1;
+	r = 0;
+ out:
+	if (fd != -1) {
+		close(fd);
+		unlink(path);
+	}
+	return r;
+}
+
+int
+socket_listen(const struct botid_agent_config *cfg, int *fdp, int *activated)
+{
+	int fd, flags;
 
 	*fdp = -1;
 	*activated = 0;
@@ -99,59 +167,14 @@ socket_listen(const struct botid_agent_config *cfg, int *fdp, int *activated)
 		*activated = 1;
 		return 0;
 	}
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(cfg->socket_path) >= sizeof(sun.sun_path)) {
-		log_err("socket %s: path too long", cfg->socket_path);
-		return BOTID_ERR_TOO_LARGE;
-	}
-	memcpy(sun.sun_path, cfg->socket_path, strlen(cfg->socket_path));
-	/* Create the runtime directory (but not its parents) if missing. */
-	snprintf(dir, sizeof(dir), "%s", cfg->socket_path);
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-			log_err("socket directory %s: %s", dir, strerror(errno));
-			return BOTID_ERR_IO;
-		}
-	}
-	if ((r = socket_clear_stale(cfg->socket_path, &sun)) != 0)
-		return r;
-	r = BOTID_ERR_IO;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0)) == -1)
-		goto out;
-	/* Never a moment when the socket exists with a wider mode. */
-	old_mask = umask(0177);
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old_mask);
-	if (rc == -1) {
-		log_err("socket %s: bind: %s", cfg->socket_path, strerror(errno));
-		goto out;
-	}
-	/* config_load() resolved the group name, so a typo fails there. */
-	if (cfg->socket_group != NULL) {
-		if (chown(cfg->socket_path, (uid_t)-1, cfg->socket_gid) == -1) {
-			log_err("socket %s: chown: %s", cfg->socket_path,
-			    strerror(errno));
-			goto out;
-		}
-	}
-	if (chmod(cfg->socket_path, cfg->socket_mode) == -1) {
-		log_err("socket %s: chmod: %s", cfg->socket_path, strerror(errno));
-		goto out;
-	}
-	if (listen(fd, SOMAXCONN) == -1) {
-		log_err("socket %s: listen: %s", cfg->socket_path, strerror(errno));
-		goto out;
-	}
-	*fdp = fd;
-	fd = -1;
-	r = 0;
- out:
-	if (fd != -1) {
-		close(fd);
-		unlink(cfg->socket_path);
-	}
-	return r;
+	return socket_bind_path(cfg, cfg->socket_path, fdp);
+}
+
+int
+socket_listen_ssh(const struct botid_agent_config *cfg, int *fdp)
+{
+	*fdp = -1;
+	if (cfg->ssh_socket_path == NULL)
+		return 0;
+	return socket_bind_path(cfg, cfg->ssh_socket_path, fdp);
 }

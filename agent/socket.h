@@ -15,4 +15,11 @@
 int	socket_listen(const struct botid_agent_config *cfg, int *fdp,
 	    int *activated);
 
+/*
+ * Returns in *fdp the listening ssh-agent socket at cfg->ssh_socket_path
+ * (same mode and group as the main socket), or -1 when none is
+ * configured. Errors: as socket_listen().
+ */
+int	socket_listen_ssh(const struct botid_agent_config *cfg, int *fdp);
+
 #endif /* BOTID_AGENT_SOCKET_H */

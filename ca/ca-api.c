@@ -228,6 +228,9 @@ ca_api_init(struct ca_api *api, const struct ca_config *cfg,
 			return BOTID_ERR_CONFIG;
 		}
 	}
+	if (cfg->ssh_ca_key != NULL)
+		return ca_ssh_open(cfg->ssh_ca_key, ca_signer_bundle(signer),
+		    &api->ssh, err, errlen);
 	return 0;
 }
 
@@ -236,6 +239,8 @@ ca_api_free(struct ca_api *api)
 {
 	X509_STORE_free(api->ek_roots);
 	api->ek_roots = NULL;
+	ca_ssh_close(api->ssh);
+	api->ssh = NULL;
 }
 
 /* Chain check of an EK certificate against the configured EK roots. */
@@ -1655,6 +1660,9 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 	} else if (get && strcmp(path,
 	    "/.well-known/openid-configuration") == 0) {
 		handle_discovery(api, peer, &rp);
+	} else if (strncmp(path, "/v1/ssh/", 8) == 0) {
+		rp.status = ca_ssh_handle(api, method, path, body, len, peer,
+		    &rp.body, &rp.ctype);
 	} else if (get && strcmp(path, "/v1/crl") == 0) {
 		rp.status = 200;
 		rp.ctype = "application/x-pem-file";

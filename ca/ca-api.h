@@ -14,6 +14,7 @@
 #include "ca/ca-db.h"
 #include "ca/ca-issue.h"
 #include "ca/ca-metrics.h"
+#include "ca/ca-ssh.h"
 #include "lib/limits.h"
 
 #define CA_BODY_MAX	(64u * 1024u)
@@ -24,6 +25,7 @@ struct ca_api {
 	struct ca_signer	*signer;
 	X509_STORE		*ek_roots;
 	struct ca_metrics	 metrics;	/* this replica's, for /metrics */
+	struct ca_ssh		*ssh;		/* NULL: no ssh_ca_key */
 	/* public_url, or https://LISTEN:PORT once bound (ca-http.c). */
 	char			 base_url[BOTID_MAX_ISSUER + 1];
 };

@@ -328,6 +328,8 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		ok = set_string(p, line, name, &c->issuer, value);
 	else if (strcmp(name, "public_url") == 0)
 		ok = set_string(p, line, name, &c->public_url, value);
+	else if (strcmp(name, "ssh_ca_key") == 0)
+		ok = set_string(p, line, name, &c->ssh_ca_key, value);
 	else if (strcmp(name, "token_max_ttl") == 0)
 		ok = set_seconds(p, line, name, &c->token_max_ttl, value, 1,
 		    BOTID_MAX_TOKEN_TTL);
@@ -512,6 +514,7 @@ ca_config_free(struct ca_config *c)
 	free(c->pkcs11_pin_file);
 	free(c->issuer);
 	free(c->public_url);
+	free(c->ssh_ca_key);
 	for (i = 0; i < c->nek_roots; i++)
 		free(c->ek_roots[i]);
 	for (i = 0; i < c->nallow_ek; i++)

@@ -32,6 +32,7 @@ struct ca_config {
 	long		 host_lifetime;
 	long		 session_lifetime;
 	long		 nonce_lifetime;
+	char		*ssh_ca_key;	/* SSH CA key (PEM); NULL: no SSH */
 	/*
 	 * Token keys (doc/credentials.md): the iss every token carries
 	 * (default spiffe://TRUST_DOMAIN), and the longest token lifetime

@@ -70,7 +70,29 @@ struct ca_db_ops {
 		    const uint8_t *, size_t, int, time_t);
 	int	(*boot_approve)(struct ca_db *, const char *, time_t);
 	int	(*boot_inventory)(struct ca_db *, FILE *);
+	int	(*ssh_cert_bot)(struct ca_db *, const char *, time_t, char **,
+		    char **);
+	int	(*ssh_key_add)(struct ca_db *, const char *, const char *);
+	int	(*ssh_revoked_keys)(struct ca_db *, time_t,
+		    int (*)(const char *, void *), void *);
 };
+
+/*
+ * SSH certificates' queries, the same SQL for both backends: a bot's
+ * signing certificate (it has a bot, it is no token key) valid now, and
+ * the keys to refuse (their certificate or host revoked, not yet expired).
+ */
+#define CA_DB_SSH_CERT_BOT_SQL(SERIAL, NOW)				\
+	"SELECT c.bot, c.spiffe_id FROM certs c JOIN hosts h ON " \
+	"h.id = c.host_id WHERE c.serial = " SERIAL " AND c.bot IS NOT " \
+	"NULL AND c.revoked_at IS NULL AND h.revoked_at IS NULL AND " \
+	"c.not_after > " NOW " AND c.serial NOT IN (SELECT serial FROM " \
+	"token_keys)"
+#define CA_DB_SSH_REVOKED_SQL(NOW)					\
+	"SELECT DISTINCT k.key_line FROM ssh_keys k JOIN certs c ON " \
+	"c.serial = k.serial JOIN hosts h ON h.id = c.host_id WHERE " \
+	"(c.revoked_at IS NOT NULL OR h.revoked_at IS NOT NULL) AND " \
+	"c.not_after > " NOW " ORDER BY k.key_line"
 
 struct ca_db {
 	const struct ca_db_ops	*ops;

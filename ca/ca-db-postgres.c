@@ -100,6 +100,10 @@ static const char *const migrations[] = {
 	"  pcr_select BIGINT NOT NULL, golden BYTEA NOT NULL,"
 	"  last_select BIGINT NOT NULL, last BYTEA NOT NULL,"
 	"  changed INTEGER NOT NULL DEFAULT 0, updated BIGINT NOT NULL);",
+	/* 7: bot keys given SSH certificates, for RevokedKeys */
+	"CREATE TABLE ssh_keys ("
+	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
+	"  key_line TEXT NOT NULL);",
 };
 
 static void	pg_close(struct ca_db *);
@@ -918,7 +922,7 @@ static int
 pg_purge(struct ca_db *db, time_t now, long cert_retention,
     struct ca_purge_counts *c)
 {
-	long token_keys;	/* a purged token key's JWK goes with it */
+	long token_keys;	/* a purged certificate's JWK and SSH key line */
 	int r;
 
 	if ((r = pg_begin(db)) != 0)
@@ -930,6 +934,9 @@ pg_purge(struct ca_db *db, time_t now, long cert_retention,
 	    (r = pg_delete_before(db, "DELETE FROM tokens WHERE expires < $1",
 	    now, &c->tokens)) != 0 ||
 	    (r = pg_delete_before(db, "DELETE FROM token_keys WHERE serial IN "
+	    "(SELECT serial FROM certs WHERE not_after < $1)",
+	    now - cert_retention, &token_keys)) != 0 ||
+	    (r = pg_delete_before(db, "DELETE FROM ssh_keys WHERE serial IN "
 	    "(SELECT serial FROM certs WHERE not_after < $1)",
 	    now - cert_retention, &token_keys)) != 0 ||
 	    (r = pg_delete_before(db, "DELETE FROM certs WHERE not_after < $1",
@@ -1290,6 +1297,64 @@ pg_boot_inventory(struct ca_db *db, FILE *f)
 	return 0;
 }
 
+static int
+pg_ssh_cert_bot(struct ca_db *db, const char *serial, time_t now, char **bot,
+    char **spiffe_id)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, serial);
+	pp_int(&p, (long long)now);
+	if ((r = pg_query(db, CA_DB_SSH_CERT_BOT_SQL("$1", "$2"), &p, &res,
+	    NULL)) != 0)
+		return r;
+	if (PQntuples(res) != 1)
+		r = BOTID_ERR_NOT_FOUND;
+	else if ((*bot = strdup(PQgetvalue(res, 0, 0))) == NULL ||
+	    (*spiffe_id = strdup(PQgetvalue(res, 0, 1))) == NULL) {
+		free(*bot);
+		*bot = NULL;
+		r = BOTID_ERR_ALLOC;
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_ssh_key_add(struct ca_db *db, const char *serial, const char *key_line)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, serial);
+	pp_text(&p, key_line);
+	return pg_query(db, "INSERT INTO ssh_keys (serial, key_line) VALUES "
+	    "($1, $2) ON CONFLICT (serial) DO NOTHING", &p, NULL, NULL);
+}
+
+static int
+pg_ssh_revoked_keys(struct ca_db *db, time_t now,
+    int (*fn)(const char *, void *), void *arg)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int i, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	if ((r = pg_query(db, CA_DB_SSH_REVOKED_SQL("$1"), &p, &res,
+	    NULL)) != 0)
+		return r;
+	for (i = 0; i < PQntuples(res); i++)
+		if ((r = fn(PQgetvalue(res, i, 0), arg)) != 0)
+			break;
+	PQclear(res);
+	return r;
+}
+
 const struct ca_db_ops ca_db_postgres = {
 	.open = pg_open,
 	.close = pg_close,
@@ -1329,4 +1394,7 @@ const struct ca_db_ops ca_db_postgres = {
 	.boot_mark = pg_boot_mark,
 	.boot_approve = pg_boot_approve,
 	.boot_inventory = pg_boot_inventory,
+	.ssh_cert_bot = pg_ssh_cert_bot,
+	.ssh_key_add = pg_ssh_key_add,
+	.ssh_revoked_keys = pg_ssh_revoked_keys,
 };

@@ -96,6 +96,10 @@ static const char *const migrations[] = {
 	"  pcr_select INTEGER NOT NULL, golden BLOB NOT NULL,"
 	"  last_select INTEGER NOT NULL, last BLOB NOT NULL,"
 	"  changed INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL);",
+	/* 7: bot keys given SSH certificates, for RevokedKeys */
+	"CREATE TABLE ssh_keys ("
+	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
+	"  key_line TEXT NOT NULL);",
 };
 
 static int
@@ -838,7 +842,7 @@ static int
 sqlite_purge(struct ca_db *db, time_t now, long cert_retention,
     struct ca_purge_counts *c)
 {
-	long token_keys;	/* a purged token key's JWK goes with it */
+	long token_keys;	/* a purged certificate's JWK and SSH key line */
 	int r;
 
 	if ((r = sqlite_begin(db)) != 0)
@@ -850,6 +854,9 @@ sqlite_purge(struct ca_db *db, time_t now, long cert_retention,
 	    (r = db_delete_before(db, "DELETE FROM tokens WHERE expires < ?",
 	    now, &c->tokens)) != 0 ||
 	    (r = db_delete_before(db, "DELETE FROM token_keys WHERE serial IN "
+	    "(SELECT serial FROM certs WHERE not_after < ?)",
+	    now - cert_retention, &token_keys)) != 0 ||
+	    (r = db_delete_before(db, "DELETE FROM ssh_keys WHERE serial IN "
 	    "(SELECT serial FROM certs WHERE not_after < ?)",
 	    now - cert_retention, &token_keys)) != 0 ||
 	    (r = db_delete_before(db, "DELETE FROM certs WHERE not_after < ?",
@@ -1249,6 +1256,67 @@ sqlite_boot_inventory(struct ca_db *db, FILE *f)
 	return r;
 }
 
+static int
+sqlite_ssh_cert_bot(struct ca_db *db, const char *serial, time_t now,
+    char **bot, char **spiffe_id)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, CA_DB_SSH_CERT_BOT_SQL("?1", "?2"), &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)now);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (rc != SQLITE_ROW)
+		r = db_fail(db, "ssh certificate");
+	else if ((*bot = strdup((const char *)sqlite3_column_text(st,
+	    0))) == NULL || (*spiffe_id = strdup((const char *)
+	    sqlite3_column_text(st, 1))) == NULL) {
+		free(*bot);
+		*bot = NULL;
+		r = BOTID_ERR_ALLOC;
+	} else
+		r = 0;
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sqlite_ssh_key_add(struct ca_db *db, const char *serial, const char *key_line)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if ((r = db_prepare(db, "INSERT OR IGNORE INTO ssh_keys (serial, "
+	    "key_line) VALUES (?, ?)", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, key_line, -1, SQLITE_STATIC);
+	return db_step_done(db, st, NULL);
+}
+
+static int
+sqlite_ssh_revoked_keys(struct ca_db *db, time_t now,
+    int (*fn)(const char *, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if ((r = db_prepare(db, CA_DB_SSH_REVOKED_SQL("?1"), &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn((const char *)sqlite3_column_text(st, 0), arg)) != 0)
+			break;
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(db, "ssh revoked keys");
+	sqlite3_finalize(st);
+	return r;
+}
+
 const struct ca_db_ops ca_db_sqlite = {
 	.open = sqlite_open,
 	.close = sqlite_close,
@@ -1288,4 +1356,7 @@ const struct ca_db_ops ca_db_sqlite = {
 	.boot_mark = sqlite_boot_mark,
 	.boot_approve = sqlite_boot_approve,
 	.boot_inventory = sqlite_boot_inventory,
+	.ssh_cert_bot = sqlite_ssh_cert_bot,
+	.ssh_key_add = sqlite_ssh_key_add,
+	.ssh_revoked_keys = sqlite_ssh_revoked_keys,
 };

@@ -311,3 +311,24 @@ ca_db_boot_inventory(struct ca_db *db, FILE *f)
 {
 	return db->ops->boot_inventory(db, f);
 }
+
+int
+ca_db_ssh_cert_bot(struct ca_db *db, const char *serial, time_t now,
+    char **bot, char **spiffe_id)
+{
+	*bot = *spiffe_id = NULL;
+	return db->ops->ssh_cert_bot(db, serial, now, bot, spiffe_id);
+}
+
+int
+ca_db_ssh_key_add(struct ca_db *db, const char *serial, const char *key_line)
+{
+	return db->ops->ssh_key_add(db, serial, key_line);
+}
+
+int
+ca_db_ssh_revoked_keys(struct ca_db *db, time_t now,
+    int (*fn)(const char *, void *), void *arg)
+{
+	return db->ops->ssh_revoked_keys(db, now, fn, arg);
+}

@@ -148,6 +148,25 @@ int	ca_db_token_keys(struct ca_db *db, time_t now, long overlap,
 	    int (*fn)(const char *jwk, void *arg), void *arg);
 
 /*
+ * SSH certificates (ca-ssh.c). The bot name and SPIFFE ID (both malloc'd)
+ * of certificate serial when it is a bot's signing certificate (not a
+ * host's, not a token key's), unexpired at now, unrevoked, of an
+ * unrevoked host. Errors: BOTID_ERR_NOT_FOUND (not such a certificate),
+ * _IO.
+ */
+int	ca_db_ssh_cert_bot(struct ca_db *db, const char *serial, time_t now,
+	    char **bot, char **spiffe_id);
+/* Records the OpenSSH public key line of serial's key (once). */
+int	ca_db_ssh_key_add(struct ca_db *db, const char *serial,
+	    const char *key_line);
+/*
+ * Calls fn with the key line of every SSH-certified key whose X.509
+ * certificate, or host, is revoked and whose certificate is unexpired.
+ */
+int	ca_db_ssh_revoked_keys(struct ca_db *db, time_t now,
+	    int (*fn)(const char *, void *), void *arg);
+
+/*
  * Whether a host enrolled with the EK of this fingerprint was revoked:
  * 0 no, BOTID_ERR_DENIED yes (the TPM may not enrol again), _IO.
  */

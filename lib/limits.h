@@ -70,4 +70,10 @@
 #define BOTID_MAX_EVENTLOG_EVENT (16u * 1024u)
 #define BOTID_MAX_EVENTLOG_ALGS	8u	/* digests in one record */
 
+/* ssh-agent protocol (agent/ssh-agent.c): bytes in one field of a request. */
+#define BOTID_SSH_MAX_KEY_BLOB	2048u		/* a key blob (RSA-8192 fits) */
+#define BOTID_SSH_MAX_SIGN_DATA	(32u * 1024u)	/* data in SIGN_REQUEST */
+#define BOTID_SSH_MAX_EXTENSION	64u		/* an extension's name */
+#define BOTID_SSH_MAX_SESSION_ID 64u		/* SHA-512 exchange hash */
+
 #endif /* BOTID_LIMITS_H */

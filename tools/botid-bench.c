@@ -119,7 +119,8 @@ usage(FILE *f)
 	    "           [--baseline pkcs11:MODULE,TOKEN,PIN-FILE,KEY-LABEL]\n"
 	    "           [--baseline tpm:TCTI,BLOB-FILE] [--raw-clients K]\n"
 	    "           [--peer p11-kit:CLIENT-MODULE,TOKEN,PIN-FILE,KEY-LABEL]\n"
-	    "           [--peer ssh-agent:SOCKET] [--agent-cmd COMMAND]\n"
+	    "           [--peer ssh-agent:SOCKET] [--peer botid-ssh:SOCKET]\n"
+	    "           [--agent-cmd COMMAND]\n"
 	    "  -s, --socket PATH     the agent's socket\n"
 	    "  -b, --bot BOT         sign with this bot\n"
 	    "      --bots LIST       sign with these bots, picked at random\n"
@@ -199,6 +200,8 @@ parse_signer(struct bench_opts *o, const char *arg, int baseline)
 		{ "tpm:", &bench_signer_tpm, "raw-tpm", 1 },
 		{ "p11-kit:", &bench_signer_pkcs11, "p11-kit", 0 },
 		{ "ssh-agent:", &bench_signer_ssh, "ssh-agent", 0 },
+		/* The agent's own ssh_socket, to set beside OpenSSH's. */
+		{ "botid-ssh:", &bench_signer_ssh, "botid-ssh", 0 },
 	};
 	size_t i, n;
 

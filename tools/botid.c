@@ -26,6 +26,10 @@
 #include "lib/file.h"
 #include "lib/limits.h"
 #include "lib/hex.h"
+#include "lib/base64.h"
+#include "lib/buf.h"
+#include "lib/limits.h"
+#include "lib/sshkey.h"
 
 /* Exit codes, documented in botid(1). */
 #define EXIT_OK		0
@@ -34,6 +38,8 @@
 #define EXIT_DENIED	3
 #define EXIT_NOAGENT	4
 #define EXIT_UNAVAILABLE 5	/* the bot's TPM or token is down: retry */
+/* Where ssh-config points ssh by default: beside the default socket. */
+#define BOTID_DEFAULT_SSH_SOCKET "/run/botid/ssh.sock"
 
 #define INPUT_MAX_BYTES	(64u * 1024u * 1024u)
 #define DATA_INLINE	(32u * 1024u)	/* larger inputs are hashed here */
@@ -52,6 +58,10 @@ usage(FILE *f)
 	    "  sign BOT --in FILE [--out SIG] [--digest] [--hash sha256|sha384|sha512]\n"
 	    "       [--format der|raw] [--pss]   sign a file (or a digest) with BOT\n"
 	    "  cert BOT [--out FILE]             a bot's certificate chain (PEM)\n"
+	    "  ssh-config BOT [--ssh-socket PATH] [--identity-file FILE]\n"
+	    "       [--pubkey]                   ~/.ssh/config lines for BOT through\n"
+	    "                                    the agent's ssh_socket; --pubkey:\n"
+	    "                                    its OpenSSH public key line\n"
 	    "  jwt BOT --aud AUD [--scope S]... [--ttl SECONDS] [--pss]\n"
 	    "                                    a JWT naming BOT, for AUD\n"
 	    "  sign-msg BOT --in FILE [--out FILE]\n"
@@ -1408,6 +1418,89 @@ cmd_audit(int argc, char **argv)
 	return r;
 }
 
+/*
+ * What a user puts in ~/.ssh/config (or a unit's environment) to use BOT
+ * through the agent's ssh_socket; --pubkey prints the key line that
+ * IdentityFile names, so ssh offers that bot alone.
+ */
+static int
+cmd_ssh_config(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ssh-socket", required_argument, NULL, 's' },
+		{ "identity-file", required_argument, NULL, 'i' },
+		{ "pubkey", no_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct botid_client *c = NULL;
+	struct botid_buf blob;
+	enum botid_sshkey_kind kind;
+	const char *sock = BOTID_DEFAULT_SSH_SOCKET, *idfile = NULL, *bot;
+	char fp[BOTID_SSHKEY_FP_LEN], *b64 = NULL, idbuf[BOTID_MAX_PATH];
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int ch, pubkey_only = 0, r;
+
+	buf_init(&blob, BOTID_SSH_MAX_KEY_BLOB);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 's')
+			sock = optarg;
+		else if (ch == 'i')
+			idfile = optarg;
+		else if (ch == 'p')
+			pubkey_only = 1;
+		else
+			return EXIT_USAGE;
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	bot = argv[optind];
+	if ((r = connect_agent(&c)) != 0)
+		return r;
+	if ((r = botid_pubkey(c, bot, &der, &len)) != 0) {
+		r = fail_op(c, "ssh-config", r);
+		goto out;
+	}
+	if (sshkey_from_spki(der, len, &blob, &kind) != 0 ||
+	    sshkey_fingerprint(buf_ptr(&blob), buf_len(&blob), fp) != 0 ||
+	    base64_encode(buf_ptr(&blob), buf_len(&blob), &b64) != 0) {
+		r = fail(EXIT_FAIL, "ssh-config: the bot's key has no SSH form");
+		goto out;
+	}
+	if (pubkey_only) {
+		printf("%s %s %s\n", sshkey_type_name(kind), b64, bot);
+		r = fflush(stdout) == 0 ? 0 : fail(EXIT_FAIL,
+		    "ssh-config: cannot write: %s", strerror(errno));
+		goto out;
+	}
+	if (idfile == NULL) {
+		snprintf(idbuf, sizeof(idbuf), "~/.ssh/botid-%s.pub", bot);
+		idfile = idbuf;
+	}
+	printf("# bot %s, key %s %s, through the botid agent\n"
+	    "# first: botid ssh-config %s --pubkey > %s\n"
+	    "Host botid-%s\n"
+	    "\tIdentityAgent %s\n"
+	    "\tIdentityFile %s\n"
+	    "\tIdentitiesOnly yes\n"
+	    "# or in a unit or the environment (every bot the process may"
+	    " use):\n"
+	    "#   Environment=SSH_AUTH_SOCK=%s\n",
+	    bot, sshkey_type_name(kind), fp, bot, idfile, bot, sock, idfile,
+	    sock);
+	r = fflush(stdout) == 0 ? 0 : fail(EXIT_FAIL,
+	    "ssh-config: cannot write: %s", strerror(errno));
+ out:
+	free(b64);
+	buf_reset(&blob);
+	botid_free(der);
+	botid_close(c);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1442,6 +1535,8 @@ main(int argc, char **argv)
 		return cmd_list(argc, argv);
 	if (strcmp(argv[0], "pubkey") == 0)
 		return cmd_pubkey(argc, argv);
+	if (strcmp(argv[0], "ssh-config") == 0)
+		return cmd_ssh_config(argc, argv);
 	if (strcmp(argv[0], "sign") == 0)
 		return cmd_sign(argc, argv);
 	if (strcmp(argv[0], "cert") == 0)

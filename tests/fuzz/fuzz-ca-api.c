@@ -45,6 +45,9 @@ static const struct {
 	{ "POST", "/v1/revoke" },
 	{ "GET", "/.well-known/jwks.json" },
 	{ "GET", "/.well-known/openid-configuration" },
+	{ "POST", "/v1/ssh/certify" },
+	{ "GET", "/v1/ssh/ca.pub" },
+	{ "GET", "/v1/ssh/revoked-keys" },
 };
 
 #define NREQUESTS	(sizeof(requests) / sizeof(requests[0]))
@@ -54,7 +57,8 @@ static void
 ca_dir_remove(void)
 {
 	static const char *const names[] = {
-		"ca.conf", "ca.db", "ca.db-wal", "ca.db-shm", "ca.pem", "ca.key"
+		"ca.conf", "ca.db", "ca.db-wal", "ca.db-shm", "ca.pem", "ca.key",
+		"ssh-ca.pem"
 	};
 	char path[128];
 	size_t i;
@@ -93,7 +97,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	/* The CA's own certificate stands in for an EK root. */
 	fprintf(f, "[ca]\ntrust_domain = fuzz.botid\nlisten = 127.0.0.1:0\n"
 	    "database = %s/ca.db\nca_cert = %s/ca.pem\nca_key = file:%s/ca.key\n"
-	    "ek_root = %s/ca.pem\n", dir, dir, dir, dir);
+	    "ek_root = %s/ca.pem\nssh_ca_key = %s/ssh-ca.pem\n", dir, dir, dir,
+	    dir, dir);
 	if (fclose(f) != 0)
 		abort();
 	if (ca_config_load(path, &cfg, err, sizeof(err)) != 0 ||
@@ -129,9 +134,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    requests[i].path, status, out != NULL ? out : "(null)");
 	FUZZ_CHECK(status >= 200 && status <= 499);
 	FUZZ_CHECK(out != NULL && ctype != NULL);
-	/* No input holds an enrolled TPM's evidence or signature. */
+	/*
+	 * No input holds an enrolled TPM's evidence or signature, nor a bot
+	 * certificate of this CA (it issued none) for an SSH certificate.
+	 */
 	if (strcmp(requests[i].path, "/v1/certify") == 0 ||
-	    strcmp(requests[i].path, "/v1/revoke") == 0)
+	    strcmp(requests[i].path, "/v1/revoke") == 0 ||
+	    strcmp(requests[i].path, "/v1/ssh/certify") == 0)
 		FUZZ_CHECK(status != 200);
 	free(out);
 	return 0;

@@ -36,7 +36,7 @@ assert doc["agent_rss_kib"] > 0, doc
 EOF
 }
 
-agent_conf_begin
+agent_conf_begin "ssh_socket = $T/ssh.sock"
 agent_add_bot hsm1 pkcs11 ecdsa-p256 "uid:$(id -u)"
 agent_add_bot tpm1 tpm ecdsa-p256 "uid:$(id -u)"
 agent_add_bot tpm2 tpm ecdsa-p256 "uid:$(id -u)"
@@ -62,6 +62,12 @@ check_json "$T/p11.json" agent raw-pkcs11
     --baseline "pkcs11:$BOTID_PKCS11_MODULE,$BOTID_TOKEN_LABEL,$BOTID_PIN_FILE,botid:hsm1" \
     >"$T/p11.txt" || fail "table run failed"
 grep -q '^agent/raw-pkcs11 = ' "$T/p11.txt" || fail "no ratio in: $(cat "$T/p11.txt")"
+# SSH signatures through the agent's ssh_socket (hsm1, its first identity).
+check "$BENCH" -s "$AGENT_SOCK" -b hsm1 -n 50 --json \
+    --peer "botid-ssh:$T/ssh.sock" >"$T/ssh.json"
+check_json "$T/ssh.json" agent botid-ssh
+grep '"op":"ssh-sign"' "$AUDIT_LOG" | grep '"bot":"hsm1"' | grep -q '"result":"ok"' ||
+    fail "the bench's SSH signatures are not in the audit log"
 # The transport alone, and several runs taking turns with the baseline.
 check "$BENCH" -s "$AGENT_SOCK" -b hsm1 -n 50 --hello --json >"$T/hello.json"
 check_json "$T/hello.json" agent-hello

@@ -1,0 +1,237 @@
+#!/bin/bash
+# botid-ca's SSH certificates against real OpenSSH: a provisioned host's TPM
+# bot and PKCS#11 bot get user certificates (key id their SPIFFE ID, their
+# name as the only principal, the X.509 certificate's lifetime) for the
+# certificate the CA issued them; an sshd that trusts only the CA key served
+# at /v1/ssh/ca.pub (no authorized_keys) lets each log in through the
+# agent's ssh_socket; certificates not from this CA, or not a bot's valid
+# signing certificate, get nothing; the agent fetches each bot's certificate
+# itself and serves it in REQUEST_IDENTITIES, and ssh logs in with it; after
+# `botid-ca revoke bot`, the key is
+# in /v1/ssh/revoked-keys and sshd with it as RevokedKeys refuses the bot.
+# ca-ssh-pg.sh runs it with the CA on PostgreSQL.
+set -euo pipefail
+. "$top_srcdir/tests/integration/common.sh"
+botid_setup
+[ "$(id -u)" -eq 0 ] || fail "this test runs sshd and needs root"
+# With BOTID_CA_SSH_PG=1 (ca-ssh-pg.sh) the CA runs on PostgreSQL.
+if [ -n "${BOTID_CA_SSH_PG:-}" ]; then
+	. "$top_srcdir/tests/integration/pg-common.sh"
+	start_postgres
+fi
+start_swtpm tpm
+BOTID_TCTI=$(fixture_var tpm BOTID_TCTI)
+start_softhsm hsm sshca
+export SOFTHSM2_CONF
+. "$top_srcdir/tests/integration/agent-common.sh"
+PROVISION="$top_builddir/tools/botid-provision"
+SSH_SOCK="$T/ssh.sock"
+
+start_ca ca "$(fixture_var tpm BOTID_EK_CA_CHAIN)" "ssh_ca_key = $T/ca/ssh-ca.pem"
+[ "$(stat -c %a "$T/ca/ssh-ca.pem")" = 600 ] ||
+    fail "the SSH CA key is mode $(stat -c %a "$T/ca/ssh-ca.pem")"
+
+agent_conf_begin "ssh_socket = $SSH_SOCK"
+agent_add_bot tbot tpm ecdsa-p256 "uid:0"
+agent_add_bot pbot pkcs11 ecdsa-p256 "uid:0"
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --bots tbot,pbot >"$T/join.token"
+check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/join.token"
+start_agent
+for bot in tbot pbot; do
+	ok=
+	for _ in $(seq 1 150); do
+		if botid_cli cert "$bot" --out "$T/$bot.chain" 2>/dev/null; then
+			ok=1
+			break
+		fi
+		sleep 0.2
+	done
+	[ -n "$ok" ] || fail "no certificate for $bot: $(tail -5 "$AGENT_LOG")"
+	botid_cli ssh-config "$bot" --pubkey >"$T/$bot.pub"
+done
+
+# http METHOD PATH [BODY-FILE]: prints the status; the body goes to $T/body.
+http() {
+	local data=()
+	[ $# -ge 3 ] && data=(--data-binary "@$3")
+	curl -sS -o "$T/body" -w '%{http_code}' --cacert "$BOTID_CA_BUNDLE" \
+	    -X "$1" -H 'Content-Type: application/json' "${data[@]}" \
+	    "$BOTID_CA_URL$2"
+}
+expect_status() {
+	local want=$1 got
+	shift
+	got=$(http "$@")
+	[ "$got" = "$want" ] || fail "$*: HTTP $got, not $want: $(cat "$T/body")"
+}
+# certify_body PEM-FILE [EXTRA-JSON]: {"certificate": the first PEM cert}.
+certify_body() {
+	"${PYTHON3:-python3}" - "$@" <<'EOF'
+import json, sys
+pem = open(sys.argv[1]).read()
+first = pem[:pem.index("-----END CERTIFICATE-----") + 25] + "\n"
+body = {"certificate": first}
+if len(sys.argv) > 2:
+    body.update(json.loads(sys.argv[2]))
+print(json.dumps(body))
+EOF
+}
+
+expect_status 200 GET /v1/ssh/ca.pub
+cp "$T/body" "$T/ca.pub"
+ssh-keygen -l -f "$T/ca.pub" >/dev/null || fail "ca.pub is not an SSH key: $(cat "$T/ca.pub")"
+ca_fp=$(ssh-keygen -l -f "$T/ca.pub" | cut -d' ' -f2)
+expect_status 405 POST /v1/ssh/ca.pub "$T/ca.pub"
+expect_status 405 GET /v1/ssh/certify
+expect_status 200 GET /v1/ssh/revoked-keys
+[ ! -s "$T/body" ] || fail "revoked keys before any revocation: $(cat "$T/body")"
+
+# ---- a certificate for each bot, read back by ssh-keygen -L.
+TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
+for bot in tbot pbot; do
+	certify_body "$T/$bot.chain" >"$T/req.json"
+	expect_status 200 POST /v1/ssh/certify "$T/req.json"
+	"${PYTHON3:-python3}" -c 'import json, sys; print(json.load(open(sys.argv[1]))["certificate"])' \
+	    "$T/body" >"$T/$bot-cert.pub"
+	TZ=UTC ssh-keygen -L -f "$T/$bot-cert.pub" >"$T/$bot-cert.txt" ||
+	    fail "ssh-keygen -L refused the $bot certificate"
+	spiffe=$(openssl x509 -in "$T/$bot.chain" -noout -ext subjectAltName |
+	    grep -o 'spiffe://[^ ,]*')
+	case $spiffe in "spiffe://$TD/"*) ;; *) fail "$bot SPIFFE ID: $spiffe";; esac
+	grep -q "Type: ecdsa-sha2-nistp256-cert-v01@openssh.com user certificate" \
+	    "$T/$bot-cert.txt" || fail "$bot: not a user certificate: $(cat "$T/$bot-cert.txt")"
+	grep -qF "Key ID: \"$spiffe\"" "$T/$bot-cert.txt" ||
+	    fail "$bot: key id: $(cat "$T/$bot-cert.txt")"
+	grep -qF "Signing CA: ECDSA $ca_fp" "$T/$bot-cert.txt" ||
+	    fail "$bot: signing CA: $(cat "$T/$bot-cert.txt")"
+	[ "$(sed -n '/Principals:/{n;p}' "$T/$bot-cert.txt" | tr -d ' \t')" = "$bot" ] ||
+	    fail "$bot: principals: $(cat "$T/$bot-cert.txt")"
+	grep -qF "Public key: ECDSA-CERT $(ssh-keygen -l -f "$T/$bot.pub" | cut -d' ' -f2)" \
+	    "$T/$bot-cert.txt" || fail "$bot: the certificate is for another key"
+	# Valid until the X.509 certificate's notAfter, to the second.
+	na=$(date -u -d "$(openssl x509 -in "$T/$bot.chain" -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%S)
+	grep -q "Valid: from .* to $na" "$T/$bot-cert.txt" ||
+	    fail "$bot: validity $(grep Valid "$T/$bot-cert.txt"), want to $na"
+done
+
+# ---- refusals: nothing issued for a certificate that is not a bot's.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$T/self.key" -subj /CN=self -days 1 -out "$T/self.pem" 2>/dev/null
+certify_body "$T/self.pem" >"$T/req.json"
+expect_status 403 POST /v1/ssh/certify "$T/req.json"
+grep -q 'not issued by this CA' "$T/body" || fail "self-signed: $(cat "$T/body")"
+certify_body "$BOTID_CA_BUNDLE" >"$T/req.json"
+expect_status 403 POST /v1/ssh/certify "$T/req.json"
+grep -q 'not a valid bot certificate' "$T/body" || fail "CA cert: $(cat "$T/body")"
+certify_body "$T/tbot.chain" '{"principals": ["root"]}' >"$T/req.json"
+expect_status 400 POST /v1/ssh/certify "$T/req.json"
+printf 'not json' >"$T/req.json"
+expect_status 400 POST /v1/ssh/certify "$T/req.json"
+
+# ---- the agent fetched each bot's SSH certificate with its X.509 one and
+# serves it after the key in REQUEST_IDENTITIES, with the bot's name.
+for _ in $(seq 1 150); do
+	SSH_AUTH_SOCK=$SSH_SOCK ssh-add -L >"$T/agent-ids" 2>&1 || true
+	[ "$(grep -c -- '-cert-v01@openssh.com' "$T/agent-ids")" -eq 2 ] && break
+	sleep 0.2
+done
+[ "$(wc -l <"$T/agent-ids")" -eq 4 ] || fail "ssh-add -L: $(cat "$T/agent-ids")"
+for bot in tbot pbot; do
+	grep -- '-cert-v01@openssh.com .* '"$bot"'$' "$T/agent-ids" >"$T/$bot-agent-cert.pub" ||
+	    fail "no SSH certificate for $bot in ssh-add -L: $(cat "$T/agent-ids")"
+	TZ=UTC ssh-keygen -L -f "$T/$bot-agent-cert.pub" >"$T/$bot-agent-cert.txt" ||
+	    fail "the agent's $bot certificate does not parse"
+	grep -qF "Signing CA: ECDSA $ca_fp" "$T/$bot-agent-cert.txt" &&
+	    [ "$(sed -n '/Principals:/{n;p}' "$T/$bot-agent-cert.txt" | tr -d ' \t')" = "$bot" ] &&
+	    grep -qF "Public key: ECDSA-CERT $(ssh-keygen -l -f "$T/$bot.pub" | cut -d' ' -f2)" \
+	    "$T/$bot-agent-cert.txt" || fail "the agent's $bot certificate: $(cat "$T/$bot-agent-cert.txt")"
+done
+
+# ---- sshd trusting only the botid SSH CA.
+free_port() {
+	"${PYTHON3:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+ssh-keygen -q -t ed25519 -N '' -f "$T/sshd_host" || fail "sshd host key"
+printf 'tbot\npbot\n' >"$T/principals"
+: >"$T/revoked"
+sshd_port=$(free_port)
+cat >"$T/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$sshd_port
+HostKey $T/sshd_host
+PidFile $T/sshd.pid
+AuthorizedKeysFile none
+TrustedUserCAKeys $T/ca.pub
+AuthorizedPrincipalsFile $T/principals
+RevokedKeys $T/revoked
+AuthenticationMethods publickey
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+LogLevel VERBOSE
+EOF
+printf '[127.0.0.1]:%s %s\n' "$sshd_port" "$(cut -d' ' -f1,2 "$T/sshd_host.pub")" \
+    >"$T/known_hosts"
+mkdir -p /run/sshd
+env -u LD_PRELOAD "${SSHD:-/usr/sbin/sshd}" -D -e -f "$T/sshd_config" 2>"$T/sshd.log" &
+register_pid $!
+for _ in $(seq 1 100); do
+	grep -q 'Server listening' "$T/sshd.log" && break
+	sleep 0.1
+done
+grep -q 'Server listening' "$T/sshd.log" || fail "sshd did not start: $(cat "$T/sshd.log")"
+ssh_bot() {	# ssh_bot BOT [CERT-FILE] COMMAND...
+	local bot=$1 cert=$2
+	shift 2
+	env -u SSH_AUTH_SOCK ssh -F none -o BatchMode=yes \
+	    -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$T/known_hosts" \
+	    -o ConnectTimeout=30 -o IdentityAgent="$SSH_SOCK" \
+	    -o IdentitiesOnly=yes -i "$T/$bot.pub" -o CertificateFile="$cert" \
+	    -p "$sshd_port" root@127.0.0.1 "$@" </dev/null
+}
+for bot in tbot pbot; do
+	out=$(ssh_bot "$bot" "$T/$bot-cert.pub" echo "in-as-$bot" 2>"$T/ssh.err") ||
+	    fail "$bot with its certificate: $(tail -3 "$T/ssh.err"; tail -3 "$T/sshd.log")"
+	[ "$out" = "in-as-$bot" ] || fail "$bot ran: $out"
+	grep -q "Accepted publickey for root .*ECDSA-CERT.*ID spiffe://$TD/.*CA ECDSA $ca_fp" \
+	    "$T/sshd.log" || fail "sshd did not log $bot's certificate: $(tail -3 "$T/sshd.log")"
+	# The agent's own certificate, with no CertificateFile: offered by
+	# the agent, the request naming the certificate, audited.
+	n_before=$(grep -c "\"op\":\"ssh-sign\".*\"bot\":\"$bot\".*\"result\":\"ok\"" "$AUDIT_LOG" || true)
+	out=$(env -u SSH_AUTH_SOCK ssh -F none -o BatchMode=yes \
+	    -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$T/known_hosts" \
+	    -o ConnectTimeout=30 -o IdentityAgent="$SSH_SOCK" \
+	    -o IdentitiesOnly=yes -i "$T/$bot-agent-cert.pub" \
+	    -p "$sshd_port" root@127.0.0.1 echo "agent-cert-$bot" </dev/null 2>"$T/ssh.err") ||
+	    fail "$bot with the agent's certificate: $(tail -3 "$T/ssh.err"; tail -3 "$T/sshd.log")"
+	[ "$out" = "agent-cert-$bot" ] || fail "$bot ran: $out"
+	n_after=$(grep -c "\"op\":\"ssh-sign\".*\"bot\":\"$bot\".*\"result\":\"ok\"" "$AUDIT_LOG")
+	[ "$n_after" -gt "$n_before" ] || fail "the $bot certificate login is not audited"
+	# The plain key alone is not enough: there is no authorized_keys.
+	! ssh_bot "$bot" none true 2>/dev/null || fail "$bot logged in without its certificate"
+done
+
+# ---- revoked: the key is served for RevokedKeys and sshd refuses it.
+tspiffe=$(openssl x509 -in "$T/tbot.chain" -noout -ext subjectAltName | grep -o 'spiffe://[^ ,]*')
+"$CA" revoke -c "$BOTID_CA_CONF" bot "$tspiffe" >/dev/null || fail "botid-ca revoke bot failed"
+expect_status 200 GET /v1/ssh/revoked-keys
+[ "$(cut -d' ' -f1,2 "$T/body")" = "$(cut -d' ' -f1,2 "$T/tbot.pub")" ] ||
+    fail "revoked keys: '$(cat "$T/body")', want tbot's key"
+cp "$T/body" "$T/revoked"
+! ssh_bot tbot "$T/tbot-cert.pub" true 2>/dev/null ||
+    fail "sshd accepted the revoked bot's certificate"
+! env -u SSH_AUTH_SOCK ssh -F none -o BatchMode=yes -o StrictHostKeyChecking=yes \
+    -o UserKnownHostsFile="$T/known_hosts" -o IdentityAgent="$SSH_SOCK" \
+    -o IdentitiesOnly=yes -i "$T/tbot-agent-cert.pub" -p "$sshd_port" \
+    root@127.0.0.1 true </dev/null 2>/dev/null ||
+    fail "sshd accepted the revoked bot's certificate from the agent"
+grep -q "revoked" "$T/sshd.log" || fail "sshd did not say revoked: $(tail -3 "$T/sshd.log")"
+out=$(ssh_bot pbot "$T/pbot-cert.pub" echo still-in 2>/dev/null) ||
+    fail "the other bot was refused after tbot's revocation"
+[ "$out" = still-in ] || fail "pbot ran: $out"
+# And no new certificate for the revoked one.
+certify_body "$T/tbot.chain" >"$T/req.json"
+expect_status 403 POST /v1/ssh/certify "$T/req.json"
+echo "ca-ssh: ok"
