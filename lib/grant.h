@@ -18,12 +18,16 @@
 #include "lib/limits.h"
 
 /*
- * Private-enterprise-style arcs, every one below 2^63 so that GnuTLS,
- * python3-cryptography and Go parse them (the attestation extension's
- * 2.25 arc is being replaced for that reason).
+ * Under botid's token arc: a UUID of botid's (deca09bd-6f99-49e1-a1f4-
+ * 2ddd3b7309ea) written under 1.2.840.113556.1.8000.2554, the arc
+ * Microsoft publishes for turning a UUID into an OID without registering,
+ * as lib/certid.h does for the attestation claim. No arc is wider than
+ * 24 bits: GnuTLS, python3-cryptography 38 and Go (2^31) parse them.
  */
-#define BOTID_OID_TOKEN_EKU	"1.3.6.1.4.1.99999.19.1"
-#define BOTID_OID_TOKEN_GRANT	"1.3.6.1.4.1.99999.19.2"
+#define BOTID_OID_TOKEN_ARC \
+	"1.2.840.113556.1.8000.2554.57034.2493.28569.18913.41460.3005755.7539178"
+#define BOTID_OID_TOKEN_EKU	BOTID_OID_TOKEN_ARC ".1"
+#define BOTID_OID_TOKEN_GRANT	BOTID_OID_TOKEN_ARC ".2"
 
 
 /*

@@ -213,7 +213,7 @@ PYEOF
 "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"][0]["x5c"][0])' \
     "$T/jwks.json" | base64 -d | openssl x509 -inform DER -noout -text \
     >"$T/tokcert.txt"
-grep -q '1.3.6.1.4.1.99999.19.1' "$T/tokcert.txt" ||
+grep -q '1.2.840.113556.1.8000.2554.57034.2493.28569.18913.41460.3005755.7539178.1' "$T/tokcert.txt" ||
     fail "no token EKU: $(cat "$T/tokcert.txt")"
 grep -q 'TLS Web Client Authentication\|TLS Web Server' "$T/tokcert.txt" &&
     fail "a token-key certificate allows TLS"
