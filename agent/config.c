@@ -601,7 +601,6 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 	case AGENT_AUDIT_LOG:
 		if (strcmp(value, "none") == 0) {
 			free(cfg->audit_log);
-	free(cfg->event_log);
 			cfg->audit_log = NULL;
 			return 0;
 		}
@@ -1459,6 +1458,7 @@ config_free(struct botid_agent_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->tcti);
 	free(cfg->audit_log);
+	free(cfg->event_log);
 	free(cfg);
 }
 

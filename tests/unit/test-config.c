@@ -363,6 +363,9 @@ test_syntax_variants(void **state)
 	assert_string_equal(cfg->socket_path, "/run/a;b.sock");
 	assert_string_equal(cfg->state_dir, "/srv/s");
 	assert_null(cfg->audit_log);
+	/* audit_log = none leaves the other paths alone (event_log was freed). */
+	assert_string_equal(cfg->event_log,
+	    "/sys/kernel/security/tpm0/binary_bios_measurements");
 	assert_string_equal(cfg->socket_group, "0");
 	assert_int_equal(cfg->socket_gid, 0);
 	assert_non_null(config_find_bot(cfg, "b"));
