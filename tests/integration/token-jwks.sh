@@ -285,10 +285,21 @@ printf '%s.%s.%s\n' "$h" "$payload" "$s" >"$T/forged-msg.jwt"
 forge_raw "$sign_header" "$T/forged-raw.jwt"
 # 3. The same, under the real token's header (the token key's kid).
 forge_raw "$real_header" "$T/forged-raw-kid.jwt"
-# 4. botid-pkcs11.so with pkcs11-tool, under the real token's header.
+# 4. botid-pkcs11.so with pkcs11-tool, under the real token's header. In
+# a sanitizer build the module needs the ASan runtime preloaded into the
+# uninstrumented tool (as in pkcs11-module.sh).
+p11tool() {
+	if [ -n "${BOTID_SANITIZER_PRELOAD:-}" ]; then
+		LD_PRELOAD="$BOTID_SANITIZER_PRELOAD" \
+		    ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0" \
+		    pkcs11-tool "$@"
+	else
+		pkcs11-tool "$@"
+	fi
+}
 printf '%s.%s' "$real_header" "$payload" >"$T/input"
 openssl dgst -sha256 -binary "$T/input" >"$T/input.sha256"
-BOTID_SOCKET="$AGENT_SOCK" pkcs11-tool --module "$MODULE" -O >"$T/objects" 2>&1 ||
+BOTID_SOCKET="$AGENT_SOCK" p11tool --module "$MODULE" -O >"$T/objects" 2>&1 ||
     fail "pkcs11-tool -O: $(head -3 "$T/objects")"
 id=$(awk '/^Private Key Object/ { p = 1; next } /^[^ ]/ { p = 0 }
     p && $1 == "label:" { l = $2 } p && $1 == "ID:" && l == "tbot" { print $2; exit }' \
@@ -298,7 +309,7 @@ id=$(awk '/^Private Key Object/ { p = 1; next } /^[^ ]/ { p = 0 }
 [ "$(grep -c '^Private Key Object' "$T/objects")" -eq 4 ] ||
     fail "the module lists other keys: $(cat "$T/objects")"
 grep -q 'jwt' "$T/objects" && fail "the module shows a token key: $(cat "$T/objects")"
-BOTID_SOCKET="$AGENT_SOCK" check pkcs11-tool --module "$MODULE" --sign \
+BOTID_SOCKET="$AGENT_SOCK" check p11tool --module "$MODULE" --sign \
     -m ECDSA --id "$id" -i "$T/input.sha256" -o "$T/p11.sig"
 printf '%s.%s.%s\n' "$real_header" "$payload" "$(b64u <"$T/p11.sig")" \
     >"$T/forged-p11.jwt"
