@@ -922,7 +922,7 @@ static int
 pg_purge(struct ca_db *db, time_t now, long cert_retention,
     struct ca_purge_counts *c)
 {
-	long token_keys;	/* a purged certificate's JWK and SSH key line */
+	long dependents;	/* rows of a purged certificate: JWK, SSH key */
 	int r;
 
 	if ((r = pg_begin(db)) != 0)
@@ -935,10 +935,10 @@ pg_purge(struct ca_db *db, time_t now, long cert_retention,
 	    now, &c->tokens)) != 0 ||
 	    (r = pg_delete_before(db, "DELETE FROM token_keys WHERE serial IN "
 	    "(SELECT serial FROM certs WHERE not_after < $1)",
-	    now - cert_retention, &token_keys)) != 0 ||
+	    now - cert_retention, &dependents)) != 0 ||
 	    (r = pg_delete_before(db, "DELETE FROM ssh_keys WHERE serial IN "
 	    "(SELECT serial FROM certs WHERE not_after < $1)",
-	    now - cert_retention, &token_keys)) != 0 ||
+	    now - cert_retention, &dependents)) != 0 ||
 	    (r = pg_delete_before(db, "DELETE FROM certs WHERE not_after < $1",
 	    now - cert_retention, &c->certs)) != 0) {
 		pg_rollback(db);
