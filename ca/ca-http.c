@@ -73,7 +73,8 @@ struct server {
 	struct evconnlistener	*listener;
 	struct event		*resume;	/* re-enables listener */
 	int			 paused;
-	unsigned long		 nconn, max_conn, max_per_addr;
+	/* nadmit: connections counted in (refused ones are not) */
+	unsigned long		 nadmit, max_conn, max_per_addr;
 	struct timeval		 deadline;
 	struct addr_count	*buckets[HTTP_ADDR_BUCKETS];
 	struct log_limit	 log_full, log_addr, log_accept, log_slow;
@@ -221,8 +222,9 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 		return;
 	if (c->deadline != NULL)
 		event_free(c->deadline);
+	if (c->ac != NULL)
+		c->s->nadmit--;
 	addr_put(c->s, c->ac);
-	c->s->nconn--;
 	/* A descriptor came free: accept() may succeed again. */
 	listener_resume(c->s);
 	free(c);
@@ -261,12 +263,11 @@ on_conn_timer(evutil_socket_t unused, short what, void *arg)
 		return;
 	}
 	c->started = 1;
-	if (s->nconn > s->max_conn) {
-		log_limited(&s->log_full, "ca: connection refused: %lu "
-		    "connections open (max_connections)", s->nconn - 1);
-		shutdown(c->fd, SHUT_RDWR);
-		return;
-	}
+	/*
+	 * The address's cap first, then the global one, which counts only
+	 * connections let in: a flood from a few addresses, refused by their
+	 * cap, is never what keeps another client out.
+	 */
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0 ||
 	    !addr_key((struct sockaddr *)&ss, &family, key) ||
 	    (ac = addr_get(s, family, key)) == NULL) {
@@ -280,8 +281,18 @@ on_conn_timer(evutil_socket_t unused, short what, void *arg)
 		shutdown(c->fd, SHUT_RDWR);
 		return;
 	}
+	if (s->nadmit >= s->max_conn) {
+		log_limited(&s->log_full, "ca: connection refused: %lu "
+		    "connections open (max_connections)", s->nadmit);
+		/* Drops the counter addr_get() may have just made. */
+		ac->count++;
+		addr_put(s, ac);
+		shutdown(c->fd, SHUT_RDWR);
+		return;
+	}
 	ac->count++;
 	c->ac = ac;
+	s->nadmit++;
 	/* Answers go out at once, not after the peer's delayed ACK. */
 	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof(one)) != 0)
@@ -318,7 +329,6 @@ tls_bev(struct event_base *base, void *arg)
 	} else {
 		c->s = s;
 		c->fd = -1;
-		s->nconn++;
 	}
 	/* From here on the SSL object owns c (conn_free()). */
 	if ((bev = bufferevent_openssl_socket_new(base, -1, ssl,
