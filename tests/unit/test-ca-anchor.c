@@ -26,129 +26,30 @@
 #include <sqlite3.h>
 #include <tss2/tss2_mu.h>
 
-#include "ca/ca-api.h"
-#include "ca/ca-config.h"
-#include "ca/ca-db.h"
-#include "ca/ca-issue.h"
 #include "lib/auditlog.h"
 #include "lib/base64.h"
 #include "lib/botid.h"
 #include "lib/hex.h"
 #include "lib/log.h"
+#include "tests/unit/ca-fixture.h"
 
 #define HOST_A		"00000000000000aa"
 #define HOST_B		"00000000000000bb"
 #define HOST_UNKNOWN	"00000000000000cc"
 
-struct host {
-	const char	*id;
-	EVP_PKEY	*key;
-};
-
-static char ca_dir[] = "/tmp/botid-test-ca-anchor.XXXXXX";
-static struct ca_config *cfg;
-static struct ca_db *db;
-static struct ca_signer *signer;
-static struct ca_api api;
-static struct host host_a = { HOST_A, NULL }, host_b = { HOST_B, NULL };
-
-static void
-host_public(EVP_PKEY *key, uint8_t *out, size_t *out_len)
-{
-	TPM2B_PUBLIC pub;
-	TPMT_PUBLIC *p = &pub.publicArea;
-	BIGNUM *x = NULL, *y = NULL;
-	size_t off = 0;
-
-	memset(&pub, 0, sizeof(pub));
-	p->type = TPM2_ALG_ECC;
-	p->nameAlg = TPM2_ALG_SHA256;
-	p->objectAttributes = TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_FIXEDTPM |
-	    TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
-	    TPMA_OBJECT_USERWITHAUTH;
-	p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-	p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-	p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-	p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-	assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X,
-	    &x), 1);
-	assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y,
-	    &y), 1);
-	assert_int_equal(BN_bn2binpad(x, p->unique.ecc.x.buffer, 32), 32);
-	assert_int_equal(BN_bn2binpad(y, p->unique.ecc.y.buffer, 32), 32);
-	p->unique.ecc.x.size = p->unique.ecc.y.size = 32;
-	assert_int_equal(Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, out,
-	    sizeof(TPM2B_PUBLIC), &off), 0);
-	*out_len = off;
-	BN_free(x);
-	BN_free(y);
-}
-
-static void
-host_enrol(struct host *h)
-{
-	struct ca_session s;
-	uint8_t pub[sizeof(TPM2B_PUBLIC)];
-	size_t len = 0;
-
-	h->key = EVP_EC_gen("P-256");
-	assert_non_null(h->key);
-	host_public(h->key, pub, &len);
-	memset(&s, 0, sizeof(s));
-	s.ak_pub = s.hk_pub = pub;
-	s.ak_len = s.hk_len = len;
-	assert_int_equal(ca_db_host_add(db, h->id,
-	    "0000000000000000000000000000000000000000000000000000000000000000",
-	    &s, time(NULL)), 0);
-}
-
-static void
-ca_files_remove(void)
-{
-	static const char *const names[] = {
-		"ca.conf", "ca.db", "ca.db-wal", "ca.db-shm", "ca.pem", "ca.key"
-	};
-	char path[128];
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", ca_dir, names[i]);
-		(void)unlink(path);
-	}
-	(void)rmdir(ca_dir);
-}
+static struct ca_fixture fx;
+static struct ca_fixture_host host_a = { HOST_A, NULL };
+static struct ca_fixture_host host_b = { HOST_B, NULL };
 
 static int
 ca_setup(void **state)
 {
-	char path[256], err[1024];
-	FILE *f;
-	int made = 0;
-
 	(void)state;
-	log_init("test-ca-anchor", BOTID_LOG_ERR, 0);
-	if (mkdtemp(ca_dir) == NULL)
+	if (ca_fixture_open(&fx, "test-ca-anchor",
+	    "audit_anchor_history = 3\n") != 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/ca.conf", ca_dir);
-	if ((f = fopen(path, "w")) == NULL)
-		return -1;
-	fprintf(f, "[ca]\ntrust_domain = test.botid\nlisten = 127.0.0.1:0\n"
-	    "database = %s/ca.db\nca_cert = %s/ca.pem\n"
-	    "ca_key = file:%s/ca.key\nek_root = %s/ca.pem\n"
-	    "audit_anchor_history = 3\n", ca_dir, ca_dir,
-	    ca_dir, ca_dir);
-	if (fclose(f) != 0)
-		return -1;
-	if (ca_config_load(path, &cfg, err, sizeof(err)) != 0 ||
-	    ca_db_open(cfg->database, &db, err, sizeof(err)) != 0 ||
-	    ca_signer_init(cfg, &made, err, sizeof(err)) != 0 ||
-	    ca_signer_open(cfg, &signer, err, sizeof(err)) != 0 ||
-	    ca_api_init(&api, cfg, db, signer, err, sizeof(err)) != 0) {
-		fprintf(stderr, "test-ca-anchor: setup: %s\n", err);
-		return -1;
-	}
-	host_enrol(&host_a);
-	host_enrol(&host_b);
+	ca_fixture_enrol(&fx, &host_a);
+	ca_fixture_enrol(&fx, &host_b);
 	return 0;
 }
 
@@ -156,13 +57,9 @@ static int
 ca_teardown(void **state)
 {
 	(void)state;
-	ca_api_free(&api);
-	ca_signer_close(signer);
-	ca_db_close(db);
-	ca_config_free(cfg);
 	EVP_PKEY_free(host_a.key);
 	EVP_PKEY_free(host_b.key);
-	ca_files_remove();
+	ca_fixture_close(&fx);
 	return 0;
 }
 
@@ -172,38 +69,13 @@ ca_teardown(void **state)
 static int
 post(const char *path, const char *body, json_t **answer)
 {
-	const char *ctype = NULL;
-	char *out = NULL;
-	json_error_t je;
-	int status;
-
-	status = ca_api_handle(&api, "POST", path, body, strlen(body), "test",
-	    &out, &ctype);
-	assert_non_null(out);
-	if (answer != NULL) {
-		*answer = json_loads(out, 0, &je);
-		assert_non_null(*answer);
-	}
-	free(out);
-	return status;
+	return ca_fixture_call(&fx, "POST", path, body, answer);
 }
 
 static int
 get(const char *path, json_t **answer)
 {
-	const char *ctype = NULL;
-	char *out = NULL;
-	json_error_t je;
-	int status;
-
-	status = ca_api_handle(&api, "GET", path, "", 0, "test", &out, &ctype);
-	assert_non_null(out);
-	if (answer != NULL) {
-		*answer = json_loads(out, 0, &je);
-		assert_non_null(*answer);
-	}
-	free(out);
-	return status;
+	return ca_fixture_call(&fx, "GET", path, "", answer);
 }
 
 /*
@@ -306,7 +178,7 @@ rows(const char *host_id)
 	sqlite3_stmt *st = NULL;
 	int n;
 
-	snprintf(path, sizeof(path), "%s/ca.db", ca_dir);
+	snprintf(path, sizeof(path), "%s/ca.db", fx.dir);
 	assert_int_equal(sqlite3_open_v2(path, &s, SQLITE_OPEN_READONLY, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(s, "SELECT COUNT(*) FROM "
@@ -441,7 +313,7 @@ test_anchor_history(void **state)
 	}
 	assert_int_equal(held(HOST_A), 7);
 	assert_int_equal(rows(HOST_A), 3);	/* audit_anchor_history */
-	assert_int_equal(ca_api_handle(&api, "GET", "/metrics", "", 0, "test",
+	assert_int_equal(ca_api_handle(&fx.api, "GET", "/metrics", "", 0, "test",
 	    &out, &ctype), 200);
 	snprintf(want, sizeof(want), "\nbotid_ca_audit_anchor_number{host=\""
 	    HOST_A "\"} 7\n");

@@ -26,14 +26,11 @@
 #include <openssl/sha.h>
 #include <tss2/tss2_mu.h>
 
-#include "ca/ca-api.h"
-#include "ca/ca-config.h"
-#include "ca/ca-db.h"
-#include "ca/ca-issue.h"
 #include "attest/ca-revoke.h"
 #include "lib/base64.h"
 #include "lib/botid.h"
 #include "lib/log.h"
+#include "tests/unit/ca-fixture.h"
 
 #define HOST_A		"00000000000000aa"
 #define HOST_B		"00000000000000bb"
@@ -42,17 +39,9 @@
 #define SERIAL_A3	"A3A3A3A3A3A3A3A3A3A3A3A3A3A3A3A3"
 #define SERIAL_B1	"B1B1B1B1B1B1B1B1B1B1B1B1B1B1B1B1"
 
-struct host {
-	const char	*id;
-	EVP_PKEY	*key;
-};
-
-static char ca_dir[] = "/tmp/botid-test-ca-revoke.XXXXXX";
-static struct ca_config *cfg;
-static struct ca_db *db;
-static struct ca_signer *signer;
-static struct ca_api api;
-static struct host host_a = { HOST_A, NULL }, host_b = { HOST_B, NULL };
+static struct ca_fixture fx;
+static struct ca_fixture_host host_a = { HOST_A, NULL };
+static struct ca_fixture_host host_b = { HOST_B, NULL };
 
 /* --- The signed message ------------------------------------------------ */
 
@@ -174,57 +163,6 @@ test_reason_codes(void **state)
 
 /* --- A CA with two enrolled hosts ---------------------------------------- */
 
-/* The marshalled TPM2B_PUBLIC of an EC P-256 signing key. */
-static void
-host_public(EVP_PKEY *key, uint8_t *out, size_t *out_len)
-{
-	TPM2B_PUBLIC pub;
-	TPMT_PUBLIC *p = &pub.publicArea;
-	BIGNUM *x = NULL, *y = NULL;
-	size_t off = 0;
-
-	memset(&pub, 0, sizeof(pub));
-	p->type = TPM2_ALG_ECC;
-	p->nameAlg = TPM2_ALG_SHA256;
-	p->objectAttributes = TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_FIXEDTPM |
-	    TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
-	    TPMA_OBJECT_USERWITHAUTH;
-	p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
-	p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
-	p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
-	p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
-	assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X,
-	    &x), 1);
-	assert_int_equal(EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y,
-	    &y), 1);
-	assert_int_equal(BN_bn2binpad(x, p->unique.ecc.x.buffer, 32), 32);
-	assert_int_equal(BN_bn2binpad(y, p->unique.ecc.y.buffer, 32), 32);
-	p->unique.ecc.x.size = p->unique.ecc.y.size = 32;
-	assert_int_equal(Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, out,
-	    sizeof(TPM2B_PUBLIC), &off), 0);
-	*out_len = off;
-	BN_free(x);
-	BN_free(y);
-}
-
-static void
-host_enrol(struct host *h)
-{
-	struct ca_session s;
-	uint8_t pub[sizeof(TPM2B_PUBLIC)];
-	size_t len = 0;
-
-	h->key = EVP_EC_gen("P-256");
-	assert_non_null(h->key);
-	host_public(h->key, pub, &len);
-	memset(&s, 0, sizeof(s));
-	s.ak_pub = s.hk_pub = pub;
-	s.ak_len = s.hk_len = len;
-	assert_int_equal(ca_db_host_add(db, h->id,
-	    "0000000000000000000000000000000000000000000000000000000000000000",
-	    &s, time(NULL)), 0);
-}
-
 static void
 cert_add(const char *serial, const char *host_id, const char *bot)
 {
@@ -232,56 +170,18 @@ cert_add(const char *serial, const char *host_id, const char *bot)
 
 	snprintf(spiffe, sizeof(spiffe), "spiffe://test.botid/host/%s/bot/%s",
 	    host_id, bot);
-	assert_int_equal(ca_db_cert_add(db, serial, host_id, bot, spiffe,
+	assert_int_equal(ca_db_cert_add(fx.db, serial, host_id, bot, spiffe,
 	    time(NULL) + 3600, "tpm", time(NULL)), 0);
-}
-
-static void
-ca_files_remove(void)
-{
-	static const char *const names[] = {
-		"ca.conf", "ca.db", "ca.db-wal", "ca.db-shm", "ca.pem", "ca.key"
-	};
-	char path[128];
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", ca_dir, names[i]);
-		(void)unlink(path);
-	}
-	(void)rmdir(ca_dir);
 }
 
 static int
 ca_setup(void **state)
 {
-	char path[256], err[1024];
-	FILE *f;
-	int made = 0;
-
 	(void)state;
-	log_init("test-ca-revoke", BOTID_LOG_ERR, 0);
-	if (mkdtemp(ca_dir) == NULL)
+	if (ca_fixture_open(&fx, "test-ca-revoke", NULL) != 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/ca.conf", ca_dir);
-	if ((f = fopen(path, "w")) == NULL)
-		return -1;
-	fprintf(f, "[ca]\ntrust_domain = test.botid\nlisten = 127.0.0.1:0\n"
-	    "database = %s/ca.db\nca_cert = %s/ca.pem\n"
-	    "ca_key = file:%s/ca.key\nek_root = %s/ca.pem\n", ca_dir, ca_dir,
-	    ca_dir, ca_dir);
-	if (fclose(f) != 0)
-		return -1;
-	if (ca_config_load(path, &cfg, err, sizeof(err)) != 0 ||
-	    ca_db_open(cfg->database, &db, err, sizeof(err)) != 0 ||
-	    ca_signer_init(cfg, &made, err, sizeof(err)) != 0 ||
-	    ca_signer_open(cfg, &signer, err, sizeof(err)) != 0 ||
-	    ca_api_init(&api, cfg, db, signer, err, sizeof(err)) != 0) {
-		fprintf(stderr, "test-ca-revoke: setup: %s\n", err);
-		return -1;
-	}
-	host_enrol(&host_a);
-	host_enrol(&host_b);
+	ca_fixture_enrol(&fx, &host_a);
+	ca_fixture_enrol(&fx, &host_b);
 	cert_add(SERIAL_A1, HOST_A, "one");
 	cert_add(SERIAL_A2, HOST_A, "two");
 	cert_add(SERIAL_A3, HOST_A, "three");
@@ -293,13 +193,9 @@ static int
 ca_teardown(void **state)
 {
 	(void)state;
-	ca_api_free(&api);
-	ca_signer_close(signer);
-	ca_db_close(db);
-	ca_config_free(cfg);
 	EVP_PKEY_free(host_a.key);
 	EVP_PKEY_free(host_b.key);
-	ca_files_remove();
+	ca_fixture_close(&fx);
 	return 0;
 }
 
@@ -309,20 +205,7 @@ ca_teardown(void **state)
 static int
 post(const char *path, const char *body, json_t **answer)
 {
-	const char *ctype = NULL;
-	char *out = NULL;
-	json_error_t je;
-	int status;
-
-	status = ca_api_handle(&api, "POST", path, body, strlen(body), "test",
-	    &out, &ctype);
-	assert_non_null(out);
-	if (answer != NULL) {
-		*answer = json_loads(out, 0, &je);
-		assert_non_null(*answer);
-	}
-	free(out);
-	return status;
+	return ca_fixture_call(&fx, "POST", path, body, answer);
 }
 
 /* A fresh nonce for host_id from /v1/nonce: its base64, malloc'd. */
@@ -415,7 +298,7 @@ revoke_body(const char *host_id, const char *nonce, const char *serial,
  * NULL. The nonce is fresh unless nonce_in is given.
  */
 static int
-revoke_ask(const struct host *h, EVP_PKEY *signer_key, const char *nonce_in,
+revoke_ask(const struct ca_fixture_host *h, EVP_PKEY *signer_key, const char *nonce_in,
     const char *serial, const char *reason, const char *signed_target,
     const char *signed_reason, json_t **answer)
 {
@@ -456,7 +339,7 @@ revoked_reason(const char *serial)
 {
 	struct revoked_find f = { serial, -1 };
 
-	assert_int_equal(ca_db_revoked(db, time(NULL), revoked_find_fn, &f),
+	assert_int_equal(ca_db_revoked(fx.db, time(NULL), revoked_find_fn, &f),
 	    0);
 	return f.reason;
 }
@@ -466,7 +349,7 @@ revoked_reason(const char *serial)
 static void
 test_revoke_own_serial(void **state)
 {
-	unsigned long long before = api.metrics.revoked_bot;
+	unsigned long long before = fx.api.metrics.revoked_bot;
 	json_t *a = NULL;
 	char *nonce;
 
@@ -482,7 +365,7 @@ test_revoke_own_serial(void **state)
 	assert_true(json_is_false(json_object_get(a, "already")));
 	json_decref(a);
 	assert_int_equal(revoked_reason(SERIAL_A1), 4);
-	assert_int_equal(api.metrics.revoked_bot, before + 1);
+	assert_int_equal(fx.api.metrics.revoked_bot, before + 1);
 	/* The same body again: its nonce is spent. */
 	assert_int_equal(revoke_ask(&host_a, host_a.key, nonce,
 	    "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", "superseded",
@@ -493,7 +376,7 @@ test_revoke_own_serial(void **state)
 	    "superseded", SERIAL_A1, "superseded", &a), 200);
 	assert_true(json_is_true(json_object_get(a, "already")));
 	json_decref(a);
-	assert_int_equal(api.metrics.revoked_bot, before + 1);
+	assert_int_equal(fx.api.metrics.revoked_bot, before + 1);
 	assert_int_equal(revoked_reason(SERIAL_A1), 4);
 }
 
@@ -654,7 +537,7 @@ test_revoke_malformed(void **state)
 static void
 test_revoke_host(void **state)
 {
-	unsigned long long before = api.metrics.revoked_host;
+	unsigned long long before = fx.api.metrics.revoked_host;
 	json_t *a = NULL, *list;
 	char body[64];
 	size_t i;
@@ -679,7 +562,7 @@ test_revoke_host(void **state)
 	}
 	assert_true(seen2 && seen3);
 	json_decref(a);
-	assert_int_equal(api.metrics.revoked_host, before + 1);
+	assert_int_equal(fx.api.metrics.revoked_host, before + 1);
 	assert_int_equal(revoked_reason(SERIAL_A2), 5);
 	assert_int_equal(revoked_reason(SERIAL_A3), 5);
 	assert_int_equal(revoked_reason(SERIAL_A1), 4);	/* kept */
