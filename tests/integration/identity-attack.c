@@ -354,20 +354,23 @@ recv_fd(int via)
 	return fd;
 }
 
+/*
+ * Runs OTHER as `bot SUBCMD FD BOT`, FD being the agent connection fd
+ * handed over through a socketpair (SCM_RIGHTS), and waits for it while
+ * this process keeps the connection open: its exit status.
+ */
 static int
-cmd_pass(const char *sock, const char *bot, const char *other)
+hand_over(int fd, const char *subcmd, const char *bot, const char *other)
 {
-	int fd, sv[2], status;
+	int sv[2], status;
 	pid_t child;
 
-	fd = connect_agent(sock, 1);
-	send_requests(fd, 1, NULL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		die("socketpair");
 	if ((child = fork()) == -1)
 		die("fork");
 	if (child == 0) {
-		char *argv[] = { (char *)"bot", (char *)"recv-sign", NULL,
+		char *argv[] = { (char *)"bot", (char *)subcmd, NULL,
 		    (char *)bot, NULL };
 
 		/* Only the socketpair end crosses the exec, not the agent's. */
@@ -377,11 +380,22 @@ cmd_pass(const char *sock, const char *bot, const char *other)
 		exec_self(other, argv);
 	}
 	send_fd(sv[0], fd);
-	/* Stay alive, the connection open, while the other signs. */
 	if (waitpid(child, &status, 0) == -1)
 		die("waitpid");
-	close(fd);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+static int
+cmd_pass(const char *sock, const char *bot, const char *other)
+{
+	int fd, r;
+
+	fd = connect_agent(sock, 1);
+	send_requests(fd, 1, NULL);
+	/* Stays alive, the connection open, while the other signs. */
+	r = hand_over(fd, "recv-sign", bot, other);
+	close(fd);
+	return r;
 }
 
 static int
@@ -406,29 +420,12 @@ static int
 cmd_split(const char *sock, const char *bot, const char *other)
 {
 	struct botid_buf b;
-	int fd, sv[2], status;
 	size_t half;
-	pid_t child;
+	int fd;
 
 	fd = connect_agent(sock, 1);
 	send_requests(fd, 1, NULL);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
-		die("socketpair");
-	if ((child = fork()) == -1)
-		die("fork");
-	if (child == 0) {
-		char *argv[] = { (char *)"bot", (char *)"prefix", NULL,
-		    (char *)bot, NULL };
-
-		if (fcntl(sv[1], F_SETFD, 0) == -1)
-			die("fcntl");
-		argv[2] = fd_arg(sv[1]);
-		exec_self(other, argv);
-	}
-	send_fd(sv[0], fd);
-	if (waitpid(child, &status, 0) == -1)
-		die("waitpid");
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (hand_over(fd, "prefix", bot, other) != 0)
 		return 1;
 	sign_frame(&b, bot);
 	half = buf_len(&b) / 2;
