@@ -801,6 +801,20 @@ registry_unref(struct botid_registry *reg)
 	free(reg);
 }
 
+void
+registry_expire(uint64_t now_ns, uint64_t *next_ns)
+{
+	struct botid_backend_ref *b;
+	uint64_t next;
+
+	*next_ns = 0;
+	for (b = open_backends; b != NULL; b = b->next) {
+		(void)pool_expire(b->pool, now_ns, &next);
+		if (next != 0 && (*next_ns == 0 || next < *next_ns))
+			*next_ns = next;
+	}
+}
+
 size_t
 registry_pending(void)
 {

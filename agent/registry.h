@@ -119,6 +119,12 @@ void	registry_ref(struct botid_registry *reg);
 /* Drops a reference; the last one closes keys and backends no longer used. */
 void	registry_unref(struct botid_registry *reg);
 
+/*
+ * pool_expire() on every open backend's pool at now_ns; *next_ns is the
+ * earliest deadline still queued anywhere (0: none).
+ */
+void	registry_expire(uint64_t now_ns, uint64_t *next_ns);
+
 /* Pending jobs across every open backend (for draining on shutdown). */
 size_t	registry_pending(void);
 

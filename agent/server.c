@@ -161,10 +161,11 @@ struct server {
 	struct timespec		 spin_from;	/* the last reply sent */
 	int			 spinning;	/* polling since spin_from */
 	size_t			 queued;	/* jobs handed to pools, not back */
+	uint64_t		 expire_at;	/* a queued job's deadline, or 0 */
 	struct uid_count	*uids;		/* uids holding connections */
 	size_t			 nuids, uids_cap;
 	struct ratelog		 log_full, log_uid, log_evict, log_hello,
-				 log_frame, log_cred;
+				 log_frame, log_cred, log_busy;
 	struct ssh_cached	*ssh_keys;	/* by bot index */
 	size_t			 nssh_keys;
 };
@@ -1092,21 +1093,68 @@ handle_cert_chain(struct server *s, struct conn *c,
 
 static void	finish_job(struct server *, struct botid_job *, int);
 
+/* Why a request is answered BUSY by its bot's queue, as the audit says. */
+#define QUEUE_BUSY_DETAIL	"busy: over max_queue_wait"
+
+/*
+ * A request its bot's queue could not serve within max_queue_wait: BUSY
+ * with when to retry, refused before anything was signed, so audited as
+ * any such refusal (aggregated, doc/audit.md). flush: send the reply now.
+ */
+static void
+request_busy(struct server *s, struct request *rq, uint32_t retry_ms,
+    const char *why, int flush)
+{
+	struct conn *c = rq->conn;
+
+	/* RETRY_AFTER says when; the message, why. */
+	if (c->fd != -1 && c->ssh)
+		reply_error(c, rq->op, rq->id, BOTID_STATUS_BUSY, NULL);
+	else if (c->fd != -1 &&
+	    wire_put_busy(&c->out, rq->op, rq->id, retry_ms, why) != 0)
+		c->closing = 1;
+	audit_simple(c, op_name(rq->op), rq->bot->cfg->name, "error",
+	    QUEUE_BUSY_DETAIL, &rq->t0);
+	log_limited(&s->log_busy, "bot %s: %s: answered BUSY (retry after "
+	    "%u ms)", rq->bot->cfg->name, why, (unsigned)retry_ms);
+	free(rq->jwt_input);
+	free(rq->jwt_detail);
+	registry_unref(rq->reg);
+	free(rq);
+	c->inflight--;
+	if (c->fd == -1) {
+		if (c->inflight == 0)
+			conn_free(s, c);
+	} else if (flush)
+		(void)conn_flush(s, c);
+}
+
 /*
  * Hands a signing job to its bot's pool, or, when the loop woke for this
  * connection alone and the pool is idle and quick, signs it here and
- * answers at once (pool_run_inline).
+ * answers at once (pool_run_inline). A queue whose wait is estimated over
+ * max_queue_wait answers BUSY at once instead.
  */
 static void
 submit_job(struct server *s, struct botid_pool *pool, struct botid_job *job)
 {
+	uint64_t max_wait = (uint64_t)s->reg->cfg->max_queue_wait_ms * 1000000u;
+	uint32_t retry_ms;
+
 	if (s->inline_budget > 0 && pool_run_inline(pool, job)) {
 		s->inline_budget--;
 		finish_job(s, job, 0);
-	} else {
-		pool_submit(pool, job);
-		s->queued++;
+		return;
 	}
+	if (pool_submit_bounded(pool, job, max_wait, &retry_ms) != 0) {
+		request_busy(s, job->owner, retry_ms, "the bot's queue would "
+		    "take longer than max_queue_wait", 0);
+		return;
+	}
+	s->queued++;
+	if (job->deadline_ns != 0 &&
+	    (s->expire_at == 0 || job->deadline_ns < s->expire_at))
+		s->expire_at = job->deadline_ns;
 }
 
 /* Picks the scheme for AUTO and refuses ones the key cannot do. */
@@ -2035,6 +2083,12 @@ finish_job(struct server *s, struct botid_job *job, int flush)
 
 	rq = job->owner;
 	c = rq->conn;
+	/* The pool's answer to a job that waited out max_queue_wait. */
+	if (r == BOTID_ERR_BUSY && job->retry_ms != 0) {
+		request_busy(s, rq, job->retry_ms, "waited max_queue_wait "
+		    "without reaching the device", flush);
+		return;
+	}
 	if (r == 0 && rq->job.params.scheme == BOTID_SCHEME_ECDSA &&
 	    rq->format == BOTID_FORMAT_DER) {
 		if ((r = sig_ecdsa_raw_to_der(job->sig, job->sig_len,
@@ -2098,6 +2152,34 @@ finish_jobs(struct server *s)
 		else
 			finish_job(s, job, 1);
 	}
+}
+
+/*
+ * Jobs past their max_queue_wait deadline leave their queues; each comes
+ * back through the done list (finish_jobs) and is answered BUSY.
+ */
+static void
+expire_jobs(struct server *s)
+{
+	uint64_t now;
+
+	if (s->expire_at == 0 || (now = pool_now_ns()) < s->expire_at)
+		return;
+	registry_expire(now, &s->expire_at);
+}
+
+/* How long epoll may sleep: a second, or until the next deadline. */
+static int
+loop_timeout(const struct server *s)
+{
+	uint64_t now, ms;
+
+	if (s->expire_at == 0)
+		return 1000;
+	if ((now = pool_now_ns()) >= s->expire_at)
+		return 0;
+	ms = (s->expire_at - now + 999999u) / 1000000u;
+	return ms < 1000 ? (int)ms : 1000;
 }
 
 /*
@@ -2364,7 +2446,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		if (s.spinning && (micros_since(&s.spin_from) >= LOOP_SPIN_US ||
 		    s.queued > 0))
 			s.spinning = 0;
-		n = epoll_wait(s.epfd, events, MAX_EVENTS, s.spinning ? 0 : 1000);
+		n = epoll_wait(s.epfd, events, MAX_EVENTS, s.spinning ? 0 :
+		    loop_timeout(&s));
 		if (n == 0 && s.spinning)
 			continue;
 		/* One ready connection: its request may be signed right here. */
@@ -2407,6 +2490,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 					conn_readable(&s, c);
 			}
 		}
+		expire_jobs(&s);
 		graveyard_empty(&s);
 		audit_flush_due();
 		if (!s.stopping)

@@ -1,0 +1,150 @@
+#!/bin/bash
+# Queues the agent can defend (doc/performance.md, "What the queue
+# guarantees"), against swtpm and SoftHSM2. The TPM is made a hung chip by
+# stopping swtpm (SIGSTOP): no timing is assumed anywhere.
+#  1. A PKCS#11 bot is served while the TPM's queue is full and its chip
+#     hangs: separate pools, and the event loop never waits on a device.
+#  2. max_queue_wait = 1ms, 64 clients on one TPM bot with the chip hung:
+#     every request but the one the device holds is answered BUSY with a
+#     retry hint, none of them signed; each BUSY is audited as a refusal
+#     (no signature entry) and the chain verifies.
+#  3. The same with the chip running: every reply is a signature that
+#     OpenSSL verifies, or BUSY with a hint.
+set -euo pipefail
+. "$top_srcdir/tests/integration/common.sh"
+botid_setup
+start_swtpm tpm
+start_softhsm hsm agent-queue
+export SOFTHSM2_CONF
+. "$top_srcdir/tests/integration/agent-common.sh"
+
+QC() { "${PYTHON3:-python3}" "$top_srcdir/tests/integration/queue-client.py" "$@"; }
+UID_ME=$(id -u)
+
+write_conf() {
+	agent_conf_begin "$@"
+	agent_add_bot tbot tpm ecdsa-p256 "uid:$UID_ME"
+	agent_add_bot pbot pkcs11 ecdsa-p256 "uid:$UID_ME"
+}
+
+# The swtpm process is released whatever way the test ends.
+register_cleanup kill -CONT "$SWTPM_PID"
+
+# --- 1. PKCS#11 while the TPM hangs (default max_queue_wait: 30 s) ---------
+write_conf
+start_agent
+botid_cli pubkey tbot --out "$T/tbot.pem" >/dev/null || fail "pubkey tbot"
+printf 'warm-up\n' >"$T/msg"
+check botid_cli sign tbot --in "$T/msg" --out "$T/warm.sig"
+kill -STOP "$SWTPM_PID"
+out=$(QC hold "$AGENT_SOCK" tbot 16 pbot "$SWTPM_PID") ||
+    fail "hold: $out"
+[ "$out" = "pkcs11=ok tpm_before=0 tpm_ok=16" ] ||
+    fail "a PKCS#11 bot waited behind the TPM: $out"
+# The CLI too, with the TPM hung again and its queue full.
+kill -STOP "$SWTPM_PID"
+QC burst "$AGENT_SOCK" tbot 8 "$T" >"$T/held.out" 2>&1 &
+held=$!
+check botid_cli sign pbot --in "$T/msg" --out "$T/p11.sig"
+kill -CONT "$SWTPM_PID"
+wait "$held" || fail "TPM requests after the hold: $(cat "$T/held.out")"
+grep -q '^ok=8 busy=0' "$T/held.out" ||
+    fail "TPM requests after the hold: $(cat "$T/held.out")"
+stop_agent
+echo "ok: a PKCS#11 bot is served while the TPM's queue is held"
+
+# --- 2. max_queue_wait = 1ms, the chip hung --------------------------------
+write_conf "max_queue_wait = 1ms"
+start_agent
+check botid_cli sign tbot --in "$T/msg" --out "$T/warm2.sig"
+mkdir "$T/hung"
+kill -STOP "$SWTPM_PID"
+out=$(QC burst "$AGENT_SOCK" tbot 64 "$T/hung" --stopped "$SWTPM_PID") ||
+    fail "burst on a hung TPM: $out"
+case $out in
+ok=0\ busy=64\ *|ok=1\ busy=63\ *) ;;
+*) fail "64 requests on a hung TPM with max_queue_wait 1ms: $out";;
+esac
+busy_hung=${out#*busy=}
+busy_hung=${busy_hung%% *}
+ok_hung=${out#ok=}
+ok_hung=${ok_hung%% *}
+# BUSY is not a signature: nothing was written for those requests.
+[ "$(find "$T/hung" -name 'sig.*' | wc -l)" -eq "$ok_hung" ] ||
+    fail "signature files for BUSY requests"
+
+# The CLI's answer: exit 6 and the hint. One request is put on the hung
+# chip first: the agent has written a command to swtpm that swtpm has not
+# read (its receive queue is not empty), so the TPM's only worker is held.
+swtpm_port=${BOTID_TCTI##*port=}
+swtpm_port=${swtpm_port%%,*}
+swtpm_unread() {
+	ss -Htn state established "( sport = :$swtpm_port )" |
+	    awk '{ n += $1 } END { print n + 0 }'
+}
+kill -STOP "$SWTPM_PID"
+mkdir "$T/one"
+QC burst "$AGENT_SOCK" tbot 1 "$T/one" >"$T/one.out" 2>&1 &
+one=$!
+for _ in $(seq 1 600); do
+	[ "$(swtpm_unread)" -gt 0 ] && break
+	sleep 0.1
+done
+[ "$(swtpm_unread)" -gt 0 ] || fail "the request never reached the TPM"
+rc=0
+botid_cli sign tbot --in "$T/msg" --out "$T/cli-busy.sig" 2>"$T/cli.err" ||
+    rc=$?
+kill -CONT "$SWTPM_PID"
+wait "$one" || fail "the held request: $(cat "$T/one.out")"
+grep -q '^ok=1 busy=0' "$T/one.out" ||
+    fail "the held request: $(cat "$T/one.out")"
+[ "$rc" -eq 6 ] || fail "botid sign on a full queue: exit $rc, want 6: $(cat "$T/cli.err")"
+grep -Eq '^botid: sign: busy: retry after [0-9]+ ms: ' "$T/cli.err" ||
+    fail "botid sign on a full queue said: $(cat "$T/cli.err")"
+[ ! -e "$T/cli-busy.sig" ] || fail "botid wrote a signature file for BUSY"
+echo "ok: a hung TPM's queue answers BUSY with a retry hint at 1ms"
+
+# --- 3. max_queue_wait = 1ms, the chip running ------------------------------
+mkdir "$T/run"
+out=$(QC burst "$AGENT_SOCK" tbot 64 "$T/run") || fail "burst: $out"
+ok_run=${out#ok=}
+ok_run=${ok_run%% *}
+busy_run=${out#*busy=}
+busy_run=${busy_run%% *}
+[ $((ok_run + busy_run)) -eq 64 ] || fail "burst: $out"
+[ "$ok_run" -ge 1 ] || fail "no request of 64 was served: $out"
+bad=0
+for s in "$T"/run/sig.*; do
+	[ -e "$s" ] || continue
+	i=${s##*.}
+	openssl pkeyutl -verify -pubin -inkey "$T/tbot.pem" \
+	    -in "$T/run/dgst.$i" -sigfile "$s" >/dev/null 2>&1 ||
+	    bad=$((bad + 1))
+done
+[ "$bad" -eq 0 ] || fail "$bad signatures of the burst do not verify"
+stop_agent
+
+# --- The audit log: every BUSY a refusal, every signature an entry ---------
+counts=$("${PYTHON3:-python3}" - "$AUDIT_LOG" <<'EOF'
+import json, sys
+busy = ok = 0
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("op") not in ("sign-digest", "sign-data") or e.get("bot") != "tbot":
+        continue
+    n = e.get("count", 1)
+    if e.get("result") == "error" and e.get("detail") == "busy: over max_queue_wait":
+        if "digest" in e:
+            sys.exit("a BUSY entry carries a digest: %s" % line)
+        busy += n
+    elif e.get("result") == "ok":
+        ok += n
+print("busy=%d ok=%d" % (busy, ok))
+EOF
+) || fail "audit log: $counts"
+# Signatures: two warm-ups, 16 + 8 held, the hung burst's, the one held
+# request, the running burst's. BUSY: both bursts' and the CLI's.
+want="busy=$((busy_hung + 1 + busy_run)) ok=$((2 + 24 + ok_hung + 1 + ok_run))"
+[ "$counts" = "$want" ] || fail "audit log: $counts, want $want"
+check "$BOTID" audit verify "$AUDIT_LOG"
+echo "PASS: BUSY with a retry hint at max_queue_wait; PKCS#11 never waits on the TPM ($counts)"
