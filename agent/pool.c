@@ -242,6 +242,8 @@ pool_run_job(struct botid_pool *p, struct botid_job *job)
 	if (job->kind == BOTID_JOB_ATTRIBUTES)
 		job->result = p->be->ops->key_attributes(p->be, job->key,
 		    job->attrs, &job->nattrs);
+	else if (job->kind == BOTID_JOB_CALL)
+		job->result = job->call(job->owner);
 	else
 		job->result = p->be->ops->sign(p->be, job->key, &job->params,
 		    job->digest, job->digest_len, &job->sig, &job->sig_len);

@@ -32,6 +32,7 @@ struct botid_fairq {
 enum botid_job_kind {
 	BOTID_JOB_SIGN = 0,		/* sign digest with key */
 	BOTID_JOB_ATTRIBUTES,		/* read key's attributes back */
+	BOTID_JOB_CALL,			/* result = call(owner): key creation */
 };
 
 struct botid_job {
@@ -44,6 +45,7 @@ struct botid_job {
 	uint8_t			 digest[BOTID_MAX_DIGEST];
 	size_t			 digest_len;
 	void			*owner;		/* opaque to the pool */
+	int			(*call)(void *owner);	/* BOTID_JOB_CALL */
 	/* Set by pool_submit_bounded(): 0 for a job without a bound. */
 	uint64_t		 deadline_ns;	/* pool_now_ns() it expires at */
 	uint64_t		 max_wait_ns;
@@ -74,8 +76,8 @@ struct botid_job *done_take_all(struct botid_done *d);
 void	done_free(struct botid_done *d);
 
 /*
- * Starts nthreads workers that call be->ops->sign (or key_attributes, by
- * the job's kind) and post results to done.
+ * Starts nthreads workers that call be->ops->sign (or key_attributes, or
+ * the job's own call, by the job's kind) and post results to done.
  * Errors: BOTID_ERR_ALLOC, BOTID_ERR_INTERNAL (thread creation).
  */
 int	pool_create(struct botid_backend *be, unsigned nthreads,

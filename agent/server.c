@@ -485,6 +485,13 @@ refuse_unavailable(struct server *s, struct conn *c,
 	if ((down = registry_find_unavailable(s->reg, req->bot)) == NULL ||
 	    !policy_ok(down, c))
 		return 0;
+	if (down->creation != NULL) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_UNAVAILABLE,
+		    "the bot's key is being created; retry shortly");
+		audit_simple(c, op_name(req->op), req->bot, "error",
+		    "key being created", t0);
+		return 1;
+	}
 	reply_error(c, req->op, req->id, BOTID_STATUS_UNAVAILABLE,
 	    "backend unavailable: the bot's TPM or token was down when its "
 	    "key was to be opened; retry after the agent reloads");
@@ -623,7 +630,9 @@ inventory_put_bot(struct server *s, struct conn *c, struct botid_bot *bot,
 	    config_key_type_name(bot->cfg->key_type))) != 0)
 		goto out;
 	renew_status(s->renew, bot->cfg->name, &st);
-	if (bot->key == NULL)
+	if (bot->key == NULL && bot->creation != NULL)
+		error = "key being created";
+	else if (bot->key == NULL)
 		error = "key unusable: bot not served";
 	else {
 		spki = registry_spki(bot, &spki_len);
@@ -2142,9 +2151,15 @@ static void
 finish_jobs(struct server *s)
 {
 	struct botid_job *job, *next;
+	int created = 0;
 
 	for (job = done_take_all(&s->done); job != NULL; job = next) {
 		next = job->next;
+		/* A key made in the background: its bot is served now. */
+		if (job->kind == BOTID_JOB_CALL) {
+			created |= registry_creation_done(s->reg, job);
+			continue;
+		}
 		s->queued--;
 		/* The owner is an inventory or a request, by the job's kind. */
 		if (job->kind == BOTID_JOB_ATTRIBUTES)
@@ -2152,6 +2167,9 @@ finish_jobs(struct server *s)
 		else
 			finish_job(s, job, 1);
 	}
+	/* Its certificate is asked for at once. */
+	if (created && !s->stopping)
+		renew_tick(s->renew, s->reg);
 }
 
 /*
@@ -2498,6 +2516,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		if (time(NULL) != last_sweep) {
 			last_sweep = time(NULL);
 			sweep(&s, s.reg->cfg);
+			registry_creations_retry();
 			if (!s.stopping)
 				renew_tick(s.renew, s.reg);
 		}
@@ -2509,6 +2528,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		usleep(10000);
 	if (s.done.lock != NULL)
 		finish_jobs(&s);
+	registry_creations_drop();
 	while (s.conns != NULL) {
 		struct conn *c = s.conns;
 

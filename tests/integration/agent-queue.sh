@@ -9,7 +9,11 @@
 #     retry hint, none of them signed; each BUSY is audited as a refusal
 #     (no signature entry) and the chain verifies.
 #  3. The same with the chip running: every reply is a signature that
-#     OpenSSL verifies, or BUSY with a hint.
+#     OpenSSL verifies, or BUSY with a hint (how many of each depends on
+#     the machine: a worker that wakes later than 1 ms serves none).
+#  4. Keys missing at start are made on the TPM's pool: a bot whose key
+#     exists signs while they are held back (a test gate); one whose key is
+#     being made gets UNAVAILABLE, and signs once it exists.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -56,7 +60,17 @@ echo "ok: a PKCS#11 bot is served while the TPM's queue is held"
 # --- 2. max_queue_wait = 1ms, the chip hung --------------------------------
 write_conf "max_queue_wait = 1ms"
 start_agent
-check botid_cli sign tbot --in "$T/msg" --out "$T/warm2.sig"
+# A worker may wake later than 1 ms on a busy machine: BUSY (exit 6) is
+# then a right answer too, counted for the audit check below.
+busy_warm=0
+for _ in $(seq 1 100); do
+	rc=0
+	botid_cli sign tbot --in "$T/msg" --out "$T/warm2.sig" 2>/dev/null ||
+	    rc=$?
+	[ "$rc" -eq 6 ] || break
+	busy_warm=$((busy_warm + 1))
+done
+[ "$rc" -eq 0 ] || fail "warm-up signature at 1ms: exit $rc"
 mkdir "$T/hung"
 kill -STOP "$SWTPM_PID"
 out=$(QC burst "$AGENT_SOCK" tbot 64 "$T/hung" --stopped "$SWTPM_PID") ||
@@ -83,10 +97,24 @@ swtpm_unread() {
 	    awk '{ n += $1 } END { print n + 0 }'
 }
 kill -STOP "$SWTPM_PID"
-mkdir "$T/one"
-QC burst "$AGENT_SOCK" tbot 1 "$T/one" >"$T/one.out" 2>&1 &
-one=$!
+# A request the worker did not take within 1 ms is answered BUSY (a busy
+# machine): another is sent, until one is on the chip.
+busy_one=0
+one=
 for _ in $(seq 1 600); do
+	if [ -n "$one" ] && ! kill -0 "$one" 2>/dev/null; then
+		wait "$one" || fail "the held request: $(cat "$T/one.out")"
+		grep -q '^ok=0 busy=1' "$T/one.out" ||
+		    fail "a request on a hung TPM: $(cat "$T/one.out")"
+		busy_one=$((busy_one + 1))
+		one=
+	fi
+	if [ -z "$one" ]; then
+		rm -rf "$T/one"
+		mkdir "$T/one"
+		QC burst "$AGENT_SOCK" tbot 1 "$T/one" >"$T/one.out" 2>&1 &
+		one=$!
+	fi
 	[ "$(swtpm_unread)" -gt 0 ] && break
 	sleep 0.1
 done
@@ -112,7 +140,6 @@ ok_run=${ok_run%% *}
 busy_run=${out#*busy=}
 busy_run=${busy_run%% *}
 [ $((ok_run + busy_run)) -eq 64 ] || fail "burst: $out"
-[ "$ok_run" -ge 1 ] || fail "no request of 64 was served: $out"
 bad=0
 for s in "$T"/run/sig.*; do
 	[ -e "$s" ] || continue
@@ -144,7 +171,58 @@ EOF
 ) || fail "audit log: $counts"
 # Signatures: two warm-ups, 16 + 8 held, the hung burst's, the one held
 # request, the running burst's. BUSY: both bursts' and the CLI's.
-want="busy=$((busy_hung + 1 + busy_run)) ok=$((2 + 24 + ok_hung + 1 + ok_run))"
+want="busy=$((busy_warm + busy_hung + busy_one + 1 + busy_run)) ok=$((2 + 24 + ok_hung + 1 + ok_run))"
 [ "$counts" = "$want" ] || fail "audit log: $counts, want $want"
 check "$BOTID" audit verify "$AUDIT_LOG"
-echo "PASS: BUSY with a retry hint at max_queue_wait; PKCS#11 never waits on the TPM ($counts)"
+echo "ok: BUSY with a retry hint at max_queue_wait ($counts)"
+
+# --- 4. Keys made in the background --------------------------------------
+# tbot's key exists; four new TPM bots need one. BOTID_TEST_CREATE_GATE
+# holds every creation back while $T/gate is absent: what serves first is
+# then decided by the agent, not by how fast swtpm makes keys.
+write_conf
+for i in 1 2 3 4; do
+	agent_add_bot "new$i" tpm ecdsa-p256 "uid:$UID_ME"
+done
+agent_add_bot other tpm ecdsa-p256 "uid:65534"
+from=$(($(wc -c <"$AGENT_LOG") + 1))
+export BOTID_TEST_CREATE_GATE="$T/gate"
+AGENT_NO_KEY_WAIT=1 start_agent
+unset BOTID_TEST_CREATE_GATE
+tail -c +"$from" "$AGENT_LOG" |
+    grep -q 'serving 2 of 7 configured bots; 5 keys being created in the background' ||
+    fail "start with five new keys: $(tail -c +"$from" "$AGENT_LOG" | grep serving)"
+# The bot whose key exists serves at once; a new one says why it cannot.
+check botid_cli sign tbot --in "$T/msg" --out "$T/early.sig"
+check openssl dgst -sha256 -verify "$T/tbot.pem" -signature "$T/early.sig" "$T/msg"
+rc=0
+botid_cli sign new1 --in "$T/msg" --out "$T/new1-early.sig" 2>"$T/new1.err" ||
+    rc=$?
+[ "$rc" -eq 5 ] || fail "a bot whose key is being made: exit $rc, want 5"
+grep -q "key is being created; retry shortly" "$T/new1.err" ||
+    fail "a bot whose key is being made said: $(cat "$T/new1.err")"
+[ ! -e "$T/new1-early.sig" ] || fail "a signature file for a bot without a key"
+# To a caller its rules do not allow, the same denial as for any bot.
+rc=0
+botid_cli sign other --in "$T/msg" --out "$T/other.sig" 2>/dev/null || rc=$?
+[ "$rc" -eq 3 ] || fail "another uid's bot being made: exit $rc, want 3 (denied)"
+# Nothing was made yet: no blob, no "made" line.
+for i in 1 2 3 4; do
+	[ ! -e "$T/state/tpm/new$i.tss2.pem" ] || fail "new$i's key made past the gate"
+done
+! tail -c +"$from" "$AGENT_LOG" | grep -q 'its new key is made' ||
+    fail "a key was made past the gate"
+touch "$T/gate"
+agent_keys_made "$from"
+tail -c +"$from" "$AGENT_LOG" | grep -q 'key creations over: serving 7 of 7' ||
+    fail "after the gate: $(tail -c +"$from" "$AGENT_LOG" | grep 'creations over')"
+for i in 1 2 3 4; do
+	check botid_cli pubkey "new$i" --out "$T/new$i.pem"
+	check botid_cli sign "new$i" --in "$T/msg" --out "$T/new$i.sig"
+	check openssl dgst -sha256 -verify "$T/new$i.pem" -signature "$T/new$i.sig" "$T/msg"
+done
+stop_agent
+grep -q '"op":"sign-data","bot":"new1".*"result":"error".*"detail":"key being created"' \
+    "$AUDIT_LOG" || fail "no audit line for the request to a bot being made"
+check "$BOTID" audit verify "$AUDIT_LOG"
+echo "PASS: BUSY with a retry hint at max_queue_wait; PKCS#11 never waits on the TPM; keys made in the background while existing bots serve"
