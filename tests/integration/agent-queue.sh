@@ -96,40 +96,104 @@ swtpm_unread() {
 	ss -Htn state established "( sport = :$swtpm_port )" |
 	    awk '{ n += $1 } END { print n + 0 }'
 }
-kill -STOP "$SWTPM_PID"
+# hold_tpm: swtpm stopped with one request on it (the TPM's worker held).
 # A request the worker did not take within 1 ms is answered BUSY (a busy
 # machine): another is sent, until one is on the chip.
 busy_one=0
+ok_one=0
 one=
-for _ in $(seq 1 600); do
-	if [ -n "$one" ] && ! kill -0 "$one" 2>/dev/null; then
-		wait "$one" || fail "the held request: $(cat "$T/one.out")"
-		grep -q '^ok=0 busy=1' "$T/one.out" ||
-		    fail "a request on a hung TPM: $(cat "$T/one.out")"
-		busy_one=$((busy_one + 1))
-		one=
-	fi
-	if [ -z "$one" ]; then
-		rm -rf "$T/one"
-		mkdir "$T/one"
-		QC burst "$AGENT_SOCK" tbot 1 "$T/one" >"$T/one.out" 2>&1 &
-		one=$!
-	fi
-	[ "$(swtpm_unread)" -gt 0 ] && break
-	sleep 0.1
-done
-[ "$(swtpm_unread)" -gt 0 ] || fail "the request never reached the TPM"
+hold_tpm() {
+	kill -STOP "$SWTPM_PID"
+	for _ in $(seq 1 600); do
+		if [ -n "$one" ] && ! kill -0 "$one" 2>/dev/null; then
+			wait "$one" || fail "the held request: $(cat "$T/one.out")"
+			grep -q '^ok=0 busy=1' "$T/one.out" ||
+			    fail "a request on a hung TPM: $(cat "$T/one.out")"
+			busy_one=$((busy_one + 1))
+			one=
+		fi
+		if [ -z "$one" ]; then
+			rm -rf "$T/one"
+			mkdir "$T/one"
+			QC burst "$AGENT_SOCK" tbot 1 "$T/one" >"$T/one.out" 2>&1 &
+			one=$!
+		fi
+		[ "$(swtpm_unread)" -gt 0 ] && return 0
+		sleep 0.1
+	done
+	fail "the request never reached the TPM"
+}
+# release_tpm: swtpm runs again; the held request must be signed.
+release_tpm() {
+	kill -CONT "$SWTPM_PID"
+	wait "$one" || fail "the held request: $(cat "$T/one.out")"
+	grep -q '^ok=1 busy=0' "$T/one.out" ||
+	    fail "the held request: $(cat "$T/one.out")"
+	ok_one=$((ok_one + 1))
+	one=
+}
+hold_tpm
 rc=0
 botid_cli sign tbot --in "$T/msg" --out "$T/cli-busy.sig" 2>"$T/cli.err" ||
     rc=$?
-kill -CONT "$SWTPM_PID"
-wait "$one" || fail "the held request: $(cat "$T/one.out")"
-grep -q '^ok=1 busy=0' "$T/one.out" ||
-    fail "the held request: $(cat "$T/one.out")"
+release_tpm
 [ "$rc" -eq 6 ] || fail "botid sign on a full queue: exit $rc, want 6: $(cat "$T/cli.err")"
 grep -Eq '^botid: sign: busy: retry after [0-9]+ ms: ' "$T/cli.err" ||
     fail "botid sign on a full queue said: $(cat "$T/cli.err")"
 [ ! -e "$T/cli-busy.sig" ] || fail "botid wrote a signature file for BUSY"
+
+# botid-pkcs11.so: C_Sign on a full queue is CKR_DEVICE_ERROR, no signature.
+MODULE="$top_builddir/pkcs11/.libs/botid-pkcs11.so"
+[ -f "$MODULE" ] || fail "no $MODULE: build first"
+openssl dgst -sha256 -binary "$T/msg" >"$T/msg.dgst"
+# C_Sign through PyKCS11 (pkcs11-tool retries a failed C_Sign as
+# C_SignUpdate and reports only that): prints the CKR_ name it returned.
+p11_sign() {
+	# In a sanitizer build the module is ASan-instrumented, python is
+	# not: it loads the module only with the ASan runtime preloaded.
+	env ${BOTID_SANITIZER_PRELOAD:+LD_PRELOAD="$BOTID_SANITIZER_PRELOAD"} \
+	    ${BOTID_SANITIZER_PRELOAD:+ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0} \
+	    BOTID_SOCKET="$AGENT_SOCK" "${PYTHON3:-python3}" - "$MODULE" \
+	    "$T/msg.dgst" "$1" <<'EOF'
+import sys
+import PyKCS11
+lib = PyKCS11.PyKCS11Lib()
+lib.load(sys.argv[1])
+session = lib.openSession(lib.getSlotList(tokenPresent=True)[0])
+keys = session.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY),
+                            (PyKCS11.CKA_LABEL, "tbot")])
+if len(keys) != 1:
+    sys.exit("no single tbot key object")
+try:
+    sig = session.sign(keys[0], open(sys.argv[2], "rb").read(),
+                       PyKCS11.Mechanism(PyKCS11.CKM_ECDSA))
+except PyKCS11.PyKCS11Error as e:
+    print(PyKCS11.CKR[e.value])
+    sys.exit(1)
+# PKCS#11 gives r || s; OpenSSL verifies DER.
+def der_int(b):
+    b = b.lstrip(b"\0") or b"\0"
+    if b[0] & 0x80:
+        b = b"\0" + b
+    return b"\x02" + bytes([len(b)]) + b
+raw = bytes(sig)
+body = der_int(raw[:len(raw) // 2]) + der_int(raw[len(raw) // 2:])
+open(sys.argv[3], "wb").write(b"\x30" + bytes([len(body)]) + body)
+print("CKR_OK")
+EOF
+}
+hold_tpm
+rc=0
+p11_sign "$T/p11-busy.sig" >"$T/p11.err" 2>&1 || rc=$?
+release_tpm
+[ "$rc" -ne 0 ] || fail "C_Sign signed on a full queue"
+[ "$(cat "$T/p11.err")" = CKR_DEVICE_ERROR ] ||
+    fail "C_Sign on a full queue: $(cat "$T/p11.err"), want CKR_DEVICE_ERROR"
+[ ! -e "$T/p11-busy.sig" ] || fail "a signature file for BUSY"
+# With the chip back, the same call signs (so the refusal was BUSY's).
+check p11_sign "$T/p11-ok.sig"
+check openssl pkeyutl -verify -pubin -inkey "$T/tbot.pem" -in "$T/msg.dgst" \
+    -sigfile "$T/p11-ok.sig"
 echo "ok: a hung TPM's queue answers BUSY with a retry hint at 1ms"
 
 # --- 3. max_queue_wait = 1ms, the chip running ------------------------------
@@ -169,9 +233,10 @@ for line in open(sys.argv[1]):
 print("busy=%d ok=%d" % (busy, ok))
 EOF
 ) || fail "audit log: $counts"
-# Signatures: two warm-ups, 16 + 8 held, the hung burst's, the one held
-# request, the running burst's. BUSY: both bursts' and the CLI's.
-want="busy=$((busy_warm + busy_hung + busy_one + 1 + busy_run)) ok=$((2 + 24 + ok_hung + 1 + ok_run))"
+# Signatures: two warm-ups, 16 + 8 held, the hung burst's, the held
+# requests, the module's, the running burst's. BUSY: the warm-up's, the
+# bursts', the holds' retries, the CLI's and the module's.
+want="busy=$((busy_warm + busy_hung + busy_one + 2 + busy_run)) ok=$((2 + 24 + ok_hung + ok_one + 1 + ok_run))"
 [ "$counts" = "$want" ] || fail "audit log: $counts, want $want"
 check "$BOTID" audit verify "$AUDIT_LOG"
 echo "ok: BUSY with a retry hint at max_queue_wait ($counts)"
