@@ -556,6 +556,57 @@ test_inline_refused_when_slow(void **state)
 	(void)state;
 }
 
+/* A job's own call (a key creation) runs on a worker, its result kept. */
+static int
+fake_call(void *arg)
+{
+	int *n = arg;
+
+	return ++*n == 1 ? 0 : BOTID_ERR_TPM;
+}
+
+static void
+test_call_jobs(void **state)
+{
+	struct botid_backend be = { .ops = &fake_ops };
+	struct botid_fairq qc, qa;
+	struct botid_job calls[2], sign, *got[3];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char k = 'A';
+	int n = 0;
+
+	memset(&qc, 0, sizeof(qc));
+	memset(&qa, 0, sizeof(qa));
+	memset(calls, 0, sizeof(calls));
+	memset(&sign, 0, sizeof(sign));
+	norder = 0;
+	assert_int_equal(done_init(&done), 0);
+	assert_int_equal(pool_create(&be, 1, &done, &pool), 0);
+	calls[0].kind = calls[1].kind = BOTID_JOB_CALL;
+	calls[0].call = calls[1].call = fake_call;
+	calls[0].owner = calls[1].owner = &n;
+	calls[0].fairq = calls[1].fairq = &qc;
+	pool_submit(pool, &calls[0]);
+	pool_submit(pool, &calls[1]);
+	sign.key = (struct botid_key *)&k;
+	sign.fairq = &qa;
+	sign.digest_len = 32;
+	pool_submit(pool, &sign);
+	assert_int_equal(collect(&done, 3, got), 3);
+	assert_int_equal(n, 2);
+	assert_int_equal(calls[0].result, 0);
+	assert_int_equal(calls[1].result, BOTID_ERR_TPM);
+	assert_null(calls[0].sig);
+	assert_int_equal(sign.result, 0);
+	/* Only the signature went through the device's sign. */
+	assert_int_equal(norder, 1);
+	free(sign.sig);
+	pool_destroy(pool);
+	done_free(&done);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -570,6 +621,7 @@ main(void)
 		cmocka_unit_test(test_expire_queued),
 		cmocka_unit_test(test_expire_by_worker),
 		cmocka_unit_test(test_inline_refused_when_slow),
+		cmocka_unit_test(test_call_jobs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
