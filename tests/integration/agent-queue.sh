@@ -190,8 +190,18 @@ release_tpm
 [ "$(cat "$T/p11.err")" = CKR_DEVICE_ERROR ] ||
     fail "C_Sign on a full queue: $(cat "$T/p11.err"), want CKR_DEVICE_ERROR"
 [ ! -e "$T/p11-busy.sig" ] || fail "a signature file for BUSY"
-# With the chip back, the same call signs (so the refusal was BUSY's).
-check p11_sign "$T/p11-ok.sig"
+# With the chip back, the same call signs (so the refusal was BUSY's); a
+# worker slower than 1 ms to take it (a busy machine, memcheck) is BUSY
+# again, and counted.
+busy_p11=0
+for _ in $(seq 1 100); do
+	rc=0
+	p11_sign "$T/p11-ok.sig" >"$T/p11.err" 2>&1 || rc=$?
+	[ "$rc" -ne 0 ] && [ "$(cat "$T/p11.err")" = CKR_DEVICE_ERROR ] ||
+	    break
+	busy_p11=$((busy_p11 + 1))
+done
+[ "$rc" -eq 0 ] || fail "C_Sign with the chip back: $(cat "$T/p11.err")"
 check openssl pkeyutl -verify -pubin -inkey "$T/tbot.pem" -in "$T/msg.dgst" \
     -sigfile "$T/p11-ok.sig"
 echo "ok: a hung TPM's queue answers BUSY with a retry hint at 1ms"
@@ -236,7 +246,7 @@ EOF
 # Signatures: two warm-ups, 16 + 8 held, the hung burst's, the held
 # requests, the module's, the running burst's. BUSY: the warm-up's, the
 # bursts', the holds' retries, the CLI's and the module's.
-want="busy=$((busy_warm + busy_hung + busy_one + 2 + busy_run)) ok=$((2 + 24 + ok_hung + ok_one + 1 + ok_run))"
+want="busy=$((busy_warm + busy_hung + busy_one + 2 + busy_p11 + busy_run)) ok=$((2 + 24 + ok_hung + ok_one + 1 + ok_run))"
 [ "$counts" = "$want" ] || fail "audit log: $counts, want $want"
 check "$BOTID" audit verify "$AUDIT_LOG"
 echo "ok: BUSY with a retry hint at max_queue_wait ($counts)"
