@@ -4,10 +4,11 @@
 # stopping swtpm (SIGSTOP): no timing is assumed anywhere.
 #  1. A PKCS#11 bot is served while the TPM's queue is full and its chip
 #     hangs: separate pools, and the event loop never waits on a device.
-#  2. max_queue_wait = 1ms, 64 clients on one TPM bot with the chip hung:
-#     every request but the one the device holds is answered BUSY with a
-#     retry hint, none of them signed; each BUSY is audited as a refusal
-#     (no signature entry) and the chain verifies.
+#  2. max_queue_wait = 1ms (set by a reload), 64 clients on one TPM bot
+#     with the chip hung: every request but the one the device holds is
+#     answered BUSY with a retry hint, none of them signed, as are botid
+#     sign (exit 6) and botid-pkcs11.so (CKR_DEVICE_ERROR); each BUSY is
+#     audited as a refusal (no signature entry) and the chain verifies.
 #  3. The same with the chip running: every reply is a signature that
 #     OpenSSL verifies, or BUSY with a hint (how many of each depends on
 #     the machine: a worker that wakes later than 1 ms serves none).
@@ -54,12 +55,20 @@ kill -CONT "$SWTPM_PID"
 wait "$held" || fail "TPM requests after the hold: $(cat "$T/held.out")"
 grep -q '^ok=8 busy=0' "$T/held.out" ||
     fail "TPM requests after the hold: $(cat "$T/held.out")"
-stop_agent
 echo "ok: a PKCS#11 bot is served while the TPM's queue is held"
 
 # --- 2. max_queue_wait = 1ms, the chip hung --------------------------------
+# Set by a reload: it applies to the requests that arrive after it.
+from=$(($(wc -c <"$AGENT_LOG") + 1))
 write_conf "max_queue_wait = 1ms"
-start_agent
+kill -HUP "$AGENT_PID"
+for _ in $(seq 1 600); do
+	tail -c +"$from" "$AGENT_LOG" | grep -q 'serving 2 of 2 configured bots' &&
+	    break
+	sleep 0.1
+done
+tail -c +"$from" "$AGENT_LOG" | grep -q 'serving 2 of 2 configured bots' ||
+    fail "the reload to max_queue_wait = 1ms did not finish"
 # A worker may wake later than 1 ms on a busy machine: BUSY (exit 6) is
 # then a right answer too, counted for the audit check below.
 busy_warm=0
