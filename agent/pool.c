@@ -29,7 +29,7 @@ struct botid_pool {
 	struct botid_fairq	*ring_tail;
 	size_t			 pending;	/* queued and running */
 	size_t			 queued;	/* in the bots' queues */
-	uint64_t		 op_ns;		/* recent time per operation */
+	uint64_t		 op_ns;		/* recent time per op */
 	int			 stopping;
 	int			 inline_ok;	/* pool_run_inline() may run jobs */
 	pthread_t		*threads;
@@ -159,7 +159,8 @@ timespec_ns(const struct timespec *ts)
 static void
 pool_measure_locked(struct botid_pool *p, const struct botid_job *job)
 {
-	uint64_t t0 = timespec_ns(&job->started), t1 = timespec_ns(&job->finished);
+	uint64_t t0 = timespec_ns(&job->started);
+	uint64_t t1 = timespec_ns(&job->finished);
 	uint64_t d = t1 > t0 ? t1 - t0 : 0;
 
 	if (p->op_ns == 0)
@@ -430,7 +431,8 @@ pool_expire(struct botid_pool *p, uint64_t now_ns, uint64_t *next_ns)
 		 */
 		last = NULL;
 		for (jp = &q->head; (job = *jp) != NULL;) {
-			if (job->deadline_ns == 0 || job->deadline_ns > now_ns) {
+			if (job->deadline_ns == 0 ||
+			    job->deadline_ns > now_ns) {
 				if (job->deadline_ns != 0 && (*next_ns == 0 ||
 				    job->deadline_ns < *next_ns))
 					*next_ns = job->deadline_ns;

@@ -32,7 +32,7 @@ struct botid_fairq {
 enum botid_job_kind {
 	BOTID_JOB_SIGN = 0,		/* sign digest with key */
 	BOTID_JOB_ATTRIBUTES,		/* read key's attributes back */
-	BOTID_JOB_CALL,			/* result = call(owner): key creation */
+	BOTID_JOB_CALL,			/* result = call(owner) */
 };
 
 struct botid_job {
@@ -45,9 +45,9 @@ struct botid_job {
 	uint8_t			 digest[BOTID_MAX_DIGEST];
 	size_t			 digest_len;
 	void			*owner;		/* opaque to the pool */
-	int			(*call)(void *owner);	/* BOTID_JOB_CALL */
+	int			(*call)(void *);	/* JOB_CALL */
 	/* Set by pool_submit_bounded(): 0 for a job without a bound. */
-	uint64_t		 deadline_ns;	/* pool_now_ns() it expires at */
+	uint64_t		 deadline_ns;	/* pool_now_ns() to expire */
 	uint64_t		 max_wait_ns;
 	/* Output, filled by a worker. */
 	int			 result;
@@ -106,7 +106,8 @@ int	pool_submit_bounded(struct botid_pool *p, struct botid_job *job,
  * *next_ns is the earliest deadline still queued (0: none). Returns how
  * many jobs expired.
  */
-size_t	pool_expire(struct botid_pool *p, uint64_t now_ns, uint64_t *next_ns);
+size_t	pool_expire(struct botid_pool *p, uint64_t now_ns,
+	    uint64_t *next_ns);
 
 /* CLOCK_MONOTONIC in nanoseconds: the clock of deadlines. */
 uint64_t pool_now_ns(void);

@@ -53,8 +53,8 @@ struct botid_key_ref {
  */
 struct botid_creation {
 	struct botid_job		 job;	/* first: cast back */
-	struct botid_creation		*next;	/* in flight, or held back */
-	struct botid_agent_config	*cfg;	/* reference: bot points in */
+	struct botid_creation		*next;	/* in flight or held */
+	struct botid_agent_config	*cfg;	/* reference, holds bot */
 	const struct botid_bot_config	*bot;
 	struct botid_bot_config		 kc;	/* bot, named for its key */
 	char				 key_name[BOTID_MAX_KEY_NAME + 1];
@@ -662,9 +662,9 @@ forget_gone(const struct botid_agent_config *cfg, struct botid_registry *reg,
 		if (config_find_bot(cfg, names[i]) != NULL)
 			continue;
 		if (creation_pending(names[i])) {
-			log_info("bot %s: gone from the configuration while its "
-			    "key is being made: its keys go at the next reload",
-			    names[i]);
+			log_info("bot %s: gone from the configuration while "
+			    "its key is being made: its keys go at the next "
+			    "reload", names[i]);
 			continue;
 		}
 		if ((r = forget_bot(cfg, names[i], done, &gone)) != 0)
@@ -896,8 +896,8 @@ registry_creation_done(struct botid_registry *reg, struct botid_job *job)
 	}
 	if (bot == NULL) {
 		/* Reconfigured meanwhile: the key stays for the next build. */
-		log_info("bot %s: key %s created, for a configuration no longer "
-		    "in force", cr->bot->name, cr->key_name);
+		log_info("bot %s: key %s created, for a configuration no "
+		    "longer in force", cr->bot->name, cr->key_name);
 		creation_over(reg, cr);
 		return 0;
 	}

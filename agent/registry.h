@@ -58,9 +58,10 @@ struct botid_registry {
  * opened leaves its bots unserved. A bot whose key does not exist yet is
  * not served until it does: its creation is queued on its backend's pool
  * (after every existing key is opened), and comes back through done as a
- * BOTID_JOB_CALL job for registry_creation_done(). Bots that have key state but are no
- * longer configured have every key destroyed here (their certificates
- * are listed in gone for revocation). Errors only for BOTID_ERR_ALLOC.
+ * BOTID_JOB_CALL job for registry_creation_done(). Bots that have key
+ * state but are no longer configured have every key destroyed here
+ * (unless a creation of theirs is in flight), their certificates
+ * listed in gone for revocation. Errors only for BOTID_ERR_ALLOC.
  */
 int	registry_build(struct botid_agent_config *cfg,
 	    const struct botid_registry *prev, struct botid_done *done,

@@ -161,7 +161,7 @@ struct server {
 	struct timespec		 spin_from;	/* the last reply sent */
 	int			 spinning;	/* polling since spin_from */
 	size_t			 queued;	/* jobs handed to pools, not back */
-	uint64_t		 expire_at;	/* a queued job's deadline, or 0 */
+	uint64_t		 expire_at;	/* a job's deadline, or 0 */
 	struct uid_count	*uids;		/* uids holding connections */
 	size_t			 nuids, uids_cap;
 	struct ratelog		 log_full, log_uid, log_evict, log_hello,

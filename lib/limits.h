@@ -80,7 +80,8 @@
  * max_queue_wait (agent/pool.c): its default and highest value in
  * milliseconds, and the highest retry hint a BUSY reply gives.
  */
-#define BOTID_DEFAULT_QUEUE_WAIT_MS 30000u	/* under libbotid's 60 s timeout */
+/* Under libbotid's 60 s reply timeout. */
+#define BOTID_DEFAULT_QUEUE_WAIT_MS 30000u
 #define BOTID_MAX_QUEUE_WAIT_MS	3600000u
 #define BOTID_MAX_RETRY_MS	60000u
 /*

@@ -223,15 +223,16 @@ ok_run=${ok_run%% *}
 busy_run=${out#*busy=}
 busy_run=${busy_run%% *}
 [ $((ok_run + busy_run)) -eq 64 ] || fail "burst: $out"
-bad=0
+unverified=0
 for s in "$T"/run/sig.*; do
 	[ -e "$s" ] || continue
 	i=${s##*.}
 	openssl pkeyutl -verify -pubin -inkey "$T/tbot.pem" \
 	    -in "$T/run/dgst.$i" -sigfile "$s" >/dev/null 2>&1 ||
-	    bad=$((bad + 1))
+	    unverified=$((unverified + 1))
 done
-[ "$bad" -eq 0 ] || fail "$bad signatures of the burst do not verify"
+[ "$unverified" -eq 0 ] ||
+    fail "$unverified signatures of the burst do not verify"
 stop_agent
 
 # --- The audit log: every BUSY a refusal, every signature an entry ---------
