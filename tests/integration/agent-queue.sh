@@ -7,7 +7,8 @@
 #  2. max_queue_wait = 1ms (set by a reload), 64 clients on one TPM bot
 #     with the chip hung: every request but the one the device holds is
 #     answered BUSY with a retry hint, none of them signed, as are botid
-#     sign (exit 6) and botid-pkcs11.so (CKR_DEVICE_ERROR); each BUSY is
+#     sign (exit 6), botid-pkcs11.so (CKR_DEVICE_ERROR) and ssh-keygen -Y
+#     sign on ssh_socket (SSH_AGENT_FAILURE); each BUSY is
 #     audited as a refusal (no signature entry) and the chain verifies.
 #  3. The same with the chip running: every reply is a signature that
 #     OpenSSL verifies, or BUSY with a hint (how many of each depends on
@@ -26,8 +27,9 @@ export SOFTHSM2_CONF
 QC() { "${PYTHON3:-python3}" "$top_srcdir/tests/integration/queue-client.py" "$@"; }
 UID_ME=$(id -u)
 
+SSH_SOCK="$T/ssh.sock"
 write_conf() {
-	agent_conf_begin "$@"
+	agent_conf_begin "ssh_socket = $SSH_SOCK" "$@"
 	agent_add_bot tbot tpm ecdsa-p256 "uid:$UID_ME"
 	agent_add_bot pbot pkcs11 ecdsa-p256 "uid:$UID_ME"
 }
@@ -151,6 +153,18 @@ grep -Eq '^botid: sign: busy: retry after [0-9]+ ms: ' "$T/cli.err" ||
     fail "botid sign on a full queue said: $(cat "$T/cli.err")"
 [ ! -e "$T/cli-busy.sig" ] || fail "botid wrote a signature file for BUSY"
 
+# The ssh-agent protocol: SSH_AGENT_FAILURE, no signature file.
+SSH_AUTH_SOCK=$SSH_SOCK ssh-add -L >"$T/ssh.list" ||
+    fail "ssh-add -L: $(cat "$T/ssh.list")"
+grep ' tbot$' "$T/ssh.list" >"$T/tbot-ssh.pub" || fail "ssh-add -L: no tbot"
+hold_tpm
+rc=0
+SSH_AUTH_SOCK=$SSH_SOCK ssh-keygen -q -Y sign -f "$T/tbot-ssh.pub" -n file \
+    "$T/msg" 2>"$T/ssh.err" || rc=$?
+release_tpm
+[ "$rc" -ne 0 ] || fail "ssh-keygen -Y sign signed on a full queue"
+[ ! -e "$T/msg.sig" ] || fail "ssh-keygen wrote a signature for BUSY"
+
 # botid-pkcs11.so: C_Sign on a full queue is CKR_DEVICE_ERROR, no signature.
 MODULE="$top_builddir/pkcs11/.libs/botid-pkcs11.so"
 [ -f "$MODULE" ] || fail "no $MODULE: build first"
@@ -238,25 +252,29 @@ stop_agent
 # --- The audit log: every BUSY a refusal, every signature an entry ---------
 counts=$("${PYTHON3:-python3}" - "$AUDIT_LOG" <<'EOF'
 import json, sys
-busy = ok = 0
+busy = ok = ssh_busy = 0
 for line in open(sys.argv[1]):
     e = json.loads(line)
+    n = e.get("count", 1)
+    if e.get("op") == "ssh-sign" and e.get("bot") == "tbot" and \
+            e.get("detail") == "busy: over max_queue_wait":
+        ssh_busy += n
+        continue
     if e.get("op") not in ("sign-digest", "sign-data") or e.get("bot") != "tbot":
         continue
-    n = e.get("count", 1)
     if e.get("result") == "error" and e.get("detail") == "busy: over max_queue_wait":
         if "digest" in e:
             sys.exit("a BUSY entry carries a digest: %s" % line)
         busy += n
     elif e.get("result") == "ok":
         ok += n
-print("busy=%d ok=%d" % (busy, ok))
+print("busy=%d ok=%d ssh_busy=%d" % (busy, ok, ssh_busy))
 EOF
 ) || fail "audit log: $counts"
 # Signatures: two warm-ups, 16 + 8 held, the hung burst's, the held
 # requests, the module's, the running burst's. BUSY: the warm-up's, the
 # bursts', the holds' retries, the CLI's and the module's.
-want="busy=$((busy_warm + busy_hung + busy_one + 2 + busy_p11 + busy_run)) ok=$((2 + 24 + ok_hung + ok_one + 1 + ok_run))"
+want="busy=$((busy_warm + busy_hung + busy_one + 2 + busy_p11 + busy_run)) ok=$((2 + 24 + ok_hung + ok_one + 1 + ok_run)) ssh_busy=1"
 [ "$counts" = "$want" ] || fail "audit log: $counts, want $want"
 check "$BOTID" audit verify "$AUDIT_LOG"
 echo "ok: BUSY with a retry hint at max_queue_wait ($counts)"
