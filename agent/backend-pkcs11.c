@@ -1462,6 +1462,33 @@ pkcs11_key_open(struct botid_backend *be, const struct botid_bot_config *bot,
 	return r;
 }
 
+/* Whether a private key is labelled for the bot: key_open checks the rest. */
+static int
+pkcs11_key_exists(struct botid_backend *be, const struct botid_bot_config *bot)
+{
+	struct pkcs11_backend *pb = (struct pkcs11_backend *)be;
+	char label[PKCS11_MAX_LABEL];
+	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+	CK_OBJECT_HANDLE h;
+	size_t namelen, n = 0;
+	int r;
+
+	if (pb == NULL || bot == NULL || bot->name == NULL)
+		return BOTID_ERR_INVALID;
+	namelen = strlen(bot->name);
+	if (namelen == 0 || namelen > BOTID_MAX_KEY_NAME)
+		return BOTID_ERR_INVALID;
+	snprintf(label, sizeof(label), "%s%s", PKCS11_LABEL_PREFIX, bot->name);
+	if ((r = pkcs11_session_get(pb, &s)) != 0)
+		return r;
+	r = pkcs11_find(pb, s, CKO_PRIVATE_KEY, label, NULL, 0, &h, &n);
+	if (r == BOTID_ERR_UNAVAILABLE || r == BOTID_ERR_PKCS11)
+		pkcs11_session_discard(pb, s);
+	else
+		pkcs11_session_put(pb, s);
+	return r != 0 ? r : n > 0;
+}
+
 /*
  * Destroys every private and public key object labelled botid:<name> on
  * the token (a key pair, or the leftovers of a crashed generation), in a
@@ -1800,6 +1827,7 @@ backend_pkcs11_open(const char *module, const char *token_label,
 static const struct botid_backend_ops pkcs11_ops = {
 	.name = "pkcs11",
 	.key_open = pkcs11_key_open,
+	.key_exists = pkcs11_key_exists,
 	.sign = pkcs11_sign,
 	.key_attributes = pkcs11_key_attributes,
 	.key_close = pkcs11_key_close,

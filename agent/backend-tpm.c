@@ -196,6 +196,8 @@ static int	tpm_key_attributes(struct botid_backend *, struct botid_key *,
 static void	tpm_key_close(struct botid_backend *, struct botid_key *);
 static int	tpm_key_remove(struct botid_backend *,
 		    const struct botid_bot_config *);
+static int	tpm_key_exists(struct botid_backend *,
+		    const struct botid_bot_config *);
 static void	tpm_close(struct botid_backend *);
 static int	tpm_blob_read(struct tpm_backend *, struct botid_key *,
 		    const char *);
@@ -203,6 +205,7 @@ static int	tpm_blob_read(struct tpm_backend *, struct botid_key *,
 static const struct botid_backend_ops tpm_ops = {
 	.name = "tpm",
 	.key_open = tpm_key_open,
+	.key_exists = tpm_key_exists,
 	.sign = tpm_sign,
 	.key_attributes = tpm_key_attributes,
 	.key_close = tpm_key_close,
@@ -1577,6 +1580,26 @@ tpm_key_open(struct botid_backend *bep, const struct botid_bot_config *bot,
  out:
 	tpm_key_close(bep, key);
 	return r;
+}
+
+/* A key exists where its blob does: key_open checks it in full. */
+static int
+tpm_key_exists(struct botid_backend *bep, const struct botid_bot_config *bot)
+{
+	struct tpm_backend *be = (struct tpm_backend *)bep;
+	char fname[BOTID_MAX_KEY_NAME + sizeof(TPM_BLOB_SUFFIX)];
+	struct stat st;
+
+	if (bot == NULL || !tpm_bot_name_valid(bot->name))
+		return BOTID_ERR_INVALID;
+	snprintf(fname, sizeof(fname), "%s%s", bot->name, TPM_BLOB_SUFFIX);
+	if (fstatat(be->dir_fd, fname, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	if (errno == ENOENT)
+		return 0;
+	log_err("tpm: bot '%s': %s/%s: %s", bot->name, be->dir_path, fname,
+	    strerror(errno));
+	return BOTID_ERR_IO;
 }
 
 static int

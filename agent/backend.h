@@ -73,6 +73,17 @@ struct botid_backend_ops {
 	 */
 	int	(*key_remove)(struct botid_backend *be,
 		    const struct botid_bot_config *bot);
+	/*
+	 * Whether the key named bot->name (see key_open) exists, without
+	 * opening or creating it, and without a device command where the
+	 * backend can tell otherwise (the TPM: its blob file): so that the
+	 * event loop serves bots whose keys exist at once and leaves the
+	 * others' creation to the pool. Safe from any thread. Returns 1, 0,
+	 * or an error (as key_open's); NULL in a backend that cannot tell:
+	 * key_open is then called directly.
+	 */
+	int	(*key_exists)(struct botid_backend *be,
+		    const struct botid_bot_config *bot);
 	/* Releases a key handle (not the key itself); accepts NULL. */
 	void	(*key_close)(struct botid_backend *be, struct botid_key *key);
 	/* Closes the device; all keys must have been closed. Accepts NULL. */

@@ -80,6 +80,7 @@ enum agent_key {
 	AGENT_FIRST_REQUEST_TIMEOUT,
 	AGENT_EVENT_LOG,
 	AGENT_SSH_SOCKET,
+	AGENT_MAX_QUEUE_WAIT,
 	AGENT_NKEYS,
 };
 
@@ -91,6 +92,7 @@ static const char *const agent_keys[AGENT_NKEYS] = {
 	"rotate_grace", "max_connections_per_uid", "first_request_timeout",
 	"event_log",
 	"ssh_socket",
+	"max_queue_wait",
 };
 
 /* Keys of [bot NAME]; the order matches bot_keys[]. */
@@ -221,6 +223,38 @@ config_parse_number(const char *s, unsigned long min, unsigned long max,
 	if (n < min || n > max)
 		return BOTID_ERR_INVALID;
 	*v = n;
+	return 0;
+}
+
+/*
+ * max_queue_wait: 0 (no bound), or a number of milliseconds ("250ms"),
+ * seconds ("2s", or a bare number as for other durations), minutes
+ * ("1m") or hours ("1h"), from 1 ms to BOTID_MAX_QUEUE_WAIT_MS.
+ */
+static int
+config_parse_wait_ms(const char *s, unsigned long *ms)
+{
+	char num[24];
+	unsigned long unit = 1000, n;
+	size_t len = strlen(s);
+
+	*ms = 0;
+	if (len == 0 || len >= sizeof(num))
+		return BOTID_ERR_INVALID;
+	memcpy(num, s, len + 1);
+	if (len > 2 && strcmp(num + len - 2, "ms") == 0) {
+		unit = 1;
+		num[len - 2] = '\0';
+	} else if (num[len - 1] == 's' || num[len - 1] == 'm' ||
+	    num[len - 1] == 'h') {
+		unit = num[len - 1] == 's' ? 1000 : num[len - 1] == 'm' ?
+		    60000 : 3600000;
+		num[len - 1] = '\0';
+	}
+	if (config_parse_number(num, 0, BOTID_MAX_QUEUE_WAIT_MS, &n) != 0 ||
+	    n > BOTID_MAX_QUEUE_WAIT_MS / unit)
+		return BOTID_ERR_INVALID;
+	*ms = n * unit;
 	return 0;
 }
 
@@ -593,6 +627,13 @@ config_agent_set(struct config_parse *p, const char *name, const char *value)
 			    "rotate_grace must be a duration from 1s to 1d "
 			    "(such as 60s or 5m)");
 		cfg->rotate_grace = (unsigned)id;
+		return 0;
+	case AGENT_MAX_QUEUE_WAIT:
+		if (config_parse_wait_ms(value, &id) != 0)
+			return config_error(p, BOTID_ERR_CONFIG, p->lineno,
+			    "max_queue_wait must be 0 (no bound) or a duration "
+			    "from 1ms to 1h (such as 250ms, 2s or 1m)");
+		cfg->max_queue_wait_ms = (unsigned)id;
 		return 0;
 	case AGENT_TCTI:
 		return config_set_string(p, &cfg->tcti, value);
@@ -1264,6 +1305,7 @@ config_defaults(struct config_parse *p)
 	cfg->first_request_timeout = BOTID_FIRST_REQUEST_TIMEOUT_S;
 	cfg->tpm_loaded_keys = CONFIG_DEFAULT_TPM_KEYS;
 	cfg->pkcs11_sessions = CONFIG_DEFAULT_SESSIONS;
+	cfg->max_queue_wait_ms = BOTID_DEFAULT_QUEUE_WAIT_MS;
 	cfg->renew_percent = CONFIG_DEFAULT_RENEW_PERCENT;
 	cfg->rotate_grace = CONFIG_DEFAULT_ROTATE_GRACE;
 	cfg->refs = 1;

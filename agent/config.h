@@ -90,6 +90,7 @@ struct botid_agent_config {
 	unsigned		 first_request_timeout; /* s to say HELLO */
 	unsigned		 tpm_loaded_keys; /* bot keys kept in TPM slots */
 	unsigned		 pkcs11_sessions; /* sessions (workers) per token */
+	unsigned		 max_queue_wait_ms; /* BUSY past it; 0: none */
 	unsigned		 renew_percent;	/* renew after this % of the life
 						   left on arrival (10-90) */
 	unsigned		 rotate_grace;	/* seconds an old key outlives

@@ -17,6 +17,8 @@
 
 /* How long a worker that just finished looks for more work before sleeping. */
 #define POOL_SPIN_NS	100000L
+/* The time per operation is a moving average: each new one weighs 1/8. */
+#define POOL_AVERAGE_WEIGHT	8u
 
 struct botid_pool {
 	struct botid_backend	*be;
@@ -25,7 +27,9 @@ struct botid_pool {
 	pthread_cond_t		 cv;
 	struct botid_fairq	*ring_head;
 	struct botid_fairq	*ring_tail;
-	size_t			 pending;
+	size_t			 pending;	/* queued and running */
+	size_t			 queued;	/* in the bots' queues */
+	uint64_t		 op_ns;		/* recent time per op */
 	int			 stopping;
 	int			 inline_ok;	/* pool_run_inline() may run jobs */
 	pthread_t		*threads;
@@ -116,6 +120,8 @@ pool_next_locked(struct botid_pool *p)
 	q->head = job->next;
 	if (q->head == NULL)
 		q->tail = NULL;
+	q->len--;
+	p->queued--;
 	/* Unlink the bot from the front; put it back last if it has more. */
 	p->ring_head = q->ring_next;
 	if (p->ring_head == NULL)
@@ -134,6 +140,98 @@ pool_next_locked(struct botid_pool *p)
 	return job;
 }
 
+uint64_t
+pool_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+timespec_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+}
+
+/* Called with p->mu held: job ran, its time joins the average. */
+static void
+pool_measure_locked(struct botid_pool *p, const struct botid_job *job)
+{
+	uint64_t t0 = timespec_ns(&job->started);
+	uint64_t t1 = timespec_ns(&job->finished);
+	uint64_t d = t1 > t0 ? t1 - t0 : 0;
+
+	if (p->op_ns == 0)
+		p->op_ns = d;
+	else
+		p->op_ns = (p->op_ns * (POOL_AVERAGE_WEIGHT - 1) + d) /
+		    POOL_AVERAGE_WEIGHT;
+}
+
+/*
+ * Called with p->mu held: how long a new job of q would wait. Round-robin
+ * serves q's next job after k more of its own (k queued): a bot ahead of
+ * q in the ring gets k + 1 turns before it, one behind gets k, and a bot
+ * gets no turn it has no job for. A bot that hogs the queue thus lengthens
+ * its own wait, not that of a bot asking once.
+ */
+static uint64_t
+pool_estimate_locked(const struct botid_pool *p, const struct botid_fairq *q)
+{
+	const struct botid_fairq *r;
+	size_t k = q->len, ahead, before = 1, turns;
+
+	ahead = k + (p->pending - p->queued);	/* and the ones running */
+	for (r = p->ring_head; r != NULL; r = r->ring_next) {
+		if (r == q) {
+			before = 0;
+			continue;
+		}
+		turns = k + before;
+		ahead += r->len < turns ? r->len : turns;
+	}
+	return (uint64_t)ahead * p->op_ns / p->nthreads;
+}
+
+/* When to ask again: once the wait ahead fits max_wait, one op at least. */
+static uint32_t
+pool_retry_ms(uint64_t estimate_ns, uint64_t max_wait_ns, uint64_t op_ns)
+{
+	uint64_t ns, ms;
+
+	ns = estimate_ns > max_wait_ns ? estimate_ns - max_wait_ns : 0;
+	if (ns < op_ns)
+		ns = op_ns;
+	ms = ns / 1000000u + (ns % 1000000u != 0);
+	if (ms < 1)
+		ms = 1;
+	if (ms > BOTID_MAX_RETRY_MS)
+		ms = BOTID_MAX_RETRY_MS;
+	return (uint32_t)ms;
+}
+
+/*
+ * Called with p->mu held, for a job just taken from the queue: if its
+ * deadline has passed it is answered BUSY without running; returns 1 then.
+ */
+static int
+pool_expired_locked(struct botid_pool *p, struct botid_job *job,
+    uint64_t now_ns)
+{
+	if (job->deadline_ns == 0 || now_ns < job->deadline_ns)
+		return 0;
+	job->result = BOTID_ERR_BUSY;
+	job->sig = NULL;
+	job->sig_len = 0;
+	job->nattrs = 0;
+	job->retry_ms = pool_retry_ms(pool_estimate_locked(p, job->fairq),
+	    job->max_wait_ns, p->op_ns);
+	p->pending--;
+	return 1;
+}
+
 /* Calls the backend for job, timing it. */
 static void
 pool_run_job(struct botid_pool *p, struct botid_job *job)
@@ -145,6 +243,8 @@ pool_run_job(struct botid_pool *p, struct botid_job *job)
 	if (job->kind == BOTID_JOB_ATTRIBUTES)
 		job->result = p->be->ops->key_attributes(p->be, job->key,
 		    job->attrs, &job->nattrs);
+	else if (job->kind == BOTID_JOB_CALL)
+		job->result = job->call(job->owner);
 	else
 		job->result = p->be->ops->sign(p->be, job->key, &job->params,
 		    job->digest, job->digest_len, &job->sig, &job->sig_len);
@@ -189,6 +289,12 @@ pool_worker(void *arg)
 			pthread_cond_wait(&p->cv, &p->mu);
 			job = pool_next_locked(p);
 		}
+		/* Its client has heard BUSY's worth of waiting: not run. */
+		if (job != NULL && pool_expired_locked(p, job, pool_now_ns())) {
+			pthread_mutex_unlock(&p->mu);
+			done_post(p->done, job);
+			continue;
+		}
 		pthread_mutex_unlock(&p->mu);
 		spin = 1;
 		if (job == NULL)
@@ -196,6 +302,8 @@ pool_worker(void *arg)
 		pool_run_job(p, job);
 		pthread_mutex_lock(&p->mu);
 		p->pending--;
+		if (job->kind == BOTID_JOB_SIGN)
+			pool_measure_locked(p, job);
 		pthread_mutex_unlock(&p->mu);
 		done_post(p->done, job);
 	}
@@ -247,13 +355,13 @@ pool_create(struct botid_backend *be, unsigned nthreads,
 	return r;
 }
 
-void
-pool_submit(struct botid_pool *p, struct botid_job *job)
+/* Called with p->mu held: job joins its bot's queue. */
+static void
+pool_enqueue_locked(struct botid_pool *p, struct botid_job *job)
 {
 	struct botid_fairq *q = job->fairq;
 
 	job->next = NULL;
-	pthread_mutex_lock(&p->mu);
 	if (q->tail != NULL)
 		q->tail->next = job;
 	else
@@ -268,9 +376,113 @@ pool_submit(struct botid_pool *p, struct botid_job *job)
 		q->ring_next = NULL;
 		q->in_ring = 1;
 	}
+	q->len++;
+	p->queued++;
 	p->pending++;
 	pthread_cond_signal(&p->cv);
+}
+
+void
+pool_submit(struct botid_pool *p, struct botid_job *job)
+{
+	job->deadline_ns = 0;
+	job->max_wait_ns = 0;
+	pthread_mutex_lock(&p->mu);
+	pool_enqueue_locked(p, job);
 	pthread_mutex_unlock(&p->mu);
+}
+
+int
+pool_submit_bounded(struct botid_pool *p, struct botid_job *job,
+    uint64_t max_wait_ns, uint32_t *retry_ms)
+{
+	uint64_t estimate, now = pool_now_ns();
+	int r = 0;
+
+	*retry_ms = 0;
+	job->deadline_ns = max_wait_ns != 0 ? now + max_wait_ns : 0;
+	job->max_wait_ns = max_wait_ns;
+	pthread_mutex_lock(&p->mu);
+	estimate = pool_estimate_locked(p, job->fairq);
+	if (max_wait_ns != 0 && estimate > max_wait_ns) {
+		*retry_ms = pool_retry_ms(estimate, max_wait_ns, p->op_ns);
+		r = BOTID_ERR_BUSY;
+	} else
+		pool_enqueue_locked(p, job);
+	pthread_mutex_unlock(&p->mu);
+	return r;
+}
+
+size_t
+pool_expire(struct botid_pool *p, uint64_t now_ns, uint64_t *next_ns)
+{
+	struct botid_fairq *q, *prev = NULL, *next;
+	struct botid_job *expired = NULL, **tail = &expired, *job, **jp;
+	struct botid_job *last;
+	size_t n = 0;
+
+	*next_ns = 0;
+	pthread_mutex_lock(&p->mu);
+	for (q = p->ring_head; q != NULL; q = next) {
+		next = q->ring_next;
+		/*
+		 * The whole queue, not only its oldest job: an unbounded job
+		 * (an inventory's) may stand before bounded ones.
+		 */
+		last = NULL;
+		for (jp = &q->head; (job = *jp) != NULL;) {
+			if (job->deadline_ns == 0 ||
+			    job->deadline_ns > now_ns) {
+				if (job->deadline_ns != 0 && (*next_ns == 0 ||
+				    job->deadline_ns < *next_ns))
+					*next_ns = job->deadline_ns;
+				last = job;
+				jp = &job->next;
+				continue;
+			}
+			*jp = job->next;
+			q->len--;
+			p->queued--;
+			job->next = NULL;
+			*tail = job;
+			tail = &job->next;
+			n++;
+		}
+		q->tail = last;
+		if (q->head != NULL) {
+			prev = q;
+			continue;
+		}
+		/* Nothing left: out of the ring. */
+		if (prev != NULL)
+			prev->ring_next = next;
+		else
+			p->ring_head = next;
+		if (p->ring_tail == q)
+			p->ring_tail = prev;
+		q->ring_next = NULL;
+		q->in_ring = 0;
+	}
+	/* The hints, once the expired jobs are out of the estimate. */
+	for (job = expired; job != NULL; job = job->next)
+		(void)pool_expired_locked(p, job, now_ns);
+	pthread_mutex_unlock(&p->mu);
+	while ((job = expired) != NULL) {
+		expired = job->next;
+		done_post(p->done, job);
+	}
+	return n;
+}
+
+uint64_t
+pool_op_ns(struct botid_pool *p)
+{
+	uint64_t ns;
+
+	pthread_mutex_lock(&p->mu);
+	ns = p->op_ns;
+	pthread_mutex_unlock(&p->mu);
+	return ns;
 }
 
 void
@@ -288,14 +500,19 @@ pool_run_inline(struct botid_pool *p, struct botid_job *job)
 
 	pthread_mutex_lock(&p->mu);
 	/* Counted while it runs, as a worker's job is (pool_pending). */
-	if ((run = p->inline_ok && p->pending == 0 && !p->stopping))
+	if ((run = p->inline_ok && p->pending == 0 && !p->stopping &&
+	    p->op_ns <= (uint64_t)BOTID_INLINE_MAX_US * 1000u))
 		p->pending++;
 	pthread_mutex_unlock(&p->mu);
 	if (!run)
 		return 0;
+	job->deadline_ns = 0;
+	job->max_wait_ns = 0;
 	pool_run_job(p, job);
 	pthread_mutex_lock(&p->mu);
 	p->pending--;
+	if (job->kind == BOTID_JOB_SIGN)
+		pool_measure_locked(p, job);
 	pthread_mutex_unlock(&p->mu);
 	return 1;
 }

@@ -2,7 +2,10 @@
  * Worker pools: backend work runs off the event loop. One pool per opened
  * backend (a TPM gets one thread: its ESYS context is not thread-safe and
  * the chip is serial; a token gets one thread per session). Jobs are
- * served round-robin across bots so one busy bot cannot starve others.
+ * served round-robin across bots so one busy bot cannot starve others,
+ * and a job may carry a bound on its wait (max_queue_wait): refused at
+ * once when the queue ahead would take longer, answered BUSY when it has
+ * waited that long without a worker taking it.
  */
 #ifndef BOTID_AGENT_POOL_H
 #define BOTID_AGENT_POOL_H
@@ -22,12 +25,14 @@ struct botid_fairq {
 	struct botid_job	*tail;
 	struct botid_fairq	*ring_next;
 	int			 in_ring;
+	size_t			 len;		/* jobs queued */
 };
 
 /* What a job asks of the device. */
 enum botid_job_kind {
 	BOTID_JOB_SIGN = 0,		/* sign digest with key */
 	BOTID_JOB_ATTRIBUTES,		/* read key's attributes back */
+	BOTID_JOB_CALL,			/* result = call(owner) */
 };
 
 struct botid_job {
@@ -40,6 +45,10 @@ struct botid_job {
 	uint8_t			 digest[BOTID_MAX_DIGEST];
 	size_t			 digest_len;
 	void			*owner;		/* opaque to the pool */
+	int			(*call)(void *);	/* JOB_CALL */
+	/* Set by pool_submit_bounded(): 0 for a job without a bound. */
+	uint64_t		 deadline_ns;	/* pool_now_ns() to expire */
+	uint64_t		 max_wait_ns;
 	/* Output, filled by a worker. */
 	int			 result;
 	uint8_t			*sig;
@@ -48,6 +57,8 @@ struct botid_job {
 	size_t			 nattrs;
 	struct timespec		 started;	/* when a worker took it */
 	struct timespec		 finished;
+	/* result BOTID_ERR_BUSY: it expired unrun; when to retry. */
+	uint32_t		 retry_ms;
 };
 
 /* Where finished jobs go: a list the loop drains when the eventfd fires. */
@@ -65,8 +76,8 @@ struct botid_job *done_take_all(struct botid_done *d);
 void	done_free(struct botid_done *d);
 
 /*
- * Starts nthreads workers that call be->ops->sign (or key_attributes, by
- * the job's kind) and post results to done.
+ * Starts nthreads workers that call be->ops->sign (or key_attributes, or
+ * the job's own call, by the job's kind) and post results to done.
  * Errors: BOTID_ERR_ALLOC, BOTID_ERR_INTERNAL (thread creation).
  */
 int	pool_create(struct botid_backend *be, unsigned nthreads,
@@ -75,12 +86,43 @@ int	pool_create(struct botid_backend *be, unsigned nthreads,
 /* Queues a job behind others of its bot. Never blocks on the device. */
 void	pool_submit(struct botid_pool *p, struct botid_job *job);
 
+/*
+ * Queues a job as pool_submit() does unless max_wait_ns (0: no bound) is
+ * exceeded by the estimated wait: the jobs its bot's round-robin turn
+ * comes after, and those running, times the pool's recent time per
+ * operation, over its workers. A queued job gets a deadline: if no worker
+ * has taken it by then, it comes back through done with result
+ * BOTID_ERR_BUSY (pool_expire(), or the worker that reaches it late).
+ * Returns 0 (queued), or BOTID_ERR_BUSY with *retry_ms, the estimated
+ * milliseconds until the queue ahead is short enough (at least one
+ * operation, 1..BOTID_MAX_RETRY_MS); the job is then not queued.
+ */
+int	pool_submit_bounded(struct botid_pool *p, struct botid_job *job,
+	    uint64_t max_wait_ns, uint32_t *retry_ms);
+
+/*
+ * Takes every queued job whose deadline is at or before now_ns out of the
+ * queue and posts it to done with result BOTID_ERR_BUSY and a retry hint.
+ * *next_ns is the earliest deadline still queued (0: none). Returns how
+ * many jobs expired.
+ */
+size_t	pool_expire(struct botid_pool *p, uint64_t now_ns,
+	    uint64_t *next_ns);
+
+/* CLOCK_MONOTONIC in nanoseconds: the clock of deadlines. */
+uint64_t pool_now_ns(void);
+
+/* The pool's recent time per operation in ns (0: none measured yet). */
+uint64_t pool_op_ns(struct botid_pool *p);
+
 /* Lets pool_run_inline() run jobs: for devices that answer in microseconds. */
 void	pool_allow_inline(struct botid_pool *p);
 
 /*
  * Runs job in the calling thread, as a worker would, if the pool allows
- * it and has nothing queued or running: then the caller answers at once
+ * it, has nothing queued or running and its recent operations took at
+ * most BOTID_INLINE_MAX_US (a token that became slow is left to the
+ * workers, so the loop never waits on it): then the caller answers at once
  * instead of handing the job to a worker and the result back (two thread
  * wake-ups, which cost more than a SoftHSM2 signature on a virtual
  * machine). Returns 1 if it ran the job (its result is set and nothing is

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/registry.h"
 #include "agent/rotation.h"
@@ -21,6 +22,8 @@ struct botid_backend_ref {
 	struct botid_backend		*be;
 	struct botid_pool		*pool;
 	int				 attest_keys; /* AK, host key handed over */
+	/* Key creations take their turns with the bots' queues. */
+	struct botid_fairq		 create_q;
 	struct botid_backend_ref	*next;	/* list of all open backends */
 };
 
@@ -43,8 +46,34 @@ struct botid_key_ref {
 	size_t				 tok_spki_len;
 };
 
+/*
+ * A bot's first key (or one a reload found missing) made on its backend's
+ * pool, not in the event loop: the worker fills the key fields, the loop
+ * hands them to the bot that waits (registry_creation_done).
+ */
+struct botid_creation {
+	struct botid_job		 job;	/* first: cast back */
+	struct botid_creation		*next;	/* in flight or held */
+	struct botid_agent_config	*cfg;	/* reference, holds bot */
+	const struct botid_bot_config	*bot;
+	struct botid_bot_config		 kc;	/* bot, named for its key */
+	char				 key_name[BOTID_MAX_KEY_NAME + 1];
+	uint32_t			 gen;
+	struct botid_backend_ref	*backend; /* reference */
+	int				 queued;	/* in its pool now */
+	/* Filled by the worker. */
+	struct botid_key		*key;
+	uint8_t				*spki;
+	size_t				 spki_len;
+	struct botid_key		*tok_key;
+	uint8_t				*tok_spki;
+	size_t				 tok_spki_len;
+};
+
 /* Every backend open in the process; touched only by the loop thread. */
 static struct botid_backend_ref *open_backends;
+/* Creations not yet handed over; touched only by the loop thread. */
+static struct botid_creation *creations;
 
 static char *
 backend_ident(const struct botid_agent_config *cfg,
@@ -347,10 +376,20 @@ key_state(const struct botid_agent_config *cfg,
 	return r;
 }
 
+static struct botid_creation *creation_find(const char *, const char *,
+		    const struct botid_backend_ref *, enum botid_key_type);
+static int	creation_new(struct botid_agent_config *,
+		    const struct botid_bot_config *, const char *, uint32_t,
+		    struct botid_backend_ref *, struct botid_creation **);
+
+/*
+ * The bot's key: reused from prev, opened, or (*crp set, *kp NULL) being
+ * created in the background because it does not exist yet.
+ */
 static int
-key_get(const struct botid_agent_config *cfg, const struct botid_bot_config *bot,
+key_get(struct botid_agent_config *cfg, const struct botid_bot_config *bot,
     const struct botid_registry *prev, struct botid_done *done,
-    struct botid_key_ref **kp)
+    struct botid_key_ref **kp, struct botid_creation **crp)
 {
 	struct botid_key_ref *k = NULL;
 	struct botid_backend_ref *b = NULL;
@@ -361,6 +400,7 @@ key_get(const struct botid_agent_config *cfg, const struct botid_bot_config *bot
 	int r;
 
 	*kp = NULL;
+	*crp = NULL;
 	memset(&st, 0, sizeof(st));
 	if ((r = backend_get(cfg, bot, done, &b)) != 0)
 		return r;
@@ -377,6 +417,23 @@ key_get(const struct botid_agent_config *cfg, const struct botid_bot_config *bot
 		k->refs++;
 		*kp = k;
 		k = NULL;
+		r = 0;
+		goto out;
+	}
+	/* Missing: made on the pool, the loop serves the others meanwhile. */
+	kc = *bot;
+	kc.name = name;
+	if (b->be->ops->key_exists != NULL &&
+	    (r = b->be->ops->key_exists(b->be, &kc)) != 1) {
+		if (r < 0)
+			goto out;
+		if ((*crp = creation_find(bot->name, name, b,
+		    bot->key_type)) == NULL) {
+			if ((r = creation_new(cfg, bot, name, st.gen, b,
+			    crp)) != 0)
+				goto out;
+			b = NULL;	/* the creation's reference now */
+		}
 		r = 0;
 		goto out;
 	}
@@ -574,6 +631,18 @@ forget_bot(const struct botid_agent_config *cfg, const char *name,
 	return r == BOTID_ERR_ALLOC ? r : 0;
 }
 
+/* Whether a key of bot is being made (destroying its keys would race). */
+static int
+creation_pending(const char *bot)
+{
+	struct botid_creation *cr;
+
+	for (cr = creations; cr != NULL; cr = cr->next)
+		if (strcmp(cr->bot->name, bot) == 0)
+			return 1;
+	return 0;
+}
+
 /* Bots with key state that cfg does not name. */
 static int
 forget_gone(const struct botid_agent_config *cfg, struct botid_registry *reg,
@@ -592,6 +661,12 @@ forget_gone(const struct botid_agent_config *cfg, struct botid_registry *reg,
 	for (i = 0; i < n; i++) {
 		if (config_find_bot(cfg, names[i]) != NULL)
 			continue;
+		if (creation_pending(names[i])) {
+			log_info("bot %s: gone from the configuration while "
+			    "its key is being made: its keys go at the next "
+			    "reload", names[i]);
+			continue;
+		}
 		if ((r = forget_bot(cfg, names[i], done, &gone)) != 0)
 			goto out;
 		if (gone) {
@@ -668,12 +743,216 @@ registry_destroy_all(struct botid_registry *reg, struct botid_done *done)
 	return first;
 }
 
+/* The creation in flight (or held back) for this very key, or NULL. */
+static struct botid_creation *
+creation_find(const char *bot, const char *key_name,
+    const struct botid_backend_ref *b, enum botid_key_type type)
+{
+	struct botid_creation *cr;
+
+	for (cr = creations; cr != NULL; cr = cr->next)
+		if (strcmp(cr->bot->name, bot) == 0 &&
+		    strcmp(cr->key_name, key_name) == 0 &&
+		    cr->backend == b && cr->kc.key_type == type)
+			return cr;
+	return NULL;
+}
+
+/*
+ * Runs on the backend's worker: makes the key (and the token key of a bot
+ * with scopes) as key_get() would have in the loop.
+ */
+static int
+creation_run(void *arg)
+{
+	struct botid_creation *cr = arg;
+	struct botid_backend *be = cr->backend->be;
+	struct botid_key_ref tmp;
+	const char *gate = getenv("BOTID_TEST_CREATE_GATE");
+	int r;
+
+	/* Test hook: a test holds creations back to see who serves first. */
+	if (gate != NULL && access(gate, F_OK) != 0)
+		return BOTID_ERR_INCOMPLETE;
+	if ((r = be->ops->key_open(be, &cr->kc, &cr->key, &cr->spki,
+	    &cr->spki_len)) != 0)
+		return r;
+	memset(&tmp, 0, sizeof(tmp));
+	snprintf(tmp.key_name, sizeof(tmp.key_name), "%s", cr->key_name);
+	if ((r = token_key_get(cr->backend, cr->bot, &tmp)) != 0)
+		return r;
+	cr->tok_key = tmp.tok_key;
+	cr->tok_spki = tmp.tok_spki;
+	cr->tok_spki_len = tmp.tok_spki_len;
+	return 0;
+}
+
+static int
+creation_new(struct botid_agent_config *cfg, const struct botid_bot_config *bot,
+    const char *key_name, uint32_t gen, struct botid_backend_ref *b,
+    struct botid_creation **crp)
+{
+	struct botid_creation *cr, **pp;
+
+	*crp = NULL;
+	if ((cr = calloc(1, sizeof(*cr))) == NULL)
+		return BOTID_ERR_ALLOC;
+	cr->cfg = config_ref(cfg);
+	cr->bot = bot;
+	snprintf(cr->key_name, sizeof(cr->key_name), "%s", key_name);
+	cr->kc = *bot;
+	cr->kc.name = cr->key_name;
+	cr->gen = gen;
+	cr->backend = b;
+	cr->job.kind = BOTID_JOB_CALL;
+	cr->job.call = creation_run;
+	cr->job.owner = cr;
+	cr->job.fairq = &b->create_q;
+	/* Last: keys are made in the configuration's order. */
+	for (pp = &creations; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = cr;
+	*crp = cr;
+	return 0;
+}
+
+/* Queues every creation not in a pool yet (the build is over). */
+static size_t
+creations_submit(void)
+{
+	struct botid_creation *cr;
+	size_t n = 0;
+
+	for (cr = creations; cr != NULL; cr = cr->next) {
+		if (!cr->queued) {
+			cr->queued = 1;
+			pool_submit(cr->backend->pool, &cr->job);
+		}
+		n++;
+	}
+	return n;
+}
+
+static void
+creation_free(struct botid_creation *cr)
+{
+	struct botid_creation **pp;
+	struct botid_backend *be = cr->backend->be;
+
+	for (pp = &creations; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == cr) {
+			*pp = cr->next;
+			break;
+		}
+	}
+	be->ops->key_close(be, cr->key);
+	be->ops->key_close(be, cr->tok_key);
+	free(cr->spki);
+	free(cr->tok_spki);
+	backend_unref(cr->backend);
+	config_free(cr->cfg);
+	free(cr);
+}
+
+/* The creation is over, whatever its outcome: freed, maybe the last one. */
+static void
+creation_over(struct botid_registry *reg, struct botid_creation *cr)
+{
+	size_t i, served = 0;
+
+	creation_free(cr);
+	if (creations != NULL)
+		return;
+	for (i = 0; i < reg->nbots; i++)
+		served += reg->bots[i].key != NULL;
+	log_info("key creations over: serving %zu of %zu configured bots",
+	    served, reg->nbots);
+}
+
+int
+registry_creation_done(struct botid_registry *reg, struct botid_job *job)
+{
+	struct botid_creation *cr = job->owner;
+	struct botid_bot *bot = NULL;
+	struct botid_key_ref *k;
+	size_t i;
+	int r = job->result;
+
+	cr->queued = 0;
+	if (r == BOTID_ERR_INCOMPLETE)
+		return 0;	/* held back by the test gate: retried */
+	for (i = 0; i < reg->nbots; i++)
+		if (reg->bots[i].creation == cr)
+			bot = &reg->bots[i];
+	if (bot != NULL)
+		bot->creation = NULL;
+	if (r != 0) {
+		log_err("bot %s: not served: its key could not be created: %s",
+		    cr->bot->name, botid_strerror(r));
+		if (bot != NULL)
+			bot->unavailable = r == BOTID_ERR_UNAVAILABLE;
+		creation_over(reg, cr);
+		return 0;
+	}
+	if (bot == NULL) {
+		/* Reconfigured meanwhile: the key stays for the next build. */
+		log_info("bot %s: key %s created, for a configuration no "
+		    "longer in force", cr->bot->name, cr->key_name);
+		creation_over(reg, cr);
+		return 0;
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL ||
+	    (k->bot_name = strdup(cr->bot->name)) == NULL) {
+		free(k);
+		log_err("bot %s: not served: out of memory", cr->bot->name);
+		creation_over(reg, cr);
+		return 0;
+	}
+	snprintf(k->key_name, sizeof(k->key_name), "%s", cr->key_name);
+	k->gen = cr->gen;
+	k->key_type = cr->kc.key_type;
+	k->backend = cr->backend;
+	k->backend->refs++;
+	k->key = cr->key;
+	k->spki = cr->spki;
+	k->spki_len = cr->spki_len;
+	k->tok_key = cr->tok_key;
+	k->tok_spki = cr->tok_spki;
+	k->tok_spki_len = cr->tok_spki_len;
+	k->refs = 1;
+	cr->key = cr->tok_key = NULL;
+	cr->spki = cr->tok_spki = NULL;
+	bot->key = k;
+	bot->unavailable = 0;
+	log_info("bot %s: its new key is made: served", bot->cfg->name);
+	creation_over(reg, cr);
+	return 1;
+}
+
+void
+registry_creations_retry(void)
+{
+	(void)creations_submit();
+}
+
+void
+registry_creations_drop(void)
+{
+	struct botid_creation *cr, *next;
+
+	for (cr = creations; cr != NULL; cr = next) {
+		next = cr->next;
+		if (!cr->queued)
+			creation_free(cr);
+	}
+}
+
 int
 registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev,
     struct botid_done *done, struct botid_registry **regp)
 {
 	struct botid_registry *reg;
-	size_t i, served = 0;
+	size_t i, served = 0, creating = 0;
 	int r;
 
 	*regp = NULL;
@@ -692,7 +971,8 @@ registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev
 
 		reg->bots[i].cfg = bc;
 		counters_carry(prev, &reg->bots[i]);
-		if ((r = key_get(cfg, bc, prev, done, &reg->bots[i].key)) != 0) {
+		if ((r = key_get(cfg, bc, prev, done, &reg->bots[i].key,
+		    &reg->bots[i].creation)) != 0) {
 			log_err("bot %s: not served: %s", bc->name,
 			    botid_strerror(r));
 			reg->bots[i].unavailable = r == BOTID_ERR_UNAVAILABLE;
@@ -702,14 +982,24 @@ registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev
 			}
 			continue;
 		}
-		served++;
+		if (reg->bots[i].creation != NULL)
+			creating++;
+		else
+			served++;
 	}
 	if ((r = attest_get(cfg, done, &reg->attest)) == BOTID_ERR_ALLOC ||
 	    (r = forget_gone(cfg, reg, done)) == BOTID_ERR_ALLOC) {
 		registry_unref(reg);
 		return r;
 	}
-	log_info("serving %zu of %zu configured bots", served, cfg->nbots);
+	/* Existing keys are open: creations may take the device now. */
+	(void)creations_submit();
+	if (creating > 0)
+		log_info("serving %zu of %zu configured bots; %zu keys being "
+		    "created in the background", served, cfg->nbots, creating);
+	else
+		log_info("serving %zu of %zu configured bots", served,
+		    cfg->nbots);
 	*regp = reg;
 	return 0;
 }
@@ -732,7 +1022,8 @@ registry_find_unavailable(struct botid_registry *reg, const char *name)
 	size_t i;
 
 	for (i = 0; i < reg->nbots; i++)
-		if (reg->bots[i].key == NULL && reg->bots[i].unavailable &&
+		if (reg->bots[i].key == NULL && (reg->bots[i].unavailable ||
+		    reg->bots[i].creation != NULL) &&
 		    strcmp(reg->bots[i].cfg->name, name) == 0)
 			return &reg->bots[i];
 	return NULL;
@@ -799,6 +1090,20 @@ registry_unref(struct botid_registry *reg)
 	free(reg->bots);
 	config_free(reg->cfg);
 	free(reg);
+}
+
+void
+registry_expire(uint64_t now_ns, uint64_t *next_ns)
+{
+	struct botid_backend_ref *b;
+	uint64_t next;
+
+	*next_ns = 0;
+	for (b = open_backends; b != NULL; b = b->next) {
+		(void)pool_expire(b->pool, now_ns, &next);
+		if (next != 0 && (*next_ns == 0 || next < *next_ns))
+			*next_ns = next;
+	}
 }
 
 size_t

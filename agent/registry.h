@@ -18,12 +18,15 @@
 
 struct botid_backend_ref;
 struct botid_key_ref;
+struct botid_creation;	/* a key being created on its backend's pool */
 
 struct botid_bot {
 	const struct botid_bot_config	*cfg;	/* points into registry->cfg */
 	struct botid_key_ref		*key;	/* NULL: key unusable, bot not served */
 	/* key is NULL because its TPM or token was down: not a refusal. */
 	int				 unavailable;
+	/* key is NULL until this background creation is back. */
+	struct botid_creation		*creation;
 	struct botid_fairq		 fairq;
 	/*
 	 * Since the agent started (a reload carries them over), for the
@@ -52,9 +55,13 @@ struct botid_registry {
  * Builds a registry for cfg (taking ownership of it), reusing backends and
  * keys of prev (may be NULL) and opening what is new. A bot whose key
  * cannot be opened is logged and left unserved; a backend that cannot be
- * opened leaves its bots unserved. Bots that have key state but are no
- * longer configured have every key destroyed here (their certificates
- * are listed in gone for revocation). Errors only for BOTID_ERR_ALLOC.
+ * opened leaves its bots unserved. A bot whose key does not exist yet is
+ * not served until it does: its creation is queued on its backend's pool
+ * (after every existing key is opened), and comes back through done as a
+ * BOTID_JOB_CALL job for registry_creation_done(). Bots that have key
+ * state but are no longer configured have every key destroyed here
+ * (unless a creation of theirs is in flight), their certificates
+ * listed in gone for revocation. Errors only for BOTID_ERR_ALLOC.
  */
 int	registry_build(struct botid_agent_config *cfg,
 	    const struct botid_registry *prev, struct botid_done *done,
@@ -118,6 +125,31 @@ struct botid_bot *registry_find_unavailable(struct botid_registry *reg,
 void	registry_ref(struct botid_registry *reg);
 /* Drops a reference; the last one closes keys and backends no longer used. */
 void	registry_unref(struct botid_registry *reg);
+
+/*
+ * pool_expire() on every open backend's pool at now_ns; *next_ns is the
+ * earliest deadline still queued anywhere (0: none).
+ */
+void	registry_expire(uint64_t now_ns, uint64_t *next_ns);
+
+/*
+ * A creation job came back through done: its key is handed to the bot of
+ * reg (the current registry) that waits for it, else closed. Returns 1 if
+ * reg serves one more bot. The creation is freed, or kept for
+ * registry_creations_retry() when the test gate held it back.
+ */
+int	registry_creation_done(struct botid_registry *reg,
+	    struct botid_job *job);
+
+/*
+ * Queues again the creations BOTID_TEST_CREATE_GATE held back (a test
+ * hook: while the file it names does not exist, creations wait). Called
+ * once a second.
+ */
+void	registry_creations_retry(void);
+
+/* Frees creations held back at shutdown (none is in a pool then). */
+void	registry_creations_drop(void);
 
 /* Pending jobs across every open backend (for draining on shutdown). */
 size_t	registry_pending(void);

@@ -161,10 +161,11 @@ struct server {
 	struct timespec		 spin_from;	/* the last reply sent */
 	int			 spinning;	/* polling since spin_from */
 	size_t			 queued;	/* jobs handed to pools, not back */
+	uint64_t		 expire_at;	/* a job's deadline, or 0 */
 	struct uid_count	*uids;		/* uids holding connections */
 	size_t			 nuids, uids_cap;
 	struct ratelog		 log_full, log_uid, log_evict, log_hello,
-				 log_frame, log_cred;
+				 log_frame, log_cred, log_busy;
 	struct ssh_cached	*ssh_keys;	/* by bot index */
 	size_t			 nssh_keys;
 };
@@ -484,6 +485,13 @@ refuse_unavailable(struct server *s, struct conn *c,
 	if ((down = registry_find_unavailable(s->reg, req->bot)) == NULL ||
 	    !policy_ok(down, c))
 		return 0;
+	if (down->creation != NULL) {
+		reply_error(c, req->op, req->id, BOTID_STATUS_UNAVAILABLE,
+		    "the bot's key is being created; retry shortly");
+		audit_simple(c, op_name(req->op), req->bot, "error",
+		    "key being created", t0);
+		return 1;
+	}
 	reply_error(c, req->op, req->id, BOTID_STATUS_UNAVAILABLE,
 	    "backend unavailable: the bot's TPM or token was down when its "
 	    "key was to be opened; retry after the agent reloads");
@@ -622,7 +630,9 @@ inventory_put_bot(struct server *s, struct conn *c, struct botid_bot *bot,
 	    config_key_type_name(bot->cfg->key_type))) != 0)
 		goto out;
 	renew_status(s->renew, bot->cfg->name, &st);
-	if (bot->key == NULL)
+	if (bot->key == NULL && bot->creation != NULL)
+		error = "key being created";
+	else if (bot->key == NULL)
 		error = "key unusable: bot not served";
 	else {
 		spki = registry_spki(bot, &spki_len);
@@ -1092,21 +1102,68 @@ handle_cert_chain(struct server *s, struct conn *c,
 
 static void	finish_job(struct server *, struct botid_job *, int);
 
+/* Why a request is answered BUSY by its bot's queue, as the audit says. */
+#define QUEUE_BUSY_DETAIL	"busy: over max_queue_wait"
+
+/*
+ * A request its bot's queue could not serve within max_queue_wait: BUSY
+ * with when to retry, refused before anything was signed, so audited as
+ * any such refusal (aggregated, doc/audit.md). flush: send the reply now.
+ */
+static void
+request_busy(struct server *s, struct request *rq, uint32_t retry_ms,
+    const char *why, int flush)
+{
+	struct conn *c = rq->conn;
+
+	/* RETRY_AFTER says when; the message, why. */
+	if (c->fd != -1 && c->ssh)
+		reply_error(c, rq->op, rq->id, BOTID_STATUS_BUSY, NULL);
+	else if (c->fd != -1 &&
+	    wire_put_busy(&c->out, rq->op, rq->id, retry_ms, why) != 0)
+		c->closing = 1;
+	audit_simple(c, op_name(rq->op), rq->bot->cfg->name, "error",
+	    QUEUE_BUSY_DETAIL, &rq->t0);
+	log_limited(&s->log_busy, "bot %s: %s: answered BUSY (retry after "
+	    "%u ms)", rq->bot->cfg->name, why, (unsigned)retry_ms);
+	free(rq->jwt_input);
+	free(rq->jwt_detail);
+	registry_unref(rq->reg);
+	free(rq);
+	c->inflight--;
+	if (c->fd == -1) {
+		if (c->inflight == 0)
+			conn_free(s, c);
+	} else if (flush)
+		(void)conn_flush(s, c);
+}
+
 /*
  * Hands a signing job to its bot's pool, or, when the loop woke for this
  * connection alone and the pool is idle and quick, signs it here and
- * answers at once (pool_run_inline).
+ * answers at once (pool_run_inline). A queue whose wait is estimated over
+ * max_queue_wait answers BUSY at once instead.
  */
 static void
 submit_job(struct server *s, struct botid_pool *pool, struct botid_job *job)
 {
+	uint64_t max_wait = (uint64_t)s->reg->cfg->max_queue_wait_ms * 1000000u;
+	uint32_t retry_ms;
+
 	if (s->inline_budget > 0 && pool_run_inline(pool, job)) {
 		s->inline_budget--;
 		finish_job(s, job, 0);
-	} else {
-		pool_submit(pool, job);
-		s->queued++;
+		return;
 	}
+	if (pool_submit_bounded(pool, job, max_wait, &retry_ms) != 0) {
+		request_busy(s, job->owner, retry_ms, "the bot's queue would "
+		    "take longer than max_queue_wait", 0);
+		return;
+	}
+	s->queued++;
+	if (job->deadline_ns != 0 &&
+	    (s->expire_at == 0 || job->deadline_ns < s->expire_at))
+		s->expire_at = job->deadline_ns;
 }
 
 /* Picks the scheme for AUTO and refuses ones the key cannot do. */
@@ -2035,6 +2092,12 @@ finish_job(struct server *s, struct botid_job *job, int flush)
 
 	rq = job->owner;
 	c = rq->conn;
+	/* The pool's answer to a job that waited out max_queue_wait. */
+	if (r == BOTID_ERR_BUSY && job->retry_ms != 0) {
+		request_busy(s, rq, job->retry_ms, "waited max_queue_wait "
+		    "without reaching the device", flush);
+		return;
+	}
 	if (r == 0 && rq->job.params.scheme == BOTID_SCHEME_ECDSA &&
 	    rq->format == BOTID_FORMAT_DER) {
 		if ((r = sig_ecdsa_raw_to_der(job->sig, job->sig_len,
@@ -2088,9 +2151,15 @@ static void
 finish_jobs(struct server *s)
 {
 	struct botid_job *job, *next;
+	int created = 0;
 
 	for (job = done_take_all(&s->done); job != NULL; job = next) {
 		next = job->next;
+		/* A key made in the background: its bot is served now. */
+		if (job->kind == BOTID_JOB_CALL) {
+			created |= registry_creation_done(s->reg, job);
+			continue;
+		}
 		s->queued--;
 		/* The owner is an inventory or a request, by the job's kind. */
 		if (job->kind == BOTID_JOB_ATTRIBUTES)
@@ -2098,6 +2167,37 @@ finish_jobs(struct server *s)
 		else
 			finish_job(s, job, 1);
 	}
+	/* Its certificate is asked for at once. */
+	if (created && !s->stopping)
+		renew_tick(s->renew, s->reg);
+}
+
+/*
+ * Jobs past their max_queue_wait deadline leave their queues; each comes
+ * back through the done list (finish_jobs) and is answered BUSY.
+ */
+static void
+expire_jobs(struct server *s)
+{
+	uint64_t now;
+
+	if (s->expire_at == 0 || (now = pool_now_ns()) < s->expire_at)
+		return;
+	registry_expire(now, &s->expire_at);
+}
+
+/* How long epoll may sleep: a second, or until the next deadline. */
+static int
+loop_timeout(const struct server *s)
+{
+	uint64_t now, ms;
+
+	if (s->expire_at == 0)
+		return 1000;
+	if ((now = pool_now_ns()) >= s->expire_at)
+		return 0;
+	ms = (s->expire_at - now + 999999u) / 1000000u;
+	return ms < 1000 ? (int)ms : 1000;
 }
 
 /*
@@ -2364,7 +2464,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		if (s.spinning && (micros_since(&s.spin_from) >= LOOP_SPIN_US ||
 		    s.queued > 0))
 			s.spinning = 0;
-		n = epoll_wait(s.epfd, events, MAX_EVENTS, s.spinning ? 0 : 1000);
+		n = epoll_wait(s.epfd, events, MAX_EVENTS, s.spinning ? 0 :
+		    loop_timeout(&s));
 		if (n == 0 && s.spinning)
 			continue;
 		/* One ready connection: its request may be signed right here. */
@@ -2407,6 +2508,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 					conn_readable(&s, c);
 			}
 		}
+		expire_jobs(&s);
 		graveyard_empty(&s);
 		audit_flush_due();
 		if (!s.stopping)
@@ -2414,6 +2516,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		if (time(NULL) != last_sweep) {
 			last_sweep = time(NULL);
 			sweep(&s, s.reg->cfg);
+			registry_creations_retry();
 			if (!s.stopping)
 				renew_tick(s.renew, s.reg);
 		}
@@ -2425,6 +2528,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		usleep(10000);
 	if (s.done.lock != NULL)
 		finish_jobs(&s);
+	registry_creations_drop();
 	while (s.conns != NULL) {
 		struct conn *c = s.conns;
 

@@ -92,6 +92,15 @@ void	botid_close(struct botid_client *c);
 /* The agent's one-line message for the last failed request, or "". */
 const char *botid_message(const struct botid_client *c);
 
+/*
+ * After a request failed with BOTID_ERR_BUSY (the bot's queue in the agent
+ * is longer than its max_queue_wait): the milliseconds the agent suggests
+ * waiting before a retry (at least 1), or 0 when it gave no hint (a
+ * connection with too many requests in flight: read a reply first). Reset
+ * by every request.
+ */
+uint32_t botid_retry_after(const struct botid_client *c);
+
 /* The agent's name and version from the handshake. */
 const char *botid_agent_version(const struct botid_client *c);
 

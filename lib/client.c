@@ -25,6 +25,7 @@ struct botid_client {
 	int		 fd;
 	uint32_t	 next_id;
 	char		 message[256];
+	uint32_t	 retry_ms;	/* the last BUSY's RETRY_AFTER, or 0 */
 	char		 agent[128];
 	struct botid_buf body;		/* the last reply's body */
 	struct botid_await await;	/* how to wait for a reply */
@@ -40,6 +41,12 @@ const char *
 botid_message(const struct botid_client *c)
 {
 	return c == NULL ? "" : c->message;
+}
+
+uint32_t
+botid_retry_after(const struct botid_client *c)
+{
+	return c == NULL ? 0 : c->retry_ms;
 }
 
 const char *
@@ -102,6 +109,7 @@ transact(struct botid_client *c, struct botid_buf *req, uint8_t op,
 	int r;
 
 	c->message[0] = '\0';
+	c->retry_ms = 0;
 	buf_reset(&c->body);
 	if ((r = write_all(c->fd, buf_ptr(req), buf_len(req))) != 0 ||
 	    (r = await_readable(&c->await, c->fd,
@@ -135,7 +143,10 @@ transact(struct botid_client *c, struct botid_buf *req, uint8_t op,
 			for (size_t i = 0; i < vlen; i++)
 				if ((unsigned char)c->message[i] < 0x20)
 					c->message[i] = '?';
-		}
+		} else if (tag == BOTID_TAG_RETRY_AFTER &&
+		    status == BOTID_STATUS_BUSY &&
+		    wire_field_u32(v, vlen, &c->retry_ms) != 0)
+			return BOTID_ERR_PROTOCOL;
 	}
 	return wire_status_to_err(status);
 }

@@ -76,4 +76,18 @@
 #define BOTID_SSH_MAX_EXTENSION	64u		/* an extension's name */
 #define BOTID_SSH_MAX_SESSION_ID 64u		/* SHA-512 exchange hash */
 
+/*
+ * max_queue_wait (agent/pool.c): its default and highest value in
+ * milliseconds, and the highest retry hint a BUSY reply gives.
+ */
+/* Under libbotid's 60 s reply timeout. */
+#define BOTID_DEFAULT_QUEUE_WAIT_MS 30000u
+#define BOTID_MAX_QUEUE_WAIT_MS	3600000u
+#define BOTID_MAX_RETRY_MS	60000u
+/*
+ * The event loop signs in its own thread only with a device whose recent
+ * operations took at most this long: a slow token never stalls the loop.
+ */
+#define BOTID_INLINE_MAX_US	500u
+
 #endif /* BOTID_LIMITS_H */

@@ -411,6 +411,26 @@ wire_put_error(struct botid_buf *out, uint8_t op, uint32_t id,
 }
 
 int
+wire_put_busy(struct botid_buf *out, uint8_t op, uint32_t id,
+    uint32_t retry_ms, const char *message)
+{
+	uint32_t status = BOTID_STATUS_BUSY;
+	size_t mark;
+	int r;
+
+	if ((r = wire_frame_begin(out, op, id, &status, &mark)) != 0)
+		return r;
+	if ((r = wire_put_u32(out, BOTID_TAG_RETRY_AFTER, retry_ms)) != 0 ||
+	    (message != NULL &&
+	    (r = wire_put_string(out, BOTID_TAG_MESSAGE, message)) != 0) ||
+	    (r = wire_frame_end(out, mark)) != 0) {
+		wire_frame_abort(out, mark);
+		return r;
+	}
+	return 0;
+}
+
+int
 wire_get_reply_header(struct botid_buf *body, uint8_t *op, uint32_t *id,
     uint32_t *status)
 {

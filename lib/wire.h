@@ -64,6 +64,7 @@ enum botid_tag {
 	BOTID_TAG_RENEW_OK = 30,	/* u32: 1 ok, 0 failed */
 	BOTID_TAG_ERROR = 31,		/* string: the bot's last error */
 	BOTID_TAG_GENERATION = 32,	/* u32: key generation (rotations) */
+	BOTID_TAG_RETRY_AFTER = 33,	/* u32: BUSY: ms before a retry */
 };
 
 /* Reply status codes (u32 on the wire; 0 is success). */
@@ -174,6 +175,14 @@ void	wire_frame_abort(struct botid_buf *out, size_t mark);
  */
 int	wire_put_error(struct botid_buf *out, uint8_t op, uint32_t id,
 	    uint32_t status, const char *message);
+
+/*
+ * A BUSY reply with RETRY_AFTER (milliseconds after which a retry may be
+ * served) and a one-line message (NULL: none). Errors as wire_put_error();
+ * out is left as it was.
+ */
+int	wire_put_busy(struct botid_buf *out, uint8_t op, uint32_t id,
+	    uint32_t retry_ms, const char *message);
 
 /*
  * Reply header reader for clients: reads op, id and status from a body

@@ -253,6 +253,8 @@ agent_rv(int r)
 	case BOTID_ERR_VERSION:
 	case BOTID_ERR_UNAVAILABLE:
 	case BOTID_ERR_AUDIT_UNAVAILABLE:
+	/* The bot's queue in the agent is full: the device is, in effect. */
+	case BOTID_ERR_BUSY:
 		return CKR_DEVICE_ERROR;
 	}
 	return CKR_FUNCTION_FAILED;

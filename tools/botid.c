@@ -38,6 +38,7 @@
 #define EXIT_DENIED	3
 #define EXIT_NOAGENT	4
 #define EXIT_UNAVAILABLE 5	/* the bot's TPM or token is down: retry */
+#define EXIT_BUSY	6	/* the bot's queue is full: retry later */
 /* Where ssh-config points ssh by default: beside the default socket. */
 #define BOTID_DEFAULT_SSH_SOCKET "/run/botid/ssh.sock"
 
@@ -118,6 +119,13 @@ fail_op(struct botid_client *c, const char *what, int r)
 	if (r == BOTID_ERR_UNAVAILABLE)
 		return fail(EXIT_UNAVAILABLE, "%s: unavailable: %s%s%s", what,
 		    botid_strerror(r), *msg ? ": " : "", *msg ? msg : "");
+	if (r == BOTID_ERR_BUSY && botid_retry_after(c) != 0)
+		return fail(EXIT_BUSY, "%s: busy: retry after %u ms%s%s", what,
+		    (unsigned)botid_retry_after(c), *msg ? ": " : "",
+		    *msg ? msg : "");
+	if (r == BOTID_ERR_BUSY)
+		return fail(EXIT_BUSY, "%s: busy%s%s", what, *msg ? ": " : "",
+		    *msg ? msg : "");
 	return fail(EXIT_FAIL, "%s: %s%s%s", what, botid_strerror(r),
 	    *msg ? ": " : "", *msg ? msg : "");
 }

@@ -48,10 +48,17 @@ agent_add_bot() {
 	} >>"$AGENT_CONF"
 }
 
-# start_agent: starts the agent and waits until it answers.
+# start_agent: starts the agent and waits until it answers and, unless
+# AGENT_NO_KEY_WAIT=1, until the keys it creates in the background are made
+# (agent_keys_made).
 start_agent() {
+	local from
 	"$AGENT" --check-config -c "$AGENT_CONF" >/dev/null ||
 	    fail "configuration rejected: $("$AGENT" --check-config -c "$AGENT_CONF" 2>&1)"
+	from=1
+	if [ -e "$AGENT_LOG" ]; then
+		from=$(($(wc -c <"$AGENT_LOG") + 1))
+	fi
 	# make check-valgrind: BOTID_VALGRIND is the memcheck command line.
 	# shellcheck disable=SC2086
 	${BOTID_VALGRIND:-} "$AGENT" -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
@@ -60,6 +67,7 @@ start_agent() {
 	for _ in $(seq 1 600); do
 		if [ -S "$AGENT_SOCK" ] &&
 		    "$BOTID" --socket "$AGENT_SOCK" version >/dev/null 2>&1; then
+			[ "${AGENT_NO_KEY_WAIT:-0}" = 1 ] || agent_keys_made "$from"
 			return 0
 		fi
 		kill -0 "$AGENT_PID" 2>/dev/null ||
@@ -67,6 +75,24 @@ start_agent() {
 		sleep 0.1
 	done
 	fail "agent did not answer within 60 s"
+}
+
+# agent_keys_made FROM: waits until the agent's log from byte FROM on does
+# not say keys are being created, or says their creation is over.
+agent_keys_made() {
+	local log
+	for _ in $(seq 1 1200); do
+		log=$(tail -c +"$1" "$AGENT_LOG")
+		case $log in
+		*"being created in the background"*)
+			case $log in *"key creations over"*) return 0;; esac;;
+		*) return 0;;
+		esac
+		kill -0 "$AGENT_PID" 2>/dev/null ||
+		    fail "agent died creating keys: $(tail -5 "$AGENT_LOG")"
+		sleep 0.1
+	done
+	fail "the agent's keys were not made within 120 s"
 }
 
 # stop_agent: SIGTERM, and the agent must exit 0.

@@ -183,6 +183,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->idle_timeout, 300);
 	assert_int_equal(cfg->tpm_loaded_keys, 2);
 	assert_int_equal(cfg->pkcs11_sessions, 4);
+	assert_int_equal(cfg->max_queue_wait_ms, 30000);
 	assert_int_equal(cfg->nbots, 0);
 	config_free(cfg);
 
@@ -672,6 +673,43 @@ test_agent_values(void **state)
 	check_error("[agent]\n[bot t]\nbackend = tpm\nallow = uid:0\n"
 	    "rotate_every = 366d\n", 5, "rotate_every must be none or a "
 	    "duration from 10s to 365d (such as 24h)");
+
+	/* max_queue_wait: 0, ms, s, a bare number of seconds, m; bounds. */
+	cfg = check_ok("[agent]\nmax_queue_wait = 0\n");
+	assert_int_equal(cfg->max_queue_wait_ms, 0);
+	config_free(cfg);
+	cfg = check_ok("[agent]\nmax_queue_wait = 1ms\n");
+	assert_int_equal(cfg->max_queue_wait_ms, 1);
+	config_free(cfg);
+	cfg = check_ok("[agent]\nmax_queue_wait = 250ms\n");
+	assert_int_equal(cfg->max_queue_wait_ms, 250);
+	config_free(cfg);
+	cfg = check_ok("[agent]\nmax_queue_wait = 2s\n");
+	assert_int_equal(cfg->max_queue_wait_ms, 2000);
+	config_free(cfg);
+	cfg = check_ok("[agent]\nmax_queue_wait = 5\n");
+	assert_int_equal(cfg->max_queue_wait_ms, 5000);
+	config_free(cfg);
+	cfg = check_ok("[agent]\nmax_queue_wait = 60m\n");
+	assert_int_equal(cfg->max_queue_wait_ms, 3600000);
+	config_free(cfg);
+	cfg = check_ok("[agent]\nmax_queue_wait = 1h\n");
+	assert_int_equal(cfg->max_queue_wait_ms, 3600000);
+	config_free(cfg);
+#define QW_ERR "max_queue_wait must be 0 (no bound) or a duration from 1ms " \
+	    "to 1h (such as 250ms, 2s or 1m)"
+	check_error("[agent]\nmax_queue_wait = 61m\n", 2, QW_ERR);
+	check_error("[agent]\nmax_queue_wait = 3600001ms\n", 2, QW_ERR);
+	check_error("[agent]\nmax_queue_wait = 2h\n", 2, QW_ERR);
+	check_error("[agent]\nmax_queue_wait = ms\n", 2, QW_ERR);
+	check_error("[agent]\nmax_queue_wait = s\n", 2, QW_ERR);
+	check_error("[agent]\nmax_queue_wait = -1\n", 2, QW_ERR);
+	check_error("[agent]\nmax_queue_wait = 1.5s\n", 2, QW_ERR);
+	check_error("[agent]\nmax_queue_wait = 99999999999999999999ms\n", 2,
+	    QW_ERR);
+	check_error("[agent]\nmax_queue_wait = 1s\nmax_queue_wait = 2s\n", 3,
+	    "duplicate key 'max_queue_wait' (first set at line 2)");
+#undef QW_ERR
 
 	check_error("[agent]\nuser = root\n", 2,
 	    "user: 'root' is root; name an unprivileged user");

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <poll.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -37,6 +38,13 @@ fake_sign(struct botid_backend *be, struct botid_key *key,
 	if (norder < sizeof(order))
 		order[norder++] = name;
 	pthread_mutex_unlock(&order_mu);
+	/* A slow device: each signature takes at least 20 ms. */
+	if (name == 'S') {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		while (nanosleep(&ts, &ts) != 0)
+			;
+	}
 	if (name == 'X')
 		return BOTID_ERR_TPM;
 	if ((*sig = malloc(1)) == NULL)
@@ -282,6 +290,323 @@ test_attribute_jobs(void **state)
 	(void)state;
 }
 
+/* A pool whose device took >= 20 ms per signature (one measured). */
+static void
+slow_pool(struct botid_done *done, struct botid_pool **pool,
+    struct botid_fairq *q, char *k)
+{
+	static struct botid_backend be = { .ops = &fake_ops };
+	struct botid_job job, *got[1];
+
+	memset(&job, 0, sizeof(job));
+	assert_int_equal(done_init(done), 0);
+	assert_int_equal(pool_create(&be, 1, done, pool), 0);
+	job.key = (struct botid_key *)k;
+	job.fairq = q;
+	job.digest_len = 32;
+	pool_submit(*pool, &job);
+	assert_int_equal(collect(done, 1, got), 1);
+	free(job.sig);
+	assert_true(pool_op_ns(*pool) >= 20u * 1000 * 1000);
+}
+
+/*
+ * max_queue_wait at enqueue: with a job ahead on a 20 ms device, a 1 ms
+ * bound is refused at once with a retry hint of about one signature; an
+ * unbounded job is still queued.
+ */
+static void
+test_bounded_refused_at_enqueue(void **state)
+{
+	struct botid_fairq q;
+	struct botid_job first, second, third, *got[2];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char k = 'S';
+	uint32_t retry = 99;
+
+	memset(&q, 0, sizeof(q));
+	memset(&first, 0, sizeof(first));
+	memset(&second, 0, sizeof(second));
+	memset(&third, 0, sizeof(third));
+	norder = 0;
+	slow_pool(&done, &pool, &q, &k);
+	first.key = second.key = third.key = (struct botid_key *)&k;
+	first.fairq = second.fairq = third.fairq = &q;
+	pthread_mutex_lock(&gate_mu);
+	/*
+	 * An empty queue: nothing ahead. (A bound of an hour: the worker
+	 * may take the job late on a busy machine, and must not find it
+	 * expired.)
+	 */
+	assert_int_equal(pool_submit_bounded(pool, &first, 3600000000000u,
+	    &retry), 0);
+	assert_int_equal(retry, 0);
+	assert_int_equal(pool_submit_bounded(pool, &second, 1000000u, &retry),
+	    BOTID_ERR_BUSY);
+	assert_true(retry >= 19 && retry <= BOTID_MAX_RETRY_MS);
+	/* No bound (0): queued behind it. */
+	assert_int_equal(pool_submit_bounded(pool, &third, 0, &retry), 0);
+	assert_int_equal(third.deadline_ns, 0);
+	pthread_mutex_unlock(&gate_mu);
+	assert_int_equal(collect(&done, 2, got), 2);
+	assert_int_equal(first.result, 0);
+	assert_int_equal(third.result, 0);
+	free(first.sig);
+	free(third.sig);
+	assert_int_equal(pool_pending(pool), 0);
+	pool_destroy(pool);
+	done_free(&done);
+	(void)state;
+}
+
+/*
+ * The estimate follows round-robin: a bot with 30 jobs queued is refused
+ * a bound of 5 signatures, while a bot asking once, whose turn comes after
+ * one job of each other bot, is queued under the same bound.
+ */
+static void
+test_bounded_estimate_is_fair(void **state)
+{
+	struct botid_fairq qa, qb;
+	struct botid_job hog[30], more, once, *got[32];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char ka = 'S', kb = 'B';
+	uint64_t bound;
+	uint32_t retry;
+	size_t i;
+
+	memset(&qa, 0, sizeof(qa));
+	memset(&qb, 0, sizeof(qb));
+	memset(hog, 0, sizeof(hog));
+	memset(&more, 0, sizeof(more));
+	memset(&once, 0, sizeof(once));
+	norder = 0;
+	slow_pool(&done, &pool, &qa, &ka);
+	/* Nothing finishes while the gate is held: the average stays. */
+	pthread_mutex_lock(&gate_mu);
+	for (i = 0; i < 30; i++) {
+		hog[i].key = (struct botid_key *)&ka;
+		hog[i].fairq = &qa;
+		pool_submit(pool, &hog[i]);
+	}
+	bound = 5 * pool_op_ns(pool);
+	more.key = (struct botid_key *)&ka;
+	more.fairq = &qa;
+	assert_int_equal(pool_submit_bounded(pool, &more, bound, &retry),
+	    BOTID_ERR_BUSY);
+	/* 30 jobs ahead, a bound of 5: about 25 signatures to wait. */
+	assert_true(retry >= 20 * 20);
+	once.key = (struct botid_key *)&kb;
+	once.fairq = &qb;
+	assert_int_equal(pool_submit_bounded(pool, &once, bound, &retry), 0);
+	pthread_mutex_unlock(&gate_mu);
+	assert_int_equal(collect(&done, 31, got), 31);
+	/*
+	 * B's job ran among the first three, not after A's thirty (unless
+	 * a very busy machine let its deadline, five signatures, pass).
+	 */
+	for (i = 0; i < norder && order[i] != 'B'; i++)
+		;
+	if (once.result == 0)
+		assert_true(i <= 3);
+	else
+		assert_int_equal(once.result, BOTID_ERR_BUSY);
+	for (i = 0; i < 31; i++)
+		free(got[i]->sig);
+	pool_destroy(pool);
+	done_free(&done);
+	(void)state;
+}
+
+/*
+ * Jobs still queued at their deadline: pool_expire() answers them BUSY
+ * (never signed) and says when the next deadline is; the job the worker
+ * holds finishes normally.
+ */
+static void
+test_expire_queued(void **state)
+{
+	struct botid_backend be = { .ops = &fake_ops };
+	struct botid_fairq qa, qb;
+	struct botid_job blocker, jobs[3], late, *got[4];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char k = 'A';
+	uint64_t next, now;
+	uint32_t retry;
+	size_t i;
+
+	memset(&qa, 0, sizeof(qa));
+	memset(&qb, 0, sizeof(qb));
+	memset(&blocker, 0, sizeof(blocker));
+	memset(jobs, 0, sizeof(jobs));
+	memset(&late, 0, sizeof(late));
+	norder = 0;
+	assert_int_equal(done_init(&done), 0);
+	assert_int_equal(pool_create(&be, 1, &done, &pool), 0);
+	pthread_mutex_lock(&gate_mu);
+	blocker.key = (struct botid_key *)&k;
+	blocker.fairq = &qa;
+	pool_submit(pool, &blocker);
+	/* No time measured yet: nothing is refused at enqueue. */
+	for (i = 0; i < 3; i++) {
+		jobs[i].key = (struct botid_key *)&k;
+		jobs[i].fairq = i == 2 ? &qb : &qa;
+		assert_int_equal(pool_submit_bounded(pool, &jobs[i], 1000000u,
+		    &retry), 0);
+		assert_true(jobs[i].deadline_ns != 0);
+	}
+	late.key = (struct botid_key *)&k;
+	late.fairq = &qb;
+	assert_int_equal(pool_submit_bounded(pool, &late, 3600000000000u,
+	    &retry), 0);
+	/* Before any deadline: nothing expires; the next one is reported. */
+	assert_int_equal(pool_expire(pool, jobs[0].deadline_ns - 1, &next), 0);
+	assert_true(next != 0 && next <= jobs[0].deadline_ns);
+	/* Past the 1 ms deadlines (the clock is passed in: no waiting). */
+	now = jobs[2].deadline_ns + 1;
+	assert_int_equal(pool_expire(pool, now, &next), 3);
+	assert_int_equal(next, late.deadline_ns);
+	assert_int_equal(collect(&done, 3, got), 3);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(got[i]->result, BOTID_ERR_BUSY);
+		assert_true(got[i]->retry_ms >= 1);
+		assert_null(got[i]->sig);
+	}
+	pthread_mutex_unlock(&gate_mu);
+	assert_int_equal(collect(&done, 2, got), 2);
+	assert_int_equal(blocker.result, 0);
+	assert_int_equal(late.result, 0);
+	free(blocker.sig);
+	free(late.sig);
+	/* Only the blocker and the late job reached the device. */
+	assert_int_equal(norder, 2);
+	assert_int_equal(pool_pending(pool), 0);
+	pool_destroy(pool);
+	done_free(&done);
+	(void)state;
+}
+
+/* A worker that reaches a job past its deadline answers BUSY unsigned. */
+static void
+test_expire_by_worker(void **state)
+{
+	struct botid_backend be = { .ops = &fake_ops };
+	struct botid_fairq q;
+	struct botid_job blocker, job, *got[2];
+	struct botid_done done;
+	struct botid_pool *pool;
+	struct timespec ts = { 0, 1000000 };
+	char k = 'A';
+	uint32_t retry;
+
+	memset(&q, 0, sizeof(q));
+	memset(&blocker, 0, sizeof(blocker));
+	memset(&job, 0, sizeof(job));
+	norder = 0;
+	assert_int_equal(done_init(&done), 0);
+	assert_int_equal(pool_create(&be, 1, &done, &pool), 0);
+	pthread_mutex_lock(&gate_mu);
+	blocker.key = job.key = (struct botid_key *)&k;
+	blocker.fairq = job.fairq = &q;
+	pool_submit(pool, &blocker);
+	assert_int_equal(pool_submit_bounded(pool, &job, 1000000u, &retry), 0);
+	/* Wait for the clock to pass the deadline, not for a time span. */
+	while (pool_now_ns() <= job.deadline_ns)
+		(void)nanosleep(&ts, NULL);
+	pthread_mutex_unlock(&gate_mu);
+	assert_int_equal(collect(&done, 2, got), 2);
+	assert_int_equal(blocker.result, 0);
+	assert_int_equal(job.result, BOTID_ERR_BUSY);
+	assert_true(job.retry_ms >= 1);
+	assert_null(job.sig);
+	assert_int_equal(norder, 1);
+	free(blocker.sig);
+	pool_destroy(pool);
+	done_free(&done);
+	(void)state;
+}
+
+/* The loop signs in its thread only for a device measured fast. */
+static void
+test_inline_refused_when_slow(void **state)
+{
+	struct botid_fairq q;
+	struct botid_job job, *got[1];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char k = 'S';
+
+	memset(&q, 0, sizeof(q));
+	memset(&job, 0, sizeof(job));
+	norder = 0;
+	slow_pool(&done, &pool, &q, &k);
+	pool_allow_inline(pool);
+	job.key = (struct botid_key *)&k;
+	job.fairq = &q;
+	job.digest_len = 32;
+	assert_int_equal(pool_run_inline(pool, &job), 0);
+	pool_submit(pool, &job);
+	assert_int_equal(collect(&done, 1, got), 1);
+	free(job.sig);
+	pool_destroy(pool);
+	done_free(&done);
+	(void)state;
+}
+
+/* A job's own call (a key creation) runs on a worker, its result kept. */
+static int
+fake_call(void *arg)
+{
+	int *n = arg;
+
+	return ++*n == 1 ? 0 : BOTID_ERR_TPM;
+}
+
+static void
+test_call_jobs(void **state)
+{
+	struct botid_backend be = { .ops = &fake_ops };
+	struct botid_fairq qc, qa;
+	struct botid_job calls[2], sign, *got[3];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char k = 'A';
+	int n = 0;
+
+	memset(&qc, 0, sizeof(qc));
+	memset(&qa, 0, sizeof(qa));
+	memset(calls, 0, sizeof(calls));
+	memset(&sign, 0, sizeof(sign));
+	norder = 0;
+	assert_int_equal(done_init(&done), 0);
+	assert_int_equal(pool_create(&be, 1, &done, &pool), 0);
+	calls[0].kind = calls[1].kind = BOTID_JOB_CALL;
+	calls[0].call = calls[1].call = fake_call;
+	calls[0].owner = calls[1].owner = &n;
+	calls[0].fairq = calls[1].fairq = &qc;
+	pool_submit(pool, &calls[0]);
+	pool_submit(pool, &calls[1]);
+	sign.key = (struct botid_key *)&k;
+	sign.fairq = &qa;
+	sign.digest_len = 32;
+	pool_submit(pool, &sign);
+	assert_int_equal(collect(&done, 3, got), 3);
+	assert_int_equal(n, 2);
+	assert_int_equal(calls[0].result, 0);
+	assert_int_equal(calls[1].result, BOTID_ERR_TPM);
+	assert_null(calls[0].sig);
+	assert_int_equal(sign.result, 0);
+	/* Only the signature went through the device's sign. */
+	assert_int_equal(norder, 1);
+	free(sign.sig);
+	pool_destroy(pool);
+	done_free(&done);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -291,6 +616,12 @@ main(void)
 		cmocka_unit_test(test_errors_and_threads),
 		cmocka_unit_test(test_run_inline),
 		cmocka_unit_test(test_create_rejects_zero_threads),
+		cmocka_unit_test(test_bounded_refused_at_enqueue),
+		cmocka_unit_test(test_bounded_estimate_is_fair),
+		cmocka_unit_test(test_expire_queued),
+		cmocka_unit_test(test_expire_by_worker),
+		cmocka_unit_test(test_inline_refused_when_slow),
+		cmocka_unit_test(test_call_jobs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1815,6 +1815,51 @@ test_hash_len(void **state)
 	assert_int_equal(wire_hash_len(UINT32_MAX), 0);
 }
 
+/* A BUSY reply with its retry hint: known bytes, read back by a client. */
+static void
+test_busy_reply(void **state)
+{
+	static const uint8_t busy[] = {
+		0x00, 0x00, 0x00, 0x1d,
+		0x85, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x07,
+		0x00, 0x21, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x28,
+		0x00, 0x0e, 0x00, 0x00, 0x00, 0x04, 'b', 'u', 's', 'y',
+	};
+	struct botid_buf out, body;
+	const uint8_t *value;
+	uint32_t id, status, v;
+	uint16_t tag;
+	size_t len;
+	uint8_t op;
+
+	(void)state;
+	buf_init(&out, 4 + BOTID_MAX_FRAME);
+	assert_int_equal(wire_put_busy(&out, BOTID_OP_SIGN_DIGEST, 7, 40,
+	    "busy"), 0);
+	assert_int_equal(buf_len(&out), sizeof(busy));
+	assert_memory_equal(buf_ptr(&out), busy, sizeof(busy));
+	buf_reset(&out);
+	buf_init_view(&body, busy + 4, sizeof(busy) - 4);
+	assert_int_equal(wire_get_reply_header(&body, &op, &id, &status), 0);
+	assert_int_equal(status, BOTID_STATUS_BUSY);
+	assert_int_equal(wire_status_to_err(status), BOTID_ERR_BUSY);
+	assert_int_equal(wire_get_field(&body, &tag, &value, &len), 0);
+	assert_int_equal(tag, BOTID_TAG_RETRY_AFTER);
+	assert_int_equal(wire_field_u32(value, len, &v), 0);
+	assert_int_equal(v, 40);
+	/* No message: the hint alone. */
+	buf_init(&out, 64);
+	assert_int_equal(wire_put_busy(&out, 1, 1, 1, NULL), 0);
+	assert_int_equal(buf_len(&out), 4 + 9 + 10);
+	buf_reset(&out);
+	/* Too small a buffer: an error, nothing left behind. */
+	buf_init(&out, 20);
+	assert_int_equal(wire_put_busy(&out, 1, 1, 1, "a message longer "
+	    "than the buffer"), BOTID_ERR_TOO_LARGE);
+	assert_int_equal(buf_len(&out), 0);
+	buf_reset(&out);
+}
+
 int
 main(void)
 {
@@ -1852,6 +1897,7 @@ main(void)
 		cmocka_unit_test(test_reply_reader_errors),
 		cmocka_unit_test(test_status_mapping),
 		cmocka_unit_test(test_hash_len),
+		cmocka_unit_test(test_busy_reply),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
