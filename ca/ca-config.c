@@ -273,16 +273,16 @@ reader(char *str, int num, void *arg)
 }
 
 int
-ca_group_name_valid(const char *name)
+ca_group_name_valid(const char *s)
 {
 	size_t i;
 
-	for (i = 0; name[i] != '\0'; i++)
-		if (!isalnum((unsigned char)name[i]) && name[i] != '.' &&
-		    name[i] != '-' && name[i] != '_')
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '-' && s[i] != '_')
 			return 0;
-	return i > 0 && i <= BOTID_MAX_GROUP_NAME &&
-	    strcmp(name, "default") != 0;
+	/* "default" names the top-level policy (inventory, set-group). */
+	return i > 0 && i <= BOTID_MAX_GROUP_NAME && strcmp(s, "default") != 0;
 }
 
 static struct ca_group *

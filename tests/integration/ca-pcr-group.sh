@@ -15,7 +15,7 @@
 #   its enrolment (a move approves nothing), until approve-boot;
 # - with "lab" removed from ca.conf the CA logs at start that its host is
 #   refused, and refuses it (403, nothing issued) until it is moved to
-#   the default policy.
+#   the default policy; its unused join token enrols nobody.
 # With BOTID_PCR_PG=1 (ca-pcr-group-pg.sh) the CA runs on PostgreSQL.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
@@ -175,6 +175,8 @@ case $out in *"no enrolled, unrevoked host 0123456789abcdef"*) ;;
 *) fail "set-group, unknown host: $out";; esac
 
 # --- Group lab removed from ca.conf: its host is refused, fail closed -----
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --group lab >"$T/token.l2" ||
+    fail "token create --group lab failed"
 kill -TERM "$BOTID_CA_PID"
 wait "$BOTID_CA_PID" || true
 sed -i -e "s|^listen = .*|listen = 127.0.0.1:$PORT|" -e '/^\[group lab\]/,$d' \
@@ -190,6 +192,17 @@ grep -q "ca: 1 host(s) in host group lab, which $BOTID_CA_CONF does not define: 
 renew l "$TCTI_L" 403 "host $HL: boot state refused: its host group lab is not in ca.conf"
 [ "$(group_of "$HL")" = "lab undefined -" ] || fail "inventory: '$(group_of "$HL")'"
 expect_fail "$CA" token create -c "$BOTID_CA_CONF" --ttl 1h --group lab
+# The group's unused token enrols nobody.
+hosts=$(db_sql "SELECT COUNT(*) FROM hosts")
+sed "s|^state_dir *=.*|state_dir = $T/state-l2|" "$T/agent-l.conf" >"$T/agent-l2.conf"
+out=$("$PROVISION" -c "$T/agent-l2.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/token.l2" 2>&1) &&
+    fail "a token of a removed group enrolled a host"
+case $out in *"join token refused: its host group lab is not in ca.conf"*) ;;
+*) fail "enrolment with a removed group's token: $out";; esac
+[ "$(db_sql "SELECT COUNT(*) FROM hosts")" = "$hosts" ] ||
+    fail "a host row was recorded for a removed group's token"
+[ ! -e "$T/state-l2/attest/host-cert.pem" ] || fail "a host certificate was written"
 check "$CA" host set-group -c "$BOTID_CA_CONF" "$HL" --default
 [ "$(group_of "$HL")" = "default none -" ] || fail "after --default: '$(group_of "$HL")'"
 renew l "$TCTI_L" 200
