@@ -276,6 +276,9 @@ ek_allowlisted(struct ca_api *api, const char *fpr)
 	return 0;
 }
 
+_Static_assert(CA_METRICS_GROUPS >= 1 + CA_MAX_GROUPS,
+    "a refusal counter for the top-level policy and each group");
+
 /* The boot-state policy's hooks (defined with handle_nonce below). */
 static int	nonce_pcr_select(const struct ca_pcr_policy *, struct reply *);
 static int	boot_admit(struct ca_api *, const struct ca_pcr_policy *,
@@ -823,6 +826,18 @@ boot_decide(struct ca_api *api, const struct ca_pcr_policy *p,
 	return r;
 }
 
+/* Which policy pol is, for /metrics: 0 the top-level one, 1 + i group i. */
+static size_t
+policy_index(const struct ca_api *api, const struct ca_pcr_policy *pol)
+{
+	size_t i;
+
+	for (i = 0; i < api->cfg->ngroups; i++)
+		if (pol == &api->cfg->groups[i].pcr)
+			return 1 + i;
+	return 0;
+}
+
 /*
  * The boot-state check of a certify request (ca-pcr.h), after its nonce
  * was consumed: a refused quote cannot be retried with that nonce.
@@ -861,6 +876,7 @@ boot_admit(struct ca_api *api, const struct ca_pcr_policy *pol,
 		refuse(rp, peer, what, 400, "bad request: %s", why);
 	else if (r == BOTID_ERR_DENIED) {
 		api->metrics.boot_refusals++;
+		api->metrics.boot_refusals_group[policy_index(api, pol)]++;
 		refuse(rp, peer, what, 403, "host %s: %s", id != NULL ? id :
 		    "(enrolling)", why);
 	} else if (r != 0)
@@ -1660,6 +1676,22 @@ anchor_gauge(const struct ca_anchor *a, void *arg)
 }
 
 /* Adds each host's newest anchor to the metrics text. */
+/* Boot-state refusals by host group, when ca.conf has groups. */
+static int
+metrics_groups(struct ca_api *api, char **text)
+{
+	const char *names[CA_METRICS_GROUPS];
+	size_t i, n = api->cfg->ngroups;
+
+	if (n == 0)
+		return 0;
+	names[0] = "default";
+	for (i = 0; i < n; i++)
+		names[1 + i] = api->cfg->groups[i].name;
+	return ca_metrics_boot_groups(text, names,
+	    api->metrics.boot_refusals_group, 1 + n);
+}
+
 static int
 metrics_anchors(struct ca_api *api, char **text)
 {
@@ -1717,6 +1749,9 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 		else if (rp.body != NULL && metrics_anchors(api,
 		    &rp.body) != 0)
 			log_err("ca: metrics: audit anchors left out");
+		else if (rp.body != NULL && metrics_groups(api,
+		    &rp.body) != 0)
+			log_err("ca: metrics: host groups left out");
 	} else if (get && strncmp(path, ANCHOR_PREFIX,
 	    strlen(ANCHOR_PREFIX)) == 0) {
 		handle_anchor_get(api, path + strlen(ANCHOR_PREFIX), peer, &rp);

@@ -12,7 +12,8 @@
 #   is refused naming PCR 23, nothing issued, the lab host's passes;
 # - `host set-group` to lab makes the strict host's renewal pass; to a
 #   first-use group ("tofu") it is refused, its golden values kept from
-#   its enrolment (a move approves nothing), until approve-boot;
+#   its enrolment (a move approves nothing), until approve-boot; /metrics
+#   counts each refusal under the group whose policy made it;
 # - with "lab" removed from ca.conf the CA logs at start that its host is
 #   refused, and refuses it (403, nothing issued) until it is moved to
 #   the default policy; its unused join token enrols nobody.
@@ -163,6 +164,15 @@ check "$CA" host set-group -c "$BOTID_CA_CONF" "$HS" tofu
 renew s "$TCTI_S" 403 "host $HS: boot state refused: PCR 23 changed since approved"
 check "$CA" host approve-boot -c "$BOTID_CA_CONF" "$HS"
 renew s "$TCTI_S" 200
+# /metrics counts each refusal under the group whose policy refused it.
+curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/metrics" >"$T/metrics" ||
+    fail "no /metrics"
+for want in 'default"} 0' 'strict"} 1' 'tofu"} 1' 'lab"} 0'; do
+	grep -qxF "botid_ca_boot_refusals_by_group_total{group=\"$want" "$T/metrics" ||
+	    fail "/metrics lacks the refusal count $want: $(grep by_group "$T/metrics")"
+done
+grep -qx 'botid_ca_boot_refusals_total 2' "$T/metrics" ||
+    fail "/metrics: the total is not 2"
 # Refused moves: to a group ca.conf lacks, of a host the CA does not know.
 out=$("$CA" host set-group -c "$BOTID_CA_CONF" "$HS" nope 2>&1) &&
     fail "a host was moved to an unknown group"
