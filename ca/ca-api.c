@@ -276,12 +276,36 @@ ek_allowlisted(struct ca_api *api, const char *fpr)
 	return 0;
 }
 
+_Static_assert(CA_METRICS_GROUPS >= 1 + CA_MAX_GROUPS,
+    "a refusal counter for the top-level policy and each group");
+
 /* The boot-state policy's hooks (defined with handle_nonce below). */
-static int	nonce_pcr_select(struct ca_api *, struct reply *);
-static int	boot_admit(struct ca_api *, const char *, const char *,
-		    const TPM2B_PUBLIC *, const uint8_t *, size_t, const char *,
-		    const char *, const char *, const char *, const char *,
-		    struct reply *, uint8_t **, size_t *);
+static int	nonce_pcr_select(const struct ca_pcr_policy *, struct reply *);
+static int	boot_admit(struct ca_api *, const struct ca_pcr_policy *,
+		    const char *, const char *, const TPM2B_PUBLIC *,
+		    const uint8_t *, size_t, const char *, const char *,
+		    const char *, const char *, const char *, struct reply *,
+		    uint8_t **, size_t *);
+
+/*
+ * The boot-state policy of the group a join token names (NULL: the
+ * top-level one), or NULL when ca.conf no longer has that group.
+ */
+static int
+token_policy(struct ca_api *api, const struct ca_session *s,
+    const struct ca_pcr_policy **pol, char **group)
+{
+	int r;
+
+	*group = NULL;
+	*pol = &api->cfg->pcr;
+	if (!s->has_token)
+		return 0;
+	if ((r = ca_db_token_group(api->db, s->token_hash, group)) != 0)
+		return r;
+	*pol = ca_config_pcr(api->cfg, *group);
+	return 0;
+}
 
 static void
 handle_enrol(struct ca_api *api, json_t *j, const char *peer,
@@ -299,7 +323,8 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 	json_error_t je;
 	X509 *cert = NULL;
 	char *bots = NULL, *eb64 = NULL, *bb64 = NULL, *nb64 = NULL;
-	char pwhy[256];
+	char pwhy[256], *group = NULL;
+	const struct ca_pcr_policy *pol = NULL;
 	time_t now = time(NULL);
 	int r;
 
@@ -399,6 +424,14 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 		} else if (r != 0)
 			goto fail;
 	}
+	/* The token's group decides which PCRs activation quotes. */
+	if (token_policy(api, &s, &pol, &group) != 0)
+		goto fail;
+	if (pol == NULL) {
+		refuse(rp, peer, "enrol", 403, "join token refused: its host "
+		    "group %s is not in ca.conf", group);
+		goto out;
+	}
 	s.bots = bots;
 	bots = NULL;
 	if (tpm_public_name(&ak, name, &name_len) != 0 ||
@@ -429,13 +462,14 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 	    s.id, "nonce", nb64, "credential_blob", bb64, "encrypted_secret",
 	    eb64, "expires", (json_int_t)s.expires));
 	/* Activation quotes the policy's PCRs over the session's nonce. */
-	if (rp->status == 200 && api->cfg->pcr.mode != CA_PCR_NONE &&
-	    nonce_pcr_select(api, rp) != 0)
+	if (rp->status == 200 && pol->mode != CA_PCR_NONE &&
+	    nonce_pcr_select(pol, rp) != 0)
 		goto fail;
 	goto out;
  fail:
 	refuse(rp, peer, "enrol", 500, "internal error");
  out:
+	free(group);
 	OPENSSL_cleanse(secret, sizeof(secret));
 	ca_session_clear(&s);
 	EVP_PKEY_free(ek_key);
@@ -519,6 +553,8 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 	EVP_PKEY *hk_key = NULL;
 	json_error_t je;
 	char host_id[17], spiffe[512], serial[33], *chain = NULL;
+	char *group = NULL;
+	const struct ca_pcr_policy *pol = NULL;
 	time_t now = time(NULL), not_after;
 	int r, in_tx = 0;
 
@@ -578,8 +614,15 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 		goto out;
 	}
 	/* The AK is proven in the EK's TPM: its quote can be judged. */
-	if (api->cfg->pcr.mode != CA_PCR_NONE) {
-		if (boot_admit(api, "activate", NULL, &ak, s.nonce,
+	if (token_policy(api, &s, &pol, &group) != 0)
+		goto fail;
+	if (pol == NULL) {
+		refuse(rp, peer, "activate", 403, "join token refused: its "
+		    "host group %s is not in ca.conf", group);
+		goto out;
+	}
+	if (pol->mode != CA_PCR_NONE) {
+		if (boot_admit(api, pol, "activate", NULL, &ak, s.nonce,
 		    sizeof(s.nonce), pcr_quote, pcr_sig, pcr_values, pcr_log,
 		    peer, rp, &boot, &boot_len) != 0)
 			goto out;
@@ -618,15 +661,18 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 		goto out;
 	}
 	if (ca_db_host_add(api->db, host_id, s.ek_fpr, &s, now) != 0 ||
+	    (group != NULL && ca_db_host_set_group(api->db, host_id,
+	    group) != 0) ||
 	    (boot != NULL && ca_db_boot_adopt(api->db, host_id,
-	    api->cfg->pcr.select, boot, boot_len, now) != 0) ||
+	    pol->select, boot, boot_len, now) != 0) ||
 	    issue(api, host_id, NULL, spiffe, hk_key, api->cfg->host_lifetime,
 	    "tpm", &chain, serial, &not_after) != 0 ||
 	    ca_db_commit(api->db) != 0)
 		goto fail;
 	in_tx = 0;
-	log_info("ca: host %s enrolled (EK sha256:%s, bots %s) from %s",
-	    host_id, s.ek_fpr, s.bots != NULL ? s.bots : "any", peer);
+	log_info("ca: host %s enrolled (EK sha256:%s, bots %s%s%s) from %s",
+	    host_id, s.ek_fpr, s.bots != NULL ? s.bots : "any",
+	    group != NULL ? ", group " : "", group != NULL ? group : "", peer);
 	if (boot != NULL)
 		log_info("ca: host %s: first boot state recorded at enrolment",
 		    host_id);
@@ -646,6 +692,7 @@ handle_activate(struct ca_api *api, json_t *j, const char *peer,
 	free(sigb);
 	free(boot);
 	free(chain);
+	free(group);
 	EVP_PKEY_free(hk_key);
 	ca_session_clear(&s);
 }
@@ -678,7 +725,7 @@ host_load(struct ca_api *api, const char *id, const char *what,
  * (doc/ca-api.md): the host quotes those PCRs with its certify request.
  */
 static int
-nonce_pcr_select(struct ca_api *api, struct reply *rp)
+nonce_pcr_select(const struct ca_pcr_policy *pol, struct reply *rp)
 {
 	json_t *o = NULL, *sel;
 	int i, r = BOTID_ERR_ALLOC;
@@ -687,11 +734,11 @@ nonce_pcr_select(struct ca_api *api, struct reply *rp)
 	    (sel = json_array()) == NULL ||
 	    json_object_set_new(o, "pcr_select", sel) != 0 ||
 	    json_object_set_new(o, "pcr_bank", json_string("sha256")) != 0 ||
-	    (api->cfg->pcr.eventlog && json_object_set_new(o, "pcr_eventlog",
+	    (pol->eventlog && json_object_set_new(o, "pcr_eventlog",
 	    json_true()) != 0))
 		goto out;
 	for (i = 0; i < CA_PCR_COUNT; i++)
-		if ((api->cfg->pcr.select & (1u << i)) &&
+		if ((pol->select & (1u << i)) &&
 		    json_array_append_new(sel, json_integer(i)) != 0)
 			goto out;
 	free(rp->body);
@@ -711,13 +758,12 @@ nonce_pcr_select(struct ca_api *api, struct reply *rp)
  * updates the host's state for `botid-ca inventory` and approve-boot.
  */
 static int
-boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
-    const uint8_t *nonce, size_t nonce_len, const uint8_t *att,
-    size_t att_len, const uint8_t *sig, size_t sig_len, const uint8_t *val,
-    size_t val_len, const uint8_t *log, size_t log_len, char *why,
-    size_t whylen)
+boot_decide(struct ca_api *api, const struct ca_pcr_policy *p,
+    const char *id, const TPM2B_PUBLIC *ak, const uint8_t *nonce,
+    size_t nonce_len, const uint8_t *att, size_t att_len, const uint8_t *sig,
+    size_t sig_len, const uint8_t *val, size_t val_len, const uint8_t *log,
+    size_t log_len, char *why, size_t whylen)
 {
-	const struct ca_pcr_policy *p = &api->cfg->pcr;
 	struct ca_boot b;
 	char differ[CA_PCR_COUNT * 3 + 1];
 	time_t now = time(NULL);
@@ -780,6 +826,18 @@ boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
 	return r;
 }
 
+/* Which policy pol is, for /metrics: 0 the top-level one, 1 + i group i. */
+static size_t
+policy_index(const struct ca_api *api, const struct ca_pcr_policy *pol)
+{
+	size_t i;
+
+	for (i = 0; i < api->cfg->ngroups; i++)
+		if (pol == &api->cfg->groups[i].pcr)
+			return 1 + i;
+	return 0;
+}
+
 /*
  * The boot-state check of a certify request (ca-pcr.h), after its nonce
  * was consumed: a refused quote cannot be retried with that nonce.
@@ -787,7 +845,8 @@ boot_decide(struct ca_api *api, const char *id, const TPM2B_PUBLIC *ak,
  * and a change marks the host so that the inventory shows it.
  */
 static int
-boot_admit(struct ca_api *api, const char *what, const char *id,
+boot_admit(struct ca_api *api, const struct ca_pcr_policy *pol,
+    const char *what, const char *id,
     const TPM2B_PUBLIC *ak, const uint8_t *nonce, size_t nonce_len,
     const char *qa, const char *qs, const char *qv, const char *ql,
     const char *peer, struct reply *rp, uint8_t **values, size_t *values_len)
@@ -811,12 +870,13 @@ boot_admit(struct ca_api *api, const char *what, const char *id,
 		r = BOTID_ERR_INVALID;
 		goto out;
 	}
-	r = boot_decide(api, id, ak, nonce, nonce_len, att, att_len, sig,
+	r = boot_decide(api, pol, id, ak, nonce, nonce_len, att, att_len, sig,
 	    sig_len, val, val_len, log, log_len, why, sizeof(why));
 	if (r == BOTID_ERR_INVALID)
 		refuse(rp, peer, what, 400, "bad request: %s", why);
 	else if (r == BOTID_ERR_DENIED) {
 		api->metrics.boot_refusals++;
+		api->metrics.boot_refusals_group[policy_index(api, pol)]++;
 		refuse(rp, peer, what, 403, "host %s: %s", id != NULL ? id :
 		    "(enrolling)", why);
 	} else if (r != 0)
@@ -839,10 +899,11 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
     struct reply *rp)
 {
 	const char *id;
+	const struct ca_pcr_policy *pol;
 	struct ca_host h;
 	json_error_t je;
 	uint8_t nonce[NONCE_LEN];
-	char *nb64 = NULL;
+	char *nb64 = NULL, *group = NULL;
 	time_t exp = time(NULL) + api->cfg->nonce_lifetime;
 	int r;
 
@@ -869,12 +930,23 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
 		refuse(rp, peer, "nonce", 500, "internal error");
 		goto out;
 	}
+	/*
+	 * The selection of the host's group's policy. A host whose group
+	 * left ca.conf gets its nonce (revoke needs one) but no selection:
+	 * certify refuses it.
+	 */
+	if (ca_db_host_group(api->db, id, &group) != 0) {
+		refuse(rp, peer, "nonce", 500, "internal error");
+		goto out;
+	}
+	pol = ca_config_pcr(api->cfg, group);
 	reply_json(rp, 200, json_pack("{s:s, s:I}", "nonce", nb64, "expires",
 	    (json_int_t)exp));
-	if (rp->status == 200 && api->cfg->pcr.mode != CA_PCR_NONE &&
-	    nonce_pcr_select(api, rp) != 0)
+	if (rp->status == 200 && pol != NULL && pol->mode != CA_PCR_NONE &&
+	    nonce_pcr_select(pol, rp) != 0)
 		refuse(rp, peer, "nonce", 500, "internal error");
  out:
+	free(group);
 	free(nb64);
 	ca_host_clear(&h);
 }
@@ -1084,6 +1156,8 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	json_error_t je;
 	const uint8_t *p;
 	char spiffe[512], serial[33], *chain = NULL, pwhy[256], kfpr[65];
+	char *group = NULL;
+	const struct ca_pcr_policy *pol;
 	struct ca_issue_req req;
 	enum ca_refusal refused = CA_REFUSED_NONE;
 	time_t now = time(NULL), not_after;
@@ -1131,6 +1205,16 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	}
 	if (host_load(api, id, "certify", peer, &h, rp) != 0)
 		goto out;
+	/* Fail closed: a group gone from ca.conf has no policy to pass. */
+	if (ca_db_host_group(api->db, id, &group) != 0)
+		goto fail;
+	if ((pol = ca_config_pcr(api->cfg, group)) == NULL) {
+		api->metrics.boot_refusals++;
+		refuse(rp, peer, "certify", 403, "host %s: boot state refused: "
+		    "its host group %s is not in ca.conf (restore the group or "
+		    "botid-ca host set-group)", id, group);
+		goto out;
+	}
 	/* The key policy first: a refused key consumes nothing. */
 	if (tpm) {
 		if (tpm_public_parse(pubb, pub_len, &key) != 0) {
@@ -1175,8 +1259,8 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	if (tpm_public_parse(h.ak_pub, h.ak_len, &ak) != 0 ||
 	    tpm_public_parse(h.hk_pub, h.hk_len, &hk) != 0)
 		goto fail;
-	if (api->cfg->pcr.mode != CA_PCR_NONE) {
-		if (boot_admit(api, "certify", id, &ak, nonce, nonce_len,
+	if (pol->mode != CA_PCR_NONE) {
+		if (boot_admit(api, pol, "certify", id, &ak, nonce, nonce_len,
 		    pcr_quote, pcr_sig, pcr_values, pcr_log, peer, rp, NULL,
 		    NULL) != 0)
 			goto out;
@@ -1272,6 +1356,7 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	free(sigb);
 	free(tbs);
 	free(chain);
+	free(group);
 	EVP_PKEY_free(pk);
 	grant_free(&grant);
 	ca_host_clear(&h);
@@ -1591,6 +1676,22 @@ anchor_gauge(const struct ca_anchor *a, void *arg)
 }
 
 /* Adds each host's newest anchor to the metrics text. */
+/* Boot-state refusals by host group, when ca.conf has groups. */
+static int
+metrics_groups(struct ca_api *api, char **text)
+{
+	const char *names[CA_METRICS_GROUPS];
+	size_t i, n = api->cfg->ngroups;
+
+	if (n == 0)
+		return 0;
+	names[0] = "default";
+	for (i = 0; i < n; i++)
+		names[1 + i] = api->cfg->groups[i].name;
+	return ca_metrics_boot_groups(text, names,
+	    api->metrics.boot_refusals_group, 1 + n);
+}
+
 static int
 metrics_anchors(struct ca_api *api, char **text)
 {
@@ -1648,6 +1749,9 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 		else if (rp.body != NULL && metrics_anchors(api,
 		    &rp.body) != 0)
 			log_err("ca: metrics: audit anchors left out");
+		else if (rp.body != NULL && metrics_groups(api,
+		    &rp.body) != 0)
+			log_err("ca: metrics: host groups left out");
 	} else if (get && strncmp(path, ANCHOR_PREFIX,
 	    strlen(ANCHOR_PREFIX)) == 0) {
 		handle_anchor_get(api, path + strlen(ANCHOR_PREFIX), peer, &rp);

@@ -1,5 +1,6 @@
 /*
- * botid-ca configuration parser. Unknown keys and sections, repeated
+ * botid-ca configuration parser: [ca], and [group NAME] sections holding
+ * a host group's boot-state policy. Unknown keys and sections, repeated
  * single-valued keys and out-of-range numbers are errors with the line
  * number: a CA that silently ignores a typo in its policy is worse than
  * one that refuses to start.
@@ -44,6 +45,7 @@ struct parse {
 	char			*err;
 	size_t			 errlen;
 	int			 failed;
+	char			 section[64];	/* of the key before */
 };
 
 static int
@@ -270,6 +272,92 @@ reader(char *str, int num, void *arg)
 	return fgets(str, num, p->f);
 }
 
+int
+ca_group_name_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
+		    s[i] != '-' && s[i] != '_')
+			return 0;
+	/* "default" names the top-level policy (inventory, set-group). */
+	return i > 0 && i <= BOTID_MAX_GROUP_NAME && strcmp(s, "default") != 0;
+}
+
+static struct ca_group *
+group_find(const struct ca_config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->ngroups; i++)
+		if (strcmp(c->groups[i].name, name) == 0)
+			return &c->groups[i];
+	return NULL;
+}
+
+/*
+ * A key of [group NAME]: only the boot-state policy's. A section met again
+ * after another one is refused, as a repeated key would be: two halves of
+ * one policy far apart in the file are likelier a mistake than intended.
+ */
+static int
+group_key(struct parse *p, int line, const char *section, const char *name,
+    const char *value)
+{
+	struct ca_config *c = p->c;
+	struct ca_group *g, *ng;
+	const char *gname = section + 6, *why = NULL;
+	int fresh = strcmp(section, p->section) != 0;
+
+	snprintf(p->section, sizeof(p->section), "%s", section);
+	if (!ca_group_name_valid(gname)) {
+		snprintf(p->err, p->errlen, "%s:%d: [%s]: a group name is 1 to "
+		    "%u letters, digits, '.', '-' or '_', and not 'default'",
+		    c->path, line, section, BOTID_MAX_GROUP_NAME);
+		return 0;
+	}
+	if ((g = group_find(c, gname)) != NULL && fresh) {
+		snprintf(p->err, p->errlen, "%s:%d: [%s] is given twice",
+		    c->path, line, section);
+		return 0;
+	}
+	if (g == NULL) {
+		if (c->ngroups == CA_MAX_GROUPS) {
+			snprintf(p->err, p->errlen, "%s:%d: more than %d "
+			    "[group] sections", c->path, line, CA_MAX_GROUPS);
+			return 0;
+		}
+		if ((ng = reallocarray(c->groups, c->ngroups + 1,
+		    sizeof(*ng))) == NULL) {
+			snprintf(p->err, p->errlen, "out of memory");
+			return 0;
+		}
+		c->groups = ng;
+		g = &c->groups[c->ngroups];
+		memset(g, 0, sizeof(*g));
+		if ((g->name = strdup(gname)) == NULL) {
+			snprintf(p->err, p->errlen, "out of memory");
+			return 0;
+		}
+		c->ngroups++;
+	}
+	if (!ca_pcr_config_key(&g->pcr, name, value, &why)) {
+		snprintf(p->err, p->errlen, "%s:%d: unknown key '%s' in [%s] "
+		    "(a group holds pcr_* keys only)", c->path, line, name,
+		    section);
+		return 0;
+	}
+	if (why != NULL) {
+		snprintf(p->err, p->errlen, "%s:%d: [%s]: %s", c->path, line,
+		    section, why);
+		return 0;
+	}
+	if (strcmp(name, "pcr_policy") == 0)
+		g->has_policy = 1;
+	return 1;
+}
+
 static int
 handler(void *arg, const char *section, const char *name, const char *value)
 {
@@ -280,6 +368,12 @@ handler(void *arg, const char *section, const char *name, const char *value)
 
 	if (p->failed)
 		return 0;
+	if (strncmp(section, "group ", 6) == 0) {
+		if (!(ok = group_key(p, line, section, name, value)))
+			p->failed = 1;
+		return ok;
+	}
+	snprintf(p->section, sizeof(p->section), "%s", section);
 	if (strcmp(section, "ca") != 0) {
 		snprintf(p->err, p->errlen, "%s:%d: unknown section [%s]",
 		    c->path, line, section);
@@ -401,6 +495,47 @@ issuer_valid(const char *s)
 	return i > 0 && i <= BOTID_MAX_ISSUER;
 }
 
+/* Each group's policy is whole: given, and consistent on its own. */
+static int
+groups_check(const struct ca_config *c, char *err, size_t errlen)
+{
+	const char *why = NULL;
+	size_t i;
+
+	for (i = 0; i < c->ngroups; i++) {
+		if (!c->groups[i].has_policy)
+			why = "pcr_policy is missing (a group names its "
+			    "policy, none included)";
+		else if (ca_pcr_config_check(&c->groups[i].pcr, &why) == 0)
+			continue;
+		snprintf(err, errlen, "%s: [group %s]: %s", c->path,
+		    c->groups[i].name, why);
+		return BOTID_ERR_CONFIG;
+	}
+	return 0;
+}
+
+const struct ca_pcr_policy *
+ca_config_pcr(const struct ca_config *c, const char *group)
+{
+	const struct ca_group *g;
+
+	if (group == NULL)
+		return &c->pcr;
+	return (g = group_find(c, group)) != NULL ? &g->pcr : NULL;
+}
+
+int
+ca_config_pcr_any(const struct ca_config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ngroups; i++)
+		if (c->groups[i].pcr.mode != CA_PCR_NONE)
+			return 1;
+	return c->pcr.mode != CA_PCR_NONE;
+}
+
 int
 ca_config_load(const char *path, struct ca_config **cp, char *err,
     size_t errlen)
@@ -472,6 +607,8 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 		    "ever be trusted", path);
 	else if (ca_pcr_config_check(&c->pcr, &why) != 0)
 		snprintf(err, errlen, "%s: %s", path, why);
+	else if (groups_check(c, err, errlen) != 0)
+		r = BOTID_ERR_CONFIG;	/* err names the group */
 	else if (c->issuer == NULL && asprintf(&c->issuer, "spiffe://%s",
 	    c->trust_domain) == -1) {
 		c->issuer = NULL;
@@ -519,5 +656,8 @@ ca_config_free(struct ca_config *c)
 		free(c->ek_roots[i]);
 	for (i = 0; i < c->nallow_ek; i++)
 		free(c->allow_ek[i]);
+	for (i = 0; i < c->ngroups; i++)
+		free(c->groups[i].name);
+	free(c->groups);
 	free(c);
 }

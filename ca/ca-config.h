@@ -10,6 +10,17 @@
 #include "ca/ca-pcr.h"
 
 #define CA_MAX_LIST	32	/* ek_root and allow_ek lines */
+#define CA_MAX_GROUPS	64	/* [group NAME] sections */
+
+/*
+ * A host group (a [group NAME] section): its own boot-state policy for the
+ * hosts enrolled with its join tokens or moved into it (botid-ca(8)).
+ */
+struct ca_group {
+	char			*name;
+	struct ca_pcr_policy	 pcr;
+	int			 has_policy;	/* pcr_policy was given */
+};
 
 struct ca_config {
 	char		*path;
@@ -53,6 +64,8 @@ struct ca_config {
 	long		 max_connections_per_address;
 	long		 request_timeout;	/* seconds for a whole request */
 	struct ca_pcr_policy pcr;		/* boot-state policy */
+	struct ca_group	*groups;		/* [group NAME] sections */
+	size_t		 ngroups;
 };
 
 /* key_ecc_curves bits. */
@@ -67,6 +80,23 @@ struct ca_config {
 int	ca_config_load(const char *path, struct ca_config **cp, char *err,
 	    size_t errlen);
 void	ca_config_free(struct ca_config *c);
+
+/*
+ * The boot-state policy of hosts in group: the top-level one for NULL (no
+ * group), else that [group] section's; NULL when ca.conf has no such
+ * group (its hosts are refused: fail closed).
+ */
+const struct ca_pcr_policy *ca_config_pcr(const struct ca_config *c,
+	    const char *group);
+
+/* Whether some policy, the default or a group's, asks for PCR quotes. */
+int	ca_config_pcr_any(const struct ca_config *c);
+
+/*
+ * Whether name can name a group: 1 to BOTID_MAX_GROUP_NAME letters,
+ * digits, '.', '-' or '_', and not "default" (the top-level policy).
+ */
+int	ca_group_name_valid(const char *name);
 
 /*
  * Parses a duration in seconds, with an optional s, m, h or d suffix,

@@ -75,7 +75,20 @@ struct ca_db_ops {
 	int	(*ssh_key_add)(struct ca_db *, const char *, const char *);
 	int	(*ssh_revoked_keys)(struct ca_db *, time_t,
 		    int (*)(const char *, void *), void *);
+	/* Host groups; token_add_group is token_add then this, in one tx. */
+	int	(*token_set_group)(struct ca_db *, const uint8_t *,
+		    const char *);
+	int	(*token_group)(struct ca_db *, const uint8_t *, char **);
+	int	(*host_group)(struct ca_db *, const char *, char **);
+	int	(*host_set_group)(struct ca_db *, const char *, const char *);
+	int	(*host_group_each)(struct ca_db *,
+		    int (*)(const char *, const char *, void *), void *);
 };
+
+/* Host groups' listing, the same SQL for both backends. */
+#define CA_DB_HOST_GROUPS_SQL						\
+	"SELECT id, host_group FROM hosts WHERE revoked_at IS NULL ORDER BY " \
+	"COALESCE(host_group, ''), id"
 
 /*
  * SSH certificates' queries, the same SQL for both backends: a bot's

@@ -104,6 +104,9 @@ static const char *const migrations[] = {
 	"CREATE TABLE ssh_keys ("
 	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
 	"  key_line TEXT NOT NULL);",
+	/* 8: host groups (ca-config.h): a join token's, then its host's */
+	"ALTER TABLE tokens ADD COLUMN host_group TEXT;"
+	"ALTER TABLE hosts ADD COLUMN host_group TEXT;",
 };
 
 static void	pg_close(struct ca_db *);
@@ -1355,6 +1358,95 @@ pg_ssh_revoked_keys(struct ca_db *db, time_t now,
 	return r;
 }
 
+static int
+pg_token_set_group(struct ca_db *db, const uint8_t *hash, const char *group)
+{
+	struct pg_params p;
+	int changes = 0, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, group);
+	pp_blob(&p, hash, 32);
+	if ((r = pg_query(db, "UPDATE tokens SET host_group = $1 WHERE "
+	    "hash = $2", &p, NULL, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
+/* The text column of the one row sql selects with parameters p. */
+static int
+pg_group_get(struct ca_db *db, const char *sql, const struct pg_params *p,
+    char **group)
+{
+	PGresult *res = NULL;
+	int r;
+
+	*group = NULL;
+	if ((r = pg_query(db, sql, p, &res, NULL)) != 0)
+		return r;
+	if (PQntuples(res) != 1)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (!col_null(res, 0, 0) &&
+	    (*group = col_strdup(res, 0, 0)) == NULL)
+		r = BOTID_ERR_ALLOC;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_token_group(struct ca_db *db, const uint8_t *hash, char **group)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_blob(&p, hash, 32);
+	return pg_group_get(db, "SELECT host_group FROM tokens WHERE "
+	    "hash = $1", &p, group);
+}
+
+static int
+pg_host_group(struct ca_db *db, const char *host_id, char **group)
+{
+	struct pg_params p;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, host_id);
+	return pg_group_get(db, "SELECT host_group FROM hosts WHERE id = $1",
+	    &p, group);
+}
+
+static int
+pg_host_set_group(struct ca_db *db, const char *host_id, const char *group)
+{
+	struct pg_params p;
+	int changes = 0, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, group);
+	pp_text(&p, host_id);
+	if ((r = pg_query(db, "UPDATE hosts SET host_group = $1 WHERE id = $2 "
+	    "AND revoked_at IS NULL", &p, NULL, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
+static int
+pg_host_group_each(struct ca_db *db,
+    int (*fn)(const char *, const char *, void *), void *arg)
+{
+	PGresult *res = NULL;
+	int i, r;
+
+	if ((r = pg_query(db, CA_DB_HOST_GROUPS_SQL, NULL, &res, NULL)) != 0)
+		return r;
+	for (i = 0; i < PQntuples(res); i++)
+		if ((r = fn(PQgetvalue(res, i, 0), col_null(res, i, 1) ? NULL :
+		    PQgetvalue(res, i, 1), arg)) != 0)
+			break;
+	PQclear(res);
+	return r;
+}
+
 const struct ca_db_ops ca_db_postgres = {
 	.open = pg_open,
 	.close = pg_close,
@@ -1397,4 +1489,9 @@ const struct ca_db_ops ca_db_postgres = {
 	.ssh_cert_bot = pg_ssh_cert_bot,
 	.ssh_key_add = pg_ssh_key_add,
 	.ssh_revoked_keys = pg_ssh_revoked_keys,
+	.token_set_group = pg_token_set_group,
+	.token_group = pg_token_group,
+	.host_group = pg_host_group,
+	.host_set_group = pg_host_set_group,
+	.host_group_each = pg_host_group_each,
 };

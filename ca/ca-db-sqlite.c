@@ -100,6 +100,9 @@ static const char *const migrations[] = {
 	"CREATE TABLE ssh_keys ("
 	"  serial TEXT PRIMARY KEY REFERENCES certs(serial),"
 	"  key_line TEXT NOT NULL);",
+	/* 8: host groups (ca-config.h): a join token's, then its host's */
+	"ALTER TABLE tokens ADD COLUMN host_group TEXT;"
+	"ALTER TABLE hosts ADD COLUMN host_group TEXT;",
 };
 
 static int
@@ -1317,6 +1320,101 @@ sqlite_ssh_revoked_keys(struct ca_db *db, time_t now,
 	return r;
 }
 
+static int
+sqlite_token_set_group(struct ca_db *db, const uint8_t *hash,
+    const char *group)
+{
+	sqlite3_stmt *st;
+	int changes = 0, r;
+
+	if ((r = db_prepare(db, "UPDATE tokens SET host_group = ? WHERE "
+	    "hash = ?", &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, hash, 32, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
+/* The text column of one row selected by sql with one parameter. */
+static int
+db_group_get(struct ca_db *db, const char *sql, const void *key, int len,
+    char **group)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	*group = NULL;
+	if ((r = db_prepare(db, sql, &st)) != 0)
+		return r;
+	if (len > 0)
+		sqlite3_bind_blob(st, 1, key, len, SQLITE_STATIC);
+	else
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = BOTID_ERR_NOT_FOUND;
+	else if (rc != SQLITE_ROW)
+		r = db_fail(db, "group lookup");
+	else if (sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    (*group = column_strdup(st, 0)) == NULL)
+		r = BOTID_ERR_ALLOC;
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sqlite_token_group(struct ca_db *db, const uint8_t *hash, char **group)
+{
+	return db_group_get(db, "SELECT host_group FROM tokens WHERE hash = ?",
+	    hash, 32, group);
+}
+
+static int
+sqlite_host_group(struct ca_db *db, const char *host_id, char **group)
+{
+	return db_group_get(db, "SELECT host_group FROM hosts WHERE id = ?",
+	    host_id, 0, group);
+}
+
+static int
+sqlite_host_set_group(struct ca_db *db, const char *host_id,
+    const char *group)
+{
+	sqlite3_stmt *st;
+	int changes = 0, r;
+
+	if ((r = db_prepare(db, "UPDATE hosts SET host_group = ? WHERE id = ? "
+	    "AND revoked_at IS NULL", &st)) != 0)
+		return r;
+	if (group != NULL)
+		sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	if ((r = db_step_done(db, st, &changes)) != 0)
+		return r;
+	return changes == 1 ? 0 : BOTID_ERR_NOT_FOUND;
+}
+
+static int
+sqlite_host_group_each(struct ca_db *db,
+    int (*fn)(const char *, const char *, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, CA_DB_HOST_GROUPS_SQL, &st)) != 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), arg)) != 0)
+			break;
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(db, "host groups");
+	sqlite3_finalize(st);
+	return r;
+}
+
 const struct ca_db_ops ca_db_sqlite = {
 	.open = sqlite_open,
 	.close = sqlite_close,
@@ -1359,4 +1457,9 @@ const struct ca_db_ops ca_db_sqlite = {
 	.ssh_cert_bot = sqlite_ssh_cert_bot,
 	.ssh_key_add = sqlite_ssh_key_add,
 	.ssh_revoked_keys = sqlite_ssh_revoked_keys,
+	.token_set_group = sqlite_token_set_group,
+	.token_group = sqlite_token_group,
+	.host_group = sqlite_host_group,
+	.host_set_group = sqlite_host_set_group,
+	.host_group_each = sqlite_host_group_each,
 };

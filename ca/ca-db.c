@@ -332,3 +332,50 @@ ca_db_ssh_revoked_keys(struct ca_db *db, time_t now,
 {
 	return db->ops->ssh_revoked_keys(db, now, fn, arg);
 }
+
+int
+ca_db_token_add_group(struct ca_db *db, const uint8_t hash[32],
+    time_t expires, const char *bots, const char *group)
+{
+	int r;
+
+	if ((r = db->ops->begin(db)) != 0)
+		return r;
+	/* A token never exists outside its group, even for a moment. */
+	if ((r = db->ops->token_add(db, hash, expires, bots)) != 0 ||
+	    (group != NULL &&
+	    (r = db->ops->token_set_group(db, hash, group)) != 0) ||
+	    (r = db->ops->commit(db)) != 0) {
+		db->ops->rollback(db);
+		return r;
+	}
+	return 0;
+}
+
+int
+ca_db_token_group(struct ca_db *db, const uint8_t hash[32], char **group)
+{
+	*group = NULL;
+	return db->ops->token_group(db, hash, group);
+}
+
+int
+ca_db_host_group(struct ca_db *db, const char *host_id, char **group)
+{
+	*group = NULL;
+	return db->ops->host_group(db, host_id, group);
+}
+
+int
+ca_db_host_set_group(struct ca_db *db, const char *host_id,
+    const char *group)
+{
+	return db->ops->host_set_group(db, host_id, group);
+}
+
+int
+ca_db_host_group_each(struct ca_db *db,
+    int (*fn)(const char *, const char *, void *), void *arg)
+{
+	return db->ops->host_group_each(db, fn, arg);
+}

@@ -293,4 +293,40 @@ int	ca_db_boot_approve(struct ca_db *db, const char *host_id, time_t now);
 /* Writes each unrevoked host's boot state (good, changed, never quoted). */
 int	ca_db_boot_inventory(struct ca_db *db, FILE *f);
 
+/*
+ * Host groups (ca-config.h, botid-ca(8)): a join token may name one, the
+ * host it enrols belongs to it, and an operator moves hosts between them.
+ * NULL is no group: the top-level boot-state policy.
+ */
+/*
+ * In one transaction: a token as ca_db_token_add, in group (NULL: none).
+ * Errors: _IO.
+ */
+int	ca_db_token_add_group(struct ca_db *db, const uint8_t hash[32],
+	    time_t expires, const char *bots, const char *group);
+/*
+ * The group of token hash into *group (malloc'd, NULL for none).
+ * Errors: BOTID_ERR_NOT_FOUND (no such token), _IO, _ALLOC.
+ */
+int	ca_db_token_group(struct ca_db *db, const uint8_t hash[32],
+	    char **group);
+/*
+ * The group of host_id into *group (malloc'd, NULL for none).
+ * Errors: BOTID_ERR_NOT_FOUND (no such host), _IO, _ALLOC.
+ */
+int	ca_db_host_group(struct ca_db *db, const char *host_id, char **group);
+/*
+ * Puts host_id in group (NULL: none); its recorded boot state stays.
+ * Errors: BOTID_ERR_NOT_FOUND (no such unrevoked host), _IO.
+ */
+int	ca_db_host_set_group(struct ca_db *db, const char *host_id,
+	    const char *group);
+/*
+ * Calls fn with each unrevoked host and its group (NULL: none), ordered by
+ * group then host; a non-zero return from fn stops and is returned.
+ */
+int	ca_db_host_group_each(struct ca_db *db,
+	    int (*fn)(const char *host_id, const char *group, void *arg),
+	    void *arg);
+
 #endif /* BOTID_ATTEST_CA_DB_H */

@@ -48,7 +48,7 @@ usage(FILE *f)
 	    "  init                          create the CA key (file), certificate\n"
 	    "                                and database if absent\n"
 	    "  serve [--port-file FILE] [-v] answer agents over HTTPS\n"
-	    "  token create --ttl DURATION [--bots a,b]\n"
+	    "  token create --ttl DURATION [--bots a,b] [--group NAME]\n"
 	    "                                print a single-use join token\n"
 	    "  revoke host HOST_ID | bot SPIFFE_ID\n"
 	    "  unrevoke bot SPIFFE_ID         lift a bot's revocation\n"
@@ -56,8 +56,11 @@ usage(FILE *f)
 	    "  purge [--at UNIX_TIME]        delete expired nonces, sessions,\n"
 	    "                                tokens and old certificates\n"
 	    "  host approve-boot HOST_ID     accept a host's changed boot state\n"
+	    "  host set-group HOST_ID NAME|--default\n"
+	    "                                move a host to another group\n"
 	    "  inventory                     hosts and the certificates issued,\n"
-	    "                                and each host's last audit anchor\n"
+	    "                                each host's audit anchor, boot\n"
+	    "                                state and group\n"
 	    "  audit export HOST_ID          the host's newest audit anchor (JSON)\n"
 	    "CONFIG defaults to %s. See botid-ca(8).\n", DEFAULT_CONFIG);
 }
@@ -229,6 +232,54 @@ purge_stop(struct purge_thread *pt, pthread_t th)
 	pthread_mutex_destroy(&pt->mu);
 }
 
+/* Hosts of a group ca.conf no longer has, one run of rows per group. */
+struct group_scan {
+	const struct ca_config	*cfg;
+	char			 group[BOTID_MAX_GROUP_NAME + 1];
+	size_t			 hosts;
+};
+
+static void
+group_scan_flush(struct group_scan *g)
+{
+	if (g->hosts > 0)
+		log_warn("ca: %zu host(s) in host group %s, which %s does not "
+		    "define: their certificates are refused (restore the "
+		    "group or botid-ca host set-group)", g->hosts, g->group,
+		    g->cfg->path);
+	g->hosts = 0;
+}
+
+static int
+group_scan_row(const char *host_id, const char *group, void *arg)
+{
+	struct group_scan *g = arg;
+
+	(void)host_id;
+	if (group == NULL || ca_config_pcr(g->cfg, group) != NULL)
+		return 0;
+	if (strcmp(group, g->group) != 0) {
+		group_scan_flush(g);
+		snprintf(g->group, sizeof(g->group), "%s", group);
+	}
+	g->hosts++;
+	return 0;
+}
+
+/* Says at start which hosts are refused for want of their group. */
+static int
+groups_missing_log(const struct ca_config *cfg, struct ca_db *db)
+{
+	struct group_scan g;
+	int r;
+
+	memset(&g, 0, sizeof(g));
+	g.cfg = cfg;
+	r = ca_db_host_group_each(db, group_scan_row, &g);
+	group_scan_flush(&g);
+	return r;
+}
+
 static int
 cmd_serve(const char *conf, const char *port_file)
 {
@@ -245,6 +296,10 @@ cmd_serve(const char *conf, const char *port_file)
 	memset(&api, 0, sizeof(api));
 	if (load(conf, &cfg, &db) != 0)
 		goto out;
+	if (groups_missing_log(cfg, db) != 0) {
+		fail("cannot read the hosts' groups");
+		goto out;
+	}
 	if (ca_signer_open(cfg, &signer, err, sizeof(err)) != 0 ||
 	    ca_api_init(&api, cfg, db, signer, err, sizeof(err)) != 0) {
 		fail("%s", err);
@@ -296,7 +351,8 @@ bots_valid(const char *list)
 }
 
 static int
-cmd_token(const char *conf, const char *ttl, const char *bots)
+cmd_token(const char *conf, const char *ttl, const char *bots,
+    const char *group)
 {
 	struct ca_config *cfg = NULL;
 	struct ca_db *db = NULL;
@@ -315,6 +371,12 @@ cmd_token(const char *conf, const char *ttl, const char *bots)
 		    "by commas");
 	if (load(conf, &cfg, &db) != 0)
 		goto out;
+	/* A token for a group the CA cannot apply would enrol nobody. */
+	if (group != NULL && ca_config_pcr(cfg, group) == NULL) {
+		fail("token create: host group '%s' is not in %s", group,
+		    cfg->path);
+		goto out;
+	}
 	if (RAND_bytes(raw, sizeof(raw)) != 1) {
 		fail("no randomness");
 		goto out;
@@ -324,7 +386,8 @@ cmd_token(const char *conf, const char *ttl, const char *bots)
 	/* Only the hash is kept: a copy of the database enrols nobody. */
 	if (EVP_Digest(token, strlen(token), hash, NULL, EVP_sha256(),
 	    NULL) != 1 ||
-	    ca_db_token_add(db, hash, time(NULL) + secs, bots) != 0) {
+	    ca_db_token_add_group(db, hash, time(NULL) + secs, bots,
+	    group) != 0) {
 		fail("cannot record the token");
 		goto out;
 	}
@@ -478,6 +541,51 @@ cmd_tls_pin(const char *conf)
 	return r;
 }
 
+/* Whether a host is in a group: the inventory then lists groups. */
+static int
+group_seen(const char *host_id, const char *group, void *arg)
+{
+	(void)host_id;
+	*(int *)arg |= group != NULL;
+	return 0;
+}
+
+/* One host's group, its policy and the PCRs it selects. */
+static int
+group_row(const char *host_id, const char *group, void *arg)
+{
+	const struct ca_config *cfg = arg;
+	const struct ca_pcr_policy *p = ca_config_pcr(cfg, group);
+	char pcrs[CA_PCR_COUNT * 3 + 1] = "-";
+	size_t used = 0;
+	int i;
+
+	for (i = 0; p != NULL && i < CA_PCR_COUNT; i++)
+		if (p->mode != CA_PCR_NONE && (p->select & (1u << i)))
+			used += (size_t)snprintf(pcrs + used, sizeof(pcrs) -
+			    used, "%s%d", used > 0 ? "," : "", i);
+	return printf("%-16s %-32s %-10s %s\n", host_id, group != NULL ?
+	    group : "default", p == NULL ? "undefined" :
+	    p->mode == CA_PCR_EXACT ? "exact" : p->mode == CA_PCR_FIRST_USE ?
+	    "first-use" : "none", pcrs) > 0 ? 0 : BOTID_ERR_IO;
+}
+
+/* Each host's group, when ca.conf has groups or a host is in one. */
+static int
+group_inventory(const struct ca_config *cfg, struct ca_db *db)
+{
+	int seen = cfg->ngroups > 0, r;
+
+	if (!seen && (r = ca_db_host_group_each(db, group_seen, &seen)) != 0)
+		return r;
+	if (!seen)
+		return 0;
+	if (printf("\n%-16s %-32s %-10s %s\n", "HOST", "GROUP", "POLICY",
+	    "PCRS") < 0)
+		return BOTID_ERR_IO;
+	return ca_db_host_group_each(db, group_row, (void *)cfg);
+}
+
 static int
 cmd_inventory(const char *conf)
 {
@@ -490,8 +598,9 @@ cmd_inventory(const char *conf)
 	    printf("\n%-16s %-10s %-10s %-9s %-27s %-10s %s\n", "HOST",
 	    "CHECKPOINT", "SEQ", "REASON", "MADE", "ANCHORED", "AGE") > 0 &&
 	    ca_db_anchor_each(db, anchor_row, &now) == 0 &&
-	    (cfg->pcr.mode == CA_PCR_NONE || (putchar('\n') != EOF &&
-	    ca_db_boot_inventory(db, stdout) == 0)))
+	    (!ca_config_pcr_any(cfg) || (putchar('\n') != EOF &&
+	    ca_db_boot_inventory(db, stdout) == 0)) &&
+	    group_inventory(cfg, db) == 0)
 		r = 0;
 	ca_db_close(db);
 	ca_config_free(cfg);
@@ -528,6 +637,46 @@ cmd_audit_export(const char *conf, const char *host_id)
  out:
 	json_decref(j);
 	ca_anchor_clear(&a);
+	ca_db_close(db);
+	ca_config_free(cfg);
+	return r;
+}
+
+/*
+ * `host set-group HOST NAME|--default`: the host's certificates follow
+ * NAME's boot-state policy (group NULL: the top-level one) from its next
+ * request. Its recorded boot state (golden values) stays: a move never
+ * approves a boot state (botid-ca(8)).
+ */
+static int
+cmd_set_group(const char *conf, const char *host, const char *group)
+{
+	struct ca_config *cfg = NULL;
+	struct ca_db *db = NULL;
+	int r = 1, rc;
+
+	if (load(conf, &cfg, &db) != 0)
+		goto out;
+	if (group != NULL && ca_config_pcr(cfg, group) == NULL) {
+		fail("set-group: host group '%s' is not in %s", group,
+		    cfg->path);
+		goto out;
+	}
+	rc = ca_db_host_set_group(db, host, group);
+	if (rc == BOTID_ERR_NOT_FOUND) {
+		fail("set-group: no enrolled, unrevoked host %s", host);
+		goto out;
+	}
+	if (rc != 0) {
+		fail("set-group: database error");
+		goto out;
+	}
+	log_info("ca: host %s: moved to host group %s by the operator", host,
+	    group != NULL ? group : "default");
+	printf("host %s: now in host group %s; its recorded boot state is "
+	    "kept\n", host, group != NULL ? group : "default");
+	r = 0;
+ out:
 	ca_db_close(db);
 	ca_config_free(cfg);
 	return r;
@@ -576,13 +725,15 @@ main(int argc, char **argv)
 		{ "bots", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "at", required_argument, NULL, 'a' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "default", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *conf = DEFAULT_CONFIG, *port_file = NULL, *ttl = NULL;
-	const char *bots = NULL, *at = NULL, *cmd;
+	const char *bots = NULL, *at = NULL, *group = NULL, *cmd;
 	struct rlimit no_core = { 0, 0 };
-	int ch, verbose = 0;
+	int ch, verbose = 0, to_default = 0;
 
 	/* The CA key may be in memory: no core dumps, no ptrace by peers. */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1 ||
@@ -613,6 +764,8 @@ main(int argc, char **argv)
 		case 't': ttl = optarg; break;
 		case 'b': bots = optarg; break;
 		case 'a': at = optarg; break;
+		case 'g': group = optarg; break;
+		case 'd': to_default = 1; break;
 		case 'v': verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -624,8 +777,8 @@ main(int argc, char **argv)
 		return cmd_init(conf);
 	if (strcmp(cmd, "serve") == 0 && optind == argc)
 		return cmd_serve(conf, port_file);
-	if (strcmp(cmd, "token") == 0 && optind == argc)
-		return cmd_token(conf, ttl, bots);
+	if (strcmp(cmd, "token") == 0 && optind == argc && !to_default)
+		return cmd_token(conf, ttl, bots, group);
 	if (strcmp(cmd, "revoke") == 0 && optind + 2 == argc)
 		return cmd_revoke(conf, argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "unrevoke") == 0 && optind + 2 == argc)
@@ -638,7 +791,13 @@ main(int argc, char **argv)
 		return cmd_inventory(conf);
 	if (strcmp(cmd, "audit") == 0 && optind + 1 == argc)
 		return cmd_audit_export(conf, argv[optind]);
-	if (strcmp(cmd, "host") == 0 && optind + 2 == argc)
+	if (strcmp(cmd, "host") == 0 && optind < argc &&
+	    strcmp(argv[optind], "set-group") == 0 && group == NULL &&
+	    optind + 3 - to_default == argc)
+		return cmd_set_group(conf, argv[optind + 1], to_default ? NULL :
+		    argv[optind + 2]);
+	if (strcmp(cmd, "host") == 0 && optind + 2 == argc && group == NULL &&
+	    !to_default)
 		return cmd_host(conf, argv[optind], argv[optind + 1]);
 	usage(stderr);
 	return 2;

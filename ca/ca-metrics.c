@@ -224,3 +224,23 @@ ca_metrics_anchors(char **text, const struct ca_metrics_anchor *a, size_t n)
 			return BOTID_ERR_ALLOC;
 	return 0;
 }
+
+int
+ca_metrics_boot_groups(char **text, const char *const *names,
+    const unsigned long long *counts, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	if (!append(text, "# HELP botid_ca_boot_refusals_by_group_total "
+	    "Certify requests refused by the boot-state (PCR) policy, by the "
+	    "host group whose policy refused them.\n"
+	    "# TYPE botid_ca_boot_refusals_by_group_total counter\n"))
+		return BOTID_ERR_ALLOC;
+	for (i = 0; i < n; i++)
+		if (!append(text, "botid_ca_boot_refusals_by_group_total"
+		    "{group=\"%s\"} %llu\n", names[i], counts[i]))
+			return BOTID_ERR_ALLOC;
+	return 0;
+}

@@ -11,6 +11,8 @@
 #define CA_METRICS_ENDPOINTS	8	/* enrol ... other */
 #define CA_METRICS_REASONS	10	/* bad_request ... other */
 #define CA_METRICS_BUCKETS	12	/* latency bucket bounds */
+/* The top-level boot-state policy and each host group's (CA_MAX_GROUPS). */
+#define CA_METRICS_GROUPS	65
 
 struct ca_metrics {
 	unsigned long long	enrolments;
@@ -25,6 +27,8 @@ struct ca_metrics {
 	double			latency_sum;
 	unsigned long long	key_policy[2];	/* refusals: enrol, certify */
 	unsigned long long	boot_refusals;	/* PCR policy said no */
+	/* Of those, by policy: [0] the top-level one, [1 + i] group i's. */
+	unsigned long long	boot_refusals_group[CA_METRICS_GROUPS];
 };
 
 /*
@@ -65,5 +69,14 @@ struct ca_metrics_anchor {
  */
 int	ca_metrics_anchors(char **text, const struct ca_metrics_anchor *a,
 	    size_t n);
+
+/*
+ * Appends to *text (malloc'd, replaced) botid_ca_boot_refusals_by_group_total
+ * with its HELP and TYPE lines: one series per name (n of them, the first
+ * "default"), counts[i] for names[i]. Nothing for n = 0.
+ * Errors: BOTID_ERR_ALLOC.
+ */
+int	ca_metrics_boot_groups(char **text, const char *const *names,
+	    const unsigned long long *counts, size_t n);
 
 #endif /* BOTID_ATTEST_CA_METRICS_H */

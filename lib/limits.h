@@ -45,6 +45,8 @@
 #define BOTID_MAX_TOKEN		(16u * 1024u)	/* bytes in a JWT or JWS */
 #define BOTID_MAX_ATTESTATION_KIND 16u	/* bytes in "tpm", "pkcs11"... */
 #define BOTID_MAX_ISSUER	256u		/* bytes in a token issuer (iss) */
+/* bytes in a botid-ca host group's name (inih keeps 49 of a section's) */
+#define BOTID_MAX_GROUP_NAME	32u
 #define BOTID_MAX_JWKS		(4u * 1024u * 1024u) /* bytes in a JWK Set */
 #define BOTID_MAX_TOKEN_TTL	86400u		/* highest max_token_ttl */
 #define BOTID_DEFAULT_TOKEN_TTL	300u		/* max_token_ttl by default */

@@ -4,7 +4,8 @@
  * body to FILE: a fresh nonce from the host's CA, a new key certified by
  * the host's AK over it, and a PCR quote made as MODE says, for
  * ca-pcr-attack.sh to post with curl:
- *   good       the quote the CA asked for (PCRs from the nonce answer);
+ *   good       the quote the CA asked for (PCRs from the nonce answer;
+ *              none when it asked for none: a host under pcr_policy none);
  *   nonce      quoted over another nonce (a second one from the CA);
  *   other-ak   quoted by a new AK in the TPM at OTHER_TCTI (another TPM,
  *              whose AK the CA never enrolled);
@@ -120,7 +121,7 @@ main(int argc, char **argv)
 	    &kpriv) != 0)
 		die("cannot create a key");
 	nonce = nonce_get(&hs, ca, &nlen, &mask);
-	if (mask == 0)
+	if (mask == 0 && strcmp(mode, "good") != 0)
 		die("the CA asked for no PCRs");
 	ak = load(esys, srk, &hs.ak_pub, &hs.ak_priv);
 	kh = load(esys, srk, &kpub, &kpriv);
@@ -145,9 +146,9 @@ main(int argc, char **argv)
 			die("cannot create the other AK");
 		qak = load(oesys, osrk, &opub, &opriv);
 	}
-	if (strcmp(mode, "none") != 0 && evidence_quote(oesys, qak,
-	    TPM2_ALG_SHA256, mask, other, olen, &qatt, &qalen, &qsig, &qslen,
-	    &qval, &qvlen) != 0)
+	if (strcmp(mode, "none") != 0 && mask != 0 && evidence_quote(oesys,
+	    qak, TPM2_ALG_SHA256, mask, other, olen, &qatt, &qalen, &qsig,
+	    &qslen, &qval, &qvlen) != 0)
 		die("TPM2_Quote failed");
 	/* swtpm has no resource manager: what stays loaded fills it up. */
 	if (oesys != esys) {

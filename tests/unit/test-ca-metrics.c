@@ -1,7 +1,8 @@
 /*
  * Unit tests for ca/ca-metrics.c: what each request counts as, labels
  * only from the fixed tables (an unknown path is "other"), cumulative
- * histogram buckets, and the exposition's shape.
+ * histogram buckets, the exposition's shape, and boot-state refusals by
+ * host group.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,12 +110,38 @@ test_counts(void **state)
 	free(text);
 }
 
+/* Refusals by host group: one series per group, the default first. */
+static void
+test_boot_groups(void **state)
+{
+	const char *names[] = { "default", "strict", "lab" };
+	const unsigned long long counts[] = { 0, 3, 1 };
+	char *text;
+
+	(void)state;
+	assert_non_null(text = strdup("x 1\n"));
+	assert_int_equal(ca_metrics_boot_groups(&text, names, counts, 0), 0);
+	assert_string_equal(text, "x 1\n");
+	assert_int_equal(ca_metrics_boot_groups(&text, names, counts, 3), 0);
+	assert_true(has_line(text, "x 1"));
+	assert_true(has_line(text,
+	    "# TYPE botid_ca_boot_refusals_by_group_total counter"));
+	assert_true(has_line(text,
+	    "botid_ca_boot_refusals_by_group_total{group=\"default\"} 0"));
+	assert_true(has_line(text,
+	    "botid_ca_boot_refusals_by_group_total{group=\"strict\"} 3"));
+	assert_true(has_line(text,
+	    "botid_ca_boot_refusals_by_group_total{group=\"lab\"} 1"));
+	free(text);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_counts),
+		cmocka_unit_test(test_boot_groups),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
