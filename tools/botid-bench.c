@@ -870,19 +870,20 @@ phase_run(const struct bench_opts *o, const struct bench_signer *signer,
 	for (i = 0; i < ntotal; i++)
 		if (t[i].r != 0 && r == 0)
 			r = t[i].r;
+	for (i = 0; i < nthreads; i++)
+		if (t[i].finished < first_end)
+			first_end = t[i].finished;
+	for (i = nthreads; i < ntotal; i++)
+		if (t[i].finished > second_end)
+			second_end = t[i].finished;
+	/* The second group's rate is over its own time, not the phase's. */
 	if (result_fill(t, nthreads, t0, t1, res) != 0 ||
-	    (nsecond > 0 && result_fill(t + nthreads, nsecond, t0, t1,
-	    res2) != 0)) {
+	    (nsecond > 0 && result_fill(t + nthreads, nsecond, t0,
+	    second_end > t0 ? second_end : t1, res2) != 0)) {
 		r = BOTID_ERR_ALLOC;
 		goto out_free;
 	}
 	if (nsecond > 0) {
-		for (i = 0; i < nthreads; i++)
-			if (t[i].finished < first_end)
-				first_end = t[i].finished;
-		for (i = nthreads; i < ntotal; i++)
-			if (t[i].finished > second_end)
-				second_end = t[i].finished;
 		res2->second = 1;
 		res2->under_load = second_end <= first_end;
 	}

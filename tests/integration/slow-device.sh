@@ -151,4 +151,13 @@ json "$T/m4.json" '0 < d["socket_ms"][0] <= d["first_signature_ms"][0] == d["med
 rc=0
 "$BENCH" -s "$AGENT_SOCK" -b tpm1 --first-signature >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "--first-signature alone: exit $rc, want 2"
+# Every option botid-bench --help names is in botid-bench(1), and the
+# fixture answers --help.
+"$BENCH" --help >"$T/bench.help" || fail "botid-bench --help failed"
+for opt in $(grep -o -- '--[a-z][a-z-]*' "$T/bench.help" | sort -u); do
+	grep -q -- "Fl -${opt#--}\>" "$top_srcdir/doc/man/botid-bench.1" ||
+	    fail "botid-bench $opt is not in botid-bench(1)"
+done
+"$BOTID_FIXTURES/swtpm-delay" --help | grep -q -- '--sign-ms' ||
+    fail "swtpm-delay --help is incomplete"
 echo "PASS: the slow-device fixtures delay, and botid-bench's slow-device modes run"
