@@ -135,8 +135,8 @@ delay_load(void)
 	if (delay_real != NULL)
 		return CKR_OK;
 	if (delay_parse(getenv("BOTID_DELAY_SIGN_US"), &us) != 0) {
-		fprintf(stderr, "delay-pkcs11: BOTID_DELAY_SIGN_US must be 0 to "
-		    "%lu microseconds\n", DELAY_MAX_US);
+		fprintf(stderr, "delay-pkcs11: BOTID_DELAY_SIGN_US must be 0 "
+		    "to %lu microseconds\n", DELAY_MAX_US);
 		goto out;
 	}
 	if ((path = delay_module_path()) == NULL) {

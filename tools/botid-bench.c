@@ -65,7 +65,7 @@ struct bench_opts {
 	unsigned	  raw_clients;
 	int		  json;
 	int		  hello;	/* HELLO instead of SIGN_DIGEST */
-	int		  bind;		/* --pick bind: slot g signs bot g % nbots */
+	int		  bind;		/* --pick bind: slot g, bot g % nbots */
 	unsigned	  busy_wait_ms;	/* pause after a BUSY reply */
 	const char	 *second_bot;	/* --second-bot: a concurrent group */
 	unsigned	  second_clients;
@@ -114,11 +114,11 @@ struct bench_thread {
 	unsigned			 idx;
 	pthread_t			 tid;
 	pthread_barrier_t		*start;
-	char * const			*bots;		/* the agent's: its group's */
+	char * const			*bots;		/* its group's bots */
 	size_t				 nbots;
 	unsigned long			 nreq;		/* requests to send */
 	uint64_t			*lat;		/* nreq entries */
-	uint64_t			*done_at;	/* when each lat[] ended */
+	uint64_t			*done_at;	/* when lat[i] ended */
 	uint32_t			*done_bot;	/* and for which bot */
 	unsigned long			 nlat;
 	uint64_t			*busy_lat;	/* nreq entries */
@@ -637,8 +637,10 @@ agent_client(struct bench_thread *t)
 		done++;
 		if (status == BOTID_STATUS_BUSY && o->busy_wait_ms > 0) {
 			pause.tv_sec = o->busy_wait_ms / 1000;
-			pause.tv_nsec = (long)(o->busy_wait_ms % 1000) * 1000000;
-			while (nanosleep(&pause, &pause) == -1 && errno == EINTR)
+			pause.tv_nsec = (long)(o->busy_wait_ms % 1000) *
+			    1000000;
+			while (nanosleep(&pause, &pause) == -1 &&
+			    errno == EINTR)
 				;
 		}
 	}
@@ -1025,9 +1027,9 @@ static void
 report_extra_text(const struct bench_result *r)
 {
 	if (r->busy > 0)
-		printf("%s: %lu BUSY replies, latency p50 %.1f us, p99 %.1f us, "
-		    "max %.1f us\n", r->name, r->busy, r->busy_p50_us,
-		    r->busy_p99_us, r->busy_max_us);
+		printf("%s: %lu BUSY replies, latency p50 %.1f us, "
+		    "p99 %.1f us, max %.1f us\n", r->name, r->busy,
+		    r->busy_p50_us, r->busy_p99_us, r->busy_max_us);
 	if (r->nbots > 1)
 		printf("%s: per bot over %.2f s (%zu bots): min %.2f/s, max "
 		    "%.2f/s, max/min %.2f\n", r->name, r->window_s, r->nbots,
@@ -1282,7 +1284,8 @@ first_signature(const struct bench_opts *o)
 		}
 		if (pid == 0) {
 			(void)setpgid(0, 0);
-			execl("/bin/sh", "sh", "-c", o->agent_cmd, (char *)NULL);
+			execl("/bin/sh", "sh", "-c", o->agent_cmd,
+			    (char *)NULL);
 			_exit(127);
 		}
 		(void)setpgid(pid, pid);
@@ -1297,19 +1300,21 @@ first_signature(const struct bench_opts *o)
 			}
 			if (waitpid(pid, NULL, WNOHANG) == pid) {
 				pid = -1;
-				fprintf(stderr, "botid-bench: the agent command "
-				    "exited\n");
+				fprintf(stderr, "botid-bench: the agent "
+				    "command exited\n");
 				r = BOTID_ERR_UNAVAILABLE;
 				goto out;
 			}
 			if (sock_ms[k] < 0 && agent_connect(o->socket,
 			    &fd) == 0) {
 				close(fd);
-				sock_ms[k] = (double)(bench_now_ns() - t0) / 1e6;
+				sock_ms[k] = (double)(bench_now_ns() - t0) /
+				    1e6;
 			}
 			if (sock_ms[k] >= 0 &&
 			    agent_sign_check(o, o->bots[0], 1) == 0) {
-				sign_ms[k] = (double)(bench_now_ns() - t0) / 1e6;
+				sign_ms[k] = (double)(bench_now_ns() - t0) /
+				    1e6;
 				break;
 			}
 			(void)nanosleep(&pause, NULL);
@@ -1347,9 +1352,9 @@ first_signature(const struct bench_opts *o)
 		    sorted[1]);
 	} else {
 		for (k = 0; k < o->runs; k++)
-			printf("run %u: socket after %.1f ms, first signature of "
-			    "'%s' after %.1f ms\n", k + 1, sock_ms[k], o->bots[0],
-			    sign_ms[k]);
+			printf("run %u: socket after %.1f ms, first signature "
+			    "of '%s' after %.1f ms\n", k + 1, sock_ms[k],
+			    o->bots[0], sign_ms[k]);
 		printf("median: socket %.1f ms, first signature %.1f ms\n",
 		    sorted[0], sorted[1]);
 	}
