@@ -132,6 +132,12 @@ json "$T/m3.json" '0 < d["results"][0]["busy"]["p50_us"] <= d["results"][0]["bus
 # One grep: with pipefail, grep -q leaving early would fail a pipeline.
 grep -q '"op":"sign-digest","bot":"hsm1",.*"result":"error",.*"detail":"busy"' \
     "$AUDIT_LOG" || fail "the agent's BUSY replies are not in the audit log"
+# --busy-wait: each BUSY reply pauses its client, so the run lasts at
+# least that long for each (a lower bound).
+check "$BENCH" -s "$AGENT_SOCK" -b hsm1 -n 60 --pipeline 40 --busy-wait 10 \
+    --json >"$T/m3w.json"
+json "$T/m3w.json" 'd["results"][0]["failed"] == 0 and d["results"][0]["busy"]["count"] > 0'
+json "$T/m3w.json" 'd["results"][0]["seconds"] >= 0.010 * d["results"][0]["busy"]["count"]'
 # Overload on one TPM bot, clients pausing after a BUSY: runs, no BUSY
 # today (the agent queues everything; max_queue_wait is another branch's).
 check "$BENCH" -s "$AGENT_SOCK" -b tpm1 -c 8 -n 2 --busy-wait 1 --json \
