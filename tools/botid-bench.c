@@ -42,6 +42,11 @@
 #define BENCH_CONNECT_WAIT_MS	60000u	/* --agent-cmd: socket must answer */
 #define BENCH_READ_CHUNK	(16u * 1024u)
 #define BENCH_REPLY_TIMEOUT_MS	60000	/* an agent that stops answering */
+/* Past the agent's BOTID_MAX_INFLIGHT, to see its BUSY replies counted. */
+#define BENCH_MAX_DEPTH		(2u * BOTID_MAX_INFLIGHT)
+#define BENCH_MAX_BUSY_WAIT_MS	10000u	/* --busy-wait */
+#define BENCH_FIRST_POLL_MS	10u	/* --first-signature: retry period */
+#define BENCH_MAX_FIRST_WAIT_S	3600u	/* --first-wait */
 
 /* Exit codes, documented in botid-bench(1). */
 #define EXIT_OK		0
@@ -60,6 +65,13 @@ struct bench_opts {
 	unsigned	  raw_clients;
 	int		  json;
 	int		  hello;	/* HELLO instead of SIGN_DIGEST */
+	int		  bind;		/* --pick bind: slot g, bot g % nbots */
+	unsigned	  busy_wait_ms;	/* pause after a BUSY reply */
+	const char	 *second_bot;	/* --second-bot: a concurrent group */
+	unsigned	  second_clients;
+	unsigned long	  second_requests;
+	int		  first_sign;	/* --first-signature */
+	unsigned	  first_wait_s;
 	const char	 *agent_cmd;
 	struct {
 		const struct bench_signer *signer;
@@ -83,6 +95,16 @@ struct bench_result {
 	double		 rates[BENCH_MAX_RUNS];	/* every run, in run order */
 	unsigned	 nrates;
 	int		 baseline;
+	int		 second;	/* 1: the --second-bot group */
+	/* BUSY replies: neither signatures nor failures. */
+	unsigned long	 busy;
+	double		 busy_p50_us, busy_p99_us, busy_max_us;
+	/* Per bot, over the window in which every client of the group ran. */
+	size_t		 nbots;
+	double		 window_s;
+	double		 bot_min_rate, bot_max_rate;
+	/* Second group: it ended before the first main client did. */
+	int		 under_load;
 };
 
 struct bench_thread {
@@ -92,8 +114,16 @@ struct bench_thread {
 	unsigned			 idx;
 	pthread_t			 tid;
 	pthread_barrier_t		*start;
-	uint64_t			*lat;		/* o->requests entries */
+	char * const			*bots;		/* its group's bots */
+	size_t				 nbots;
+	unsigned long			 nreq;		/* requests to send */
+	uint64_t			*lat;		/* nreq entries */
+	uint64_t			*done_at;	/* when lat[i] ended */
+	uint32_t			*done_bot;	/* and for which bot */
 	unsigned long			 nlat;
+	uint64_t			*busy_lat;	/* nreq entries */
+	unsigned long			 nbusy;
+	uint64_t			 finished;	/* its last reply */
 	unsigned long			 failed;
 	int				 r;
 };
@@ -120,7 +150,11 @@ usage(FILE *f)
 	    "           [--baseline tpm:TCTI,BLOB-FILE] [--raw-clients K]\n"
 	    "           [--peer p11-kit:CLIENT-MODULE,TOKEN,PIN-FILE,KEY-LABEL]\n"
 	    "           [--peer ssh-agent:SOCKET] [--peer botid-ssh:SOCKET]\n"
-	    "           [--agent-cmd COMMAND]\n"
+	    "           [--agent-cmd COMMAND] [--pick random|bind]\n"
+	    "           [--second-bot BOT [--second-clients K]"
+	    " [--second-requests N]]\n"
+	    "           [--busy-wait MS] [--first-signature"
+	    " [--first-wait SECONDS]]\n"
 	    "  -s, --socket PATH     the agent's socket\n"
 	    "  -b, --bot BOT         sign with this bot\n"
 	    "      --bots LIST       sign with these bots, picked at random\n"
@@ -137,6 +171,25 @@ usage(FILE *f)
 	    " and stop it at the end\n"
 	    "      --hello           send HELLO, not SIGN_DIGEST: the "
 	    "transport alone\n"
+	    "      --pick MODE       random: each request a random bot; "
+	    "bind: request slot g\n"
+	    "                        always signs with bot g mod the number"
+	    " of bots\n"
+	    "      --second-bot BOT  a second group of clients on BOT, "
+	    "beside the first, and\n"
+	    "                        alone before it (its p99 with and "
+	    "without the load)\n"
+	    "      --second-clients K  clients of the second group (4)\n"
+	    "      --second-requests N requests per client of the second "
+	    "group (-n)\n"
+	    "      --busy-wait MS    a client pauses MS after a BUSY reply "
+	    "(0)\n"
+	    "      --first-signature with --agent-cmd: time from the "
+	    "agent's start to the\n"
+	    "                        first signature of the first bot, "
+	    "then stop\n"
+	    "      --first-wait S    give up on the first signature after "
+	    "S seconds (600)\n"
 	    "      --json            one JSON object instead of the table\n");
 }
 
@@ -400,10 +453,11 @@ agent_sign_frame(struct botid_buf *req, const char *bot,
 
 /*
  * Before measuring: the first bot signs once and the signature verifies
- * with its public key, so the figures are for real signatures.
+ * with its public key, so the figures are for real signatures. Quiet, a
+ * failure prints nothing (--first-signature retries).
  */
 static int
-agent_check(const struct bench_opts *o)
+agent_sign_check(const struct bench_opts *o, const char *bot, int quiet)
 {
 	struct botid_buf in, req;
 	EVP_PKEY_CTX *pctx = NULL;
@@ -417,20 +471,21 @@ agent_check(const struct bench_opts *o)
 	buf_init(&req, 4 + BOTID_MAX_FRAME);
 	memset(digest, 0xa5, sizeof(digest));
 	if ((r = agent_connect(o->socket, &fd)) != 0) {
-		fprintf(stderr, "botid-bench: cannot connect to %s: %s\n",
-		    o->socket, strerror(errno));
+		if (!quiet)
+			fprintf(stderr, "botid-bench: cannot connect to %s: "
+			    "%s\n", o->socket, strerror(errno));
 		goto out;
 	}
 	if ((r = agent_hello(fd, &in)) != 0 ||
 	    (r = wire_frame_begin(&req, BOTID_OP_PUBKEY, 2, NULL,
 	    &mark)) != 0 ||
-	    (r = wire_put_string(&req, BOTID_TAG_BOT, o->bots[0])) != 0 ||
+	    (r = wire_put_string(&req, BOTID_TAG_BOT, bot)) != 0 ||
 	    (r = wire_frame_end(&req, mark)) != 0 ||
 	    (r = agent_transact(fd, &in, &req, BOTID_OP_PUBKEY, 2,
 	    BOTID_TAG_PUBKEY, &spki, &spki_len)) != 0)
 		goto fail;
 	buf_reset(&req);
-	if ((r = agent_sign_frame(&req, o->bots[0], digest)) != 0 ||
+	if ((r = agent_sign_frame(&req, bot, digest)) != 0 ||
 	    (r = buf_poke_u32(&req, 5, 3)) != 0 ||
 	    (r = agent_transact(fd, &in, &req, BOTID_OP_SIGN_DIGEST, 3,
 	    BOTID_TAG_SIGNATURE, &sig, &sig_len)) != 0)
@@ -442,15 +497,17 @@ agent_check(const struct bench_opts *o)
 	    EVP_PKEY_verify_init(pctx) <= 0 ||
 	    EVP_PKEY_CTX_set_signature_md(pctx, EVP_sha256()) <= 0 ||
 	    EVP_PKEY_verify(pctx, sig, sig_len, digest, sizeof(digest)) != 1) {
-		fprintf(stderr, "botid-bench: bot '%s': the signature does not "
-		    "verify\n", o->bots[0]);
+		if (!quiet)
+			fprintf(stderr, "botid-bench: bot '%s': the signature "
+			    "does not verify\n", bot);
 		goto out;
 	}
 	r = 0;
 	goto out;
  fail:
-	fprintf(stderr, "botid-bench: bot '%s': %s\n", o->bots[0],
-	    botid_strerror(r));
+	if (!quiet)
+		fprintf(stderr, "botid-bench: bot '%s': %s\n", bot,
+		    botid_strerror(r));
  out:
 	EVP_PKEY_CTX_free(pctx);
 	EVP_PKEY_free(pkey);
@@ -461,6 +518,12 @@ agent_check(const struct bench_opts *o)
 	if (fd != -1)
 		close(fd);
 	return r;
+}
+
+static int
+agent_check(const struct bench_opts *o)
+{
+	return agent_sign_check(o, o->bots[0], 0);
 }
 
 /* xorshift64: cheap, per thread, good enough to pick bots at random. */
@@ -475,7 +538,9 @@ bench_rand(uint64_t *s)
 
 /*
  * A client: keeps up to depth requests in flight, each for a bot picked
- * at random, and times each from the write that carried it to its reply.
+ * at random (or, with --pick bind, the bot of the slot it refills), and
+ * times each from the write that carried it to its reply. BUSY replies
+ * are timed apart: a refusal to queue is an answer, not a failure.
  */
 static void
 agent_client(struct bench_thread *t)
@@ -483,26 +548,30 @@ agent_client(struct bench_thread *t)
 	const struct bench_opts *o = t->o;
 	struct botid_buf in, out, body, *frames = NULL;
 	struct botid_await w;
+	struct timespec pause;
 	uint64_t *sent_at = NULL, seed, now;
+	uint32_t *sent_bot = NULL, *free_bot = NULL;
 	uint8_t digest[32], rop;
 	uint32_t rid, status;
 	unsigned long sent = 0, done = 0;
-	size_t i, pos, nframes = 0;
+	size_t i, pos, nframes = 0, nfree = 0;
 	int fd = -1, r;
 
 	buf_init(&in, 4 + BOTID_MAX_FRAME + BENCH_READ_CHUNK);
-	buf_init(&out, (size_t)BOTID_MAX_INFLIGHT * (4 + BOTID_MAX_FRAME));
+	buf_init(&out, (size_t)BENCH_MAX_DEPTH * (4 + BOTID_MAX_FRAME));
 	await_init(&w);
 	seed = 0x9e3779b97f4a7c15ull ^ ((uint64_t)t->idx << 32) ^ t->idx;
 	memset(digest, (int)(t->idx & 0xff), sizeof(digest));
-	if ((frames = calloc(o->nbots, sizeof(*frames))) == NULL ||
-	    (sent_at = calloc(o->requests, sizeof(*sent_at))) == NULL) {
+	if ((frames = calloc(t->nbots, sizeof(*frames))) == NULL ||
+	    (sent_at = calloc(t->nreq, sizeof(*sent_at))) == NULL ||
+	    (sent_bot = calloc(t->nreq, sizeof(*sent_bot))) == NULL ||
+	    (free_bot = calloc(o->depth, sizeof(*free_bot))) == NULL) {
 		r = BOTID_ERR_ALLOC;
 		goto ready;
 	}
-	for (nframes = 0; nframes < o->nbots; nframes++)
+	for (nframes = 0; nframes < t->nbots; nframes++)
 		if ((r = o->hello ? agent_hello_frame(&frames[nframes]) :
-		    agent_sign_frame(&frames[nframes], o->bots[nframes],
+		    agent_sign_frame(&frames[nframes], t->bots[nframes],
 		    digest)) != 0)
 			goto ready;
 	if ((r = agent_connect(o->socket, &fd)) != 0)
@@ -512,17 +581,26 @@ agent_client(struct bench_thread *t)
 	pthread_barrier_wait(t->start);
 	if (r != 0)
 		goto out;
-	while (done < o->requests) {
+	while (done < t->nreq) {
 		/* Fill the window, then one write carries it all. */
 		buf_compact(&out);
-		while (sent < o->requests && sent - done < o->depth) {
-			i = o->nbots > 1 ? bench_rand(&seed) % o->nbots : 0;
+		while (sent < t->nreq && sent - done < o->depth) {
+			if (t->nbots == 1)
+				i = 0;
+			else if (!o->bind)
+				i = bench_rand(&seed) % t->nbots;
+			else if (nfree > 0)
+				i = free_bot[--nfree];
+			else	/* the first fill: slot (idx - 1) * depth + k */
+				i = ((size_t)(t->idx - 1) * o->depth + sent) %
+				    t->nbots;
 			pos = buf_len(&out);
 			if ((r = buf_put(&out, buf_ptr(&frames[i]),
 			    buf_len(&frames[i]))) != 0 ||
 			    (r = buf_poke_u32(&out, pos + 5,
 			    (uint32_t)sent + 1)) != 0)
 				goto out;
+			sent_bot[sent] = (uint32_t)i;
 			sent++;
 		}
 		now = bench_now_ns();
@@ -538,17 +616,33 @@ agent_client(struct bench_thread *t)
 		if (wire_get_reply_header(&body, &rop, &rid, &status) != 0 ||
 		    rop != ((o->hello ? BOTID_OP_HELLO : BOTID_OP_SIGN_DIGEST) |
 		    BOTID_OP_REPLY) ||
-		    rid == 0 || rid > sent || sent_at[rid - 1] == 0) {
+		    rid == 0 || rid > sent || sent_at[rid - 1] == 0 ||
+		    sent_at[rid - 1] == UINT64_MAX) {
 			r = BOTID_ERR_PROTOCOL;
 			goto out;
 		}
-		if (status == BOTID_STATUS_OK)
+		if (status == BOTID_STATUS_OK) {
+			t->done_at[t->nlat] = now;
+			t->done_bot[t->nlat] = sent_bot[rid - 1];
 			t->lat[t->nlat++] = now - sent_at[rid - 1];
+		} else if (status == BOTID_STATUS_BUSY)
+			t->busy_lat[t->nbusy++] = now - sent_at[rid - 1];
 		else if (t->failed++ == 0)
 			t->r = wire_status_to_err(status);
+		t->finished = now;
 		/* Marks the id answered; the window counts answers. */
 		sent_at[rid - 1] = UINT64_MAX;
+		if (nfree < o->depth)
+			free_bot[nfree++] = sent_bot[rid - 1];
 		done++;
+		if (status == BOTID_STATUS_BUSY && o->busy_wait_ms > 0) {
+			pause.tv_sec = o->busy_wait_ms / 1000;
+			pause.tv_nsec = (long)(o->busy_wait_ms % 1000) *
+			    1000000;
+			while (nanosleep(&pause, &pause) == -1 &&
+			    errno == EINTR)
+				;
+		}
 	}
 	r = 0;
  out:
@@ -558,6 +652,8 @@ agent_client(struct bench_thread *t)
 		buf_reset(&frames[i]);
 	free(frames);
 	free(sent_at);
+	free(sent_bot);
+	free(free_bot);
 	buf_reset(&in);
 	buf_reset(&out);
 	if (fd != -1)
@@ -579,7 +675,7 @@ signer_client(struct bench_thread *t)
 		t->r = r;
 		return;
 	}
-	for (i = 0; i < t->o->requests; i++) {
+	for (i = 0; i < t->nreq; i++) {
 		t0 = bench_now_ns();
 		if ((r = t->signer->sign(ctx)) == 0)
 			t->lat[t->nlat++] = bench_now_ns() - t0;
@@ -628,39 +724,137 @@ percentile_us(const uint64_t *v, size_t n, double q)
 	return (double)v[i - 1] / 1000.0;
 }
 
-/* One run of a phase with nthreads threads; fills res (but not rates). */
+/*
+ * Fills res from threads t[0..n) (but not rates): totals, latency and
+ * BUSY percentiles over the phase's wall time t0..t1, and, for a group of
+ * several bots, each bot's rate over the window in which every client of
+ * the group was still running (until the first one's last reply), so that
+ * clients that finished early do not flatter the bots they left.
+ */
+static int
+result_fill(const struct bench_thread *t, unsigned n, uint64_t t0,
+    uint64_t t1, struct bench_result *res)
+{
+	uint64_t *all = NULL, end = UINT64_MAX;
+	unsigned long *per_bot = NULL, lo, hi;
+	size_t i, j, k = 0, nbots;
+	int r = BOTID_ERR_ALLOC;
+
+	memset(res, 0, sizeof(*res));
+	res->clients = n;
+	res->seconds = (double)(t1 - t0) / 1e9;
+	for (i = 0; i < n; i++) {
+		res->ops += t[i].nlat;
+		res->busy += t[i].nbusy;
+		res->failed += t[i].nreq - t[i].nlat - t[i].nbusy;
+	}
+	nbots = n > 0 && t[0].signer == NULL ? t[0].nbots : 0;
+	if ((all = calloc(res->ops + res->busy + 1, sizeof(*all))) == NULL ||
+	    (per_bot = calloc(nbots + 1, sizeof(*per_bot))) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		memcpy(all + k, t[i].lat, t[i].nlat * sizeof(*all));
+		k += t[i].nlat;
+	}
+	qsort(all, k, sizeof(*all), cmp_u64);
+	res->rate = res->seconds > 0 ? (double)res->ops / res->seconds : 0;
+	res->p50_us = percentile_us(all, k, 0.50);
+	res->p99_us = percentile_us(all, k, 0.99);
+	res->max_us = k > 0 ? (double)all[k - 1] / 1000.0 : 0;
+	for (i = 0, k = 0; i < n; i++) {
+		if (t[i].busy_lat == NULL)
+			continue;
+		memcpy(all + k, t[i].busy_lat, t[i].nbusy * sizeof(*all));
+		k += t[i].nbusy;
+	}
+	qsort(all, k, sizeof(*all), cmp_u64);
+	res->busy_p50_us = percentile_us(all, k, 0.50);
+	res->busy_p99_us = percentile_us(all, k, 0.99);
+	res->busy_max_us = k > 0 ? (double)all[k - 1] / 1000.0 : 0;
+	if (nbots > 1) {
+		for (i = 0; i < n; i++)
+			if (t[i].finished < end)
+				end = t[i].finished;
+		for (i = 0; i < n; i++)
+			for (j = 0; j < t[i].nlat; j++)
+				if (t[i].done_at[j] <= end &&
+				    t[i].done_bot[j] < nbots)
+					per_bot[t[i].done_bot[j]]++;
+		lo = ULONG_MAX;
+		hi = 0;
+		for (j = 0; j < nbots; j++) {
+			if (per_bot[j] < lo)
+				lo = per_bot[j];
+			if (per_bot[j] > hi)
+				hi = per_bot[j];
+		}
+		res->nbots = nbots;
+		res->window_s = end > t0 && end != UINT64_MAX ?
+		    (double)(end - t0) / 1e9 : 0;
+		if (res->window_s > 0) {
+			res->bot_min_rate = (double)lo / res->window_s;
+			res->bot_max_rate = (double)hi / res->window_s;
+		}
+	}
+	r = 0;
+ out:
+	free(all);
+	free(per_bot);
+	return r;
+}
+
+/*
+ * One run of a phase: nthreads threads of the signer (NULL: the agent's
+ * clients on o->bots), and, for the agent, nsecond more clients of
+ * o->second_bot started at the same barrier, reported in *res2. Fills
+ * res (and res2) but not rates.
+ */
 static int
 phase_run(const struct bench_opts *o, const struct bench_signer *signer,
-    const char *spec, unsigned nthreads, struct bench_result *res)
+    const char *spec, unsigned nthreads, unsigned nsecond,
+    struct bench_result *res, struct bench_result *res2)
 {
 	struct bench_thread *t = NULL;
 	pthread_barrier_t start;
-	uint64_t *all = NULL, t0, t1;
-	unsigned i, started = 0;
-	size_t n = 0;
+	uint64_t t0, t1, first_end = UINT64_MAX, second_end = 0;
+	unsigned i, ntotal = nthreads + nsecond, started = 0;
 	int r = BOTID_ERR_ALLOC;
 
-	if ((t = calloc(nthreads, sizeof(*t))) == NULL)
+	if ((t = calloc(ntotal, sizeof(*t))) == NULL)
 		return BOTID_ERR_ALLOC;
-	if (pthread_barrier_init(&start, NULL, nthreads + 1) != 0)
+	if (pthread_barrier_init(&start, NULL, ntotal + 1) != 0)
 		goto out_free;
-	for (i = 0; i < nthreads; i++) {
+	for (i = 0; i < ntotal; i++) {
 		t[i].o = o;
 		t[i].signer = signer;
 		t[i].spec = spec;
-		t[i].idx = i + 1;
+		t[i].idx = i < nthreads ? i + 1 : i - nthreads + 1;
 		t[i].start = &start;
-		if ((t[i].lat = calloc(o->requests, sizeof(uint64_t))) == NULL)
+		if (i < nthreads) {
+			t[i].bots = o->bots;
+			t[i].nbots = o->nbots;
+			t[i].nreq = o->requests;
+		} else {
+			t[i].bots = (char * const *)&o->second_bot;
+			t[i].nbots = 1;
+			t[i].nreq = o->second_requests;
+		}
+		if ((t[i].lat = calloc(t[i].nreq, sizeof(uint64_t))) == NULL ||
+		    (signer == NULL && ((t[i].done_at = calloc(t[i].nreq,
+		    sizeof(uint64_t))) == NULL || (t[i].done_bot =
+		    calloc(t[i].nreq, sizeof(uint32_t))) == NULL ||
+		    (t[i].busy_lat = calloc(t[i].nreq,
+		    sizeof(uint64_t))) == NULL)))
 			break;
 	}
-	for (started = 0; i == nthreads && started < nthreads; started++)
+	for (started = 0; i == ntotal && started < ntotal; started++)
 		if (pthread_create(&t[started].tid, NULL, bench_thread_main,
 		    &t[started]) != 0)
 			break;
-	if (started < nthreads) {
+	if (started < ntotal) {
 		/* The barrier cannot be met: a broken invariant, not input. */
 		fprintf(stderr, "botid-bench: cannot start %u threads\n",
-		    nthreads);
+		    ntotal);
 		abort();
 	}
 	/*
@@ -669,41 +863,49 @@ phase_run(const struct bench_opts *o, const struct bench_signer *signer,
 	 */
 	t0 = bench_now_ns();
 	pthread_barrier_wait(&start);
-	for (i = 0; i < nthreads; i++)
+	for (i = 0; i < ntotal; i++)
 		pthread_join(t[i].tid, NULL);
 	t1 = bench_now_ns();
 	pthread_barrier_destroy(&start);
 
-	memset(res, 0, sizeof(*res));
-	res->clients = nthreads;
-	res->seconds = (double)(t1 - t0) / 1e9;
 	r = 0;
-	for (i = 0; i < nthreads; i++) {
-		res->ops += t[i].nlat;
-		res->failed += o->requests - t[i].nlat;
+	for (i = 0; i < ntotal; i++)
 		if (t[i].r != 0 && r == 0)
 			r = t[i].r;
-	}
-	if ((all = calloc(res->ops + 1, sizeof(*all))) == NULL) {
-		r = BOTID_ERR_ALLOC;
-		goto out;
-	}
-	for (i = 0; i < nthreads; i++) {
-		memcpy(all + n, t[i].lat, t[i].nlat * sizeof(*all));
-		n += t[i].nlat;
-	}
-	qsort(all, n, sizeof(*all), cmp_u64);
-	res->rate = res->seconds > 0 ? (double)res->ops / res->seconds : 0;
-	res->p50_us = percentile_us(all, n, 0.50);
-	res->p99_us = percentile_us(all, n, 0.99);
-	res->max_us = n > 0 ? (double)all[n - 1] / 1000.0 : 0;
- out:
-	free(all);
- out_free:
 	for (i = 0; i < nthreads; i++)
+		if (t[i].finished < first_end)
+			first_end = t[i].finished;
+	for (i = nthreads; i < ntotal; i++)
+		if (t[i].finished > second_end)
+			second_end = t[i].finished;
+	/* The second group's rate is over its own time, not the phase's. */
+	if (result_fill(t, nthreads, t0, t1, res) != 0 ||
+	    (nsecond > 0 && result_fill(t + nthreads, nsecond, t0,
+	    second_end > t0 ? second_end : t1, res2) != 0)) {
+		r = BOTID_ERR_ALLOC;
+		goto out_free;
+	}
+	if (nsecond > 0) {
+		res2->second = 1;
+		res2->under_load = second_end <= first_end;
+	}
+ out_free:
+	for (i = 0; i < ntotal; i++) {
 		free(t[i].lat);
+		free(t[i].done_at);
+		free(t[i].done_bot);
+		free(t[i].busy_lat);
+	}
 	free(t);
 	return r;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static int
@@ -721,16 +923,45 @@ phase_once(const struct bench_opts *o, const char *name,
     const struct bench_signer *signer, const char *spec, unsigned nthreads,
     struct bench_result *run)
 {
+	struct bench_result unused;
 	int r;
 
-	if ((r = phase_run(o, signer, spec, nthreads, run)) != 0)
+	if ((r = phase_run(o, signer, spec, nthreads, 0, run, &unused)) != 0)
 		fprintf(stderr, "botid-bench: %s: %lu of %lu requests failed, "
-		    "first: %s\n", name, run->failed, run->failed + run->ops,
-		    botid_strerror(r));
+		    "first: %s\n", name, run->failed,
+		    run->failed + run->ops + run->busy, botid_strerror(r));
 	return r;
 }
 
-/* *res is the run with the median rate of o->runs, every rate kept. */
+/* The agent's clients, with the second group beside them or alone. */
+static int
+phase_agent(const struct bench_opts *o, const char *name, unsigned nthreads,
+    unsigned nsecond, struct bench_result *run, struct bench_result *run2)
+{
+	int r;
+
+	if ((r = phase_run(o, NULL, NULL, nthreads, nsecond, run,
+	    run2)) != 0)
+		fprintf(stderr, "botid-bench: %s: %lu of %lu requests failed, "
+		    "first: %s\n", name, run->failed + run2->failed,
+		    run->failed + run->ops + run->busy + run2->failed +
+		    run2->ops + run2->busy, botid_strerror(r));
+	return r;
+}
+
+static int
+cmp_result_p99(const void *a, const void *b)
+{
+	double x = ((const struct bench_result *)a)->p99_us;
+	double y = ((const struct bench_result *)b)->p99_us;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * *res is the run with the median rate of o->runs (for the second group:
+ * the median p99), every rate kept.
+ */
 static void
 phase_summary(const struct bench_opts *o, struct bench_result *runs,
     const char *name, unsigned depth, int baseline, struct bench_result *res)
@@ -741,7 +972,9 @@ phase_summary(const struct bench_opts *o, struct bench_result *runs,
 	memset(rates, 0, sizeof(rates));
 	for (i = 0; i < o->runs; i++)
 		rates[i] = runs[i].rate;
-	qsort(runs, o->runs, sizeof(*runs), cmp_result_rate);
+	/* The second group is about its latency: the median p99's run. */
+	qsort(runs, o->runs, sizeof(*runs), runs[0].second ? cmp_result_p99 :
+	    cmp_result_rate);
 	*res = runs[o->runs / 2];
 	memcpy(res->rates, rates, sizeof(rates));
 	res->nrates = o->runs;
@@ -789,12 +1022,59 @@ json_string(const char *s)
 	putchar('"');
 }
 
+/* BUSY replies and per-bot rates, after the table. */
+static void
+report_extra_text(const struct bench_result *r)
+{
+	if (r->busy > 0)
+		printf("%s: %lu BUSY replies, latency p50 %.1f us, "
+		    "p99 %.1f us, max %.1f us\n", r->name, r->busy,
+		    r->busy_p50_us, r->busy_p99_us, r->busy_max_us);
+	if (r->nbots > 1)
+		printf("%s: per bot over %.2f s (%zu bots): min %.2f/s, max "
+		    "%.2f/s, max/min %.2f\n", r->name, r->window_s, r->nbots,
+		    r->bot_min_rate, r->bot_max_rate, r->bot_min_rate > 0 ?
+		    r->bot_max_rate / r->bot_min_rate : 0.0);
+}
+
+static void
+report_extra_json(const struct bench_result *r, int agent)
+{
+	if (!agent && !r->second)
+		return;
+	printf(",\"busy\":{\"count\":%lu,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+	    "\"max_us\":%.1f}", r->busy, r->busy_p50_us, r->busy_p99_us,
+	    r->busy_max_us);
+	if (r->second)
+		printf(",\"group\":\"second\",\"under_load\":%s",
+		    r->under_load ? "true" : "false");
+	if (r->nbots > 1) {
+		printf(",\"per_bot\":{\"bots\":%zu,\"window_s\":%.3f,"
+		    "\"min_ops_per_sec\":%.3f,\"max_ops_per_sec\":%.3f,"
+		    "\"max_over_min\":", r->nbots, r->window_s,
+		    r->bot_min_rate, r->bot_max_rate);
+		if (r->bot_min_rate > 0)
+			printf("%.3f}", r->bot_max_rate / r->bot_min_rate);
+		else
+			printf("null}");
+	}
+}
+
 static void
 report(const struct bench_opts *o, const struct bench_result *res,
     size_t nres, long rss, long hwm)
 {
 	const struct bench_result *agent = &res[0];
-	size_t i, j;
+	double second_ratio = 0;
+	size_t i, j, second = 0;
+
+	/* The second group beside the load, then alone: the p99 ratio. */
+	for (i = 1; i + 1 < nres; i++)
+		if (res[i].second && res[i + 1].second &&
+		    res[i + 1].p99_us > 0) {
+			second = i;
+			second_ratio = res[i].p99_us / res[i + 1].p99_us;
+		}
 
 	if (!o->json) {
 		printf("%-12s %7s %5s %9s %6s %10s %10s %10s %10s\n", "path",
@@ -807,9 +1087,16 @@ report(const struct bench_opts *o, const struct bench_result *res,
 			    res[i].rate, res[i].p50_us, res[i].p99_us,
 			    res[i].max_us);
 		for (i = 1; i < nres; i++)
-			if (res[i].rate > 0)
+			if (res[i].rate > 0 && !res[i].second)
 				printf("agent/%s = %.2f\n", res[i].name,
 				    agent->rate / res[i].rate);
+		for (i = 0; i < nres; i++)
+			report_extra_text(&res[i]);
+		if (second_ratio > 0)
+			printf("p99 second/second-alone = %.2f (%s)\n",
+			    second_ratio, res[second].under_load ? "the second "
+			    "group ended before the first" : "the second group "
+			    "outlasted the first: not all of it under load");
 		if (o->runs > 1)
 			printf("runs per phase: %u, median shown\n", o->runs);
 		if (rss >= 0)
@@ -829,21 +1116,27 @@ report(const struct bench_opts *o, const struct bench_result *res,
 		    "\"ops\":%lu,\"failed\":%lu,\"seconds\":%.6f,"
 		    "\"ops_per_sec\":%.1f,\"latency_us\":{\"p50\":%.1f,"
 		    "\"p99\":%.1f,\"max\":%.1f},\"runs_ops_per_sec\":[",
-		    i == 0 ? "agent" : res[i].baseline ? "baseline" : "peer",
+		    i == 0 || res[i].second ? "agent" : res[i].baseline ?
+		    "baseline" : "peer",
 		    res[i].clients, res[i].depth, res[i].ops, res[i].failed,
 		    res[i].seconds, res[i].rate, res[i].p50_us, res[i].p99_us,
 		    res[i].max_us);
 		for (j = 0; j < res[i].nrates; j++)
 			printf("%s%.1f", j > 0 ? "," : "", res[i].rates[j]);
-		printf("]}");
+		printf("]");
+		report_extra_json(&res[i], i == 0);
+		printf("}");
 	}
 	printf("],\"ratios\":{");
 	for (i = 1, j = 0; i < nres; i++) {
-		if (res[i].rate <= 0)
+		if (res[i].rate <= 0 || res[i].second)
 			continue;
 		printf("%s\"agent/%s\":%.3f", j++ > 0 ? "," : "", res[i].name,
 		    agent->rate / res[i].rate);
 	}
+	if (second_ratio > 0)
+		printf("%s\"p99 second/second-alone\":%.3f", j++ > 0 ? "," : "",
+		    second_ratio);
 	printf("}");
 	if (rss >= 0)
 		printf(",\"agent_rss_kib\":%ld,\"agent_rss_peak_kib\":%ld",
@@ -963,11 +1256,122 @@ raise_nofile(unsigned need)
 	(void)setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/*
+ * --first-signature: starts the agent command o->runs times and measures,
+ * from the fork, when its socket first accepts a connection and when the
+ * first bot first signs (a verified signature; every failure, BUSY among
+ * them, is retried every BENCH_FIRST_POLL_MS). The agent is stopped after
+ * each run. Keys the agent made in one run exist in the next: for "keys
+ * missing at start", give each run a fresh state (scripts/bench-slow).
+ */
+static int
+first_signature(const struct bench_opts *o)
+{
+	double sock_ms[BENCH_MAX_RUNS], sign_ms[BENCH_MAX_RUNS], sorted[3];
+	struct timespec pause = { 0, (long)BENCH_FIRST_POLL_MS * 1000000 };
+	uint64_t t0, now, limit;
+	unsigned k, i;
+	pid_t pid = -1;
+	int fd, r = BOTID_ERR_INTERNAL;
+
+	limit = (uint64_t)o->first_wait_s * 1000000000u;
+	for (k = 0; k < o->runs; k++) {
+		sock_ms[k] = sign_ms[k] = -1;
+		t0 = bench_now_ns();
+		if ((pid = fork()) == -1) {
+			r = BOTID_ERR_IO;
+			goto out;
+		}
+		if (pid == 0) {
+			(void)setpgid(0, 0);
+			execl("/bin/sh", "sh", "-c", o->agent_cmd,
+			    (char *)NULL);
+			_exit(127);
+		}
+		(void)setpgid(pid, pid);
+		for (;;) {
+			now = bench_now_ns();
+			if (now - t0 > limit) {
+				fprintf(stderr, "botid-bench: bot '%s' did not "
+				    "sign within %u s of the agent's start\n",
+				    o->bots[0], o->first_wait_s);
+				r = BOTID_ERR_TIMEOUT;
+				goto out;
+			}
+			if (waitpid(pid, NULL, WNOHANG) == pid) {
+				pid = -1;
+				fprintf(stderr, "botid-bench: the agent "
+				    "command exited\n");
+				r = BOTID_ERR_UNAVAILABLE;
+				goto out;
+			}
+			if (sock_ms[k] < 0 && agent_connect(o->socket,
+			    &fd) == 0) {
+				close(fd);
+				sock_ms[k] = (double)(bench_now_ns() - t0) /
+				    1e6;
+			}
+			if (sock_ms[k] >= 0 &&
+			    agent_sign_check(o, o->bots[0], 1) == 0) {
+				sign_ms[k] = (double)(bench_now_ns() - t0) /
+				    1e6;
+				break;
+			}
+			(void)nanosleep(&pause, NULL);
+		}
+		r = agent_stop(pid);
+		pid = -1;
+		if (r != 0) {
+			fprintf(stderr, "botid-bench: the agent did not exit "
+			    "cleanly\n");
+			goto out;
+		}
+	}
+	/* The median of each, by sorting copies (runs <= BENCH_MAX_RUNS). */
+	for (i = 0; i < 2; i++) {
+		double v[BENCH_MAX_RUNS];
+
+		memcpy(v, i == 0 ? sock_ms : sign_ms, o->runs * sizeof(*v));
+		qsort(v, o->runs, sizeof(*v), cmp_double);
+		sorted[i] = v[o->runs / 2];
+	}
+	if (o->json) {
+		printf("{\"tool\":\"botid-bench\",\"mode\":\"first-signature"
+		    "\",\"socket\":");
+		json_string(o->socket);
+		printf(",\"bot\":");
+		json_string(o->bots[0]);
+		printf(",\"runs\":%u,\"socket_ms\":[", o->runs);
+		for (k = 0; k < o->runs; k++)
+			printf("%s%.1f", k > 0 ? "," : "", sock_ms[k]);
+		printf("],\"first_signature_ms\":[");
+		for (k = 0; k < o->runs; k++)
+			printf("%s%.1f", k > 0 ? "," : "", sign_ms[k]);
+		printf("],\"median_socket_ms\":%.1f,"
+		    "\"median_first_signature_ms\":%.1f}\n", sorted[0],
+		    sorted[1]);
+	} else {
+		for (k = 0; k < o->runs; k++)
+			printf("run %u: socket after %.1f ms, first signature "
+			    "of '%s' after %.1f ms\n", k + 1, sock_ms[k],
+			    o->bots[0], sign_ms[k]);
+		printf("median: socket %.1f ms, first signature %.1f ms\n",
+		    sorted[0], sorted[1]);
+	}
+	r = 0;
+ out:
+	if (pid > 0)
+		(void)agent_stop(pid);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
 	enum { OPT_BOTS = 256, OPT_JSON, OPT_BASELINE, OPT_PEER, OPT_RUNS,
-	    OPT_IDLE, OPT_RAW_CLIENTS, OPT_AGENT_CMD, OPT_HELLO };
+	    OPT_IDLE, OPT_RAW_CLIENTS, OPT_AGENT_CMD, OPT_HELLO, OPT_PICK,
+	    OPT_SECOND_BOT, OPT_SECOND_CLIENTS, OPT_SECOND_REQUESTS,
+	    OPT_BUSY_WAIT, OPT_FIRST, OPT_FIRST_WAIT };
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "bot", required_argument, NULL, 'b' },
@@ -983,14 +1387,23 @@ main(int argc, char **argv)
 		{ "raw-clients", required_argument, NULL, OPT_RAW_CLIENTS },
 		{ "agent-cmd", required_argument, NULL, OPT_AGENT_CMD },
 		{ "hello", no_argument, NULL, OPT_HELLO },
+		{ "pick", required_argument, NULL, OPT_PICK },
+		{ "second-bot", required_argument, NULL, OPT_SECOND_BOT },
+		{ "second-clients", required_argument, NULL,
+		    OPT_SECOND_CLIENTS },
+		{ "second-requests", required_argument, NULL,
+		    OPT_SECOND_REQUESTS },
+		{ "busy-wait", required_argument, NULL, OPT_BUSY_WAIT },
+		{ "first-signature", no_argument, NULL, OPT_FIRST },
+		{ "first-wait", required_argument, NULL, OPT_FIRST_WAIT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bench_opts o = {
 		.clients = 1, .requests = 1000, .depth = 1, .runs = 1,
-		.raw_clients = 1,
+		.raw_clients = 1, .second_clients = 4, .first_wait_s = 600,
 	};
-	struct bench_result res[1 + BENCH_MAX_SIGNERS], *runs = NULL;
+	struct bench_result res[3 + BENCH_MAX_SIGNERS], *runs = NULL, unused;
 	unsigned long v;
 	unsigned k, round, rounds = 1, per;
 	long rss = -1, hwm = -1;
@@ -1021,7 +1434,7 @@ main(int argc, char **argv)
 				o.requests = v;
 			break;
 		case 'p':
-			if ((r = parse_ulong(optarg, 1, BOTID_MAX_INFLIGHT,
+			if ((r = parse_ulong(optarg, 1, BENCH_MAX_DEPTH,
 			    &v)) == 0)
 				o.depth = (unsigned)v;
 			break;
@@ -1053,6 +1466,40 @@ main(int argc, char **argv)
 		case OPT_HELLO:
 			o.hello = 1;
 			break;
+		case OPT_PICK:
+			if (strcmp(optarg, "bind") == 0)
+				o.bind = 1;
+			else if (strcmp(optarg, "random") != 0)
+				r = BOTID_ERR_INVALID;
+			break;
+		case OPT_SECOND_BOT:
+			if (!wire_bot_name_valid(optarg, strlen(optarg)))
+				r = BOTID_ERR_INVALID;
+			o.second_bot = optarg;
+			break;
+		case OPT_SECOND_CLIENTS:
+			if ((r = parse_ulong(optarg, 1, BENCH_MAX_CLIENTS,
+			    &v)) == 0)
+				o.second_clients = (unsigned)v;
+			break;
+		case OPT_SECOND_REQUESTS:
+			if ((r = parse_ulong(optarg, 1, BENCH_MAX_REQUESTS,
+			    &v)) == 0)
+				o.second_requests = v;
+			break;
+		case OPT_BUSY_WAIT:
+			if ((r = parse_ulong(optarg, 0, BENCH_MAX_BUSY_WAIT_MS,
+			    &v)) == 0)
+				o.busy_wait_ms = (unsigned)v;
+			break;
+		case OPT_FIRST:
+			o.first_sign = 1;
+			break;
+		case OPT_FIRST_WAIT:
+			if ((r = parse_ulong(optarg, 1, BENCH_MAX_FIRST_WAIT_S,
+			    &v)) == 0)
+				o.first_wait_s = (unsigned)v;
+			break;
 		case 'h':
 			usage(stdout);
 			rc = EXIT_OK;
@@ -1074,10 +1521,37 @@ main(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	if (o.second_requests == 0)
+		o.second_requests = o.requests;
+	/* Every bot must own a slot, or some would never be asked. */
+	if (o.bind && (unsigned long)o.clients * o.depth < o.nbots) {
+		fprintf(stderr, "botid-bench: --pick bind needs clients x "
+		    "pipeline >= bots (%u x %u < %zu)\n", o.clients, o.depth,
+		    o.nbots);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o.first_sign && o.agent_cmd == NULL) {
+		fprintf(stderr, "botid-bench: --first-signature needs "
+		    "--agent-cmd\n");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o.second_bot != NULL && o.hello) {
+		fprintf(stderr, "botid-bench: --second-bot signs; not with "
+		    "--hello\n");
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (o.first_sign) {
+		(void)signal(SIGPIPE, SIG_IGN);
+		rc = first_signature(&o) == 0 ? EXIT_OK : EXIT_FAIL;
+		goto out;
+	}
 	raise_nofile(o.clients + o.idle + 64);
 	(void)signal(SIGPIPE, SIG_IGN);
 
-	if ((runs = calloc((1 + o.nsigners) * o.runs, sizeof(*runs))) == NULL ||
+	if ((runs = calloc((3 + o.nsigners) * o.runs, sizeof(*runs))) == NULL ||
 	    (o.idle > 0 && (idle = calloc(o.idle, sizeof(*idle))) == NULL))
 		goto out;
 	/*
@@ -1109,7 +1583,9 @@ main(int argc, char **argv)
 		if (o.agent_cmd != NULL &&
 		    agent_start(o.agent_cmd, o.socket, &agent_pid) != 0)
 			goto out;
-		if (agent_check(&o) != 0 || idle_open(&o, idle, &nidle) != 0)
+		if (agent_check(&o) != 0 || (o.second_bot != NULL &&
+		    agent_sign_check(&o, o.second_bot, 0) != 0) ||
+		    idle_open(&o, idle, &nidle) != 0)
 			goto out;
 		for (k = round * per; k < (round + 1) * per; k++) {
 			for (i = 0; i < o.nsigners; i++) {
@@ -1121,8 +1597,18 @@ main(int argc, char **argv)
 				    &runs[(1 + i) * o.runs + k]) != 0)
 					goto out;
 			}
-			if (phase_once(&o, o.hello ? "agent-hello" : "agent",
-			    NULL, NULL, o.clients, &runs[k]) != 0)
+			/*
+			 * The second group alone first, then beside the
+			 * first group: its p99 without and with the load.
+			 */
+			if (o.second_bot != NULL && phase_agent(&o,
+			    "second-alone", 0, o.second_clients, &unused,
+			    &runs[(2 + o.nsigners) * o.runs + k]) != 0)
+				goto out;
+			if (phase_agent(&o, o.hello ? "agent-hello" : "agent",
+			    o.clients, o.second_bot != NULL ?
+			    o.second_clients : 0, &runs[k],
+			    &runs[(1 + o.nsigners) * o.runs + k]) != 0)
 				goto out;
 		}
 		if (round + 1 < rounds) {
@@ -1142,6 +1628,13 @@ main(int argc, char **argv)
 		phase_summary(&o, &runs[(1 + i) * o.runs], o.signer[i].name, 1,
 		    o.signer[i].baseline, &res[1 + i]);
 	nres = 1 + o.nsigners;
+	if (o.second_bot != NULL) {
+		phase_summary(&o, &runs[(1 + o.nsigners) * o.runs], "second",
+		    1, 0, &res[nres++]);
+		phase_summary(&o, &runs[(2 + o.nsigners) * o.runs],
+		    "second-alone", 1, 0, &res[nres]);
+		res[nres++].under_load = 0;
+	}
 	if (nidle > 0)
 		(void)agent_rss(idle[0], &rss, &hwm);
 	else {
