@@ -380,7 +380,8 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 			goto out;
 		}
 	} else {
-		if (sha256(tok, strlen(tok), s.token_hash) != 0)
+		/* A token may carry the CA's TLS pin after a dot. */
+		if (sha256(tok, strcspn(tok, "."), s.token_hash) != 0)
 			goto fail;
 		s.has_token = 1;
 		r = ca_db_token_check(api->db, s.token_hash, now, &bots);

@@ -296,8 +296,11 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		ok = set_string(p, line, name, &c->ca_cert, value);
 	else if (strcmp(name, "ca_key") == 0)
 		ok = set_string(p, line, name, &c->ca_key, value);
-	else if (strcmp(name, "tls_key") == 0)
+	else if (strcmp(name, "tls_key") == 0) {
 		ok = set_string(p, line, name, &c->tls_key, value);
+		c->tls_key_set = 1;
+	} else if (strcmp(name, "tls_cert") == 0)
+		ok = set_string(p, line, name, &c->tls_cert, value);
 	else if (strcmp(name, "pkcs11_module") == 0)
 		ok = set_string(p, line, name, &c->pkcs11_module, value);
 	else if (strcmp(name, "pkcs11_token") == 0)
@@ -401,6 +404,29 @@ issuer_valid(const char *s)
 	return i > 0 && i <= BOTID_MAX_ISSUER;
 }
 
+/*
+ * tls_key and tls_cert default to tls.key and tls.pem in ca_cert's
+ * directory: a CA made by botid-ca init has its own TLS key there.
+ */
+static int
+tls_defaults(struct ca_config *c)
+{
+	const char *slash = strrchr(c->ca_cert, '/');
+	int dir = slash != NULL ? (int)(slash - c->ca_cert + 1) : 0;
+
+	if (c->tls_key == NULL && asprintf(&c->tls_key, "%.*stls.key", dir,
+	    c->ca_cert) == -1) {
+		c->tls_key = NULL;
+		return -1;
+	}
+	if (c->tls_cert == NULL && asprintf(&c->tls_cert, "%.*stls.pem", dir,
+	    c->ca_cert) == -1) {
+		c->tls_cert = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 int
 ca_config_load(const char *path, struct ca_config **cp, char *err,
     size_t errlen)
@@ -482,6 +508,8 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 		snprintf(err, errlen, "%s: issuer and public_url must be 1..%u "
 		    "printable characters without spaces or quotes, "
 		    "public_url an https:// URL", path, BOTID_MAX_ISSUER);
+	else if (tls_defaults(c) != 0)
+		r = BOTID_ERR_ALLOC;
 	else {
 		*cp = c;
 		c = NULL;
@@ -508,6 +536,7 @@ ca_config_free(struct ca_config *c)
 	free(c->ca_cert);
 	free(c->ca_key);
 	free(c->tls_key);
+	free(c->tls_cert);
 	free(c->pkcs11_module);
 	free(c->pkcs11_token);
 	free(c->pkcs11_key_label);

@@ -19,7 +19,14 @@ struct ca_config {
 	char		*database;
 	char		*ca_cert;	/* PEM */
 	char		*ca_key;	/* file:PATH or pkcs11 */
-	char		*tls_key;	/* PEM: the TLS server key; NULL: new */
+	/*
+	 * The TLS server key and its self-signed certificate (default
+	 * tls.key and tls.pem next to ca_cert). Without the key file (a CA
+	 * from before they existed) the CA key issues the TLS certificate.
+	 */
+	char		*tls_key;	/* PEM private key */
+	char		*tls_cert;	/* PEM certificate of tls_key */
+	int		 tls_key_set;	/* tls_key named in ca.conf */
 	char		*pkcs11_module;	/* ca_key = pkcs11 */
 	char		*pkcs11_token;
 	char		*pkcs11_key_label;
