@@ -27,6 +27,15 @@
 #define MAX_LIFETIME		(366L * 86400)
 #define DEFAULT_NONCE_MAX	32
 #define MAX_NONCE_MAX		10000
+/*
+ * Nonces per host and minute, after a burst: enough for an agent with
+ * the most bots (BOTID_MAX_BOTS) to renew them all at once, then ten a
+ * second; a host that asks faster gets 429 (doc/ca-api.md).
+ */
+#define DEFAULT_NONCE_RATE	600
+#define MAX_NONCE_RATE		6000000
+#define DEFAULT_NONCE_BURST	BOTID_MAX_BOTS
+#define MAX_NONCE_BURST		1000000
 #define DEFAULT_RETENTION	(7L * 86400)
 #define DEFAULT_PURGE		3600
 #define DEFAULT_RSA_MIN_BITS	2048
@@ -342,6 +351,12 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "nonce_max") == 0)
 		ok = set_uint(p, line, name, &c->nonce_max, value, 1,
 		    MAX_NONCE_MAX);
+	else if (strcmp(name, "nonce_rate") == 0)
+		ok = set_uint(p, line, name, &c->nonce_rate, value, 1,
+		    MAX_NONCE_RATE);
+	else if (strcmp(name, "nonce_burst") == 0)
+		ok = set_uint(p, line, name, &c->nonce_burst, value, 1,
+		    MAX_NONCE_BURST);
 	else if (strcmp(name, "cert_retention") == 0)
 		ok = set_seconds(p, line, name, &c->cert_retention, value, 0,
 		    10 * MAX_LIFETIME);
@@ -451,6 +466,8 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	c->token_max_ttl = DEFAULT_TOKEN_MAX_TTL;
 	c->audit_anchor_history = DEFAULT_ANCHOR_HISTORY;
 	c->nonce_max = DEFAULT_NONCE_MAX;
+	c->nonce_rate = DEFAULT_NONCE_RATE;
+	c->nonce_burst = DEFAULT_NONCE_BURST;
 	c->cert_retention = DEFAULT_RETENTION;
 	c->purge_interval = DEFAULT_PURGE;
 	c->key_rsa_min_bits = DEFAULT_RSA_MIN_BITS;

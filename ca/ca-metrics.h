@@ -25,6 +25,7 @@ struct ca_metrics {
 	double			latency_sum;
 	unsigned long long	key_policy[2];	/* refusals: enrol, certify */
 	unsigned long long	boot_refusals;	/* PCR policy said no */
+	unsigned long long	nonce_rate_limited; /* 429 by nonce_rate */
 };
 
 /*

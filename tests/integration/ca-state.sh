@@ -14,7 +14,9 @@ start_swtpm tpm
 . "$top_srcdir/tests/integration/agent-common.sh"
 REQUESTS="$top_builddir/tests/integration/ca-certify-requests"
 PROVISION="$top_builddir/tools/botid-provision"
+# (nonce_burst above the storm: the rate is ca-nonce-rate.sh's.)
 start_ca ca "$BOTID_EK_CA_CHAIN" "nonce_max = 32" "nonce_lifetime = 1h" \
+    "nonce_burst = 1000000" \
     "purge_interval = 1" \
     "cert_retention = 1d"
 DB="$T/ca/ca.db"
