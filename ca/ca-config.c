@@ -351,7 +351,13 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "nonce_max") == 0)
 		ok = set_uint(p, line, name, &c->nonce_max, value, 1,
 		    MAX_NONCE_MAX);
-	else if (strcmp(name, "nonce_rate") == 0)
+	else if (strcmp(name, "database_sync") == 0) {
+		ok = strcmp(value, "full") == 0 || strcmp(value, "normal") == 0;
+		if (!ok)
+			snprintf(p->err, p->errlen, "%s:%d: database_sync must "
+			    "be full or normal", c->path, line);
+		c->database_sync_normal = strcmp(value, "normal") == 0;
+	} else if (strcmp(name, "nonce_rate") == 0)
 		ok = set_uint(p, line, name, &c->nonce_rate, value, 1,
 		    MAX_NONCE_RATE);
 	else if (strcmp(name, "nonce_burst") == 0)

@@ -75,6 +75,7 @@ struct ca_db_ops {
 	int	(*ssh_key_add)(struct ca_db *, const char *, const char *);
 	int	(*ssh_revoked_keys)(struct ca_db *, time_t,
 		    int (*)(const char *, void *), void *);
+	int	(*sync_relax)(struct ca_db *);
 };
 
 /*

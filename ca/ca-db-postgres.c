@@ -1355,6 +1355,14 @@ pg_ssh_revoked_keys(struct ca_db *db, time_t now,
 	return r;
 }
 
+/* The server's synchronous_commit decides: nothing here. */
+static int
+pg_sync_relax(struct ca_db *db)
+{
+	(void)db;
+	return 0;
+}
+
 const struct ca_db_ops ca_db_postgres = {
 	.open = pg_open,
 	.close = pg_close,
@@ -1397,4 +1405,5 @@ const struct ca_db_ops ca_db_postgres = {
 	.ssh_cert_bot = pg_ssh_cert_bot,
 	.ssh_key_add = pg_ssh_key_add,
 	.ssh_revoked_keys = pg_ssh_revoked_keys,
+	.sync_relax = pg_sync_relax,
 };

@@ -1317,6 +1317,18 @@ sqlite_ssh_revoked_keys(struct ca_db *db, time_t now,
 	return r;
 }
 
+/*
+ * In WAL mode with synchronous NORMAL a commit is written to the WAL but
+ * not fsynced (the WAL is at each checkpoint): a crashed process loses
+ * nothing, a power loss may lose the last commits, and the file stays
+ * consistent (sqlite.org/pragma.html#pragma_synchronous).
+ */
+static int
+sqlite_sync_relax(struct ca_db *db)
+{
+	return db_exec(db, "PRAGMA synchronous = NORMAL");
+}
+
 const struct ca_db_ops ca_db_sqlite = {
 	.open = sqlite_open,
 	.close = sqlite_close,
@@ -1359,4 +1371,5 @@ const struct ca_db_ops ca_db_sqlite = {
 	.ssh_cert_bot = sqlite_ssh_cert_bot,
 	.ssh_key_add = sqlite_ssh_key_add,
 	.ssh_revoked_keys = sqlite_ssh_revoked_keys,
+	.sync_relax = sqlite_sync_relax,
 };

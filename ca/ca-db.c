@@ -332,3 +332,9 @@ ca_db_ssh_revoked_keys(struct ca_db *db, time_t now,
 {
 	return db->ops->ssh_revoked_keys(db, now, fn, arg);
 }
+
+int
+ca_db_sync_relax(struct ca_db *db)
+{
+	return db->ops->sync_relax(db);
+}

@@ -252,6 +252,19 @@ cmd_serve(const char *conf, const char *port_file)
 		fail("%s", err);
 		goto out;
 	}
+	/*
+	 * Only the requests' connection: the operator's commands (revoke,
+	 * token create) and the purge keep every commit on the disk.
+	 */
+	if (cfg->database_sync_normal) {
+		if (ca_db_sync_relax(db) != 0) {
+			fail("database_sync = normal: cannot set it");
+			goto out;
+		}
+		if (!ca_db_is_postgres(cfg->database))
+			log_warn("ca: database_sync = normal: commits are not "
+			    "fsynced; a power loss may undo the last ones");
+	}
 	if (cfg->purge_interval > 0) {
 		memset(&pt, 0, sizeof(pt));
 		pt.cfg = cfg;
