@@ -50,8 +50,8 @@ struct ca_config {
 	long		 token_max_ttl;		/* seconds */
 	long		 audit_anchor_history;	/* anchors kept per host */
 	unsigned	 nonce_max;	/* unused nonces a host may hold */
-	int		 database_sync_normal;	/* serve: SQLite NORMAL */
-	unsigned	 nonce_rate;	/* nonces a host may get per minute */
+	int		 database_sync_normal;	/* serve: no fsync */
+	unsigned	 nonce_rate;	/* nonces a host gets a minute */
 	unsigned	 nonce_burst;	/* ... at once, after a pause */
 	long		 cert_retention;	/* kept after expiry, seconds */
 	long		 purge_interval;	/* seconds; 0: never */

@@ -49,7 +49,7 @@ struct ca_signer {
 	X509		*cert;
 	char		*bundle;	/* PEM of cert */
 	EVP_PKEY	*tls_key;	/* tls_key; NULL: the CA issues one */
-	X509		*tls_cert;	/* tls_cert, or NULL: made at start */
+	X509		*tls_cert;	/* NULL: made at start */
 	PKCS11_CTX	*p11;
 	PKCS11_SLOT	*slots;
 	unsigned int	 nslots;

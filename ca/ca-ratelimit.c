@@ -19,8 +19,8 @@ struct rate_entry {
 	struct rate_entry	*next;
 	char			 key[RATE_KEY_MAX + 1];
 	double			 tokens;
-	double			 last;		/* when tokens was right */
-	int			 refused;	/* refused since last let through */
+	double			 last;		/* tokens' time */
+	int			 refused;	/* since let through */
 };
 
 struct ca_ratelimit {

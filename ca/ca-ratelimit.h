@@ -28,7 +28,7 @@ void	ca_ratelimit_free(struct ca_ratelimit *rl);
  * the table's room, after the keys back at a full bucket are dropped, is
  * let through uncounted. Errors: BOTID_ERR_INVALID (key too long).
  */
-int	ca_ratelimit_take(struct ca_ratelimit *rl, const char *key, double now,
-	    unsigned *retry_after, int *first);
+int	ca_ratelimit_take(struct ca_ratelimit *rl, const char *key,
+	    double now, unsigned *retry_after, int *first);
 
 #endif /* BOTID_CA_RATELIMIT_H */
