@@ -14,7 +14,8 @@
 # refuse a certificate chained to the CA with the CA's own name and no
 # SPIFFE ID by the pin alone; a token whose pin is another key's is
 # refused with nothing stored; a CA from before its TLS key keeps
-# working, and warns.
+# working, and warns. The pinned key is trusted whatever the server's
+# name (localhost, which tls.pem does not name).
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -321,6 +322,17 @@ cmp -s "$BOTID_CA_CERT" "$T/state-p/attest/ca-bundle.pem" ||
     fail "the saved bundle is not the one given"
 mkdir -p "$T/pr"
 check "$REQUESTS" "$T/state-p" "$BOTID_TCTI" 1 "$T/pr" pinned-bot
+# The pinned key is the CA's identity, not its name: at https://localhost
+# (tls.pem names 127.0.0.1 only), curl refuses the name, the pinned client
+# goes on.
+port=${BOTID_CA_URL##*:}
+expect_fail curl -sS -o /dev/null --cacert "$BOTID_CA_BUNDLE" \
+    "https://localhost:$port/v1/health/live"
+cp -r "$T/state-p" "$T/state-l"
+sed -i "s|$BOTID_CA_URL|https://localhost:$port|" "$T/state-l/attest/host.json"
+grep -q "localhost:$port" "$T/state-l/attest/host.json" || fail "cannot rename the CA"
+mkdir -p "$T/pl"
+check "$REQUESTS" "$T/state-l" "$BOTID_TCTI" 1 "$T/pl" pinned-bot
 # The agent's CA client (renewal) against the CA-named certificate at
 # the address it was enrolled with: refused by the pin.
 serve "$T/named.pem" -www
