@@ -11,10 +11,12 @@
  * its other names say. Certificates from before bot certificates lost
  * their CN (a host chose it, e.g. "ca.example") are refused the same way.
  *
- * Where the operator pinned the CA's TLS key (botid provision --ca-pin,
- * saved as ca-tls-pin next to the bundle), the server must also hold that
- * key: a certificate the CA issued to anyone else never passes, whatever
- * it names.
+ * Where the CA's TLS key is pinned (the join token's pin or botid
+ * provision --ca-pin, saved as ca-tls-pin next to the bundle), the server
+ * must hold that key: a certificate the CA issued to anyone else never
+ * passes, whatever it names. The pinned key's certificate is self-signed
+ * (never the CA key's) and need not be in the bundle: the pin alone
+ * trusts it, and, the key being the CA's identity, names are not checked.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -46,6 +49,9 @@ struct ca_client {
 	char	*bundle;
 	char	*pin;		/* NULL: the bundle alone */
 };
+
+/* The SSL_CTX slot that holds the client (for the verify callback). */
+static int client_index = -1;
 
 struct body {
 	char	*data;
@@ -126,7 +132,9 @@ ca_client_new(const char *url, const char *bundle_path, struct ca_client **cp)
 		return BOTID_ERR_INVALID;
 	/* Called before any thread is started (curl_global_init is not safe). */
 	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
+		    (client_index = SSL_CTX_get_ex_new_index(0, NULL, NULL,
+		    NULL, NULL)) < 0)
 			return BOTID_ERR_INTERNAL;
 		curl_ready = 1;
 	}
@@ -201,20 +209,63 @@ names_spiffe_id(X509 *x)
 	return found;
 }
 
+/* Whether x holds the key pin names (the form ca_client_pin takes). */
+static int
+key_pinned(X509 *x, const char *pin)
+{
+	unsigned char *der = NULL, h[32];
+	char b64[4 * ((sizeof(h) + 2) / 3) + 1];
+	int len, ok = 0;
+
+	if ((len = i2d_PUBKEY(X509_get0_pubkey(x), &der)) <= 0 ||
+	    EVP_Digest(der, (size_t)len, h, NULL, EVP_sha256(), NULL) != 1)
+		goto out;
+	EVP_EncodeBlock((unsigned char *)b64, h, sizeof(h));
+	ok = strlen(pin) == 8 + strlen(b64) &&
+	    strcmp(pin + 8, b64) == 0;
+ out:
+	OPENSSL_free(der);
+	return ok;
+}
+
 static int
 server_cert_check(int ok, X509_STORE_CTX *ctx)
 {
+	const struct ca_client *c = NULL;
+	SSL *ssl;
 	X509 *x;
+	int e;
 
-	if (!ok || X509_STORE_CTX_get_error_depth(ctx) != 0)
+	if (X509_STORE_CTX_get_error_depth(ctx) != 0)
 		return ok;
+	if ((ssl = X509_STORE_CTX_get_ex_data(ctx,
+	    SSL_get_ex_data_X509_STORE_CTX_idx())) != NULL)
+		c = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), client_index);
 	if ((x = X509_STORE_CTX_get_current_cert(ctx)) == NULL ||
 	    names_spiffe_id(x)) {
 		X509_STORE_CTX_set_error(ctx,
 		    X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
 	}
-	return 1;
+	if (c == NULL || c->pin == NULL)
+		return ok;
+	if (!key_pinned(x, c->pin)) {
+		X509_STORE_CTX_set_error(ctx, X509_V_ERR_CERT_REJECTED);
+		return 0;
+	}
+	/*
+	 * The pinned key's self-signed certificate, not in the bundle: the
+	 * pin is the trust, so only the want of an issuer is forgiven (an
+	 * expired certificate is still refused).
+	 */
+	e = X509_STORE_CTX_get_error(ctx);
+	if (!ok && (e == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+	    e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+	    e == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)) {
+		X509_STORE_CTX_set_error(ctx, X509_V_OK);
+		return 1;
+	}
+	return ok;
 }
 
 /* libcurl's OpenSSL context, before the handshake: add our check. */
@@ -222,7 +273,8 @@ static CURLcode
 ssl_ctx_setup(CURL *h, void *sslctx, void *arg)
 {
 	(void)h;
-	(void)arg;
+	if (SSL_CTX_set_ex_data(sslctx, client_index, arg) != 1)
+		return CURLE_SSL_CERTPROBLEM;
 	SSL_CTX_set_verify(sslctx, SSL_VERIFY_PEER, server_cert_check);
 	return CURLE_OK;
 }
@@ -276,9 +328,12 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 	    curl_easy_setopt(h, CURLOPT_CAINFO, c->bundle) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_CAPATH, NULL) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
-	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+	    /* A pinned key is the CA's identity, whatever it is named. */
+	    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
+	    c->pin != NULL ? 0L : 2L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION,
 	    ssl_ctx_setup) != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, c) != CURLE_OK ||
 	    (c->pin != NULL && curl_easy_setopt(h, CURLOPT_PINNEDPUBLICKEY,
 	    c->pin) != CURLE_OK) ||
 	    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
@@ -305,7 +360,8 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 		    verify == X509_V_ERR_APPLICATION_VERIFICATION ?
 		    "the server's certificate names a SPIFFE ID: a host or "
 		    "bot certificate, not the CA's" :
-		    cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ?
+		    cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
+		    verify == X509_V_ERR_CERT_REJECTED ?
 		    "the server's key is not the pinned CA TLS key" :
 		    curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
 		r = BOTID_ERR_UNAVAILABLE;

@@ -228,6 +228,13 @@ ca_api_init(struct ca_api *api, const struct ca_config *cfg,
 			return BOTID_ERR_CONFIG;
 		}
 	}
+	/* A configuration made in code (tests) may leave the rate 0: off. */
+	if (cfg->nonce_rate != 0 && ca_ratelimit_new(cfg->nonce_rate,
+	    cfg->nonce_burst, &api->nonce_rate) != 0) {
+		snprintf(err, errlen, "nonce_rate and nonce_burst: out of "
+		    "memory or zero");
+		return BOTID_ERR_CONFIG;
+	}
 	if (cfg->ssh_ca_key != NULL)
 		return ca_ssh_open(cfg->ssh_ca_key, ca_signer_bundle(signer),
 		    &api->ssh, err, errlen);
@@ -241,6 +248,8 @@ ca_api_free(struct ca_api *api)
 	api->ek_roots = NULL;
 	ca_ssh_close(api->ssh);
 	api->ssh = NULL;
+	ca_ratelimit_free(api->nonce_rate);
+	api->nonce_rate = NULL;
 }
 
 /* Chain check of an EK certificate against the configured EK roots. */
@@ -405,7 +414,8 @@ handle_enrol(struct ca_api *api, json_t *j, const char *peer,
 			goto out;
 		}
 	} else {
-		if (sha256(tok, strlen(tok), s.token_hash) != 0)
+		/* A token may carry the CA's TLS pin after a dot. */
+		if (sha256(tok, strcspn(tok, "."), s.token_hash) != 0)
 			goto fail;
 		s.has_token = 1;
 		r = ca_db_token_check(api->db, s.token_hash, now, &bots);
@@ -894,6 +904,37 @@ boot_admit(struct ca_api *api, const struct ca_pcr_policy *pol,
 	return r;
 }
 
+/*
+ * The per-host nonce rate (nonce_rate, nonce_burst): beyond it 429 with
+ * Retry-After, before the database is written. One log line when a host
+ * goes over, not one per refused request: a flood does not flood the log.
+ */
+static int
+nonce_rate_check(struct ca_api *api, const char *id, const char *peer,
+    struct reply *rp)
+{
+	struct timespec ts;
+	unsigned wait = 0;
+	int first = 0;
+	char msg[200];
+
+	if (api->nonce_rate == NULL)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ca_ratelimit_take(api->nonce_rate, id, (double)ts.tv_sec +
+	    ts.tv_nsec / 1e9, &wait, &first) != BOTID_ERR_BUSY)
+		return 0;
+	snprintf(msg, sizeof(msg), "host %s asks for nonces faster than "
+	    "%u a minute: retry in %u s", id, api->cfg->nonce_rate, wait);
+	if (first)
+		log_warn("ca: nonce from %s refused (429): %s (further "
+		    "refusals not logged until it slows down)", peer, msg);
+	api->metrics.nonce_rate_limited++;
+	api->retry_after = wait;
+	reply_json(rp, 429, json_pack("{s:s}", "error", msg));
+	return BOTID_ERR_BUSY;
+}
+
 static void
 handle_nonce(struct ca_api *api, json_t *j, const char *peer,
     struct reply *rp)
@@ -913,6 +954,8 @@ handle_nonce(struct ca_api *api, json_t *j, const char *peer,
 		return;
 	}
 	if (host_load(api, id, "nonce", peer, &h, rp) != 0)
+		goto out;
+	if (nonce_rate_check(api, id, peer, rp) != 0)
 		goto out;
 	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
 		refuse(rp, peer, "nonce", 500, "internal error");
@@ -1729,6 +1772,7 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 	int get = strcmp(method, "GET") == 0;
 
 	memset(&rp, 0, sizeof(rp));
+	api->retry_after = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (get && strcmp(path, "/v1/health/live") == 0)
 		reply_json(&rp, 200, json_pack("{s:s}", "status", "live"));

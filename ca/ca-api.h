@@ -14,6 +14,7 @@
 #include "ca/ca-db.h"
 #include "ca/ca-issue.h"
 #include "ca/ca-metrics.h"
+#include "ca/ca-ratelimit.h"
 #include "ca/ca-ssh.h"
 #include "lib/limits.h"
 
@@ -26,6 +27,9 @@ struct ca_api {
 	X509_STORE		*ek_roots;
 	struct ca_metrics	 metrics;	/* this replica's, for /metrics */
 	struct ca_ssh		*ssh;		/* NULL: no ssh_ca_key */
+	struct ca_ratelimit	*nonce_rate;	/* per host; NULL: off */
+	/* Retry-After of the last answer (seconds; 0: none), for ca-http.c. */
+	unsigned		 retry_after;
 	/* public_url, or https://LISTEN:PORT once bound (ca-http.c). */
 	char			 base_url[BOTID_MAX_ISSUER + 1];
 };

@@ -28,6 +28,15 @@
 #define MAX_LIFETIME		(366L * 86400)
 #define DEFAULT_NONCE_MAX	32
 #define MAX_NONCE_MAX		10000
+/*
+ * Nonces per host and minute, after a burst: enough for an agent with
+ * the most bots (BOTID_MAX_BOTS) to renew them all at once, then ten a
+ * second; a host that asks faster gets 429 (doc/ca-api.md).
+ */
+#define DEFAULT_NONCE_RATE	600
+#define MAX_NONCE_RATE		6000000
+#define DEFAULT_NONCE_BURST	BOTID_MAX_BOTS
+#define MAX_NONCE_BURST		1000000
 #define DEFAULT_RETENTION	(7L * 86400)
 #define DEFAULT_PURGE		3600
 #define DEFAULT_RSA_MIN_BITS	2048
@@ -390,8 +399,11 @@ handler(void *arg, const char *section, const char *name, const char *value)
 		ok = set_string(p, line, name, &c->ca_cert, value);
 	else if (strcmp(name, "ca_key") == 0)
 		ok = set_string(p, line, name, &c->ca_key, value);
-	else if (strcmp(name, "tls_key") == 0)
+	else if (strcmp(name, "tls_key") == 0) {
 		ok = set_string(p, line, name, &c->tls_key, value);
+		c->tls_key_set = 1;
+	} else if (strcmp(name, "tls_cert") == 0)
+		ok = set_string(p, line, name, &c->tls_cert, value);
 	else if (strcmp(name, "pkcs11_module") == 0)
 		ok = set_string(p, line, name, &c->pkcs11_module, value);
 	else if (strcmp(name, "pkcs11_token") == 0)
@@ -433,6 +445,18 @@ handler(void *arg, const char *section, const char *name, const char *value)
 	else if (strcmp(name, "nonce_max") == 0)
 		ok = set_uint(p, line, name, &c->nonce_max, value, 1,
 		    MAX_NONCE_MAX);
+	else if (strcmp(name, "database_sync") == 0) {
+		ok = strcmp(value, "full") == 0 || strcmp(value, "normal") == 0;
+		if (!ok)
+			snprintf(p->err, p->errlen, "%s:%d: database_sync must "
+			    "be full or normal", c->path, line);
+		c->database_sync_normal = strcmp(value, "normal") == 0;
+	} else if (strcmp(name, "nonce_rate") == 0)
+		ok = set_uint(p, line, name, &c->nonce_rate, value, 1,
+		    MAX_NONCE_RATE);
+	else if (strcmp(name, "nonce_burst") == 0)
+		ok = set_uint(p, line, name, &c->nonce_burst, value, 1,
+		    MAX_NONCE_BURST);
 	else if (strcmp(name, "cert_retention") == 0)
 		ok = set_seconds(p, line, name, &c->cert_retention, value, 0,
 		    10 * MAX_LIFETIME);
@@ -515,6 +539,29 @@ groups_check(const struct ca_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * tls_key and tls_cert default to tls.key and tls.pem in ca_cert's
+ * directory: a CA made by botid-ca init has its own TLS key there.
+ */
+static int
+tls_defaults(struct ca_config *c)
+{
+	const char *slash = strrchr(c->ca_cert, '/');
+	int dir = slash != NULL ? (int)(slash - c->ca_cert + 1) : 0;
+
+	if (c->tls_key == NULL && asprintf(&c->tls_key, "%.*stls.key", dir,
+	    c->ca_cert) == -1) {
+		c->tls_key = NULL;
+		return -1;
+	}
+	if (c->tls_cert == NULL && asprintf(&c->tls_cert, "%.*stls.pem", dir,
+	    c->ca_cert) == -1) {
+		c->tls_cert = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 const struct ca_pcr_policy *
 ca_config_pcr(const struct ca_config *c, const char *group)
 {
@@ -560,6 +607,8 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 	c->token_max_ttl = DEFAULT_TOKEN_MAX_TTL;
 	c->audit_anchor_history = DEFAULT_ANCHOR_HISTORY;
 	c->nonce_max = DEFAULT_NONCE_MAX;
+	c->nonce_rate = DEFAULT_NONCE_RATE;
+	c->nonce_burst = DEFAULT_NONCE_BURST;
 	c->cert_retention = DEFAULT_RETENTION;
 	c->purge_interval = DEFAULT_PURGE;
 	c->key_rsa_min_bits = DEFAULT_RSA_MIN_BITS;
@@ -619,6 +668,8 @@ ca_config_load(const char *path, struct ca_config **cp, char *err,
 		snprintf(err, errlen, "%s: issuer and public_url must be 1..%u "
 		    "printable characters without spaces or quotes, "
 		    "public_url an https:// URL", path, BOTID_MAX_ISSUER);
+	else if (tls_defaults(c) != 0)
+		r = BOTID_ERR_ALLOC;
 	else {
 		*cp = c;
 		c = NULL;
@@ -645,6 +696,7 @@ ca_config_free(struct ca_config *c)
 	free(c->ca_cert);
 	free(c->ca_key);
 	free(c->tls_key);
+	free(c->tls_cert);
 	free(c->pkcs11_module);
 	free(c->pkcs11_token);
 	free(c->pkcs11_key_label);

@@ -30,7 +30,14 @@ struct ca_config {
 	char		*database;
 	char		*ca_cert;	/* PEM */
 	char		*ca_key;	/* file:PATH or pkcs11 */
-	char		*tls_key;	/* PEM: the TLS server key; NULL: new */
+	/*
+	 * The TLS server key and its self-signed certificate (default
+	 * tls.key and tls.pem next to ca_cert). Without the key file (a CA
+	 * from before they existed) the CA key issues the TLS certificate.
+	 */
+	char		*tls_key;	/* PEM private key */
+	char		*tls_cert;	/* PEM certificate of tls_key */
+	int		 tls_key_set;	/* tls_key named in ca.conf */
 	char		*pkcs11_module;	/* ca_key = pkcs11 */
 	char		*pkcs11_token;
 	char		*pkcs11_key_label;
@@ -54,6 +61,9 @@ struct ca_config {
 	long		 token_max_ttl;		/* seconds */
 	long		 audit_anchor_history;	/* anchors kept per host */
 	unsigned	 nonce_max;	/* unused nonces a host may hold */
+	int		 database_sync_normal;	/* serve: no fsync */
+	unsigned	 nonce_rate;	/* nonces a host gets a minute */
+	unsigned	 nonce_burst;	/* ... at once, after a pause */
 	long		 cert_retention;	/* kept after expiry, seconds */
 	long		 purge_interval;	/* seconds; 0: never */
 	unsigned	 key_rsa_min_bits;

@@ -83,6 +83,7 @@ struct ca_db_ops {
 	int	(*host_set_group)(struct ca_db *, const char *, const char *);
 	int	(*host_group_each)(struct ca_db *,
 		    int (*)(const char *, const char *, void *), void *);
+	int	(*sync_relax)(struct ca_db *);
 };
 
 /* Host groups' listing, the same SQL for both backends. */

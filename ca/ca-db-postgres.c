@@ -1447,6 +1447,14 @@ pg_host_group_each(struct ca_db *db,
 	return r;
 }
 
+/* The server's synchronous_commit decides: nothing here. */
+static int
+pg_sync_relax(struct ca_db *db)
+{
+	(void)db;
+	return 0;
+}
+
 const struct ca_db_ops ca_db_postgres = {
 	.open = pg_open,
 	.close = pg_close,
@@ -1494,4 +1502,5 @@ const struct ca_db_ops ca_db_postgres = {
 	.host_group = pg_host_group,
 	.host_set_group = pg_host_set_group,
 	.host_group_each = pg_host_group_each,
+	.sync_relax = pg_sync_relax,
 };

@@ -1415,6 +1415,18 @@ sqlite_host_group_each(struct ca_db *db,
 	return r;
 }
 
+/*
+ * In WAL mode with synchronous NORMAL a commit is written to the WAL but
+ * not fsynced (the WAL is at each checkpoint): a crashed process loses
+ * nothing, a power loss may lose the last commits, and the file stays
+ * consistent (sqlite.org/pragma.html#pragma_synchronous).
+ */
+static int
+sqlite_sync_relax(struct ca_db *db)
+{
+	return db_exec(db, "PRAGMA synchronous = NORMAL");
+}
+
 const struct ca_db_ops ca_db_sqlite = {
 	.open = sqlite_open,
 	.close = sqlite_close,
@@ -1462,4 +1474,5 @@ const struct ca_db_ops ca_db_sqlite = {
 	.host_group = sqlite_host_group,
 	.host_set_group = sqlite_host_set_group,
 	.host_group_each = sqlite_host_group_each,
+	.sync_relax = sqlite_sync_relax,
 };

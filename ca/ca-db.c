@@ -379,3 +379,9 @@ ca_db_host_group_each(struct ca_db *db,
 {
 	return db->ops->host_group_each(db, fn, arg);
 }
+
+int
+ca_db_sync_relax(struct ca_db *db)
+{
+	return db->ops->sync_relax(db);
+}

@@ -163,6 +163,14 @@ int	ca_db_ssh_key_add(struct ca_db *db, const char *serial,
  * Calls fn with the key line of every SSH-certified key whose X.509
  * certificate, or host, is revoked and whose certificate is unexpired.
  */
+/*
+ * database_sync = normal (botid-ca(8)): commits on this connection no
+ * longer wait for the disk (SQLite WAL, synchronous NORMAL); a power loss
+ * may then undo the last ones. Only `serve` calls it. PostgreSQL: nothing
+ * (its synchronous_commit is the server's). Errors: BOTID_ERR_IO.
+ */
+int	ca_db_sync_relax(struct ca_db *db);
+
 int	ca_db_ssh_revoked_keys(struct ca_db *db, time_t now,
 	    int (*fn)(const char *, void *), void *arg);
 

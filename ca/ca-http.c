@@ -452,6 +452,13 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", ctype);
+	if (s->api->retry_after > 0) {
+		char wait[16];
+
+		snprintf(wait, sizeof(wait), "%u", s->api->retry_after);
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Retry-After", wait);
+	}
 	evhttp_send_reply(req, status, status == 200 ? "OK" : "Refused", out);
 	reply_sent(conn);
  out:

@@ -48,7 +48,8 @@ struct ca_signer {
 	EVP_PKEY	*key;
 	X509		*cert;
 	char		*bundle;	/* PEM of cert */
-	EVP_PKEY	*tls_key;	/* tls_key, or NULL: a new one */
+	EVP_PKEY	*tls_key;	/* tls_key; NULL: the CA issues one */
+	X509		*tls_cert;	/* NULL: made at start */
 	PKCS11_CTX	*p11;
 	PKCS11_SLOT	*slots;
 	unsigned int	 nslots;
@@ -171,6 +172,7 @@ ca_signer_close(struct ca_signer *s)
 		return;
 	EVP_PKEY_free(s->key);
 	EVP_PKEY_free(s->tls_key);
+	X509_free(s->tls_cert);
 	X509_free(s->cert);
 	free(s->bundle);
 	free(s->crl.pem);
@@ -352,6 +354,47 @@ ca_signer_init(const struct ca_config *c, int *made, char *err,
 	return r;
 }
 
+/*
+ * The TLS key and its certificate, when botid-ca init made them. A CA
+ * from before they existed has neither: it keeps serving, with a TLS
+ * certificate issued by the CA key as then, and says how to stop that.
+ */
+static int
+tls_identity_open(struct ca_signer *s, const struct ca_config *c, char *err,
+    size_t errlen)
+{
+	BIO *b = NULL;
+	int r;
+
+	if (!c->tls_key_set && access(c->tls_key, F_OK) == -1 &&
+	    errno == ENOENT) {
+		log_warn("ca: no TLS key %s: the CA key issues the TLS "
+		    "certificate, so only names tell it from a bot's; run "
+		    "botid-ca init to make a TLS key that agents pin",
+		    c->tls_key);
+		return 0;
+	}
+	if ((r = pem_key_load(c->tls_key, &s->tls_key, err, errlen)) != 0)
+		return r;
+	if (access(c->tls_cert, F_OK) == -1 && errno == ENOENT)
+		return 0;
+	if ((b = BIO_new_file(c->tls_cert, "r")) == NULL ||
+	    (s->tls_cert = PEM_read_bio_X509(b, NULL, NULL, NULL)) == NULL) {
+		r = crypto_fail(err, errlen, c->tls_cert);
+		goto out;
+	}
+	if (!EVP_PKEY_eq(X509_get0_pubkey(s->tls_cert), s->tls_key)) {
+		snprintf(err, errlen, "%s is not the certificate of the TLS "
+		    "key %s", c->tls_cert, c->tls_key);
+		r = BOTID_ERR_CONFIG;
+		goto out;
+	}
+	r = 0;
+ out:
+	BIO_free(b);
+	return r;
+}
+
 int
 ca_signer_open(const struct ca_config *c, struct ca_signer **sp, char *err,
     size_t errlen)
@@ -387,8 +430,7 @@ ca_signer_open(const struct ca_config *c, struct ca_signer **sp, char *err,
 		r = BOTID_ERR_ALLOC;
 		goto out;
 	}
-	if (c->tls_key != NULL &&
-	    (r = pem_key_load(c->tls_key, &s->tls_key, err, errlen)) != 0)
+	if ((r = tls_identity_open(s, c, err, errlen)) != 0)
 		goto out;
 	*sp = s;
 	s = NULL;
@@ -684,26 +726,127 @@ ca_crl(struct ca_signer *s, struct ca_db *db, char **pem)
 	return r;
 }
 
+/*
+ * The TLS certificate: self-signed by the TLS key, never by the CA key,
+ * so that no certificate the CA issues (to a host, a bot, or anyone with
+ * the CA's name) carries the key agents pin. CA:FALSE, serverAuth only,
+ * the server's names in the SAN; clients that do not pin (curl) trust
+ * this very certificate.
+ */
+static X509 *
+tls_cert_make(EVP_PKEY *k, const char *host, const char *public_url)
+{
+	unsigned char addr[16];
+	char san[600], serial[33], url_host[300];
+	const char *h, *end;
+	X509 *x = NULL;
+	X509_NAME *name;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		h = host;
+		if (i == 1) {
+			/* https://HOST[:PORT][/...], or [v6]:PORT */
+			if (public_url == NULL)
+				break;
+			h = public_url + 8;
+			if (*h == '[') {
+				h++;
+				end = strchr(h, ']');
+			} else
+				end = h + strcspn(h, ":/");
+			if (end == NULL || end == h ||
+			    (size_t)(end - h) >= sizeof(url_host))
+				break;
+			snprintf(url_host, sizeof(url_host), "%.*s",
+			    (int)(end - h), h);
+			if (strcmp(url_host, host) == 0)
+				break;
+			h = url_host;
+		}
+		n += (size_t)snprintf(san + n, sizeof(san) - n, "%s%s:%s",
+		    i > 0 ? "," : "", inet_pton(AF_INET, h, addr) == 1 ||
+		    inet_pton(AF_INET6, h, addr) == 1 ? "IP" : "DNS", h);
+		if (n >= sizeof(san))
+			return NULL;
+	}
+	if ((x = X509_new()) == NULL || X509_set_version(x, 2) != 1 ||
+	    !set_serial(x, serial) ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -60) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), CA_CERT_DAYS, 0,
+	    NULL) == NULL ||
+	    (name = X509_get_subject_name(x)) == NULL ||
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	    (const unsigned char *)"botid-ca TLS", -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(x, name) != 1 ||
+	    X509_set_pubkey(x, k) != 1 ||
+	    !add_ext(x, x, NID_basic_constraints, "critical,CA:FALSE") ||
+	    !add_ext(x, x, NID_key_usage, "critical,digitalSignature") ||
+	    !add_ext(x, x, NID_ext_key_usage, "serverAuth") ||
+	    !add_ext(x, x, NID_subject_key_identifier, "hash") ||
+	    !add_ext(x, x, NID_subject_alt_name, san) ||
+	    X509_sign(x, k, sign_md(k)) <= 0) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
 int
 ca_tls_key_init(const struct ca_config *c, int *made, char *err,
     size_t errlen)
 {
 	EVP_PKEY *k = NULL;
+	X509 *x = NULL;
 	BIO *b = NULL;
-	mode_t old;
-	int r = 0;
+	char *data, *pem = NULL;
+	long len;
+	int r = BOTID_ERR_CRYPTO;
 
 	*made = 0;
-	if (c->tls_key == NULL || access(c->tls_key, F_OK) == 0)
-		return 0;
-	old = umask(0177);
-	if ((k = EVP_EC_gen("P-256")) == NULL ||
-	    (b = BIO_new_file(c->tls_key, "wx")) == NULL ||
-	    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) != 1)
-		r = crypto_fail(err, errlen, c->tls_key);
-	else
-		*made = 1;
-	umask(old);
+	if (access(c->tls_key, F_OK) == 0) {
+		if ((r = pem_key_load(c->tls_key, &k, err, errlen)) != 0)
+			return r;
+		r = BOTID_ERR_CRYPTO;
+	} else {
+		/* The private key only ever in a 0600 file, written whole. */
+		if ((k = EVP_EC_gen("P-256")) == NULL ||
+		    (b = BIO_new(BIO_s_mem())) == NULL ||
+		    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL,
+		    NULL) != 1 || (len = BIO_get_mem_data(b, &data)) <= 0) {
+			r = crypto_fail(err, errlen, c->tls_key);
+			goto out;
+		}
+		r = file_write_atomic(c->tls_key, data, (size_t)len, 0600);
+		OPENSSL_cleanse(data, (size_t)len);
+		if (r != 0) {
+			snprintf(err, errlen, "%s: %s", c->tls_key,
+			    strerror(errno));
+			goto out;
+		}
+		r = BOTID_ERR_CRYPTO;
+		*made |= 1;
+	}
+	if (access(c->tls_cert, F_OK) == 0) {
+		r = 0;
+		goto out;
+	}
+	if ((x = tls_cert_make(k, c->listen_host, c->public_url)) == NULL ||
+	    (pem = pem_of(x, NULL)) == NULL) {
+		r = crypto_fail(err, errlen, c->tls_cert);
+		goto out;
+	}
+	if ((r = file_write_atomic(c->tls_cert, pem, strlen(pem),
+	    0644)) != 0) {
+		snprintf(err, errlen, "%s: %s", c->tls_cert, strerror(errno));
+		goto out;
+	}
+	*made |= 2;
+	r = 0;
+ out:
+	free(pem);
+	X509_free(x);
 	BIO_free(b);
 	EVP_PKEY_free(k);
 	return r;
@@ -718,10 +861,10 @@ ca_tls_pin(const struct ca_config *c, char **pin, char *err, size_t errlen)
 	int len, r;
 
 	*pin = NULL;
-	if (c->tls_key == NULL) {
-		snprintf(err, errlen, "no tls_key in %s: the TLS key is new at "
-		    "each start and cannot be pinned", c->path);
-		return BOTID_ERR_CONFIG;
+	if (access(c->tls_key, F_OK) == -1 && errno == ENOENT) {
+		snprintf(err, errlen, "no TLS key %s: run botid-ca init to "
+		    "make one", c->tls_key);
+		return BOTID_ERR_NOT_FOUND;
 	}
 	if ((r = pem_key_load(c->tls_key, &k, err, errlen)) != 0)
 		return r;
@@ -761,24 +904,38 @@ ca_tls_context(struct ca_signer *s, const char *host, SSL_CTX **ctxp)
 	int r = BOTID_ERR_CRYPTO;
 
 	*ctxp = NULL;
-	/* A pinned key (tls_key) survives restarts and is shared by replicas. */
 	if (s->tls_key != NULL) {
+		/* Never the CA key's: self-signed by the key agents pin. */
 		if (EVP_PKEY_up_ref(s->tls_key) != 1)
 			return BOTID_ERR_CRYPTO;
 		k = s->tls_key;
+		if (s->tls_cert != NULL) {
+			if (X509_up_ref(s->tls_cert) != 1)
+				goto out;
+			x = s->tls_cert;
+		} else if ((x = tls_cert_make(k, host, NULL)) == NULL)
+			goto out;
+		else
+			log_warn("ca: no TLS certificate file: serving one "
+			    "made now (botid-ca init writes it for clients "
+			    "that trust it by file)");
+	} else {
+		/* A CA from before tls_key: as then, issued by the CA. */
+		if (inet_pton(AF_INET, host, addr) == 1 ||
+		    inet_pton(AF_INET6, host, addr) == 1)
+			snprintf(san, sizeof(san), "IP:%s", host);
+		else
+			snprintf(san, sizeof(san), "DNS:%s", host);
+		if ((k = EVP_EC_gen("P-256")) == NULL ||
+		    (x = cert_begin(s, host, k, 7L * 86400, serial,
+		    &end)) == NULL ||
+		    !add_ext(x, s->cert, NID_key_usage,
+		    "critical,digitalSignature") ||
+		    !add_ext(x, s->cert, NID_ext_key_usage, "serverAuth") ||
+		    !add_ext(x, s->cert, NID_subject_alt_name, san) ||
+		    X509_sign(x, s->key, sign_md(s->key)) <= 0)
+			goto out;
 	}
-	if (inet_pton(AF_INET, host, addr) == 1 ||
-	    inet_pton(AF_INET6, host, addr) == 1)
-		snprintf(san, sizeof(san), "IP:%s", host);
-	else
-		snprintf(san, sizeof(san), "DNS:%s", host);
-	if ((k == NULL && (k = EVP_EC_gen("P-256")) == NULL) ||
-	    (x = cert_begin(s, host, k, 7L * 86400, serial, &end)) == NULL ||
-	    !add_ext(x, s->cert, NID_key_usage, "critical,digitalSignature") ||
-	    !add_ext(x, s->cert, NID_ext_key_usage, "serverAuth") ||
-	    !add_ext(x, s->cert, NID_subject_alt_name, san) ||
-	    X509_sign(x, s->key, sign_md(s->key)) <= 0)
-		goto out;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_use_certificate(ctx, x) != 1 ||

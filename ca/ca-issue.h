@@ -73,8 +73,10 @@ int	ca_issue(struct ca_signer *s, const struct ca_issue_req *req,
 int	ca_crl(struct ca_signer *s, struct ca_db *db, char **pem);
 
 /*
- * Creates the TLS server key tls_key (P-256, 0600) when configured and
- * absent; *made 1 if created. Errors: _CRYPTO (err set).
+ * Creates the TLS server key tls_key (P-256, 0600) when absent, and its
+ * self-signed certificate tls_cert (for listen's host and public_url's)
+ * when absent, each written atomically; *made has 1 when the key was
+ * made, 2 when the certificate was. Errors: _CRYPTO, _IO (err set).
  */
 int	ca_tls_key_init(const struct ca_config *c, int *made, char *err,
 	    size_t errlen);
@@ -82,16 +84,17 @@ int	ca_tls_key_init(const struct ca_config *c, int *made, char *err,
 /*
  * The pin of tls_key for agents (botid provision --ca-pin): "sha256//"
  * and the base64 SHA-256 of its SubjectPublicKeyInfo, as curl pins;
- * *pin malloc'd. Errors: _CONFIG (no tls_key), _IO, _CRYPTO, _ALLOC.
+ * *pin malloc'd. Errors: _NOT_FOUND (no tls_key file: a CA from before
+ * it), _IO, _CRYPTO, _ALLOC.
  */
 int	ca_tls_pin(const struct ca_config *c, char **pin, char *err,
 	    size_t errlen);
 
 /*
- * A TLS server context with a new key (or tls_key when configured, which
- * agents pin) and a certificate for host (an IP address or a DNS name)
- * issued by the CA, so the CA bundle authenticates the server too.
- * Errors: _CRYPTO.
+ * A TLS server context with tls_key and its self-signed certificate
+ * (tls_cert, or one made now for host), never issued by the CA key; a CA
+ * without a tls_key file serves, as before, a new key with a certificate
+ * for host issued by the CA. Errors: _CRYPTO.
  */
 int	ca_tls_context(struct ca_signer *s, const char *host, SSL_CTX **ctxp);
 

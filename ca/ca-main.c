@@ -119,9 +119,11 @@ cmd_init(const char *conf)
 		fail("%s", err);
 		goto out;
 	}
-	if (made)
+	if (made & 1)
 		printf("created the TLS key %s (agents pin it: botid-ca "
 		    "tls-pin)\n", cfg->tls_key);
+	if (made & 2)
+		printf("created the TLS certificate %s\n", cfg->tls_cert);
 	/* A PostgreSQL URI may carry a password: not echoed. */
 	if (ca_db_is_postgres(cfg->database))
 		printf("database (PostgreSQL) ready\n");
@@ -305,6 +307,19 @@ cmd_serve(const char *conf, const char *port_file)
 		fail("%s", err);
 		goto out;
 	}
+	/*
+	 * Only the requests' connection: the operator's commands (revoke,
+	 * token create) and the purge keep every commit on the disk.
+	 */
+	if (cfg->database_sync_normal) {
+		if (ca_db_sync_relax(db) != 0) {
+			fail("database_sync = normal: cannot set it");
+			goto out;
+		}
+		if (!ca_db_is_postgres(cfg->database))
+			log_warn("ca: database_sync = normal: commits are not "
+			    "fsynced; a power loss may undo the last ones");
+	}
 	if (cfg->purge_interval > 0) {
 		memset(&pt, 0, sizeof(pt));
 		pt.cfg = cfg;
@@ -357,10 +372,10 @@ cmd_token(const char *conf, const char *ttl, const char *bots,
 	struct ca_config *cfg = NULL;
 	struct ca_db *db = NULL;
 	uint8_t raw[TOKEN_BYTES], hash[32];
-	char token[2 * TOKEN_BYTES + 1];
+	char token[2 * TOKEN_BYTES + 1], err[1024], *pin = NULL;
 	long secs;
 	size_t i;
-	int r = 1;
+	int r = 1, pr;
 
 	if (ttl == NULL ||
 	    ca_duration_parse(ttl, 1, 366L * 86400, &secs) != 0)
@@ -391,9 +406,21 @@ cmd_token(const char *conf, const char *ttl, const char *bots,
 		fail("cannot record the token");
 		goto out;
 	}
-	printf("%s\n", token);
+	/*
+	 * The TLS key's pin after a dot: botid-provision checks the server
+	 * against it before it sends the token (a CA from before the TLS
+	 * key prints the token alone, which provisions as before).
+	 */
+	pr = ca_tls_pin(cfg, &pin, err, sizeof(err));
+	if (pr != 0 && pr != BOTID_ERR_NOT_FOUND) {
+		fail("token create: %s", err);
+		goto out;
+	}
+	printf("%s%s%s\n", token, pin != NULL ? "." : "",
+	    pin != NULL ? pin : "");
 	r = 0;
  out:
+	free(pin);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	OPENSSL_cleanse(token, sizeof(token));
 	ca_db_close(db);

@@ -161,6 +161,11 @@ ca_metrics_render(const struct ca_metrics *m, int db_up, char **out)
 	    "refused by the boot-state (PCR) policy.\n"
 	    "# TYPE botid_ca_boot_refusals_total counter\n"
 	    "botid_ca_boot_refusals_total %llu\n", m->boot_refusals);
+	fprintf(f, "# HELP botid_ca_nonce_rate_limited_total Nonce requests "
+	    "refused (429) by the per-host nonce_rate, this replica's.\n"
+	    "# TYPE botid_ca_nonce_rate_limited_total counter\n"
+	    "botid_ca_nonce_rate_limited_total %llu\n",
+	    m->nonce_rate_limited);
 	fprintf(f, "# HELP botid_ca_database_up Whether the database "
 	    "answered this scrape.\n"
 	    "# TYPE botid_ca_database_up gauge\n"

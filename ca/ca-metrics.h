@@ -29,6 +29,7 @@ struct ca_metrics {
 	unsigned long long	boot_refusals;	/* PCR policy said no */
 	/* Of those, by policy: [0] the top-level one, [1 + i] group i's. */
 	unsigned long long	boot_refusals_group[CA_METRICS_GROUPS];
+	unsigned long long	nonce_rate_limited; /* 429 by nonce_rate */
 };
 
 /*

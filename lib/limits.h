@@ -61,6 +61,8 @@
 #define BOTID_MAX_STATE_DEPTH	16u		/* directory levels under state_dir */
 #define BOTID_MAX_AUDIT_FAILURES 64u	/* failures verify reports one by one */
 #define BOTID_MAX_ANCHOR_QUEUE 4096u	/* checkpoints waiting for the CA */
+/* Hosts botid-ca tracks for its nonce rate at once (ca-ratelimit.c). */
+#define BOTID_CA_RATE_HOSTS	65536u
 
 /*
  * A TCG event log botid-ca replays (attest/eventlog.c): its bytes (base64

@@ -64,6 +64,7 @@ struct provision {
 	const char			*bundle;
 	const char			*pin;	/* --ca-pin, or NULL */
 	char				 token[TOKEN_MAX + 1];
+	char				 token_pin[TOKEN_MAX + 1];
 	TSS2_TCTI_CONTEXT		*tcti;
 	ESYS_CONTEXT			*esys;
 	ESYS_TR				 srk;
@@ -299,6 +300,33 @@ bundle_given(const void *given, size_t given_len, const char *answer)
 	sk_X509_pop_free(a, X509_free);
 	sk_X509_pop_free(b, X509_free);
 	return ok;
+}
+
+/*
+ * A join token from botid-ca token create carries the pin of the CA's
+ * TLS key after a dot: the CA is checked against it before the token is
+ * sent, and the agent pins it from then on, with no step of the
+ * operator's. The CA hashes the part before the dot only, so the pin is
+ * cut off here. A token without one (a CA from before its TLS key)
+ * provisions on the bundle alone, as --ca-pin is not given.
+ */
+static int
+token_pin_take(struct provision *p)
+{
+	char *dot = strchr(p->token, '.');
+
+	if (dot == NULL)
+		return 0;
+	snprintf(p->token_pin, sizeof(p->token_pin), "%s", dot + 1);
+	OPENSSL_cleanse(dot, strlen(dot));
+	if (!ca_client_pin_valid(p->token_pin))
+		return fail(EXIT_USAGE, "the join token's CA pin (after the "
+		    "dot) is not sha256// and a base64 SHA-256");
+	if (p->pin != NULL && strcmp(p->pin, p->token_pin) != 0)
+		return fail(EXIT_USAGE, "--ca-pin is not the pin the join "
+		    "token carries: which CA is meant?");
+	p->pin = p->token_pin;
+	return 0;
 }
 
 /*
@@ -635,6 +663,8 @@ main(int argc, char **argv)
 			    "base64 SHA-256 (botid-ca tls-pin prints it)");
 			goto out;
 		}
+		if ((code = token_pin_take(&p)) != 0)
+			goto out;
 		if (ca_client_new(p.ca_url, p.bundle, &p.ca) != 0) {
 			code = fail(EXIT_USAGE, "%s: not an https:// URL",
 			    p.ca_url);

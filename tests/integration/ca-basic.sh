@@ -42,7 +42,7 @@ expect_status() {
 
 # The bundle is the CA certificate; the server's certificate chains to it.
 expect_status 200 GET /v1/bundle
-cmp -s "$T/body" "$BOTID_CA_BUNDLE" || fail "GET /v1/bundle is not the CA certificate"
+cmp -s "$T/body" "$BOTID_CA_CERT" || fail "GET /v1/bundle is not the CA certificate"
 # Health: live, and ready as the database answers.
 expect_status 200 GET /v1/health/live
 expect_status 200 GET /v1/health/ready

@@ -32,7 +32,7 @@ grep -q "X509v3 Authority Key Identifier" "$T/crl1.txt" ||
     fail "the CRL has no authorityKeyIdentifier: $(cat "$T/crl1.txt")"
 grep -q "X509v3 CRL Number" "$T/crl1.txt" ||
     fail "the CRL has no cRLNumber: $(cat "$T/crl1.txt")"
-ski=$(openssl x509 -in "$BOTID_CA_BUNDLE" -noout -ext subjectKeyIdentifier |
+ski=$(openssl x509 -in "$BOTID_CA_CERT" -noout -ext subjectKeyIdentifier |
     tail -1 | tr -d ' ')
 aki=$(grep -A1 "Authority Key Identifier" "$T/crl1.txt" | tail -1 |
     sed 's/keyid://' | tr -d ' ')
@@ -86,7 +86,7 @@ crlnumber = $T/stale/crlnumber
 default_md = sha256
 CNF
 check openssl ca -gencrl -config "$T/stale/ca.cnf" \
-    -keyfile "$T/ca/ca.key" -cert "$BOTID_CA_BUNDLE" \
+    -keyfile "$T/ca/ca.key" -cert "$BOTID_CA_CERT" \
     -crl_lastupdate "$(date -u -d '-2 days' +%Y%m%d%H%M%SZ)" \
     -crl_nextupdate "$(date -u -d '-1 day' +%Y%m%d%H%M%SZ)" \
     -out "$T/stale.pem" 2>"$T/stale/err"

@@ -8,10 +8,14 @@
 # issued before the fix) serving TLS at the CA's address is refused by the
 # agent's CA client, and no join token reaches it. botid-provision refuses
 # an /v1/activate answer whose bundle names a certificate the operator did
-# not give it, and then records no enrolment. With tls_key, agents pin the
-# CA's TLS key (botid provision --ca-pin): a wrong pin is refused, and a
-# certificate chained to the CA with the CA's own name and no SPIFFE ID is
-# refused by the pin alone.
+# not give it, and then records no enrolment. By default the CA serves
+# with a TLS key of its own, in a self-signed certificate, whose pin the
+# join token carries: botid-provision and then the agent's CA client
+# refuse a certificate chained to the CA with the CA's own name and no
+# SPIFFE ID by the pin alone; a token whose pin is another key's is
+# refused with nothing stored; a CA from before its TLS key keeps
+# working, and warns. The pinned key is trusted whatever the server's
+# name (localhost, which tls.pem does not name).
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -124,7 +128,7 @@ printf 'subjectAltName=URI:spiffe://test.botid/host/%s/bot/127.0.0.1\nextendedKe
     "$host_id" >"$T/old.ext"
 openssl req -new -key "$T/evil.key" -subj /CN=127.0.0.1 -out "$T/old.csr" ||
     fail "openssl req"
-openssl x509 -req -in "$T/old.csr" -CA "$BOTID_CA_BUNDLE" \
+openssl x509 -req -in "$T/old.csr" -CA "$BOTID_CA_CERT" \
     -CAkey "$T/ca/ca.key" -set_serial 7 -days 1 -extfile "$T/old.ext" \
     -out "$T/old.pem" 2>/dev/null || fail "openssl x509 -req"
 serve "$T/old.pem" -www
@@ -133,8 +137,10 @@ check curl -sS -o /dev/null --cacert "$BOTID_CA_BUNDLE" \
 kill "$SRV_PID" 2>/dev/null || true
 wait "$SRV_PID" 2>/dev/null || true
 serve "$T/old.pem"
-# A victim host provisions against the impostor: refused at the handshake.
-"$CA" token create -c "$BOTID_CA_CONF" --ttl 10m >"$T/token-v"
+# A victim host provisions against the impostor with a token without the
+# CA's pin (as from a CA from before its TLS key; the part after the dot
+# cut off): refused at the handshake by the SPIFFE ID, the bundle alone.
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 10m | cut -d. -f1 >"$T/token-v"
 conf_for v
 rc=0
 "$PROVISION" -c "$T/agent-v.conf" --ca "https://127.0.0.1:$SRV_PORT" \
@@ -152,7 +158,8 @@ wait "$SRV_PID" 2>/dev/null || true
 
 # A man in the middle that the operator's bundle lets through (its own
 # certificate is in the bundle given, next to the CA's) swaps the bundle
-# of the /v1/activate answer for a certificate of its own choosing.
+# of the /v1/activate answer for a certificate of its own choosing. The
+# tokens carry no pin here (a pinned token refuses the proxy at once).
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 1 -subj /CN=proxy -addext subjectAltName=IP:127.0.0.1 \
     -keyout "$T/proxy.key" -out "$T/proxy.pem" 2>/dev/null ||
@@ -170,7 +177,8 @@ proxy() {
 	pid=$!
 	register_pid "$pid"
 	wait_file "$T/proxy-port" "$pid" || fail "proxy: $(cat "$T/proxy.err")"
-	"$CA" token create -c "$BOTID_CA_CONF" --ttl 10m >"$T/token-$1"
+	"$CA" token create -c "$BOTID_CA_CONF" --ttl 10m | cut -d. -f1 \
+	    >"$T/token-$1"
 	conf_for "$1"
 	rc=0
 	"$PROVISION" -c "$T/agent-$1.conf" \
@@ -185,6 +193,8 @@ proxy honest
 [ "$rc" -eq 0 ] || fail "provision through the honest proxy: exit $rc: $(cat "$T/prov-honest.out")"
 cmp -s "$T/given.pem" "$T/state-honest/attest/ca-bundle.pem" ||
     fail "the saved bundle is not the one given"
+[ ! -e "$T/state-honest/attest/ca-tls-pin" ] ||
+    fail "a token without a pin saved one"
 # Swapped, it is refused and nothing is recorded.
 proxy swap "$T/rogue.pem"
 [ "$rc" -eq 3 ] || fail "provision with a swapped bundle: exit $rc, not 3: $(cat "$T/prov-swap.out")"
@@ -196,52 +206,136 @@ if grep -q 'BEGIN' "$T/state-swap/attest/ca-bundle.pem" 2>/dev/null; then
 	fail "a bundle was saved"
 fi
 
-# --- A CA whose TLS key agents pin (tls_key, botid-ca tls-pin) ------------
-start_ca pinned "$BOTID_EK_CA_CHAIN" "tls_key = $T/pinned/tls.key"
-pin=$("$CA" tls-pin -c "$BOTID_CA_CONF") || fail "botid-ca tls-pin"
-# The pin is the key the CA serves with, computed by openssl.
-# (s_client's own exit status says nothing here: its output is checked.)
+# --- A CA from before its TLS key keeps working, and says how to move on --
+mkdir -p "$T/old-ca"
+sed "s|$T/ca/|$T/old-ca/|g; s|^listen *=.*|listen = 127.0.0.1:0|" \
+    "$BOTID_CA_CONF" >"$T/old-ca/ca.conf"
+grep -q "$T/old-ca/ca.pem" "$T/old-ca/ca.conf" || fail "old-ca: no ca_cert"
+"$CA" init -c "$T/old-ca/ca.conf" >/dev/null || fail "old-ca: init"
+rm "$T/old-ca/tls.key" "$T/old-ca/tls.pem"
+"$CA" serve -c "$T/old-ca/ca.conf" --port-file "$T/old-ca/port" \
+    2>"$T/old-ca/log" &
+register_pid "$!"
+wait_file "$T/old-ca/port" "$!" || fail "old-ca: $(cat "$T/old-ca/log")"
+grep -q "no TLS key $T/old-ca/tls.key: the CA key issues the TLS certificate.*run botid-ca init" \
+    "$T/old-ca/log" || fail "old-ca: no warning: $(cat "$T/old-ca/log")"
+expect_fail "$CA" tls-pin -c "$T/old-ca/ca.conf"
+"$CA" token create -c "$T/old-ca/ca.conf" --ttl 10m >"$T/token-o"
+grep -qx '[0-9a-f]*' "$T/token-o" || fail "old-ca: the token has a pin: $(cat "$T/token-o")"
+conf_for o
+check "$PROVISION" -c "$T/agent-o.conf" \
+    --ca "https://127.0.0.1:$(cat "$T/old-ca/port")" \
+    --ca-bundle "$T/old-ca/ca.pem" --join-token-file "$T/token-o"
+[ ! -e "$T/state-o/attest/ca-tls-pin" ] || fail "old-ca: a pin was saved"
+
+# --- By default the CA's TLS key is its own, and agents pin it -------------
+# botid-ca init made tls.key (0600) and tls.pem, self-signed: the CA key
+# never signed it, and it is the certificate the CA serves.
+[ "$(stat -c %a "$T/ca/tls.key")" = 600 ] ||
+    fail "tls.key mode $(stat -c %a "$T/ca/tls.key"), not 600"
+expect_fail openssl verify -CAfile "$BOTID_CA_CERT" "$T/ca/tls.pem"
+check openssl verify -CAfile "$T/ca/tls.pem" -purpose sslserver \
+    -verify_ip 127.0.0.1 "$T/ca/tls.pem"
 { openssl s_client -connect "${BOTID_CA_URL#https://}" </dev/null 2>/dev/null || true; } \
     >"$T/s_client.out"
-openssl x509 -in "$T/s_client.out" -noout -pubkey >"$T/served.pub" ||
+openssl x509 -in "$T/s_client.out" -outform DER -out "$T/served.der" ||
     fail "no server certificate: $(cat "$T/s_client.out")"
-openssl pkey -pubin -in "$T/served.pub" -outform DER |
-    openssl dgst -sha256 -binary | base64 >"$T/served-pin"
-[ "sha256//$(cat "$T/served-pin")" = "$pin" ] ||
-    fail "tls-pin $pin is not the served key's $(cat "$T/served-pin")"
+openssl x509 -in "$T/ca/tls.pem" -outform DER -out "$T/tls.der" ||
+    fail "openssl x509"
+cmp -s "$T/served.der" "$T/tls.der" || fail "the CA does not serve tls.pem"
+pin=$("$CA" tls-pin -c "$BOTID_CA_CONF") || fail "botid-ca tls-pin"
+served_pin="sha256//$(openssl x509 -in "$T/ca/tls.pem" -noout -pubkey |
+    openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | base64)"
+[ "$served_pin" = "$pin" ] || fail "tls-pin $pin is not the served key's $served_pin"
+# The join token carries the pin after a dot.
 "$CA" token create -c "$BOTID_CA_CONF" --ttl 10m >"$T/token-p"
-conf_for p
-expect_fail "$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
-    --ca-bundle "$BOTID_CA_BUNDLE" --ca-pin not-a-pin --join-token-file "$T/token-p"
-# A wrong pin: refused at the handshake, nothing recorded.
-other_pin="sha256//$(openssl pkey -in "$T/evil.key" -pubout -outform DER |
-    openssl dgst -sha256 -binary | base64)"
-rc=0
-"$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
-    --ca-bundle "$BOTID_CA_BUNDLE" --ca-pin "$other_pin" \
-    --join-token-file "$T/token-p" >"$T/prov-p0.out" 2>&1 || rc=$?
-[ "$rc" -eq 4 ] || fail "a wrong pin: exit $rc, not 4: $(cat "$T/prov-p0.out")"
-grep -q "the server's key is not the pinned CA TLS key" "$T/prov-p0.out" ||
-    fail "a wrong pin: unclear refusal: $(cat "$T/prov-p0.out")"
-[ ! -e "$T/state-p/attest/host.json" ] || fail "enrolled despite a wrong pin"
-# The right pin: enrolled, and the pin saved for the agent.
-check "$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
-    --ca-bundle "$BOTID_CA_BUNDLE" --ca-pin "$pin" --join-token-file "$T/token-p"
-[ "$(cat "$T/state-p/attest/ca-tls-pin")" = "$pin" ] || fail "the pin was not saved"
-mkdir -p "$T/pr"
-check "$REQUESTS" "$T/state-p" "$BOTID_TCTI" 1 "$T/pr" pinned-bot
-# A certificate the CA issued with the CA's own name and no SPIFFE ID
-# (here made with the CA key), at the address the agent uses: the chain
-# and the name pass, the pin does not.
+[ "$(cut -d. -f2- "$T/token-p")" = "$pin" ] ||
+    fail "the join token does not carry the pin: $(cat "$T/token-p")"
+
+# A certificate chained to the issuing CA with the CA's own name and no
+# SPIFFE ID (made here with the CA key, as a stolen or mis-issued one),
+# served at the address the host uses: the bundle and the name pass,
+# the token's pin does not. The host's bundle is the CA certificate
+# alone (what an operator copies); nothing more was given.
 printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=critical,CA:FALSE\n' \
     >"$T/named.ext"
 openssl req -new -key "$T/evil.key" -subj /CN=127.0.0.1 -out "$T/named.csr" ||
     fail "openssl req"
-openssl x509 -req -in "$T/named.csr" -CA "$BOTID_CA_BUNDLE" \
-    -CAkey "$T/pinned/ca.key" -set_serial 9 -days 1 -extfile "$T/named.ext" \
+openssl x509 -req -in "$T/named.csr" -CA "$BOTID_CA_CERT" \
+    -CAkey "$T/ca/ca.key" -set_serial 9 -days 1 -extfile "$T/named.ext" \
     -out "$T/named.pem" 2>/dev/null || fail "openssl x509 -req"
+serve "$T/named.pem"
+conf_for n
+rc=0
+"$PROVISION" -c "$T/agent-n.conf" --ca "https://127.0.0.1:$SRV_PORT" \
+    --ca-bundle "$BOTID_CA_CERT" --join-token-file "$T/token-p" \
+    >"$T/prov-n.out" 2>&1 || rc=$?
+[ "$rc" -eq 4 ] || fail "provision against the CA-named impostor: exit $rc, not 4: $(cat "$T/prov-n.out")"
+grep -q "the server's key is not the pinned CA TLS key" "$T/prov-n.out" ||
+    fail "CA-named impostor: unclear refusal: $(cat "$T/prov-n.out")"
+[ ! -e "$T/state-n/attest/host.json" ] || fail "enrolled with the impostor"
+[ ! -e "$T/state-n/attest/ca-tls-pin" ] || fail "a pin was saved"
+if grep -qF "$(cut -d. -f1 "$T/token-p")" "$T/srv.out"; then
+	fail "the join token reached the impostor"
+fi
+kill "$SRV_PID" 2>/dev/null || true
+wait "$SRV_PID" 2>/dev/null || true
+
+# A token whose pin is another key's: refused at the real CA's handshake,
+# nothing stored, and the token never sent (it enrols below).
+other_pin="sha256//$(openssl pkey -in "$T/evil.key" -pubout -outform DER |
+    openssl dgst -sha256 -binary | base64)"
+printf '%s.%s\n' "$(cut -d. -f1 "$T/token-p")" "$other_pin" >"$T/token-w"
+conf_for p
+rc=0
+"$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_CERT" --join-token-file "$T/token-w" \
+    >"$T/prov-w.out" 2>&1 || rc=$?
+[ "$rc" -eq 4 ] || fail "a wrong pin: exit $rc, not 4: $(cat "$T/prov-w.out")"
+grep -q "the server's key is not the pinned CA TLS key" "$T/prov-w.out" ||
+    fail "a wrong pin: unclear refusal: $(cat "$T/prov-w.out")"
+[ ! -e "$T/state-p/attest/host.json" ] || fail "enrolled despite a wrong pin"
+[ ! -e "$T/state-p/attest/ca-tls-pin" ] || fail "a wrong pin was saved"
+[ ! -e "$T/state-p/attest/ca-bundle.pem" ] || fail "a bundle was saved"
+# A malformed pin, and --ca-pin that is not the token's: usage errors.
+printf '%s.sha256//nope\n' "$(cut -d. -f1 "$T/token-p")" >"$T/token-m"
+rc=0
+"$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_CERT" --join-token-file "$T/token-m" \
+    >"$T/prov-m.out" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "a malformed pin: exit $rc, not 2"
+rc=0
+"$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_CERT" --ca-pin "$other_pin" \
+    --join-token-file "$T/token-p" >"$T/prov-c.out" 2>&1 || rc=$?
+[ "$rc" -eq 2 ] || fail "--ca-pin not the token's: exit $rc, not 2"
+grep -q -- "--ca-pin is not the pin the join token carries" "$T/prov-c.out" ||
+    fail "--ca-pin not the token's: unclear refusal: $(cat "$T/prov-c.out")"
+[ ! -e "$T/state-p/attest/host.json" ] || fail "enrolled after a usage error"
+
+# The right pin, from the token alone: enrolled with the CA certificate
+# as the only bundle, and the pin saved for the agent.
+check "$PROVISION" -c "$T/agent-p.conf" --ca "$BOTID_CA_URL" \
+    --ca-bundle "$BOTID_CA_CERT" --join-token-file "$T/token-p"
+[ "$(cat "$T/state-p/attest/ca-tls-pin")" = "$pin" ] || fail "the pin was not saved"
+cmp -s "$BOTID_CA_CERT" "$T/state-p/attest/ca-bundle.pem" ||
+    fail "the saved bundle is not the one given"
+mkdir -p "$T/pr"
+check "$REQUESTS" "$T/state-p" "$BOTID_TCTI" 1 "$T/pr" pinned-bot
+# The pinned key is the CA's identity, not its name: at https://localhost
+# (tls.pem names 127.0.0.1 only), curl refuses the name, the pinned client
+# goes on.
+port=${BOTID_CA_URL##*:}
+expect_fail curl -sS -o /dev/null --cacert "$BOTID_CA_BUNDLE" \
+    "https://localhost:$port/v1/health/live"
+cp -r "$T/state-p" "$T/state-l"
+sed -i "s|$BOTID_CA_URL|https://localhost:$port|" "$T/state-l/attest/host.json"
+grep -q "localhost:$port" "$T/state-l/attest/host.json" || fail "cannot rename the CA"
+mkdir -p "$T/pl"
+check "$REQUESTS" "$T/state-l" "$BOTID_TCTI" 1 "$T/pl" pinned-bot
+# The agent's CA client (renewal) against the CA-named certificate at
+# the address it was enrolled with: refused by the pin.
 serve "$T/named.pem" -www
-check curl -sS -o /dev/null --cacert "$BOTID_CA_BUNDLE" "https://127.0.0.1:$SRV_PORT/"
 cp -r "$T/state-p" "$T/state-p2"
 sed -i "s|$BOTID_CA_URL|https://127.0.0.1:$SRV_PORT|" "$T/state-p2/attest/host.json"
 grep -q "127.0.0.1:$SRV_PORT" "$T/state-p2/attest/host.json" || fail "cannot redirect the host"
@@ -251,11 +345,15 @@ rc=0
 [ "$rc" -ne 0 ] || fail "the agent's CA client took the impostor"
 grep -q "the server's key is not the pinned CA TLS key" "$T/pr2.out" ||
     fail "impostor with the CA's name: unclear refusal: $(cat "$T/pr2.out")"
-# The chain and the name pass (curl above); the pin alone refuses it.
+[ -z "$(ls "$T/pr2")" ] || fail "a request was made with the impostor: $(ls "$T/pr2")"
+# The chain and the name pass for a client without the pin (curl); the
+# pin alone refuses it.
+check curl -sS -o /dev/null --cacert "$BOTID_CA_CERT" "https://127.0.0.1:$SRV_PORT/"
 rc=0
-curl -sS -o /dev/null --cacert "$BOTID_CA_BUNDLE" --pinnedpubkey "$pin" \
+curl -sS -o /dev/null --cacert "$BOTID_CA_CERT" --pinnedpubkey "$pin" \
     "https://127.0.0.1:$SRV_PORT/" 2>/dev/null || rc=$?
 [ "$rc" -eq 90 ] || fail "curl --pinnedpubkey: exit $rc, not 90 (pin mismatch)"
 kill "$SRV_PID" 2>/dev/null || true
 wait "$SRV_PID" 2>/dev/null || true
+
 echo "ca-identity: ok"

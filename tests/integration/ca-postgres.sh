@@ -56,6 +56,8 @@ ca_conf ra "$DB"
 ca_conf rb "$DB"
 "$CA" init -c "$T/keys/ca.conf" >"$T/keys/init.out" ||
     fail "botid-ca init: $(cat "$T/keys/init.out")"
+# curl trusts the CA's self-signed TLS certificate by file.
+cat "$T/ca.pem" "$T/tls.pem" >"$T/bundle.pem"
 
 # serve NAME: starts replica NAME; sets PID_NAME and URL_NAME.
 serve() {
@@ -88,7 +90,7 @@ wait_serving rb
 http() {
 	local data=()
 	[ $# -ge 4 ] && data=(-H 'Content-Type: application/json' --data-binary "@$4")
-	curl -sS -o "${BODY:-$T/body}" -w '%{http_code}' --cacert "$T/ca.pem" \
+	curl -sS -o "${BODY:-$T/body}" -w '%{http_code}' --cacert "$T/bundle.pem" \
 	    -X "$2" "${data[@]}" "$1$3"
 }
 for u in "$URL_ra" "$URL_rb"; do

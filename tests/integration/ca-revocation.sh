@@ -146,7 +146,7 @@ for r in ra rb; do
 trust_domain = test.botid
 listen = 127.0.0.1:0
 database = $DB
-ca_cert = $BOTID_CA_BUNDLE
+ca_cert = $BOTID_CA_CERT
 ca_key = file:$T/ca/ca.key
 ek_root = $T/ek-roots.pem
 CONF

@@ -121,7 +121,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 certify_body "$T/self.pem" >"$T/req.json"
 expect_status 403 POST /v1/ssh/certify "$T/req.json"
 grep -q 'not issued by this CA' "$T/body" || fail "self-signed: $(cat "$T/body")"
-certify_body "$BOTID_CA_BUNDLE" >"$T/req.json"
+certify_body "$BOTID_CA_CERT" >"$T/req.json"
 expect_status 403 POST /v1/ssh/certify "$T/req.json"
 grep -q 'not a valid bot certificate' "$T/body" || fail "CA cert: $(cat "$T/body")"
 certify_body "$T/tbot.chain" '{"principals": ["root"]}' >"$T/req.json"

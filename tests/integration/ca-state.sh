@@ -6,7 +6,8 @@
 # tokens and certificates expired longer than cert_retention, and nothing
 # else; the serve loop purges every purge_interval (its log line). The
 # CRL and purge queries have indexes (schema 5), and SQLite uses the one
-# on revoked_at for the CRL.
+# on revoked_at for the CRL. database_sync = normal is taken by serve
+# alone, which says so, and other values are refused.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -14,7 +15,9 @@ start_swtpm tpm
 . "$top_srcdir/tests/integration/agent-common.sh"
 REQUESTS="$top_builddir/tests/integration/ca-certify-requests"
 PROVISION="$top_builddir/tools/botid-provision"
+# (nonce_burst above the storm: the rate is ca-nonce-rate.sh's.)
 start_ca ca "$BOTID_EK_CA_CHAIN" "nonce_max = 32" "nonce_lifetime = 1h" \
+    "nonce_burst = 1000000" \
     "purge_interval = 1" \
     "cert_retention = 1d"
 DB="$T/ca/ca.db"
@@ -123,4 +126,21 @@ for ix in certs_revoked certs_not_after nonces_host nonces_expires \
 done
 db 'EXPLAIN QUERY PLAN SELECT serial, revoked_at, revoke_reason FROM certs WHERE revoked_at IS NOT NULL AND not_after >= 0 ORDER BY revoked_at' >"$T/plan"
 grep -q 'USING INDEX certs_revoked' "$T/plan" || fail "the CRL query scans: $(cat "$T/plan")"
+
+# --- database_sync = normal: serve's commits are not fsynced, and it says
+# so; the operator's commands keep theirs; other values are refused.
+start_ca relaxed "$BOTID_EK_CA_CHAIN" "database_sync = normal"
+grep -q 'ca: database_sync = normal: commits are not fsynced; a power loss may undo the last ones' \
+    "$BOTID_CA_LOG" || fail "database_sync = normal: no warning: $(cat "$BOTID_CA_LOG")"
+[ "$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$BOTID_CA_BUNDLE" \
+    "$BOTID_CA_URL/v1/health/ready")" = 200 ] || fail "database_sync = normal: not ready"
+out=$("$CA" token create -c "$BOTID_CA_CONF" --ttl 1m 2>&1) ||
+    fail "token create: $out"
+if grep -q 'database_sync' <<<"$out"; then
+	fail "a command relaxed its commits: $out"
+fi
+sed 's/^database_sync = normal$/database_sync = off/' "$BOTID_CA_CONF" >"$T/bad.conf"
+out=$("$CA" init -c "$T/bad.conf" 2>&1) && fail "database_sync = off was taken"
+grep -q 'database_sync must be full or normal' <<<"$out" ||
+    fail "database_sync = off: unclear refusal: $out"
 echo "ca-state: ok"

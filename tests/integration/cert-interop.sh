@@ -106,8 +106,15 @@ for b in $BOTS; do
 	    >>"$T/certs.list"
 done
 echo "host $HOST_CERT tpm spiffe://$TD/host/$host_id" >>"$T/certs.list"
-echo "ca $BOTID_CA_BUNDLE - -" >>"$T/certs.list"
-echo "ca-tls $T/ca-tls.pem - -" >>"$T/certs.list"
+echo "ca $BOTID_CA_CERT - -" >>"$T/certs.list"
+# The CA's TLS certificate is self-signed by its own key (issue 21), not
+# issued by the CA: GnuTLS parses it, and the CA does not verify it.
+# (GnuTLS takes no CA:FALSE certificate as a trust anchor, not even this
+# one for itself: doc/security.md says so; OpenSSL, curl and Python do.)
+certtool -i --infile "$T/ca-tls.pem" >"$T/certtool.ca-tls" 2>&1 ||
+    fail "certtool -i refuses the CA's TLS certificate: $(head -3 "$T/certtool.ca-tls")"
+expect_fail certtool --verify --load-ca-certificate "$BOTID_CA_CERT" \
+    --infile "$T/ca-tls.pem"
 # The host certificate's claim and ID are what OpenSSL reads, so the
 # other stacks are compared with a reference, not with themselves.
 # (read whole first: grep -q at the end of a pipe may stop the writer)
@@ -126,7 +133,7 @@ while read -r name file kind id; do
 		grep -q "URI: $id\$" "$T/certtool.$name" ||
 		    fail "certtool does not show the $name certificate's SPIFFE ID"
 	fi
-	certtool --verify --load-ca-certificate "$BOTID_CA_BUNDLE" \
+	certtool --verify --load-ca-certificate "$BOTID_CA_CERT" \
 	    --infile "$file" >"$T/certverify.$name" 2>&1 ||
 	    fail "certtool --verify: the $name certificate: $(grep -i -m3 'verif\|error' "$T/certverify.$name")"
 	grep -q 'Chain verification output: Verified' "$T/certverify.$name" ||
@@ -136,14 +143,14 @@ certtool --crl-info --infile "$T/crl.pem" >"$T/certtool.crl" 2>&1 ||
     fail "certtool --crl-info refuses the CRL: $(head -3 "$T/certtool.crl")"
 grep -qi "Serial Number (hex): $p11_serial" "$T/certtool.crl" ||
     fail "certtool does not list the revoked serial"
-certtool --verify-crl --load-ca-certificate "$BOTID_CA_BUNDLE" \
+certtool --verify-crl --load-ca-certificate "$BOTID_CA_CERT" \
     --infile "$T/crl.pem" >"$T/certtool.crlverify" 2>&1 ||
     fail "certtool --verify-crl: $(tail -3 "$T/certtool.crlverify")"
 grep -q 'Verified' "$T/certtool.crlverify" || fail "certtool: the CRL is not verified"
 
 # ---- python3-cryptography 38: every extension parsed, the signature
 # checked with the CA's key, the claim and the SPIFFE ID read.
-"$DEBPY" - "$T/certs.list" "$BOTID_CA_BUNDLE" "$T/crl.pem" "$p11_serial" \
+"$DEBPY" - "$T/certs.list" "$BOTID_CA_CERT" "$T/crl.pem" "$p11_serial" \
     "$old_serial" "$OID" \
     >"$T/py.out" 2>&1 <<'PY' || fail "python3-cryptography: $(tail -3 "$T/py.out")"
 import sys
@@ -194,7 +201,7 @@ reason = r.extensions.get_extension_for_class(x509.CRLReason).value.reason
 assert reason == x509.ReasonFlags.superseded, reason
 print("ok crl", len(serials))
 PY
-[ "$(grep -c '^ok ' "$T/py.out")" -eq 8 ] || fail "python3-cryptography: $(cat "$T/py.out")"
+[ "$(grep -c '^ok ' "$T/py.out")" -eq 7 ] || fail "python3-cryptography: $(cat "$T/py.out")"
 
 # ---- Go's crypto/x509: parse, verify against the CA certificate, read
 # the claim (encoding/asn1 UTF8String) and the URI SAN; parse the CRL and
@@ -309,9 +316,9 @@ GO
 export GOCACHE="$T/go/cache" GOPATH="$T/go/path" GO111MODULE=off GOFLAGS=
 (cd "$T/go" && go build -o x509check main.go) >"$T/go.build" 2>&1 ||
     fail "go build: $(tail -3 "$T/go.build")"
-"$T/go/x509check" "$T/certs.list" "$BOTID_CA_BUNDLE" "$T/crl.pem" "$p11_serial" \
+"$T/go/x509check" "$T/certs.list" "$BOTID_CA_CERT" "$T/crl.pem" "$p11_serial" \
     "$old_serial" "$OID" >"$T/go.out" 2>&1 || fail "Go crypto/x509: $(tail -3 "$T/go.out")"
-[ "$(grep -c '^ok ' "$T/go.out")" -eq 8 ] || fail "Go crypto/x509: $(cat "$T/go.out")"
+[ "$(grep -c '^ok ' "$T/go.out")" -eq 7 ] || fail "Go crypto/x509: $(cat "$T/go.out")"
 
 # ---- botid's own readers: verify-cert --require-tpm reads the claim of
 # a TPM bot and refuses a PKCS#11 bot's.
@@ -347,10 +354,10 @@ old_cert() {
 	openssl req -new -key "$T/ca/ca.key" -subj /CN=tpm-ec \
 	    -out "$T/$name.csr" 2>"$T/$name.err" || fail "$name: $(cat "$T/$name.err")"
 	openssl x509 -req -in "$T/$name.csr" -force_pubkey "$T/tpm-ec.pub.pem" \
-	    -CA "$BOTID_CA_BUNDLE" -CAkey "$T/ca/ca.key" -days 1 \
+	    -CA "$BOTID_CA_CERT" -CAkey "$T/ca/ca.key" -days 1 \
 	    -set_serial "0x$(openssl rand -hex 15)" -extfile "$T/$name.ext" \
 	    -out "$T/$name.pem" 2>"$T/$name.err" || fail "$name: $(cat "$T/$name.err")"
-	cat "$T/$name.pem" "$BOTID_CA_BUNDLE" >"$T/$name.chain"
+	cat "$T/$name.pem" "$BOTID_CA_CERT" >"$T/$name.chain"
 }
 openssl x509 -in "$T/tpm-ec.leaf.pem" -noout -pubkey >"$T/tpm-ec.pub.pem"
 old_cert old "$OLD_OID = ASN1:UTF8String:tpm"
@@ -384,7 +391,7 @@ print([e.oid.dotted_string for e in c.extensions])' "$T/$l.pem" >"$T/py.$l" 2>&1
 		grep -q 'Extension::extn_id' "$T/py.$l" || fail "python3-cryptography: $(tail -1 "$T/py.$l")"
 	fi
 	rc=0
-	"$T/go/x509check" "$T/$l.list" "$BOTID_CA_BUNDLE" "$T/crl.pem" "$p11_serial" \
+	"$T/go/x509check" "$T/$l.list" "$BOTID_CA_CERT" "$T/crl.pem" "$p11_serial" \
 	    "$old_serial" "$OID" >"$T/go.$l" 2>&1 || rc=$?
 	if [ $l = new ]; then
 		grep -q '^ok new tpm$' "$T/go.$l" || fail "Go: new: $(cat "$T/go.$l")"
@@ -650,7 +657,7 @@ done
 go_server() {
 	local b=$1 cert=$2 pid rc=0
 	rm -f "$T/goserver.port"
-	"$T/go/tlsserver.bin" "$BOTID_CA_BUNDLE" "$T/server.pem" "$T/server.key" \
+	"$T/go/tlsserver.bin" "$BOTID_CA_CERT" "$T/server.pem" "$T/server.key" \
 	    "$T/goserver.port" >"$T/goserver.$b.out" 2>&1 &
 	pid=$!
 	register_pid "$pid"

@@ -202,7 +202,11 @@ fixture_var() {
 # 127.0.0.1, with a PEM key made by `botid-ca init`. Its database is the
 # SQLite file $T/NAME/ca.db, or, when BOTID_TEST_PG is set (pg-common.sh),
 # a PostgreSQL database of that server made for NAME. Sets CA (the program),
-# BOTID_CA_CONF, BOTID_CA_URL, BOTID_CA_BUNDLE and BOTID_CA_LOG here.
+# BOTID_CA_CONF, BOTID_CA_URL, BOTID_CA_CERT (the CA certificate),
+# BOTID_CA_BUNDLE and BOTID_CA_LOG here. BOTID_CA_BUNDLE is the CA
+# certificate and the CA's self-signed TLS certificate (tls.pem, made by
+# `botid-ca init`), for clients that do not pin the TLS key (curl, Python):
+# botid-provision pins it from the join token whatever bundle it is given.
 # Stopped when the test exits.
 start_ca() {
 	local name=$1 dir="$T/$1" roots=$2 pid
@@ -210,7 +214,8 @@ start_ca() {
 	CA="$top_builddir/ca/botid-ca"
 	mkdir -p "$dir"
 	BOTID_CA_CONF="$dir/ca.conf"
-	BOTID_CA_BUNDLE="$dir/ca.pem"
+	BOTID_CA_CERT="$dir/ca.pem"
+	BOTID_CA_BUNDLE="$dir/bundle.pem"
 	BOTID_CA_LOG="$dir/ca.log"
 	{
 		echo "[ca]"
@@ -221,13 +226,15 @@ start_ca() {
 		else
 			echo "database = $dir/ca.db"
 		fi
-		echo "ca_cert = $BOTID_CA_BUNDLE"
+		echo "ca_cert = $BOTID_CA_CERT"
 		echo "ca_key = file:$dir/ca.key"
 		echo "ek_root = $roots"
 		for line in "$@"; do echo "$line"; done
 	} >"$BOTID_CA_CONF"
 	"$CA" init -c "$BOTID_CA_CONF" >"$dir/init.out" ||
 	    fail "botid-ca init failed: $(cat "$dir/init.out")"
+	cat "$BOTID_CA_CERT" "$dir/tls.pem" >"$BOTID_CA_BUNDLE" ||
+	    fail "no TLS certificate from botid-ca init"
 	"$CA" serve -c "$BOTID_CA_CONF" --port-file "$dir/port" \
 	    2>>"$BOTID_CA_LOG" &
 	pid=$!

@@ -47,20 +47,29 @@ stop_agent
 kill "$BOTID_CA_PID"
 wait "$BOTID_CA_PID" 2>/dev/null || true
 
-# What the test knows: the PINs, the join token, the CA key's scalar.
-ca_scalar=$(openssl pkey -in "$T/ca/ca.key" -noout -text |
-    awk '/^priv:/ { p = 1; next } /^pub:/ { p = 0 } p' | tr -d ' :\n')
+# What the test knows: the PINs, the join token (its secret part: the CA's
+# TLS pin after the dot is public, and saved by the host), the CA key's
+# scalar and the CA's TLS key's.
+scalar_of() {
+	openssl pkey -in "$1" -noout -text |
+	    awk '/^priv:/ { p = 1; next } /^pub:/ { p = 0 } p' | tr -d ' :\n'
+}
+ca_scalar=$(scalar_of "$T/ca/ca.key")
 [ ${#ca_scalar} -ge 64 ] || fail "cannot read the CA key's scalar"
+tls_scalar=$(scalar_of "$T/ca/tls.key")
+[ ${#tls_scalar} -ge 64 ] || fail "cannot read the CA's TLS key's scalar"
 hsm_dir=$(dirname "$BOTID_PIN_FILE")
 tpm_state="$T/tpm/state"
 [ -d "$tpm_state" ] || fail "no TPM state directory $tpm_state"
 check "$PY" "$top_srcdir/tests/integration/no-secrets.py" \
     --text "user PIN=$(cat "$hsm_dir/user.pin")" \
     --text "SO PIN=$(cat "$hsm_dir/so.pin")" \
-    --text "join token=$(tr -d '\n' <"$T/join.token")" \
+    --text "join token=$(cut -d. -f1 "$T/join.token")" \
     --secret "CA private scalar=$ca_scalar" \
+    --secret "CA TLS private scalar=$tls_scalar" \
     --exclude "$hsm_dir/user.pin" --exclude "$hsm_dir/so.pin" \
     --exclude "$T/join.token" --exclude "$T/ca/ca.key" \
+    --exclude "$T/ca/tls.key" \
     --exclude "$tpm_state" --exclude "$T/tpm/ca" \
     "$T"
 # The scan covered what matters: the state, the audit log, the logs, the
