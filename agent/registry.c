@@ -738,6 +738,55 @@ registry_find_unavailable(struct botid_registry *reg, const char *name)
 	return NULL;
 }
 
+size_t
+registry_unavailable_count(const struct botid_registry *reg)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < reg->nbots; i++)
+		if (reg->bots[i].key == NULL && reg->bots[i].unavailable)
+			n++;
+	return n;
+}
+
+int
+registry_retry(const struct botid_registry *prev, struct botid_done *done,
+    struct botid_registry **regp)
+{
+	struct botid_backend_ref **held = NULL;
+	size_t i, nheld = 0;
+	int r;
+
+	*regp = NULL;
+	if ((held = calloc(prev->nbots + 1, sizeof(*held))) == NULL)
+		return BOTID_ERR_ALLOC;
+	/*
+	 * Only a backend that opens is worth a build: the references held
+	 * here keep each one open until the build has taken its own.
+	 */
+	for (i = 0; i < prev->nbots; i++) {
+		const struct botid_bot *bot = &prev->bots[i];
+
+		if (bot->key != NULL || !bot->unavailable)
+			continue;
+		if ((r = backend_get(prev->cfg, bot->cfg, done,
+		    &held[nheld])) == BOTID_ERR_ALLOC)
+			goto out;
+		if (r == 0)
+			nheld++;
+	}
+	if (nheld == 0) {
+		r = BOTID_ERR_UNAVAILABLE;
+		goto out;
+	}
+	r = registry_rebuild(prev, done, regp);
+ out:
+	for (i = 0; i < nheld; i++)
+		backend_unref(held[i]);
+	free(held);
+	return r;
+}
+
 const uint8_t *
 registry_spki(const struct botid_bot *bot, size_t *len)
 {

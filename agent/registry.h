@@ -115,6 +115,19 @@ int	registry_key_is_ec(const struct botid_bot *bot);
 struct botid_bot *registry_find_unavailable(struct botid_registry *reg,
 	    const char *name);
 
+/* How many configured bots reg leaves unserved for an unavailable backend. */
+size_t	registry_unavailable_count(const struct botid_registry *reg);
+
+/*
+ * Tries again to reach the backends of prev's unavailable bots: when at
+ * least one of them now opens, a registry like prev (same configuration,
+ * built as registry_rebuild does) into *regp, which may still leave some
+ * bots unavailable; else *regp NULL and BOTID_ERR_UNAVAILABLE. Nothing in
+ * prev changes. Errors: BOTID_ERR_UNAVAILABLE, _ALLOC.
+ */
+int	registry_retry(const struct botid_registry *prev,
+	    struct botid_done *done, struct botid_registry **regp);
+
 void	registry_ref(struct botid_registry *reg);
 /* Drops a reference; the last one closes keys and backends no longer used. */
 void	registry_unref(struct botid_registry *reg);

@@ -50,6 +50,12 @@
  * again while more wait).
  */
 #define ACCEPT_BATCH	64
+/*
+ * A bot's TPM or token that was down when its key was to be opened is
+ * tried again this long after, the wait doubling up to the last value.
+ */
+#define BACKEND_RETRY_FIRST_S	1u
+#define BACKEND_RETRY_MAX_S	30u
 
 struct conn {
 	struct conn		*prev, *next;
@@ -167,6 +173,8 @@ struct server {
 				 log_frame, log_cred;
 	struct ssh_cached	*ssh_keys;	/* by bot index */
 	size_t			 nssh_keys;
+	time_t			 retry_at;	/* next backend retry; 0: none */
+	unsigned		 retry_delay;	/* seconds, before doubling */
 };
 
 static const char *
@@ -486,7 +494,7 @@ refuse_unavailable(struct server *s, struct conn *c,
 		return 0;
 	reply_error(c, req->op, req->id, BOTID_STATUS_UNAVAILABLE,
 	    "backend unavailable: the bot's TPM or token was down when its "
-	    "key was to be opened; retry after the agent reloads");
+	    "key was to be opened; the agent keeps trying, retry later");
 	audit_simple(c, op_name(req->op), req->bot, "error",
 	    "backend unavailable", t0);
 	return 1;
@@ -2135,6 +2143,78 @@ sweep(struct server *s, const struct botid_agent_config *cfg)
 	}
 }
 
+/*
+ * Called whenever s->reg changes: while bots wait for a TPM or token that
+ * was down, the loop tries it again on its own (retry_backends). Said
+ * once when bots start waiting, not at every try.
+ */
+static void
+retry_schedule(struct server *s)
+{
+	size_t n = registry_unavailable_count(s->reg);
+
+	if (n == 0) {
+		s->retry_at = 0;
+		return;
+	}
+	if (s->retry_at != 0)
+		return;
+	s->retry_delay = BACKEND_RETRY_FIRST_S;
+	s->retry_at = time(NULL) + s->retry_delay;
+	log_warn("%zu bot%s wait%s for a TPM or token that is unavailable: "
+	    "trying it again on its own, every %u s at first, then less often "
+	    "(every %u s at most)", n, n == 1 ? "" : "s", n == 1 ? "s" : "",
+	    BACKEND_RETRY_FIRST_S, BACKEND_RETRY_MAX_S);
+}
+
+/*
+ * When due, opens again the backends of the bots that wait for one, and
+ * serves them with a registry of the same configuration as soon as one
+ * opens; bots served already keep their keys. The tries themselves log
+ * at debug level only: each bot that comes back is one line, and the
+ * last one another.
+ */
+static void
+retry_backends(struct server *s)
+{
+	struct botid_registry *reg = NULL;
+	time_t now = time(NULL);
+	size_t i, left;
+	int r;
+
+	if (s->retry_at == 0 || now < s->retry_at || s->stopping)
+		return;
+	log_demote(1);
+	r = registry_retry(s->reg, &s->done, &reg);
+	log_demote(0);
+	if (r == 0) {
+		/* The same configuration: the same bots at the same index. */
+		for (i = 0; i < reg->nbots && i < s->reg->nbots; i++)
+			if (s->reg->bots[i].key == NULL &&
+			    reg->bots[i].key != NULL)
+				log_info("bot %s: its %s is available again: "
+				    "served", reg->bots[i].cfg->name,
+				    reg->bots[i].cfg->backend ==
+				    BOTID_BACKEND_TPM ? "TPM" : "token");
+		registry_unref(s->reg);
+		s->reg = reg;
+		renew_tick(s->renew, s->reg);
+	} else if (r != BOTID_ERR_UNAVAILABLE)
+		log_err("retrying unavailable backends: %s", botid_strerror(r));
+	if ((left = registry_unavailable_count(s->reg)) == 0) {
+		log_info("every bot's TPM or token is available");
+		s->retry_at = 0;
+		return;
+	}
+	if (s->retry_delay < BACKEND_RETRY_MAX_S / 2)
+		s->retry_delay *= 2;
+	else
+		s->retry_delay = BACKEND_RETRY_MAX_S;
+	s->retry_at = time(NULL) + s->retry_delay;
+	log_debug("%zu bots still wait for their TPM or token: next try in "
+	    "%u s", left, s->retry_delay);
+}
+
 static void
 reload(struct server *s)
 {
@@ -2169,6 +2249,7 @@ reload(struct server *s)
 	registry_unref(s->reg);
 	s->reg = reg;
 	renew_tick(s->renew, s->reg);
+	retry_schedule(s);
 }
 
 /*
@@ -2189,6 +2270,7 @@ rotation_switch(struct server *s)
 	registry_unref(s->reg);
 	s->reg = reg;
 	renew_tick(s->renew, s->reg);
+	retry_schedule(s);
 }
 
 static int
@@ -2341,6 +2423,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	if ((r = registry_build(cfg, NULL, &s.done, &s.reg)) != 0)
 		goto out;
 	renew_tick(s.renew, s.reg);
+	retry_schedule(&s);
 	audit_tick(s.reg);	/* a break checkpoint before any entry */
 	log_info("ready: %u connections max", s.reg->cfg->max_connections);
 	for (;;) {
@@ -2414,6 +2497,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		if (time(NULL) != last_sweep) {
 			last_sweep = time(NULL);
 			sweep(&s, s.reg->cfg);
+			retry_backends(&s);
 			if (!s.stopping)
 				renew_tick(s.renew, s.reg);
 		}
