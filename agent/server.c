@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -170,9 +171,11 @@ struct server {
 	struct uid_count	*uids;		/* uids holding connections */
 	size_t			 nuids, uids_cap;
 	struct ratelog		 log_full, log_uid, log_evict, log_hello,
-				 log_frame, log_cred;
+				 log_frame, log_cred, log_accept;
 	struct ssh_cached	*ssh_keys;	/* by bot index */
 	size_t			 nssh_keys;
+	unsigned		 conn_cap;	/* max_connections, within the
+						 * descriptor limit */
 	time_t			 retry_at;	/* next backend retry; 0: none */
 	unsigned		 retry_delay;	/* seconds, before doubling */
 };
@@ -1900,6 +1903,40 @@ conn_readable(struct server *s, struct conn *c)
 }
 
 /*
+ * max_connections, but no more than the descriptor limit leaves room for
+ * (BOTID_AGENT_FDS_PER_CONN each, after BOTID_AGENT_FD_RESERVE): past it
+ * accept() would fail for everyone, and eviction could not make room for a
+ * newcomer of another uid. Logged when it changes.
+ */
+static void
+conn_cap_update(struct server *s, const struct botid_agent_config *cfg)
+{
+	struct rlimit rl;
+	unsigned cap = cfg->max_connections;
+	rlim_t fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY) {
+		fit = rl.rlim_cur <= BOTID_AGENT_FD_RESERVE ? 0 :
+		    (rl.rlim_cur - BOTID_AGENT_FD_RESERVE) /
+		    BOTID_AGENT_FDS_PER_CONN;
+		if (fit < 1)
+			fit = 1;
+		if (fit < cap)
+			cap = (unsigned)fit;
+	}
+	if (cap == s->conn_cap)
+		return;
+	s->conn_cap = cap;
+	if (cap < cfg->max_connections)
+		log_warn("max_connections %u capped to %u: the descriptor "
+		    "limit is %llu (%u per connection, %u kept for the rest; "
+		    "raise LimitNOFILE)", cfg->max_connections, cap,
+		    (unsigned long long)rl.rlim_cur, BOTID_AGENT_FDS_PER_CONN,
+		    BOTID_AGENT_FD_RESERVE);
+}
+
+/*
  * The agent is full and uid wants in: closes the oldest idle connection of
  * the uid holding the most, if that is another uid holding more. Returns
  * whether one was closed.
@@ -1955,7 +1992,8 @@ accept_all(struct server *s, const struct botid_agent_config *cfg,
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warn("accept: %s", strerror(errno));
+				log_limited(&s->log_accept, "accept: %s",
+				    strerror(errno));
 			return;
 		}
 		len = sizeof(cred);
@@ -1975,10 +2013,10 @@ accept_all(struct server *s, const struct botid_agent_config *cfg,
 			close(fd);
 			continue;
 		}
-		if (s->nconns >= cfg->max_connections &&
+		if (s->nconns >= s->conn_cap &&
 		    !evict_for(s, cred.uid)) {
 			log_limited(&s->log_full, "connection refused: "
-			    "limit of %u reached", cfg->max_connections);
+			    "limit of %u reached", s->conn_cap);
 			close(fd);
 			continue;
 		}
@@ -2248,6 +2286,7 @@ reload(struct server *s)
 		log_err("reload: audit log not reopened");
 	registry_unref(s->reg);
 	s->reg = reg;
+	conn_cap_update(s, s->reg->cfg);
 	renew_tick(s->renew, s->reg);
 	retry_schedule(s);
 }
@@ -2425,7 +2464,8 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	renew_tick(s.renew, s.reg);
 	retry_schedule(&s);
 	audit_tick(s.reg);	/* a break checkpoint before any entry */
-	log_info("ready: %u connections max", s.reg->cfg->max_connections);
+	conn_cap_update(&s, s.reg->cfg);
+	log_info("ready: %u connections max", s.conn_cap);
 	for (;;) {
 		if (s.stopping) {
 			if (drain_deadline == 0) {
