@@ -417,6 +417,25 @@ pkcs11_module_put(struct pkcs11_module *mod)
 	free(mod);
 }
 
+/*
+ * Whether path is a PKCS#11 module that loads: when libp11 cannot start
+ * it, this tells a module whose C_Initialize failed (its device or token
+ * store out of reach, as SoftHSM2 without its token directory: an outage
+ * the agent retries) from a file that is no module at all.
+ */
+static int
+pkcs11_module_loads(const char *path)
+{
+	void *dl;
+	int ok;
+
+	if ((dl = dlopen(path, RTLD_LAZY | RTLD_LOCAL)) == NULL)
+		return 0;
+	ok = dlsym(dl, "C_GetFunctionList") != NULL;
+	dlclose(dl);
+	return ok;
+}
+
 /* Loads path (or takes another reference to it). Lock held. */
 static int
 pkcs11_module_get(const char *path, struct pkcs11_module **modp)
@@ -460,7 +479,8 @@ pkcs11_module_get(const char *path, struct pkcs11_module **modp)
 	if (PKCS11_CTX_load(mod->ctx, path) != 0) {
 		log_err("PKCS#11 module %s: cannot load or initialise it: %s",
 		    path, pkcs11_libp11_error());
-		r = BOTID_ERR_PKCS11;
+		r = pkcs11_module_loads(path) ? BOTID_ERR_UNAVAILABLE :
+		    BOTID_ERR_PKCS11;
 		goto out;
 	}
 	mod->loaded = 1;

@@ -65,6 +65,21 @@ backend_ident(const struct botid_agent_config *cfg,
 	return s;
 }
 
+/* Whether b is the backend bot would use. */
+static int
+backend_is(const struct botid_backend_ref *b,
+    const struct botid_agent_config *cfg, const struct botid_bot_config *bot)
+{
+	char *ident;
+	int same;
+
+	if ((ident = backend_ident(cfg, bot)) == NULL)
+		return 0;
+	same = strcmp(b->ident, ident) == 0;
+	free(ident);
+	return same;
+}
+
 static void
 backend_unref(struct botid_backend_ref *b)
 {
@@ -753,34 +768,50 @@ int
 registry_retry(const struct botid_registry *prev, struct botid_done *done,
     struct botid_registry **regp)
 {
-	struct botid_backend_ref **held = NULL;
-	size_t i, nheld = 0;
-	int r;
+	struct botid_backend_ref **held = NULL, *b;
+	size_t i, nheld = 0, opened = 0;
+	int r, was_open;
 
 	*regp = NULL;
 	if ((held = calloc(prev->nbots + 1, sizeof(*held))) == NULL)
 		return BOTID_ERR_ALLOC;
 	/*
 	 * Only a backend that opens is worth a build: the references held
-	 * here keep each one open until the build has taken its own.
+	 * here keep each one open until the build has taken its own. The
+	 * tries fail the same way each time: their lines are debug ones.
 	 */
+	log_demote(1);
 	for (i = 0; i < prev->nbots; i++) {
 		const struct botid_bot *bot = &prev->bots[i];
 
 		if (bot->key != NULL || !bot->unavailable)
 			continue;
+		was_open = 0;
+		for (b = open_backends; b != NULL; b = b->next)
+			was_open += b->refs > 0 && backend_is(b, prev->cfg,
+			    bot->cfg);
 		if ((r = backend_get(prev->cfg, bot->cfg, done,
 		    &held[nheld])) == BOTID_ERR_ALLOC)
 			goto out;
-		if (r == 0)
+		if (r == 0) {
 			nheld++;
+			opened += !was_open;
+		}
 	}
 	if (nheld == 0) {
 		r = BOTID_ERR_UNAVAILABLE;
 		goto out;
 	}
+	/*
+	 * A backend that opened is news, and so is what the build does
+	 * with it (keys made, bots served). A backend open all along whose
+	 * bot's key failed to open is tried again quietly.
+	 */
+	if (opened > 0)
+		log_demote(0);
 	r = registry_rebuild(prev, done, regp);
  out:
+	log_demote(0);
 	for (i = 0; i < nheld; i++)
 		backend_unref(held[i]);
 	free(held);

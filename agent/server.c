@@ -2208,9 +2208,9 @@ retry_schedule(struct server *s)
 /*
  * When due, opens again the backends of the bots that wait for one, and
  * serves them with a registry of the same configuration as soon as one
- * opens; bots served already keep their keys. The tries themselves log
- * at debug level only: each bot that comes back is one line, and the
- * last one another.
+ * opens; bots served already keep their keys. Failed tries log at debug
+ * level only (registry_retry): each bot that comes back is one line, and
+ * the end of the wait another.
  */
 static void
 retry_backends(struct server *s)
@@ -2222,9 +2222,7 @@ retry_backends(struct server *s)
 
 	if (s->retry_at == 0 || now < s->retry_at || s->stopping)
 		return;
-	log_demote(1);
 	r = registry_retry(s->reg, &s->done, &reg);
-	log_demote(0);
 	if (r == 0) {
 		/* The same configuration: the same bots at the same index. */
 		for (i = 0; i < reg->nbots && i < s->reg->nbots; i++)

@@ -6,7 +6,9 @@
 # port: the agent, retrying with a capped backoff, serves the TPM bot
 # (waited for through its log line, then a signature verified with the
 # bot's key), logs the wait once and not each try, and the SoftHSM2 bot
-# keeps its key and signs throughout.
+# keeps its key and signs throughout. The same with SoftHSM2's token
+# directory absent at start: its bot answers UNAVAILABLE, the TPM bot
+# signs, and once the directory is back the bot signs with its old key.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -111,4 +113,32 @@ sign_ok pbot after || fail "the SoftHSM2 bot fails after the TPM came back: $(ca
 grep -q 'every bot.s TPM or token is available' "$AGENT_LOG" ||
     fail "the end of the wait is not logged"
 stop_agent
-echo "PASS: a TPM down at start is served once it is back, without SIGHUP"
+
+# ---- the SoftHSM2 token's directory absent at start, then back: SoftHSM2
+# cannot even initialise, which is an outage like a TPM that is down.
+mv "$T/hsm/tokens" "$T/hsm/tokens.away"
+: >"$AGENT_LOG"
+start_agent
+grep -q 'bot pbot: not served: backend unavailable' "$AGENT_LOG" ||
+    fail "pbot was not found unavailable: $(tail -3 "$AGENT_LOG")"
+st=$(status_of pbot) || fail "no reply to the status probe"
+[ "$st" = 11 ] || fail "status $st, not 11 (UNAVAILABLE), for pbot with no token"
+rc=0
+botid_cli sign pbot --in "$T/msg.first" --out "$T/hsm-down.sig" 2>"$T/hsm-down.err" || rc=$?
+[ "$rc" -eq 5 ] && [ ! -s "$T/hsm-down.sig" ] ||
+    fail "pbot with no token: exit status $rc, not 5: $(cat "$T/hsm-down.err")"
+sign_ok tbot hsm-down || fail "the TPM bot fails while the token is away: $(cat "$T/err.hsm-down")"
+mv "$T/hsm/tokens.away" "$T/hsm/tokens"
+ok=
+for _ in $(seq 1 1200); do
+	grep -q 'bot pbot: its token is available again: served' "$AGENT_LOG" &&
+	    { ok=1; break; }
+	kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent died: $(tail -3 "$AGENT_LOG")"
+	sleep 0.1
+done
+[ -n "$ok" ] || fail "pbot not served 120 s after its token came back: $(tail -3 "$AGENT_LOG")"
+# The same key as before (pbot.pem is from the first start): found again.
+sign_ok pbot hsm-back || fail "pbot cannot sign with its key once the token is back: $(cat "$T/err.hsm-back")"
+! grep -q 'reloading' "$AGENT_LOG" || fail "the agent reloaded"
+stop_agent
+echo "PASS: a TPM or a SoftHSM2 token down at start is served once it is back, without SIGHUP"
