@@ -1204,6 +1204,14 @@ pkcs11_sign(struct botid_backend *be, struct botid_key *key,
 		log_err("bot '%s': C_SignInit: %s (0x%lx)", key->bot,
 		    pkcs11_rv_name(rv), (unsigned long)rv);
 		r = pkcs11_rv_err(rv);
+		/*
+		 * The key found when the token was opened is gone from its
+		 * view: the token was removed, reset or lost its storage
+		 * (SoftHSM2 says so). An outage: opened anew, it may be back.
+		 */
+		if (rv == CKR_KEY_HANDLE_INVALID ||
+		    rv == CKR_OBJECT_HANDLE_INVALID)
+			r = BOTID_ERR_UNAVAILABLE;
 		goto fail;
 	}
 	/* The size is known from the key: one call, no length query. */

@@ -818,6 +818,59 @@ registry_retry(const struct botid_registry *prev, struct botid_done *done,
 	return r;
 }
 
+int
+registry_drop_backend(const struct botid_registry *prev,
+    const struct botid_backend *be, struct botid_registry **regp)
+{
+	struct botid_registry *reg;
+	size_t i;
+
+	*regp = NULL;
+	if ((reg = calloc(1, sizeof(*reg))) == NULL)
+		return BOTID_ERR_ALLOC;
+	reg->refs = 1;
+	reg->cfg = config_ref(prev->cfg);
+	if (prev->nbots > 0 &&
+	    (reg->bots = calloc(prev->nbots, sizeof(*reg->bots))) == NULL)
+		goto fail;
+	reg->nbots = prev->nbots;
+	if (prev->ngone > 0 &&
+	    (reg->gone = calloc(prev->ngone, sizeof(*reg->gone))) == NULL)
+		goto fail;
+	for (; reg->ngone < prev->ngone; reg->ngone++)
+		if ((reg->gone[reg->ngone] = strdup(prev->gone[reg->ngone])) ==
+		    NULL)
+			goto fail;
+	for (i = 0; i < prev->nbots; i++) {
+		struct botid_bot *bot = &reg->bots[i];
+		const struct botid_bot *was = &prev->bots[i];
+
+		/* Same configuration object: its bots are where they were. */
+		bot->cfg = was->cfg;
+		bot->ops = was->ops;
+		bot->denials = was->denials;
+		bot->last_used = was->last_used;
+		bot->unavailable = was->unavailable;
+		if (was->key == NULL)
+			continue;
+		if (was->key->backend->be == be) {
+			bot->unavailable = 1;
+			continue;
+		}
+		bot->key = was->key;
+		bot->key->refs++;
+	}
+	if (prev->attest != NULL && prev->attest->be != be) {
+		reg->attest = prev->attest;
+		reg->attest->refs++;
+	}
+	*regp = reg;
+	return 0;
+ fail:
+	registry_unref(reg);
+	return BOTID_ERR_ALLOC;
+}
+
 const uint8_t *
 registry_spki(const struct botid_bot *bot, size_t *len)
 {

@@ -128,6 +128,15 @@ size_t	registry_unavailable_count(const struct botid_registry *reg);
 int	registry_retry(const struct botid_registry *prev,
 	    struct botid_done *done, struct botid_registry **regp);
 
+/*
+ * A registry like prev in which the bots whose keys are in be are
+ * unavailable (no key): once requests in flight on prev end, be is closed,
+ * and registry_retry() opens it anew (a PKCS#11 module is initialised
+ * again). Bots of other backends keep their keys. Errors: BOTID_ERR_ALLOC.
+ */
+int	registry_drop_backend(const struct botid_registry *prev,
+	    const struct botid_backend *be, struct botid_registry **regp);
+
 void	registry_ref(struct botid_registry *reg);
 /* Drops a reference; the last one closes keys and backends no longer used. */
 void	registry_unref(struct botid_registry *reg);

@@ -176,7 +176,13 @@ struct server {
 	size_t			 nssh_keys;
 	unsigned		 conn_cap;	/* max_connections, within the
 						 * descriptor limit */
-	time_t			 retry_at;	/* next backend retry; 0: none */
+	/*
+	 * A token failed a request with UNAVAILABLE: the index + 1 of a bot
+	 * of down_reg that uses it (0: none), for token_drop().
+	 */
+	size_t			 down_bot;
+	const struct botid_registry *down_reg;
+	time_t			 retry_at;	/* next backend try; 0: none */
 	unsigned		 retry_delay;	/* seconds, before doubling */
 };
 
@@ -2115,6 +2121,11 @@ finish_job(struct server *s, struct botid_job *job, int flush)
 	else if (r != 0)
 		log_warn("bot %s: %s failed: %s", rq->bot->cfg->name,
 		    ev.op, botid_strerror(r));
+	if (r == BOTID_ERR_UNAVAILABLE && rq->reg == s->reg &&
+	    rq->bot->cfg->backend == BOTID_BACKEND_PKCS11) {
+		s->down_reg = rq->reg;
+		s->down_bot = (size_t)(rq->bot - rq->reg->bots) + 1;
+	}
 	OPENSSL_free(der);
 	free(rq->jwt_input);
 	free(rq->jwt_detail);
@@ -2249,6 +2260,43 @@ retry_backends(struct server *s)
 	s->retry_at = time(NULL) + s->retry_delay;
 	log_debug("%zu bots still wait for their TPM or token: next try in "
 	    "%u s", left, s->retry_delay);
+}
+
+/*
+ * A token that answered UNAVAILABLE (removed, its storage gone, its
+ * device failing) may need to be opened anew to come back: a module keeps
+ * a token it lost invalid until it is initialised again (SoftHSM2 does).
+ * Its bots are served by none of it until then: the registry drops it,
+ * it closes when requests in flight on it end, and retry_backends() opens
+ * it again. Called from the loop, never inside a request's handling.
+ */
+static void
+token_drop(struct server *s)
+{
+	struct botid_registry *reg = NULL;
+	struct botid_bot *bot;
+	size_t i;
+	int r;
+
+	if (s->down_bot == 0)
+		return;
+	i = s->down_bot - 1;
+	s->down_bot = 0;
+	if (s->down_reg != s->reg || i >= s->reg->nbots ||
+	    (bot = &s->reg->bots[i])->key == NULL || s->stopping)
+		return;
+	if ((r = registry_drop_backend(s->reg, registry_backend(bot),
+	    &reg)) != 0) {
+		log_err("bot %s: its token is unavailable and cannot be "
+		    "dropped: %s", bot->cfg->name, botid_strerror(r));
+		return;
+	}
+	log_warn("bot %s: its token is unavailable: the bots on it wait "
+	    "until the agent opens it anew", bot->cfg->name);
+	registry_unref(s->reg);
+	s->reg = reg;
+	renew_tick(s->renew, s->reg);
+	retry_schedule(s);
 }
 
 static void
@@ -2529,6 +2577,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 			}
 		}
 		graveyard_empty(&s);
+		token_drop(&s);
 		audit_flush_due();
 		if (!s.stopping)
 			audit_tick(s.reg);

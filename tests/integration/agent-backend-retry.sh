@@ -8,7 +8,8 @@
 # bot's key), logs the wait once and not each try, and the SoftHSM2 bot
 # keeps its key and signs throughout. The same with SoftHSM2's token
 # directory absent at start: its bot answers UNAVAILABLE, the TPM bot
-# signs, and once the directory is back the bot signs with its old key.
+# signs, and once the directory is back the bot signs with its old key;
+# and once more with the directory gone while the agent runs.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -139,6 +140,35 @@ done
 [ -n "$ok" ] || fail "pbot not served 120 s after its token came back: $(tail -3 "$AGENT_LOG")"
 # The same key as before (pbot.pem is from the first start): found again.
 sign_ok pbot hsm-back || fail "pbot cannot sign with its key once the token is back: $(cat "$T/err.hsm-back")"
+
+# ---- the token's directory gone while the agent runs, then back: the
+# agent gives the token up and opens it anew (SoftHSM2 keeps a token it
+# lost invalid until it is initialised again).
+mv "$T/hsm/tokens" "$T/hsm/tokens.away"
+rc=0
+botid_cli sign pbot --in "$T/msg.first" --out "$T/hsm-gone.sig" 2>"$T/hsm-gone.err" || rc=$?
+[ "$rc" -eq 5 ] && [ ! -s "$T/hsm-gone.sig" ] ||
+    fail "pbot with its token gone: exit status $rc, not 5: $(cat "$T/hsm-gone.err")"
+ok=
+for _ in $(seq 1 600); do
+	grep -q 'bot pbot: its token is unavailable: the bots on it wait' "$AGENT_LOG" &&
+	    { ok=1; break; }
+	sleep 0.1
+done
+[ -n "$ok" ] || fail "the agent did not give the token up: $(tail -3 "$AGENT_LOG")"
+st=$(status_of pbot) || fail "no reply to the status probe"
+[ "$st" = 11 ] || fail "status $st, not 11, for pbot with its token gone"
+sign_ok tbot hsm-gone || fail "the TPM bot fails while the token is gone: $(cat "$T/err.hsm-gone")"
+mv "$T/hsm/tokens.away" "$T/hsm/tokens"
+ok=
+for _ in $(seq 1 1200); do
+	[ "$(grep -c 'bot pbot: its token is available again: served' "$AGENT_LOG")" -ge 2 ] &&
+	    { ok=1; break; }
+	kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent died: $(tail -3 "$AGENT_LOG")"
+	sleep 0.1
+done
+[ -n "$ok" ] || fail "pbot not served 120 s after its token came back at run time: $(tail -3 "$AGENT_LOG")"
+sign_ok pbot hsm-again || fail "pbot cannot sign with its key after the token came back: $(cat "$T/err.hsm-again")"
 ! grep -q 'reloading' "$AGENT_LOG" || fail "the agent reloaded"
 stop_agent
-echo "PASS: a TPM or a SoftHSM2 token down at start is served once it is back, without SIGHUP"
+echo "PASS: a TPM or a SoftHSM2 token down at start or lost at run time is served once it is back, without SIGHUP"
