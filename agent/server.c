@@ -2283,7 +2283,8 @@ token_drop(struct server *s)
 	i = s->down_bot - 1;
 	s->down_bot = 0;
 	if (s->down_reg != s->reg || i >= s->reg->nbots ||
-	    (bot = &s->reg->bots[i])->key == NULL || s->stopping)
+	    (bot = &s->reg->bots[i])->key == NULL ||
+	    bot->cfg->backend != BOTID_BACKEND_PKCS11 || s->stopping)
 		return;
 	if ((r = registry_drop_backend(s->reg, registry_backend(bot),
 	    &reg)) != 0) {
