@@ -417,6 +417,25 @@ pkcs11_module_put(struct pkcs11_module *mod)
 	free(mod);
 }
 
+/*
+ * Whether path is a PKCS#11 module that loads: when libp11 cannot start
+ * it, this tells a module whose C_Initialize failed (its device or token
+ * store out of reach, as SoftHSM2 without its token directory: an outage
+ * the agent retries) from a file that is no module at all.
+ */
+static int
+pkcs11_module_loads(const char *path)
+{
+	void *dl;
+	int ok;
+
+	if ((dl = dlopen(path, RTLD_LAZY | RTLD_LOCAL)) == NULL)
+		return 0;
+	ok = dlsym(dl, "C_GetFunctionList") != NULL;
+	dlclose(dl);
+	return ok;
+}
+
 /* Loads path (or takes another reference to it). Lock held. */
 static int
 pkcs11_module_get(const char *path, struct pkcs11_module **modp)
@@ -460,7 +479,8 @@ pkcs11_module_get(const char *path, struct pkcs11_module **modp)
 	if (PKCS11_CTX_load(mod->ctx, path) != 0) {
 		log_err("PKCS#11 module %s: cannot load or initialise it: %s",
 		    path, pkcs11_libp11_error());
-		r = BOTID_ERR_PKCS11;
+		r = pkcs11_module_loads(path) ? BOTID_ERR_UNAVAILABLE :
+		    BOTID_ERR_PKCS11;
 		goto out;
 	}
 	mod->loaded = 1;
@@ -1184,6 +1204,14 @@ pkcs11_sign(struct botid_backend *be, struct botid_key *key,
 		log_err("bot '%s': C_SignInit: %s (0x%lx)", key->bot,
 		    pkcs11_rv_name(rv), (unsigned long)rv);
 		r = pkcs11_rv_err(rv);
+		/*
+		 * The key found when the token was opened is gone from its
+		 * view: the token was removed, reset or lost its storage
+		 * (SoftHSM2 says so). An outage: opened anew, it may be back.
+		 */
+		if (rv == CKR_KEY_HANDLE_INVALID ||
+		    rv == CKR_OBJECT_HANDLE_INVALID)
+			r = BOTID_ERR_UNAVAILABLE;
 		goto fail;
 	}
 	/* The size is known from the key: one call, no length query. */

@@ -860,6 +860,8 @@ tpm_key_load(struct tpm_backend *be, struct botid_key *key, const char *what)
 		if (!tpm_rc_is_object_memory(rc) ||
 		    tries >= TPM_MAX_MEMORY_RETRY)
 			break;
+		log_debug("tpm: bot '%s': the TPM has no free object slot; "
+		    "making room", key->name);
 		/* None of ours left to evict: look for what we left behind. */
 		if (tpm_evict_lru(be, key) != 0) {
 			if (flushed || (n = tpm_flush_orphans(be)) == 0)

@@ -106,7 +106,8 @@ int	backend_tpm_open(const char *tcti, const char *state_dir,
  * Opens the token labelled token_label in the PKCS#11 module at module and
  * logs in with the PIN read from pin_file (wiped after use), keeping up to
  * sessions sessions for concurrent signing. Errors: BOTID_ERR_PKCS11,
- * _NOT_FOUND (no such token), _DENIED (bad PIN), _IO, _ALLOC.
+ * _NOT_FOUND (no such token), _DENIED (bad PIN), _UNAVAILABLE (the module
+ * loads but cannot initialise, or its token is out of reach), _IO, _ALLOC.
  */
 int	backend_pkcs11_open(const char *module, const char *token_label,
 	    const char *pin_file, unsigned sessions, struct botid_backend **bep);

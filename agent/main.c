@@ -50,6 +50,38 @@ harden_process(void)
 	return 0;
 }
 
+/*
+ * Raises the soft descriptor limit to the hard one: systemd and login
+ * sessions start daemons at 1024, below what max_connections and each
+ * connection's sender pidfd need. The server caps its connections to what
+ * the limit in force allows (server.c, conn_cap); this logs that limit.
+ */
+static void
+nofile_raise(void)
+{
+	struct rlimit rl;
+	unsigned long long was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("descriptor limit: getrlimit: %s", strerror(errno));
+		return;
+	}
+	was = (unsigned long long)rl.rlim_cur;
+	if (rl.rlim_cur == rl.rlim_max) {
+		log_info("descriptor limit: %llu", was);
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("descriptor limit: %llu, not raised to the hard limit "
+		    "%llu: %s", was, (unsigned long long)rl.rlim_max,
+		    strerror(errno));
+		return;
+	}
+	log_info("descriptor limit: %llu (raised from %llu)",
+	    (unsigned long long)rl.rlim_cur, was);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -113,6 +145,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
+	nofile_raise();
 	if (mkdir(cfg->state_dir, 0700) == -1 && errno != EEXIST) {
 		log_err("state directory %s: %s", cfg->state_dir, strerror(errno));
 		config_free(cfg);

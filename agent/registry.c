@@ -94,6 +94,21 @@ backend_ident(const struct botid_agent_config *cfg,
 	return s;
 }
 
+/* Whether b is the backend bot would use. */
+static int
+backend_is(const struct botid_backend_ref *b,
+    const struct botid_agent_config *cfg, const struct botid_bot_config *bot)
+{
+	char *ident;
+	int same;
+
+	if ((ident = backend_ident(cfg, bot)) == NULL)
+		return 0;
+	same = strcmp(b->ident, ident) == 0;
+	free(ident);
+	return same;
+}
+
 static void
 backend_unref(struct botid_backend_ref *b)
 {
@@ -1027,6 +1042,124 @@ registry_find_unavailable(struct botid_registry *reg, const char *name)
 		    strcmp(reg->bots[i].cfg->name, name) == 0)
 			return &reg->bots[i];
 	return NULL;
+}
+
+size_t
+registry_unavailable_count(const struct botid_registry *reg)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < reg->nbots; i++)
+		if (reg->bots[i].key == NULL && reg->bots[i].unavailable)
+			n++;
+	return n;
+}
+
+int
+registry_retry(const struct botid_registry *prev, struct botid_done *done,
+    struct botid_registry **regp)
+{
+	struct botid_backend_ref **held = NULL, *b;
+	size_t i, nheld = 0, opened = 0;
+	int r, was_open;
+
+	*regp = NULL;
+	if ((held = calloc(prev->nbots + 1, sizeof(*held))) == NULL)
+		return BOTID_ERR_ALLOC;
+	/*
+	 * Only a backend that opens is worth a build: the references held
+	 * here keep each one open until the build has taken its own. The
+	 * tries fail the same way each time: their lines are debug ones.
+	 */
+	log_demote(1);
+	for (i = 0; i < prev->nbots; i++) {
+		const struct botid_bot *bot = &prev->bots[i];
+
+		if (bot->key != NULL || !bot->unavailable)
+			continue;
+		was_open = 0;
+		for (b = open_backends; b != NULL; b = b->next)
+			was_open += b->refs > 0 && backend_is(b, prev->cfg,
+			    bot->cfg);
+		if ((r = backend_get(prev->cfg, bot->cfg, done,
+		    &held[nheld])) == BOTID_ERR_ALLOC)
+			goto out;
+		if (r == 0) {
+			nheld++;
+			opened += !was_open;
+		}
+	}
+	if (nheld == 0) {
+		r = BOTID_ERR_UNAVAILABLE;
+		goto out;
+	}
+	/*
+	 * A backend that opened is news, and so is what the build does
+	 * with it (keys made, bots served). A backend open all along whose
+	 * bot's key failed to open is tried again quietly.
+	 */
+	if (opened > 0)
+		log_demote(0);
+	r = registry_rebuild(prev, done, regp);
+ out:
+	log_demote(0);
+	for (i = 0; i < nheld; i++)
+		backend_unref(held[i]);
+	free(held);
+	return r;
+}
+
+int
+registry_drop_backend(const struct botid_registry *prev,
+    const struct botid_backend *be, struct botid_registry **regp)
+{
+	struct botid_registry *reg;
+	size_t i;
+
+	*regp = NULL;
+	if ((reg = calloc(1, sizeof(*reg))) == NULL)
+		return BOTID_ERR_ALLOC;
+	reg->refs = 1;
+	reg->cfg = config_ref(prev->cfg);
+	if (prev->nbots > 0 &&
+	    (reg->bots = calloc(prev->nbots, sizeof(*reg->bots))) == NULL)
+		goto fail;
+	reg->nbots = prev->nbots;
+	if (prev->ngone > 0 &&
+	    (reg->gone = calloc(prev->ngone, sizeof(*reg->gone))) == NULL)
+		goto fail;
+	for (; reg->ngone < prev->ngone; reg->ngone++)
+		if ((reg->gone[reg->ngone] = strdup(prev->gone[reg->ngone])) ==
+		    NULL)
+			goto fail;
+	for (i = 0; i < prev->nbots; i++) {
+		struct botid_bot *bot = &reg->bots[i];
+		const struct botid_bot *was = &prev->bots[i];
+
+		/* Same configuration object: its bots are where they were. */
+		bot->cfg = was->cfg;
+		bot->ops = was->ops;
+		bot->denials = was->denials;
+		bot->last_used = was->last_used;
+		bot->unavailable = was->unavailable;
+		if (was->key == NULL)
+			continue;
+		if (was->key->backend->be == be) {
+			bot->unavailable = 1;
+			continue;
+		}
+		bot->key = was->key;
+		bot->key->refs++;
+	}
+	if (prev->attest != NULL && prev->attest->be != be) {
+		reg->attest = prev->attest;
+		reg->attest->refs++;
+	}
+	*regp = reg;
+	return 0;
+ fail:
+	registry_unref(reg);
+	return BOTID_ERR_ALLOC;
 }
 
 const uint8_t *

@@ -122,6 +122,28 @@ int	registry_key_is_ec(const struct botid_bot *bot);
 struct botid_bot *registry_find_unavailable(struct botid_registry *reg,
 	    const char *name);
 
+/* How many configured bots reg leaves unserved for an unavailable backend. */
+size_t	registry_unavailable_count(const struct botid_registry *reg);
+
+/*
+ * Tries again to reach the backends of prev's unavailable bots: when at
+ * least one of them now opens, a registry like prev (same configuration,
+ * built as registry_rebuild does) into *regp, which may still leave some
+ * bots unavailable; else *regp NULL and BOTID_ERR_UNAVAILABLE. Nothing in
+ * prev changes. Errors: BOTID_ERR_UNAVAILABLE, _ALLOC.
+ */
+int	registry_retry(const struct botid_registry *prev,
+	    struct botid_done *done, struct botid_registry **regp);
+
+/*
+ * A registry like prev in which the bots whose keys are in be are
+ * unavailable (no key): once requests in flight on prev end, be is closed,
+ * and registry_retry() opens it anew (a PKCS#11 module is initialised
+ * again). Bots of other backends keep their keys. Errors: BOTID_ERR_ALLOC.
+ */
+int	registry_drop_backend(const struct botid_registry *prev,
+	    const struct botid_backend *be, struct botid_registry **regp);
+
 void	registry_ref(struct botid_registry *reg);
 /* Drops a reference; the last one closes keys and backends no longer used. */
 void	registry_unref(struct botid_registry *reg);

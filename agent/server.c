@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -50,6 +51,12 @@
  * again while more wait).
  */
 #define ACCEPT_BATCH	64
+/*
+ * A bot's TPM or token that was down when its key was to be opened is
+ * tried again this long after, the wait doubling up to the last value.
+ */
+#define BACKEND_RETRY_FIRST_S	1u
+#define BACKEND_RETRY_MAX_S	30u
 
 struct conn {
 	struct conn		*prev, *next;
@@ -165,9 +172,19 @@ struct server {
 	struct uid_count	*uids;		/* uids holding connections */
 	size_t			 nuids, uids_cap;
 	struct ratelog		 log_full, log_uid, log_evict, log_hello,
-				 log_frame, log_cred, log_busy;
+				 log_frame, log_cred, log_busy, log_accept;
 	struct ssh_cached	*ssh_keys;	/* by bot index */
 	size_t			 nssh_keys;
+	unsigned		 conn_cap;	/* max_connections, within the
+						 * descriptor limit */
+	/*
+	 * A token failed a request with UNAVAILABLE: the index + 1 of a bot
+	 * of down_reg that uses it (0: none), for token_drop().
+	 */
+	size_t			 down_bot;
+	const struct botid_registry *down_reg;
+	time_t			 retry_at;	/* next backend try; 0: none */
+	unsigned		 retry_delay;	/* seconds, before doubling */
 };
 
 static const char *
@@ -494,7 +511,7 @@ refuse_unavailable(struct server *s, struct conn *c,
 	}
 	reply_error(c, req->op, req->id, BOTID_STATUS_UNAVAILABLE,
 	    "backend unavailable: the bot's TPM or token was down when its "
-	    "key was to be opened; retry after the agent reloads");
+	    "key was to be opened; the agent keeps trying, retry later");
 	audit_simple(c, op_name(req->op), req->bot, "error",
 	    "backend unavailable", t0);
 	return 1;
@@ -1949,6 +1966,40 @@ conn_readable(struct server *s, struct conn *c)
 }
 
 /*
+ * max_connections, but no more than the descriptor limit leaves room for
+ * (BOTID_AGENT_FDS_PER_CONN each, after BOTID_AGENT_FD_RESERVE): past it
+ * accept() would fail for everyone, and eviction could not make room for a
+ * newcomer of another uid. Logged when it changes.
+ */
+static void
+conn_cap_update(struct server *s, const struct botid_agent_config *cfg)
+{
+	struct rlimit rl;
+	unsigned cap = cfg->max_connections;
+	rlim_t fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY) {
+		fit = rl.rlim_cur <= BOTID_AGENT_FD_RESERVE ? 0 :
+		    (rl.rlim_cur - BOTID_AGENT_FD_RESERVE) /
+		    BOTID_AGENT_FDS_PER_CONN;
+		if (fit < 1)
+			fit = 1;
+		if (fit < cap)
+			cap = (unsigned)fit;
+	}
+	if (cap == s->conn_cap)
+		return;
+	s->conn_cap = cap;
+	if (cap < cfg->max_connections)
+		log_warn("max_connections %u capped to %u: the descriptor "
+		    "limit is %llu (%u per connection, %u kept for the rest; "
+		    "raise LimitNOFILE)", cfg->max_connections, cap,
+		    (unsigned long long)rl.rlim_cur, BOTID_AGENT_FDS_PER_CONN,
+		    BOTID_AGENT_FD_RESERVE);
+}
+
+/*
  * The agent is full and uid wants in: closes the oldest idle connection of
  * the uid holding the most, if that is another uid holding more. Returns
  * whether one was closed.
@@ -2004,7 +2055,8 @@ accept_all(struct server *s, const struct botid_agent_config *cfg,
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warn("accept: %s", strerror(errno));
+				log_limited(&s->log_accept, "accept: %s",
+				    strerror(errno));
 			return;
 		}
 		len = sizeof(cred);
@@ -2024,10 +2076,10 @@ accept_all(struct server *s, const struct botid_agent_config *cfg,
 			close(fd);
 			continue;
 		}
-		if (s->nconns >= cfg->max_connections &&
+		if (s->nconns >= s->conn_cap &&
 		    !evict_for(s, cred.uid)) {
 			log_limited(&s->log_full, "connection refused: "
-			    "limit of %u reached", cfg->max_connections);
+			    "limit of %u reached", s->conn_cap);
 			close(fd);
 			continue;
 		}
@@ -2132,6 +2184,11 @@ finish_job(struct server *s, struct botid_job *job, int flush)
 	else if (r != 0)
 		log_warn("bot %s: %s failed: %s", rq->bot->cfg->name,
 		    ev.op, botid_strerror(r));
+	if (r == BOTID_ERR_UNAVAILABLE && rq->reg == s->reg &&
+	    rq->bot->cfg->backend == BOTID_BACKEND_PKCS11) {
+		s->down_reg = rq->reg;
+		s->down_bot = (size_t)(rq->bot - rq->reg->bots) + 1;
+	}
 	OPENSSL_free(der);
 	free(rq->jwt_input);
 	free(rq->jwt_detail);
@@ -2235,6 +2292,114 @@ sweep(struct server *s, const struct botid_agent_config *cfg)
 	}
 }
 
+/*
+ * Called whenever s->reg changes: while bots wait for a TPM or token that
+ * was down, the loop tries it again on its own (retry_backends). Said
+ * once when bots start waiting, not at every try.
+ */
+static void
+retry_schedule(struct server *s)
+{
+	size_t n = registry_unavailable_count(s->reg);
+
+	if (n == 0) {
+		s->retry_at = 0;
+		return;
+	}
+	if (s->retry_at != 0)
+		return;
+	s->retry_delay = BACKEND_RETRY_FIRST_S;
+	s->retry_at = time(NULL) + s->retry_delay;
+	log_warn("%zu bot%s wait%s for a TPM or token that is unavailable: "
+	    "trying it again on its own, every %u s at first, then less often "
+	    "(every %u s at most)", n, n == 1 ? "" : "s", n == 1 ? "s" : "",
+	    BACKEND_RETRY_FIRST_S, BACKEND_RETRY_MAX_S);
+}
+
+/*
+ * When due, opens again the backends of the bots that wait for one, and
+ * serves them with a registry of the same configuration as soon as one
+ * opens; bots served already keep their keys. Failed tries log at debug
+ * level only (registry_retry): each bot that comes back is one line, and
+ * the end of the wait another.
+ */
+static void
+retry_backends(struct server *s)
+{
+	struct botid_registry *reg = NULL;
+	time_t now = time(NULL);
+	size_t i, left;
+	int r;
+
+	if (s->retry_at == 0 || now < s->retry_at || s->stopping)
+		return;
+	r = registry_retry(s->reg, &s->done, &reg);
+	if (r == 0) {
+		/* The same configuration: the same bots at the same index. */
+		for (i = 0; i < reg->nbots && i < s->reg->nbots; i++)
+			if (s->reg->bots[i].key == NULL &&
+			    reg->bots[i].key != NULL)
+				log_info("bot %s: its %s is available again: "
+				    "served", reg->bots[i].cfg->name,
+				    reg->bots[i].cfg->backend ==
+				    BOTID_BACKEND_TPM ? "TPM" : "token");
+		registry_unref(s->reg);
+		s->reg = reg;
+		renew_tick(s->renew, s->reg);
+	} else if (r != BOTID_ERR_UNAVAILABLE)
+		log_err("retrying unavailable backends: %s", botid_strerror(r));
+	if ((left = registry_unavailable_count(s->reg)) == 0) {
+		log_info("every bot's TPM or token is available");
+		s->retry_at = 0;
+		return;
+	}
+	if (s->retry_delay < BACKEND_RETRY_MAX_S / 2)
+		s->retry_delay *= 2;
+	else
+		s->retry_delay = BACKEND_RETRY_MAX_S;
+	s->retry_at = time(NULL) + s->retry_delay;
+	log_debug("%zu bots still wait for their TPM or token: next try in "
+	    "%u s", left, s->retry_delay);
+}
+
+/*
+ * A token that answered UNAVAILABLE (removed, its storage gone, its
+ * device failing) may need to be opened anew to come back: a module keeps
+ * a token it lost invalid until it is initialised again (SoftHSM2 does).
+ * Its bots are served by none of it until then: the registry drops it,
+ * it closes when requests in flight on it end, and retry_backends() opens
+ * it again. Called from the loop, never inside a request's handling.
+ */
+static void
+token_drop(struct server *s)
+{
+	struct botid_registry *reg = NULL;
+	struct botid_bot *bot;
+	size_t i;
+	int r;
+
+	if (s->down_bot == 0)
+		return;
+	i = s->down_bot - 1;
+	s->down_bot = 0;
+	if (s->down_reg != s->reg || i >= s->reg->nbots ||
+	    (bot = &s->reg->bots[i])->key == NULL ||
+	    bot->cfg->backend != BOTID_BACKEND_PKCS11 || s->stopping)
+		return;
+	if ((r = registry_drop_backend(s->reg, registry_backend(bot),
+	    &reg)) != 0) {
+		log_err("bot %s: its token is unavailable and cannot be "
+		    "dropped: %s", bot->cfg->name, botid_strerror(r));
+		return;
+	}
+	log_warn("bot %s: its token is unavailable: the bots on it wait "
+	    "until the agent opens it anew", bot->cfg->name);
+	registry_unref(s->reg);
+	s->reg = reg;
+	renew_tick(s->renew, s->reg);
+	retry_schedule(s);
+}
+
 static void
 reload(struct server *s)
 {
@@ -2268,7 +2433,9 @@ reload(struct server *s)
 		log_err("reload: audit log not reopened");
 	registry_unref(s->reg);
 	s->reg = reg;
+	conn_cap_update(s, s->reg->cfg);
 	renew_tick(s->renew, s->reg);
+	retry_schedule(s);
 }
 
 /*
@@ -2289,6 +2456,7 @@ rotation_switch(struct server *s)
 	registry_unref(s->reg);
 	s->reg = reg;
 	renew_tick(s->renew, s->reg);
+	retry_schedule(s);
 }
 
 static int
@@ -2441,8 +2609,10 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	if ((r = registry_build(cfg, NULL, &s.done, &s.reg)) != 0)
 		goto out;
 	renew_tick(s.renew, s.reg);
+	retry_schedule(&s);
 	audit_tick(s.reg);	/* a break checkpoint before any entry */
-	log_info("ready: %u connections max", s.reg->cfg->max_connections);
+	conn_cap_update(&s, s.reg->cfg);
+	log_info("ready: %u connections max", s.conn_cap);
 	for (;;) {
 		if (s.stopping) {
 			if (drain_deadline == 0) {
@@ -2510,6 +2680,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		}
 		expire_jobs(&s);
 		graveyard_empty(&s);
+		token_drop(&s);
 		audit_flush_due();
 		if (!s.stopping)
 			audit_tick(s.reg);
@@ -2517,6 +2688,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 			last_sweep = time(NULL);
 			sweep(&s, s.reg->cfg);
 			registry_creations_retry();
+			retry_backends(&s);
 			if (!s.stopping)
 				renew_tick(s.renew, s.reg);
 		}

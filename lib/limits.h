@@ -25,6 +25,14 @@
 #define BOTID_DEFAULT_CONNECTIONS 1024u		/* max_connections by default */
 /* max_connections_per_uid by default: one uid cannot take them all. */
 #define BOTID_DEFAULT_CONNECTIONS_PER_UID 256u
+/*
+ * Descriptors one agent connection may hold: its socket, the pidfd of its
+ * cached sender and that of the sender of a frame still being read. The
+ * agent serves no more connections than its descriptor limit leaves room
+ * for after BOTID_AGENT_FD_RESERVE (TPM, tokens, CA, logs, state files).
+ */
+#define BOTID_AGENT_FDS_PER_CONN 3u
+#define BOTID_AGENT_FD_RESERVE	64u
 #define BOTID_MAX_INFLIGHT	32u		/* requests queued per connection */
 #define BOTID_MAX_OUTBUF	(256u * 1024u)	/* unsent reply bytes per connection */
 #define BOTID_MAX_SIGNATURE	512u		/* RSA-4096 fits */

@@ -14,6 +14,13 @@
 static const char *log_ident = "botid";
 static enum botid_log_level log_level = BOTID_LOG_INFO;
 static int log_syslog;
+static __thread int log_demoted;
+
+void
+log_demote(int on)
+{
+	log_demoted = on;
+}
 
 void
 log_init(const char *ident, enum botid_log_level level, int use_syslog)
@@ -36,6 +43,8 @@ log_msg(enum botid_log_level level, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (log_demoted && level < BOTID_LOG_DEBUG)
+		level = BOTID_LOG_DEBUG;
 	if (level > log_level)
 		return;
 	va_start(ap, fmt);

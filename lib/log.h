@@ -18,6 +18,12 @@ void	log_init(const char *ident, enum botid_log_level level, int use_syslog);
 void	log_msg(enum botid_log_level level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
+/*
+ * While on (per thread), this thread's messages are logged as debug: a
+ * retry that repeats the same failure says so once, not at every try.
+ */
+void	log_demote(int on);
+
 #define log_err(...)	log_msg(BOTID_LOG_ERR, __VA_ARGS__)
 #define log_warn(...)	log_msg(BOTID_LOG_WARN, __VA_ARGS__)
 #define log_info(...)	log_msg(BOTID_LOG_INFO, __VA_ARGS__)

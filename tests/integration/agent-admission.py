@@ -10,6 +10,11 @@ usage: agent-admission.py hold SOCKET N READY STOP
     Holds N connections that said HELLO and then nothing, until STOP
     exists; creates READY when all N are open; prints how many the agent
     closed.
+usage: agent-admission.py flood SOCKET N READY STOP
+    Opens N connections at once, each sending HELLO, and waits (20 s at
+    most) until each is answered or closed by the agent; prints how many
+    were answered, closed and left unanswered, creates READY, and holds
+    the open ones until the file STOP exists.
 usage: agent-admission.py good SOCKET BOT N AGENT_PID
     N signatures, each on a new connection (connect, HELLO, SIGN_DATA,
     close) as botid(1) does; fails unless every one is answered with a
@@ -143,6 +148,54 @@ def hold(path, n, ready, stop):
     print("held %d, %d closed by the agent" % (n, closed))
 
 
+def flood(path, n, ready, stop):
+    sel = selectors.DefaultSelector()
+    answered = closed = 0
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(20)
+        s.connect(path)
+        s.setblocking(False)
+        try:
+            s.send(HELLO)
+        except OSError:
+            pass
+        sel.register(s, selectors.EVENT_READ, "waiting")
+    deadline = time.monotonic() + 20
+    waiting = n
+    while waiting > 0 and time.monotonic() < deadline:
+        for key, _ev in sel.select(timeout=0.2):
+            try:
+                got = key.fileobj.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                got = b""
+            if key.data == "waiting":
+                waiting -= 1
+            if not got:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+                if key.data == "waiting":
+                    closed += 1
+                continue
+            if key.data == "waiting":
+                answered += 1
+                sel.modify(key.fileobj, selectors.EVENT_READ, "held")
+    print("flood: %d tried, %d answered, %d closed, %d unanswered" %
+          (n, answered, closed, waiting), flush=True)
+    open(ready, "w").close()
+    while not os.path.exists(stop):
+        for key, _ev in sel.select(timeout=0.2):
+            try:
+                got = key.fileobj.recv(65536)
+            except OSError:
+                got = b""
+            if not got:
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+
+
 def recv_exact(s, n):
     data = bytearray()
     while len(data) < n:
@@ -228,6 +281,8 @@ def main():
         attack(a[2], a[3], a[4])
     elif len(a) == 6 and a[1] == "hold":
         hold(a[2], int(a[3]), a[4], a[5])
+    elif len(a) == 6 and a[1] == "flood":
+        flood(a[2], int(a[3]), a[4], a[5])
     elif len(a) == 6 and a[1] == "good":
         good(a[2], a[3], int(a[4]), int(a[5]))
     else:

@@ -167,9 +167,8 @@ tail -1 "$T/load.out" | grep -q '^ok' || fail "the load ends failing: $(tail -1 
 ! grep '^fail' "$T/load.out" | grep -vq 'sign: unavailable' ||
     fail "unclear errors: $(grep '^fail' "$T/load.out" | sort | uniq -c)"
 # ---- the token's storage gone: its bot fails with a clear error, the
-# TPM bot is not held up. (SoftHSM2 marks a token whose directory vanished
-# invalid for the rest of the process: it does not come back without a
-# restart, so this is the last use of pbot here.)
+# TPM bot is not held up. (Its coming back is agent-backend-retry.sh's;
+# this is the last use of pbot here.)
 mv "$T/hsm/tokens" "$T/hsm/tokens.away"
 rc=0
 botid_cli sign pbot --in "$T/msg.ca-down" --out "$T/away.sig" 2>"$T/away.err" || rc=$?

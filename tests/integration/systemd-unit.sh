@@ -18,6 +18,10 @@ systemd-analyze verify --man=no ./botid-agent.service ./botid-agent.socket \
 grep -qx 'User=botid' botid-agent.service || fail "the unit does not run as botid"
 grep -qx 'CapabilityBoundingSet=' botid-agent.service || fail "the unit keeps capabilities"
 grep -qx 'NoNewPrivileges=yes' botid-agent.service || fail "no NoNewPrivileges"
+# Room for the default max_connections (1024, 3 descriptors each, 64 more).
+nofile=$(sed -n 's/^LimitNOFILE=\([0-9]*\)$/\1/p' botid-agent.service)
+[ -n "$nofile" ] && [ "$nofile" -ge $((1024 * 3 + 64)) ] ||
+    fail "LimitNOFILE '$nofile' leaves no room for 1024 connections"
 systemd-analyze security --offline=true ./botid-agent.service >security.out 2>&1 ||
     fail "systemd-analyze security: $(tail -3 security.out)"
 score=$(sed -n 's/.*Overall exposure level for botid-agent.service: \([0-9.]*\) .*/\1/p' security.out)
