@@ -2336,13 +2336,21 @@ retry_backends(struct server *s)
 	r = registry_retry(s->reg, &s->done, &reg);
 	if (r == 0) {
 		/* The same configuration: the same bots at the same index. */
+		/*
+		 * A bot whose key did not exist yet has it made in the
+		 * background now: served once registry_creation_done() says.
+		 */
 		for (i = 0; i < reg->nbots && i < s->reg->nbots; i++)
 			if (s->reg->bots[i].key == NULL &&
-			    reg->bots[i].key != NULL)
+			    s->reg->bots[i].creation == NULL &&
+			    (reg->bots[i].key != NULL ||
+			    reg->bots[i].creation != NULL))
 				log_info("bot %s: its %s is available again: "
-				    "served", reg->bots[i].cfg->name,
+				    "%s", reg->bots[i].cfg->name,
 				    reg->bots[i].cfg->backend ==
-				    BOTID_BACKEND_TPM ? "TPM" : "token");
+				    BOTID_BACKEND_TPM ? "TPM" : "token",
+				    reg->bots[i].key != NULL ? "served" :
+				    "its key is being made");
 		registry_unref(s->reg);
 		s->reg = reg;
 		renew_tick(s->renew, s->reg);

@@ -88,9 +88,12 @@ st=$(status_of tbot) || fail "no reply to the status probe"
 # swtpm back on the same port: no signal to the agent.
 swtpm_by_hand tpm not-need-init,startup-clear
 ok=
+# Its key never existed (the TPM was down at start): it is made in the
+# background once the TPM is back, then the bot is served.
 for _ in $(seq 1 1200); do
-	grep -q 'bot tbot: its TPM is available again: served' "$AGENT_LOG" &&
-	    { ok=1; break; }
+	grep -q 'bot tbot: its TPM is available again: its key is being made' \
+	    "$AGENT_LOG" && grep -q 'bot tbot: its new key is made: served' \
+	    "$AGENT_LOG" && { ok=1; break; }
 	kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent died: $(tail -3 "$AGENT_LOG")"
 	sleep 0.1
 done
