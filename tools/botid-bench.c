@@ -67,6 +67,7 @@ struct bench_opts {
 	int		  hello;	/* HELLO instead of SIGN_DIGEST */
 	int		  bind;		/* --pick bind: slot g, bot g % nbots */
 	unsigned	  busy_wait_ms;	/* pause after a BUSY reply */
+	int		  busy_hint;	/* pause as RETRY_AFTER says */
 	const char	 *second_bot;	/* --second-bot: a concurrent group */
 	unsigned	  second_clients;
 	unsigned long	  second_requests;
@@ -99,6 +100,9 @@ struct bench_result {
 	/* BUSY replies: neither signatures nor failures. */
 	unsigned long	 busy;
 	double		 busy_p50_us, busy_p99_us, busy_max_us;
+	/* The RETRY_AFTER hints those replies carried, in ms. */
+	unsigned long	 hinted;
+	double		 hint_min_ms, hint_p50_ms, hint_max_ms;
 	/* Per bot, over the window in which every client of the group ran. */
 	size_t		 nbots;
 	double		 window_s;
@@ -123,6 +127,8 @@ struct bench_thread {
 	unsigned long			 nlat;
 	uint64_t			*busy_lat;	/* nreq entries */
 	unsigned long			 nbusy;
+	uint64_t			*hint_ms;	/* nreq entries */
+	unsigned long			 nhint;
 	uint64_t			 finished;	/* its last reply */
 	unsigned long			 failed;
 	int				 r;
@@ -153,7 +159,7 @@ usage(FILE *f)
 	    "           [--agent-cmd COMMAND] [--pick random|bind]\n"
 	    "           [--second-bot BOT [--second-clients K]"
 	    " [--second-requests N]]\n"
-	    "           [--busy-wait MS] [--first-signature"
+	    "           [--busy-wait MS|hint[:MS]] [--first-signature"
 	    " [--first-wait SECONDS]]\n"
 	    "  -s, --socket PATH     the agent's socket\n"
 	    "  -b, --bot BOT         sign with this bot\n"
@@ -184,6 +190,8 @@ usage(FILE *f)
 	    "group (-n)\n"
 	    "      --busy-wait MS    a client pauses MS after a BUSY reply "
 	    "(0)\n"
+	    "      --busy-wait hint[:MS] pauses as the reply's RETRY_AFTER "
+	    "says, MS without one\n"
 	    "      --first-signature with --agent-cmd: time from the "
 	    "agent's start to the\n"
 	    "                        first signature of the first bot, "
@@ -537,6 +545,27 @@ bench_rand(uint64_t *s)
 }
 
 /*
+ * The RETRY_AFTER of a BUSY reply's body (read past its header): 0 and
+ * *ms set when there is one, 1 when there is none (the agent's refusal
+ * of a 33rd request in flight carries none), BOTID_ERR_PROTOCOL when the
+ * field is malformed.
+ */
+static int
+busy_hint(struct botid_buf *body, uint32_t *ms)
+{
+	const uint8_t *v;
+	uint16_t tag;
+	size_t vlen;
+
+	*ms = 0;
+	while (wire_get_field(body, &tag, &v, &vlen) == 0)
+		if (tag == BOTID_TAG_RETRY_AFTER)
+			return wire_field_u32(v, vlen, ms) == 0 ? 0 :
+			    BOTID_ERR_PROTOCOL;
+	return 1;
+}
+
+/*
  * A client: keeps up to depth requests in flight, each for a bot picked
  * at random (or, with --pick bind, the bot of the slot it refills), and
  * times each from the write that carried it to its reply. BUSY replies
@@ -552,10 +581,10 @@ agent_client(struct bench_thread *t)
 	uint64_t *sent_at = NULL, seed, now;
 	uint32_t *sent_bot = NULL, *free_bot = NULL;
 	uint8_t digest[32], rop;
-	uint32_t rid, status;
-	unsigned long sent = 0, done = 0;
+	uint32_t rid, status, hint;
+	unsigned long sent = 0, done = 0, pause_ms;
 	size_t i, pos, nframes = 0, nfree = 0;
-	int fd = -1, r;
+	int fd = -1, r, hinted;
 
 	buf_init(&in, 4 + BOTID_MAX_FRAME + BENCH_READ_CHUNK);
 	buf_init(&out, (size_t)BENCH_MAX_DEPTH * (4 + BOTID_MAX_FRAME));
@@ -621,13 +650,18 @@ agent_client(struct bench_thread *t)
 			r = BOTID_ERR_PROTOCOL;
 			goto out;
 		}
+		hinted = 0;
 		if (status == BOTID_STATUS_OK) {
 			t->done_at[t->nlat] = now;
 			t->done_bot[t->nlat] = sent_bot[rid - 1];
 			t->lat[t->nlat++] = now - sent_at[rid - 1];
-		} else if (status == BOTID_STATUS_BUSY)
+		} else if (status == BOTID_STATUS_BUSY) {
 			t->busy_lat[t->nbusy++] = now - sent_at[rid - 1];
-		else if (t->failed++ == 0)
+			if ((r = busy_hint(&body, &hint)) < 0)
+				goto out;
+			if ((hinted = r == 0))
+				t->hint_ms[t->nhint++] = hint;
+		} else if (t->failed++ == 0)
 			t->r = wire_status_to_err(status);
 		t->finished = now;
 		/* Marks the id answered; the window counts answers. */
@@ -635,10 +669,13 @@ agent_client(struct bench_thread *t)
 		if (nfree < o->depth)
 			free_bot[nfree++] = sent_bot[rid - 1];
 		done++;
-		if (status == BOTID_STATUS_BUSY && o->busy_wait_ms > 0) {
-			pause.tv_sec = o->busy_wait_ms / 1000;
-			pause.tv_nsec = (long)(o->busy_wait_ms % 1000) *
-			    1000000;
+		pause_ms = o->busy_wait_ms;
+		if (status == BOTID_STATUS_BUSY && o->busy_hint && hinted)
+			pause_ms = hint < BENCH_MAX_BUSY_WAIT_MS ? hint :
+			    BENCH_MAX_BUSY_WAIT_MS;
+		if (status == BOTID_STATUS_BUSY && pause_ms > 0) {
+			pause.tv_sec = (time_t)(pause_ms / 1000);
+			pause.tv_nsec = (long)(pause_ms % 1000) * 1000000;
 			while (nanosleep(&pause, &pause) == -1 &&
 			    errno == EINTR)
 				;
@@ -771,6 +808,18 @@ result_fill(const struct bench_thread *t, unsigned n, uint64_t t0,
 	res->busy_p50_us = percentile_us(all, k, 0.50);
 	res->busy_p99_us = percentile_us(all, k, 0.99);
 	res->busy_max_us = k > 0 ? (double)all[k - 1] / 1000.0 : 0;
+	for (i = 0, k = 0; i < n; i++) {
+		if (t[i].hint_ms == NULL)
+			continue;
+		memcpy(all + k, t[i].hint_ms, t[i].nhint * sizeof(*all));
+		k += t[i].nhint;
+	}
+	qsort(all, k, sizeof(*all), cmp_u64);
+	res->hinted = k;
+	/* percentile_us() divides by 1000: ms in, ms out after * 1000. */
+	res->hint_min_ms = k > 0 ? (double)all[0] : 0;
+	res->hint_p50_ms = percentile_us(all, k, 0.50) * 1000.0;
+	res->hint_max_ms = k > 0 ? (double)all[k - 1] : 0;
 	if (nbots > 1) {
 		for (i = 0; i < n; i++)
 			if (t[i].finished < end)
@@ -844,7 +893,8 @@ phase_run(const struct bench_opts *o, const struct bench_signer *signer,
 		    sizeof(uint64_t))) == NULL || (t[i].done_bot =
 		    calloc(t[i].nreq, sizeof(uint32_t))) == NULL ||
 		    (t[i].busy_lat = calloc(t[i].nreq,
-		    sizeof(uint64_t))) == NULL)))
+		    sizeof(uint64_t))) == NULL || (t[i].hint_ms =
+		    calloc(t[i].nreq, sizeof(uint64_t))) == NULL)))
 			break;
 	}
 	for (started = 0; i == ntotal && started < ntotal; started++)
@@ -895,6 +945,7 @@ phase_run(const struct bench_opts *o, const struct bench_signer *signer,
 		free(t[i].done_at);
 		free(t[i].done_bot);
 		free(t[i].busy_lat);
+		free(t[i].hint_ms);
 	}
 	free(t);
 	return r;
@@ -1030,6 +1081,10 @@ report_extra_text(const struct bench_result *r)
 		printf("%s: %lu BUSY replies, latency p50 %.1f us, "
 		    "p99 %.1f us, max %.1f us\n", r->name, r->busy,
 		    r->busy_p50_us, r->busy_p99_us, r->busy_max_us);
+	if (r->busy > 0)
+		printf("%s: %lu of them with RETRY_AFTER: min %.0f ms, "
+		    "p50 %.0f ms, max %.0f ms\n", r->name, r->hinted,
+		    r->hint_min_ms, r->hint_p50_ms, r->hint_max_ms);
 	if (r->nbots > 1)
 		printf("%s: per bot over %.2f s (%zu bots): min %.2f/s, max "
 		    "%.2f/s, max/min %.2f\n", r->name, r->window_s, r->nbots,
@@ -1043,8 +1098,10 @@ report_extra_json(const struct bench_result *r, int agent)
 	if (!agent && !r->second)
 		return;
 	printf(",\"busy\":{\"count\":%lu,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-	    "\"max_us\":%.1f}", r->busy, r->busy_p50_us, r->busy_p99_us,
-	    r->busy_max_us);
+	    "\"max_us\":%.1f,\"hinted\":%lu,\"retry_after_ms\":{"
+	    "\"min\":%.0f,\"p50\":%.0f,\"max\":%.0f}}", r->busy,
+	    r->busy_p50_us, r->busy_p99_us, r->busy_max_us, r->hinted,
+	    r->hint_min_ms, r->hint_p50_ms, r->hint_max_ms);
 	if (r->second)
 		printf(",\"group\":\"second\",\"under_load\":%s",
 		    r->under_load ? "true" : "false");
@@ -1488,8 +1545,18 @@ main(int argc, char **argv)
 				o.second_requests = v;
 			break;
 		case OPT_BUSY_WAIT:
-			if ((r = parse_ulong(optarg, 0, BENCH_MAX_BUSY_WAIT_MS,
-			    &v)) == 0)
+			/* hint[:MS]: the agent's RETRY_AFTER, else MS. */
+			if (strncmp(optarg, "hint", 4) == 0 &&
+			    (optarg[4] == '\0' || optarg[4] == ':')) {
+				o.busy_hint = 1;
+				v = 0;
+				if (optarg[4] == ':')
+					r = parse_ulong(optarg + 5, 0,
+					    BENCH_MAX_BUSY_WAIT_MS, &v);
+			} else
+				r = parse_ulong(optarg, 0,
+				    BENCH_MAX_BUSY_WAIT_MS, &v);
+			if (r == 0)
 				o.busy_wait_ms = (unsigned)v;
 			break;
 		case OPT_FIRST:

@@ -112,7 +112,7 @@ for _ in $(seq 1 50); do
 	grep -q 'bot extra: no certificate' "$AGENT_LOG" && break
 	sleep 0.2
 done
-grep 'bot extra: no certificate' "$AGENT_LOG" | grep -q 'not allowed' ||
+[ "$(grep 'bot extra: no certificate' "$AGENT_LOG" | grep -c 'not allowed')" -gt 0 ] ||
     fail "no log line says bot 'extra' is not allowed: $(grep extra "$AGENT_LOG" | tail -3)"
 expect_fail botid_cli cert extra
 

@@ -60,7 +60,8 @@ attack() {
 	grep -qF "$reason" "$BOTID_CA_LOG" ||
 	    fail "$mode: the CA log does not say '$reason'"
 	[ "$(issued)" = "$before" ] || fail "$mode: a certificate was issued"
-	if "$CA" inventory -c "$BOTID_CA_CONF" | grep -q "/bot/m-$mode\$"; then
+	if [ "$("$CA" inventory -c "$BOTID_CA_CONF" |
+	    grep -c "/bot/m-$mode\$")" != 0 ]; then
 		fail "$mode: a certificate row exists"
 	fi
 }
@@ -70,8 +71,8 @@ attack other-ak 403 "PCR quote refused: signature does not verify"
 attack selection 403 "PCR quote refused: the quote's PCR selection is not the one asked for"
 attack values 403 "PCR quote refused: PCR values do not match the quote's digest"
 attack none 400 "the boot-state policy needs a PCR quote"
-curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/metrics" |
-    grep -q '^botid_ca_boot_refusals_total 4$' ||
+[ "$(curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/metrics" |
+    grep -c '^botid_ca_boot_refusals_total 4$')" -gt 0 ] ||
     fail "/metrics does not count the four refused quotes"
 
 # The same probe's right quote is accepted, once.
@@ -79,7 +80,7 @@ probe "$T/state" "$BOTID_TCTI" good m-good "$T/good.json" >"$T/probe.out" 2>&1 |
     fail "pcr-quote-probe good: $(cat "$T/probe.out")"
 got=$(http POST /v1/certify "$T/good.json")
 [ "$got" = 200 ] || fail "the right quote: HTTP $got: $(cat "$T/body")"
-"$CA" inventory -c "$BOTID_CA_CONF" | grep -q "/bot/m-good\$" ||
+[ "$("$CA" inventory -c "$BOTID_CA_CONF" | grep -c "/bot/m-good\$")" -gt 0 ] ||
     fail "no inventory row for the accepted certificate"
 got=$(http POST /v1/certify "$T/good.json")
 [ "$got" = 409 ] || fail "a replayed quote: HTTP $got, not 409"
