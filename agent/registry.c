@@ -4,6 +4,7 @@
  * at a time, and a PKCS#11 module is initialised once per process) and
  * keeps in-flight jobs valid while the old registry drains.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,11 @@ struct botid_creation {
 static struct botid_backend_ref *open_backends;
 /* Creations not yet handed over; touched only by the loop thread. */
 static struct botid_creation *creations;
+/*
+ * Set once the agent stops: a creation not begun by then is not begun
+ * (200 keys at 300 ms each would hold the stop for a minute).
+ */
+static atomic_int creations_cancelled;
 
 static char *
 backend_ident(const struct botid_agent_config *cfg,
@@ -786,6 +792,8 @@ creation_run(void *arg)
 	const char *gate = getenv("BOTID_TEST_CREATE_GATE");
 	int r;
 
+	if (atomic_load(&creations_cancelled))
+		return BOTID_ERR_INCOMPLETE;
 	/* Test hook: a test holds creations back to see who serves first. */
 	if (gate != NULL && access(gate, F_OK) != 0)
 		return BOTID_ERR_INCOMPLETE;
@@ -894,8 +902,9 @@ registry_creation_done(struct botid_registry *reg, struct botid_job *job)
 	int r = job->result;
 
 	cr->queued = 0;
+	/* Held back (test gate: retried) or the agent stops (dropped). */
 	if (r == BOTID_ERR_INCOMPLETE)
-		return 0;	/* held back by the test gate: retried */
+		return 0;
 	for (i = 0; i < reg->nbots; i++)
 		if (reg->bots[i].creation == cr)
 			bot = &reg->bots[i];
@@ -947,7 +956,14 @@ registry_creation_done(struct botid_registry *reg, struct botid_job *job)
 void
 registry_creations_retry(void)
 {
-	(void)creations_submit();
+	if (!atomic_load(&creations_cancelled))
+		(void)creations_submit();
+}
+
+void
+registry_creations_cancel(void)
+{
+	atomic_store(&creations_cancelled, 1);
 }
 
 void

@@ -170,6 +170,12 @@ int	registry_creation_done(struct botid_registry *reg,
  */
 void	registry_creations_retry(void);
 
+/*
+ * The agent stops: key creations not begun are not begun (they come back
+ * as held, and registry_creations_drop() frees them).
+ */
+void	registry_creations_cancel(void);
+
 /* Frees creations held back at shutdown (none is in a pool then). */
 void	registry_creations_drop(void);
 

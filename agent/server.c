@@ -2514,6 +2514,7 @@ begin_drain(struct server *s)
 {
 	struct conn *c;
 
+	registry_creations_cancel();
 	if (s->listen_fd != -1) {
 		epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
 		close(s->listen_fd);
@@ -2703,6 +2704,7 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 	}
 	r = 0;
  out:
+	registry_creations_cancel();
 	/* Workers must be idle before connections and the registry go. */
 	while (s.reg != NULL && registry_pending() > 0)
 		usleep(10000);
