@@ -1119,6 +1119,26 @@ handle_cert_chain(struct server *s, struct conn *c,
 
 static void	finish_job(struct server *, struct botid_job *, int);
 
+/*
+ * A request answered (its reply queued): freed, and its connection freed
+ * with it if the client is gone and nothing else is in flight, or
+ * flushed.
+ */
+static void
+request_done(struct server *s, struct conn *c, struct request *rq, int flush)
+{
+	free(rq->jwt_input);
+	free(rq->jwt_detail);
+	registry_unref(rq->reg);
+	free(rq);
+	c->inflight--;
+	if (c->fd == -1) {
+		if (c->inflight == 0)
+			conn_free(s, c);
+	} else if (flush)
+		(void)conn_flush(s, c);
+}
+
 /* Why a request is answered BUSY by its bot's queue, as the audit says. */
 #define QUEUE_BUSY_DETAIL	"busy: over max_queue_wait"
 
@@ -1143,16 +1163,7 @@ request_busy(struct server *s, struct request *rq, uint32_t retry_ms,
 	    QUEUE_BUSY_DETAIL, &rq->t0);
 	log_limited(&s->log_busy, "bot %s: %s: answered BUSY (retry after "
 	    "%u ms)", rq->bot->cfg->name, why, (unsigned)retry_ms);
-	free(rq->jwt_input);
-	free(rq->jwt_detail);
-	registry_unref(rq->reg);
-	free(rq);
-	c->inflight--;
-	if (c->fd == -1) {
-		if (c->inflight == 0)
-			conn_free(s, c);
-	} else if (flush)
-		(void)conn_flush(s, c);
+	request_done(s, c, rq, flush);
 }
 
 /*
@@ -2190,17 +2201,8 @@ finish_job(struct server *s, struct botid_job *job, int flush)
 		s->down_bot = (size_t)(rq->bot - rq->reg->bots) + 1;
 	}
 	OPENSSL_free(der);
-	free(rq->jwt_input);
-	free(rq->jwt_detail);
 	free(job->sig);
-	registry_unref(rq->reg);
-	free(rq);
-	c->inflight--;
-	if (c->fd == -1) {
-		if (c->inflight == 0)
-			conn_free(s, c);
-	} else if (flush)
-		(void)conn_flush(s, c);
+	request_done(s, c, rq, flush);
 }
 
 /* Turns finished jobs into replies and audit entries. */

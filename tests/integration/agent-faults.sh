@@ -47,25 +47,6 @@ for b in tbot pbot; do
 	[ -n "$(serial "$b")" ] || fail "no certificate for $b: $(tail -3 "$AGENT_LOG")"
 	check botid_cli pubkey "$b" --out "$T/$b.pem"
 done
-# status_of BOT: the wire status of a SIGN_DATA request for BOT (section 8
-# of doc/protocol.md), read from the reply itself.
-status_of() {
-	python3 - "$AGENT_SOCK" "$1" <<'PY'
-import socket, struct, sys
-sock, bot = sys.argv[1:]
-def frame(op, rid, *fields):
-    body = struct.pack(">BI", op, rid) + b"".join(
-        struct.pack(">HI", t, len(v)) + v for t, v in fields)
-    return struct.pack(">I", len(body)) + body
-def reply(s):
-    n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
-    return struct.unpack(">BII", s.recv(n, socket.MSG_WAITALL)[:9])
-s = socket.socket(socket.AF_UNIX); s.connect(sock)
-s.sendall(frame(1, 1, (1, struct.pack(">I", 1)))); assert reply(s)[2] == 0
-s.sendall(frame(6, 2, (3, bot.encode()), (10, b"status probe")))
-print(reply(s)[2])
-PY
-}
 # wait_lines FILE PATTERN N: waits until FILE has N lines matching PATTERN
 # (an event, not a while: 60 s is only the bound for a hung test).
 wait_lines() {
