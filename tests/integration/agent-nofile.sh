@@ -30,16 +30,22 @@ hard=4096
 
 # start_agent_nofile SOFT HARD: start_agent under these descriptor limits.
 start_agent_nofile() {
+	local from
 	"$AGENT" --check-config -c "$AGENT_CONF" >/dev/null ||
 	    fail "configuration rejected"
+	from=$(($(stat -c %s "$AGENT_LOG" 2>/dev/null || echo 0) + 1))
 	# shellcheck disable=SC2086
 	prlimit --nofile="$1:$2" -- ${BOTID_VALGRIND:-} "$AGENT" -c "$AGENT_CONF" \
 	    2>>"$AGENT_LOG" &
 	AGENT_PID=$!
 	register_pid "$AGENT_PID"
 	for _ in $(seq 1 600); do
-		grep -q 'ready: ' "$AGENT_LOG" 2>/dev/null &&
-		    botid_cli version >/dev/null 2>&1 && return 0
+		if grep -q 'ready: ' "$AGENT_LOG" 2>/dev/null &&
+		    botid_cli version >/dev/null 2>&1; then
+			# A key made in the background: served once it is.
+			agent_keys_made "$from"
+			return 0
+		fi
 		kill -0 "$AGENT_PID" 2>/dev/null ||
 		    fail "agent died at start: $(tail -5 "$AGENT_LOG")"
 		sleep 0.1

@@ -138,6 +138,7 @@ chown -h botid:botid "$T/state/link"
 chown root:root "$AUDIT_LOG"
 agent_conf_begin "user = botid" "socket_group = nogroup" "socket_mode = 0660"
 agent_add_bot tbot tpm ecdsa-p256 "uid:0"
+from=$(($(stat -c %s "$AGENT_LOG" 2>/dev/null || echo 0) + 1))
 env LD_PRELOAD="$PRELOAD" \
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
     BOTID_SWAP_DIR="$T/state/sub" BOTID_SWAP_DIR_TARGET="$T/secret" \
@@ -150,6 +151,8 @@ for _ in $(seq 1 600); do
 	kill -0 "$AGENT_PID" 2>/dev/null || break
 	sleep 0.1
 done
+# tbot's key may be made in the background: signed once it is.
+kill -0 "$AGENT_PID" 2>/dev/null && agent_keys_made "$from"
 grep -q "swap-preload: $T/state/sub is now a link" "$AGENT_LOG" ||
     fail "the state directory was not swapped mid-walk: $(tail -3 "$AGENT_LOG")"
 grep -q "swap-preload: $AUDIT_LOG is now a link" "$AGENT_LOG" ||

@@ -76,6 +76,7 @@ expect_reject() {
 # a datagram socket of ours, collecting what the agent sends to syslog in
 # $T/syslog (the host has no syslog daemon; nothing outside sees the mount).
 start_agent_syslog() {
+	local from
 	mkdir "$T/dev"
 	"$python" - "$T/dev/log" "$T/syslog" <<'PY' &
 import socket, sys
@@ -89,6 +90,7 @@ PY
 	for _ in $(seq 1 50); do [ -S "$T/dev/log" ] && break; sleep 0.1; done
 	"$AGENT" --check-config -c "$AGENT_CONF" >/dev/null ||
 	    fail "configuration rejected"
+	from=$(($(stat -c %s "$AGENT_LOG" 2>/dev/null || echo 0) + 1))
 	DEV="$T/dev" unshare -m --propagation private bash -c '
 		for f in null zero random urandom; do
 			touch "$DEV/$f" && mount --bind "/dev/$f" "$DEV/$f"
@@ -98,7 +100,10 @@ PY
 	AGENT_PID=$!
 	register_pid "$AGENT_PID"
 	for _ in $(seq 1 600); do
-		"$BOTID" --socket "$AGENT_SOCK" version >/dev/null 2>&1 && return 0
+		if "$BOTID" --socket "$AGENT_SOCK" version >/dev/null 2>&1; then
+			agent_keys_made "$from"
+			return 0
+		fi
 		kill -0 "$AGENT_PID" 2>/dev/null ||
 		    fail "agent died at start: $(tail -5 "$AGENT_LOG")"
 		sleep 0.1
