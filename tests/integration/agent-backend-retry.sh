@@ -46,6 +46,12 @@ done
 botid_cli version >/dev/null 2>&1 || fail "agent did not answer within 60 s"
 grep -q 'bot tbot: not served: backend unavailable' "$AGENT_LOG" ||
     fail "tbot was served with no TPM: $(tail -3 "$AGENT_LOG")"
+# pbot's key is made in the background: it serves once the key exists.
+for _ in $(seq 1 1200); do
+	grep -q 'bot pbot: its new key is made: served' "$AGENT_LOG" && break
+	kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent died: $(tail -3 "$AGENT_LOG")"
+	sleep 0.1
+done
 check botid_cli pubkey pbot --out "$T/pbot.pem"
 sign_ok pbot first || fail "the SoftHSM2 bot cannot sign with the TPM down: $(cat "$T/err.first")"
 st=$(status_of tbot) || fail "no reply to the status probe"
