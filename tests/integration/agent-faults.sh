@@ -176,7 +176,7 @@ botid_cli sign tbot --in "$T/msg.ca-down" --out "$T/start-down.sig" 2>"$T/start-
 swtpm_by_hand tpm not-need-init,startup-clear
 kill -HUP "$AGENT_PID"
 ok=
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
 	sign_ok tbot "start-back" && { ok=1; break; }
 	sleep 0.1
 done

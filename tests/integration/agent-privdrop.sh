@@ -87,7 +87,7 @@ sign_ok pbot || fail "SoftHSM2 signing after the drop failed: $(tail -3 "$AGENT_
 agent_add_bot tnew tpm ecdsa-p256 "uid:0"
 kill -HUP "$AGENT_PID"
 ok=
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
 	botid_cli pubkey tnew >/dev/null 2>&1 && { ok=1; break; }
 	sleep 0.1
 done

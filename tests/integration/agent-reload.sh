@@ -51,7 +51,7 @@ agent_add_bot a pkcs11 ecdsa-p256 "$me"
 BOT_PIN_CREDENTIAL=botid.hsm-pin agent_add_bot c pkcs11 ecdsa-p256 "$me"
 BOT_PIN_CREDENTIAL=no-such-credential agent_add_bot d pkcs11 ecdsa-p256 "$me"
 kill -HUP "$AGENT_PID"
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do
 	botid_cli pubkey c --out "$T/c.pem" 2>/dev/null && break
 	sleep 0.1
 done

@@ -193,7 +193,7 @@ wait "$BOTID_CA_PID" 2>/dev/null || true
 agent_add_bot late pkcs11 ecdsa-p256 "uid:0"
 kill -HUP "$AGENT_PID"
 ok=
-for _ in $(seq 1 150); do
+for _ in $(seq 1 600); do
 	botid_cli inventory --json >"$T/inv2.json" 2>/dev/null &&
 	    "$PY" -c 'import json, sys
 b = {b["name"]: b for b in json.load(open(sys.argv[1]))}.get("late")
