@@ -60,8 +60,10 @@ start_agent() {
 		from=$(($(wc -c <"$AGENT_LOG") + 1))
 	fi
 	# make check-valgrind: BOTID_VALGRIND is the memcheck command line.
+	# AGENT_ARGS: more options (-v for debug lines).
 	# shellcheck disable=SC2086
-	${BOTID_VALGRIND:-} "$AGENT" -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
+	${BOTID_VALGRIND:-} "$AGENT" ${AGENT_ARGS:-} -c "$AGENT_CONF" \
+	    2>>"$AGENT_LOG" &
 	AGENT_PID=$!
 	register_pid "$AGENT_PID"
 	for _ in $(seq 1 600); do

@@ -42,18 +42,9 @@ no_slot() {
 }
 
 [ -z "$(transients)" ] || fail "swtpm starts with transient objects"
-# start_agent, with debug lines (where the evictions show).
-from=$(($(stat -c %s "$AGENT_LOG" 2>/dev/null || echo 0) + 1))
-"$AGENT" -v -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
-AGENT_PID=$!
-register_pid "$AGENT_PID"
-for _ in $(seq 1 600); do
-	botid_cli version >/dev/null 2>&1 && break
-	kill -0 "$AGENT_PID" 2>/dev/null || fail "agent died at start: $(tail -5 "$AGENT_LOG")"
-	sleep 0.1
-done
-# The keys are made in the background: the bots are served once they are.
-agent_keys_made "$from"
+# With debug lines (where the evictions show); the keys are made in the
+# background and start_agent waits for them.
+AGENT_ARGS=-v start_agent
 grep -q 'serving 4 of 4 configured bots' "$AGENT_LOG" ||
     fail "not every bot is served: $(tail -3 "$AGENT_LOG")"
 for b in t1 t2 t3 t4; do
