@@ -7,7 +7,8 @@
 # discovery document, the issuer and the audience, accept a real token;
 # each refuses the forgery of issue 19 (claims built by hand, a scope
 # never granted, exp 30 days ahead) signed through every signing path the
-# agent offers (botid sign-msg, botid sign --format raw, botid-pkcs11.so),
+# agent offers (botid sign-msg, botid sign --format raw, botid-pkcs11.so,
+# the ssh-agent socket),
 # and so does botid verify-jwt. The CA's own cap on the token lifetime
 # wins over the agent's. The token key is non-exportable like the signing
 # key, rotates with the bot (the old one destroyed after rotate_grace) and
@@ -50,7 +51,7 @@ TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
 ISS="spiffe://$TD"
 
 me="uid:$(id -u)"
-agent_conf_begin "rotate_grace = 2s"
+agent_conf_begin "rotate_grace = 2s" "ssh_socket = $T/ssh.sock"
 agent_add_bot tbot tpm ecdsa-p256 "$me"
 echo "scopes = inventory:read" >>"$AGENT_CONF"
 echo "max_token_ttl = 40" >>"$AGENT_CONF"
@@ -314,6 +315,54 @@ BOTID_SOCKET="$AGENT_SOCK" check p11tool --module "$MODULE" --sign \
 printf '%s.%s.%s\n' "$real_header" "$payload" "$(b64u <"$T/p11.sig")" \
     >"$T/forged-p11.jwt"
 
+# 5. The agent's ssh-agent socket: SIGN_REQUEST over header.payload with
+# the key it lists for tbot (ecdsa-sha2-nistp256 signs its SHA-256, as
+# ES256 does), under the real token's header. The socket lists one key
+# per bot, none of them a token key.
+"$PY" - "$T/ssh.sock" "$real_header.$payload" "$T/ssh.sig" "$T/ssh.ids" <<'PYEOF' ||
+import socket, struct, sys
+def s(b): return struct.pack(">I", len(b)) + b
+def get(b, o):
+    n = struct.unpack(">I", b[o:o + 4])[0]
+    return b[o + 4:o + 4 + n], o + 4 + n
+def call(c, msg):
+    c.sendall(s(msg))
+    n = struct.unpack(">I", c.recv(4, socket.MSG_WAITALL))[0]
+    return c.recv(n, socket.MSG_WAITALL)
+c = socket.socket(socket.AF_UNIX)
+c.connect(sys.argv[1])
+r = call(c, bytes([11]))
+assert r[0] == 12, "REQUEST_IDENTITIES answered %d" % r[0]
+n, o, key, ids = struct.unpack(">I", r[1:5])[0], 5, None, []
+for _ in range(n):
+    blob, o = get(r, o)
+    comment, o = get(r, o)
+    kind = get(blob, 0)[0].decode()
+    ids.append("%s %s" % (kind, comment.decode()))
+    if comment == b"tbot" and not kind.endswith("-cert-v01@openssh.com"):
+        key = blob
+open(sys.argv[4], "w").write("\n".join(ids) + "\n")
+assert key is not None, "no tbot key listed: %r" % ids
+r = call(c, bytes([13]) + s(key) + s(sys.argv[2].encode()) + b"\0\0\0\0")
+assert r[0] == 14, "SIGN_REQUEST answered %d" % r[0]
+sig = get(r, 1)[0]
+rs = get(sig, len(get(sig, 0)[0]) + 4)[0]
+ri, o = get(rs, 0)
+si = get(rs, o)[0]
+open(sys.argv[3], "wb").write(int.from_bytes(ri, "big").to_bytes(32, "big") +
+                              int.from_bytes(si, "big").to_bytes(32, "big"))
+PYEOF
+    fail "the ssh-agent socket did not sign for tbot"
+grep -qi 'jwt' "$T/ssh.ids" && fail "the ssh-agent socket lists a token key: $(cat "$T/ssh.ids")"
+# One plain key per bot at most, each named by a bot of the configuration.
+grep -v -e '-cert-v01@openssh.com' "$T/ssh.ids" | awk '{ print $2 }' |
+    sort >"$T/ssh.names"
+[ -z "$(uniq -d "$T/ssh.names")" ] &&
+    [ -z "$(grep -vxE 'tbot|pbot|plain|extra' "$T/ssh.names")" ] ||
+    fail "the ssh-agent socket lists other keys: $(cat "$T/ssh.ids")"
+printf '%s.%s.%s\n' "$real_header" "$payload" "$(b64u <"$T/ssh.sig")" \
+    >"$T/forged-ssh.jwt"
+
 # Each forgery is a good signature by the bot's signing key ...
 check openssl x509 -in "$T/tbot.chain" -noout -pubkey -out "$T/tbot.sign.pub"
 check openssl dgst -sha256 -verify "$T/tbot.sign.pub" -signature \
@@ -330,6 +379,8 @@ refused "sign raw" "$T/forged-raw.jwt" ERR_JWKS_NO_MATCHING_KEY \
 refused "sign raw, token kid" "$T/forged-raw-kid.jwt" \
     ERR_JWS_SIGNATURE_VERIFICATION_FAILED InvalidSignatureError signature
 refused "pkcs11, token kid" "$T/forged-p11.jwt" \
+    ERR_JWS_SIGNATURE_VERIFICATION_FAILED InvalidSignatureError signature
+refused "ssh-agent, token kid" "$T/forged-ssh.jwt" \
     ERR_JWS_SIGNATURE_VERIFICATION_FAILED InvalidSignatureError signature
 # No token was made along the way: the audit log has no new jwt line.
 [ "$(jwts_ok)" -eq "$n_ok" ] || fail "a forgery was audited as a token"
