@@ -30,6 +30,7 @@ struct botid_pool {
 	size_t			 pending;	/* queued and running */
 	size_t			 queued;	/* in the bots' queues */
 	uint64_t		 op_ns;		/* recent time per op */
+	uint64_t		 retry_at_ns;	/* the latest hint handed out */
 	int			 stopping;
 	int			 inline_ok;	/* pool_run_inline() may run jobs */
 	pthread_t		*threads;
@@ -213,6 +214,33 @@ pool_retry_ms(uint64_t estimate_ns, uint64_t max_wait_ns, uint64_t op_ns)
 }
 
 /*
+ * Called with p->mu held, for a request refused at now_ns: RETRY_AFTER in
+ * milliseconds. Each hint is at least pool_retry_ms's and one op (over the
+ * workers) after the one handed out before it, so that clients refused
+ * together come back one by one, as the device frees places, instead of
+ * all after the same signature to be refused again together. The spread
+ * ends max_wait after the first hint: a client that floods refusals can
+ * push others' hints no further than that.
+ */
+static uint32_t
+pool_hint_locked(struct botid_pool *p, uint64_t estimate_ns,
+    uint64_t max_wait_ns, uint64_t now_ns)
+{
+	uint64_t base, at, step = p->op_ns / p->nthreads, ms;
+
+	base = now_ns + (uint64_t)pool_retry_ms(estimate_ns, max_wait_ns,
+	    p->op_ns) * 1000000u;
+	at = base;
+	if (p->retry_at_ns > now_ns && p->retry_at_ns + step > at)
+		at = p->retry_at_ns + step;
+	if (at > base + max_wait_ns)
+		at = base + max_wait_ns;
+	p->retry_at_ns = at;
+	ms = (at - now_ns + 999999u) / 1000000u;
+	return ms > BOTID_MAX_RETRY_MS ? BOTID_MAX_RETRY_MS : (uint32_t)ms;
+}
+
+/*
  * Called with p->mu held, for a job just taken from the queue: if its
  * deadline has passed it is answered BUSY without running; returns 1 then.
  */
@@ -226,8 +254,8 @@ pool_expired_locked(struct botid_pool *p, struct botid_job *job,
 	job->sig = NULL;
 	job->sig_len = 0;
 	job->nattrs = 0;
-	job->retry_ms = pool_retry_ms(pool_estimate_locked(p, job->fairq),
-	    job->max_wait_ns, p->op_ns);
+	job->retry_ms = pool_hint_locked(p, pool_estimate_locked(p,
+	    job->fairq), job->max_wait_ns, now_ns);
 	p->pending--;
 	return 1;
 }
@@ -403,9 +431,16 @@ pool_submit_bounded(struct botid_pool *p, struct botid_job *job,
 	job->deadline_ns = max_wait_ns != 0 ? now + max_wait_ns : 0;
 	job->max_wait_ns = max_wait_ns;
 	pthread_mutex_lock(&p->mu);
+	/*
+	 * With anything ahead, one op of slack: the estimate is an average,
+	 * and a job admitted at the edge would often reach its deadline a
+	 * little before the device and be answered BUSY after waiting all
+	 * of max_wait, where a refusal now costs the client microseconds.
+	 */
 	estimate = pool_estimate_locked(p, job->fairq);
-	if (max_wait_ns != 0 && estimate > max_wait_ns) {
-		*retry_ms = pool_retry_ms(estimate, max_wait_ns, p->op_ns);
+	if (max_wait_ns != 0 && estimate > 0 &&
+	    estimate + p->op_ns / p->nthreads > max_wait_ns) {
+		*retry_ms = pool_hint_locked(p, estimate, max_wait_ns, now);
 		r = BOTID_ERR_BUSY;
 	} else
 		pool_enqueue_locked(p, job);

@@ -361,6 +361,71 @@ test_bounded_refused_at_enqueue(void **state)
 }
 
 /*
+ * With a job ahead, a bound under two signatures is refused at once (one
+ * signature of slack: the old rule queued it, to answer BUSY after the
+ * whole wait whenever the device ran a little slower than its average);
+ * refusals close together get hints one signature apart, so that clients
+ * refused together come back one by one, and no hint goes further than
+ * max_wait past the first one's. The hints are checked against clock
+ * readings taken around each call, so a stall between calls cannot fail
+ * the test.
+ */
+static void
+test_bounded_hints_spread(void **state)
+{
+	struct botid_fairq q;
+	struct botid_job first, late[4], fits, *got[2];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char k = 'S';
+	uint64_t op, bound, before[4], after[4];
+	uint32_t hint[4], retry;
+	size_t i;
+
+	memset(&q, 0, sizeof(q));
+	memset(&first, 0, sizeof(first));
+	memset(late, 0, sizeof(late));
+	memset(&fits, 0, sizeof(fits));
+	norder = 0;
+	slow_pool(&done, &pool, &q, &k);
+	first.key = fits.key = (struct botid_key *)&k;
+	first.fairq = fits.fairq = &q;
+	pthread_mutex_lock(&gate_mu);
+	assert_int_equal(pool_submit_bounded(pool, &first, 3600000000000u,
+	    &retry), 0);
+	op = pool_op_ns(pool);
+	bound = op + op / 2;
+	for (i = 0; i < 4; i++) {
+		late[i].key = (struct botid_key *)&k;
+		late[i].fairq = &q;
+		before[i] = pool_now_ns();
+		assert_int_equal(pool_submit_bounded(pool, &late[i], bound,
+		    &hint[i]), BOTID_ERR_BUSY);
+		after[i] = pool_now_ns();
+		/* At least a signature; at most max_wait past that. */
+		assert_true((uint64_t)hint[i] * 1000000u + 1000000u >= op);
+		assert_true((uint64_t)hint[i] * 1000000u <= op + bound +
+		    2000000u);
+	}
+	/* The second comes back a signature after the first. */
+	assert_true(after[1] + (uint64_t)hint[1] * 1000000u + 1000000u >=
+	    before[0] + (uint64_t)hint[0] * 1000000u + op);
+	/* Two and a half signatures hold one ahead and its slack. */
+	assert_int_equal(pool_submit_bounded(pool, &fits, 2 * op + op / 2,
+	    &retry), 0);
+	pthread_mutex_unlock(&gate_mu);
+	assert_int_equal(collect(&done, 2, got), 2);
+	assert_int_equal(first.result, 0);
+	/* Its deadline may pass on a very busy machine: BUSY then. */
+	assert_true(fits.result == 0 || fits.result == BOTID_ERR_BUSY);
+	free(first.sig);
+	free(fits.sig);
+	pool_destroy(pool);
+	done_free(&done);
+	(void)state;
+}
+
+/*
  * The estimate follows round-robin: a bot with 30 jobs queued is refused
  * a bound of 5 signatures, while a bot asking once, whose turn comes after
  * one job of each other bot, is queued under the same bound.
@@ -618,6 +683,7 @@ main(void)
 		cmocka_unit_test(test_create_rejects_zero_threads),
 		cmocka_unit_test(test_bounded_refused_at_enqueue),
 		cmocka_unit_test(test_bounded_estimate_is_fair),
+		cmocka_unit_test(test_bounded_hints_spread),
 		cmocka_unit_test(test_expire_queued),
 		cmocka_unit_test(test_expire_by_worker),
 		cmocka_unit_test(test_inline_refused_when_slow),
