@@ -12,7 +12,8 @@
 # /v1/ssh/krl is a binary KRL that ssh-keygen reads: empty of entries
 # before (sshd lets both bots in with it), with the revoked bot's serial and
 # key after, a krl_version that grows only when it changes; sshd with it as
-# RevokedKeys refuses the revoked bot's certificates and runs nothing.
+# RevokedKeys refuses the revoked bot's certificates and runs nothing; a
+# revoked key the CA cannot encode gets no KRL (500), not one without it.
 # ca-ssh-pg.sh runs it with the CA on PostgreSQL.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
@@ -329,4 +330,18 @@ out=$(ssh_bot pbot "$T/pbot-cert.pub" echo krl-in 2>/dev/null) ||
 # And no new certificate for the revoked one.
 certify_body "$T/tbot.chain" >"$T/req.json"
 expect_status 403 POST /v1/ssh/certify "$T/req.json"
+
+# ---- a revoked key the CA cannot encode (its row damaged in the
+# database): no KRL at all rather than one that lets that key in again.
+if [ -n "${BOTID_CA_SSH_PG:-}" ]; then
+	db_sql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -A -t "$(pg_database ca)" -c "$1"; }
+else
+	db_sql() { sqlite3 "$T/ca/ca.db" "$1"; }
+fi
+tline=$(cut -d' ' -f1,2 "$T/tbot.pub")
+db_sql "UPDATE ssh_keys SET key_line = 'ecdsa-sha2-nistp256 !!!!' WHERE key_line = '$tline'"
+[ "$(db_sql "SELECT count(*) FROM ssh_keys WHERE key_line = '$tline'")" -eq 0 ] ||
+    fail "tbot's key row was not damaged"
+expect_status 500 GET /v1/ssh/krl
+grep -q '"cannot make the KRL"' "$T/body" || fail "damaged row: $(cat "$T/body")"
 echo "ca-ssh: ok"
