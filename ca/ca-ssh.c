@@ -442,7 +442,10 @@ handle_krl(struct ca_api *api, const char *peer, char **out,
 	version = ssh->krl_version;
 	if (version == 0 || memcmp(digest, ssh->krl_digest,
 	    sizeof(digest)) != 0) {
-		clock_gettime(CLOCK_REALTIME, &ts);
+		if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+			r = BOTID_ERR_IO;
+			goto fail;
+		}
 		version = (uint64_t)ts.tv_sec * 1000000000u +
 		    (uint64_t)ts.tv_nsec;
 		if (version <= ssh->krl_version)
