@@ -1773,6 +1773,7 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 
 	memset(&rp, 0, sizeof(rp));
 	api->retry_after = 0;
+	api->body_len = 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (get && strcmp(path, "/v1/health/live") == 0)
 		reply_json(&rp, 200, json_pack("{s:s}", "status", "live"));
@@ -1837,6 +1838,7 @@ ca_api_handle(struct ca_api *api, const char *method, const char *path,
 	}
 	json_decref(j);
 	if (rp.body == NULL) {
+		api->body_len = 0;
 		rp.status = 500;
 		rp.ctype = "application/json";
 		rp.body = strdup("{\"error\":\"out of memory\"}");

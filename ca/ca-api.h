@@ -30,6 +30,11 @@ struct ca_api {
 	struct ca_ratelimit	*nonce_rate;	/* per host; NULL: off */
 	/* Retry-After of the last answer (seconds; 0: none), for ca-http.c. */
 	unsigned		 retry_after;
+	/*
+	 * Bytes in the last answer's body when it is binary (the KRL: it
+	 * holds NUL bytes); 0: the body is text, up to its NUL.
+	 */
+	size_t			 body_len;
 	/* public_url, or https://LISTEN:PORT once bound (ca-http.c). */
 	char			 base_url[BOTID_MAX_ISSUER + 1];
 };
@@ -49,7 +54,8 @@ json_t	*ca_anchor_json(const struct ca_anchor *a);
 /*
  * Answers one request, and counts it in api->metrics. Returns the HTTP
  * status; *out (malloc'd, NUL-terminated) is the body and *ctype its media
- * type. peer names the client in log lines.
+ * type; a binary body is api->body_len bytes long. peer names the client
+ * in log lines.
  */
 int	ca_api_handle(struct ca_api *api, const char *method, const char *path,
 	    const char *body, size_t len, const char *peer, char **out,

@@ -84,6 +84,8 @@ struct ca_db_ops {
 	int	(*host_group_each)(struct ca_db *,
 		    int (*)(const char *, const char *, void *), void *);
 	int	(*sync_relax)(struct ca_db *);
+	int	(*ssh_revoked_certs)(struct ca_db *, time_t,
+		    int (*)(const char *, const char *, void *), void *);
 };
 
 /* Host groups' listing, the same SQL for both backends. */
@@ -107,6 +109,12 @@ struct ca_db_ops {
 	"c.serial = k.serial JOIN hosts h ON h.id = c.host_id WHERE " \
 	"(c.revoked_at IS NOT NULL OR h.revoked_at IS NOT NULL) AND " \
 	"c.not_after > " NOW " ORDER BY k.key_line"
+/* The same certificates for the KRL, each with its serial. */
+#define CA_DB_SSH_KRL_SQL(NOW)						\
+	"SELECT k.serial, k.key_line FROM ssh_keys k JOIN certs c ON " \
+	"c.serial = k.serial JOIN hosts h ON h.id = c.host_id WHERE " \
+	"(c.revoked_at IS NOT NULL OR h.revoked_at IS NOT NULL) AND " \
+	"c.not_after > " NOW " ORDER BY k.serial"
 
 struct ca_db {
 	const struct ca_db_ops	*ops;

@@ -1359,6 +1359,26 @@ pg_ssh_revoked_keys(struct ca_db *db, time_t now,
 }
 
 static int
+pg_ssh_revoked_certs(struct ca_db *db, time_t now,
+    int (*fn)(const char *, const char *, void *), void *arg)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int i, r;
+
+	memset(&p, 0, sizeof(p));
+	pp_int(&p, (long long)now);
+	if ((r = pg_query(db, CA_DB_SSH_KRL_SQL("$1"), &p, &res, NULL)) != 0)
+		return r;
+	for (i = 0; i < PQntuples(res); i++)
+		if ((r = fn(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    arg)) != 0)
+			break;
+	PQclear(res);
+	return r;
+}
+
+static int
 pg_token_set_group(struct ca_db *db, const uint8_t *hash, const char *group)
 {
 	struct pg_params p;
@@ -1497,6 +1517,7 @@ const struct ca_db_ops ca_db_postgres = {
 	.ssh_cert_bot = pg_ssh_cert_bot,
 	.ssh_key_add = pg_ssh_key_add,
 	.ssh_revoked_keys = pg_ssh_revoked_keys,
+	.ssh_revoked_certs = pg_ssh_revoked_certs,
 	.token_set_group = pg_token_set_group,
 	.token_group = pg_token_group,
 	.host_group = pg_host_group,

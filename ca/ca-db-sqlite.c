@@ -1321,6 +1321,26 @@ sqlite_ssh_revoked_keys(struct ca_db *db, time_t now,
 }
 
 static int
+sqlite_ssh_revoked_certs(struct ca_db *db, time_t now,
+    int (*fn)(const char *, const char *, void *), void *arg)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if ((r = db_prepare(db, CA_DB_SSH_KRL_SQL("?1"), &st)) != 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if ((r = fn((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), arg)) != 0)
+			break;
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(db, "ssh revoked certificates");
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
 sqlite_token_set_group(struct ca_db *db, const uint8_t *hash,
     const char *group)
 {
@@ -1469,6 +1489,7 @@ const struct ca_db_ops ca_db_sqlite = {
 	.ssh_cert_bot = sqlite_ssh_cert_bot,
 	.ssh_key_add = sqlite_ssh_key_add,
 	.ssh_revoked_keys = sqlite_ssh_revoked_keys,
+	.ssh_revoked_certs = sqlite_ssh_revoked_certs,
 	.token_set_group = sqlite_token_set_group,
 	.token_group = sqlite_token_group,
 	.host_group = sqlite_host_group,

@@ -334,6 +334,13 @@ ca_db_ssh_revoked_keys(struct ca_db *db, time_t now,
 }
 
 int
+ca_db_ssh_revoked_certs(struct ca_db *db, time_t now,
+    int (*fn)(const char *, const char *, void *), void *arg)
+{
+	return db->ops->ssh_revoked_certs(db, now, fn, arg);
+}
+
+int
 ca_db_token_add_group(struct ca_db *db, const uint8_t hash[32],
     time_t expires, const char *bots, const char *group)
 {

@@ -173,6 +173,14 @@ int	ca_db_sync_relax(struct ca_db *db);
 
 int	ca_db_ssh_revoked_keys(struct ca_db *db, time_t now,
 	    int (*fn)(const char *, void *), void *arg);
+/*
+ * The same certificates for the KRL (GET /v1/ssh/krl): calls fn with the
+ * X.509 serial (hex, as ca_db_ssh_key_add() got it) and the key line of
+ * each. A non-zero return from fn stops and is returned. Errors: _IO.
+ */
+int	ca_db_ssh_revoked_certs(struct ca_db *db, time_t now,
+	    int (*fn)(const char *serial, const char *key_line, void *arg),
+	    void *arg);
 
 /*
  * Whether a host enrolled with the EK of this fingerprint was revoked:

@@ -446,7 +446,8 @@ on_request(struct evhttp_request *req, void *arg)
 	    body, len, peer, &answer, &ctype);
 	free(body);
 	if ((out = evbuffer_new()) == NULL ||
-	    evbuffer_add(out, answer, strlen(answer)) != 0) {
+	    evbuffer_add(out, answer, s->api->body_len > 0 ?
+	    s->api->body_len : strlen(answer)) != 0) {
 		evhttp_send_error(req, 500, "out of memory");
 		goto out;
 	}

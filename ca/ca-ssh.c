@@ -26,6 +26,7 @@
 
 #include "ca/ca-api.h"
 #include "ca/ca-db.h"
+#include "ca/ca-krl.h"
 #include "ca/ca-ssh.h"
 #include "lib/base64.h"
 #include "lib/buf.h"
@@ -47,6 +48,9 @@ struct ca_ssh {
 	uint8_t		*pub;		/* the CA key's SSH blob */
 	size_t		 pub_len;
 	X509		*x509_ca;	/* issuer of the bot certificates */
+	/* The last KRL's content and krl_version (handle_krl()). */
+	uint8_t		 krl_digest[CA_KRL_DIGEST_LEN];
+	uint64_t	 krl_version;
 };
 
 /* The CA key as an SSH blob, from its SubjectPublicKeyInfo. */
@@ -367,6 +371,112 @@ keys_append(const char *line, void *arg)
 	return 0;
 }
 
+/*
+ * An SSH certificate's serial: the low 64 bits of its X.509 serial, in
+ * hex as BN_bn2hex() writes it and the database keeps it.
+ */
+static int
+ssh_serial_from_hex(const char *hex, uint64_t *serial)
+{
+	size_t i, len = strlen(hex);
+	uint64_t v = 0;
+	char c;
+
+	*serial = 0;
+	if (len == 0)
+		return BOTID_ERR_INVALID;
+	for (i = 0; i < len; i++) {
+		c = hex[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') ||
+		    (c >= 'a' && c <= 'f')))
+			return BOTID_ERR_INVALID;
+		/* Digits above the low 16 shift out of the 64 bits. */
+		v = v << 4 | (uint64_t)(c <= '9' ? c - '0' :
+		    (c | 0x20) - 'a' + 10);
+	}
+	*serial = v;
+	return 0;
+}
+
+static int
+krl_collect(const char *serial_hex, const char *key_line, void *arg)
+{
+	uint64_t serial;
+	int r;
+
+	if ((r = ssh_serial_from_hex(serial_hex, &serial)) != 0 ||
+	    (r = ca_krl_add(arg, serial, key_line)) != 0) {
+		log_err("ca: KRL: certificate %s: %s", serial_hex,
+		    botid_strerror(r));
+		return r;
+	}
+	return 0;
+}
+
+/*
+ * GET /v1/ssh/krl: the revoked SSH certificates by serial under this CA's
+ * key and their keys, as a binary KRL for sshd's RevokedKeys. A row that
+ * cannot be encoded fails the request: a KRL without it would silently
+ * let that key in again. krl_version changes only with the content: the
+ * time in nanoseconds when this replica first served it, or one more than
+ * the last, as the CRL's number (doc/ca-api.md says why).
+ */
+static int
+handle_krl(struct ca_api *api, const char *peer, char **out,
+    const char **ctype)
+{
+	struct ca_ssh *ssh = api->ssh;
+	struct ca_krl *krl = NULL;
+	struct timespec ts;
+	uint8_t digest[CA_KRL_DIGEST_LEN], *bytes = NULL;
+	uint64_t version;
+	size_t len = 0;
+	time_t now = time(NULL);
+	int status, r;
+
+	if ((r = ca_krl_new(&krl)) != 0 ||
+	    (r = ca_db_ssh_revoked_certs(api->db, now, krl_collect,
+	    krl)) != 0 ||
+	    (r = ca_krl_digest(krl, digest)) != 0)
+		goto fail;
+	version = ssh->krl_version;
+	if (version == 0 || memcmp(digest, ssh->krl_digest,
+	    sizeof(digest)) != 0) {
+		if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+			r = BOTID_ERR_IO;
+			goto fail;
+		}
+		version = (uint64_t)ts.tv_sec * 1000000000u +
+		    (uint64_t)ts.tv_nsec;
+		if (version <= ssh->krl_version)
+			version = ssh->krl_version + 1;
+	}
+	if ((r = ca_krl_encode(krl, ssh->pub, ssh->pub_len, version,
+	    (uint64_t)now, "botid-ca", &bytes, &len)) != 0)
+		goto fail;
+	/* The API's bodies end with a NUL; a binary one says its length. */
+	if ((*out = malloc(len + 1)) == NULL) {
+		r = BOTID_ERR_ALLOC;
+		goto fail;
+	}
+	memcpy(*out, bytes, len);
+	(*out)[len] = '\0';
+	api->body_len = len;
+	memcpy(ssh->krl_digest, digest, sizeof(digest));
+	ssh->krl_version = version;
+	*ctype = "application/octet-stream";
+	status = 200;
+	goto out;
+ fail:
+	status = reply_error(out, ctype, peer, 500,
+	    r == BOTID_ERR_TOO_LARGE ? "the KRL would exceed its size limit" :
+	    r == BOTID_ERR_ALLOC ? "out of memory" : "cannot make the KRL");
+ out:
+	free(bytes);
+	ca_krl_free(krl);
+	return status;
+}
+
 /* GET /v1/ssh/revoked-keys: for sshd's RevokedKeys, possibly empty. */
 static int
 handle_revoked(struct ca_api *api, const char *peer, char **out,
@@ -406,7 +516,6 @@ handle_certify(struct ca_api *api, const char *body, size_t len,
 	char *key_line = NULL;
 	uint64_t serial = 0;
 	time_t now = time(NULL), after, before;
-	size_t i, hex_len;
 	int n, status;
 
 	if (len > CA_BODY_MAX) {
@@ -447,13 +556,10 @@ handle_certify(struct ca_api *api, const char *body, size_t len,
 		goto out;
 	}
 	/* The low 64 bits of the X.509 serial, for ssh-keygen -L and KRLs. */
-	hex_len = strlen(hex);
-	for (i = hex_len > 16 ? hex_len - 16 : 0; i < hex_len; i++)
-		serial = serial << 4 | (uint64_t)(hex[i] <= '9' ?
-		    hex[i] - '0' : hex[i] - 'A' + 10);
 	after = asn1_time_t(X509_get0_notBefore(x));
 	before = asn1_time_t(X509_get0_notAfter(x));
-	if ((n = i2d_PUBKEY(X509_get0_pubkey(x), &spki)) <= 0 ||
+	if (ssh_serial_from_hex(hex, &serial) != 0 ||
+	    (n = i2d_PUBKEY(X509_get0_pubkey(x), &spki)) <= 0 ||
 	    after == 0 || before <= now) {
 		status = reply_error(out, ctype, peer, 400, "bad request: "
 		    "the certificate's key or validity cannot be read");
@@ -524,13 +630,16 @@ ca_ssh_handle(struct ca_api *api, const char *method, const char *path,
 	}
 	if (strcmp(path, "/v1/ssh/revoked-keys") == 0 && get)
 		return handle_revoked(api, peer, out, ctype);
+	if (strcmp(path, "/v1/ssh/krl") == 0 && get)
+		return handle_krl(api, peer, out, ctype);
 	if (strcmp(path, "/v1/ssh/certify") == 0) {
 		if (strcmp(method, "POST") != 0)
 			return reply_error(out, ctype, peer, 405, "use POST");
 		return handle_certify(api, body, len, peer, out, ctype);
 	}
 	if (strcmp(path, "/v1/ssh/ca.pub") == 0 ||
-	    strcmp(path, "/v1/ssh/revoked-keys") == 0)
+	    strcmp(path, "/v1/ssh/revoked-keys") == 0 ||
+	    strcmp(path, "/v1/ssh/krl") == 0)
 		return reply_error(out, ctype, peer, 405, "use GET");
 	return reply_error(out, ctype, peer, 404, "no such endpoint");
 }

@@ -3,7 +3,7 @@
  * P-256 key of its own, which signs OpenSSH user certificates for bot keys
  * that hold a valid X.509 bot certificate from this CA, and the lists sshd
  * needs: the CA's public key (TrustedUserCAKeys) and the revoked bot keys
- * (RevokedKeys).
+ * (RevokedKeys), as a text list and as a binary KRL.
  */
 #ifndef BOTID_CA_SSH_H
 #define BOTID_CA_SSH_H
@@ -38,9 +38,10 @@ int	ca_ssh_certify(struct ca_ssh *ssh, const uint8_t *spki, size_t spki_len,
 	    char **key_line);
 
 /*
- * Answers GET /v1/ssh/ca.pub, GET /v1/ssh/revoked-keys and POST
- * /v1/ssh/certify (404 when no ssh_ca_key is configured). Returns the
- * HTTP status; *out (malloc'd) is the body, *ctype its media type.
+ * Answers GET /v1/ssh/ca.pub, GET /v1/ssh/revoked-keys, GET /v1/ssh/krl
+ * and POST /v1/ssh/certify (404 when no ssh_ca_key is configured).
+ * Returns the HTTP status; *out (malloc'd, NUL-terminated) is the body,
+ * *ctype its media type; the KRL's length is in api->body_len.
  */
 int	ca_ssh_handle(struct ca_api *api, const char *method, const char *path,
 	    const char *body, size_t len, const char *peer, char **out,

@@ -87,6 +87,12 @@
 #define BOTID_SSH_MAX_SIGN_DATA	(32u * 1024u)	/* data in SIGN_REQUEST */
 #define BOTID_SSH_MAX_EXTENSION	64u		/* an extension's name */
 #define BOTID_SSH_MAX_SESSION_ID 64u		/* SHA-512 exchange hash */
+/*
+ * botid-ca's KRL (ca/ca-krl.c, GET /v1/ssh/krl): its bytes. sshd reads the
+ * whole file at each login; past this the CA refuses to make one rather
+ * than serve a list missing revocations.
+ */
+#define BOTID_MAX_KRL		(8u * 1024u * 1024u)
 
 /*
  * max_queue_wait (agent/pool.c): its default and highest value in

@@ -48,6 +48,7 @@ static const struct {
 	{ "POST", "/v1/ssh/certify" },
 	{ "GET", "/v1/ssh/ca.pub" },
 	{ "GET", "/v1/ssh/revoked-keys" },
+	{ "GET", "/v1/ssh/krl" },
 };
 
 #define NREQUESTS	(sizeof(requests) / sizeof(requests[0]))
@@ -142,6 +143,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    strcmp(requests[i].path, "/v1/revoke") == 0 ||
 	    strcmp(requests[i].path, "/v1/ssh/certify") == 0)
 		FUZZ_CHECK(status != 200);
+	/* The KRL is binary: its length comes with it. */
+	if (strcmp(requests[i].path, "/v1/ssh/krl") == 0)
+		FUZZ_CHECK(status != 200 || api.body_len > 0);
 	free(out);
 	return 0;
 }

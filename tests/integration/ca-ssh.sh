@@ -9,6 +9,11 @@
 # itself and serves it in REQUEST_IDENTITIES, and ssh logs in with it; after
 # `botid-ca revoke bot`, the key is
 # in /v1/ssh/revoked-keys and sshd with it as RevokedKeys refuses the bot.
+# /v1/ssh/krl is a binary KRL that ssh-keygen reads: empty of entries
+# before (sshd lets both bots in with it), with the revoked bot's serial and
+# key after, a krl_version that grows only when it changes; sshd with it as
+# RevokedKeys refuses the revoked bot's certificates and runs nothing; a
+# revoked key the CA cannot encode gets no KRL (500), not one without it.
 # ca-ssh-pg.sh runs it with the CA on PostgreSQL.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
@@ -87,6 +92,36 @@ expect_status 405 GET /v1/ssh/certify
 expect_status 200 GET /v1/ssh/revoked-keys
 [ ! -s "$T/body" ] || fail "revoked keys before any revocation: $(cat "$T/body")"
 
+# ---- the KRL (OpenSSH PROTOCOL.krl): binary, read by ssh-keygen.
+# krl_fetch FILE: GET /v1/ssh/krl into FILE, dumped by ssh-keygen into
+# FILE.txt; sets krl_version, and checks the generated date.
+krl_fetch() {
+	local got t0 t1 gen
+	t0=$(date -u +%s)
+	got=$(curl -sS -o "$1" -w '%{http_code} %{content_type}' \
+	    --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/v1/ssh/krl")
+	t1=$(date -u +%s)
+	[ "$got" = "200 application/octet-stream" ] ||
+	    fail "GET /v1/ssh/krl: $got: $(head -c 300 "$1")"
+	[ "$(head -c 7 "$1")" = SSHKRL ] || fail "$1 is not a KRL"
+	TZ=UTC ssh-keygen -Q -l -f "$1" >"$1.txt" 2>&1 ||
+	    fail "ssh-keygen cannot read the KRL: $(cat "$1.txt")"
+	grep -qx '# Comment: botid-ca' "$1.txt" || fail "KRL: $(cat "$1.txt")"
+	krl_version=$(sed -n 's/^# KRL version \([0-9]*\)$/\1/p' "$1.txt")
+	[ -n "$krl_version" ] || fail "no KRL version: $(cat "$1.txt")"
+	gen=$(sed -n 's/^# Generated at \([0-9]\{8\}\)T\([0-9]\{2\}\)\([0-9]\{2\}\)\([0-9]\{2\}\)$/\1 \2:\3:\4/p' "$1.txt")
+	gen=$(date -u -d "$gen" +%s) || fail "KRL date: $(cat "$1.txt")"
+	[ "$gen" -ge "$t0" ] && [ "$gen" -le "$t1" ] ||
+	    fail "KRL generated at $gen, fetched between $t0 and $t1"
+}
+krl_fetch "$T/krl0"
+v0=$krl_version
+[ "$(grep -cv '^#\|^$' "$T/krl0.txt")" -eq 0 ] ||
+    fail "KRL entries before any revocation: $(cat "$T/krl0.txt")"
+krl_fetch "$T/krl0b"
+[ "$krl_version" = "$v0" ] || fail "unchanged KRL, version $v0 then $krl_version"
+expect_status 405 POST /v1/ssh/krl "$T/ca.pub"
+
 # ---- a certificate for each bot, read back by ssh-keygen -L.
 TD=$(sed -n 's/^trust_domain *= *//p' "$BOTID_CA_CONF")
 for bot in tbot pbot; do
@@ -154,7 +189,8 @@ free_port() {
 }
 ssh-keygen -q -t ed25519 -N '' -f "$T/sshd_host" || fail "sshd host key"
 printf 'tbot\npbot\n' >"$T/principals"
-: >"$T/revoked"
+# The KRL with no entries: sshd reads it and lets both bots in.
+cp "$T/krl0" "$T/revoked"
 sshd_port=$(free_port)
 cat >"$T/sshd_config" <<EOF
 ListenAddress 127.0.0.1:$sshd_port
@@ -231,7 +267,81 @@ grep -q "revoked" "$T/sshd.log" || fail "sshd did not say revoked: $(tail -3 "$T
 out=$(ssh_bot pbot "$T/pbot-cert.pub" echo still-in 2>/dev/null) ||
     fail "the other bot was refused after tbot's revocation"
 [ "$out" = still-in ] || fail "pbot ran: $out"
+
+# ---- the KRL after the revocation: tbot's SSH serial (the low 64 bits of
+# its X.509 serial) under the CA key, and its plain key.
+krl_fetch "$T/krl1"
+[ "$krl_version" -gt "$v0" ] || fail "KRL version $krl_version after $v0"
+serial=$(sed -n 's/^ *Serial: //p' "$T/tbot-cert.txt")
+x509=$(openssl x509 -in "$T/tbot.chain" -noout -serial | cut -d= -f2)
+[ -n "$serial" ] && [ "$serial" = "$("${PYTHON3:-python3}" -c \
+    'import sys; print(int(sys.argv[1], 16) % 2**64)' "$x509")" ] ||
+    fail "SSH serial '$serial' is not the low 64 bits of $x509"
+tfp=$(ssh-keygen -l -f "$T/tbot.pub" | cut -d' ' -f2)
+grep -qx "# CA key ecdsa-sha2-nistp256 $ca_fp" "$T/krl1.txt" &&
+    grep -qx "serial: $serial" "$T/krl1.txt" &&
+    grep -qx "hash: $tfp # ecdsa-sha2-nistp256" "$T/krl1.txt" &&
+    [ "$(grep -cv '^#\|^$' "$T/krl1.txt")" -eq 2 ] ||
+    fail "KRL after tbot's revocation: $(cat "$T/krl1.txt")"
+# ssh-keygen -Q: tbot's key and both its certificates revoked, not pbot's.
+for f in tbot.pub tbot-cert.pub tbot-agent-cert.pub; do
+	! ssh-keygen -Q -f "$T/krl1" "$T/$f" >"$T/q.out" 2>&1 &&
+	    grep -q ': REVOKED$' "$T/q.out" || fail "$f: $(cat "$T/q.out")"
+done
+for f in pbot.pub pbot-cert.pub pbot-agent-cert.pub; do
+	ssh-keygen -Q -f "$T/krl1" "$T/$f" >"$T/q.out" 2>&1 &&
+	    grep -q ': ok$' "$T/q.out" || fail "$f: $(cat "$T/q.out")"
+done
+# The serial alone revokes: another key's certificate signed with the CA
+# key (read from its file here) under tbot's serial is revoked, under
+# serial 1 it is not.
+ssh-keygen -q -t ed25519 -N '' -f "$T/other" || fail "ssh-keygen -t ed25519"
+for z in "$serial" 1; do
+	rm -f "$T/other-cert.pub"
+	ssh-keygen -q -s "$T/ca/ssh-ca.pem" -I other -n other -z "$z" \
+	    "$T/other.pub" || fail "ssh-keygen -s with the CA key"
+	if [ "$z" = "$serial" ]; then
+		! ssh-keygen -Q -f "$T/krl1" "$T/other-cert.pub" >"$T/q.out" 2>&1 &&
+		    grep -q ': REVOKED$' "$T/q.out" ||
+		    fail "serial $z: $(cat "$T/q.out")"
+	else
+		ssh-keygen -Q -f "$T/krl1" "$T/other-cert.pub" >"$T/q.out" 2>&1 &&
+		    grep -q ': ok$' "$T/q.out" || fail "serial $z: $(cat "$T/q.out")"
+	fi
+done
+# sshd with the KRL as RevokedKeys (replaced atomically, as an operator
+# would): tbot is refused with either certificate and runs nothing.
+cp "$T/krl1" "$T/revoked.new"
+mv "$T/revoked.new" "$T/revoked"
+n_revoked=$(grep -c "revoked" "$T/sshd.log" || true)
+! ssh_bot tbot "$T/tbot-cert.pub" touch "$T/tbot-ran" 2>/dev/null ||
+    fail "sshd with the KRL accepted the revoked bot's certificate"
+! env -u SSH_AUTH_SOCK ssh -F none -o BatchMode=yes -o StrictHostKeyChecking=yes \
+    -o UserKnownHostsFile="$T/known_hosts" -o IdentityAgent="$SSH_SOCK" \
+    -o IdentitiesOnly=yes -i "$T/tbot-agent-cert.pub" -p "$sshd_port" \
+    root@127.0.0.1 touch "$T/tbot-ran" </dev/null 2>/dev/null ||
+    fail "sshd with the KRL accepted the revoked bot's certificate from the agent"
+[ ! -e "$T/tbot-ran" ] || fail "the revoked bot ran a command"
+[ "$(grep -c "revoked" "$T/sshd.log")" -ge $((n_revoked + 2)) ] ||
+    fail "sshd did not say revoked twice: $(tail -4 "$T/sshd.log")"
+out=$(ssh_bot pbot "$T/pbot-cert.pub" echo krl-in 2>/dev/null) ||
+    fail "pbot refused with the KRL: $(tail -3 "$T/sshd.log")"
+[ "$out" = krl-in ] || fail "pbot ran: $out"
 # And no new certificate for the revoked one.
 certify_body "$T/tbot.chain" >"$T/req.json"
 expect_status 403 POST /v1/ssh/certify "$T/req.json"
+
+# ---- a revoked key the CA cannot encode (its row damaged in the
+# database): no KRL at all rather than one that lets that key in again.
+if [ -n "${BOTID_CA_SSH_PG:-}" ]; then
+	db_sql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -A -t "$(pg_database ca)" -c "$1"; }
+else
+	db_sql() { sqlite3 "$T/ca/ca.db" "$1"; }
+fi
+tline=$(cut -d' ' -f1,2 "$T/tbot.pub")
+db_sql "UPDATE ssh_keys SET key_line = 'ecdsa-sha2-nistp256 !!!!' WHERE key_line = '$tline'"
+[ "$(db_sql "SELECT count(*) FROM ssh_keys WHERE key_line = '$tline'")" -eq 0 ] ||
+    fail "tbot's key row was not damaged"
+expect_status 500 GET /v1/ssh/krl
+grep -q '"cannot make the KRL"' "$T/body" || fail "damaged row: $(cat "$T/body")"
 echo "ca-ssh: ok"
