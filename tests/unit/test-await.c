@@ -3,14 +3,19 @@
  * there, one that comes while polling, one that comes after the window
  * (the client sleeps), the average leaving and re-entering the window,
  * end of file, and the timeout; the spin gate's back-off, fed synthetic
- * round durations (no clock involved).
+ * round durations (no clock involved), and await_readable's polling loop
+ * with poll, sched_yield and clock_gettime wrapped by the linker: a
+ * simulated clock and reply, so what it polls and when it stops polling
+ * are checked without timing anything.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +23,80 @@
 
 #include "lib/await.h"
 #include "lib/error.h"
+
+/*
+ * The simulation behind the wrapped calls, when mock.on: a clock that only
+ * a sched_yield moves (by round_ns; yield number slow_at by slow_ns, the
+ * thread descheduled), a socket readable from zero-timeout poll number
+ * ready_at on, and a sleeping poll that always finds the reply.
+ */
+static struct {
+	int		on;
+	uint64_t	now_ns;
+	uint64_t	round_ns;
+	unsigned	slow_at;
+	uint64_t	slow_ns;
+	unsigned	ready_at;
+	unsigned	zero_polls;	/* poll(..., 0) calls */
+	unsigned	yields;
+	unsigned	sleeps;		/* poll with a timeout */
+} mock;
+
+int	__real_poll(struct pollfd *, nfds_t, int);
+int	__real_sched_yield(void);
+int	__real_clock_gettime(clockid_t, struct timespec *);
+int	__wrap_poll(struct pollfd *, nfds_t, int);
+int	__wrap_sched_yield(void);
+int	__wrap_clock_gettime(clockid_t, struct timespec *);
+
+int
+__wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	if (!mock.on)
+		return __real_poll(fds, nfds, timeout);
+	if (timeout == 0 && ++mock.zero_polls < mock.ready_at)
+		return 0;
+	if (timeout != 0)
+		mock.sleeps++;
+	fds[0].revents = POLLIN;
+	return 1;
+}
+
+int
+__wrap_sched_yield(void)
+{
+	if (!mock.on)
+		return __real_sched_yield();
+	mock.yields++;
+	mock.now_ns += mock.yields == mock.slow_at ? mock.slow_ns :
+	    mock.round_ns;
+	return 0;
+}
+
+int
+__wrap_clock_gettime(clockid_t clock, struct timespec *ts)
+{
+	if (!mock.on)
+		return __real_clock_gettime(clock, ts);
+	ts->tv_sec = (time_t)(mock.now_ns / 1000000000u);
+	ts->tv_nsec = (long)(mock.now_ns % 1000000000u);
+	return 0;
+}
+
+/* One simulated wait; ready_at 0: the reply only comes to a sleeper. */
+static void
+mock_wait(struct botid_await *w, uint64_t round_ns, unsigned slow_at,
+    uint64_t slow_ns, unsigned ready_at)
+{
+	mock.zero_polls = mock.yields = mock.sleeps = 0;
+	mock.round_ns = round_ns;
+	mock.slow_at = slow_at;
+	mock.slow_ns = slow_ns;
+	mock.ready_at = ready_at == 0 ? UINT32_MAX : ready_at;
+	mock.on = 1;
+	assert_int_equal(await_readable(w, 3, 1000), 0);
+	mock.on = 0;
+}
 
 struct later {
 	int		fd;
@@ -295,6 +374,75 @@ test_readable_uses_gate(void **state)
 	close(sv[1]);
 }
 
+static void
+test_polling_loop_simulated(void **state)
+{
+	struct botid_await w;
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(unsetenv("BOTID_SPIN_US"), 0);
+	await_init(&w);
+	mock.now_ns = 1000000000u;
+	/*
+	 * A quiet machine: 1 us rounds, the reply at the 6th look. Polled
+	 * for, no sleep, and the gate stays open.
+	 */
+	mock_wait(&w, 1000, 0, 0, 6);
+	assert_int_equal(mock.zero_polls, 6);
+	assert_int_equal(mock.yields, 5);
+	assert_int_equal(mock.sleeps, 0);
+	assert_int_equal(w.gate.skip, 0);
+	assert_int_equal(w.avg_ns, 5000 / 4);
+	/*
+	 * The second yield takes 2 ms (another task ran): polling stops at
+	 * the look after it, the client sleeps for the reply, and the gate
+	 * shuts for BOTID_SPIN_BACKOFF_MIN waits.
+	 */
+	mock_wait(&w, 1000, 2, 2000000, 0);
+	assert_int_equal(mock.zero_polls, 3);
+	assert_int_equal(mock.yields, 2);
+	assert_int_equal(mock.sleeps, 1);
+	assert_int_equal(w.gate.backoff, BOTID_SPIN_BACKOFF_MIN);
+	assert_int_equal(w.gate.skip, BOTID_SPIN_BACKOFF_MIN);
+	/* Meanwhile every wait looks once and sleeps, never yields. */
+	w.avg_ns = 0;
+	for (i = 0; i < BOTID_SPIN_BACKOFF_MIN; i++) {
+		mock_wait(&w, 1000, 0, 0, 0);
+		assert_int_equal(mock.zero_polls, 1);
+		assert_int_equal(mock.yields, 0);
+		assert_int_equal(mock.sleeps, 1);
+	}
+	assert_int_equal(w.gate.skip, 0);
+	/* The probe: polled again, good, and polling goes on. */
+	w.avg_ns = 0;
+	mock_wait(&w, 1000, 0, 0, 3);
+	assert_int_equal(mock.zero_polls, 3);
+	assert_int_equal(mock.sleeps, 0);
+	assert_int_equal(w.gate.skip, 0);
+	/*
+	 * No reply within the window (150 rounds of 1 us): the loop stops
+	 * at the window, not before, and the client sleeps. One such spin
+	 * leaves the gate open, the second in a row shuts it.
+	 */
+	w.avg_ns = 0;
+	mock_wait(&w, 1000, 0, 0, 0);
+	assert_int_equal(mock.yields, BOTID_AWAIT_SPIN_US);
+	assert_int_equal(mock.zero_polls, BOTID_AWAIT_SPIN_US + 1);
+	assert_int_equal(mock.sleeps, 1);
+	assert_int_equal(w.gate.skip, 0);
+	w.avg_ns = 0;
+	mock_wait(&w, 1000, 0, 0, 0);
+	assert_int_equal(w.gate.skip, 2 * BOTID_SPIN_BACKOFF_MIN);
+	/* BOTID_SPIN_US=0: one look, then sleep, whatever the gate says. */
+	w.spin_ns = 0;
+	w.gate.skip = 0;
+	mock_wait(&w, 1000, 0, 0, 0);
+	assert_int_equal(mock.zero_polls, 1);
+	assert_int_equal(mock.yields, 0);
+	assert_int_equal(mock.sleeps, 1);
+}
+
 int
 main(void)
 {
@@ -307,6 +455,7 @@ main(void)
 		cmocka_unit_test(test_gate_recovers),
 		cmocka_unit_test(test_gate_misses),
 		cmocka_unit_test(test_readable_uses_gate),
+		cmocka_unit_test(test_polling_loop_simulated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
