@@ -32,9 +32,9 @@
 #include "agent/ssh-agent.h"
 #include "agent/token.h"
 #include "attest/host-state.h"
+#include "lib/await.h"
 #include "lib/buf.h"
 #include "lib/certid.h"
-#include "lib/await.h"
 #include "lib/error.h"
 #include "lib/log.h"
 #include "lib/sig.h"
@@ -2674,7 +2674,9 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		 * epoll_wait costs more than that on a virtual machine. Idle,
 		 * the loop sleeps; so it does while pools hold jobs, whose
 		 * replies wake it through the done eventfd, for polling then
-		 * takes a core from the workers.
+		 * takes a core from the workers, and while the spin gate says
+		 * the CPU is contended (lib/await.h): beside other busy tasks
+		 * the polling loop would wait behind them for its turn.
 		 */
 		if (s.spinning)
 			spin_round(&s, 0);
