@@ -32,6 +32,7 @@
 #include "agent/ssh-agent.h"
 #include "agent/token.h"
 #include "attest/host-state.h"
+#include "lib/await.h"
 #include "lib/buf.h"
 #include "lib/certid.h"
 #include "lib/error.h"
@@ -165,8 +166,11 @@ struct server {
 	unsigned		 nconns;
 	int			 stopping;
 	int			 inline_budget;	/* jobs to sign in the loop */
-	struct timespec		 spin_from;	/* the last reply sent */
+	uint64_t		 spin_from;	/* the last reply sent */
 	int			 spinning;	/* polling since spin_from */
+	uint64_t		 spin_mark;	/* the last polling round */
+	uint64_t		 spin_longest;	/* its longest round */
+	struct botid_spin_gate	 spin_gate;	/* whether polling pays */
 	size_t			 queued;	/* jobs handed to pools, not back */
 	uint64_t		 expire_at;	/* a job's deadline, or 0 */
 	struct uid_count	*uids;		/* uids holding connections */
@@ -227,6 +231,30 @@ micros_since(const struct timespec *t0)
 	us = (int64_t)(now.tv_sec - t0->tv_sec) * 1000000 +
 	    (now.tv_nsec - t0->tv_nsec) / 1000;
 	return us < 0 ? 0 : (uint64_t)us;
+}
+
+/*
+ * One round of the loop's polling after a reply (see server_run), with
+ * got_event if epoll_wait(0) found something. Polling ends when that
+ * happens, when its window is over, when a round lost the CPU to another
+ * task (the spin gate then keeps the loop from polling for a while), or
+ * when pools hold jobs, whose workers need the core more.
+ */
+static void
+spin_round(struct server *s, int got_event)
+{
+	uint64_t now = pool_now_ns();
+
+	if (s->spin_mark != 0 && now - s->spin_mark > s->spin_longest)
+		s->spin_longest = now - s->spin_mark;
+	s->spin_mark = now;
+	if (got_event || s->spin_longest >= BOTID_SPIN_PREEMPT_NS ||
+	    now - s->spin_from >= LOOP_SPIN_US * 1000u) {
+		(void)await_gate_record(&s->spin_gate, s->spin_longest,
+		    got_event);
+		s->spinning = 0;
+	} else if (s->queued > 0)
+		s->spinning = 0;
 }
 
 /*
@@ -445,8 +473,14 @@ conn_flush(struct server *s, struct conn *c)
 		if (n > 0) {
 			(void)buf_consume(&c->out, (size_t)n);
 			/* A reply went out: its client may ask again soon. */
-			clock_gettime(CLOCK_MONOTONIC, &s->spin_from);
-			s->spinning = 1;
+			if (s->spinning || await_gate_open(&s->spin_gate)) {
+				if (!s->spinning) {
+					s->spin_mark = 0;
+					s->spin_longest = 0;
+				}
+				s->spin_from = pool_now_ns();
+				s->spinning = 1;
+			}
 			continue;
 		}
 		if (n == -1 && errno == EINTR)
@@ -2640,15 +2674,21 @@ server_run(const char *config_path, struct botid_agent_config *cfg,
 		 * epoll_wait costs more than that on a virtual machine. Idle,
 		 * the loop sleeps; so it does while pools hold jobs, whose
 		 * replies wake it through the done eventfd, for polling then
-		 * takes a core from the workers.
+		 * takes a core from the workers, and while the spin gate says
+		 * the CPU is contended (lib/await.h): beside other busy tasks
+		 * the polling loop would wait behind them for its turn.
 		 */
-		if (s.spinning && (micros_since(&s.spin_from) >= LOOP_SPIN_US ||
-		    s.queued > 0))
-			s.spinning = 0;
+		if (s.spinning)
+			spin_round(&s, 0);
 		n = epoll_wait(s.epfd, events, MAX_EVENTS, s.spinning ? 0 :
 		    loop_timeout(&s));
-		if (n == 0 && s.spinning)
-			continue;
+		if (s.spinning) {
+			if (n == 0)
+				continue;
+			if (n > 0)
+				spin_round(&s, 1);
+			s.spinning = 0;
+		}
 		/* One ready connection: its request may be signed right here. */
 		s.inline_budget = n == 1;
 		if (n == -1 && errno != EINTR) {

@@ -4,7 +4,10 @@
  * client polls only while the moving average of its waits is inside the
  * window. With more busy clients than cores, replies slow down, the
  * average leaves the window and the clients sleep instead of taking the
- * CPU the agent needs.
+ * CPU the agent needs. Beside other busy tasks the average is no guide
+ * (a sleeping client's replies come quickly, a polling one's slowly), so
+ * the spin gate watches the polling loop itself: a round that lost the
+ * CPU stops polling for a back-off that grows while the contention lasts.
  */
 #include <errno.h>
 #include <poll.h>
@@ -41,23 +44,35 @@ await_init(struct botid_await *w)
 	}
 	w->spin_ns = (uint64_t)us * 1000u;
 	w->avg_ns = 0;
+	w->gate.backoff = w->gate.skip = w->gate.good = w->gate.missed = 0;
 }
 
 int
 await_readable(struct botid_await *w, int fd, int timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	uint64_t t0 = now_ns(), waited;
-	int n, polling = w->spin_ns > 0 && w->avg_ns <= w->spin_ns;
+	uint64_t t0 = now_ns(), waited, round_start = t0, now, longest = 0;
+	int n, polling;
 
+	/* The gate last: a wait the average rules out uses no back-off. */
+	polling = w->spin_ns > 0 && w->avg_ns <= w->spin_ns &&
+	    await_gate_open(&w->gate);
 	for (;;) {
 		n = poll(&p, 1, 0);
-		if (n != 0 || !polling)
+		if (!polling)
 			break;
-		if (now_ns() - t0 >= w->spin_ns)
+		/* A round is the poll and the yield before it. */
+		now = now_ns();
+		if (now - round_start > longest)
+			longest = now - round_start;
+		if (n != 0 || longest >= BOTID_SPIN_PREEMPT_NS ||
+		    now - t0 >= w->spin_ns)
 			break;
 		sched_yield();
+		round_start = now;
 	}
+	if (polling)
+		(void)await_gate_record(&w->gate, longest, n != 0);
 	while (n == 0 || (n == -1 && errno == EINTR))
 		if ((n = poll(&p, 1, timeout_ms)) == 0)
 			return BOTID_ERR_TIMEOUT;
@@ -73,4 +88,52 @@ await_record(struct botid_await *w, uint64_t waited_ns)
 {
 	/* Three quarters of the old average, a quarter of this wait. */
 	w->avg_ns = w->avg_ns - w->avg_ns / 4 + waited_ns / 4;
+}
+
+int
+await_gate_open(struct botid_spin_gate *g)
+{
+	if (g->skip > 0) {
+		g->skip--;
+		return 0;
+	}
+	return 1;
+}
+
+enum botid_spin_result
+await_gate_record(struct botid_spin_gate *g, uint64_t longest_round_ns,
+    int got_event)
+{
+	enum botid_spin_result res;
+
+	if (longest_round_ns >= BOTID_SPIN_PREEMPT_NS)
+		res = BOTID_SPIN_PREEMPTED;
+	else if (!got_event)
+		res = BOTID_SPIN_MISSED;
+	else
+		res = BOTID_SPIN_GOOD;
+	if (res == BOTID_SPIN_GOOD) {
+		g->missed = 0;
+		if (++g->good >= BOTID_SPIN_FORGET) {
+			g->backoff = 0;
+			g->good = 0;
+		}
+		return res;
+	}
+	g->good = 0;
+	if (res == BOTID_SPIN_MISSED && ++g->missed < BOTID_SPIN_MISSES)
+		return res;
+	g->missed = 0;
+	/*
+	 * Contention tends to last (a build, a batch job), so each failed
+	 * probe doubles the back-off; a probe costs at most one time slice.
+	 */
+	if (g->backoff == 0)
+		g->backoff = BOTID_SPIN_BACKOFF_MIN;
+	else if (g->backoff < BOTID_SPIN_BACKOFF_MAX / 2)
+		g->backoff *= 2;
+	else
+		g->backoff = BOTID_SPIN_BACKOFF_MAX;
+	g->skip = g->backoff;
+	return res;
 }

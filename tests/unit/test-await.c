@@ -2,14 +2,20 @@
  * Unit tests for lib/await.c: BOTID_SPIN_US parsing, a reply already
  * there, one that comes while polling, one that comes after the window
  * (the client sleeps), the average leaving and re-entering the window,
- * end of file, and the timeout.
+ * end of file, and the timeout; the spin gate's back-off, fed synthetic
+ * round durations (no clock involved), and await_readable's polling loop
+ * with poll, sched_yield and clock_gettime wrapped by the linker: a
+ * simulated clock and reply, so what it polls and when it stops polling
+ * are checked without timing anything.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +23,80 @@
 
 #include "lib/await.h"
 #include "lib/error.h"
+
+/*
+ * The simulation behind the wrapped calls, when mock.on: a clock that only
+ * a sched_yield moves (by round_ns; yield number slow_at by slow_ns, the
+ * thread descheduled), a socket readable from zero-timeout poll number
+ * ready_at on, and a sleeping poll that always finds the reply.
+ */
+static struct {
+	int		on;
+	uint64_t	now_ns;
+	uint64_t	round_ns;
+	unsigned	slow_at;
+	uint64_t	slow_ns;
+	unsigned	ready_at;
+	unsigned	zero_polls;	/* poll(..., 0) calls */
+	unsigned	yields;
+	unsigned	sleeps;		/* poll with a timeout */
+} mock;
+
+int	__real_poll(struct pollfd *, nfds_t, int);
+int	__real_sched_yield(void);
+int	__real_clock_gettime(clockid_t, struct timespec *);
+int	__wrap_poll(struct pollfd *, nfds_t, int);
+int	__wrap_sched_yield(void);
+int	__wrap_clock_gettime(clockid_t, struct timespec *);
+
+int
+__wrap_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	if (!mock.on)
+		return __real_poll(fds, nfds, timeout);
+	if (timeout == 0 && ++mock.zero_polls < mock.ready_at)
+		return 0;
+	if (timeout != 0)
+		mock.sleeps++;
+	fds[0].revents = POLLIN;
+	return 1;
+}
+
+int
+__wrap_sched_yield(void)
+{
+	if (!mock.on)
+		return __real_sched_yield();
+	mock.yields++;
+	mock.now_ns += mock.yields == mock.slow_at ? mock.slow_ns :
+	    mock.round_ns;
+	return 0;
+}
+
+int
+__wrap_clock_gettime(clockid_t clock, struct timespec *ts)
+{
+	if (!mock.on)
+		return __real_clock_gettime(clock, ts);
+	ts->tv_sec = (time_t)(mock.now_ns / 1000000000u);
+	ts->tv_nsec = (long)(mock.now_ns % 1000000000u);
+	return 0;
+}
+
+/* One simulated wait; ready_at 0: the reply only comes to a sleeper. */
+static void
+mock_wait(struct botid_await *w, uint64_t round_ns, unsigned slow_at,
+    uint64_t slow_ns, unsigned ready_at)
+{
+	mock.zero_polls = mock.yields = mock.sleeps = 0;
+	mock.round_ns = round_ns;
+	mock.slow_at = slow_at;
+	mock.slow_ns = slow_ns;
+	mock.ready_at = ready_at == 0 ? UINT32_MAX : ready_at;
+	mock.on = 1;
+	assert_int_equal(await_readable(w, 3, 1000), 0);
+	mock.on = 0;
+}
 
 struct later {
 	int		fd;
@@ -148,6 +228,221 @@ test_average_follows_waits(void **state)
 	close(sv[1]);
 }
 
+/* Sleeps through n waits: the gate stays shut for each of them. */
+static void
+gate_shut_for(struct botid_spin_gate *g, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		assert_int_equal(await_gate_open(g), 0);
+}
+
+static void
+test_gate_backoff_grows(void **state)
+{
+	struct botid_spin_gate g = { 0 };
+	uint32_t expect = BOTID_SPIN_BACKOFF_MIN;
+	int i;
+
+	(void)state;
+	/* A zeroed gate is open, and good spins keep it so. */
+	for (i = 0; i < 200; i++) {
+		assert_int_equal(await_gate_open(&g), 1);
+		assert_int_equal(await_gate_record(&g, 2000, 1),
+		    BOTID_SPIN_GOOD);
+	}
+	/* Just under the bound is a round, not a preemption. */
+	assert_int_equal(await_gate_open(&g), 1);
+	assert_int_equal(await_gate_record(&g, BOTID_SPIN_PREEMPT_NS - 1, 1),
+	    BOTID_SPIN_GOOD);
+	/*
+	 * Each probe preempted (the reply came, but a round lost the CPU):
+	 * the back-off doubles from MIN up to MAX and stays there.
+	 */
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(await_gate_open(&g), 1);
+		assert_int_equal(await_gate_record(&g, BOTID_SPIN_PREEMPT_NS,
+		    1), BOTID_SPIN_PREEMPTED);
+		assert_int_equal(g.backoff, expect);
+		gate_shut_for(&g, expect);
+		expect = expect * 2 > BOTID_SPIN_BACKOFF_MAX ?
+		    BOTID_SPIN_BACKOFF_MAX : expect * 2;
+	}
+	assert_int_equal(g.backoff, BOTID_SPIN_BACKOFF_MAX);
+	/* The probe after the last back-off. */
+	assert_int_equal(await_gate_open(&g), 1);
+	/* A preempted round counts even when the window ran out. */
+	assert_int_equal(await_gate_record(&g, 3000000, 0),
+	    BOTID_SPIN_PREEMPTED);
+	gate_shut_for(&g, BOTID_SPIN_BACKOFF_MAX);
+	assert_int_equal(await_gate_open(&g), 1);
+}
+
+static void
+test_gate_recovers(void **state)
+{
+	struct botid_spin_gate g = { 0 };
+	uint32_t i;
+
+	(void)state;
+	/* Two failures: back-off 2 x MIN. */
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(await_gate_open(&g), 1);
+		(void)await_gate_record(&g, 800000, 1);
+		gate_shut_for(&g, g.backoff);
+	}
+	assert_int_equal(g.backoff, 2 * BOTID_SPIN_BACKOFF_MIN);
+	/*
+	 * Good probes reopen polling at once but keep the back-off until
+	 * FORGET of them in a row: contention that comes back soon backs
+	 * off longer.
+	 */
+	for (i = 0; i + 1 < BOTID_SPIN_FORGET; i++) {
+		assert_int_equal(await_gate_open(&g), 1);
+		(void)await_gate_record(&g, 1000, 1);
+	}
+	assert_int_equal(g.backoff, 2 * BOTID_SPIN_BACKOFF_MIN);
+	assert_int_equal(await_gate_open(&g), 1);
+	(void)await_gate_record(&g, 1000, 1);
+	assert_int_equal(g.backoff, 0);
+	/* So the next failure starts again from MIN. */
+	assert_int_equal(await_gate_open(&g), 1);
+	(void)await_gate_record(&g, BOTID_SPIN_PREEMPT_NS * 10, 1);
+	assert_int_equal(g.backoff, BOTID_SPIN_BACKOFF_MIN);
+	gate_shut_for(&g, BOTID_SPIN_BACKOFF_MIN);
+	assert_int_equal(await_gate_open(&g), 1);
+	/* A failure before FORGET good spins doubles it. */
+	(void)await_gate_record(&g, 1000, 1);
+	assert_int_equal(await_gate_open(&g), 1);
+	(void)await_gate_record(&g, BOTID_SPIN_PREEMPT_NS, 1);
+	assert_int_equal(g.backoff, 2 * BOTID_SPIN_BACKOFF_MIN);
+}
+
+static void
+test_gate_misses(void **state)
+{
+	struct botid_spin_gate g = { 0 };
+	uint32_t i;
+
+	(void)state;
+	/* One late reply (the device's) leaves the gate open... */
+	assert_int_equal(await_gate_open(&g), 1);
+	assert_int_equal(await_gate_record(&g, 1000, 0), BOTID_SPIN_MISSED);
+	assert_int_equal(g.skip, 0);
+	/* ...and a good spin between two of them forgets it. */
+	assert_int_equal(await_gate_open(&g), 1);
+	(void)await_gate_record(&g, 1000, 1);
+	assert_int_equal(await_gate_open(&g), 1);
+	assert_int_equal(await_gate_record(&g, 1000, 0), BOTID_SPIN_MISSED);
+	assert_int_equal(g.skip, 0);
+	/* BOTID_SPIN_MISSES in a row shut it. */
+	for (i = 1; i < BOTID_SPIN_MISSES; i++) {
+		assert_int_equal(await_gate_open(&g), 1);
+		assert_int_equal(await_gate_record(&g, 1000, 0),
+		    BOTID_SPIN_MISSED);
+	}
+	assert_int_equal(g.backoff, BOTID_SPIN_BACKOFF_MIN);
+	gate_shut_for(&g, BOTID_SPIN_BACKOFF_MIN);
+	assert_int_equal(await_gate_open(&g), 1);
+}
+
+/*
+ * await_readable consults the gate: with it shut, a reply that comes
+ * within the window is slept for (the gate's skip counts it), and a
+ * BOTID_SPIN_US=0 client never asks the gate.
+ */
+static void
+test_readable_uses_gate(void **state)
+{
+	struct botid_await w;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(unsetenv("BOTID_SPIN_US"), 0);
+	await_init(&w);
+	assert_int_equal(w.gate.backoff, 0);
+	assert_int_equal(w.gate.skip, 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	w.gate.skip = 3;
+	wait_reply(&w, sv, 50);
+	assert_int_equal(w.gate.skip, 2);
+	w.spin_ns = 0;
+	wait_reply(&w, sv, 50);
+	assert_int_equal(w.gate.skip, 2);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void
+test_polling_loop_simulated(void **state)
+{
+	struct botid_await w;
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(unsetenv("BOTID_SPIN_US"), 0);
+	await_init(&w);
+	mock.now_ns = 1000000000u;
+	/*
+	 * A quiet machine: 1 us rounds, the reply at the 6th look. Polled
+	 * for, no sleep, and the gate stays open.
+	 */
+	mock_wait(&w, 1000, 0, 0, 6);
+	assert_int_equal(mock.zero_polls, 6);
+	assert_int_equal(mock.yields, 5);
+	assert_int_equal(mock.sleeps, 0);
+	assert_int_equal(w.gate.skip, 0);
+	assert_int_equal(w.avg_ns, 5000 / 4);
+	/*
+	 * The second yield takes 2 ms (another task ran): polling stops at
+	 * the look after it, the client sleeps for the reply, and the gate
+	 * shuts for BOTID_SPIN_BACKOFF_MIN waits.
+	 */
+	mock_wait(&w, 1000, 2, 2000000, 0);
+	assert_int_equal(mock.zero_polls, 3);
+	assert_int_equal(mock.yields, 2);
+	assert_int_equal(mock.sleeps, 1);
+	assert_int_equal(w.gate.backoff, BOTID_SPIN_BACKOFF_MIN);
+	assert_int_equal(w.gate.skip, BOTID_SPIN_BACKOFF_MIN);
+	/* Meanwhile every wait looks once and sleeps, never yields. */
+	w.avg_ns = 0;
+	for (i = 0; i < BOTID_SPIN_BACKOFF_MIN; i++) {
+		mock_wait(&w, 1000, 0, 0, 0);
+		assert_int_equal(mock.zero_polls, 1);
+		assert_int_equal(mock.yields, 0);
+		assert_int_equal(mock.sleeps, 1);
+	}
+	assert_int_equal(w.gate.skip, 0);
+	/* The probe: polled again, good, and polling goes on. */
+	w.avg_ns = 0;
+	mock_wait(&w, 1000, 0, 0, 3);
+	assert_int_equal(mock.zero_polls, 3);
+	assert_int_equal(mock.sleeps, 0);
+	assert_int_equal(w.gate.skip, 0);
+	/*
+	 * No reply within the window (150 rounds of 1 us): the loop stops
+	 * at the window, not before, and the client sleeps. One such spin
+	 * leaves the gate open, the second in a row shuts it.
+	 */
+	w.avg_ns = 0;
+	mock_wait(&w, 1000, 0, 0, 0);
+	assert_int_equal(mock.yields, BOTID_AWAIT_SPIN_US);
+	assert_int_equal(mock.zero_polls, BOTID_AWAIT_SPIN_US + 1);
+	assert_int_equal(mock.sleeps, 1);
+	assert_int_equal(w.gate.skip, 0);
+	w.avg_ns = 0;
+	mock_wait(&w, 1000, 0, 0, 0);
+	assert_int_equal(w.gate.skip, 2 * BOTID_SPIN_BACKOFF_MIN);
+	/* BOTID_SPIN_US=0: one look, then sleep, whatever the gate says. */
+	w.spin_ns = 0;
+	w.gate.skip = 0;
+	mock_wait(&w, 1000, 0, 0, 0);
+	assert_int_equal(mock.zero_polls, 1);
+	assert_int_equal(mock.yields, 0);
+	assert_int_equal(mock.sleeps, 1);
+}
+
 int
 main(void)
 {
@@ -156,6 +451,11 @@ main(void)
 		cmocka_unit_test(test_ready_and_eof),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_average_follows_waits),
+		cmocka_unit_test(test_gate_backoff_grows),
+		cmocka_unit_test(test_gate_recovers),
+		cmocka_unit_test(test_gate_misses),
+		cmocka_unit_test(test_readable_uses_gate),
+		cmocka_unit_test(test_polling_loop_simulated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
