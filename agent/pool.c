@@ -27,6 +27,13 @@ struct botid_pool {
 	pthread_cond_t		 cv;
 	struct botid_fairq	*ring_head;
 	struct botid_fairq	*ring_tail;
+	/*
+	 * The bot served last, with more jobs: back at the ring's tail at
+	 * the next pick, not at once, so that a bot whose first job came
+	 * meanwhile goes before it (with a key creation of 300 ms running,
+	 * a bot asking then waited for the next creation too).
+	 */
+	struct botid_fairq	*resting;
 	size_t			 pending;	/* queued and running */
 	size_t			 queued;	/* in the bots' queues */
 	uint64_t		 op_ns;		/* recent time per op */
@@ -107,14 +114,32 @@ done_free(struct botid_done *d)
 	d->efd = -1;
 }
 
+/* Called with p->mu held: the bot served last takes its place again. */
+static void
+pool_rest_end_locked(struct botid_pool *p)
+{
+	struct botid_fairq *q = p->resting;
+
+	if (q == NULL)
+		return;
+	p->resting = NULL;
+	q->ring_next = NULL;
+	if (p->ring_tail != NULL)
+		p->ring_tail->ring_next = q;
+	else
+		p->ring_head = q;
+	p->ring_tail = q;
+}
+
 /* Called with p->mu held: the next job in round-robin order, or NULL. */
 static struct botid_job *
 pool_next_locked(struct botid_pool *p)
 {
-	struct botid_fairq *q = p->ring_head;
+	struct botid_fairq *q;
 	struct botid_job *job;
 
-	if (q == NULL)
+	pool_rest_end_locked(p);
+	if ((q = p->ring_head) == NULL)
 		return NULL;
 	job = q->head;
 	q->head = job->next;
@@ -122,20 +147,17 @@ pool_next_locked(struct botid_pool *p)
 		q->tail = NULL;
 	q->len--;
 	p->queued--;
-	/* Unlink the bot from the front; put it back last if it has more. */
+	/*
+	 * Unlink the bot from the front; if it has more, it rests until the
+	 * next pick (still in_ring: its jobs join its queue, not the ring).
+	 */
 	p->ring_head = q->ring_next;
 	if (p->ring_head == NULL)
 		p->ring_tail = NULL;
 	q->ring_next = NULL;
-	q->in_ring = 0;
-	if (q->head != NULL) {
-		if (p->ring_tail != NULL)
-			p->ring_tail->ring_next = q;
-		else
-			p->ring_head = q;
-		p->ring_tail = q;
-		q->in_ring = 1;
-	}
+	q->in_ring = q->head != NULL;
+	if (q->in_ring)
+		p->resting = q;
 	job->next = NULL;
 	return job;
 }
@@ -184,6 +206,7 @@ pool_estimate_locked(const struct botid_pool *p, const struct botid_fairq *q)
 	size_t k = q->len, ahead, before = 1, turns;
 
 	ahead = k + (p->pending - p->queued);	/* and the ones running */
+	/* The resting bot comes last: after q, wherever q is. */
 	for (r = p->ring_head; r != NULL; r = r->ring_next) {
 		if (r == q) {
 			before = 0;
@@ -192,6 +215,8 @@ pool_estimate_locked(const struct botid_pool *p, const struct botid_fairq *q)
 		turns = k + before;
 		ahead += r->len < turns ? r->len : turns;
 	}
+	if ((r = p->resting) != NULL && r != q)
+		ahead += r->len < k ? r->len : k;
 	return (uint64_t)ahead * p->op_ns / p->nthreads;
 }
 
@@ -423,6 +448,8 @@ pool_expire(struct botid_pool *p, uint64_t now_ns, uint64_t *next_ns)
 
 	*next_ns = 0;
 	pthread_mutex_lock(&p->mu);
+	/* The resting bot's jobs expire too: it takes its place now. */
+	pool_rest_end_locked(p);
 	for (q = p->ring_head; q != NULL; q = next) {
 		next = q->ring_next;
 		/*
