@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,8 @@ struct botid_key {
 	 * under this primary. A key opened unproven is not, until then.
 	 */
 	int			 proven;
+	/* handle != ESYS_TR_NONE, for tpm_key_loaded() (no lock there). */
+	atomic_int		 resident;
 };
 
 struct tpm_backend {
@@ -207,6 +210,7 @@ static int	tpm_key_open_unproven(struct botid_backend *,
 		    const struct botid_bot_config *, struct botid_key **,
 		    uint8_t **, size_t *);
 static int	tpm_key_prove(struct botid_backend *, struct botid_key *);
+static int	tpm_key_loaded(struct botid_backend *, struct botid_key *);
 static void	tpm_close(struct botid_backend *);
 static int	tpm_blob_read(struct tpm_backend *, struct botid_key *,
 		    const char *);
@@ -217,6 +221,7 @@ static const struct botid_backend_ops tpm_ops = {
 	.key_exists = tpm_key_exists,
 	.key_open_unproven = tpm_key_open_unproven,
 	.key_prove = tpm_key_prove,
+	.key_loaded = tpm_key_loaded,
 	.sign = tpm_sign,
 	.key_attributes = tpm_key_attributes,
 	.key_close = tpm_key_close,
@@ -377,6 +382,7 @@ tpm_slot_forget(struct tpm_backend *be, struct botid_key *key)
 		}
 	}
 	key->handle = ESYS_TR_NONE;
+	atomic_store_explicit(&key->resident, 0, memory_order_relaxed);
 }
 
 /* Flushes a loaded key; failures only cost a slot until the next reset. */
@@ -901,6 +907,7 @@ tpm_key_load(struct tpm_backend *be, struct botid_key *key, const char *what)
 	}
 	key->used = ++be->clock;
 	key->proven = 1;
+	atomic_store_explicit(&key->resident, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -1641,6 +1648,14 @@ tpm_key_prove(struct botid_backend *bep, struct botid_key *key)
 	if (be == NULL || key == NULL)
 		return BOTID_ERR_INVALID;
 	return tpm_call(be, key, tpm_op_prove, NULL);
+}
+
+static int
+tpm_key_loaded(struct botid_backend *bep, struct botid_key *key)
+{
+	(void)bep;
+	return key != NULL &&
+	    atomic_load_explicit(&key->resident, memory_order_relaxed) != 0;
 }
 
 /* A key exists where its blob does: key_open checks it in full. */

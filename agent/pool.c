@@ -37,6 +37,12 @@ struct botid_pool {
 	size_t			 pending;	/* queued and running */
 	size_t			 queued;	/* in the bots' queues */
 	uint64_t		 op_ns;		/* recent time per op */
+	/*
+	 * When the next client told BUSY is to come back (pool_now_ns()):
+	 * each refusal takes the next slot, one operation apart, so that
+	 * refused clients return as the queue drains, not all at once.
+	 */
+	uint64_t		 retry_next_ns;
 	int			 stopping;
 	int			 inline_ok;	/* pool_run_inline() may run jobs */
 	pthread_t		*threads;
@@ -131,6 +137,30 @@ pool_rest_end_locked(struct botid_pool *p)
 	p->ring_tail = q;
 }
 
+/* Jobs a bot may have per turn: more only where keys are swapped. */
+static unsigned
+pool_batch(const struct botid_pool *p)
+{
+	return p->be->ops->key_loaded != NULL ? BOTID_POOL_BATCH : 1;
+}
+
+/*
+ * Called with p->mu held: whether the resting bot's next job goes before
+ * the others' (its turn goes on). Only a signature whose key is still
+ * loaded: another bot's would first cost the device a swap (a flush and
+ * a load), and only up to the batch, so every bot keeps its turn.
+ */
+static int
+pool_turn_goes_on_locked(const struct botid_pool *p,
+    const struct botid_fairq *q)
+{
+	const struct botid_job *job = q->head;
+
+	return job != NULL && job->kind == BOTID_JOB_SIGN &&
+	    q->turn_jobs < pool_batch(p) && p->be->ops->key_loaded != NULL &&
+	    p->be->ops->key_loaded(p->be, job->key);
+}
+
 /* Called with p->mu held: the next job in round-robin order, or NULL. */
 static struct botid_job *
 pool_next_locked(struct botid_pool *p)
@@ -138,9 +168,24 @@ pool_next_locked(struct botid_pool *p)
 	struct botid_fairq *q;
 	struct botid_job *job;
 
+	if ((q = p->resting) != NULL && pool_turn_goes_on_locked(p, q)) {
+		job = q->head;
+		q->head = job->next;
+		if (q->head == NULL) {
+			q->tail = NULL;
+			q->in_ring = 0;
+			p->resting = NULL;
+		}
+		q->len--;
+		p->queued--;
+		q->turn_jobs++;
+		job->next = NULL;
+		return job;
+	}
 	pool_rest_end_locked(p);
 	if ((q = p->ring_head) == NULL)
 		return NULL;
+	q->turn_jobs = 1;
 	job = q->head;
 	q->head = job->next;
 	if (q->head == NULL)
@@ -203,7 +248,7 @@ static uint64_t
 pool_estimate_locked(const struct botid_pool *p, const struct botid_fairq *q)
 {
 	const struct botid_fairq *r;
-	size_t k = q->len, ahead, before = 1, turns;
+	size_t k = q->len, ahead, before = 1, turns, batch = pool_batch(p);
 
 	ahead = k + (p->pending - p->queued);	/* and the ones running */
 	/* The resting bot comes last: after q, wherever q is. */
@@ -212,11 +257,11 @@ pool_estimate_locked(const struct botid_pool *p, const struct botid_fairq *q)
 			before = 0;
 			continue;
 		}
-		turns = k + before;
+		turns = (k + before) * batch;
 		ahead += r->len < turns ? r->len : turns;
 	}
 	if ((r = p->resting) != NULL && r != q)
-		ahead += r->len < k ? r->len : k;
+		ahead += r->len < k * batch ? r->len : k * batch;
 	return (uint64_t)ahead * p->op_ns / p->nthreads;
 }
 
@@ -238,6 +283,33 @@ pool_retry_ms(uint64_t estimate_ns, uint64_t max_wait_ns, uint64_t op_ns)
 }
 
 /*
+ * Called with p->mu held: the hint for a request refused now, from the
+ * estimated wait ahead of it. It comes back once the queue ahead is short
+ * enough (pool_retry_ms), and after the clients refused before it, one
+ * operation of the device apart: 64 clients refused at once used to hear
+ * the same hint and meet BUSY again together.
+ */
+static uint32_t
+pool_retry_spread_locked(struct botid_pool *p, uint64_t now_ns,
+    uint64_t estimate_ns, uint64_t max_wait_ns)
+{
+	uint64_t at, base, step = p->op_ns / p->nthreads;
+	uint32_t ms = pool_retry_ms(estimate_ns, max_wait_ns, p->op_ns);
+
+	base = now_ns + (uint64_t)ms * 1000000u;
+	at = p->retry_next_ns > base ? p->retry_next_ns : base;
+	/*
+	 * Over one max_queue_wait (or the wait itself, if longer) at most,
+	 * then from the start again: clients that come back early, ignoring
+	 * the hint, must not push the others' hints back without end.
+	 */
+	if (at - base > max_wait_ns && at - base > base - now_ns)
+		at = base;
+	p->retry_next_ns = at + step;
+	return pool_retry_ms(at - now_ns + max_wait_ns, max_wait_ns, 0);
+}
+
+/*
  * Called with p->mu held, for a job just taken from the queue: if its
  * deadline has passed it is answered BUSY without running; returns 1 then.
  */
@@ -251,8 +323,8 @@ pool_expired_locked(struct botid_pool *p, struct botid_job *job,
 	job->sig = NULL;
 	job->sig_len = 0;
 	job->nattrs = 0;
-	job->retry_ms = pool_retry_ms(pool_estimate_locked(p, job->fairq),
-	    job->max_wait_ns, p->op_ns);
+	job->retry_ms = pool_retry_spread_locked(p, now_ns,
+	    pool_estimate_locked(p, job->fairq), job->max_wait_ns);
 	p->pending--;
 	return 1;
 }
@@ -430,7 +502,8 @@ pool_submit_bounded(struct botid_pool *p, struct botid_job *job,
 	pthread_mutex_lock(&p->mu);
 	estimate = pool_estimate_locked(p, job->fairq);
 	if (max_wait_ns != 0 && estimate > max_wait_ns) {
-		*retry_ms = pool_retry_ms(estimate, max_wait_ns, p->op_ns);
+		*retry_ms = pool_retry_spread_locked(p, now, estimate,
+		    max_wait_ns);
 		r = BOTID_ERR_BUSY;
 	} else
 		pool_enqueue_locked(p, job);
