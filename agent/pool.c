@@ -179,12 +179,29 @@ pool_next_locked(struct botid_pool *p)
 		q->len--;
 		p->queued--;
 		q->turn_jobs++;
+		q->owed++;	/* out of turn: paid back below */
 		job->next = NULL;
 		return job;
 	}
 	pool_rest_end_locked(p);
-	if ((q = p->ring_head) == NULL)
+	/*
+	 * A bot that took extra jobs in a turn gives up as many later turns
+	 * while others wait: under equal demand every bot keeps its share
+	 * (a bot with two requests always queued would otherwise sign twice
+	 * as often as one with one), and the swaps saved stay saved.
+	 */
+	while ((q = p->ring_head) != NULL && q->owed > 0 &&
+	    q != p->ring_tail) {
+		q->owed--;
+		p->ring_head = q->ring_next;
+		q->ring_next = NULL;
+		p->ring_tail->ring_next = q;
+		p->ring_tail = q;
+	}
+	if (q == NULL)
 		return NULL;
+	if (q->owed > 0)
+		q->owed--;	/* alone: its turn is not anyone's loss */
 	q->turn_jobs = 1;
 	job = q->head;
 	q->head = job->next;

@@ -6,9 +6,10 @@
  * and a job may carry a bound on its wait (max_queue_wait): refused at
  * once when the queue ahead would take longer, answered BUSY when it has
  * waited that long without a worker taking it. Where the backend swaps
- * keys (key_loaded), a bot whose key is still loaded after its job has
- * up to BOTID_POOL_BATCH jobs in its turn: fewer swaps, and a bot asking
- * once waits for at most that many jobs of each other bot.
+ * keys (key_loaded), a bot whose key is still loaded after its job may
+ * have up to BOTID_POOL_BATCH jobs in its turn, and gives up one later
+ * turn for each extra job: fewer swaps, every bot's share unchanged, and
+ * a bot asking once waits for at most that many jobs of each other bot.
  */
 #ifndef BOTID_AGENT_POOL_H
 #define BOTID_AGENT_POOL_H
@@ -30,6 +31,7 @@ struct botid_fairq {
 	int			 in_ring;
 	size_t			 len;		/* jobs queued */
 	unsigned		 turn_jobs;	/* taken in its current turn */
+	unsigned		 owed;		/* turns to give up (batches) */
 };
 
 /* What a job asks of the device. */

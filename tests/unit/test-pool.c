@@ -179,8 +179,10 @@ test_newcomer_before_served_bot(void **state)
 /*
  * Where keys are swapped, a bot whose key is still loaded has up to
  * BOTID_POOL_BATCH jobs in its turn, then the others have theirs: no
- * bot waits for more than that many jobs of another. A bot whose key
- * is not loaded ('U') has one job per turn.
+ * bot waits for more than that many jobs of another, and a bot that had
+ * an extra job gives up its next turn while others wait, so that its
+ * share stays the same. A bot whose key is not loaded ('U') has one job
+ * per turn.
  */
 static void
 test_batch_while_loaded(void **state)
@@ -205,8 +207,12 @@ test_batch_while_loaded(void **state)
 	pthread_mutex_unlock(&gate_mu);
 	collect_free(&done, 11);
 	assert_int_equal(norder, 11);
-	/* A ran alone, then: B's two, U's one, A's two, B's one... */
-	assert_memory_equal(order, "AABBUAABUAU", 11);
+	/*
+	 * A ran alone, then: B's two, U's one; A and B gave up their next
+	 * turns for their second jobs (U's second goes first), then A's two
+	 * more, B's last, U's last, and A's, alone.
+	 */
+	assert_memory_equal(order, "AABBUUAABUA", 11);
 	pool_destroy(pool);
 	done_free(&done);
 }
