@@ -27,7 +27,7 @@ DELAY_LOG="$T/tpm/delay-lazy.log"
 UID_ME=$(id -u)
 
 write_conf() {
-	agent_conf_begin "$@"
+	agent_conf_begin
 	agent_add_bot hsm1 pkcs11 ecdsa-p256 "uid:$UID_ME"
 	for b in tpm1 tpm2 tpm3 flip; do
 		agent_add_bot "$b" tpm ecdsa-p256 "uid:$UID_ME"
@@ -68,7 +68,8 @@ rm -f "$GATE"
 from=$(($(wc -c <"$DELAY_LOG") + 1))
 log_from=$(($(wc -c <"$AGENT_LOG") + 1))
 # Not start_agent: its first request would wait as long as the agent does.
-"$AGENT" -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
+# shellcheck disable=SC2086
+${BOTID_VALGRIND:-} "$AGENT" -c "$AGENT_CONF" 2>>"$AGENT_LOG" &
 AGENT_PID=$!
 register_pid "$AGENT_PID"
 for _ in $(seq 1 600); do
