@@ -105,7 +105,8 @@ struct botid_backend_ops {
 	 * a worker. Errors: BOTID_ERR_TPM (refused), _UNAVAILABLE, _INVALID.
 	 * NULL where key_open_unproven is NULL.
 	 */
-	int	(*key_prove)(struct botid_backend *be, struct botid_key *key);
+	int	(*key_prove)(struct botid_backend *be,
+		    struct botid_key *key);
 	/*
 	 * Whether signing with the key now needs no swap in the device (the
 	 * TPM: the key holds an object slot). A hint, read without the
@@ -113,7 +114,8 @@ struct botid_backend_ops {
 	 * a bot's next job before another bot's (pool.h). Any thread. NULL
 	 * in a backend without swaps (a token).
 	 */
-	int	(*key_loaded)(struct botid_backend *be, struct botid_key *key);
+	int	(*key_loaded)(struct botid_backend *be,
+		    struct botid_key *key);
 	/* Releases a key handle (not the key itself); accepts NULL. */
 	void	(*key_close)(struct botid_backend *be, struct botid_key *key);
 	/* Closes the device; all keys must have been closed. Accepts NULL. */

@@ -30,8 +30,8 @@ struct botid_fairq {
 	struct botid_fairq	*ring_next;
 	int			 in_ring;
 	size_t			 len;		/* jobs queued */
-	unsigned		 turn_jobs;	/* taken in its current turn */
-	unsigned		 owed;		/* turns to give up (batches) */
+	unsigned		 turn_jobs;	/* taken in its turn */
+	unsigned		 owed;		/* turns to give up */
 };
 
 /* What a job asks of the device. */

@@ -998,7 +998,8 @@ proof_done(struct botid_registry *reg, struct botid_proof *pf)
 			    botid_strerror(r));
 			bot->unavailable = r == BOTID_ERR_UNAVAILABLE;
 			key_unref(bot->refused);
-			bot->refused = k;	/* jobs in flight may hold it */
+			/* Jobs in flight may hold it: kept until reg goes. */
+			bot->refused = k;
 			bot->key = NULL;
 		}
 	}
