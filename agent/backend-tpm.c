@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,13 @@ struct botid_key {
 	uint8_t			*saved;		/* marshalled TPMS_CONTEXT */
 	size_t			 saved_len;
 	unsigned		 saved_gen;	/* be->generation it is for */
+	/*
+	 * The TPM has loaded the blob (or made the key): it is this TPM's,
+	 * under this primary. A key opened unproven is not, until then.
+	 */
+	int			 proven;
+	/* handle != ESYS_TR_NONE, for tpm_key_loaded() (no lock there). */
+	atomic_int		 resident;
 };
 
 struct tpm_backend {
@@ -198,6 +206,11 @@ static int	tpm_key_remove(struct botid_backend *,
 		    const struct botid_bot_config *);
 static int	tpm_key_exists(struct botid_backend *,
 		    const struct botid_bot_config *);
+static int	tpm_key_open_unproven(struct botid_backend *,
+		    const struct botid_bot_config *, struct botid_key **,
+		    uint8_t **, size_t *);
+static int	tpm_key_prove(struct botid_backend *, struct botid_key *);
+static int	tpm_key_loaded(struct botid_backend *, struct botid_key *);
 static void	tpm_close(struct botid_backend *);
 static int	tpm_blob_read(struct tpm_backend *, struct botid_key *,
 		    const char *);
@@ -206,6 +219,9 @@ static const struct botid_backend_ops tpm_ops = {
 	.name = "tpm",
 	.key_open = tpm_key_open,
 	.key_exists = tpm_key_exists,
+	.key_open_unproven = tpm_key_open_unproven,
+	.key_prove = tpm_key_prove,
+	.key_loaded = tpm_key_loaded,
 	.sign = tpm_sign,
 	.key_attributes = tpm_key_attributes,
 	.key_close = tpm_key_close,
@@ -366,6 +382,7 @@ tpm_slot_forget(struct tpm_backend *be, struct botid_key *key)
 		}
 	}
 	key->handle = ESYS_TR_NONE;
+	atomic_store_explicit(&key->resident, 0, memory_order_relaxed);
 }
 
 /* Flushes a loaded key; failures only cost a slot until the next reset. */
@@ -889,6 +906,8 @@ tpm_key_load(struct tpm_backend *be, struct botid_key *key, const char *what)
 		}
 	}
 	key->used = ++be->clock;
+	key->proven = 1;
+	atomic_store_explicit(&key->resident, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -1452,10 +1471,19 @@ tpm_op_create(struct tpm_backend *be, struct botid_key *key, void *arg)
 	return r;
 }
 
+/* Loads an unproven key once (the proof); a proven one costs nothing. */
 static int
-tpm_op_load(struct tpm_backend *be, struct botid_key *key, void *arg)
+tpm_op_prove(struct tpm_backend *be, struct botid_key *key, void *arg)
 {
-	return tpm_key_load(be, key, arg);
+	char what[BOTID_MAX_PATH + 128];
+
+	(void)arg;
+	if (key->proven)
+		return 0;
+	snprintf(what, sizeof(what), "the TPM refuses %s/%s%s (made by "
+	    "another TPM or owner seed, or damaged)", be->dir_path, key->name,
+	    TPM_BLOB_SUFFIX);
+	return tpm_key_load(be, key, what);
 }
 
 struct tpm_sign_args {
@@ -1514,13 +1542,21 @@ tpm_op_read_public(struct tpm_backend *be, struct botid_key *key, void *arg)
 /* ------------------------------------------------------------------ */
 /* The vtable */
 
+/*
+ * Opens the bot's key from its blob, or creates it when there is none
+ * (unless lazy: BOTID_ERR_NOT_FOUND then). A blob read from the disk is
+ * loaded, which proves it, unless lazy: the key is then proven by
+ * tpm_key_prove() or its first load, so that opening many keys costs no
+ * TPM command (the event loop serves at once). A key the TPM has just
+ * made needs no proof, and is not loaded until it signs.
+ */
 static int
-tpm_key_open(struct botid_backend *bep, const struct botid_bot_config *bot,
-    struct botid_key **keyp, uint8_t **spki, size_t *spki_len)
+tpm_key_open_flags(struct botid_backend *bep,
+    const struct botid_bot_config *bot, int lazy, struct botid_key **keyp,
+    uint8_t **spki, size_t *spki_len)
 {
 	struct tpm_backend *be = (struct tpm_backend *)bep;
 	char fname[BOTID_MAX_KEY_NAME + sizeof(TPM_BLOB_SUFFIX)];
-	char what[BOTID_MAX_PATH + 128];
 	struct botid_key *key = NULL;
 	int raced = 0, created = 0, r = BOTID_ERR_INTERNAL;
 
@@ -1547,7 +1583,7 @@ tpm_key_open(struct botid_backend *bep, const struct botid_bot_config *bot,
 	}
 
 	r = tpm_blob_read(be, key, fname);
-	if (r == BOTID_ERR_NOT_FOUND) {
+	if (r == BOTID_ERR_NOT_FOUND && !lazy) {
 		if ((r = tpm_call(be, key, tpm_op_create, NULL)) != 0 ||
 		    (r = tpm_blob_write(be, key, fname, &raced)) != 0)
 			goto out;
@@ -1563,10 +1599,14 @@ tpm_key_open(struct botid_backend *bep, const struct botid_bot_config *bot,
 
 	if ((r = tpm_public_check(key)) != 0)
 		goto out;
-	/* Loading proves the blob is this TPM's, under this primary. */
-	snprintf(what, sizeof(what), "the TPM refuses %s/%s (made by another "
-	    "TPM or owner seed, or damaged)", be->dir_path, fname);
-	if ((r = tpm_call(be, key, tpm_op_load, what)) != 0)
+	/*
+	 * Loading proves the blob is this TPM's, under this primary. One the
+	 * TPM has just made (the public and private parts it answered) needs
+	 * no proof: loading it would only evict a key in use.
+	 */
+	key->proven = created;
+	if (!created && !lazy &&
+	    (r = tpm_call(be, key, tpm_op_prove, NULL)) != 0)
 		goto out;
 	if ((r = tpm_public_spki(key, spki, spki_len)) != 0)
 		goto out;
@@ -1574,14 +1614,48 @@ tpm_key_open(struct botid_backend *bep, const struct botid_bot_config *bot,
 		log_info("tpm: bot '%s': created a new %s key in the TPM (%s/%s)",
 		    key->name, key->kind->name, be->dir_path, fname);
 	else
-		log_debug("tpm: bot '%s': loaded its %s key from %s/%s",
-		    key->name, key->kind->name, be->dir_path, fname);
+		log_debug("tpm: bot '%s': %s its %s key from %s/%s",
+		    key->name, lazy ? "read" : "loaded", key->kind->name,
+		    be->dir_path, fname);
 	*keyp = key;
 	key = NULL;
 	r = 0;
  out:
 	tpm_key_close(bep, key);
 	return r;
+}
+
+static int
+tpm_key_open(struct botid_backend *bep, const struct botid_bot_config *bot,
+    struct botid_key **keyp, uint8_t **spki, size_t *spki_len)
+{
+	return tpm_key_open_flags(bep, bot, 0, keyp, spki, spki_len);
+}
+
+static int
+tpm_key_open_unproven(struct botid_backend *bep,
+    const struct botid_bot_config *bot, struct botid_key **keyp,
+    uint8_t **spki, size_t *spki_len)
+{
+	return tpm_key_open_flags(bep, bot, 1, keyp, spki, spki_len);
+}
+
+static int
+tpm_key_prove(struct botid_backend *bep, struct botid_key *key)
+{
+	struct tpm_backend *be = (struct tpm_backend *)bep;
+
+	if (be == NULL || key == NULL)
+		return BOTID_ERR_INVALID;
+	return tpm_call(be, key, tpm_op_prove, NULL);
+}
+
+static int
+tpm_key_loaded(struct botid_backend *bep, struct botid_key *key)
+{
+	(void)bep;
+	return key != NULL &&
+	    atomic_load_explicit(&key->resident, memory_order_relaxed) != 0;
 }
 
 /* A key exists where its blob does: key_open checks it in full. */

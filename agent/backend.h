@@ -84,6 +84,38 @@ struct botid_backend_ops {
 	 */
 	int	(*key_exists)(struct botid_backend *be,
 		    const struct botid_bot_config *bot);
+	/*
+	 * Opens the key named bot->name as key_open does when it exists,
+	 * without a device command where the backend can do without one (the
+	 * TPM: its blob is read and checked against the configuration, not
+	 * loaded), so that the event loop serves at once however many keys
+	 * exist and however slow the device. The device has not vouched for
+	 * the key yet: key_prove does, and so does its first use (a key the
+	 * device refuses signs nothing). Never creates a key:
+	 * BOTID_ERR_NOT_FOUND when there is none. Other errors as key_open's.
+	 * NULL in a backend whose key_open costs no more: key_open is used.
+	 */
+	int	(*key_open_unproven)(struct botid_backend *be,
+		    const struct botid_bot_config *bot, struct botid_key **keyp,
+		    uint8_t **spki, size_t *spki_len);
+	/*
+	 * Has the device vouch for a key key_open_unproven() gave (the TPM
+	 * loads it: the blob is this TPM's, under this primary); 0 at once
+	 * for a key already proven. Serialised with signing like sign(): for
+	 * a worker. Errors: BOTID_ERR_TPM (refused), _UNAVAILABLE, _INVALID.
+	 * NULL where key_open_unproven is NULL.
+	 */
+	int	(*key_prove)(struct botid_backend *be,
+		    struct botid_key *key);
+	/*
+	 * Whether signing with the key now needs no swap in the device (the
+	 * TPM: the key holds an object slot). A hint, read without the
+	 * backend's lock, from the pool's own lock: the pool may serve such
+	 * a bot's next job before another bot's (pool.h). Any thread. NULL
+	 * in a backend without swaps (a token).
+	 */
+	int	(*key_loaded)(struct botid_backend *be,
+		    struct botid_key *key);
 	/* Releases a key handle (not the key itself); accepts NULL. */
 	void	(*key_close)(struct botid_backend *be, struct botid_key *key);
 	/* Closes the device; all keys must have been closed. Accepts NULL. */

@@ -27,10 +27,22 @@ struct botid_pool {
 	pthread_cond_t		 cv;
 	struct botid_fairq	*ring_head;
 	struct botid_fairq	*ring_tail;
+	/*
+	 * The bot served last, with more jobs: back at the ring's tail at
+	 * the next pick, not at once, so that a bot whose first job came
+	 * meanwhile goes before it (with a key creation of 300 ms running,
+	 * a bot asking then waited for the next creation too).
+	 */
+	struct botid_fairq	*resting;
 	size_t			 pending;	/* queued and running */
 	size_t			 queued;	/* in the bots' queues */
 	uint64_t		 op_ns;		/* recent time per op */
-	uint64_t		 retry_at_ns;	/* the latest hint handed out */
+	/*
+	 * When the next client told BUSY is to come back (pool_now_ns()):
+	 * each refusal takes the next slot, one operation apart, so that
+	 * refused clients return as the queue drains, not all at once.
+	 */
+	uint64_t		 retry_next_ns;
 	int			 stopping;
 	int			 inline_ok;	/* pool_run_inline() may run jobs */
 	pthread_t		*threads;
@@ -108,35 +120,106 @@ done_free(struct botid_done *d)
 	d->efd = -1;
 }
 
+/* Called with p->mu held: the bot served last takes its place again. */
+static void
+pool_rest_end_locked(struct botid_pool *p)
+{
+	struct botid_fairq *q = p->resting;
+
+	if (q == NULL)
+		return;
+	p->resting = NULL;
+	q->ring_next = NULL;
+	if (p->ring_tail != NULL)
+		p->ring_tail->ring_next = q;
+	else
+		p->ring_head = q;
+	p->ring_tail = q;
+}
+
+/* Jobs a bot may have per turn: more only where keys are swapped. */
+static unsigned
+pool_batch(const struct botid_pool *p)
+{
+	return p->be->ops->key_loaded != NULL ? BOTID_POOL_BATCH : 1;
+}
+
+/*
+ * Called with p->mu held: whether the resting bot's next job goes before
+ * the others' (its turn goes on). Only a signature whose key is still
+ * loaded: another bot's would first cost the device a swap (a flush and
+ * a load), and only up to the batch, so every bot keeps its turn.
+ */
+static int
+pool_turn_goes_on_locked(const struct botid_pool *p,
+    const struct botid_fairq *q)
+{
+	const struct botid_job *job = q->head;
+
+	return job != NULL && job->kind == BOTID_JOB_SIGN &&
+	    q->turn_jobs < pool_batch(p) && p->be->ops->key_loaded != NULL &&
+	    p->be->ops->key_loaded(p->be, job->key);
+}
+
 /* Called with p->mu held: the next job in round-robin order, or NULL. */
 static struct botid_job *
 pool_next_locked(struct botid_pool *p)
 {
-	struct botid_fairq *q = p->ring_head;
+	struct botid_fairq *q;
 	struct botid_job *job;
 
+	if ((q = p->resting) != NULL && pool_turn_goes_on_locked(p, q)) {
+		job = q->head;
+		q->head = job->next;
+		if (q->head == NULL) {
+			q->tail = NULL;
+			q->in_ring = 0;
+			p->resting = NULL;
+		}
+		q->len--;
+		p->queued--;
+		q->turn_jobs++;
+		q->owed++;	/* out of turn: paid back below */
+		job->next = NULL;
+		return job;
+	}
+	pool_rest_end_locked(p);
+	/*
+	 * A bot that took extra jobs in a turn gives up as many later turns
+	 * while others wait: under equal demand every bot keeps its share
+	 * (a bot with two requests always queued would otherwise sign twice
+	 * as often as one with one), and the swaps saved stay saved.
+	 */
+	while ((q = p->ring_head) != NULL && q->owed > 0 &&
+	    q != p->ring_tail) {
+		q->owed--;
+		p->ring_head = q->ring_next;
+		q->ring_next = NULL;
+		p->ring_tail->ring_next = q;
+		p->ring_tail = q;
+	}
 	if (q == NULL)
 		return NULL;
+	if (q->owed > 0)
+		q->owed--;	/* alone: its turn is not anyone's loss */
+	q->turn_jobs = 1;
 	job = q->head;
 	q->head = job->next;
 	if (q->head == NULL)
 		q->tail = NULL;
 	q->len--;
 	p->queued--;
-	/* Unlink the bot from the front; put it back last if it has more. */
+	/*
+	 * Unlink the bot from the front; if it has more, it rests until the
+	 * next pick (still in_ring: its jobs join its queue, not the ring).
+	 */
 	p->ring_head = q->ring_next;
 	if (p->ring_head == NULL)
 		p->ring_tail = NULL;
 	q->ring_next = NULL;
-	q->in_ring = 0;
-	if (q->head != NULL) {
-		if (p->ring_tail != NULL)
-			p->ring_tail->ring_next = q;
-		else
-			p->ring_head = q;
-		p->ring_tail = q;
-		q->in_ring = 1;
-	}
+	q->in_ring = q->head != NULL;
+	if (q->in_ring)
+		p->resting = q;
 	job->next = NULL;
 	return job;
 }
@@ -182,17 +265,20 @@ static uint64_t
 pool_estimate_locked(const struct botid_pool *p, const struct botid_fairq *q)
 {
 	const struct botid_fairq *r;
-	size_t k = q->len, ahead, before = 1, turns;
+	size_t k = q->len, ahead, before = 1, turns, batch = pool_batch(p);
 
 	ahead = k + (p->pending - p->queued);	/* and the ones running */
+	/* The resting bot comes last: after q, wherever q is. */
 	for (r = p->ring_head; r != NULL; r = r->ring_next) {
 		if (r == q) {
 			before = 0;
 			continue;
 		}
-		turns = k + before;
+		turns = (k + before) * batch;
 		ahead += r->len < turns ? r->len : turns;
 	}
+	if ((r = p->resting) != NULL && r != q)
+		ahead += r->len < k * batch ? r->len : k * batch;
 	return (uint64_t)ahead * p->op_ns / p->nthreads;
 }
 
@@ -214,30 +300,30 @@ pool_retry_ms(uint64_t estimate_ns, uint64_t max_wait_ns, uint64_t op_ns)
 }
 
 /*
- * Called with p->mu held, for a request refused at now_ns: RETRY_AFTER in
- * milliseconds. Each hint is at least pool_retry_ms's and one op (over the
- * workers) after the one handed out before it, so that clients refused
- * together come back one by one, as the device frees places, instead of
- * all after the same signature to be refused again together. The spread
- * ends max_wait after the first hint: a client that floods refusals can
- * push others' hints no further than that.
+ * Called with p->mu held: the hint for a request refused now, from the
+ * estimated wait ahead of it. It comes back once the queue ahead is short
+ * enough (pool_retry_ms), and after the clients refused before it, one
+ * operation of the device apart: 64 clients refused at once used to hear
+ * the same hint and meet BUSY again together.
  */
 static uint32_t
-pool_hint_locked(struct botid_pool *p, uint64_t estimate_ns,
-    uint64_t max_wait_ns, uint64_t now_ns)
+pool_retry_spread_locked(struct botid_pool *p, uint64_t now_ns,
+    uint64_t estimate_ns, uint64_t max_wait_ns)
 {
-	uint64_t base, at, step = p->op_ns / p->nthreads, ms;
+	uint64_t at, base, step = p->op_ns / p->nthreads;
+	uint32_t ms = pool_retry_ms(estimate_ns, max_wait_ns, p->op_ns);
 
-	base = now_ns + (uint64_t)pool_retry_ms(estimate_ns, max_wait_ns,
-	    p->op_ns) * 1000000u;
-	at = base;
-	if (p->retry_at_ns > now_ns && p->retry_at_ns + step > at)
-		at = p->retry_at_ns + step;
-	if (at > base + max_wait_ns)
-		at = base + max_wait_ns;
-	p->retry_at_ns = at;
-	ms = (at - now_ns + 999999u) / 1000000u;
-	return ms > BOTID_MAX_RETRY_MS ? BOTID_MAX_RETRY_MS : (uint32_t)ms;
+	base = now_ns + (uint64_t)ms * 1000000u;
+	at = p->retry_next_ns > base ? p->retry_next_ns : base;
+	/*
+	 * Over one max_queue_wait (or the wait itself, if longer) at most,
+	 * then from the start again: clients that come back early, ignoring
+	 * the hint, must not push the others' hints back without end.
+	 */
+	if (at - base > max_wait_ns && at - base > base - now_ns)
+		at = base;
+	p->retry_next_ns = at + step;
+	return pool_retry_ms(at - now_ns + max_wait_ns, max_wait_ns, 0);
 }
 
 /*
@@ -254,8 +340,8 @@ pool_expired_locked(struct botid_pool *p, struct botid_job *job,
 	job->sig = NULL;
 	job->sig_len = 0;
 	job->nattrs = 0;
-	job->retry_ms = pool_hint_locked(p, pool_estimate_locked(p,
-	    job->fairq), job->max_wait_ns, now_ns);
+	job->retry_ms = pool_retry_spread_locked(p, now_ns,
+	    pool_estimate_locked(p, job->fairq), job->max_wait_ns);
 	p->pending--;
 	return 1;
 }
@@ -440,7 +526,8 @@ pool_submit_bounded(struct botid_pool *p, struct botid_job *job,
 	estimate = pool_estimate_locked(p, job->fairq);
 	if (max_wait_ns != 0 && estimate > 0 &&
 	    estimate + p->op_ns / p->nthreads > max_wait_ns) {
-		*retry_ms = pool_hint_locked(p, estimate, max_wait_ns, now);
+		*retry_ms = pool_retry_spread_locked(p, now, estimate,
+		    max_wait_ns);
 		r = BOTID_ERR_BUSY;
 	} else
 		pool_enqueue_locked(p, job);
@@ -458,6 +545,8 @@ pool_expire(struct botid_pool *p, uint64_t now_ns, uint64_t *next_ns)
 
 	*next_ns = 0;
 	pthread_mutex_lock(&p->mu);
+	/* The resting bot's jobs expire too: it takes its place now. */
+	pool_rest_end_locked(p);
 	for (q = p->ring_head; q != NULL; q = next) {
 		next = q->ring_next;
 		/*

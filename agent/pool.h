@@ -5,7 +5,11 @@
  * served round-robin across bots so one busy bot cannot starve others,
  * and a job may carry a bound on its wait (max_queue_wait): refused at
  * once when the queue ahead would take longer, answered BUSY when it has
- * waited that long without a worker taking it.
+ * waited that long without a worker taking it. Where the backend swaps
+ * keys (key_loaded), a bot whose key is still loaded after its job may
+ * have up to BOTID_POOL_BATCH jobs in its turn, and gives up one later
+ * turn for each extra job: fewer swaps, every bot's share unchanged, and
+ * a bot asking once waits for at most that many jobs of each other bot.
  */
 #ifndef BOTID_AGENT_POOL_H
 #define BOTID_AGENT_POOL_H
@@ -26,6 +30,8 @@ struct botid_fairq {
 	struct botid_fairq	*ring_next;
 	int			 in_ring;
 	size_t			 len;		/* jobs queued */
+	unsigned		 turn_jobs;	/* taken in its turn */
+	unsigned		 owed;		/* turns to give up */
 };
 
 /* What a job asks of the device. */

@@ -45,6 +45,23 @@ struct botid_key_ref {
 	struct botid_key		*tok_key;
 	uint8_t				*tok_spki;
 	size_t				 tok_spki_len;
+	/*
+	 * Opened without a device command (key_open_unproven): served at
+	 * once, proven by a job on the pool (proving: queued or running);
+	 * refused: the device said no, never reused.
+	 */
+	int				 unproven;
+	int				 proving;
+	int				 refused;
+};
+
+/*
+ * The proof of a key opened unproven, run on its backend's pool like a
+ * creation: the loop drops the key from service if the device refuses it.
+ */
+struct botid_proof {
+	struct botid_job		 job;	/* first: cast back */
+	struct botid_key_ref		*key;	/* reference */
 };
 
 /*
@@ -243,7 +260,8 @@ key_reusable(const struct botid_registry *prev, const struct botid_bot_config *b
 	for (i = 0; i < prev->nbots; i++) {
 		struct botid_key_ref *k = prev->bots[i].key;
 
-		if (k != NULL && strcmp(k->bot_name, bot->name) == 0 &&
+		if (k != NULL && !k->refused &&
+		    strcmp(k->bot_name, bot->name) == 0 &&
 		    strcmp(k->key_name, key_name) == 0 &&
 		    k->key_type == bot->key_type &&
 		    (k->tok_key != NULL) == (bot->nscopes > 0) &&
@@ -338,8 +356,9 @@ key_state_update(const struct botid_agent_config *cfg,
  */
 static int
 token_key_get(struct botid_backend_ref *b, const struct botid_bot_config *bot,
-    struct botid_key_ref *k)
+    int lazy, struct botid_key_ref *k)
 {
+	const struct botid_backend_ops *ops = b->be->ops;
 	struct botid_bot_config kc;
 	char name[BOTID_MAX_KEY_NAME + 1];
 	int r;
@@ -356,7 +375,14 @@ token_key_get(struct botid_backend_ref *b, const struct botid_bot_config *bot,
 			    "destroyed", bot->name);
 		return r == 0 || r == BOTID_ERR_NOT_FOUND ? 0 : r;
 	}
-	return b->be->ops->key_open(b->be, &kc, &k->tok_key, &k->tok_spki,
+	/* One that exists is proven with the signing key, off the loop. */
+	if (lazy && ops->key_open_unproven != NULL &&
+	    ops->key_exists != NULL && ops->key_exists(b->be, &kc) == 1) {
+		k->unproven = 1;
+		return ops->key_open_unproven(b->be, &kc, &k->tok_key,
+		    &k->tok_spki, &k->tok_spki_len);
+	}
+	return ops->key_open(b->be, &kc, &k->tok_key, &k->tok_spki,
 	    &k->tok_spki_len);
 }
 
@@ -468,9 +494,19 @@ key_get(struct botid_agent_config *cfg, const struct botid_bot_config *bot,
 	k->key_type = bot->key_type;
 	kc = *bot;
 	kc.name = k->key_name;
-	if ((r = b->be->ops->key_open(b->be, &kc, &k->key, &k->spki,
-	    &k->spki_len)) != 0 ||
-	    (r = token_key_get(b, bot, k)) != 0)
+	/*
+	 * No device command in the loop where the backend can do without:
+	 * on a slow TPM a load each would hold every bot back (the proof is
+	 * queued on the pool by registry_build).
+	 */
+	if (b->be->ops->key_open_unproven != NULL) {
+		k->unproven = 1;
+		r = b->be->ops->key_open_unproven(b->be, &kc, &k->key,
+		    &k->spki, &k->spki_len);
+	} else
+		r = b->be->ops->key_open(b->be, &kc, &k->key, &k->spki,
+		    &k->spki_len);
+	if (r != 0 || (r = token_key_get(b, bot, 1, k)) != 0)
 		goto out;
 	k->backend = b;
 	b = NULL;
@@ -802,7 +838,7 @@ creation_run(void *arg)
 		return r;
 	memset(&tmp, 0, sizeof(tmp));
 	snprintf(tmp.key_name, sizeof(tmp.key_name), "%s", cr->key_name);
-	if ((r = token_key_get(cr->backend, cr->bot, &tmp)) != 0)
+	if ((r = token_key_get(cr->backend, cr->bot, 0, &tmp)) != 0)
 		return r;
 	cr->tok_key = tmp.tok_key;
 	cr->tok_spki = tmp.tok_spki;
@@ -892,6 +928,85 @@ creation_over(struct botid_registry *reg, struct botid_creation *cr)
 	    served, reg->nbots);
 }
 
+/* Runs on the backend's worker: the device vouches for the key, or not. */
+static int
+proof_run(void *arg)
+{
+	struct botid_proof *pf = arg;
+	struct botid_backend *be = pf->key->backend->be;
+	int r;
+
+	/* The agent stops: a proof not begun is not needed. */
+	if (atomic_load(&creations_cancelled))
+		return BOTID_ERR_INCOMPLETE;
+	if ((r = be->ops->key_prove(be, pf->key->key)) != 0)
+		return r;
+	if (pf->key->tok_key != NULL)
+		return be->ops->key_prove(be, pf->key->tok_key);
+	return 0;
+}
+
+/*
+ * Queues the proof of every key of reg opened unproven and not being
+ * proven yet, on its backend's pool, in the queue of key creations (one
+ * more turn in the round-robin, so a bot asking waits for one at most).
+ */
+static int
+proofs_submit(struct botid_registry *reg)
+{
+	struct botid_proof *pf;
+	struct botid_key_ref *k;
+	size_t i;
+
+	for (i = 0; i < reg->nbots; i++) {
+		if ((k = reg->bots[i].key) == NULL || !k->unproven ||
+		    k->proving)
+			continue;
+		if ((pf = calloc(1, sizeof(*pf))) == NULL)
+			return BOTID_ERR_ALLOC;
+		pf->key = k;
+		k->refs++;
+		k->proving = 1;
+		pf->job.kind = BOTID_JOB_CALL;
+		pf->job.call = proof_run;
+		pf->job.owner = pf;
+		pf->job.fairq = &k->backend->create_q;
+		pool_submit(k->backend->pool, &pf->job);
+	}
+	return 0;
+}
+
+/* A proof is back: a refused key leaves reg's bots, as a failed open. */
+static void
+proof_done(struct botid_registry *reg, struct botid_proof *pf)
+{
+	struct botid_key_ref *k = pf->key;
+	struct botid_bot *bot;
+	size_t i;
+	int r = pf->job.result;
+
+	k->proving = 0;
+	if (r == 0)
+		k->unproven = 0;
+	else if (r != BOTID_ERR_INCOMPLETE) {
+		k->refused = 1;
+		for (i = 0; i < reg->nbots; i++) {
+			bot = &reg->bots[i];
+			if (bot->key != k)
+				continue;
+			log_err("bot %s: not served: %s", bot->cfg->name,
+			    botid_strerror(r));
+			bot->unavailable = r == BOTID_ERR_UNAVAILABLE;
+			key_unref(bot->refused);
+			/* Jobs in flight may hold it: kept until reg goes. */
+			bot->refused = k;
+			bot->key = NULL;
+		}
+	}
+	key_unref(k);
+	free(pf);
+}
+
 int
 registry_creation_done(struct botid_registry *reg, struct botid_job *job)
 {
@@ -901,6 +1016,10 @@ registry_creation_done(struct botid_registry *reg, struct botid_job *job)
 	size_t i;
 	int r = job->result;
 
+	if (job->call == proof_run) {
+		proof_done(reg, job->owner);
+		return 0;
+	}
 	cr->queued = 0;
 	/* Held back (test gate: retried) or the agent stops (dropped). */
 	if (r == BOTID_ERR_INCOMPLETE)
@@ -1023,7 +1142,11 @@ registry_build(struct botid_agent_config *cfg, const struct botid_registry *prev
 		registry_unref(reg);
 		return r;
 	}
-	/* Existing keys are open: creations may take the device now. */
+	/* Existing keys are open: proofs, then creations, take the device. */
+	if (proofs_submit(reg) != 0) {
+		registry_unref(reg);
+		return BOTID_ERR_ALLOC;
+	}
 	(void)creations_submit();
 	if (creating > 0)
 		log_info("serving %zu of %zu configured bots; %zu keys being "
@@ -1230,8 +1353,10 @@ registry_unref(struct botid_registry *reg)
 
 	if (reg == NULL || --reg->refs > 0)
 		return;
-	for (i = 0; i < reg->nbots; i++)
+	for (i = 0; i < reg->nbots; i++) {
 		key_unref(reg->bots[i].key);
+		key_unref(reg->bots[i].refused);
+	}
 	backend_unref(reg->attest);
 	for (i = 0; i < reg->ngone; i++)
 		free(reg->gone[i]);

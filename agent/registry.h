@@ -27,6 +27,11 @@ struct botid_bot {
 	int				 unavailable;
 	/* key is NULL until this background creation is back. */
 	struct botid_creation		*creation;
+	/*
+	 * The key its device refused once opened unproven (key is NULL
+	 * then): kept until the registry goes, for jobs that may hold it.
+	 */
+	struct botid_key_ref		*refused;
 	struct botid_fairq		 fairq;
 	/*
 	 * Since the agent started (a reload carries them over), for the
@@ -58,7 +63,10 @@ struct botid_registry {
  * opened leaves its bots unserved. A bot whose key does not exist yet is
  * not served until it does: its creation is queued on its backend's pool
  * (after every existing key is opened), and comes back through done as a
- * BOTID_JOB_CALL job for registry_creation_done(). Bots that have key
+ * BOTID_JOB_CALL job for registry_creation_done(). Existing keys are
+ * opened without a device command where the backend allows it
+ * (key_open_unproven) and served at once; their proofs are queued on the
+ * pool, before the creations, and come back the same way. Bots that have key
  * state but are no longer configured have every key destroyed here
  * (unless a creation of theirs is in flight), their certificates
  * listed in gone for revocation. Errors only for BOTID_ERR_ALLOC.
@@ -155,10 +163,14 @@ void	registry_unref(struct botid_registry *reg);
 void	registry_expire(uint64_t now_ns, uint64_t *next_ns);
 
 /*
- * A creation job came back through done: its key is handed to the bot of
- * reg (the current registry) that waits for it, else closed. Returns 1 if
- * reg serves one more bot. The creation is freed, or kept for
- * registry_creations_retry() when the test gate held it back.
+ * A background job came back through done. A creation: its key is handed
+ * to the bot of reg (the current registry) that waits for it, else
+ * closed; returns 1 if reg serves one more bot. The creation is freed, or
+ * kept for registry_creations_retry() when the test gate held it back.
+ * A proof of a key opened unproven (registry_build opens existing keys
+ * without a device command and has the pool prove them): a key the
+ * device refused is no longer served by reg's bots, as if it had failed
+ * to open; returns 0.
  */
 int	registry_creation_done(struct botid_registry *reg,
 	    struct botid_job *job);

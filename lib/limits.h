@@ -107,5 +107,11 @@
  * operations took at most this long: a slow token never stalls the loop.
  */
 #define BOTID_INLINE_MAX_US	500u
+/*
+ * Jobs a bot may have in one round-robin turn while its key stays loaded
+ * (a TPM's object slot): each saves a key swap, and a bot asking once
+ * waits for at most this many jobs of every other bot.
+ */
+#define BOTID_POOL_BATCH	2u
 
 #endif /* BOTID_LIMITS_H */

@@ -186,7 +186,14 @@ check "$BENCH" -s "$AGENT_SOCK" -b tpm1 --first-signature --first-wait 120 \
     >"$T/m4.json"
 json "$T/m4.json" 'd["mode"] == "first-signature" and d["runs"] == 1'
 json "$T/m4.json" '0 < d["socket_ms"][0] <= d["first_signature_ms"][0] == d["median_first_signature_ms"]'
-[ -s "$T/state/tpm/tpm5.tss2.pem" ] || fail "tpm5's key was not made"
+# tpm1 signs before the creations queued ahead of it are all done (it
+# waits for one at most), so the stop right after may leave keys unmade;
+# the next start makes them in the background.
+start_agent
+for i in 4 5; do
+	[ -s "$T/state/tpm/tpm$i.tss2.pem" ] || fail "tpm$i's key was not made"
+done
+stop_agent
 # Without --agent-cmd there is nothing to time.
 rc=0
 "$BENCH" -s "$AGENT_SOCK" -b tpm1 --first-signature >/dev/null 2>&1 || rc=$?

@@ -19,8 +19,10 @@
 
 /* A fake device: signs with the key's first byte and records the order. */
 static pthread_mutex_t order_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t order_cv = PTHREAD_COND_INITIALIZER;
 static char order[256];
 static size_t norder;
+static size_t entered;	/* fake_sign calls begun */
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int
@@ -30,6 +32,10 @@ fake_sign(struct botid_backend *be, struct botid_key *key,
 {
 	char name = *(char *)key;
 
+	pthread_mutex_lock(&order_mu);
+	entered++;
+	pthread_cond_broadcast(&order_cv);
+	pthread_mutex_unlock(&order_mu);
 	/* The test holds the gate while it queues, so the order is decided
 	 * by the queue and not by thread timing. */
 	pthread_mutex_lock(&gate_mu);
@@ -75,6 +81,141 @@ static const struct botid_backend_ops fake_ops = {
 	.sign = fake_sign,
 	.key_attributes = fake_key_attributes,
 };
+
+static size_t	collect(struct botid_done *, size_t, struct botid_job **);
+
+/* A device that swaps keys: every key but 'U' stays loaded. */
+static int
+fake_key_loaded(struct botid_backend *be, struct botid_key *key)
+{
+	(void)be;
+	return *(char *)key != 'U';
+}
+
+static const struct botid_backend_ops swap_ops = {
+	.name = "swap",
+	.sign = fake_sign,
+	.key_attributes = fake_key_attributes,
+	.key_loaded = fake_key_loaded,
+};
+
+/* Waits until n fake_sign calls have begun (the worker holds a job). */
+static void
+wait_entered(size_t n)
+{
+	pthread_mutex_lock(&order_mu);
+	while (entered < n)
+		pthread_cond_wait(&order_cv, &order_mu);
+	pthread_mutex_unlock(&order_mu);
+}
+
+/*
+ * Queues jobs for bots named by the letters of spec ("AAAB": three of A,
+ * one of B), one fairq per letter (qs indexed by letter - 'A').
+ */
+static void
+submit_spec(struct botid_pool *pool, const char *spec, struct botid_job *jobs,
+    struct botid_fairq *qs, char *keys)
+{
+	size_t i;
+
+	for (i = 0; spec[i] != '\0'; i++) {
+		int b = spec[i] == 'U' ? 20 : spec[i] - 'A';
+
+		keys[b] = spec[i];
+		jobs[i].key = (struct botid_key *)&keys[b];
+		jobs[i].fairq = &qs[b];
+		jobs[i].digest_len = 32;
+		pool_submit(pool, &jobs[i]);
+	}
+}
+
+static void
+collect_free(struct botid_done *done, size_t n)
+{
+	struct botid_job *got[32];
+	size_t i;
+
+	assert_true(n <= 32);
+	assert_int_equal(collect(done, n, got), n);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(got[i]->result, 0);
+		free(got[i]->sig);
+	}
+}
+
+/*
+ * A bot whose first job comes while another bot's job runs goes before
+ * that bot's next job: before, the bot served was back in the ring at
+ * once, so a bot asking during a key creation waited for the next one too.
+ */
+static void
+test_newcomer_before_served_bot(void **state)
+{
+	struct botid_backend be = { .ops = &fake_ops };
+	struct botid_fairq qs[26];
+	struct botid_job jobs[8];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char keys[26];
+
+	memset(qs, 0, sizeof(qs));
+	memset(jobs, 0, sizeof(jobs));
+	norder = entered = 0;
+	assert_int_equal(done_init(&done), 0);
+	assert_int_equal(pool_create(&be, 1, &done, &pool), 0);
+	pthread_mutex_lock(&gate_mu);
+	submit_spec(pool, "AAA", jobs, qs, keys);
+	wait_entered(1);	/* A's first job runs */
+	submit_spec(pool, "B", jobs + 3, qs, keys);
+	pthread_mutex_unlock(&gate_mu);
+	collect_free(&done, 4);
+	assert_int_equal(norder, 4);
+	assert_memory_equal(order, "ABAA", 4);
+	pool_destroy(pool);
+	done_free(&done);
+}
+
+/*
+ * Where keys are swapped, a bot whose key is still loaded has up to
+ * BOTID_POOL_BATCH jobs in its turn, then the others have theirs: no
+ * bot waits for more than that many jobs of another, and a bot that had
+ * an extra job gives up its next turn while others wait, so that its
+ * share stays the same. A bot whose key is not loaded ('U') has one job
+ * per turn.
+ */
+static void
+test_batch_while_loaded(void **state)
+{
+	struct botid_backend be = { .ops = &swap_ops };
+	struct botid_fairq qs[26];
+	struct botid_job jobs[16];
+	struct botid_done done;
+	struct botid_pool *pool;
+	char keys[26];
+
+	assert_int_equal(BOTID_POOL_BATCH, 2);
+	memset(qs, 0, sizeof(qs));
+	memset(jobs, 0, sizeof(jobs));
+	norder = entered = 0;
+	assert_int_equal(done_init(&done), 0);
+	assert_int_equal(pool_create(&be, 1, &done, &pool), 0);
+	pthread_mutex_lock(&gate_mu);
+	submit_spec(pool, "AAAAA", jobs, qs, keys);
+	wait_entered(1);
+	submit_spec(pool, "BBBUUU", jobs + 5, qs, keys);
+	pthread_mutex_unlock(&gate_mu);
+	collect_free(&done, 11);
+	assert_int_equal(norder, 11);
+	/*
+	 * A ran alone, then: B's two, U's one; A and B gave up their next
+	 * turns for their second jobs (U's second goes first), then A's two
+	 * more, B's last, U's last, and A's, alone.
+	 */
+	assert_memory_equal(order, "AABBUUAABUA", 11);
+	pool_destroy(pool);
+	done_free(&done);
+}
 
 static size_t
 collect(struct botid_done *done, size_t want, struct botid_job **jobs)
@@ -319,20 +460,23 @@ static void
 test_bounded_refused_at_enqueue(void **state)
 {
 	struct botid_fairq q;
-	struct botid_job first, second, third, *got[2];
+	struct botid_job first, second, third, fourth, *got[2];
 	struct botid_done done;
 	struct botid_pool *pool;
 	char k = 'S';
-	uint32_t retry = 99;
+	uint32_t retry = 99, retry2 = 0;
+	uint64_t t0, elapsed_ms;
 
 	memset(&q, 0, sizeof(q));
 	memset(&first, 0, sizeof(first));
 	memset(&second, 0, sizeof(second));
 	memset(&third, 0, sizeof(third));
+	memset(&fourth, 0, sizeof(fourth));
 	norder = 0;
 	slow_pool(&done, &pool, &q, &k);
-	first.key = second.key = third.key = (struct botid_key *)&k;
-	first.fairq = second.fairq = third.fairq = &q;
+	first.key = second.key = third.key = fourth.key =
+	    (struct botid_key *)&k;
+	first.fairq = second.fairq = third.fairq = fourth.fairq = &q;
 	pthread_mutex_lock(&gate_mu);
 	/*
 	 * An empty queue: nothing ahead. (A bound of an hour: the worker
@@ -342,9 +486,21 @@ test_bounded_refused_at_enqueue(void **state)
 	assert_int_equal(pool_submit_bounded(pool, &first, 3600000000000u,
 	    &retry), 0);
 	assert_int_equal(retry, 0);
+	t0 = pool_now_ns();
 	assert_int_equal(pool_submit_bounded(pool, &second, 1000000u, &retry),
 	    BOTID_ERR_BUSY);
 	assert_true(retry >= 19 && retry <= BOTID_MAX_RETRY_MS);
+	/*
+	 * Refused right after, it hears a later time: the one before it
+	 * comes back first, one signature (>= 20 ms) earlier. Both hints
+	 * are from their own call's time (and rounded up), hence the time
+	 * between the calls.
+	 */
+	assert_int_equal(pool_submit_bounded(pool, &fourth, 1000000u,
+	    &retry2), BOTID_ERR_BUSY);
+	elapsed_ms = (pool_now_ns() - t0) / 1000000u + 1;
+	assert_true((uint64_t)retry2 + elapsed_ms + 1 >= (uint64_t)retry + 20);
+	assert_true(retry2 <= BOTID_MAX_RETRY_MS);
 	/* No bound (0): queued behind it. */
 	assert_int_equal(pool_submit_bounded(pool, &third, 0, &retry), 0);
 	assert_int_equal(third.deadline_ns, 0);
@@ -677,6 +833,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_robin_across_bots),
+		cmocka_unit_test(test_newcomer_before_served_bot),
+		cmocka_unit_test(test_batch_while_loaded),
 		cmocka_unit_test(test_attribute_jobs),
 		cmocka_unit_test(test_errors_and_threads),
 		cmocka_unit_test(test_run_inline),
