@@ -23,6 +23,7 @@ static pthread_cond_t order_cv = PTHREAD_COND_INITIALIZER;
 static char order[256];
 static size_t norder;
 static size_t entered;	/* fake_sign calls begun */
+static size_t allow = SIZE_MAX;	/* fake_sign calls that may go past entry */
 static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int
@@ -32,9 +33,13 @@ fake_sign(struct botid_backend *be, struct botid_key *key,
 {
 	char name = *(char *)key;
 
+	size_t me;
+
 	pthread_mutex_lock(&order_mu);
-	entered++;
+	me = ++entered;
 	pthread_cond_broadcast(&order_cv);
+	while (me > allow)
+		pthread_cond_wait(&order_cv, &order_mu);
 	pthread_mutex_unlock(&order_mu);
 	/* The test holds the gate while it queues, so the order is decided
 	 * by the queue and not by thread timing. */
@@ -83,6 +88,8 @@ static const struct botid_backend_ops fake_ops = {
 };
 
 static size_t	collect(struct botid_done *, size_t, struct botid_job **);
+static void	submit_spec(struct botid_pool *, const char *,
+		    struct botid_job *, struct botid_fairq *, char *);
 
 /* A device that swaps keys: every key but 'U' stays loaded. */
 static int
@@ -107,6 +114,36 @@ wait_entered(size_t n)
 	while (entered < n)
 		pthread_cond_wait(&order_cv, &order_mu);
 	pthread_mutex_unlock(&order_mu);
+}
+
+/* Lets the first n fake_sign calls past their entry, the others wait. */
+static void
+set_allow(size_t n)
+{
+	pthread_mutex_lock(&order_mu);
+	allow = n;
+	pthread_cond_broadcast(&order_cv);
+	pthread_mutex_unlock(&order_mu);
+}
+
+/*
+ * Runs a job of bot Z and holds it while spec's jobs are queued, then
+ * lets Z finish and holds the first job the worker takes next: the order
+ * the pool decides without any race between the worker's first pick and
+ * the test's queueing (under valgrind the worker used to pick the first
+ * of spec's jobs before the rest were queued).
+ */
+static void
+hold_second(struct botid_pool *pool, const char *spec, struct botid_job *jobs,
+    struct botid_fairq *qs, char *keys)
+{
+	set_allow(1);
+	pthread_mutex_lock(&gate_mu);
+	submit_spec(pool, "Z", jobs, qs, keys);
+	wait_entered(1);	/* Z runs, held at the gate */
+	submit_spec(pool, spec, jobs + 1, qs, keys);
+	pthread_mutex_unlock(&gate_mu);
+	wait_entered(2);	/* the next job runs, held by allow */
 }
 
 /*
@@ -164,14 +201,12 @@ test_newcomer_before_served_bot(void **state)
 	norder = entered = 0;
 	assert_int_equal(done_init(&done), 0);
 	assert_int_equal(pool_create(&be, 1, &done, &pool), 0);
-	pthread_mutex_lock(&gate_mu);
-	submit_spec(pool, "AAA", jobs, qs, keys);
-	wait_entered(1);	/* A's first job runs */
-	submit_spec(pool, "B", jobs + 3, qs, keys);
-	pthread_mutex_unlock(&gate_mu);
-	collect_free(&done, 4);
-	assert_int_equal(norder, 4);
-	assert_memory_equal(order, "ABAA", 4);
+	hold_second(pool, "AAA", jobs, qs, keys);	/* A's first job runs */
+	submit_spec(pool, "B", jobs + 4, qs, keys);
+	set_allow(SIZE_MAX);
+	collect_free(&done, 5);
+	assert_int_equal(norder, 5);
+	assert_memory_equal(order, "ZABAA", 5);
 	pool_destroy(pool);
 	done_free(&done);
 }
@@ -200,19 +235,17 @@ test_batch_while_loaded(void **state)
 	norder = entered = 0;
 	assert_int_equal(done_init(&done), 0);
 	assert_int_equal(pool_create(&be, 1, &done, &pool), 0);
-	pthread_mutex_lock(&gate_mu);
-	submit_spec(pool, "AAAAA", jobs, qs, keys);
-	wait_entered(1);
-	submit_spec(pool, "BBBUUU", jobs + 5, qs, keys);
-	pthread_mutex_unlock(&gate_mu);
-	collect_free(&done, 11);
-	assert_int_equal(norder, 11);
+	hold_second(pool, "AAAAA", jobs, qs, keys);	/* A's first job runs */
+	submit_spec(pool, "BBBUUU", jobs + 6, qs, keys);
+	set_allow(SIZE_MAX);
+	collect_free(&done, 12);
+	assert_int_equal(norder, 12);
 	/*
-	 * A ran alone, then: B's two, U's one; A and B gave up their next
+	 * After Z, A ran alone, then: B's two, U's one; A and B gave up their next
 	 * turns for their second jobs (U's second goes first), then A's two
 	 * more, B's last, U's last, and A's, alone.
 	 */
-	assert_memory_equal(order, "AABBUUAABUA", 11);
+	assert_memory_equal(order, "ZAABBUUAABUA", 12);
 	pool_destroy(pool);
 	done_free(&done);
 }
