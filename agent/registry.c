@@ -1085,6 +1085,17 @@ registry_creations_cancel(void)
 	atomic_store(&creations_cancelled, 1);
 }
 
+size_t
+registry_creations_in_pool(void)
+{
+	struct botid_creation *cr;
+	size_t n = 0;
+
+	for (cr = creations; cr != NULL; cr = cr->next)
+		n += cr->queued != 0;
+	return n;
+}
+
 void
 registry_creations_drop(void)
 {

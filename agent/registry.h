@@ -188,6 +188,9 @@ void	registry_creations_retry(void);
  */
 void	registry_creations_cancel(void);
 
+/* Key creations in a pool now (queued or running). */
+size_t	registry_creations_in_pool(void);
+
 /* Frees creations held back at shutdown (none is in a pool then). */
 void	registry_creations_drop(void);
 

@@ -165,6 +165,12 @@ struct server {
 	struct conn		*graveyard;	/* freed after each event batch */
 	unsigned		 nconns;
 	int			 stopping;
+	/*
+	 * A deprovisioning the CA has answered, waiting for the key
+	 * creations in a pool to come back before it destroys every key:
+	 * a key made after the destruction would be left behind.
+	 */
+	struct rotation		*deprov_wait;
 	int			 inline_budget;	/* jobs to sign in the loop */
 	uint64_t		 spin_from;	/* the last reply sent */
 	int			 spinning;	/* polling since spin_from */
@@ -1018,6 +1024,23 @@ deprovision_destroy(struct server *s, struct rotation *rot)
 	s->stopping = 1;
 }
 
+/*
+ * The waiting deprovisioning, once no key creation is in a pool (none
+ * begins after registry_creations_cancel()): every key is destroyed.
+ */
+static void
+deprovision_resume(struct server *s)
+{
+	struct rotation *rot = s->deprov_wait;
+
+	if (rot == NULL || registry_creations_in_pool() > 0)
+		return;
+	s->deprov_wait = NULL;
+	deprovision_destroy(s, rot);
+	conn_request_done(s, rot->conn);
+	free(rot);
+}
+
 static void
 deprovision_done(void *cookie, int result, const char *error)
 {
@@ -1026,9 +1049,17 @@ deprovision_done(void *cookie, int result, const char *error)
 	struct conn *c = rot->conn;
 	char why[512];
 
-	if (result == 0)
+	if (result == 0) {
+		/* No key is made from now on; those being made come back. */
+		registry_creations_cancel();
+		if (registry_creations_in_pool() > 0) {
+			log_info("deprovisioning: waiting for the key creations "
+			    "in progress, to destroy their keys too");
+			s->deprov_wait = rot;
+			return;
+		}
 		deprovision_destroy(s, rot);
-	else {
+	} else {
 		snprintf(why, sizeof(why), "the CA did not revoke the host, "
 		    "nothing was destroyed: %.400s", error);
 		if (audit_key_op(c, op_name(rot->op), NULL, "error", why,
@@ -2263,6 +2294,7 @@ finish_jobs(struct server *s)
 	/* Its certificate is asked for at once. */
 	if (created && !s->stopping)
 		renew_tick(s->renew, s->reg);
+	deprovision_resume(s);
 }
 
 /*
