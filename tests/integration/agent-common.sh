@@ -132,3 +132,25 @@ s.sendall(frame(6, 2, (3, bot.encode()), (10, b"status probe")))
 print(reply(s)[2])
 PY
 }
+
+# token_labels: the labels of the private key objects on start_softhsm's
+# token ($BOTID_TOKEN_LABEL).
+token_labels() {
+	pkcs11-tool --module "$BOTID_PKCS11_MODULE" --token-label \
+	    "$BOTID_TOKEN_LABEL" --login --pin "$(cat "$BOTID_PIN_FILE")" \
+	    --list-objects --type privkey 2>/dev/null |
+	    sed -n 's/^ *label: *//p'
+}
+
+# deprovisioned: after `botid deprovision --yes`, the agent has exited
+# with status 0 and left no TPM key blob and no botid key on the token.
+deprovisioned() {
+	local left n
+	wait "$AGENT_PID" ||
+	    fail "the agent exited with status $? after deprovisioning"
+	AGENT_PID=
+	left=$(find "$T/state/tpm" -name '*.tss2.pem' | wc -l)
+	[ "$left" -eq 0 ] || fail "$left key blobs left: $(ls "$T/state/tpm")"
+	n=$(token_labels | grep -c '^botid:' || true)
+	[ "$n" -eq 0 ] || fail "$n token objects left: $(token_labels)"
+}
