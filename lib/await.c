@@ -4,7 +4,8 @@
  * client polls only while the moving average of its waits is inside the
  * window. With more busy clients than cores, replies slow down, the
  * average leaves the window and the clients sleep instead of taking the
- * CPU the agent needs. Beside other busy tasks the average is no guide
+ * CPU the agent needs; while they sleep, a probe now and then polls
+ * again, since a slept wait counts the wake-up too. Beside other busy tasks the average is no guide
  * (a sleeping client's replies come quickly, a polling one's slowly), so
  * the spin gate watches the polling loop itself: a round that lost the
  * CPU stops polling for a back-off that grows while the contention lasts.
@@ -44,7 +45,29 @@ await_init(struct botid_await *w)
 	}
 	w->spin_ns = (uint64_t)us * 1000u;
 	w->avg_ns = 0;
+	w->probe_every = w->probe_in = 0;
 	w->gate.backoff = w->gate.skip = w->gate.good = w->gate.missed = 0;
+}
+
+/* Whether this wait, which the average rules out, polls as a probe. */
+static int
+await_probe_due(struct botid_await *w)
+{
+	if (w->probe_in > 0) {
+		w->probe_in--;
+		return 0;
+	}
+	return 1;
+}
+
+static void
+await_probe_failed(struct botid_await *w)
+{
+	if (w->probe_every < BOTID_SPIN_BACKOFF_MIN)
+		w->probe_every = BOTID_SPIN_BACKOFF_MIN;
+	else if (w->probe_every < BOTID_SPIN_BACKOFF_MAX)
+		w->probe_every *= 2;
+	w->probe_in = w->probe_every;
 }
 
 int
@@ -52,11 +75,16 @@ await_readable(struct botid_await *w, int fd, int timeout_ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	uint64_t t0 = now_ns(), waited, round_start = t0, now, longest = 0;
-	int n, polling;
+	int n, polling = 0, probe = 0;
 
-	/* The gate last: a wait the average rules out uses no back-off. */
-	polling = w->spin_ns > 0 && w->avg_ns <= w->spin_ns &&
-	    await_gate_open(&w->gate);
+	/*
+	 * The gate judges the CPU, the average the replies: a wait the
+	 * average rules out uses no back-off, and a probe feeds only its own.
+	 */
+	if (w->spin_ns > 0 && w->avg_ns <= w->spin_ns)
+		polling = await_gate_open(&w->gate);
+	else if (w->spin_ns > 0)
+		polling = probe = await_probe_due(w);
 	for (;;) {
 		n = poll(&p, 1, 0);
 		if (!polling)
@@ -71,7 +99,13 @@ await_readable(struct botid_await *w, int fd, int timeout_ms)
 		sched_yield();
 		round_start = now;
 	}
-	if (polling)
+	if (probe && n > 0 && longest < BOTID_SPIN_PREEMPT_NS) {
+		/* The reply's own time, without a wake-up in it. */
+		w->avg_ns = now_ns() - t0;
+		w->probe_every = 0;
+	} else if (probe)
+		await_probe_failed(w);
+	else if (polling)
 		(void)await_gate_record(&w->gate, longest, n != 0);
 	while (n == 0 || (n == -1 && errno == EINTR))
 		if ((n = poll(&p, 1, timeout_ms)) == 0)
@@ -121,12 +155,13 @@ await_gate_record(struct botid_spin_gate *g, uint64_t longest_round_ns,
 		return res;
 	}
 	g->good = 0;
-	if (res == BOTID_SPIN_MISSED && ++g->missed < BOTID_SPIN_MISSES)
+	if (++g->missed < BOTID_SPIN_MISSES)
 		return res;
 	g->missed = 0;
 	/*
 	 * Contention tends to last (a build, a batch job), so each failed
-	 * probe doubles the back-off; a probe costs at most one time slice.
+	 * probe doubles the back-off; a probe (and the spin after it, since
+	 * one failure alone is forgiven) costs at most a time slice each.
 	 */
 	if (g->backoff == 0)
 		g->backoff = BOTID_SPIN_BACKOFF_MIN;

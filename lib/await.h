@@ -34,16 +34,18 @@
 /* Good spins in a row after which the back-off starts again from MIN. */
 #define BOTID_SPIN_FORGET	64u
 /*
- * Spins in a row that ended without their event before that counts as a
- * failure: one late reply is the device's, several are a busy machine's.
+ * Failed spins in a row (a late reply, a preempted round) before they
+ * count as a failure: one late reply is the device's, one preemption a
+ * short task's or the host's (a process of higher priority, a virtual CPU
+ * paused for a moment); several in a row are a busy machine's.
  */
 #define BOTID_SPIN_MISSES	2u
 
 /*
  * Whether a thread may poll, from how its recent polling went. A spin
  * fails when one of its rounds was preempted (BOTID_SPIN_PREEMPT_NS) or
- * when BOTID_SPIN_MISSES in a row ended without their event (CPU spent
- * for nothing). After a
+ * when it ended without its event (CPU spent for nothing); it is a
+ * failure of the gate after BOTID_SPIN_MISSES such spins in a row. After a
  * failure the thread sleeps through its next `backoff` waits, then polls
  * once as a probe; each failed probe doubles the back-off, good spins
  * leave it, and BOTID_SPIN_FORGET good spins in a row reset it.
@@ -52,7 +54,7 @@ struct botid_spin_gate {
 	uint32_t	backoff;	/* the last back-off; 0: none */
 	uint32_t	skip;		/* waits left to sleep through */
 	uint32_t	good;		/* good spins since the last failure */
-	uint32_t	missed;		/* spins in a row without the event */
+	uint32_t	missed;		/* failed spins in a row */
 };
 
 /* How a spin ended, as await_gate_record() judged it. */
@@ -62,9 +64,19 @@ enum botid_spin_result {
 	BOTID_SPIN_PREEMPTED,	/* a round lost the CPU to another task */
 };
 
+/*
+ * A slept wait is the reply's time plus the wake-up, which on a virtual
+ * machine can by itself exceed the window: once a client sleeps, its
+ * average would then keep it asleep however quick the agent is. So while
+ * the average rules polling out, every probe_every-th wait polls anyway;
+ * a reply within the window puts the average back at that wait, and each
+ * probe that fails doubles probe_every (BOTID_SPIN_BACKOFF_MIN to _MAX).
+ */
 struct botid_await {
 	uint64_t		spin_ns;	/* the window; 0: never poll */
 	uint64_t		avg_ns;		/* moving average of waits */
+	uint32_t		probe_every;	/* 0: no probe failed yet */
+	uint32_t		probe_in;	/* waits before the next probe */
 	struct botid_spin_gate	gate;
 };
 
