@@ -6,7 +6,8 @@
 # needs it; it is not dumpable, has no core limit and
 # no_new_privs; its state and audit log are botid's; it still signs with
 # TPM and SoftHSM2 keys and creates a new key on reload; handing its state
-# and audit log over it follows no link, not even one swapped in mid-walk;
+# and audit log over it follows no link, not even one swapped in mid-walk,
+# and refuses a hard-linked file rather than give it away;
 # it refuses a configuration not root's alone. swtpm and SoftHSM2.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
@@ -169,6 +170,46 @@ stop_agent
 rm -rf "$T/state/sub" "$T/state/sub.away" "$T/state/link"
 rm -f "$AUDIT_LOG"
 mv "$AUDIT_LOG.away" "$AUDIT_LOG"
+
+# ---- a hard link is refused, never re-owned: a second name in state_dir
+# for a file of root's, then the audit log as one. Root plants them here;
+# botid can link any file it can name where fs.protected_hardlinks = 0.
+# Each start is refused with the reason, exits non-zero, serves nothing,
+# and the file keeps its owner, mode and content.
+echo "root's key" >"$T/secret/hl-key"
+echo "root's log" >"$T/secret/hl-log"
+chmod 0600 "$T/secret/hl-key" "$T/secret/hl-log"
+# hardlink_refused NAME TARGET: the agent refuses the hard link NAME.
+hardlink_refused() {
+	local before pid rc=0
+	before=$(stat -c '%u:%g %a' "$2"; sha256sum <"$2")
+	rm -f "$AGENT_SOCK"
+	"$AGENT" -c "$AGENT_CONF" >"$T/hl.out" 2>&1 &
+	pid=$!
+	register_pid "$pid"
+	for _ in $(seq 1 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		if botid_cli version >/dev/null 2>&1; then
+			kill "$pid"
+			fail "$1: the agent started and serves ($2 is now $(stat -c %U:%G "$2"))"
+		fi
+		sleep 0.1
+	done
+	wait "$pid" || rc=$?
+	[ "$rc" -ne 0 ] || fail "$1: the agent exited 0"
+	grep -qF "refusing to give $1 to the agent's user: it has 2 hard links" \
+	    "$T/hl.out" || fail "$1: not refused as a hard link: $(cat "$T/hl.out")"
+	[ "$(stat -c '%u:%g %a' "$2"; sha256sum <"$2")" = "$before" ] ||
+	    fail "$1: $2 changed: $(stat -c '%U:%G %a' "$2")"
+}
+ln "$T/secret/hl-key" "$T/state/hl"
+hardlink_refused "$T/state/hl" "$T/secret/hl-key"
+rm "$T/state/hl"
+mv "$AUDIT_LOG" "$AUDIT_LOG.keep"
+ln "$T/secret/hl-log" "$AUDIT_LOG"
+hardlink_refused "$AUDIT_LOG" "$T/secret/hl-log"
+rm "$AUDIT_LOG"
+mv "$AUDIT_LOG.keep" "$AUDIT_LOG"
 
 # ---- a configuration root did not write alone is refused, with a reason.
 cp "$AGENT_CONF" "$T/group.conf"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # botid-agent end to end on both backends: for every key type, `botid pubkey`
 # and `botid sign` give signatures that OpenSSL verifies and that fail on a
-# changed message; keys are non-exportable; a restart reuses the same keys.
+# changed message; keys are non-exportable; a restart reuses the same keys;
+# a signature or DER key is never written to a terminal.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -86,6 +87,52 @@ for b in tpm p11; do
 		esac
 	done
 done
+
+# Binary output never reaches a terminal (botid(1)): with stdout on a
+# pseudo-terminal, a DER or raw signature and a DER key are refused with
+# one line, status 2, and not a byte reaches the terminal; the same
+# commands redirected to a file give what OpenSSL verifies.
+on_tty() {
+	"${PYTHON3:-python3}" - "$@" <<'PY'
+import os, pty, subprocess, sys
+m, s = pty.openpty()
+p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=s,
+                     stderr=subprocess.PIPE)
+os.close(s)
+err = p.stderr.read()
+rc = p.wait()
+out = b""
+while True:
+    # Once the child is gone, the master reads what it wrote, then EIO.
+    try:
+        d = os.read(m, 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+sys.stdout.write("%d %d %s" % (rc, len(out), err.decode(errors="replace")))
+PY
+}
+tty_msg="botid: refusing to write binary output to a terminal; use --out FILE"
+for cmd in "sign tpm-ecdsa-p256 --in $T/msg" \
+    "sign p11-ecdsa-p256 --format raw --in $T/msg --out -" \
+    "pubkey tpm-ecdsa-p256 --der"; do
+	# shellcheck disable=SC2086 # the words of $cmd are its arguments
+	got=$(on_tty "$BOTID" --socket "$AGENT_SOCK" $cmd)
+	[ "$got" = "2 0 $tty_msg" ] ||
+	    fail "botid $cmd on a terminal: '$got', not '2 0 $tty_msg'"
+done
+botid_cli sign tpm-ecdsa-p256 --in "$T/msg" >"$T/stdout.sig" ||
+    fail "botid sign to a redirected stdout failed"
+check openssl dgst -sha256 -verify "$T/tpm-ecdsa-p256.pem" \
+    -signature "$T/stdout.sig" "$T/msg"
+botid_cli sign p11-ecdsa-p256 --format raw --in "$T/msg" --out - \
+    >"$T/stdout.raw" || fail "botid sign --format raw --out - to a file failed"
+[ "$(stat -c %s "$T/stdout.raw")" -eq 64 ] || fail "raw signature to stdout: not 64 bytes"
+botid_cli pubkey tpm-ecdsa-p256 --der >"$T/stdout.der" || fail "pubkey --der to a file"
+openssl pkey -pubin -inform DER -in "$T/stdout.der" -outform PEM |
+    cmp -s - "$T/tpm-ecdsa-p256.pem" || fail "pubkey --der to a file: not the bot's key"
 
 # botid list shows all eight bots to this caller.
 [ "$(botid_cli list | wc -l)" -eq 8 ] || fail "list: expected 8 bots"

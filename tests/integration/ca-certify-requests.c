@@ -23,7 +23,8 @@
  * a /v1/certify body for a PKCS#11 bot BOT whose key is the
  * SubjectPublicKeyInfo in SPKI_DER (any key: a software key, a weak one),
  * vouched for by the host key over a fresh nonce, as an enrolled host
- * controlled by an attacker can (caharden.sh, ca-keypolicy.sh).
+ * controlled by an attacker can (caharden.sh, ca-keypolicy.sh); with
+ * CERTIFY_NONCE (base64) in the environment, over that nonce instead.
  *
  * ca-certify-requests STATE_DIR TCTI tpm-body rsa1024|rsa2048|p224|p256
  * BOT FILE: writes a /v1/certify body for a new TPM key of that type,
@@ -43,6 +44,7 @@
 #include "attest/evidence.h"
 #include "attest/host-state.h"
 #include "attest/tpm-templates.h"
+#include "lib/base64.h"
 #include "lib/botid.h"
 #include "lib/certify-tbs.h"
 #include "lib/file.h"
@@ -206,15 +208,26 @@ revoke_body(struct host_state *hs, struct ca_client *ca, struct signer *sg,
 	return r;
 }
 
-/* A fresh nonce from the host's CA (malloc'd). */
+/*
+ * A fresh nonce from the host's CA (malloc'd), or the base64 one in
+ * CERTIFY_NONCE: a nonce the CA refused a request over, sent again to show
+ * that the refusal did not consume it (ca-keypolicy.sh).
+ */
 static int
 nonce_get(struct host_state *hs, struct ca_client *ca, uint8_t **nonce,
     size_t *nlen)
 {
 	json_t *req, *resp = NULL;
+	const char *given = getenv("CERTIFY_NONCE");
 	char err[512];
 	int r;
 
+	if (given != NULL) {
+		if ((r = base64_decode(given, 64, nonce, nlen)) != 0)
+			fprintf(stderr, "certify-requests: CERTIFY_NONCE: %s\n",
+			    botid_strerror(r));
+		return r != 0;
+	}
 	err[0] = '\0';
 	req = json_pack("{s:s}", "host_id", hs->host_id);
 	r = req == NULL || ca_client_post(ca, "/v1/nonce", req, &resp, err,

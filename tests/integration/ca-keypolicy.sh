@@ -4,7 +4,8 @@
 # P-224 TPM key, each certified by the genuine AK over a fresh nonce, and
 # RSA-512, RSA-1024 and P-224 keys vouched for as PKCS#11 bots by the host
 # key, are refused with 403 and the reason, counted in /metrics, and leave
-# no certificate; RSA-2048 and P-256 keys pass. At enrolment: an EK
+# no certificate nor consume their nonce (a good key over a refused one's
+# nonce is certified); RSA-2048 and P-256 keys pass. At enrolment: an EK
 # certificate whose extended key usage lacks the TCG EK purpose is refused
 # (one with it passes); a CA whose policy allows only P-384 refuses a host
 # whose attestation key is P-256. Policy keys in ca.conf are validated.
@@ -55,6 +56,18 @@ expect 403 "bot t-rsa1024: key policy: RSA key of 1024 bits, the policy wants at
 tpm_body p224 t-p224
 expect 403 "bot t-p224: key policy: ECC curve P-224 is not allowed" \
     /v1/certify "$T/t-p224.json"
+# nonce_used BODY: the `used` column of the nonce row BODY's nonce names.
+nonce_used() {
+	local hex
+	hex=$("$PYTHON3" -c 'import base64, json, sys
+print(base64.b64decode(json.load(open(sys.argv[1]))["nonce"]).hex())' "$1") ||
+	    fail "no nonce in $1"
+	sqlite3 "$T/ca/ca.db" "SELECT used FROM nonces WHERE value = X'$hex'"
+}
+# The key policy comes before the nonce: a refused key consumes none.
+for b in t-rsa1024 t-p224; do
+	[ "$(nonce_used "$T/$b.json")" = 0 ] || fail "$b's refusal consumed its nonce"
+done
 tpm_body rsa2048 t-rsa2048
 expect 200 "" /v1/certify "$T/t-rsa2048.json"
 tpm_body p256 t-p256
@@ -75,6 +88,14 @@ expect 403 "bot p-rsa512: key policy: RSA key of 512 bits, the policy wants at l
 KEY=p-rsa1024 p11 -algorithm RSA -pkeyopt rsa_keygen_bits:1024
 expect 403 "bot p-rsa1024: key policy: RSA key of 1024 bits, the policy wants at least 2048" \
     /v1/certify "$T/p-rsa1024.json"
+# The same nonce, refused, then vouching for a good key: certified, and
+# only then consumed (a replay of that body is 409).
+nonce=$("$PYTHON3" -c 'import json, sys
+print(json.load(open(sys.argv[1]))["nonce"])' "$T/p-rsa1024.json") || fail "no nonce"
+KEY=p-again CERTIFY_NONCE=$nonce p11 -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+expect 200 "" /v1/certify "$T/p-again.json"
+[ "$(nonce_used "$T/p-again.json")" = 1 ] || fail "the certify did not consume the nonce"
+expect 409 "nonce already used (replay)" /v1/certify "$T/p-again.json"
 KEY=p-p224 p11 -algorithm EC -pkeyopt ec_paramgen_curve:P-224
 expect 403 "bot p-p224: key policy: ECC curve P-224 is not allowed" \
     /v1/certify "$T/p-p224.json"
@@ -91,7 +112,7 @@ for b in t-rsa1024 t-p224 p-rsa512 p-rsa1024 p-p224 p-ed25519; do
 	grep -q "certify from .* refused (403): bot $b: key policy: " "$BOTID_CA_LOG" ||
 	    fail "the CA log does not say why $b was refused"
 done
-for b in t-rsa2048 t-p256 p-p384; do
+for b in t-rsa2048 t-p256 p-p384 p-again; do
 	[ "$(certs_of "$b")" = 1 ] || fail "no certificate for $b"
 done
 echo "certify: weak keys refused, counted, nothing recorded"

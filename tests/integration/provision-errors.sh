@@ -3,6 +3,7 @@
 # CA has a say, with its documented exit status: no TPM (5), no EK
 # certificate (5), CA unreachable (4), bad arguments (2); --status tells
 # an unprovisioned host (1). A failed run leaves keys it can reuse.
+# --join-token is not in the running process's arguments.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -50,6 +51,32 @@ run 4 "cannot reach the CA" -c "$AGENT_CONF" --ca https://127.0.0.1:1 \
     --ca-bundle "$T/bundle.pem" --join-token-file "$T/token"
 [ "$sums" = "$(cd "$T/state/attest" && sha256sum -- *)" ] ||
     fail "a second run made new keys instead of reusing them"
+
+# --join-token is wiped from the arguments at once (botid-provision(8)):
+# with the answer to its first TPM command held (swtpm-delay, a gate never
+# opened), it is past its options, and its /proc cmdline, which ps(1)
+# reads, holds the option but not the token.
+. "$top_srcdir/tests/integration/slow-common.sh"
+start_swtpm_delay tpm hold --log-commands --hold "0x144=$T/never"
+sed "s|^tcti = .*|tcti = $BOTID_TCTI|" "$AGENT_CONF" >"$T/held.conf"
+BOTID_TCTI=$BOTID_TCTI_DIRECT
+secret="jt$RANDOM$RANDOM"
+"$PROVISION" -c "$T/held.conf" --ca https://127.0.0.1:1 \
+    --ca-bundle "$T/bundle.pem" --join-token "$secret-x" >"$T/held.out" 2>&1 &
+prov=$!
+register_pid "$prov"
+started() { grep -qx 'swtpm-delay: command TPM2_Startup' "$T/tpm/delay-hold.log"; }
+for _ in $(seq 1 600); do
+	started && break
+	kill -0 "$prov" 2>/dev/null || break
+	sleep 0.1
+done
+started || fail "botid-provision sent no TPM2_Startup: $(cat "$T/held.out")"
+args=$(tr '\0' '\n' <"/proc/$prov/cmdline")
+grep -qx -- --join-token <<<"$args" || fail "not botid-provision's arguments: $args"
+case $args in *"$secret"*) fail "the join token is in /proc/$prov/cmdline";; esac
+kill "$prov"
+wait "$prov" 2>/dev/null || true
 
 # No EK certificate: remove them from NV (the fixture leaves NV unlocked).
 export TPM2TOOLS_TCTI="$BOTID_TCTI"
