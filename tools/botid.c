@@ -191,17 +191,30 @@ read_input(const char *path, uint8_t **out, size_t *len)
 	return -1;
 }
 
+/*
+ * Refuses binary output bound for a terminal (path "-" or NULL: stdout).
+ * Asked before the agent is, so that no signature is made for nothing.
+ */
+static int
+binary_to_terminal(const char *path)
+{
+	if ((path == NULL || strcmp(path, "-") == 0) &&
+	    isatty(STDOUT_FILENO))
+		return fail(EXIT_USAGE, "refusing to write binary output "
+		    "to a terminal; use --out FILE");
+	return 0;
+}
+
 /* Writes to path ("-" or NULL: stdout), refusing binary on a terminal. */
 static int
 write_output(const char *path, const void *p, size_t n, int binary)
 {
 	FILE *f;
-	int ok;
+	int ok, r;
 
 	if (path == NULL || strcmp(path, "-") == 0) {
-		if (binary && isatty(STDOUT_FILENO))
-			return fail(EXIT_USAGE, "refusing to write binary output "
-			    "to a terminal; use --out FILE");
+		if (binary && (r = binary_to_terminal(path)) != 0)
+			return r;
 		if (fwrite(p, 1, n, stdout) != n || fflush(stdout) != 0)
 			return fail(EXIT_FAIL, "stdout: %s", strerror(errno));
 		return 0;
@@ -588,6 +601,8 @@ cmd_pubkey(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (want_der && (r = binary_to_terminal(out)) != 0)
+		return r;
 	if ((r = connect_agent(&c)) != 0)
 		return r;
 	if ((r = botid_pubkey(c, argv[optind], &der, &len)) != 0) {
@@ -749,6 +764,8 @@ cmd_sign(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	bot = argv[optind];
+	if ((r = binary_to_terminal(out)) != 0)
+		return r;
 	if (read_input(in, &data, &len) != 0)
 		return fail(EXIT_FAIL, "%s: %s", in, strerror(errno));
 	if (is_digest && len != (size_t)EVP_MD_get_size(md)) {

@@ -90,8 +90,10 @@ done
 
 # Binary output never reaches a terminal (botid(1)): with stdout on a
 # pseudo-terminal, a DER or raw signature and a DER key are refused with
-# one line, status 2, and not a byte reaches the terminal; the same
-# commands redirected to a file give what OpenSSL verifies.
+# one line, status 2, and not a byte reaches the terminal; the agent is
+# not asked, so no signature is made for nothing (the audit log gains no
+# line); the same commands redirected to a file give what OpenSSL
+# verifies.
 on_tty() {
 	"${PYTHON3:-python3}" - "$@" <<'PY'
 import os, pty, subprocess, sys
@@ -115,6 +117,12 @@ sys.stdout.write("%d %d %s" % (rc, len(out), err.decode(errors="replace")))
 PY
 }
 tty_msg="botid: refusing to write binary output to a terminal; use --out FILE"
+# Entries of requests (a checkpoint may come any time), as grep counts.
+requests() {
+	grep -c -E '"op": ?"(sign-data|sign-digest|pubkey)"' "$AUDIT_LOG"
+}
+audit_lines=$(wc -l <"$AUDIT_LOG")
+audit_requests=$(requests)
 for cmd in "sign tpm-ecdsa-p256 --in $T/msg" \
     "sign p11-ecdsa-p256 --format raw --in $T/msg --out -" \
     "pubkey tpm-ecdsa-p256 --der"; do
@@ -123,6 +131,9 @@ for cmd in "sign tpm-ecdsa-p256 --in $T/msg" \
 	[ "$got" = "2 0 $tty_msg" ] ||
 	    fail "botid $cmd on a terminal: '$got', not '2 0 $tty_msg'"
 done
+[ "$(requests)" -eq "$audit_requests" ] ||
+    fail "botid asked the agent before refusing the terminal:" \
+	"$(tail -n +"$((audit_lines + 1))" "$AUDIT_LOG")"
 botid_cli sign tpm-ecdsa-p256 --in "$T/msg" >"$T/stdout.sig" ||
     fail "botid sign to a redirected stdout failed"
 check openssl dgst -sha256 -verify "$T/tpm-ecdsa-p256.pem" \
