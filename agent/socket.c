@@ -80,6 +80,116 @@ socket_clear_stale(const char *path, const struct sockaddr_un *sun)
 }
 
 /*
+ * Mode of a socket directory the agent makes, whatever its umask (0077,
+ * main.c): the DirectoryMode= botid-agent.socket gives /run/botid. Anyone
+ * may search it so that socket_group's members reach the socket, whose
+ * own mode and group decide who may connect.
+ */
+#define SOCKET_DIR_MODE	0755
+
+/*
+ * Warns when an existing directory, which the agent leaves as it is, keeps
+ * the members of the socket's group from reaching the socket.
+ */
+static void
+socket_dir_check_reach(const struct botid_agent_config *cfg,
+    const char *dir, const struct stat *st)
+{
+	gid_t gid = cfg->socket_group != NULL ? cfg->socket_gid : getegid();
+
+	if ((cfg->socket_mode & 0070) == 0 || (st->st_mode & S_IXOTH) != 0 ||
+	    ((st->st_mode & S_IXGRP) != 0 && st->st_gid == gid))
+		return;
+	log_warn("socket directory %s: mode %04o and group %lu keep group "
+	    "%lu from the socket", dir, (unsigned)(st->st_mode & 07777),
+	    (unsigned long)st->st_gid, (unsigned long)gid);
+}
+
+/*
+ * Makes the directory of the socket at path (not its parents) when it is
+ * missing, mode SOCKET_DIR_MODE: /run is a tmpfs, so without systemd's
+ * socket unit the directory is gone after each boot. Through descriptors,
+ * and only a directory this process just made and owns is given its mode:
+ * an existing directory is used as it is, never loosened, never re-owned.
+ * A link in the directory's place is refused.
+ */
+static int
+socket_dir_prepare(const struct botid_agent_config *cfg, const char *path)
+{
+	char dir[PATH_MAX], parent[PATH_MAX], *slash;
+	const char *name;
+	struct stat st;
+	int pfd = -1, dfd = -1, made = 0, e, r = BOTID_ERR_IO;
+
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
+		return BOTID_ERR_TOO_LARGE;
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return 0;	/* directly under / (or relative): nothing to make */
+	*slash = '\0';
+	memcpy(parent, dir, sizeof(parent));
+	slash = strrchr(parent, '/');	/* dir is absolute: never NULL */
+	if (slash == NULL)
+		return 0;
+	name = dir + (slash - parent) + 1;
+	if (slash == parent)
+		slash[1] = '\0';	/* the parent is / itself */
+	else
+		*slash = '\0';
+	if ((pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_err("socket directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	/* Made private first; widened below once known to be ours. */
+	if (mkdirat(pfd, name, 0700) == 0)
+		made = 1;
+	else if (errno != EEXIST) {
+		log_err("socket directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if ((dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1) {
+		/* O_DIRECTORY answers ENOTDIR for a link: say which it is. */
+		e = errno;
+		if (e == ELOOP || (e == ENOTDIR && fstatat(pfd, name, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))) {
+			log_err("socket directory %s: is a symbolic link", dir);
+			r = BOTID_ERR_CONFIG;
+		} else {
+			log_err("socket directory %s: %s", dir, strerror(e));
+			r = e == ENOTDIR ? BOTID_ERR_CONFIG : BOTID_ERR_IO;
+		}
+		goto out;
+	}
+	if (fstat(dfd, &st) == -1) {
+		log_err("socket directory %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	if (!made) {
+		socket_dir_check_reach(cfg, dir, &st);
+		r = 0;
+		goto out;
+	}
+	if (st.st_uid != geteuid()) {
+		log_err("socket directory %s: replaced by uid %lu while made",
+		    dir, (unsigned long)st.st_uid);
+		r = BOTID_ERR_CONFIG;
+		goto out;
+	}
+	if (fchmod(dfd, SOCKET_DIR_MODE) == -1) {
+		log_err("socket directory %s: chmod: %s", dir, strerror(errno));
+		goto out;
+	}
+	log_info("made socket directory %s, mode %04o", dir, SOCKET_DIR_MODE);
+	r = 0;
+ out:
+	if (dfd != -1)
+		close(dfd);
+	if (pfd != -1)
+		close(pfd);
+	return r;
+}
+
+/*
  * Binds and listens on path with the configured mode and group: the
  * main socket and the ssh-agent one are made the same way.
  */
@@ -88,7 +198,6 @@ socket_bind_path(const struct botid_agent_config *cfg, const char *path,
     int *fdp)
 {
 	struct sockaddr_un sun;
-	char dir[PATH_MAX], *slash;
 	mode_t old_mask;
 	int fd = -1, r = BOTID_ERR_IO, rc;
 
@@ -100,15 +209,8 @@ socket_bind_path(const struct botid_agent_config *cfg, const char *path,
 		return BOTID_ERR_TOO_LARGE;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
-	/* Create the runtime directory (but not its parents) if missing. */
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-			log_err("socket directory %s: %s", dir, strerror(errno));
-			return BOTID_ERR_IO;
-		}
-	}
+	if ((r = socket_dir_prepare(cfg, path)) != 0)
+		return r;
 	if ((r = socket_clear_stale(path, &sun)) != 0)
 		return r;
 	r = BOTID_ERR_IO;

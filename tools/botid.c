@@ -40,7 +40,7 @@
 #define EXIT_UNAVAILABLE 5	/* the bot's TPM or token is down: retry */
 #define EXIT_BUSY	6	/* the bot's queue is full: retry later */
 /* Where ssh-config points ssh by default: beside the default socket. */
-#define BOTID_DEFAULT_SSH_SOCKET "/run/botid/ssh.sock"
+#define BOTID_DEFAULT_SSH_SOCKET "/run/botid/ssh/agent.sock"
 
 #define INPUT_MAX_BYTES	(64u * 1024u * 1024u)
 #define DATA_INLINE	(32u * 1024u)	/* larger inputs are hashed here */

@@ -18,6 +18,20 @@ systemd-analyze verify --man=no ./botid-agent.service ./botid-agent.socket \
 grep -qx 'User=botid' botid-agent.service || fail "the unit does not run as botid"
 grep -qx 'CapabilityBoundingSet=' botid-agent.service || fail "the unit keeps capabilities"
 grep -qx 'NoNewPrivileges=yes' botid-agent.service || fail "no NoNewPrivileges"
+# /run is read-only under ProtectSystem=strict and /run/botid is root's:
+# the sample's ssh_socket must be in the directory RuntimeDirectory= makes
+# botid's, and the agent in the socket's group to give ssh_socket that
+# group (agent-socket-dir.sh runs the agent so).
+ssh_path=$(sed -n 's/^#*ssh_socket = //p' "$top_srcdir/examples/agent.conf")
+rtdir=$(sed -n 's/^RuntimeDirectory=//p' botid-agent.service)
+[ -n "$ssh_path" ] && [ -n "$rtdir" ] &&
+    [ "$(dirname "$ssh_path")" = "/run/$rtdir" ] ||
+    fail "ssh_socket '$ssh_path' is not in RuntimeDirectory= '$rtdir'"
+grep -q "^ssh_socket = $ssh_path\$" <(sed -n 's/^With `\(ssh_socket = [^`]*\)`.*/\1/p' "$top_srcdir/README.md") ||
+    fail "README.md's ssh_socket is not $ssh_path"
+sgroup=$(sed -n 's/^SocketGroup=//p' botid-agent.socket)
+sed -n 's/^SupplementaryGroups=//p' botid-agent.service | tr ' ' '\n' |
+    grep -qx "$sgroup" || fail "the agent is not in the socket's group $sgroup"
 # Room for the default max_connections (1024, 3 descriptors each, 64 more).
 nofile=$(sed -n 's/^LimitNOFILE=\([0-9]*\)$/\1/p' botid-agent.service)
 [ -n "$nofile" ] && [ "$nofile" -ge $((1024 * 3 + 64)) ] ||
