@@ -18,7 +18,7 @@
 struct botid_audit_event {
 	const char		*op;		/* "sign-digest", "list", ... */
 	const char		*bot;		/* NULL when none */
-	const struct botid_peer	*peer;
+	const struct botid_peer	*peer;		/* NULL: callers not kept */
 	const char		*hash;		/* "sha256"..., or NULL */
 	const uint8_t		*digest;	/* the digest the key signed, or NULL */
 	size_t			 digest_len;
