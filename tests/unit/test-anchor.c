@@ -2,7 +2,8 @@
  * Unit tests for agent/anchor.c's queue (doc/audit.md, "The anchor at
  * botid-ca"): with the CA away, the queue keeps at most
  * BOTID_MAX_ANCHOR_QUEUE checkpoints, the oldest going with one log line
- * each, and its file is replaced whole (temporary file, rename, 0600); a
+ * each, and its file is then replaced whole (temporary file, rename,
+ * 0600); a
  * line the cap took while it was being sent does not take the next one
  * with it once the CA has it. The CA client and host state are stubs
  * here; log_msg and rename are wrapped by the linker to watch them.
