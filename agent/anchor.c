@@ -10,10 +10,14 @@
  *    bad signature) will refuse it again, so it is logged and dropped.
  *  - The CA keeps the newest checkpoint per host: a checkpoint lost from
  *    the queue (crash before it was written) is superseded by the next.
+ *  - The queue holds at most BOTID_MAX_ANCHOR_QUEUE; beyond, the oldest
+ *    goes. A line being sent may go so: once the CA has it, the sender
+ *    removes the head only if that is still the line it sent.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +52,7 @@ static char **lines;
 static size_t nlines, persisted;
 static int rewrite;		/* the file holds lines no longer queued */
 static size_t snapshot, drops;	/* lines being written, dropped since */
+static uint64_t capped;		/* heads dropped by the cap, ever */
 
 static void
 queue_drop_head(void)
@@ -163,6 +168,7 @@ queue_push(const char *line, size_t len)
 		log_err("audit anchor: %u checkpoints wait for the CA: the "
 		    "oldest is dropped", BOTID_MAX_ANCHOR_QUEUE);
 		queue_drop_head();
+		capped++;
 	}
 	lines[nlines++] = copy;
 }
@@ -191,7 +197,9 @@ queue_load(void)
 			start = i + 1;
 		}
 	persisted = nlines;
-	rewrite = start != len;	/* a cut last line: write it out */
+	/* A cut last line, or more than the cap: write the queue out. */
+	if (start != len)
+		rewrite = 1;
 	free(data);
 	return 0;
 }
@@ -224,6 +232,7 @@ sender_main(void *arg)
 	struct timespec until;
 	time_t next_try = 0;
 	unsigned pause = ANCHOR_RETRY_MIN;
+	uint64_t capped_before;
 	char *line;
 	int r;
 
@@ -245,6 +254,7 @@ sender_main(void *arg)
 			continue;
 		}
 		line = strdup(lines[0]);
+		capped_before = capped;
 		(void)pthread_mutex_unlock(&lock);
 		r = line != NULL ? send_one(line) : BOTID_ERR_ALLOC;
 		free(line);
@@ -252,7 +262,9 @@ sender_main(void *arg)
 		unreachable = r != 0 && r != BOTID_ERR_DENIED &&
 		    r != BOTID_ERR_INVALID;
 		if (!unreachable) {
-			queue_drop_head();
+			/* The cap took that line meanwhile: keep the head. */
+			if (capped == capped_before)
+				queue_drop_head();
 			pause = ANCHOR_RETRY_MIN;
 			next_try = 0;
 		} else {
@@ -290,6 +302,9 @@ anchor_start(const char *state_dir)
 		goto out;
 	}
 	(void)pthread_mutex_lock(&lock);
+	/* A start after a stop (tests) begins from the file alone. */
+	nlines = persisted = snapshot = drops = 0;
+	rewrite = stopping = unreachable = 0;
 	r = queue_load();
 	(void)pthread_mutex_unlock(&lock);
 	enabled = 1;

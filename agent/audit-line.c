@@ -127,8 +127,8 @@ audit_line_event(const struct botid_audit_event *ev, uint64_t seq,
 	*len = 0;
 	if (!plain(ev->op) || !plain(ev->bot) || ev->result == NULL ||
 	    !plain(ev->result) || !plain(ev->detail) ||
-	    (peer->have_exe && !plain(peer->exe)) ||
-	    (peer->have_unit && !plain(peer->unit)) ||
+	    (peer != NULL && peer->have_exe && !plain(peer->exe)) ||
+	    (peer != NULL && peer->have_unit && !plain(peer->unit)) ||
 	    (ev->digest != NULL && ev->digest_len <= 64 && !plain(ev->hash)))
 		return audit_line_event_json(ev, seq, prev, now, out, cap, len);
 	time_format(now, ts);
@@ -137,12 +137,14 @@ audit_line_event(const struct botid_audit_event *ev, uint64_t seq,
 	    "\"time\":\"%s\"", seq, hex, ts)) != 0 ||
 	    (r = put_str(out, cap, &pos, "op", ev->op)) != 0 ||
 	    (r = put_str(out, cap, &pos, "bot", ev->bot)) != 0 ||
-	    (r = put(out, cap, &pos, ",\"uid\":%lld,\"gid\":%lld,\"pid\":%lld",
+	    (r = peer == NULL ?
+	    put(out, cap, &pos, ",\"uid\":null,\"gid\":null,\"pid\":null") :
+	    put(out, cap, &pos, ",\"uid\":%lld,\"gid\":%lld,\"pid\":%lld",
 	    (long long)peer->uid, (long long)peer->gid,
 	    (long long)peer->pid)) != 0 ||
-	    (r = put_str(out, cap, &pos, "exe",
+	    (r = put_str(out, cap, &pos, "exe", peer != NULL &&
 	    peer->have_exe ? peer->exe : NULL)) != 0 ||
-	    (r = put_str(out, cap, &pos, "unit",
+	    (r = put_str(out, cap, &pos, "unit", peer != NULL &&
 	    peer->have_unit ? peer->unit : NULL)) != 0 ||
 	    (r = put_str(out, cap, &pos, "result", ev->result)) != 0 ||
 	    (r = put(out, cap, &pos, ",\"us\":%lld",
@@ -187,12 +189,15 @@ audit_line_event_json(const struct botid_audit_event *ev, uint64_t seq,
 		goto out;
 	if (json_object_set_new(o, "op", jstr(ev->op)) != 0 ||
 	    json_object_set_new(o, "bot", jstr(ev->bot)) != 0 ||
-	    json_object_set_new(o, "uid", json_integer(peer->uid)) != 0 ||
-	    json_object_set_new(o, "gid", json_integer(peer->gid)) != 0 ||
-	    json_object_set_new(o, "pid", json_integer(peer->pid)) != 0 ||
-	    json_object_set_new(o, "exe", peer->have_exe ?
+	    json_object_set_new(o, "uid", peer != NULL ?
+	    json_integer(peer->uid) : json_null()) != 0 ||
+	    json_object_set_new(o, "gid", peer != NULL ?
+	    json_integer(peer->gid) : json_null()) != 0 ||
+	    json_object_set_new(o, "pid", peer != NULL ?
+	    json_integer(peer->pid) : json_null()) != 0 ||
+	    json_object_set_new(o, "exe", peer != NULL && peer->have_exe ?
 	    jstr(peer->exe) : json_null()) != 0 ||
-	    json_object_set_new(o, "unit", peer->have_unit ?
+	    json_object_set_new(o, "unit", peer != NULL && peer->have_unit ?
 	    jstr(peer->unit) : json_null()) != 0 ||
 	    json_object_set_new(o, "result", json_string(ev->result)) != 0 ||
 	    json_object_set_new(o, "us",

@@ -19,6 +19,9 @@
  *    short is truncated away again, so the chain never holds a broken line.
  *  - Denials and reads cost a client nothing to repeat: they are counted
  *    per caller, op, bot and result, one line a second (audit_note).
+ *    While the disk is full every count is kept: when all slots hold one,
+ *    a new kind is counted by op and result alone (overflow_count), so
+ *    the counts written later still add up to exactly the events.
  *  - A checkpoint (version 2) signs all it says: its own number, the
  *    agent's run, time, reason, seal and the previous checkpoint's hash,
  *    so that a relabelled, removed or replayed checkpoint shows.
@@ -69,6 +72,9 @@
 #define STATE_MAX	1024
 #define HOST_CERT_FILE	"attest/host-cert.pem"
 #define HOST_CERT_MAX	(64 * 1024)
+/* An overflow count's detail, and the pair the last overflow slot keeps. */
+#define OVERFLOW_DETAIL	"other callers, counted while the log was full"
+#define OVERFLOW_OTHER	"other"
 
 struct checkpoint_job {
 	struct botid_registry	*reg;		/* reference held */
@@ -144,10 +150,16 @@ struct aggregate {
 	char			 bot[BOTID_MAX_BOT_NAME + 1];
 	int			 has_detail;
 	char			 detail[BOTID_AUDIT_MAX_DETAIL];
+	int			 no_caller;	/* an overflow count */
 	struct botid_peer	 peer;
 };
 static struct aggregate aggregates[BOTID_AUDIT_AGGREGATE_SLOTS];
-static size_t aggregates_pending;	/* slots with pending > 0 */
+/*
+ * Counts by op and result alone, for events that found every slot above
+ * holding a count the log could not take: kept until it can.
+ */
+static struct aggregate overflow[BOTID_AUDIT_OVERFLOW_SLOTS];
+static size_t aggregates_pending;	/* slots of both with pending > 0 */
 static time_t aggregates_sec;		/* the second last flushed for */
 
 int
@@ -219,11 +231,36 @@ audit_reopen(const char *path, struct botid_registry *reg)
 	return audit_open(path);
 }
 
+/*
+ * The log closes with counts it could not take (the disk still full at a
+ * stop): they are lost, so the agent's own log says exactly how many.
+ */
+static void
+aggregates_lost(void)
+{
+	struct aggregate *a;
+	uint64_t events = 0;
+	size_t i, lines = aggregates_pending;
+
+	for (i = 0; i < BOTID_AUDIT_AGGREGATE_SLOTS +
+	    BOTID_AUDIT_OVERFLOW_SLOTS; i++) {
+		a = i < BOTID_AUDIT_AGGREGATE_SLOTS ? &aggregates[i] :
+		    &overflow[i - BOTID_AUDIT_AGGREGATE_SLOTS];
+		events += a->pending;
+		memset(a, 0, sizeof(*a));
+	}
+	aggregates_pending = 0;
+	log_err("audit: %" PRIu64 " counted events (%zu lines) could not be "
+	    "written before the log closed: lost", events, lines);
+}
+
 void
 audit_close(void)
 {
 	/* After the shutdown checkpoint: the sender tries it once more. */
 	anchor_stop();
+	if (aggregates_pending > 0)
+		aggregates_lost();
 	free(state_path);
 	state_path = NULL;
 	free(state_dir);
@@ -359,7 +396,7 @@ aggregate_write(struct aggregate *a)
 	memset(&ev, 0, sizeof(ev));
 	ev.op = a->op;
 	ev.bot = a->has_bot ? a->bot : NULL;
-	ev.peer = &a->peer;
+	ev.peer = a->no_caller ? NULL : &a->peer;
 	ev.result = a->result;
 	ev.detail = a->has_detail ? a->detail : NULL;
 	ev.micros = a->micros;
@@ -369,10 +406,16 @@ aggregate_write(struct aggregate *a)
 	a->pending = 0;
 	a->micros = 0;
 	aggregates_pending--;
+	/* An overflow slot holds nothing but a count. */
+	if (a->no_caller)
+		a->used = 0;
 	return 0;
 }
 
-/* Every pending aggregate, oldest slot first; 0 if all were written. */
+/*
+ * Every pending aggregate, oldest slot first, then the overflow counts;
+ * 0 if all were written.
+ */
 static int
 aggregates_write(void)
 {
@@ -382,6 +425,10 @@ aggregates_write(void)
 	for (i = 0; aggregates_pending > 0 && i < BOTID_AUDIT_AGGREGATE_SLOTS;
 	    i++)
 		if ((r = aggregate_write(&aggregates[i])) != 0)
+			return r;
+	for (i = 0; aggregates_pending > 0 && i < BOTID_AUDIT_OVERFLOW_SLOTS;
+	    i++)
+		if ((r = aggregate_write(&overflow[i])) != 0)
 			return r;
 	return 0;
 }
@@ -468,6 +515,52 @@ aggregate_slot(void)
 	return &aggregates[0];
 }
 
+/*
+ * Counts ev by its op and result alone: every slot holds a count the log
+ * could not take, or ev could not be written as it came. The op and result
+ * pairs the agent names fit in the overflow slots; the last one counts
+ * whatever else comes, as op and result "other", so that no event is ever
+ * dropped uncounted.
+ */
+static void
+overflow_count(const struct botid_audit_event *ev)
+{
+	struct aggregate *a = NULL;
+	const char *op = ev->op, *result = ev->result;
+	size_t i;
+
+	if (strlen(op) >= sizeof(a->op) || strlen(result) >= sizeof(a->result))
+		op = result = OVERFLOW_OTHER;
+	for (i = 0; i < BOTID_AUDIT_OVERFLOW_SLOTS; i++)
+		if (overflow[i].used && strcmp(overflow[i].op, op) == 0 &&
+		    strcmp(overflow[i].result, result) == 0) {
+			a = &overflow[i];
+			break;
+		}
+	if (a == NULL) {
+		for (i = 0; i + 1 < BOTID_AUDIT_OVERFLOW_SLOTS &&
+		    overflow[i].used; i++)
+			;
+		if (i + 1 == BOTID_AUDIT_OVERFLOW_SLOTS)
+			op = result = OVERFLOW_OTHER;
+		a = &overflow[i];
+	}
+	if (!a->used) {
+		memset(a, 0, sizeof(*a));
+		a->used = 1;
+		a->no_caller = 1;
+		snprintf(a->op, sizeof(a->op), "%s", op);
+		snprintf(a->result, sizeof(a->result), "%s", result);
+		a->has_detail = 1;
+		snprintf(a->detail, sizeof(a->detail), "%s", OVERFLOW_DETAIL);
+	}
+	if (a->pending++ == 0)
+		aggregates_pending++;
+	if (ev->micros > a->micros)
+		a->micros = ev->micros;
+	a->last_sec = time(NULL);
+}
+
 void
 audit_note(const struct botid_audit_event *ev)
 {
@@ -477,13 +570,14 @@ audit_note(const struct botid_audit_event *ev)
 
 	if (audit_fd == -1)
 		return;
-	/* What a slot cannot hold is written as it comes. */
+	/* What a slot cannot hold is written as it comes, or counted. */
 	if (strlen(ev->op) >= sizeof(a->op) ||
 	    strlen(ev->result) >= sizeof(a->result) ||
 	    (ev->bot != NULL && strlen(ev->bot) > BOTID_MAX_BOT_NAME) ||
 	    (ev->detail != NULL && strlen(ev->detail) >=
 	    BOTID_AUDIT_MAX_DETAIL) || ev->digest != NULL) {
-		(void)audit_write(ev);
+		if (audit_write(ev) != 0)
+			overflow_count(ev);
 		return;
 	}
 	audit_flush_due();
@@ -506,7 +600,8 @@ audit_note(const struct botid_audit_event *ev)
 		return;
 	}
 	if (a == NULL && (a = aggregate_slot()) == NULL) {
-		/* No room and no disk: said by audit_failed, with a count. */
+		/* No slot free and no disk: counted apart, never dropped. */
+		overflow_count(ev);
 		return;
 	}
 	memset(a, 0, sizeof(*a));

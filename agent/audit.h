@@ -18,7 +18,7 @@
 struct botid_audit_event {
 	const char		*op;		/* "sign-digest", "list", ... */
 	const char		*bot;		/* NULL when none */
-	const struct botid_peer	*peer;
+	const struct botid_peer	*peer;		/* NULL: callers not kept */
 	const char		*hash;		/* "sha256"..., or NULL */
 	const uint8_t		*digest;	/* the digest the key signed, or NULL */
 	size_t			 digest_len;
@@ -62,7 +62,9 @@ int	audit_write(const struct botid_audit_event *ev);
  * same within the second and the next are counted into one line written
  * when the second rolls over (audit_flush_due), before the next entry of
  * audit_write, or at audit_flush. One that cannot be written yet stays
- * counted and is written with a later flush.
+ * counted and is written with a later flush; when every slot holds such
+ * a count, it is counted by op and result alone (a line with no caller),
+ * so no event is dropped uncounted.
  */
 void	audit_note(const struct botid_audit_event *ev);
 /* Writes the aggregated lines whose second is over; call once a loop. */
@@ -91,6 +93,7 @@ void	audit_signer_stop(void);
 
 /* Seals the current file, then reopens path (after logrotate) on reload. */
 int	audit_reopen(const char *path, struct botid_registry *reg);
+/* Closes the log; counts it could not take are logged as lost, exactly. */
 void	audit_close(void);
 
 #endif /* BOTID_AGENT_AUDIT_H */

@@ -63,6 +63,12 @@
 #define BOTID_MAX_AUDIT_UNSEALED (1024u * 1024u) /* entries between seals */
 /* Callers x ops x bots x results counted at once in aggregated audit lines. */
 #define BOTID_AUDIT_AGGREGATE_SLOTS 64u
+/*
+ * Op x result pairs counted apart when every slot above holds a count the
+ * log could not take (the disk full); the agent names 16 ops and 3
+ * results, and the last of these counts anything beyond.
+ */
+#define BOTID_AUDIT_OVERFLOW_SLOTS 64u
 #define BOTID_AUDIT_MAX_DETAIL	256u		/* detail an aggregate keeps */
 /* A refusal repeated by a flood is logged at most this often, with a count. */
 #define BOTID_LOG_EVERY_S	1u

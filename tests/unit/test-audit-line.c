@@ -3,7 +3,8 @@
  * jansson gives, for every combination of optional fields; text that
  * needs escaping (quotes, backslashes, control bytes, non-UTF-8, DEL)
  * goes through jansson and still parses back to what was logged; a line
- * that does not fit is refused.
+ * that does not fit is refused; a line with no caller (an overflow count)
+ * has null uid, gid, pid, exe and unit.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,10 +72,11 @@ test_same_bytes_every_shape(void **state)
 	unsigned mask;
 
 	(void)state;
-	for (mask = 0; mask < 128; mask++) {
+	for (mask = 0; mask < 256; mask++) {
 		memset(&ev, 0, sizeof(ev));
 		ev.op = "sign-digest";
-		ev.peer = &peer;
+		/* An overflow count keeps no caller: all five null. */
+		ev.peer = mask & 128 ? NULL : &peer;
 		ev.result = mask & 1 ? "ok" : "denied";
 		ev.micros = mask * 1000003ull;
 		peer.have_exe = (mask & 2) != 0;
@@ -94,6 +96,27 @@ test_same_bytes_every_shape(void **state)
 			ev.count = 20000;
 		assert_same(&ev, mask * 0x100000001ull);
 	}
+}
+
+/* A line with no caller says so with nulls, not with made-up ids. */
+static void
+test_no_caller_nulls(void **state)
+{
+	static const char want[] = ",\"op\":\"pubkey\",\"bot\":null,"
+	    "\"uid\":null,\"gid\":null,\"pid\":null,\"exe\":null,"
+	    "\"unit\":null,\"result\":\"denied\",\"us\":7,\"count\":36,"
+	    "\"detail\":\"other callers\"}";
+	struct botid_audit_event ev = { .op = "pubkey", .result = "denied",
+		.detail = "other callers", .micros = 7, .count = 36 };
+	char out[CAP];
+	size_t len;
+
+	(void)state;
+	assert_int_equal(audit_line_event(&ev, 3, prev, &when, out,
+	    sizeof(out), &len), 0);
+	assert_true(len > sizeof(want) - 1);
+	assert_string_equal(out + len - (sizeof(want) - 1), want);
+	assert_same(&ev, 3);
 }
 
 static void
@@ -199,6 +222,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_same_bytes_every_shape, setup),
 		cmocka_unit_test_setup(test_same_bytes_oversized_digest, setup),
+		cmocka_unit_test_setup(test_no_caller_nulls, setup),
 		cmocka_unit_test_setup(test_escaped_text_round_trips, setup),
 		cmocka_unit_test_setup(test_head_fields_first, setup),
 		cmocka_unit_test_setup(test_too_large_refused, setup),
