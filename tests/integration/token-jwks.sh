@@ -13,7 +13,8 @@
 # wins over the agent's. The token key is non-exportable like the signing
 # key, rotates with the bot (the old one destroyed after rotate_grace) and
 # revoking the bot removes it from the JWK Set at the next request, after
-# which both libraries refuse its token.
+# which both libraries refuse its token, and jose refuses the token the
+# agent, which does not learn of the revocation, still mints with it.
 # With BOTID_TOKEN_JWKS_PG=1 (token-jwks-pg.sh) the CA runs on PostgreSQL.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
