@@ -7,7 +7,8 @@
 # answered; its p50/p99 and the agent's peak RSS (under 64 MiB) are
 # printed. Refusals are logged at most once a second, with a count.
 # Then, with the agent full of one uid's idle connections (that said
-# HELLO), a newcomer of another uid evicts the oldest of them and is served.
+# HELLO), a newcomer of that uid is closed at once with no reply, and one
+# of another uid evicts the oldest of them and is served.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 [ "$(id -u)" -eq 0 ] || fail "this test runs a client as another uid: run it as root"
@@ -77,9 +78,11 @@ grep -q 'max_connections_per_uid 256 reached (.* times since the last such line)
 echo "agent log: $lines refusal lines in $((t1 - t0 + 1)) s or less"
 stop_agent
 
-# Full of one uid's idle connections: a newcomer evicts the oldest.
+# Full of one uid's idle connections: a newcomer of that uid is closed at
+# once with no reply (its uid's share allows one more: the agent is full);
+# one of another uid evicts the oldest.
 agent_conf_begin "socket_group = nogroup" "socket_mode = 0660" \
-    "max_connections = 64" "max_connections_per_uid = 64"
+    "max_connections = 64" "max_connections_per_uid = 65"
 agent_add_bot hsm1 pkcs11 ecdsa-p256 "uid:0"
 start_agent
 rm -f "$T/att/ready" "$T/att/stop"
@@ -88,6 +91,22 @@ as_attacker "$python" "$helper" hold "$AGENT_SOCK" 64 "$T/att/ready" \
 holder=$!
 register_pid "$holder"
 wait_file "$T/att/ready" "$holder"
+out=$(as_attacker "$python" - "$AGENT_SOCK" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(20)
+s.connect(sys.argv[1])
+try:
+    s.sendall(bytes.fromhex("0000000f010000000100010000000400000001"))
+    got = s.recv(4096)
+except (BrokenPipeError, ConnectionResetError):
+    got = b""
+print("closed, no reply" if got == b"" else "answered %r" % got)
+PY
+) || fail "the holder's newcomer: $out"
+[ "$out" = "closed, no reply" ] || fail "the holder's newcomer, agent full: $out"
+grep -q 'connection refused: limit of 64 reached' "$AGENT_LOG" ||
+    fail "the refused newcomer was not logged"
 out=$("$python" "$helper" good "$AGENT_SOCK" hsm1 5 "$AGENT_PID") ||
     fail "a newcomer was not served by a full agent: $out"
 touch "$T/att/stop"

@@ -13,7 +13,8 @@
 # wins over the agent's. The token key is non-exportable like the signing
 # key, rotates with the bot (the old one destroyed after rotate_grace) and
 # revoking the bot removes it from the JWK Set at the next request, after
-# which both libraries refuse its token.
+# which both libraries refuse its token, and jose refuses the token the
+# agent, which does not learn of the revocation, still mints with it.
 # With BOTID_TOKEN_JWKS_PG=1 (token-jwks-pg.sh) the CA runs on PostgreSQL.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
@@ -445,6 +446,16 @@ rc=0; out=$(jose_check "$T/t.jwt") || rc=$?
 case $out in *ERR_JWKS_NO_MATCHING_KEY*) ;; *) fail "revoked, jose: $out";; esac
 rc=0; out=$(pyjwt_check "$T/t.jwt") || rc=$?
 [ "$rc" -eq 1 ] || fail "PyJWT accepted a revoked bot's token ($rc): $out"
+# The agent does not learn of the revocation (doc/security.md): it still
+# mints with the revoked token key until that certificate expires, and
+# only the verifiers that read the JWK Set (or the CRL) refuse the token.
+botid_cli jwt tbot --aud inventory --scope inventory:read \
+    >"$T/t-revoked.jwt" || fail "botid jwt tbot after the revocation"
+[ "$(kid_of "$T/t-revoked.jwt")" = "$kid" ] ||
+    fail "a revoked bot's token came from another key"
+rc=0; out=$(jose_check "$T/t-revoked.jwt") || rc=$?
+[ "$rc" -eq 1 ] || fail "jose accepted a token minted after the revocation ($rc): $out"
+case $out in *ERR_JWKS_NO_MATCHING_KEY*) ;; *) fail "minted after revocation, jose: $out";; esac
 botid_cli jwt pbot --aud inventory --scope inventory:read >"$T/p.jwt" ||
     fail "botid jwt pbot"
 out=$(jose_check "$T/p.jwt") || fail "jose refused pbot's token: $out"
