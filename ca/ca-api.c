@@ -1372,6 +1372,10 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 		    refused == CA_REFUSED_HOST ? "the host was revoked" :
 		    refused == CA_REFUSED_BOT ? "the bot is revoked until an "
 		    "operator lifts it (botid-ca unrevoke bot)" :
+		    refused == CA_REFUSED_KEY_HOST ? "the key is certified to "
+		    "another host" :
+		    refused == CA_REFUSED_KEY_BOT ? "the key is certified to "
+		    "another bot of this host" :
 		    "the key was certified for a revoked bot");
 		goto out;
 	}

@@ -116,6 +116,36 @@ struct ca_db_ops {
 	"(c.revoked_at IS NOT NULL OR h.revoked_at IS NOT NULL) AND " \
 	"c.not_after > " NOW " ORDER BY k.serial"
 
+/*
+ * The purge keeps, past cert_retention, the certificates of a revoked bot
+ * (until an operator lifts it) and of a revoked host: the refusals of
+ * ca_db_cert_add_live (a revoked bot's key under another name, a key bound
+ * to another host or bot) are lookups of these rows, and would end with
+ * them. Keeping rows rather than copying keys into a table of their own
+ * needs no migration (a certificate revoked before an upgrade is covered
+ * while its row is there), and their number is bounded: neither a revoked
+ * bot nor a revoked host gets a new certificate. CUTOFF is the backend's
+ * placeholder for now - cert_retention.
+ */
+#define CA_DB_PURGEABLE_SQL(CUTOFF)					\
+	"SELECT c.serial FROM certs c WHERE c.not_after < " CUTOFF " AND " \
+	"NOT EXISTS (SELECT 1 FROM revoked_bots b WHERE b.spiffe_id = " \
+	"c.spiffe_id) AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.id = " \
+	"c.host_id AND h.revoked_at IS NOT NULL)"
+
+/*
+ * A key belongs to the host and bot that first had it certified: a row
+ * for the same key under another host or another bot name (1 if another
+ * host, 0 if another bot of the same host, none if neither). Without it a
+ * host could vouch for another host's PKCS#11 key, read from its
+ * certificate, and have that key revoked with its own bots; and one key
+ * under two bot names would be listed twice in the JWK Set.
+ */
+#define CA_DB_KEY_OWNER_SQL(KEY, HOST, BOT)				\
+	"SELECT CASE WHEN host_id <> " HOST " THEN 1 ELSE 0 END FROM " \
+	"certs WHERE key_fpr = " KEY " AND (host_id <> " HOST " OR " \
+	"COALESCE(bot, '') <> " BOT ") ORDER BY 1 DESC LIMIT 1"
+
 struct ca_db {
 	const struct ca_db_ops	*ops;
 };

@@ -796,6 +796,37 @@ pg_exists(struct ca_db *db, const char *sql, const char *arg, int *found)
 }
 
 /*
+ * Whether the key is certified to another host or bot (CA_DB_KEY_OWNER_SQL).
+ * A transaction-scoped advisory lock on the key (in the two-key space, apart
+ * from the nonces' per-host locks) comes first: two replicas certifying one
+ * key for two hosts at once would each find no other owner, then both record.
+ */
+static int
+pg_key_owner(struct ca_db *db, const char *key_fpr, const char *host_id,
+    const char *bot, enum ca_refusal *refused)
+{
+	struct pg_params p;
+	PGresult *res = NULL;
+	int found = 0, r;
+
+	if ((r = pg_exists(db, "SELECT pg_advisory_xact_lock(1, "
+	    "hashtext($1))", key_fpr, &found)) != 0)
+		return r;
+	memset(&p, 0, sizeof(p));
+	pp_text(&p, key_fpr);
+	pp_text(&p, host_id);
+	pp_text(&p, bot);
+	if ((r = pg_query(db, CA_DB_KEY_OWNER_SQL("$1", "$2", "$3"), &p, &res,
+	    NULL)) != 0)
+		return r;
+	if (PQntuples(res) > 0)
+		*refused = col_int(res, 0, 0) != 0 ? CA_REFUSED_KEY_HOST :
+		    CA_REFUSED_KEY_BOT;
+	PQclear(res);
+	return 0;
+}
+
+/*
  * The host's row is locked (FOR SHARE) before anything is checked: a host
  * revocation at another replica updates that row first, so it either waits
  * for this transaction and then revokes this certificate with the others,
@@ -835,6 +866,10 @@ pg_cert_add_live(struct ca_db *db, const char *serial, const char *host_id,
 		*refused = CA_REFUSED_KEY;
 		goto refuse;
 	}
+	if ((r = pg_key_owner(db, key_fpr, host_id, bot, refused)) != 0)
+		goto fail;
+	if (*refused != CA_REFUSED_NONE)
+		goto refuse;
 	memset(&p, 0, sizeof(p));
 	pp_text(&p, serial);
 	pp_text(&p, host_id);
@@ -937,12 +972,13 @@ pg_purge(struct ca_db *db, time_t now, long cert_retention,
 	    (r = pg_delete_before(db, "DELETE FROM tokens WHERE expires < $1",
 	    now, &c->tokens)) != 0 ||
 	    (r = pg_delete_before(db, "DELETE FROM token_keys WHERE serial IN "
-	    "(SELECT serial FROM certs WHERE not_after < $1)",
+	    "(" CA_DB_PURGEABLE_SQL("$1") ")",
 	    now - cert_retention, &dependents)) != 0 ||
 	    (r = pg_delete_before(db, "DELETE FROM ssh_keys WHERE serial IN "
-	    "(SELECT serial FROM certs WHERE not_after < $1)",
+	    "(" CA_DB_PURGEABLE_SQL("$1") ")",
 	    now - cert_retention, &dependents)) != 0 ||
-	    (r = pg_delete_before(db, "DELETE FROM certs WHERE not_after < $1",
+	    (r = pg_delete_before(db, "DELETE FROM certs WHERE serial IN "
+	    "(" CA_DB_PURGEABLE_SQL("$1") ")",
 	    now - cert_retention, &c->certs)) != 0) {
 		pg_rollback(db);
 		return r;

@@ -731,7 +731,35 @@ db_exists(struct ca_db *db, const char *sql, const char *arg, int *found)
 	return r;
 }
 
-/* BEGIN IMMEDIATE holds the write lock: no revocation runs meanwhile. */
+/* Whether the key is certified to another host or bot (CA_DB_KEY_OWNER_SQL). */
+static int
+db_key_owner(struct ca_db *db, const char *key_fpr, const char *host_id,
+    const char *bot, enum ca_refusal *refused)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if ((r = db_prepare(db, CA_DB_KEY_OWNER_SQL("?1", "?2", "?3"),
+	    &st)) != 0)
+		return r;
+	sqlite3_bind_text(st, 1, key_fpr, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, bot, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	r = 0;
+	if (rc == SQLITE_ROW)
+		*refused = sqlite3_column_int(st, 0) != 0 ?
+		    CA_REFUSED_KEY_HOST : CA_REFUSED_KEY_BOT;
+	else if (rc != SQLITE_DONE)
+		r = db_fail(db, "key owner");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/*
+ * BEGIN IMMEDIATE holds the write lock: no revocation runs meanwhile, and
+ * no certify of the same key by another host.
+ */
 static int
 sqlite_cert_add_live(struct ca_db *db, const char *serial,
     const char *host_id, const char *bot, const char *spiffe_id,
@@ -765,6 +793,10 @@ sqlite_cert_add_live(struct ca_db *db, const char *serial,
 		*refused = CA_REFUSED_KEY;
 		goto refuse;
 	}
+	if ((r = db_key_owner(db, key_fpr, host_id, bot, refused)) != 0)
+		goto fail;
+	if (*refused != CA_REFUSED_NONE)
+		goto refuse;
 	if ((r = db_prepare(db, "INSERT INTO certs (serial, host_id, bot, "
 	    "spiffe_id, attestation, issued, not_after, key_fpr) VALUES "
 	    "(?, ?, ?, ?, ?, ?, ?, ?)", &st)) != 0)
@@ -857,12 +889,13 @@ sqlite_purge(struct ca_db *db, time_t now, long cert_retention,
 	    (r = db_delete_before(db, "DELETE FROM tokens WHERE expires < ?",
 	    now, &c->tokens)) != 0 ||
 	    (r = db_delete_before(db, "DELETE FROM token_keys WHERE serial IN "
-	    "(SELECT serial FROM certs WHERE not_after < ?)",
+	    "(" CA_DB_PURGEABLE_SQL("?") ")",
 	    now - cert_retention, &dependents)) != 0 ||
 	    (r = db_delete_before(db, "DELETE FROM ssh_keys WHERE serial IN "
-	    "(SELECT serial FROM certs WHERE not_after < ?)",
+	    "(" CA_DB_PURGEABLE_SQL("?") ")",
 	    now - cert_retention, &dependents)) != 0 ||
-	    (r = db_delete_before(db, "DELETE FROM certs WHERE not_after < ?",
+	    (r = db_delete_before(db, "DELETE FROM certs WHERE serial IN "
+	    "(" CA_DB_PURGEABLE_SQL("?") ")",
 	    now - cert_retention, &c->certs)) != 0) {
 		sqlite_rollback(db);
 		return r;

@@ -193,14 +193,19 @@ enum ca_refusal {
 	CA_REFUSED_NONE = 0,
 	CA_REFUSED_HOST,	/* the host is revoked (or unknown) */
 	CA_REFUSED_BOT,		/* the SPIFFE ID is revoked */
-	CA_REFUSED_KEY		/* the key was certified for a revoked bot */
+	CA_REFUSED_KEY,		/* the key was certified for a revoked bot */
+	CA_REFUSED_KEY_HOST,	/* the key is certified to another host */
+	CA_REFUSED_KEY_BOT	/* ... to another bot of this host */
 };
 
 /*
  * In its own transaction: records a bot certificate only while its host
  * is unrevoked, its SPIFFE ID not revoked and its key (key_fpr, the
  * SHA-256 of the SubjectPublicKeyInfo, hex) never certified for a revoked
- * SPIFFE ID; else *refused says why and nothing is recorded. The host's
+ * SPIFFE ID nor to another host or another bot name (a key belongs to the
+ * host and bot it was first certified for, while a certificate row of it
+ * is kept: ca_db_purge keeps revoked bots' and hosts' rows); else *refused
+ * says why and nothing is recorded. The host's
  * row is locked against a revocation running at the same time (another
  * replica's), which then waits and revokes this certificate too.
  * Errors: _IO.
@@ -236,7 +241,9 @@ struct ca_purge_counts {
 /*
  * Deletes nonces, enrolment sessions and join tokens that expired before
  * now, and certificates that expired before now - cert_retention (gone
- * from every CRL by then). Errors: _IO.
+ * from every CRL by then), except those of a revoked bot (until lifted)
+ * or a revoked host, whose keys stay refused (ca_db_cert_add_live).
+ * Errors: _IO.
  */
 int	ca_db_purge(struct ca_db *db, time_t now, long cert_retention,
 	    struct ca_purge_counts *c);

@@ -63,8 +63,14 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -out "$T/evil.key" 2>/dev/null || fail "openssl genpkey"
 openssl pkey -in "$T/evil.key" -pubout -outform DER -out "$T/evil.spki" ||
     fail "openssl pkey"
+# A key is certified for one bot only: the second name gets a key of its own.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null |
+    openssl pkey -pubout -outform DER -out "$T/evil-ip.spki" ||
+    fail "openssl genpkey"
 for name in ca.example 127.0.0.1; do
-	"$REQUESTS" "$T/state" "$BOTID_TCTI" pkcs11-body "$T/evil.spki" \
+	spki=$T/evil.spki
+	[ "$name" = ca.example ] || spki=$T/evil-ip.spki
+	"$REQUESTS" "$T/state" "$BOTID_TCTI" pkcs11-body "$spki" \
 	    "$name" "$T/c-$name.json" >"$T/req.out" 2>&1 ||
 	    fail "ca-certify-requests pkcs11-body: $(cat "$T/req.out")"
 	[ "$(post /v1/certify "$T/c-$name.json")" = 200 ] ||

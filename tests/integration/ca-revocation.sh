@@ -3,7 +3,8 @@
 # revoked cannot enrol again, with or without a join token, and nothing is
 # recorded. A bot revoked by the operator (botid-ca revoke bot) is refused
 # a new certificate, for a new key and for its old key under another name,
-# until the operator lifts it (botid-ca unrevoke bot). With two replicas on
+# until the operator lifts it (botid-ca unrevoke bot), also after a purge
+# ten years on (its certificate is kept). With two replicas on
 # PostgreSQL: a certify that passed its host check before the host was
 # revoked at the other replica is refused and leaves no certificate; a
 # host revocation that arrives while a certify is recording its
@@ -122,6 +123,14 @@ mkdir -p "$T/tb"
 certify k1 worker2 403 "the key was certified for a revoked bot"
 [ "$(certs_of worker)" = 1 ] || fail "certificates were recorded for the revoked bot"
 [ "$(certs_of worker2)" = 0 ] || fail "a certificate was recorded for the revoked key"
+# The purge (here as of ten years on) keeps the revoked bot's certificate:
+# its key stays refused under any name.
+check "$CA" purge -c "$BOTID_CA_CONF" --at $(($(date +%s) + 3650 * 86400)) \
+    >"$T/purge.out"
+[ "$(certs_of worker)" = 1 ] || fail "the purge deleted the revoked bot's certificate"
+certify k1 worker3 403 "the key was certified for a revoked bot"
+[ "$(certs_of worker3)" = 0 ] ||
+    fail "a certificate was recorded for the revoked key after the purge"
 # Other bots and keys are not affected.
 certify k2 worker2 200
 # Lifted by the operator: certified again; the old certificate stays revoked.

@@ -3,8 +3,8 @@
 # leave nonce_max rows: the calls beyond the cap get 429 with the reason;
 # once its nonces are used or expired the host gets new ones. `botid-ca
 # purge --at TIME` deletes, as of TIME, expired nonces, sessions and join
-# tokens and certificates expired longer than cert_retention, and nothing
-# else; the serve loop purges every purge_interval (its log line). The
+# tokens and certificates expired longer than cert_retention (a revoked
+# bot's only once it is lifted), and nothing else; the serve loop purges every purge_interval (its log line). The
 # CRL and purge queries have indexes (schema 5), and SQLite uses the one
 # on revoked_at for the CRL. database_sync = normal is taken by serve
 # alone, which says so, and other values are refused.
@@ -106,16 +106,24 @@ grep -qx 'purged [01] nonce(s), [01] session(s), 0 token(s), 0 certificate(s)' "
     fail "purge within the retention: $(cat "$T/purge2")"
 [ "$(db 'SELECT count(*) FROM certs WHERE serial = ?' "$serial")" = 1 ] ||
     fail "a certificate was purged within its retention"
+# The bot is revoked: its certificate stays past the retention (its key is
+# refused under another name by that row), and so does the revocation.
 check "$CA" purge -c "$BOTID_CA_CONF" --at $((now + 2 * 86400 + 3600)) >"$T/purge3"
-grep -qx 'purged 0 nonce(s), 0 session(s), 0 token(s), 1 certificate(s)' "$T/purge3" ||
-    fail "purge after the retention: $(cat "$T/purge3")"
+grep -qx 'purged 0 nonce(s), 0 session(s), 0 token(s), 0 certificate(s)' "$T/purge3" ||
+    fail "purge after the retention, bot revoked: $(cat "$T/purge3")"
+[ "$(db 'SELECT count(*) FROM certs WHERE serial = ?' "$serial")" = 1 ] ||
+    fail "the revoked bot's certificate was purged"
+[ "$(db 'SELECT count(*) FROM revoked_bots')" = 1 ] || fail "the bot's revocation was purged"
+# Lifted, its expired certificate goes at the next purge.
+check "$CA" unrevoke -c "$BOTID_CA_CONF" bot "spiffe://test.botid/host/$host/bot/worker"
+check "$CA" purge -c "$BOTID_CA_CONF" --at $((now + 2 * 86400 + 3600)) >"$T/purge4"
+grep -qx 'purged 0 nonce(s), 0 session(s), 0 token(s), 1 certificate(s)' "$T/purge4" ||
+    fail "purge after the retention: $(cat "$T/purge4")"
 [ "$(db 'SELECT count(*) FROM certs WHERE serial = ?' "$serial")" = 0 ] ||
     fail "the expired certificate is still there"
 [ "$(db 'SELECT count(*) FROM certs WHERE host_id = ? AND bot IS NULL' "$host")" = 1 ] ||
     fail "the host certificate was purged"
 [ "$(db 'SELECT count(*) FROM hosts')" = 1 ] || fail "a host was purged"
-# The bot stays revoked after its certificates are gone.
-[ "$(db 'SELECT count(*) FROM revoked_bots')" = 1 ] || fail "the bot's revocation was purged"
 expect_fail "$CA" purge -c "$BOTID_CA_CONF" --at yesterday
 
 # --- Indexes --------------------------------------------------------------
