@@ -2,7 +2,8 @@
 # botid deprovision and the CA (doc/lifecycle.md, botid(1)): with the CA
 # unreachable it destroys nothing (exit 5, the one-line reason, every TPM
 # blob byte for byte, every token object, the attestation state, the agent
-# still signing with the same keys, the failure audited); after an
+# still signing with the same keys, the failure audited), as with a CA
+# that refuses without saying the host is revoked; after an
 # operator's `botid-ca revoke host`, the CA refuses the host's own
 # revocation (403, "host_revoked": true) and the agent takes that as the
 # revocation it asked for: every key is destroyed, audited as already
@@ -98,6 +99,27 @@ for _ in $(seq 1 100); do
 	    >/dev/null && break
 	sleep 0.1
 done
+# A refusal that does not say the host is revoked destroys nothing: the
+# CA's record of the host renamed for a moment, it answers 403 "unknown
+# host" (no host_revoked), and the agent keeps every key.
+db_sql() { sqlite3 "$T/ca/ca.db" "$1"; }
+db_sql "UPDATE hosts SET id = 'x$host_id' WHERE id = '$host_id'"
+set +e
+msg=$(botid_cli deprovision --yes 2>&1)
+rc=$?
+set -e
+db_sql "UPDATE hosts SET id = '$host_id' WHERE id = 'x$host_id'"
+[ "$rc" -ne 0 ] || fail "deprovision of a host the CA does not know succeeded"
+case $msg in
+"botid: deprovision: "*"the CA did not revoke the host, nothing was destroyed: the CA refused (HTTP 403): unknown host") ;;
+*) fail "deprovision of a host the CA does not know said: $msg";;
+esac
+kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent stopped: $(tail -3 "$AGENT_LOG")"
+[ "$(keys_state)" = "$before" ] ||
+    fail "a refused deprovision changed keys: $(diff <(echo "$before") <(keys_state))"
+check botid_cli sign tbot --in "$T/msg" --out "$T/tbot.sig"
+echo "unknown host: deprovision refused, every key kept"
+
 check "$CA" revoke -c "$BOTID_CA_CONF" host "$host_id"
 # What the agent hears: 403, in words and in a member.
 ans=$(curl -s --cacert "$BOTID_CA_BUNDLE" -H 'Content-Type: application/json' \
