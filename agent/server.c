@@ -124,7 +124,7 @@ struct rotation {
 	uint32_t		 id;
 	char			 bot[BOTID_MAX_BOT_NAME + 1];
 	struct timespec		 t0;
-	int			 was_revoked;	/* deprovision: by the CA */
+	int			 was_revoked;	/* by the CA, before */
 };
 
 /*

@@ -48,7 +48,7 @@ struct ca_client {
 	char	*url;
 	char	*bundle;
 	char	*pin;		/* NULL: the bundle alone */
-	int	 host_revoked;	/* the last answer: 403 "host_revoked" */
+	int	 host_revoked;	/* last answer: 403 host_revoked */
 };
 
 /* The SSL_CTX slot that holds the client (for the verify callback). */
