@@ -89,12 +89,22 @@ BOTID_CA_LOG=${ca1[3]} BOTID_CA_PID=${ca1[4]}
     fail "enrolment with a second CA said: $out"
 [ "$sums" = "$(cd "$T/state/attest" && sha256sum -- *)" ] ||
     fail "the refused enrolment with a second CA changed the provisioning state"
+# ca2_sql QUERY: on ca2's database, SQLite or (ca-postgres.sh) PostgreSQL.
+ca2_sql() {
+	local uri
+	if [ -n "${BOTID_TEST_PG:-}" ]; then
+		uri=$(pg_database ca2)
+		pg_sql "${uri##*/}" "$1"
+	else
+		sqlite3 "$T/ca2/ca.db" "$1"
+	fi
+}
 for q in "SELECT count(*) FROM sessions" "SELECT count(*) FROM hosts" \
     "SELECT count(*) FROM tokens WHERE used_at IS NOT NULL"; do
-	[ "$(sqlite3 "$T/ca2/ca.db" "$q")" = 0 ] ||
-	    fail "the second CA recorded something: $q: $(sqlite3 "$T/ca2/ca.db" "$q")"
+	[ "$(ca2_sql "$q")" = 0 ] ||
+	    fail "the second CA recorded something: $q: $(ca2_sql "$q")"
 done
-[ "$(sqlite3 "$T/ca2/ca.db" "SELECT count(*) FROM tokens")" = 1 ] ||
+[ "$(ca2_sql "SELECT count(*) FROM tokens")" = 1 ] ||
     fail "the second CA's token is not in its database"
 
 # A used token cannot enrol another host (here: the same TPM, state wiped).
