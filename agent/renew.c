@@ -862,6 +862,16 @@ renew_worker(void *arg)
 			job->result = ca_client_revoke(rn->ca, rn->hs.host_id,
 			    NULL, "cessationOfOperation", host_sign,
 			    job->attest, job->error, sizeof(job->error));
+			/*
+			 * Revoked by the CA's operator already: what the
+			 * request was for holds, so the keys may go.
+			 */
+			if (job->result == BOTID_ERR_DENIED &&
+			    ca_client_host_revoked(rn->ca)) {
+				job->result = 0;
+				snprintf(job->error, sizeof(job->error),
+				    "the CA says the host was already revoked");
+			}
 			break;
 		case JOB_REVOKE:
 			job->result = ca_client_revoke(rn->ca, rn->hs.host_id,

@@ -42,7 +42,11 @@ void	renew_tick(struct botid_renewer *rn, struct botid_registry *reg);
  */
 int	renew_finish(struct botid_renewer *rn);
 
-/* A deprovisioning asked with renew_deprovision() is over. */
+/*
+ * A deprovisioning asked with renew_deprovision() is over: result 0 when
+ * the host is revoked at the CA (error then "" or, when the CA said the
+ * host was revoked already, a line saying so), else BOTID_ERR_* and why.
+ */
 typedef void (*renew_done_fn)(void *cookie, int result, const char *error);
 
 /*

@@ -124,6 +124,7 @@ struct rotation {
 	uint32_t		 id;
 	char			 bot[BOTID_MAX_BOT_NAME + 1];
 	struct timespec		 t0;
+	int			 was_revoked;	/* by the CA, before */
 };
 
 /*
@@ -1005,8 +1006,9 @@ deprovision_destroy(struct server *s, struct rotation *rot)
 	    sizeof(err))) != 0)
 		why = err[0] != '\0' ? err : botid_strerror(r);
 	if (audit_key_op(c, op_name(rot->op), NULL, why == NULL ? "ok" :
-	    "error", why == NULL ? "host revoked, every key destroyed" : why,
-	    &rot->t0) != 0) {
+	    "error", why != NULL ? why : rot->was_revoked ? "host already "
+	    "revoked at the CA, every key destroyed" : "host revoked, every "
+	    "key destroyed", &rot->t0) != 0) {
 		if (c->fd != -1)
 			reply_error(c, rot->op, rot->id,
 			    BOTID_STATUS_AUDIT_UNAVAILABLE, AUDIT_REFUSAL_DONE);
@@ -1050,6 +1052,12 @@ deprovision_done(void *cookie, int result, const char *error)
 	char why[512];
 
 	if (result == 0) {
+		/* An operator's botid-ca revoke host came first. */
+		if (error[0] != '\0') {
+			rot->was_revoked = 1;
+			log_warn("deprovisioning: %s: every key is destroyed",
+			    error);
+		}
 		/* No key is made from now on; those being made come back. */
 		registry_creations_cancel();
 		if (registry_creations_in_pool() > 0) {

@@ -48,6 +48,7 @@ struct ca_client {
 	char	*url;
 	char	*bundle;
 	char	*pin;		/* NULL: the bundle alone */
+	int	 host_revoked;	/* last answer: 403 host_revoked */
 };
 
 /* The SSL_CTX slot that holds the client (for the verify callback). */
@@ -312,6 +313,7 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 
 	memset(out, 0, sizeof(*out));
 	curl_err[0] = '\0';
+	c->host_revoked = 0;
 	if (asprintf(&url, "%s%s", c->url, path) == -1) {
 		url = NULL;
 		r = BOTID_ERR_ALLOC;
@@ -375,6 +377,10 @@ ca_request(struct ca_client *c, const char *path, const char *body_in,
 		    (j = json_loadb(out->data, out->len, 0, NULL)) != NULL &&
 		    json_is_string(json_object_get(j, "error")))
 			msg = json_string_value(json_object_get(j, "error"));
+		/* Only a refusal from the CA itself (TLS checked) says so. */
+		if (status == 403 && j != NULL &&
+		    json_is_true(json_object_get(j, "host_revoked")))
+			c->host_revoked = 1;
 		snprintf(err, errlen, "the CA refused (HTTP %ld): %s", status,
 		    msg != NULL ? msg : "no reason given");
 		goto out;
@@ -437,6 +443,12 @@ ca_client_get(struct ca_client *c, const char *path, char **body,
 	*body = b.data;
 	*len = b.len;
 	return 0;
+}
+
+int
+ca_client_host_revoked(const struct ca_client *c)
+{
+	return c->host_revoked;
 }
 
 int

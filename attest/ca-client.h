@@ -55,6 +55,13 @@ int	ca_client_get(struct ca_client *c, const char *path, char **body,
 	    size_t *len, char *err, size_t errlen);
 
 /*
+ * Whether the CA's answer to the last request made with c was 403 with
+ * "host_revoked": true, the CA saying the host is revoked (doc/ca-api.md).
+ * Asked from the thread that made the request.
+ */
+int	ca_client_host_revoked(const struct ca_client *c);
+
+/*
  * Helpers for the API's base64 members: sets key to base64(data), or
  * decodes key (at most max bytes, *data malloc'd). Errors: BOTID_ERR_ALLOC;
  * _PROTOCOL for a missing or malformed member.

@@ -724,7 +724,14 @@ host_load(struct ca_api *api, const char *id, const char *what,
 		return -1;
 	}
 	if (h->revoked) {
-		refuse(rp, peer, what, 403, "host %s is revoked", id);
+		/*
+		 * Said in a member as well as in words: the agent destroys
+		 * its keys on it when deprovisioning (doc/ca-api.md).
+		 */
+		log_warn("ca: %s from %s refused (403): host %s is revoked",
+		    what, peer, id);
+		reply_json(rp, 403, json_pack("{s:s++, s:b}", "error",
+		    "host ", id, " is revoked", "host_revoked", 1));
 		return -1;
 	}
 	return 0;

@@ -458,11 +458,15 @@ cmd_revoke(const char *conf, const char *kind, const char *what)
 			fail("revoke: database error");
 			goto out;
 		}
-		if (n == 0) {
-			fail("revoke: no unrevoked certificate for %s", what);
-			goto out;
-		}
-		printf("%d certificate(s) for %s revoked\n", n, what);
+		/*
+		 * The SPIFFE ID is revoked either way (a bot not certified
+		 * yet, or again): success, and the line says what was done.
+		 */
+		if (n == 0)
+			printf("%s revoked: no unrevoked certificate for it; "
+			    "none is issued until unrevoke\n", what);
+		else
+			printf("%d certificate(s) for %s revoked\n", n, what);
 	} else {
 		fail("revoke: host HOST_ID or bot SPIFFE_ID");
 		goto out;

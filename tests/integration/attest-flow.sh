@@ -70,6 +70,43 @@ case $out in *"nothing changed"*) ;; *) fail "second run: $out";; esac
 [ "$sums" = "$(cd "$T/state/attest" && sha256sum -- *)" ] ||
     fail "the second run changed the provisioning state"
 
+# Enrolled here, the host is refused by another CA's provisioning (exit 1,
+# the one-line reason naming both CAs and what to remove), with its state
+# byte for byte as it was and nothing asked of the second CA: no session,
+# no host, its join token unused. start_ca sets the CA variables: kept.
+ca1=("$BOTID_CA_CONF" "$BOTID_CA_URL" "$BOTID_CA_BUNDLE" "$BOTID_CA_LOG" "$BOTID_CA_PID")
+start_ca ca2 "$(fixture_var tpm BOTID_EK_CA_CHAIN)"
+ca2_url=$BOTID_CA_URL
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 1h >"$T/ca2.token"
+set +e
+out=$(provision --join-token-file "$T/ca2.token" 2>&1)
+rc=$?
+set -e
+BOTID_CA_CONF=${ca1[0]} BOTID_CA_URL=${ca1[1]} BOTID_CA_BUNDLE=${ca1[2]}
+BOTID_CA_LOG=${ca1[3]} BOTID_CA_PID=${ca1[4]}
+[ "$rc" -eq 1 ] || fail "enrolment with a second CA: exit $rc, want 1: $out"
+[ "$out" = "botid-provision: this host is already enrolled as $host_id with $BOTID_CA_URL, not $ca2_url: remove $T/state/attest to enrol anew" ] ||
+    fail "enrolment with a second CA said: $out"
+[ "$sums" = "$(cd "$T/state/attest" && sha256sum -- *)" ] ||
+    fail "the refused enrolment with a second CA changed the provisioning state"
+# ca2_sql QUERY: on ca2's database, SQLite or (ca-postgres.sh) PostgreSQL.
+ca2_sql() {
+	local uri
+	if [ -n "${BOTID_TEST_PG:-}" ]; then
+		uri=$(pg_database ca2)
+		pg_sql "${uri##*/}" "$1"
+	else
+		sqlite3 "$T/ca2/ca.db" "$1"
+	fi
+}
+for q in "SELECT count(*) FROM sessions" "SELECT count(*) FROM hosts" \
+    "SELECT count(*) FROM tokens WHERE used_at IS NOT NULL"; do
+	[ "$(ca2_sql "$q")" = 0 ] ||
+	    fail "the second CA recorded something: $q: $(ca2_sql "$q")"
+done
+[ "$(ca2_sql "SELECT count(*) FROM tokens")" = 1 ] ||
+    fail "the second CA's token is not in its database"
+
 # A used token cannot enrol another host (here: the same TPM, state wiped).
 sed "s|^state_dir *=.*|state_dir = $T/state2|" "$AGENT_CONF" >"$T/again.conf"
 out=$("$PROVISION" -c "$T/again.conf" --ca "$BOTID_CA_URL" \

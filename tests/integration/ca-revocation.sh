@@ -142,6 +142,22 @@ certify k1 worker 200
     fail "the old certificate is not revoked any more"
 echo "revoked bot: refused until lifted"
 
+# A bot name revoked before any certificate was issued for it: the
+# revocation is recorded and the command says so with exit 0 (it exited 1
+# while recording it, which scripts took for "nothing done"); the host's
+# certify for that name is then refused and records nothing.
+early="spiffe://test.botid/host/$host_b/bot/early"
+set +e
+out=$("$CA" revoke -c "$BOTID_CA_CONF" bot "$early" 2>&1)
+rc=$?
+set -e
+[ "$rc" -eq 0 ] || fail "revoke bot without a certificate: exit $rc: $out"
+[ "$out" = "$early revoked: no unrevoked certificate for it; none is issued until unrevoke" ] ||
+    fail "revoke bot without a certificate said: $out"
+certify k2 early 403 "the bot is revoked until an operator lifts it (botid-ca unrevoke bot)"
+[ "$(certs_of early)" = 0 ] || fail "a certificate was recorded for the revoked bot name"
+echo "bot revoked before its first certificate: recorded, exit 0, certify refused"
+
 # --- Two replicas on PostgreSQL: certify and host revocation interleaved --
 . "$top_srcdir/tests/integration/pg-common.sh"
 start_postgres

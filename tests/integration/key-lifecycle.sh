@@ -26,7 +26,8 @@ GRACE=4
 # a key serves at its rotation is the one the agent revokes when it retires.
 start_ca ca "$BOTID_EK_CA_CHAIN" "bot_lifetime = 3600"
 write_conf() {
-	agent_conf_begin "rotate_grace = ${GRACE}s"
+	# nobody reaches the socket through its group (the admin check).
+	agent_conf_begin "rotate_grace = ${GRACE}s" "socket_group = nogroup"
 	agent_add_bot tbot tpm ecdsa-p256 "$me"
 	agent_add_bot pbot pkcs11 ecdsa-p256 "$me"
 	agent_add_bot rbot tpm ecdsa-p256 "$me"
@@ -196,13 +197,59 @@ for bot in tbot pbot; do
 	check botid_cli sign "$bot" --in "$T/msg" --out "$T/$bot.sig"
 done
 
-# Only an administrator may rotate (uid 0 here); others are refused.
+# Only an administrator may rotate (uid 0 here); others are refused. $T
+# is opened to nobody for this (mktemp made it 0700), and the socket's
+# group is nogroup, so that the refusal is the agent's, not the file
+# system's: nobody reaches the socket (list answers) and hears the agent's
+# "denied", which is audited; the key, its generation and its blobs stay
+# as they were.
+chmod 0755 "$T"
+as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"
+}
+check as_nobody "$BOTID" --socket "$AGENT_SOCK" list >/dev/null
+check botid_cli pubkey tbot --out "$T/tbot.before.pem"
+tbot_gen() {
+	botid_cli inventory --json | python3 -c '
+import json, sys
+print([b for b in json.load(sys.stdin) if b["name"] == "tbot"][0]["key_generation"])'
+}
+gen_before=$(tbot_gen)
+tbot_blobs() {
+	find "$T/state/tpm" -maxdepth 1 -name 'tbot*.tss2.pem' | sort
+}
+blobs_before=$(tbot_blobs)
+audit_before=$(wc -l <"$AUDIT_LOG")
 set +e
-setpriv --reuid=nobody --regid=nogroup --clear-groups \
-    "$BOTID" --socket "$AGENT_SOCK" rotate tbot >/dev/null 2>&1
+msg=$(as_nobody "$BOTID" --socket "$AGENT_SOCK" rotate tbot 2>&1)
 rc=$?
 set -e
-[ "$rc" -eq 3 ] || [ "$rc" -eq 4 ] || fail "nobody's rotate: exit $rc, want denied"
+[ "$rc" -eq 3 ] || fail "nobody's rotate: exit $rc ($msg), want 3 (denied)"
+[ "$msg" = "botid: rotate: denied" ] || fail "nobody's rotate said: $msg"
+# denied_rotates: the audit lines since the attempt of a rotate of tbot:
+# "denied by UID" each.
+denied_rotates() {
+	tail -n +"$((audit_before + 1))" "$AUDIT_LOG" | python3 -c '
+import json, sys
+for l in map(json.loads, sys.stdin):
+    if l.get("op") == "rotate" and l.get("bot") == "tbot":
+        print(l["result"], "by", l["uid"])'
+}
+for _ in $(seq 1 100); do
+	[ -n "$(denied_rotates)" ] && break
+	sleep 0.1
+done
+[ "$(denied_rotates)" = "denied by $(id -u nobody)" ] ||
+    fail "the audit log has not one line of nobody's denied rotate: $(denied_rotates)"
+check botid_cli pubkey tbot --out "$T/tbot.after.pem"
+cmp -s "$T/tbot.before.pem" "$T/tbot.after.pem" ||
+    fail "nobody's refused rotate changed tbot's key"
+[ "$(tbot_gen)" = "$gen_before" ] ||
+    fail "nobody's refused rotate moved tbot from generation $gen_before to $(tbot_gen)"
+[ "$(tbot_blobs)" = "$blobs_before" ] ||
+    fail "nobody's refused rotate made key blobs: $(tbot_blobs)"
+chmod 0700 "$T"
+echo "rotate: nobody reached the agent and was denied, audited; tbot unchanged (generation $gen_before)"
 expect_fail botid_cli rotate no-such-bot
 
 # --- rotate_every: rbot rotates by itself --------------------------------
