@@ -54,7 +54,7 @@ wait_log() {
 # connection is closed request_timeout (10 s) after the answer was
 # written, not sooner, and the answer was sent before. It runs beside the
 # flood, whose own deadline the test waits for anyway.
-"$PYTHON3" "$top_srcdir/tests/integration/ca-slow-reader.py" \
+"$PYTHON3" "$top_srcdir/tests/integration/ca-slow-reader.py" idle \
     "$(cat "$T/ca/port")" "$BOTID_CA_BUNDLE" "$T/reader" &
 register_pid $!
 reader=$!
