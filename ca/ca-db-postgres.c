@@ -802,8 +802,8 @@ pg_exists(struct ca_db *db, const char *sql, const char *arg, int *found)
  * or has committed and this finds the host revoked. Bot revocations lock
  * the same row (pg_cert_revoke_spiffe).
  */
-static int	pg_token_key_add(struct ca_db *, const char *, const char *,
-		    const char *);
+static int	pg_token_key_add(struct ca_db *, const char *,
+		    const char *, const char *);
 
 /*
  * A token key's JWK (kid and jwk not NULL) is recorded in the same

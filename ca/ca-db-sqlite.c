@@ -737,8 +737,8 @@ db_exists(struct ca_db *db, const char *sql, const char *arg, int *found)
  * certificate row without its token_keys row would pass for a signing
  * certificate in the JWK Set and SSH queries.
  */
-static int	sqlite_token_key_add(struct ca_db *, const char *, const char *,
-		    const char *);
+static int	sqlite_token_key_add(struct ca_db *, const char *,
+		    const char *, const char *);
 
 static int
 sqlite_cert_record(struct ca_db *db, const char *serial,

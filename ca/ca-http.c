@@ -236,9 +236,9 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
  * (evhttp accepts by itself and tells us nothing earlier but tls_bev(),
  * before the socket is known), and closed when over one. Then it is the
  * deadline for the whole request (TLS handshake, headers, body, and the
- * answer written to the socket: reply_written()). Closing is a shutdown(): the bufferevent
- * sees the end of the stream and evhttp frees the connection by its
- * ordinary path, and with it conn.
+ * answer written to the socket: reply_written()). Closing is a
+ * shutdown(): the bufferevent sees the end of the stream and evhttp frees
+ * the connection by its ordinary path, and with it conn.
  */
 static void
 on_conn_timer(evutil_socket_t unused, short what, void *arg)
