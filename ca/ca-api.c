@@ -1122,18 +1122,32 @@ token_jwk(const char *chain_pem, char **kid, char **jwk)
 }
 
 /*
- * Records the JWK of a token key whose certificate is already recorded:
- * the JWK Set never serves a key without its certificate row, which is
- * what revocation changes.
+ * Records a bot certificate, and a token key's JWK with it in the same
+ * transaction: a token certificate left without its JWK row would pass
+ * for a signing certificate in the JWK Set and SSH queries, and a JWK
+ * without its certificate row would escape revocation.
  */
 static int
-token_key_record(struct ca_api *api, const char *chain, const char *serial)
+cert_record(struct ca_api *api, const struct ca_issue_req *req,
+    const char *chain, const char *serial, const char *id, const char *bot,
+    const char *kfpr, time_t not_after, time_t now, enum ca_refusal *refused)
 {
 	char *kid = NULL, *jwk = NULL;
 	int r;
 
-	if ((r = token_jwk(chain, &kid, &jwk)) == 0)
-		r = ca_db_token_key_add(api->db, serial, kid, jwk);
+	*refused = CA_REFUSED_NONE;
+	if (req->grant == NULL) {
+		r = ca_db_cert_add_live(api->db, serial, id, bot,
+		    req->spiffe_id, kfpr, not_after, req->attestation, now,
+		    refused);
+		goto out;
+	}
+	if ((r = token_jwk(chain, &kid, &jwk)) != 0)
+		goto out;
+	r = ca_db_token_cert_add_live(api->db, serial, id, bot,
+	    req->spiffe_id, kfpr, not_after, req->attestation, now, kid, jwk,
+	    refused);
+ out:
 	free(kid);
 	free(jwk);
 	return r;
@@ -1370,8 +1384,8 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 	req.attestation = tpm ? "tpm" : "pkcs11";
 	req.grant = purpose != NULL ? &grant : NULL;
 	if (ca_issue(api->signer, &req, &chain, serial, &not_after) != 0 ||
-	    ca_db_cert_add_live(api->db, serial, id, bot, spiffe, kfpr,
-	    not_after, req.attestation, now, &refused) != 0)
+	    cert_record(api, &req, chain, serial, id, bot, kfpr, not_after,
+	    now, &refused) != 0)
 		goto fail;
 	/* Signed but not recorded: the certificate is dropped unseen. */
 	if (refused != CA_REFUSED_NONE) {
@@ -1386,13 +1400,6 @@ handle_certify(struct ca_api *api, json_t *j, const char *peer,
 		    "the key was certified for a revoked bot");
 		goto out;
 	}
-	/*
-	 * A token key enters the JWK Set only once its certificate is
-	 * recorded; if this fails the key stays out of the set, where every
-	 * JWK Set verifier refuses its tokens, and the agent asks again.
-	 */
-	if (purpose != NULL && token_key_record(api, chain, serial) != 0)
-		goto fail;
 	log_info("ca: issued %s%s to %s (%s, serial %s, until %lld)", spiffe,
 	    purpose != NULL ? " (token key)" : "", peer, kind, serial,
 	    (long long)not_after);

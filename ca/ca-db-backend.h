@@ -86,6 +86,11 @@ struct ca_db_ops {
 	int	(*sync_relax)(struct ca_db *);
 	int	(*ssh_revoked_certs)(struct ca_db *, time_t,
 		    int (*)(const char *, const char *, void *), void *);
+	/* cert_add_live and token_key_add in one transaction. */
+	int	(*token_cert_add_live)(struct ca_db *, const char *,
+		    const char *, const char *, const char *, const char *,
+		    time_t, const char *, time_t, const char *, const char *,
+		    enum ca_refusal *);
 };
 
 /* Host groups' listing, the same SQL for both backends. */

@@ -833,11 +833,19 @@ pg_key_owner(struct ca_db *db, const char *key_fpr, const char *host_id,
  * or has committed and this finds the host revoked. Bot revocations lock
  * the same row (pg_cert_revoke_spiffe).
  */
+static int	pg_token_key_add(struct ca_db *, const char *,
+		    const char *, const char *);
+
+/*
+ * A token key's JWK (kid and jwk not NULL) is recorded in the same
+ * transaction: a certificate row without its token_keys row would pass
+ * for a signing certificate in the JWK Set and SSH queries.
+ */
 static int
-pg_cert_add_live(struct ca_db *db, const char *serial, const char *host_id,
+pg_cert_record(struct ca_db *db, const char *serial, const char *host_id,
     const char *bot, const char *spiffe_id, const char *key_fpr,
-    time_t not_after, const char *attestation, time_t now,
-    enum ca_refusal *refused)
+    time_t not_after, const char *attestation, time_t now, const char *kid,
+    const char *jwk, enum ca_refusal *refused)
 {
 	struct pg_params p;
 	int found = 0, r;
@@ -883,13 +891,37 @@ pg_cert_add_live(struct ca_db *db, const char *serial, const char *host_id,
 	    "spiffe_id, attestation, issued, not_after, key_fpr) VALUES "
 	    "($1, $2, $3, $4, $5, $6, $7, $8)", &p, NULL, NULL)) != 0)
 		goto fail;
-	return pg_commit(db);
+	if (kid != NULL && (r = pg_token_key_add(db, serial, kid, jwk)) != 0)
+		goto fail;
+	if ((r = pg_commit(db)) != 0)
+		goto fail;
+	return 0;
  refuse:
 	pg_rollback(db);
 	return 0;
  fail:
 	pg_rollback(db);
 	return r;
+}
+
+static int
+pg_cert_add_live(struct ca_db *db, const char *serial, const char *host_id,
+    const char *bot, const char *spiffe_id, const char *key_fpr,
+    time_t not_after, const char *attestation, time_t now,
+    enum ca_refusal *refused)
+{
+	return pg_cert_record(db, serial, host_id, bot, spiffe_id, key_fpr,
+	    not_after, attestation, now, NULL, NULL, refused);
+}
+
+static int
+pg_token_cert_add_live(struct ca_db *db, const char *serial,
+    const char *host_id, const char *bot, const char *spiffe_id,
+    const char *key_fpr, time_t not_after, const char *attestation,
+    time_t now, const char *kid, const char *jwk, enum ca_refusal *refused)
+{
+	return pg_cert_record(db, serial, host_id, bot, spiffe_id, key_fpr,
+	    not_after, attestation, now, kid, jwk, refused);
 }
 
 static int
@@ -1554,6 +1586,7 @@ const struct ca_db_ops ca_db_postgres = {
 	.ssh_key_add = pg_ssh_key_add,
 	.ssh_revoked_keys = pg_ssh_revoked_keys,
 	.ssh_revoked_certs = pg_ssh_revoked_certs,
+	.token_cert_add_live = pg_token_cert_add_live,
 	.token_set_group = pg_token_set_group,
 	.token_group = pg_token_group,
 	.host_group = pg_host_group,

@@ -758,13 +758,19 @@ db_key_owner(struct ca_db *db, const char *key_fpr, const char *host_id,
 
 /*
  * BEGIN IMMEDIATE holds the write lock: no revocation runs meanwhile, and
- * no certify of the same key by another host.
+ * no certify of the same key by another host. A token key's JWK (kid and
+ * jwk not NULL) goes in the same transaction: a certificate row without
+ * its token_keys row would pass for a signing certificate in the JWK Set
+ * and SSH queries.
  */
+static int	sqlite_token_key_add(struct ca_db *, const char *,
+		    const char *, const char *);
+
 static int
-sqlite_cert_add_live(struct ca_db *db, const char *serial,
+sqlite_cert_record(struct ca_db *db, const char *serial,
     const char *host_id, const char *bot, const char *spiffe_id,
     const char *key_fpr, time_t not_after, const char *attestation,
-    time_t now, enum ca_refusal *refused)
+    time_t now, const char *kid, const char *jwk, enum ca_refusal *refused)
 {
 	sqlite3_stmt *st;
 	int found = 0, r;
@@ -811,13 +817,38 @@ sqlite_cert_add_live(struct ca_db *db, const char *serial,
 	sqlite3_bind_text(st, 8, key_fpr, -1, SQLITE_STATIC);
 	if ((r = db_step_done(db, st, NULL)) != 0)
 		goto fail;
-	return sqlite_commit(db);
+	if (kid != NULL && (r = sqlite_token_key_add(db, serial, kid,
+	    jwk)) != 0)
+		goto fail;
+	if ((r = sqlite_commit(db)) != 0)
+		goto fail;
+	return 0;
  refuse:
 	sqlite_rollback(db);
 	return 0;
  fail:
 	sqlite_rollback(db);
 	return r;
+}
+
+static int
+sqlite_cert_add_live(struct ca_db *db, const char *serial,
+    const char *host_id, const char *bot, const char *spiffe_id,
+    const char *key_fpr, time_t not_after, const char *attestation,
+    time_t now, enum ca_refusal *refused)
+{
+	return sqlite_cert_record(db, serial, host_id, bot, spiffe_id,
+	    key_fpr, not_after, attestation, now, NULL, NULL, refused);
+}
+
+static int
+sqlite_token_cert_add_live(struct ca_db *db, const char *serial,
+    const char *host_id, const char *bot, const char *spiffe_id,
+    const char *key_fpr, time_t not_after, const char *attestation,
+    time_t now, const char *kid, const char *jwk, enum ca_refusal *refused)
+{
+	return sqlite_cert_record(db, serial, host_id, bot, spiffe_id,
+	    key_fpr, not_after, attestation, now, kid, jwk, refused);
 }
 
 static int
@@ -1523,6 +1554,7 @@ const struct ca_db_ops ca_db_sqlite = {
 	.ssh_key_add = sqlite_ssh_key_add,
 	.ssh_revoked_keys = sqlite_ssh_revoked_keys,
 	.ssh_revoked_certs = sqlite_ssh_revoked_certs,
+	.token_cert_add_live = sqlite_token_cert_add_live,
 	.token_set_group = sqlite_token_set_group,
 	.token_group = sqlite_token_group,
 	.host_group = sqlite_host_group,

@@ -258,6 +258,17 @@ ca_db_cert_add_live(struct ca_db *db, const char *serial,
 }
 
 int
+ca_db_token_cert_add_live(struct ca_db *db, const char *serial,
+    const char *host_id, const char *bot, const char *spiffe_id,
+    const char *key_fpr, time_t not_after, const char *attestation,
+    time_t now, const char *kid, const char *jwk, enum ca_refusal *refused)
+{
+	*refused = CA_REFUSED_NONE;
+	return db->ops->token_cert_add_live(db, serial, host_id, bot,
+	    spiffe_id, key_fpr, not_after, attestation, now, kid, jwk, refused);
+}
+
+int
 ca_db_bot_lift(struct ca_db *db, const char *spiffe_id)
 {
 	return db->ops->bot_lift(db, spiffe_id);

@@ -216,6 +216,19 @@ int	ca_db_cert_add_live(struct ca_db *db, const char *serial,
 	    time_t now, enum ca_refusal *refused);
 
 /*
+ * ca_db_cert_add_live for a token key's certificate, recording its JWK
+ * (kid, jwk as ca_db_token_key_add takes them) in the same transaction:
+ * both rows or neither, so the certificate never passes for a signing
+ * certificate (the JWK Set and SSH queries tell them apart by token_keys).
+ * Errors: _IO (nothing recorded).
+ */
+int	ca_db_token_cert_add_live(struct ca_db *db, const char *serial,
+	    const char *host_id, const char *bot, const char *spiffe_id,
+	    const char *key_fpr, time_t not_after, const char *attestation,
+	    time_t now, const char *kid, const char *jwk,
+	    enum ca_refusal *refused);
+
+/*
  * Lifts the revocation of a bot (its SPIFFE ID and the keys certified for
  * it): it may be certified again; its old certificates stay revoked.
  * Errors: BOTID_ERR_NOT_FOUND (not revoked), _IO.

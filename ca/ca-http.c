@@ -236,9 +236,9 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
  * (evhttp accepts by itself and tells us nothing earlier but tls_bev(),
  * before the socket is known), and closed when over one. Then it is the
  * deadline for the whole request (TLS handshake, headers, body, and the
- * client reading the answer). Closing is a shutdown(): the bufferevent
- * sees the end of the stream and evhttp frees the connection by its
- * ordinary path, and with it conn.
+ * answer written to the socket: reply_written()). Closing is a
+ * shutdown(): the bufferevent sees the end of the stream and evhttp frees
+ * the connection by its ordinary path, and with it conn.
  */
 static void
 on_conn_timer(evutil_socket_t unused, short what, void *arg)
@@ -381,20 +381,37 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 /*
  * After an answer is queued: the headers and the body are two chains of
  * the output buffer, which bufferevent_openssl would send as two TLS
- * records (two segments); joined, they go out as one. The connection's
- * deadline starts again for the next request on it.
+ * records (two segments); joined, they go out as one.
  */
 static void
 reply_sent(struct evhttp_connection *evcon)
 {
 	struct bufferevent *bev;
-	struct conn *c;
-	SSL *ssl;
 
 	if (evcon == NULL ||
 	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
 		return;
 	(void)evbuffer_pullup(bufferevent_get_output(bev), -1);
+}
+
+/*
+ * evhttp has written the whole answer to the socket: the connection's
+ * deadline starts again for the next request on it. Not when the answer
+ * was queued: a client that does not read it would then keep the
+ * connection for a second request_timeout, the answer still unsent.
+ */
+static void
+reply_written(struct evhttp_request *req, void *unused)
+{
+	struct evhttp_connection *evcon;
+	struct bufferevent *bev;
+	struct conn *c;
+	SSL *ssl;
+
+	(void)unused;
+	if ((evcon = evhttp_request_get_connection(req)) == NULL ||
+	    (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
+		return;
 	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
 	    (c = SSL_get_ex_data(ssl, conn_index)) != NULL && c->started &&
 	    evtimer_add(c->deadline, &c->s->deadline) != 0)
@@ -460,6 +477,7 @@ on_request(struct evhttp_request *req, void *arg)
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Retry-After", wait);
 	}
+	evhttp_request_set_on_complete_cb(req, reply_written, NULL);
 	evhttp_send_reply(req, status, status == 200 ? "OK" : "Refused", out);
 	reply_sent(conn);
  out:

@@ -130,6 +130,36 @@ expect_status 409 POST /v1/activate "$T/mix-activate.json"
 grep -q 'credential activation failed' "$BOTID_CA_LOG" ||
     fail "the CA log does not say the activation failed"
 
+# An enrolment session past its lifetime is refused with 410 and left
+# unused, and no host is enrolled: its expiry is moved back in the CA's
+# database rather than waited for.
+if [ -n "${BOTID_TEST_PG:-}" ]; then
+	db_sql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -A -t "$(pg_database ca)" -c "$1"; }
+else
+	db_sql() { sqlite3 "$T/ca/ca.db" "$1"; }
+fi
+"$CA" token create -c "$BOTID_CA_CONF" --ttl 10m >"$T/token-exp"
+"$PYTHON3" - "$T" <<'PY' || fail "cannot build the enrolment"
+import json, sys
+t = sys.argv[1]
+e = json.load(open(f"{t}/mix.json"))
+e["join_token"] = open(f"{t}/token-exp").read().strip()
+json.dump(e, open(f"{t}/exp.json", "w"))
+PY
+expect_status 200 POST /v1/enrol "$T/exp.json"
+session=$("$PYTHON3" -c 'import json,sys; print(json.load(open(sys.argv[1]))["session"])' "$T/body")
+db_sql "UPDATE sessions SET expires = 1 WHERE id = '$session'"
+hosts0=$(db_sql "SELECT count(*) FROM hosts")
+printf '{"session":"%s","secret":"%s","host_key_attest":"AAA=","host_key_signature":"AAA="}' \
+    "$session" "$(head -c 32 /dev/urandom | base64 -w0)" >"$T/exp-activate.json"
+expect_status 410 POST /v1/activate "$T/exp-activate.json"
+grep -q '"enrolment session expired"' "$T/body" ||
+    fail "expired session: unclear reason: $(cat "$T/body")"
+[ "$(db_sql "SELECT used FROM sessions WHERE id = '$session'")" = 0 ] ||
+    fail "an expired session was used"
+[ "$(db_sql "SELECT count(*) FROM hosts")" = "$hosts0" ] ||
+    fail "an expired session enrolled a host"
+
 # Revocation of a bot: its certificates are on a CRL signed by the CA.
 host_id=$(sed -n 's/.*"host_id": *"\([0-9a-f]*\)".*/\1/p' "$T/state/attest/host.json")
 spiffe="spiffe://test.botid/host/$host_id/bot/probe"

@@ -50,6 +50,15 @@ wait_log() {
 	fail "the CA log never says '$1': $(tail -5 "$BOTID_CA_LOG")"
 }
 
+# A client that sends one whole request and then reads nothing: its
+# connection is closed request_timeout (10 s) after the answer was
+# written, not sooner, and the answer was sent before. It runs beside the
+# flood, whose own deadline the test waits for anyway.
+"$PYTHON3" "$top_srcdir/tests/integration/ca-slow-reader.py" idle \
+    "$(cat "$T/ca/port")" "$BOTID_CA_BUNDLE" "$T/reader" &
+register_pid $!
+reader=$!
+
 lines0=$(wc -l <"$BOTID_CA_LOG")
 t0=$(date +%s)
 cpu0=$(cpu_ticks)
@@ -95,6 +104,14 @@ if grep "(max_connections)" "$BOTID_CA_LOG"; then
 fi
 wait_log "took longer than 10 s; closing"
 
+wait "$reader" || fail "the slow reader failed"
+read -r secs status <"$T/reader"
+echo "the reader's connection closed $secs s after its request: $status"
+[ "$status" = "HTTP/1.1 200 OK" ] || fail "the reader got no answer: $status"
+# The CA's timer may run from a time its loop read a little earlier.
+awk -v s="$secs" 'BEGIN { exit !(s >= 9.5) }' ||
+    fail "the reader was closed $secs s after its request, before request_timeout"
+
 touch "$T/stop"
 wait "$flood" || fail "the flood client failed"
 cpu1=$(cpu_ticks)
@@ -127,6 +144,19 @@ out=$( (printf 'R\n'; sleep 15) | timeout 30 openssl s_client -tls1_2 \
     -connect "127.0.0.1:$port" -CAfile "$BOTID_CA_BUNDLE" 2>&1) || true
 case $out in *RENEGOTIATING*"no renegotiation"*) ;;
 *) fail "TLS renegotiation was not refused: $(echo "$out" | tail -3)";; esac
+
+# TLS below 1.2 is refused by the CA: s_client offers only TLS 1.1, then
+# only TLS 1.0, at security level 0 so that this OpenSSL would allow it,
+# and the CA answers with the protocol_version alert (70); no session.
+for v in -tls1_1 -tls1; do
+	out=$(timeout 30 openssl s_client "$v" -cipher 'DEFAULT:@SECLEVEL=0' \
+	    -connect "127.0.0.1:$port" -CAfile "$BOTID_CA_BUNDLE" \
+	    </dev/null 2>&1) && fail "s_client $v: a handshake succeeded"
+	case $out in *"alert protocol version"*"alert number 70"*) ;;
+	*) fail "s_client $v: not the CA's refusal: $(echo "$out" | tail -3)";; esac
+	case $out in *"Cipher is (NONE)"*) ;;
+	*) fail "s_client $v: a cipher was agreed: $(echo "$out" | grep Cipher)";; esac
+done
 
 # Still serving after the flood.
 code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 60 \

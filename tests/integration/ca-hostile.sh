@@ -6,7 +6,10 @@
 # bodies, and enrols the EK certificate's own key with edited
 # objectAttributes (a 500 "cannot make a credential for this EK" before),
 # and certifies a TPM key on NIST P-224 (a 500 after the nonce was used).
-# Nothing was issued or revoked by it, and the CA still serves.
+# Nothing was issued or revoked by it, and the CA still serves. A client
+# that asks slowly for a large CRL and does not read it is closed at
+# request_timeout from its connection, not a request_timeout after its
+# request.
 set -euo pipefail
 . "$top_srcdir/tests/integration/common.sh"
 botid_setup
@@ -18,7 +21,7 @@ REQUESTS="$top_builddir/tests/integration/ca-certify-requests"
 
 # The walk asks for a fresh nonce per mutated body, most never used:
 # nonce_max would answer 429 long before the end.
-start_ca ca "$BOTID_EK_CA_CHAIN" "nonce_max = 10000"
+start_ca ca "$BOTID_EK_CA_CHAIN" "nonce_max = 10000" "request_timeout = 10"
 agent_conf_begin
 agent_add_bot probe tpm ecdsa-p256 "uid:$(id -u)"
 "$CA" token create -c "$BOTID_CA_CONF" --ttl 10m >"$T/token"
@@ -101,6 +104,24 @@ grep -q '"error":"bot probe: key policy: ECC curve P-224 is not allowed"' \
     "$T/p224/answer" || fail "P-224: unclear reason: $(cat "$T/p224/answer")"
 grep -q '"chain"' "$T/p224/answer" && fail "a P-224 key got a certificate"
 
+# A client that asks slowly for an answer it then does not read: a CRL
+# made large (5000 revoked rows written into the CA's database) cannot all
+# leave the CA towards its tiny MSS and receive buffer. Its connection is
+# closed request_timeout after it was opened, not sooner, and not a whole
+# request_timeout after the request's last byte (the old CA started the
+# deadline again when the answer was queued: a client holding a connection
+# for twice request_timeout). It runs beside the walk.
+sqlite3 "$T/ca/ca.db" "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL
+    SELECT i + 1 FROM n WHERE i < 5000) INSERT INTO certs (serial, host_id,
+    spiffe_id, attestation, issued, not_after, revoked_at) SELECT
+    printf('FF%030X', i), 'filler', 'spiffe://test.botid/filler', 'tpm', 1,
+    $(($(date +%s) + 86400)), 1 FROM n"
+"$PYTHON3" "$top_srcdir/tests/integration/ca-slow-reader.py" stalled \
+    "$(cat "$T/ca/port")" "$BOTID_CA_BUNDLE" "$BOTID_CA_LOG" 10 \
+    "$T/reader" &
+register_pid $!
+reader=$!
+
 count_rows() {
 	"$CA" inventory -c "$BOTID_CA_CONF" | grep -c "$1" || true
 }
@@ -111,6 +132,19 @@ revoked0=$(count_rows revoked)
 	cat "$T/hostile.out"
 	fail "a hostile request got a 5xx"
 }
+wait "$reader" || fail "the slow reader failed"
+read -r from_conn from_req status got length <"$T/reader"
+echo "stalled reader: closed $from_conn s after connecting," \
+    "$from_req s after its request; HTTP $status, $got of $length bytes"
+[ "$status" = 200 ] || fail "the stalled reader got no answer: $status"
+if [ "$length" -le 0 ] || [ "$got" -ge "$length" ]; then
+	fail "the CRL left the CA whole ($got of $length): nothing was stalled"
+fi
+# The CA's timer may run from a time its loop read a little earlier.
+awk -v s="$from_conn" 'BEGIN { exit !(s >= 9.5) }' ||
+    fail "closed $from_conn s after connecting, before request_timeout"
+awk -v s="$from_req" 'BEGIN { exit !(s < 10) }' ||
+    fail "closed $from_req s after the request: the deadline started again"
 cat "$T/hostile.out"
 tail -1 "$T/hostile.out" | grep -q '^ok [0-9]' || fail "the walk did not finish"
 # refuse() logs a 5xx as "WHAT from PEER failed: ...", a 4xx as "refused".

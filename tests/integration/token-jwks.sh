@@ -67,6 +67,25 @@ echo "scopes = inventory:read" >>"$AGENT_CONF"
     >"$T/join.token"
 check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
     --ca-bundle "$BOTID_CA_BUNDLE" --join-token-file "$T/join.token"
+
+# --- A token key's certificate and its JWK: both rows or neither ---------------
+# The CA's database refuses every token_keys row until the trigger goes:
+# each token key's certify then fails (500) and must leave no certificate
+# row, which the JWK Set and SSH queries would take for a signing
+# certificate (the old CA committed the certificate first).
+if [ -n "${BOTID_TOKEN_JWKS_PG:-}" ]; then
+	db_sql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -A -t "$(pg_database ca)" -c "$1"; }
+	db_sql "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS
+	    \$\$BEGIN RAISE EXCEPTION 'refused by the test'; END\$\$;
+	    CREATE TRIGGER test_refuse BEFORE INSERT ON token_keys
+	    FOR EACH ROW EXECUTE FUNCTION test_refuse()"
+	undo_trigger="DROP TRIGGER test_refuse ON token_keys"
+else
+	db_sql() { sqlite3 "$T/ca/ca.db" "$1"; }
+	db_sql "CREATE TRIGGER test_refuse BEFORE INSERT ON token_keys
+	    BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+	undo_trigger="DROP TRIGGER test_refuse"
+fi
 start_agent
 
 # Wait for each certificate: the bot's, then its token key's.
@@ -80,14 +99,40 @@ for bot in tbot pbot plain; do
 	[ -n "$ok" ] || fail "no certificate for $bot: $(tail -5 "$AGENT_LOG")"
 done
 for bot in tbot pbot; do
+	for _ in $(seq 1 300); do
+		grep -q "bot $bot+jwt: no certificate" "$AGENT_LOG" && break
+		sleep 0.2
+	done
+	grep -q "bot $bot+jwt: no certificate: .*500" "$AGENT_LOG" ||
+	    fail "$bot's token key was not refused with 500: $(grep "$bot" "$AGENT_LOG" | tail -3)"
+done
+grep -q 'ca: certify from .* failed: internal error' "$BOTID_CA_LOG" ||
+    fail "botid-ca did not log the failed certify: $(tail -3 "$BOTID_CA_LOG")"
+# Only the three signing certificates are recorded, no token key is served.
+[ "$(db_sql "SELECT count(*) FROM certs WHERE bot IS NOT NULL")" -eq 3 ] ||
+    fail "a refused token key's certificate was recorded: $(db_sql "SELECT serial, bot FROM certs")"
+[ "$(db_sql "SELECT count(*) FROM token_keys")" -eq 0 ] || fail "a JWK was recorded"
+curl -sf --cacert "$BOTID_CA_BUNDLE" "$BOTID_CA_URL/.well-known/jwks.json" \
+    >"$T/jwks0.json" || fail "no JWKS"
+[ "$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["keys"]))' \
+    "$T/jwks0.json")" -eq 0 ] ||
+    fail "the JWK Set serves a key: $(cat "$T/jwks0.json")"
+# Once the database takes the rows again, the agent's retry records both.
+db_sql "$undo_trigger"
+for bot in tbot pbot; do
 	ok=
-	for _ in $(seq 1 150); do
+	for _ in $(seq 1 300); do
 		botid_cli jwt "$bot" --aud probe >/dev/null 2>&1 &&
 		    { ok=1; break; }
 		sleep 0.2
 	done
 	[ -n "$ok" ] || fail "no token key for $bot: $(tail -5 "$AGENT_LOG")"
 done
+[ "$(db_sql "SELECT count(*) FROM token_keys k JOIN certs c ON
+    c.serial = k.serial")" -eq 2 ] ||
+    fail "the token keys' rows: $(db_sql "SELECT serial FROM token_keys")"
+[ "$(db_sql "SELECT count(*) FROM certs WHERE bot IS NOT NULL")" -eq 5 ] ||
+    fail "certificate rows: $(db_sql "SELECT serial, bot FROM certs")"
 host_id=$(sed -n 's/.*"host_id": *"\([0-9a-f]*\)".*/\1/p' \
     "$T/state/attest/host.json")
 spiffe="spiffe://$TD/host/$host_id/bot/tbot"
