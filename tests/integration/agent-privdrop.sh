@@ -179,24 +179,31 @@ mv "$AUDIT_LOG.away" "$AUDIT_LOG"
 echo "root's key" >"$T/secret/hl-key"
 echo "root's log" >"$T/secret/hl-log"
 chmod 0600 "$T/secret/hl-key" "$T/secret/hl-log"
-# hardlink_refused NAME TARGET: the agent refuses the hard link NAME.
-hardlink_refused() {
-	local before pid rc=0
-	before=$(stat -c '%u:%g %a' "$2"; sha256sum <"$2")
+# start_refused CONF OUT WHAT: starts the agent on CONF (in the
+# background: an agent that accepts it keeps running), its output in OUT,
+# and fails unless it exits non-zero without ever serving.
+start_refused() {
+	local pid rc=0
 	rm -f "$AGENT_SOCK"
-	"$AGENT" -c "$AGENT_CONF" >"$T/hl.out" 2>&1 &
+	"$AGENT" -c "$1" >"$2" 2>&1 &
 	pid=$!
 	register_pid "$pid"
 	for _ in $(seq 1 600); do
 		kill -0 "$pid" 2>/dev/null || break
 		if botid_cli version >/dev/null 2>&1; then
 			kill "$pid"
-			fail "$1: the agent started and serves ($2 is now $(stat -c %U:%G "$2"))"
+			fail "$3: the agent started and serves"
 		fi
 		sleep 0.1
 	done
 	wait "$pid" || rc=$?
-	[ "$rc" -ne 0 ] || fail "$1: the agent exited 0"
+	[ "$rc" -ne 0 ] || fail "$3: the agent exited 0"
+}
+# hardlink_refused NAME TARGET: the agent refuses the hard link NAME.
+hardlink_refused() {
+	local before
+	before=$(stat -c '%u:%g %a' "$2"; sha256sum <"$2")
+	start_refused "$AGENT_CONF" "$T/hl.out" "$1 (to $2)"
 	grep -qF "refusing to give $1 to the agent's user: it has 2 hard links" \
 	    "$T/hl.out" || fail "$1: not refused as a hard link: $(cat "$T/hl.out")"
 	[ "$(stat -c '%u:%g %a' "$2"; sha256sum <"$2")" = "$before" ] ||
@@ -222,22 +229,7 @@ for c in group botid; do
 	group) why="writable by its group; refusing to trust it as root";;
 	botid) why="owned by uid $buid, not root; refusing to trust it as root";;
 	esac
-	rm -f "$AGENT_SOCK"
-	# In the background: an agent that accepts the file keeps running.
-	"$AGENT" -c "$T/$c.conf" >"$T/$c.out" 2>&1 &
-	pid=$!
-	register_pid "$pid"
-	for _ in $(seq 1 600); do
-		kill -0 "$pid" 2>/dev/null || break
-		if botid_cli version >/dev/null 2>&1; then
-			kill "$pid"
-			fail "$c.conf: the agent started and serves"
-		fi
-		sleep 0.1
-	done
-	rc=0
-	wait "$pid" || rc=$?
-	[ "$rc" -ne 0 ] || fail "$c.conf: the agent exited 0"
+	start_refused "$T/$c.conf" "$T/$c.out" "$c.conf"
 	[ "$(wc -l <"$T/$c.out")" -eq 1 ] && grep -qF "$why" "$T/$c.out" ||
 	    fail "$c.conf: not the one-line refusal: $(cat "$T/$c.out")"
 	[ ! -e "$AGENT_SOCK" ] || fail "$c.conf: a socket was made"
