@@ -44,8 +44,6 @@ struct ca_db_ops {
 	int	(*revoked)(struct ca_db *, time_t,
 		    int (*)(const char *, time_t, int, void *), void *);
 	int	(*inventory)(struct ca_db *, FILE *);
-	int	(*token_key_add)(struct ca_db *, const char *, const char *,
-		    const char *);
 	int	(*token_keys)(struct ca_db *, time_t, long,
 		    int (*)(const char *, void *), void *);
 	int	(*anchor_latest)(struct ca_db *, const char *,
@@ -86,7 +84,7 @@ struct ca_db_ops {
 	int	(*sync_relax)(struct ca_db *);
 	int	(*ssh_revoked_certs)(struct ca_db *, time_t,
 		    int (*)(const char *, const char *, void *), void *);
-	/* cert_add_live and token_key_add in one transaction. */
+	/* cert_add_live and the token key's JWK row in one transaction. */
 	int	(*token_cert_add_live)(struct ca_db *, const char *,
 		    const char *, const char *, const char *, const char *,
 		    time_t, const char *, time_t, const char *, const char *,

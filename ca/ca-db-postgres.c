@@ -1567,7 +1567,6 @@ const struct ca_db_ops ca_db_postgres = {
 	.host_revoke_certs = pg_host_revoke_certs,
 	.revoked = pg_revoked,
 	.inventory = pg_inventory,
-	.token_key_add = pg_token_key_add,
 	.token_keys = pg_token_keys,
 	.anchor_latest = pg_anchor_latest,
 	.anchor_add = pg_anchor_add,

@@ -1535,7 +1535,6 @@ const struct ca_db_ops ca_db_sqlite = {
 	.host_revoke_certs = sqlite_host_revoke_certs,
 	.revoked = sqlite_revoked,
 	.inventory = sqlite_inventory,
-	.token_key_add = sqlite_token_key_add,
 	.token_keys = sqlite_token_keys,
 	.anchor_latest = sqlite_anchor_latest,
 	.anchor_add = sqlite_anchor_add,

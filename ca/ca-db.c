@@ -191,13 +191,6 @@ ca_db_revoked(struct ca_db *db, time_t now,
 }
 
 int
-ca_db_token_key_add(struct ca_db *db, const char *serial, const char *kid,
-    const char *jwk)
-{
-	return db->ops->token_key_add(db, serial, kid, jwk);
-}
-
-int
 ca_db_token_keys(struct ca_db *db, time_t now, long overlap,
     int (*fn)(const char *, void *), void *arg)
 {

@@ -131,12 +131,6 @@ int	ca_db_revoked(struct ca_db *db, time_t now,
 	    int (*fn)(const char *serial, time_t revoked, int reason,
 	    void *arg), void *arg);
 /*
- * Records the JWK (compact JSON with kid, x5c...) of the token key whose
- * certificate serial was just added with ca_db_cert_add_live.
- */
-int	ca_db_token_key_add(struct ca_db *db, const char *serial,
-	    const char *kid, const char *jwk);
-/*
  * Calls fn with the JWK of every token key to serve at now: certificate
  * and host not revoked, certificate not expired, its bot holding a valid
  * signing certificate, one entry per key, and a key replaced by a newer
@@ -217,7 +211,7 @@ int	ca_db_cert_add_live(struct ca_db *db, const char *serial,
 
 /*
  * ca_db_cert_add_live for a token key's certificate, recording its JWK
- * (kid, jwk as ca_db_token_key_add takes them) in the same transaction:
+ * (kid, and jwk: compact JSON with kid, x5c...) in the same transaction:
  * both rows or neither, so the certificate never passes for a signing
  * certificate (the JWK Set and SSH queries tell them apart by token_keys).
  * Errors: _IO (nothing recorded).
