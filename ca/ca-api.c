@@ -84,6 +84,18 @@ reply_json(struct reply *rp, int status, json_t *j)
 	}
 }
 
+/* A refusal logged with the client; returns its body, {"error": msg}. */
+static json_t *
+refusal(const char *peer, const char *what, int status, const char *msg)
+{
+	if (status >= 500)
+		log_err("ca: %s from %s failed: %s", what, peer, msg);
+	else
+		log_warn("ca: %s from %s refused (%d): %s", what, peer, status,
+		    msg);
+	return json_pack("{s:s}", "error", msg);
+}
+
 /* A refusal: logged with the client, and sent as {"error": ...}. */
 static void
 refuse(struct reply *rp, const char *peer, const char *what, int status,
@@ -99,12 +111,7 @@ refuse(struct reply *rp, const char *peer, const char *what, int status,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (status >= 500)
-		log_err("ca: %s from %s failed: %s", what, peer, msg);
-	else
-		log_warn("ca: %s from %s refused (%d): %s", what, peer, status,
-		    msg);
-	reply_json(rp, status, json_pack("{s:s}", "error", msg));
+	reply_json(rp, status, refusal(peer, what, status, msg));
 }
 
 /*
@@ -724,14 +731,20 @@ host_load(struct ca_api *api, const char *id, const char *what,
 		return -1;
 	}
 	if (h->revoked) {
+		char msg[512];
+		json_t *body;
+
 		/*
 		 * Said in a member as well as in words: the agent destroys
 		 * its keys on it when deprovisioning (doc/ca-api.md).
 		 */
-		log_warn("ca: %s from %s refused (403): host %s is revoked",
-		    what, peer, id);
-		reply_json(rp, 403, json_pack("{s:s++, s:b}", "error",
-		    "host ", id, " is revoked", "host_revoked", 1));
+		snprintf(msg, sizeof(msg), "host %s is revoked", id);
+		if ((body = refusal(peer, what, 403, msg)) != NULL &&
+		    json_object_set_new(body, "host_revoked", json_true()) != 0) {
+			json_decref(body);
+			body = NULL;	/* answered 500 by reply_json */
+		}
+		reply_json(rp, 403, body);
 		return -1;
 	}
 	return 0;
