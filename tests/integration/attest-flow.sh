@@ -90,15 +90,7 @@ BOTID_CA_LOG=${ca1[3]} BOTID_CA_PID=${ca1[4]}
 [ "$sums" = "$(cd "$T/state/attest" && sha256sum -- *)" ] ||
     fail "the refused enrolment with a second CA changed the provisioning state"
 # ca2_sql QUERY: on ca2's database, SQLite or (ca-postgres.sh) PostgreSQL.
-ca2_sql() {
-	local uri
-	if [ -n "${BOTID_TEST_PG:-}" ]; then
-		uri=$(pg_database ca2)
-		pg_sql "${uri##*/}" "$1"
-	else
-		sqlite3 "$T/ca2/ca.db" "$1"
-	fi
-}
+ca2_sql() { ca_sql ca2 "$1"; }
 for q in "SELECT count(*) FROM sessions" "SELECT count(*) FROM hosts" \
     "SELECT count(*) FROM tokens WHERE used_at IS NOT NULL"; do
 	[ "$(ca2_sql "$q")" = 0 ] ||

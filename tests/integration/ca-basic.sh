@@ -133,11 +133,7 @@ grep -q 'credential activation failed' "$BOTID_CA_LOG" ||
 # An enrolment session past its lifetime is refused with 410 and left
 # unused, and no host is enrolled: its expiry is moved back in the CA's
 # database rather than waited for.
-if [ -n "${BOTID_TEST_PG:-}" ]; then
-	db_sql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -A -t "$(pg_database ca)" -c "$1"; }
-else
-	db_sql() { sqlite3 "$T/ca/ca.db" "$1"; }
-fi
+db_sql() { ca_sql ca "$1"; }
 "$CA" token create -c "$BOTID_CA_CONF" --ttl 10m >"$T/token-exp"
 "$PYTHON3" - "$T" <<'PY' || fail "cannot build the enrolment"
 import json, sys

@@ -333,11 +333,7 @@ expect_status 403 POST /v1/ssh/certify "$T/req.json"
 
 # ---- a revoked key the CA cannot encode (its row damaged in the
 # database): no KRL at all rather than one that lets that key in again.
-if [ -n "${BOTID_CA_SSH_PG:-}" ]; then
-	db_sql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -A -t "$(pg_database ca)" -c "$1"; }
-else
-	db_sql() { sqlite3 "$T/ca/ca.db" "$1"; }
-fi
+db_sql() { ca_sql ca "$1"; }
 tline=$(cut -d' ' -f1,2 "$T/tbot.pub")
 db_sql "UPDATE ssh_keys SET key_line = 'ecdsa-sha2-nistp256 !!!!' WHERE key_line = '$tline'"
 [ "$(db_sql "SELECT count(*) FROM ssh_keys WHERE key_line = '$tline'")" -eq 0 ] ||

@@ -250,6 +250,18 @@ start_ca() {
 	BOTID_CA_PID=$pid
 }
 
+# ca_sql NAME SQL: runs SQL on the database of the CA start_ca made in
+# $T/NAME (PostgreSQL when BOTID_TEST_PG is set, else its SQLite file) and
+# prints the rows, one a line, columns joined by '|'.
+ca_sql() {
+	if [ -n "${BOTID_TEST_PG:-}" ]; then
+		"$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -A -t \
+		    "$(pg_database "$1")" -c "$2"
+	else
+		sqlite3 "$T/$1/ca.db" "$2"
+	fi
+}
+
 # A test run against PostgreSQL (ca-postgres.sh) finds its helpers here.
 if [ -n "${BOTID_TEST_PG:-}" ]; then
 	# shellcheck source=pg-common.sh

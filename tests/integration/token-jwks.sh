@@ -73,15 +73,14 @@ check "$PROVISION" -c "$AGENT_CONF" --ca "$BOTID_CA_URL" \
 # each token key's certify then fails (500) and must leave no certificate
 # row, which the JWK Set and SSH queries would take for a signing
 # certificate (the old CA committed the certificate first).
+db_sql() { ca_sql ca "$1"; }
 if [ -n "${BOTID_TOKEN_JWKS_PG:-}" ]; then
-	db_sql() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -A -t "$(pg_database ca)" -c "$1"; }
 	db_sql "CREATE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS
 	    \$\$BEGIN RAISE EXCEPTION 'refused by the test'; END\$\$;
 	    CREATE TRIGGER test_refuse BEFORE INSERT ON token_keys
 	    FOR EACH ROW EXECUTE FUNCTION test_refuse()"
 	undo_trigger="DROP TRIGGER test_refuse ON token_keys"
 else
-	db_sql() { sqlite3 "$T/ca/ca.db" "$1"; }
 	db_sql "CREATE TRIGGER test_refuse BEFORE INSERT ON token_keys
 	    BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
 	undo_trigger="DROP TRIGGER test_refuse"
