@@ -49,6 +49,16 @@ await_init(struct botid_await *w)
 	w->gate.backoff = w->gate.skip = w->gate.good = w->gate.missed = 0;
 }
 
+/* A back-off doubled, from BOTID_SPIN_BACKOFF_MIN up to _MAX. */
+static uint32_t
+await_backoff_next(uint32_t backoff)
+{
+	if (backoff < BOTID_SPIN_BACKOFF_MIN)
+		return BOTID_SPIN_BACKOFF_MIN;
+	return backoff < BOTID_SPIN_BACKOFF_MAX / 2 ? backoff * 2 :
+	    BOTID_SPIN_BACKOFF_MAX;
+}
+
 /* Whether this wait, which the average rules out, polls as a probe. */
 static int
 await_probe_due(struct botid_await *w)
@@ -63,10 +73,7 @@ await_probe_due(struct botid_await *w)
 static void
 await_probe_failed(struct botid_await *w)
 {
-	if (w->probe_every < BOTID_SPIN_BACKOFF_MIN)
-		w->probe_every = BOTID_SPIN_BACKOFF_MIN;
-	else if (w->probe_every < BOTID_SPIN_BACKOFF_MAX)
-		w->probe_every *= 2;
+	w->probe_every = await_backoff_next(w->probe_every);
 	w->probe_in = w->probe_every;
 }
 
@@ -163,12 +170,7 @@ await_gate_record(struct botid_spin_gate *g, uint64_t longest_round_ns,
 	 * probe doubles the back-off; a probe (and the spin after it, since
 	 * one failure alone is forgiven) costs at most a time slice each.
 	 */
-	if (g->backoff == 0)
-		g->backoff = BOTID_SPIN_BACKOFF_MIN;
-	else if (g->backoff < BOTID_SPIN_BACKOFF_MAX / 2)
-		g->backoff *= 2;
-	else
-		g->backoff = BOTID_SPIN_BACKOFF_MAX;
+	g->backoff = await_backoff_next(g->backoff);
 	g->skip = g->backoff;
 	return res;
 }
