@@ -53,9 +53,11 @@ struct ca_db_ops {
 	int	(*anchor_each)(struct ca_db *,
 		    int (*)(const struct ca_anchor *, void *), void *);
 	int	(*ek_revoked)(struct ca_db *, const char *);
+	/* A token key's JWK (kid, jwk; NULL: none) in the same transaction. */
 	int	(*cert_add_live)(struct ca_db *, const char *, const char *,
 		    const char *, const char *, const char *, time_t,
-		    const char *, time_t, enum ca_refusal *);
+		    const char *, time_t, const char *, const char *,
+		    enum ca_refusal *);
 	int	(*bot_lift)(struct ca_db *, const char *);
 	int	(*nonce_add_capped)(struct ca_db *, const uint8_t *, size_t,
 		    const char *, time_t, time_t, unsigned int);
@@ -84,11 +86,6 @@ struct ca_db_ops {
 	int	(*sync_relax)(struct ca_db *);
 	int	(*ssh_revoked_certs)(struct ca_db *, time_t,
 		    int (*)(const char *, const char *, void *), void *);
-	/* cert_add_live and the token key's JWK row in one transaction. */
-	int	(*token_cert_add_live)(struct ca_db *, const char *,
-		    const char *, const char *, const char *, const char *,
-		    time_t, const char *, time_t, const char *, const char *,
-		    enum ca_refusal *);
 };
 
 /* Host groups' listing, the same SQL for both backends. */

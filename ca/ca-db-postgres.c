@@ -905,26 +905,6 @@ pg_cert_record(struct ca_db *db, const char *serial, const char *host_id,
 }
 
 static int
-pg_cert_add_live(struct ca_db *db, const char *serial, const char *host_id,
-    const char *bot, const char *spiffe_id, const char *key_fpr,
-    time_t not_after, const char *attestation, time_t now,
-    enum ca_refusal *refused)
-{
-	return pg_cert_record(db, serial, host_id, bot, spiffe_id, key_fpr,
-	    not_after, attestation, now, NULL, NULL, refused);
-}
-
-static int
-pg_token_cert_add_live(struct ca_db *db, const char *serial,
-    const char *host_id, const char *bot, const char *spiffe_id,
-    const char *key_fpr, time_t not_after, const char *attestation,
-    time_t now, const char *kid, const char *jwk, enum ca_refusal *refused)
-{
-	return pg_cert_record(db, serial, host_id, bot, spiffe_id, key_fpr,
-	    not_after, attestation, now, kid, jwk, refused);
-}
-
-static int
 pg_bot_lift(struct ca_db *db, const char *spiffe_id)
 {
 	struct pg_params p;
@@ -1572,7 +1552,7 @@ const struct ca_db_ops ca_db_postgres = {
 	.anchor_add = pg_anchor_add,
 	.anchor_each = pg_anchor_each,
 	.ek_revoked = pg_ek_revoked,
-	.cert_add_live = pg_cert_add_live,
+	.cert_add_live = pg_cert_record,
 	.bot_lift = pg_bot_lift,
 	.nonce_add_capped = pg_nonce_add_capped,
 	.purge = pg_purge,
@@ -1585,7 +1565,6 @@ const struct ca_db_ops ca_db_postgres = {
 	.ssh_key_add = pg_ssh_key_add,
 	.ssh_revoked_keys = pg_ssh_revoked_keys,
 	.ssh_revoked_certs = pg_ssh_revoked_certs,
-	.token_cert_add_live = pg_token_cert_add_live,
 	.token_set_group = pg_token_set_group,
 	.token_group = pg_token_group,
 	.host_group = pg_host_group,

@@ -832,26 +832,6 @@ sqlite_cert_record(struct ca_db *db, const char *serial,
 }
 
 static int
-sqlite_cert_add_live(struct ca_db *db, const char *serial,
-    const char *host_id, const char *bot, const char *spiffe_id,
-    const char *key_fpr, time_t not_after, const char *attestation,
-    time_t now, enum ca_refusal *refused)
-{
-	return sqlite_cert_record(db, serial, host_id, bot, spiffe_id,
-	    key_fpr, not_after, attestation, now, NULL, NULL, refused);
-}
-
-static int
-sqlite_token_cert_add_live(struct ca_db *db, const char *serial,
-    const char *host_id, const char *bot, const char *spiffe_id,
-    const char *key_fpr, time_t not_after, const char *attestation,
-    time_t now, const char *kid, const char *jwk, enum ca_refusal *refused)
-{
-	return sqlite_cert_record(db, serial, host_id, bot, spiffe_id,
-	    key_fpr, not_after, attestation, now, kid, jwk, refused);
-}
-
-static int
 sqlite_bot_lift(struct ca_db *db, const char *spiffe_id)
 {
 	sqlite3_stmt *st;
@@ -1540,7 +1520,7 @@ const struct ca_db_ops ca_db_sqlite = {
 	.anchor_add = sqlite_anchor_add,
 	.anchor_each = sqlite_anchor_each,
 	.ek_revoked = sqlite_ek_revoked,
-	.cert_add_live = sqlite_cert_add_live,
+	.cert_add_live = sqlite_cert_record,
 	.bot_lift = sqlite_bot_lift,
 	.nonce_add_capped = sqlite_nonce_add_capped,
 	.purge = sqlite_purge,
@@ -1553,7 +1533,6 @@ const struct ca_db_ops ca_db_sqlite = {
 	.ssh_key_add = sqlite_ssh_key_add,
 	.ssh_revoked_keys = sqlite_ssh_revoked_keys,
 	.ssh_revoked_certs = sqlite_ssh_revoked_certs,
-	.token_cert_add_live = sqlite_token_cert_add_live,
 	.token_set_group = sqlite_token_set_group,
 	.token_group = sqlite_token_group,
 	.host_group = sqlite_host_group,

@@ -247,7 +247,7 @@ ca_db_cert_add_live(struct ca_db *db, const char *serial,
 {
 	*refused = CA_REFUSED_NONE;
 	return db->ops->cert_add_live(db, serial, host_id, bot, spiffe_id,
-	    key_fpr, not_after, attestation, now, refused);
+	    key_fpr, not_after, attestation, now, NULL, NULL, refused);
 }
 
 int
@@ -257,8 +257,8 @@ ca_db_token_cert_add_live(struct ca_db *db, const char *serial,
     time_t now, const char *kid, const char *jwk, enum ca_refusal *refused)
 {
 	*refused = CA_REFUSED_NONE;
-	return db->ops->token_cert_add_live(db, serial, host_id, bot,
-	    spiffe_id, key_fpr, not_after, attestation, now, kid, jwk, refused);
+	return db->ops->cert_add_live(db, serial, host_id, bot, spiffe_id,
+	    key_fpr, not_after, attestation, now, kid, jwk, refused);
 }
 
 int
